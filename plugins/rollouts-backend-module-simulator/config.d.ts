@@ -1,0 +1,17 @@
+export interface Config {
+  rollouts?: {
+    providers?: {
+      /** The simulator provider (the demo's default). */
+      simulator?: {
+        /** Set false to leave the simulator out (default true when the module is installed). */
+        enabled?: boolean;
+        /** Seed of every random number the simulator draws (default 42). */
+        seed?: number;
+        /** Seconds a service stays idle between two simulated rollouts (default 120). */
+        idleSeconds?: number;
+        /** Days of finished rollouts to seed as history (default 30). */
+        historyDays?: number;
+      };
+    };
+  };
+}

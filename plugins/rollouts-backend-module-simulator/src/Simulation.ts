@@ -1,0 +1,428 @@
+import type {
+  CohortCounts,
+  RolloutStep,
+  TelemetryTick,
+} from '@tollgate/plugin-rollouts-common';
+import type {
+  HistoricalRollout,
+  ProviderRollout,
+  RolloutsDeployProvider,
+  RolloutsTelemetryProvider,
+  TelemetryRequest,
+  TelemetryResult,
+} from '@tollgate/plugin-rollouts-node';
+import { binomial, normal, normalCdf, poisson, rngFor, type Rng } from './random';
+
+/** How a simulated release behaves. */
+export type Scenario =
+  | 'healthy'
+  | 'error-regression'
+  | 'latency-regression'
+  | 'conversion-drop'
+  | 'telemetry-gap';
+
+/** One simulated service's traffic. */
+export interface SimulatedService {
+  target: string;
+  entityRef: string;
+  /** Requests per second over the whole service. */
+  rps: number;
+  errorRate: number;
+  /** Median latency, ms; latencies are log-normal with sigma `latencySigma`. */
+  latencyMedianMs: number;
+  latencySigma?: number;
+  conversionRate: number;
+  orderValueMean: number;
+  orderValueSd: number;
+  /** The scenario of the first live rollout; later ones are drawn at random. */
+  firstScenario?: Scenario;
+  /** Seconds after start before the first live rollout begins (default 0); negative = none at start. */
+  firstRolloutDelaySeconds?: number;
+}
+
+export interface SimulationOptions {
+  seed: number;
+  services: SimulatedService[];
+  steps?: RolloutStep[];
+  /** Seconds a service stays idle between two rollouts (default 120). */
+  idleSeconds?: number;
+  /** Days of finished history to offer (default 30). */
+  historyDays?: number;
+  now?: () => Date;
+}
+
+interface SimRollout {
+  target: string;
+  seq: number;
+  version: string;
+  previousVersion: string;
+  scenario: Scenario;
+  status: ProviderRollout['status'];
+  stepIndex: number;
+  startedAt: number;
+  stepStartedAt: number;
+  finishedAt?: number;
+  /** Weight changes: [time ms, weight percent]. */
+  weights: Array<[number, number]>;
+}
+
+export const DEFAULT_STEPS: RolloutStep[] = [
+  { weight: 1, minDurationSeconds: 60 },
+  { weight: 5, minDurationSeconds: 60 },
+  { weight: 25, minDurationSeconds: 60 },
+  { weight: 100 },
+];
+
+const LATENCY_BUCKETS = [25, 50, 100, 200, 300, 500, 750, 1000, 2500, 5000, Infinity];
+const SCENARIO_WEIGHTS: Array<[Scenario, number]> = [
+  ['healthy', 0.75],
+  ['error-regression', 0.12],
+  ['latency-regression', 0.06],
+  ['conversion-drop', 0.04],
+  ['telemetry-gap', 0.03],
+];
+
+function pick(rng: Rng): Scenario {
+  let u = rng();
+  for (const [s, w] of SCENARIO_WEIGHTS) {
+    if ((u -= w) < 0) return s;
+  }
+  return 'healthy';
+}
+
+function semver(seq: number, seed: number, target: string): string {
+  const rng = rngFor(seed, 'version', target);
+  const major = 1 + Math.floor(rng() * 3);
+  const minor = 10 + Math.floor(rng() * 20);
+  return `${major}.${minor + Math.floor(Math.max(0, seq) / 10)}.${Math.max(0, seq) % 10}`;
+}
+
+/**
+ * A deterministic simulation of services being released step by step. The
+ * deploy side keeps each service's current rollout in memory and moves it
+ * only when told (like Argo Rollouts with indefinite pauses); the telemetry
+ * side derives every interval's counts from the seed, the rollout and the
+ * interval's start, so they never change once reported.
+ */
+export class Simulation {
+  readonly #o: Required<Omit<SimulationOptions, 'now'>>;
+  readonly #now: () => Date;
+  readonly #services = new Map<string, SimulatedService>();
+  readonly #current = new Map<string, SimRollout>();
+  readonly #bootedAt: number;
+
+  constructor(options: SimulationOptions) {
+    this.#o = {
+      steps: DEFAULT_STEPS,
+      idleSeconds: 120,
+      historyDays: 30,
+      ...options,
+    };
+    this.#now = options.now ?? (() => new Date());
+    this.#bootedAt = this.#now().getTime();
+    for (const s of options.services) this.#services.set(s.target, s);
+  }
+
+  get services(): SimulatedService[] {
+    return [...this.#services.values()];
+  }
+
+  /** Starts rollouts that are due: first ones after their delay, later ones after an idle pause. */
+  #advance() {
+    const now = this.#now().getTime();
+    for (const service of this.#services.values()) {
+      const current = this.#current.get(service.target);
+      if (!current) {
+        const delay = service.firstRolloutDelaySeconds ?? 0;
+        if (delay < 0 || now < this.#bootedAt + delay * 1000) continue;
+        this.#start(service, 1, service.firstScenario ?? 'healthy', this.#bootedAt + delay * 1000);
+      } else if (current.finishedAt !== undefined && now >= current.finishedAt + this.#o.idleSeconds * 1000) {
+        const rng = rngFor(this.#o.seed, 'scenario', service.target, current.seq + 1);
+        this.#start(service, current.seq + 1, pick(rng), current.finishedAt + this.#o.idleSeconds * 1000);
+      }
+    }
+  }
+
+  #start(service: SimulatedService, seq: number, scenario: Scenario, at: number) {
+    const version = semver(seq, this.#o.seed, service.target);
+    const previous = this.#current.get(service.target)?.version ?? semver(seq - 1, this.#o.seed, service.target);
+    this.#current.set(service.target, {
+      target: service.target,
+      seq,
+      version,
+      previousVersion: previous,
+      scenario,
+      status: 'progressing',
+      stepIndex: 0,
+      startedAt: at,
+      stepStartedAt: at,
+      weights: [[at, this.#o.steps[0].weight]],
+    });
+  }
+
+  #toProvider(r: SimRollout): ProviderRollout {
+    const service = this.#services.get(r.target)!;
+    return {
+      // The boot time in the id keeps a restarted simulator's new rollouts
+      // apart from the ones an earlier run reported.
+      externalId: `${r.target}@${r.version}+${this.#bootedAt.toString(36)}`,
+      target: r.target,
+      entityRef: service.entityRef,
+      version: r.version,
+      previousVersion: r.previousVersion,
+      status: r.status,
+      steps: this.#o.steps,
+      currentStepIndex: r.stepIndex,
+      currentWeight: r.weights[r.weights.length - 1][1],
+      startedAt: new Date(r.startedAt),
+      stepStartedAt: new Date(r.stepStartedAt),
+      finishedAt: r.finishedAt !== undefined ? new Date(r.finishedAt) : undefined,
+    };
+  }
+
+  #get(target: string): SimRollout {
+    this.#advance();
+    const r = this.#current.get(target);
+    if (!r) throw new Error(`simulator: no rollout on target ${target}`);
+    return r;
+  }
+
+  #mutable(target: string): SimRollout {
+    const r = this.#get(target);
+    if (r.finishedAt !== undefined) {
+      throw new Error(`simulator: the rollout of ${r.version} on ${target} already ended (${r.status})`);
+    }
+    return r;
+  }
+
+  #setWeight(r: SimRollout, weight: number) {
+    const now = this.#now().getTime();
+    r.weights.push([now, weight]);
+  }
+
+  readonly deploy: RolloutsDeployProvider = {
+    id: 'simulator',
+    listRollouts: async () => {
+      this.#advance();
+      return [...this.#current.values()].map(r => this.#toProvider(r));
+    },
+    getRollout: async target => {
+      this.#advance();
+      const r = this.#current.get(target);
+      return r ? this.#toProvider(r) : undefined;
+    },
+    setStep: async (target, stepIndex) => {
+      const r = this.#mutable(target);
+      if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= this.#o.steps.length) {
+        throw new Error(`simulator: step ${stepIndex} does not exist (0–${this.#o.steps.length - 1})`);
+      }
+      r.stepIndex = stepIndex;
+      r.stepStartedAt = this.#now().getTime();
+      r.status = 'progressing';
+      this.#setWeight(r, this.#o.steps[stepIndex].weight);
+      return this.#toProvider(r);
+    },
+    promote: async target => {
+      const r = this.#mutable(target);
+      r.stepIndex = this.#o.steps.length - 1;
+      r.status = 'promoted';
+      r.finishedAt = this.#now().getTime();
+      this.#setWeight(r, 100);
+      return this.#toProvider(r);
+    },
+    rollback: async target => {
+      const r = this.#get(target);
+      if (r.status === 'rolled-back') return this.#toProvider(r);
+      if (r.finishedAt !== undefined) throw new Error(`simulator: ${r.version} already ended (${r.status})`);
+      r.status = 'rolled-back';
+      r.finishedAt = this.#now().getTime();
+      this.#setWeight(r, 0);
+      return this.#toProvider(r);
+    },
+    pause: async target => {
+      const r = this.#mutable(target);
+      r.status = 'paused';
+      return this.#toProvider(r);
+    },
+    resume: async target => {
+      const r = this.#mutable(target);
+      r.status = 'progressing';
+      return this.#toProvider(r);
+    },
+    listHistory: async () => this.history(),
+  };
+
+  readonly telemetry: RolloutsTelemetryProvider = {
+    id: 'simulator',
+    getCohortTelemetry: async (request: TelemetryRequest): Promise<TelemetryResult> =>
+      this.cohortTelemetry(request),
+  };
+
+  /** Counts per interval for the target's current rollout over the window. */
+  cohortTelemetry(request: TelemetryRequest): TelemetryResult {
+    this.#advance();
+    const r = this.#current.get(request.target);
+    const service = this.#services.get(request.target);
+    if (!r || !service) throw new Error(`simulator: no telemetry for target ${request.target}`);
+    const stepMs = request.stepSeconds * 1000;
+    const start = Math.max(request.start.getTime(), r.startedAt);
+    const end = Math.min(request.end.getTime(), r.finishedAt ?? Infinity);
+    const ticks: TelemetryTick[] = [];
+    let tick = 0;
+    for (let k = Math.ceil(start / stepMs); (k + 1) * stepMs <= end; k++) {
+      tick++;
+      const from = k * stepMs;
+      const weight = this.#weightAt(r, from);
+      ticks.push({
+        tick,
+        time: (from + stepMs) / 1000,
+        baseline: this.#cohort(service, r, k, request.stepSeconds, 'baseline', 1 - weight / 100),
+        canary: this.#cohort(service, r, k, request.stepSeconds, 'canary', weight / 100),
+      });
+    }
+    return { ticks, lagSeconds: 0 };
+  }
+
+  #weightAt(r: SimRollout, time: number): number {
+    let w = r.weights[0][1];
+    for (const [t, weight] of r.weights) {
+      if (t <= time) w = weight;
+    }
+    return w;
+  }
+
+  #cohort(
+    service: SimulatedService,
+    r: SimRollout,
+    k: number,
+    seconds: number,
+    cohort: 'baseline' | 'canary',
+    share: number,
+  ): CohortCounts | undefined {
+    const rng = rngFor(this.#o.seed, service.target, r.version, k, seconds, cohort);
+    const bad = cohort === 'canary' ? r.scenario : 'healthy';
+    if (bad === 'telemetry-gap' && rng() < 0.35) return undefined;
+    // Traffic follows a gentle daily cycle.
+    const hour = ((k * seconds) / 3600) % 24;
+    const daily = 0.75 + 0.25 * Math.sin(((hour - 9) / 24) * 2 * Math.PI);
+    const requests = poisson(rng, service.rps * seconds * share * daily);
+    const errorRate = service.errorRate * (bad === 'error-regression' ? 4 : 1);
+    const errors = binomial(rng, requests, errorRate);
+    const medianMs = service.latencyMedianMs * (bad === 'latency-regression' ? 1.8 : 1);
+    const sigma = service.latencySigma ?? 0.6;
+    const counts: number[] = [];
+    let remaining = requests;
+    let cumulative = 0;
+    let prevCdf = 0;
+    for (const le of LATENCY_BUCKETS) {
+      const cdf = le === Infinity ? 1 : normalCdf((Math.log(le) - Math.log(medianMs)) / sigma);
+      const p = prevCdf >= 1 ? 1 : Math.min(1, (cdf - prevCdf) / (1 - prevCdf));
+      const inBucket = le === Infinity ? remaining : binomial(rng, remaining, p);
+      remaining -= inBucket;
+      cumulative += inBucket;
+      counts.push(cumulative);
+      prevCdf = cdf;
+    }
+    const trials = binomial(rng, requests, 0.1);
+    const conversion = service.conversionRate * (bad === 'conversion-drop' ? 0.8 : 1);
+    const successes = binomial(rng, trials, conversion);
+    let sum = 0;
+    let sumSq = 0;
+    for (let i = 0; i < successes; i++) {
+      const v = Math.max(1, service.orderValueMean + service.orderValueSd * normal(rng));
+      sum += v;
+      sumSq += v * v;
+    }
+    return {
+      requests,
+      errors,
+      latency: { le: LATENCY_BUCKETS, counts },
+      kpis: {
+        conversion: { trials, successes },
+        order_value: { n: successes, sum: Math.round(sum * 100) / 100, sumSq: Math.round(sumSq * 100) / 100 },
+      },
+    };
+  }
+
+  /** ~`historyDays` of finished rollouts, the same for the same seed and day. */
+  history(): HistoricalRollout[] {
+    const day = 86_400_000;
+    const today = Math.floor(this.#now().getTime() / day) * day;
+    const out: HistoricalRollout[] = [];
+    for (const service of this.#services.values()) {
+      const rng = rngFor(this.#o.seed, 'history', service.target, today);
+      let t = today - this.#o.historyDays * day + rng() * day;
+      let seq = 0;
+      while (t < today - day / 2) {
+        seq++;
+        const scenario = pick(rng);
+        const version = semver(seq, this.#o.seed ^ 0x5f3759df, service.target);
+        const decisions: HistoricalRollout['decisions'] = [];
+        const stepMinutes = 8 + rng() * 20;
+        let at = t;
+        let status: HistoricalRollout['status'] = 'promoted';
+        let stepIndex = 0;
+        const regress = scenario === 'error-regression' || scenario === 'latency-regression' || scenario === 'conversion-drop';
+        const failStep = regress ? Math.floor(rng() * 3) : -1;
+        const conversionDelta = regress && scenario === 'conversion-drop' ? -0.15 - rng() * 0.1 : (rng() - 0.45) * 0.04;
+        const burn = regress && scenario !== 'conversion-drop' ? 4 + rng() * 12 : rng() * 1.2;
+        for (stepIndex = 0; stepIndex < this.#o.steps.length; stepIndex++) {
+          at += stepMinutes * 60_000 * (0.7 + rng() * 0.6);
+          const evidence = {
+            signals: [
+              { name: 'conversion', kind: 'kpi', relativeDifference: conversionDelta },
+              { name: 'error_rate', kind: 'sli', relativeDifference: regress && scenario === 'error-regression' ? 2 + rng() * 2 : (rng() - 0.5) * 0.2 },
+            ],
+            checks: { burn: { canary: { burnRate: burn }, service: { burnRate: rng() * 1.5 } } },
+          };
+          if (stepIndex === failStep) {
+            status = 'rolled-back';
+            decisions.push({
+              at: new Date(at),
+              stepIndex,
+              verdict: 'rollback',
+              reasons: [
+                scenario === 'error-regression'
+                  ? `error rate: canary worse than baseline beyond the margin at ${this.#o.steps[stepIndex].weight}%`
+                  : scenario === 'latency-regression'
+                    ? 'latency SLI: more canary requests slower than the SLO threshold than baseline'
+                    : 'conversion: canary below baseline beyond the non-inferiority margin',
+              ],
+              evidence,
+            });
+            break;
+          }
+          decisions.push({
+            at: new Date(at),
+            stepIndex,
+            verdict: 'promote',
+            reasons: [`step ${stepIndex + 1} (${this.#o.steps[stepIndex].weight}%): every guardrail non-inferior`],
+            evidence,
+          });
+          if (scenario === 'telemetry-gap' && stepIndex === 1) {
+            decisions.push({ at: new Date(at + 60_000), stepIndex: 2, verdict: 'hold', reasons: ['canary telemetry missing for 3 ticks'] });
+            at += 10 * 60_000;
+          }
+        }
+        const finishedAt = at + 60_000;
+        const lastStep = Math.min(stepIndex, this.#o.steps.length - 1);
+        out.push({
+          externalId: `${service.target}@${version}`,
+          target: service.target,
+          entityRef: service.entityRef,
+          version,
+          status,
+          steps: this.#o.steps,
+          currentStepIndex: lastStep,
+          currentWeight: status === 'promoted' ? 100 : 0,
+          startedAt: new Date(t),
+          stepStartedAt: new Date(decisions[decisions.length - 1].at.getTime() - stepMinutes * 60_000),
+          finishedAt: new Date(finishedAt),
+          decisions,
+        });
+        t = finishedAt + (0.6 + rng() * 2.2) * day;
+      }
+    }
+    return out;
+  }
+}

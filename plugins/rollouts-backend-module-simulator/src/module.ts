@@ -1,0 +1,47 @@
+import {
+  coreServices,
+  createBackendModule,
+} from '@backstage/backend-plugin-api';
+import {
+  rolloutsDeployProvidersExtensionPoint,
+  rolloutsTelemetryProvidersExtensionPoint,
+} from '@tollgate/plugin-rollouts-node';
+import { DEMO_SERVICES } from './demoServices';
+import { Simulation } from './Simulation';
+
+/**
+ * The simulator provider: a deploy system and telemetry that need no
+ * cluster, for demos and tests. Registers both under the id `simulator`.
+ *
+ * @public
+ */
+export const rolloutsModuleSimulator = createBackendModule({
+  pluginId: 'rollouts',
+  moduleId: 'simulator',
+  register(env) {
+    env.registerInit({
+      deps: {
+        config: coreServices.rootConfig,
+        logger: coreServices.logger,
+        deploy: rolloutsDeployProvidersExtensionPoint,
+        telemetry: rolloutsTelemetryProvidersExtensionPoint,
+      },
+      async init({ config, logger, deploy, telemetry }) {
+        const c = config.getOptionalConfig('rollouts.providers.simulator');
+        if (c?.getOptionalBoolean('enabled') === false) {
+          logger.info('rollouts simulator disabled by config');
+          return;
+        }
+        const simulation = new Simulation({
+          seed: c?.getOptionalNumber('seed') ?? 42,
+          idleSeconds: c?.getOptionalNumber('idleSeconds'),
+          historyDays: c?.getOptionalNumber('historyDays'),
+          services: DEMO_SERVICES,
+        } as ConstructorParameters<typeof Simulation>[0]);
+        deploy.addDeployProvider(simulation.deploy);
+        telemetry.addTelemetryProvider(simulation.telemetry);
+        logger.info(`rollouts simulator: ${simulation.services.length} services`);
+      },
+    });
+  },
+});

@@ -1,0 +1,50 @@
+export interface Config {
+  /** Tollgate: progressive delivery gates. */
+  rollouts?: {
+    /** How often the gate loop evaluates every active rollout. */
+    schedule?: {
+      /** Seconds between runs of the gate loop (default 60). */
+      frequencySeconds?: number;
+      /** Seconds one run may take before it is abandoned (default 300). */
+      timeoutSeconds?: number;
+    };
+    /** Telemetry read by the gate loop. */
+    telemetry?: {
+      /** Interval length of the cohort counts asked from telemetry providers, seconds (default 60). */
+      stepSeconds?: number;
+      /** Telemetry provider used when neither the annotation nor a provider with the deploy provider's id matches. */
+      defaultProvider?: string;
+    };
+    /** Retries of a failed provider call inside one loop run. */
+    retries?: {
+      /** Attempts per provider call (default 3). */
+      attempts?: number;
+      /** First backoff, milliseconds; doubles each attempt (default 200). */
+      initialBackoffMs?: number;
+    };
+    /** The policy used when an entity names none (default `standard`). */
+    defaultPolicy?: string;
+    /**
+     * Named policies (the same shape as a policy YAML file). An entity picks
+     * one with `tollgate.dev/policy: default:<name>`.
+     */
+    policies?: {
+      [name: string]: {
+        slo?: {
+          availability?: number;
+          latency?: { thresholdMs?: number; objective?: number };
+        };
+        kpis?: Array<{
+          name: string;
+          type: 'proportion' | 'mean';
+          direction: 'increase' | 'decrease';
+          margin?: number;
+        }>;
+        steps?: Array<{ weight: number; minDurationSeconds?: number; requiresApproval?: boolean }>;
+        gate?: { [key: string]: any };
+      };
+    };
+    /** Backstage notifications to the owning group (default true). */
+    notifications?: { enabled?: boolean };
+  };
+}

@@ -1,0 +1,6 @@
+/**
+ * Tollgate's backend plugin.
+ *
+ * @packageDocumentation
+ */
+export { rolloutsPlugin as default } from './plugin';

@@ -1,0 +1,126 @@
+import {
+  coreServices,
+  createBackendPlugin,
+} from '@backstage/backend-plugin-api';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import { notificationService } from '@backstage/plugin-notifications-node';
+import { signalsServiceRef } from '@backstage/plugin-signals-node';
+import { rolloutsPermissions } from '@tollgate/plugin-rollouts-common';
+import {
+  rolloutsDeployProvidersExtensionPoint,
+  rolloutsTelemetryProvidersExtensionPoint,
+} from '@tollgate/plugin-rollouts-node';
+import { DatabaseRolloutsStore } from './database/DatabaseRolloutsStore';
+import { PolicyResolver } from './policy/PolicyResolver';
+import { ActionService } from './service/ActionService';
+import { EntityIndex } from './service/EntityIndex';
+import { GateLoop } from './service/GateLoop';
+import { ProviderRegistry } from './service/ProviderRegistry';
+import { RolloutEvents } from './service/RolloutEvents';
+import { createRouter } from './service/router';
+import { seedHistory } from './service/seedHistory';
+
+/**
+ * Tollgate's backend plugin: gates on the scheduler, the decision log, the
+ * actions and the REST API under `/api/rollouts`.
+ *
+ * @public
+ */
+export const rolloutsPlugin = createBackendPlugin({
+  pluginId: 'rollouts',
+  register(env) {
+    const providers = new ProviderRegistry();
+    env.registerExtensionPoint(rolloutsDeployProvidersExtensionPoint, {
+      addDeployProvider(...items) {
+        items.forEach(p => providers.addDeploy(p));
+      },
+    });
+    env.registerExtensionPoint(rolloutsTelemetryProvidersExtensionPoint, {
+      addTelemetryProvider(...items) {
+        items.forEach(p => providers.addTelemetry(p));
+      },
+    });
+
+    env.registerInit({
+      deps: {
+        config: coreServices.rootConfig,
+        logger: coreServices.logger,
+        database: coreServices.database,
+        scheduler: coreServices.scheduler,
+        httpRouter: coreServices.httpRouter,
+        httpAuth: coreServices.httpAuth,
+        auth: coreServices.auth,
+        permissions: coreServices.permissions,
+        permissionsRegistry: coreServices.permissionsRegistry,
+        auditor: coreServices.auditor,
+        urlReader: coreServices.urlReader,
+        lifecycle: coreServices.lifecycle,
+        catalog: catalogServiceRef,
+        signals: signalsServiceRef,
+        notifications: notificationService,
+      },
+      async init(deps) {
+        const { config, logger } = deps;
+        deps.permissionsRegistry.addPermissions(rolloutsPermissions);
+        const store = await DatabaseRolloutsStore.create({ database: deps.database });
+        const policies = PolicyResolver.fromConfig(config, deps.urlReader);
+        const entities = new EntityIndex(deps.catalog, deps.auth);
+        const notificationsEnabled = config.getOptionalBoolean('rollouts.notifications.enabled') ?? true;
+        const events = new RolloutEvents({
+          logger,
+          signals: deps.signals,
+          notifications: notificationsEnabled ? deps.notifications : undefined,
+        });
+        const retry = {
+          attempts: config.getOptionalNumber('rollouts.retries.attempts') ?? 3,
+          initialBackoffMs: config.getOptionalNumber('rollouts.retries.initialBackoffMs') ?? 200,
+        };
+        const loop = new GateLoop({
+          store,
+          providers,
+          entities,
+          policies,
+          events,
+          logger,
+          retry,
+          telemetryStepSeconds: config.getOptionalNumber('rollouts.telemetry.stepSeconds') ?? 60,
+          defaultTelemetryProvider: config.getOptionalString('rollouts.telemetry.defaultProvider'),
+        });
+        const actions = new ActionService(store, providers, events, retry);
+
+        deps.httpRouter.use(
+          await createRouter({
+            store,
+            actions,
+            entities,
+            policies,
+            httpAuth: deps.httpAuth,
+            permissions: deps.permissions,
+            auditor: deps.auditor,
+          }),
+        );
+        deps.httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
+
+        const frequencySeconds = config.getOptionalNumber('rollouts.schedule.frequencySeconds') ?? 60;
+        const timeoutSeconds = config.getOptionalNumber('rollouts.schedule.timeoutSeconds') ?? 300;
+        let seeded = false;
+        await deps.scheduler.scheduleTask({
+          id: 'rollouts-gate-loop',
+          scope: 'global',
+          frequency: { seconds: frequencySeconds },
+          timeout: { seconds: timeoutSeconds },
+          initialDelay: { seconds: 2 },
+          fn: async () => {
+            if (!seeded) {
+              await seedHistory({ store, providers, entities, logger });
+              seeded = true;
+            }
+            const result = await loop.run();
+            logger.debug(`rollouts: gate loop evaluated ${result.evaluated}, acted ${result.actions}, failed ${result.failures}`);
+          },
+        });
+      },
+    });
+  },
+});
+

@@ -1,0 +1,225 @@
+import {
+  ConflictError,
+  InputError,
+  NotFoundError,
+  ServiceUnavailableError,
+} from '@backstage/errors';
+import type {
+  DecisionEntry,
+  Rollout,
+  RolloutAction,
+} from '@tollgate/plugin-rollouts-common';
+import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
+import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
+import type { ProviderRegistry } from './ProviderRegistry';
+import { errorMessage, withRetry } from './retry';
+import type { RolloutEvents } from './RolloutEvents';
+
+export interface ActionResult {
+  rollout: Rollout;
+  decision?: DecisionEntry;
+  /** True when nothing had to be done (e.g. rolling back a rolled-back rollout). */
+  alreadyInState?: boolean;
+  /** True when this answer is the stored result of an earlier request with the same key. */
+  replayed?: boolean;
+}
+
+const FINAL = new Set(['promoted', 'rolled-back', 'aborted', 'failed']);
+
+export function publicRollout(r: StoredRollout): Rollout {
+  const { rowVersion, externalId, pendingAction, evidence, ...rest } = r;
+  return rest;
+}
+
+/**
+ * Actions people take: promote, pause, resume, approve, rollback. Each is
+ * idempotent per key, claims the rollout row before calling the provider,
+ * and is written to the decision log whether it worked or not.
+ */
+export class ActionService {
+  constructor(
+    private readonly store: RolloutsStore,
+    private readonly providers: ProviderRegistry,
+    private readonly events: RolloutEvents,
+    private readonly retry: { attempts: number; initialBackoffMs: number },
+    private readonly sleep: (ms: number) => Promise<void> = ms => new Promise(r => setTimeout(r, ms)),
+  ) {}
+
+  async act(request: {
+    rolloutId: string;
+    action: RolloutAction;
+    reason: string;
+    idempotencyKey: string;
+    actor: string;
+  }): Promise<ActionResult> {
+    const rollout = await this.store.getRollout(request.rolloutId);
+    if (!rollout) throw new NotFoundError(`no rollout with id ${request.rolloutId}`);
+
+    const claim = await this.store.claimActionRequest({
+      idempotencyKey: request.idempotencyKey,
+      rolloutId: request.rolloutId,
+      action: request.action,
+      actor: request.actor,
+      createdAt: new Date().toISOString(),
+    });
+    if (!claim.claimed) {
+      return this.#replay(request, claim.existing!);
+    }
+    try {
+      const result = await this.#perform(rollout, request);
+      await this.store.finishActionRequest(request.idempotencyKey, 'done', result);
+      return result;
+    } catch (e) {
+      await this.store.finishActionRequest(request.idempotencyKey, 'failed', {
+        name: (e as Error)?.name ?? 'Error',
+        message: errorMessage(e),
+      });
+      throw e;
+    }
+  }
+
+  async #replay(
+    request: { rolloutId: string; action: string; idempotencyKey: string },
+    existing: NonNullable<Awaited<ReturnType<RolloutsStore['getActionRequest']>>>,
+  ): Promise<ActionResult> {
+    if (existing.rolloutId !== request.rolloutId || existing.action !== request.action) {
+      throw new ConflictError(
+        `idempotencyKey was already used for ${existing.action} on rollout ${existing.rolloutId}`,
+      );
+    }
+    let record = existing;
+    for (let i = 0; i < 100 && record.state === 'running'; i++) {
+      await this.sleep(100);
+      record = (await this.store.getActionRequest(request.idempotencyKey)) ?? record;
+    }
+    if (record.state === 'running') {
+      throw new ConflictError('the first request with this idempotencyKey is still running');
+    }
+    if (record.state === 'failed') {
+      const err = record.result as { name: string; message: string };
+      throw new ServiceUnavailableError(`the first request with this idempotencyKey failed: ${err.message}`);
+    }
+    return { ...(record.result as ActionResult), replayed: true };
+  }
+
+  async #perform(
+    rollout: StoredRollout,
+    request: { action: RolloutAction; reason: string; actor: string },
+  ): Promise<ActionResult> {
+    const { action } = request;
+    const final = FINAL.has(rollout.status);
+    // What is already true needs no provider call.
+    if (
+      (action === 'rollback' && rollout.status === 'rolled-back') ||
+      (action === 'promote' && rollout.status === 'promoted') ||
+      (action === 'pause' && rollout.status === 'paused') ||
+      (action === 'resume' && rollout.status === 'progressing')
+    ) {
+      return { rollout: publicRollout(rollout), alreadyInState: true };
+    }
+    if (final) {
+      throw new ConflictError(`cannot ${action}: the rollout already ended (${rollout.status})`);
+    }
+    if (action === 'approve' && rollout.status !== 'awaiting-approval') {
+      throw new ConflictError(`cannot approve: the rollout is ${rollout.status}, not awaiting approval`);
+    }
+    if (action === 'resume' && rollout.status !== 'paused') {
+      throw new ConflictError(`cannot resume: the rollout is ${rollout.status}, not paused`);
+    }
+    if (rollout.pendingAction) {
+      throw new ConflictError(`another action (${rollout.pendingAction}) is in flight on this rollout; try again in a moment`);
+    }
+
+    const claimed = await this.store.updateRollout(rollout.id, rollout.rowVersion, { pendingAction: action });
+    if (!claimed) {
+      // Someone else changed the rollout first: re-read and report the state.
+      const now = await this.store.getRollout(rollout.id);
+      if (now && ((action === 'rollback' && now.status === 'rolled-back') || (action === 'promote' && now.status === 'promoted'))) {
+        return { rollout: publicRollout(now), alreadyInState: true };
+      }
+      throw new ConflictError('the rollout changed while the action was being taken; reload and try again');
+    }
+
+    const provider = this.providers.deploy(rollout.provider);
+    const isLast = rollout.currentStepIndex >= rollout.steps.length - 1;
+    let after: ProviderRollout | undefined;
+    let localStatus: StoredRollout['status'] | undefined;
+    try {
+      switch (action) {
+        case 'rollback':
+          after = await withRetry(() => provider.rollback(rollout.target, request.reason), this.retry);
+          break;
+        case 'promote':
+        case 'approve':
+          after = await withRetry(
+            () => (isLast ? provider.promote(rollout.target) : provider.setStep(rollout.target, rollout.currentStepIndex + 1)),
+            this.retry,
+          );
+          if (after.status === 'paused' || after.status === 'awaiting-approval') localStatus = 'progressing';
+          break;
+        case 'pause':
+          if (provider.pause) after = await withRetry(() => provider.pause!(rollout.target), this.retry);
+          localStatus = 'paused';
+          break;
+        case 'resume':
+          if (provider.resume) after = await withRetry(() => provider.resume!(rollout.target), this.retry);
+          localStatus = 'progressing';
+          break;
+        default:
+          throw new InputError(`unknown action ${action}`);
+      }
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      const message = `${provider.id} did not accept the ${action}: ${errorMessage(e)}`;
+      const failed = await this.store.updateRollout(claimed.id, claimed.rowVersion, {
+        pendingAction: null,
+        lastError: { message, at: new Date().toISOString(), action },
+      });
+      await this.#log(claimed, request, [message, `reason given: ${request.reason}`], 'failed');
+      this.events.changed(failed ?? claimed, action === 'rollback' ? { notify: 'rollback-failed' } : undefined);
+      throw new ServiceUnavailableError(`${message}. The ${action} is recorded as failed; retry it with a new idempotency key.`);
+    }
+    const done = await this.store.updateRollout(claimed.id, claimed.rowVersion, {
+      pendingAction: null,
+      lastError: null,
+      ...(after
+        ? {
+            status: after.status,
+            currentStepIndex: after.currentStepIndex,
+            currentWeight: after.currentWeight,
+            stepStartedAt: after.stepStartedAt.toISOString(),
+            finishedAt: after.finishedAt?.toISOString(),
+          }
+        : {}),
+      ...(localStatus ? { status: localStatus } : {}),
+    });
+    const decision = await this.#log(claimed, request, [`reason given: ${request.reason}`], 'applied');
+    const current = done ?? (await this.store.getRollout(rollout.id))!;
+    this.events.changed(current, action === 'rollback' ? { notify: 'rollback' } : undefined);
+    return { rollout: publicRollout(current), decision };
+  }
+
+  #log(
+    rollout: StoredRollout,
+    request: { action: RolloutAction; actor: string },
+    reasons: string[],
+    outcome: 'applied' | 'failed',
+  ) {
+    const automaticVerdict = rollout.lastEvaluation?.verdict;
+    const overrides =
+      (request.action === 'promote' && automaticVerdict !== 'promote') ||
+      (request.action === 'rollback' && automaticVerdict !== 'rollback');
+    return this.store.appendDecision({
+      rolloutId: rollout.id,
+      entityRef: rollout.entityRef,
+      stepIndex: rollout.currentStepIndex,
+      verdict: request.action,
+      kind: overrides && request.action === 'promote' ? 'override' : 'manual',
+      actor: request.actor,
+      reasons: automaticVerdict ? [...reasons, `gate verdict at the time: ${automaticVerdict}`] : reasons,
+      evidence: rollout.evidence ?? null,
+      policyHash: rollout.policyHash ?? null,
+      outcome,
+    });
+  }
+}

@@ -1,0 +1,88 @@
+import type { AuthService } from '@backstage/backend-plugin-api';
+import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import type { CatalogService } from '@backstage/plugin-catalog-node';
+import { CATALOG_FILTER_EXISTS } from '@backstage/catalog-client';
+import {
+  parseRolloutsAnnotation,
+  ROLLOUTS_ANNOTATION,
+} from '@tollgate/plugin-rollouts-common';
+
+export interface IndexedEntity {
+  entityRef: string;
+  annotations: Record<string, string>;
+  owner?: string;
+  system?: string;
+}
+
+/**
+ * Maps `provider:target` (from `tollgate.dev/rollouts`) to catalog entities,
+ * refreshed from the catalog at most once per `ttlMs`.
+ */
+export class EntityIndex {
+  #byTarget = new Map<string, IndexedEntity>();
+  #byRef = new Map<string, IndexedEntity>();
+  #loadedAt = 0;
+  #loading?: Promise<void>;
+
+  constructor(
+    private readonly catalog: CatalogService,
+    private readonly auth: AuthService,
+    private readonly ttlMs = 30_000,
+  ) {}
+
+  async #load() {
+    const credentials = await this.auth.getOwnServiceCredentials();
+    const { items } = await this.catalog.getEntities(
+      {
+        filter: { [`metadata.annotations.${ROLLOUTS_ANNOTATION}`]: CATALOG_FILTER_EXISTS },
+        fields: ['kind', 'metadata.name', 'metadata.namespace', 'metadata.annotations', 'spec.owner', 'spec.system'],
+      },
+      { credentials },
+    );
+    const byTarget = new Map<string, IndexedEntity>();
+    const byRef = new Map<string, IndexedEntity>();
+    for (const entity of items as Entity[]) {
+      const annotations = entity.metadata.annotations ?? {};
+      let targets;
+      try {
+        targets = parseRolloutsAnnotation(annotations[ROLLOUTS_ANNOTATION]);
+      } catch {
+        continue; // a malformed annotation maps nothing; the entity page says why
+      }
+      const indexed: IndexedEntity = {
+        entityRef: stringifyEntityRef(entity),
+        annotations,
+        owner: typeof entity.spec?.owner === 'string' ? entity.spec.owner : undefined,
+        system: typeof entity.spec?.system === 'string' ? entity.spec.system : undefined,
+      };
+      byRef.set(indexed.entityRef, indexed);
+      for (const t of targets) byTarget.set(`${t.provider}:${t.target}`, indexed);
+    }
+    this.#byTarget = byTarget;
+    this.#byRef = byRef;
+    this.#loadedAt = Date.now();
+  }
+
+  async refresh(force = false): Promise<void> {
+    if (!force && Date.now() - this.#loadedAt < this.ttlMs) return;
+    this.#loading ??= this.#load().finally(() => {
+      this.#loading = undefined;
+    });
+    await this.#loading;
+  }
+
+  async byTarget(provider: string, target: string): Promise<IndexedEntity | undefined> {
+    await this.refresh();
+    return this.#byTarget.get(`${provider}:${target}`);
+  }
+
+  async byRef(entityRef: string): Promise<IndexedEntity | undefined> {
+    await this.refresh();
+    return this.#byRef.get(entityRef);
+  }
+
+  async all(): Promise<IndexedEntity[]> {
+    await this.refresh();
+    return [...this.#byRef.values()];
+  }
+}

@@ -1,0 +1,63 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { NotificationService } from '@backstage/plugin-notifications-node';
+import type { SignalsService } from '@backstage/plugin-signals-node';
+import type { Rollout } from '@tollgate/plugin-rollouts-common';
+import { parseEntityRef } from '@backstage/catalog-model';
+
+/** Signals channel the frontend subscribes to for live updates. */
+export const ROLLOUTS_SIGNAL_CHANNEL = 'rollouts:changes';
+
+export type NotifyKind = 'rollback' | 'rollback-failed' | 'hold' | 'approval';
+
+/**
+ * Tells people: a Backstage signal for every change (pages update live) and
+ * a notification to the owning entity for rollbacks, holds and approvals.
+ * Neither may break the gate loop: failures are logged.
+ */
+export class RolloutEvents {
+  constructor(
+    private readonly options: {
+      logger: LoggerService;
+      signals?: SignalsService;
+      notifications?: NotificationService;
+      baseUrl?: string;
+    },
+  ) {}
+
+  changed(rollout: Rollout, opts?: { notify?: NotifyKind }) {
+    const { signals, notifications, logger } = this.options;
+    signals
+      ?.publish({
+        recipients: { type: 'broadcast' },
+        channel: ROLLOUTS_SIGNAL_CHANNEL,
+        message: { rolloutId: rollout.id, entityRef: rollout.entityRef, status: rollout.status },
+      })
+      .catch(e => logger.debug(`rollouts: signal not sent: ${e}`));
+    if (!opts?.notify || !notifications) return;
+    const what = {
+      rollback: { title: `Rolled back ${rollout.version}`, severity: 'high' as const },
+      'rollback-failed': { title: `Rollback of ${rollout.version} FAILED`, severity: 'critical' as const },
+      hold: { title: `Rollout of ${rollout.version} on hold`, severity: 'normal' as const },
+      approval: { title: `Rollout of ${rollout.version} needs approval`, severity: 'high' as const },
+    }[opts.notify];
+    notifications
+      .send({
+        recipients: { type: 'entity', entityRef: rollout.entityRef },
+        payload: {
+          title: what.title,
+          description: rollout.lastEvaluation?.reasons?.[0] ?? rollout.lastError?.message ?? '',
+          link: entityRolloutsPath(rollout.entityRef),
+          severity: what.severity,
+          topic: `rollout:${rollout.id}`,
+          scope: `rollout:${rollout.id}:${opts.notify}`,
+        },
+      })
+      .catch(e => logger.debug(`rollouts: notification not sent: ${e}`));
+  }
+}
+
+/** The entity page's Rollouts tab, e.g. `/catalog/default/component/checkout-api/rollouts`. */
+export function entityRolloutsPath(entityRef: string): string {
+  const { kind, namespace, name } = parseEntityRef(entityRef);
+  return `/catalog/${namespace}/${kind.toLocaleLowerCase('en-US')}/${name}/rollouts`;
+}

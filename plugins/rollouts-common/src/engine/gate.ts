@@ -1,0 +1,858 @@
+/**
+ * The gate: fold telemetry ticks into a JSON-serialisable state, then decide.
+ * Pure and deterministic: no I/O, no clock; time comes in as tick numbers.
+ */
+import { poissonUpperTail } from './math';
+import { histogramQuantile, histogramProblem, slowCount } from './histogram';
+import { GatePolicy, GatePolicyInput, parseGatePolicy } from './policy';
+import {
+  createRateTest,
+  normalLogMixtureOneSided,
+  normalMixtureRadius,
+  RateTestState,
+  rateConfidenceSequence,
+  rateLogMixtureLR,
+  updateRateTest,
+} from './sequential';
+import type {
+  BurnEvidence,
+  BurnWindowEvidence,
+  BurnWindows,
+  CohortCounts,
+  GateContext,
+  GateDecision,
+  GateDirection,
+  GateRubric,
+  GateSignalKind,
+  GateSignalRule,
+  GateVerdictValue,
+  LatencyHistogram,
+  MeanKpiCounts,
+  ProportionKpiCounts,
+  SignalEvidence,
+  TelemetryTick,
+} from './types';
+
+/** Running sums for a difference of means. */
+export interface MeanTestState {
+  cn: number;
+  csum: number;
+  csumSq: number;
+  bn: number;
+  bsum: number;
+  bsumSq: number;
+  ticks: number;
+}
+
+export interface GateSignalState {
+  name: string;
+  kind: GateSignalKind;
+  direction: GateDirection;
+  /** +1: a higher canary value is harm; −1: a lower canary value is harm */
+  harmSign: 1 | -1;
+  /** field keys whose absence in the latest tick makes this signal's data missing */
+  fields: string[];
+  /** key to read the value (kpi / count name) */
+  key?: string;
+  rate?: RateTestState;
+  mean?: MeanTestState;
+  /** latency only: baseline and canary histograms of the latest tick (for display quantiles) */
+  lastHist?: { baseline?: LatencyHistogram; canary?: LatencyHistogram };
+}
+
+/** One tick's burn inputs: [tick, bReq, bErr, bLatN, bSlow, cReq, cErr, cLatN, cSlow] (null = missing). */
+export type BurnRow = [number, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null];
+
+export interface GateState {
+  version: 1;
+  ctx: GateContext;
+  policy: GatePolicy;
+  signals: GateSignalState[];
+  srm: RateTestState;
+  firstTick: number | null;
+  lastTick: number;
+  /** last tick each field key was present, e.g. "canary.latency" → 17 */
+  lastSeen: Record<string, number>;
+  canaryGapTicks: number;
+  canaryRequests: number;
+  baselineRequests: number;
+  history: BurnRow[];
+  /** latency boundary used for "slow" (first bucket edge ≥ the SLO threshold) */
+  latencyBoundary: number | null;
+}
+
+const ALL_COHORTS = ['baseline', 'canary'] as const;
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}
+
+function harmSignOf(kind: GateSignalKind, direction: GateDirection): 1 | -1 {
+  if (kind === 'error-rate' || kind === 'latency') return 1;
+  return direction === 'increase' ? -1 : 1;
+}
+
+/** Create the state for one rollout (one step). `policy` may be partial: defaults fill the rest. */
+export function createGateState(ctx: GateContext, policy?: GatePolicyInput | GatePolicy): GateState {
+  const p = parseGatePolicy(policy ?? {});
+  if (!(ctx.tickSeconds > 0)) throw new Error('tickSeconds: must be > 0');
+  if (!(ctx.expectedCanaryShare > 0 && ctx.expectedCanaryShare < 1)) {
+    throw new Error('expectedCanaryShare: must be between 0 and 1 (exclusive)');
+  }
+  const signals: GateSignalState[] = [];
+  if (p.errorRate.enabled) {
+    signals.push({
+      name: 'error rate',
+      kind: 'error-rate',
+      direction: 'decrease',
+      harmSign: 1,
+      fields: ['requests', 'errors'],
+      rate: createRateTest(),
+    });
+  }
+  if (p.latency.enabled && ctx.slo.latency) {
+    signals.push({
+      name: `latency (> ${ctx.slo.latency.thresholdMs} ms)`,
+      kind: 'latency',
+      direction: 'decrease',
+      harmSign: 1,
+      fields: ['latency'],
+      rate: createRateTest(),
+      lastHist: {},
+    });
+  }
+  for (const k of ctx.kpis) {
+    const kp = kpiPolicy(p, k.name);
+    if (!kp.enabled) continue;
+    const kind: GateSignalKind = k.type === 'mean' ? 'kpi-mean' : 'kpi-proportion';
+    const s: GateSignalState = {
+      name: k.name,
+      kind,
+      direction: k.direction,
+      harmSign: harmSignOf(kind, k.direction),
+      fields: [`kpis.${k.name}`],
+      key: k.name,
+    };
+    if (kind === 'kpi-mean') s.mean = { cn: 0, csum: 0, csumSq: 0, bn: 0, bsum: 0, bsumSq: 0, ticks: 0 };
+    else s.rate = createRateTest();
+    signals.push(s);
+  }
+  for (const c of ctx.countSignals ?? []) {
+    const cp = countPolicy(p, c.name);
+    if (!cp.enabled) continue;
+    signals.push({
+      name: c.name,
+      kind: 'count',
+      direction: c.direction,
+      harmSign: harmSignOf('count', c.direction),
+      fields: [`counts.${c.name}`],
+      key: c.name,
+      rate: createRateTest(),
+    });
+  }
+  return {
+    version: 1,
+    ctx,
+    policy: p,
+    signals,
+    srm: createRateTest(),
+    firstTick: null,
+    lastTick: 0,
+    lastSeen: {},
+    canaryGapTicks: 0,
+    canaryRequests: 0,
+    baselineRequests: 0,
+    history: [],
+    latencyBoundary: null,
+  };
+}
+
+function kpiPolicy(p: GatePolicy, name: string) {
+  const own = p.kpis.find((k) => k.name === name);
+  const d = p.kpiDefaults;
+  return {
+    enabled: own ? own.enabled : d.enabled,
+    weight: own ? own.weight : d.weight,
+    guardrail: own ? own.guardrail : d.guardrail,
+    margin: own?.margin ?? d.margin,
+    deteriorationMargin: own ? own.deteriorationMargin : d.deteriorationMargin,
+    mixtureScale: own?.mixtureScale ?? d.mixtureScale,
+  };
+}
+
+function countPolicy(p: GatePolicy, name: string) {
+  const own = p.countSignals.find((k) => k.name === name);
+  const d = p.countDefaults;
+  return {
+    enabled: own ? own.enabled : d.enabled,
+    weight: own ? own.weight : d.weight,
+    guardrail: own ? own.guardrail : d.guardrail,
+    margin: own?.margin ?? d.margin,
+    deteriorationMargin: own ? own.deteriorationMargin : d.deteriorationMargin,
+    mixtureScale: own?.mixtureScale ?? d.mixtureScale,
+  };
+}
+
+/** Deep copy of a state (plain data). */
+export function cloneGateState(s: GateState): GateState {
+  return {
+    ...s,
+    signals: s.signals.map((g) => ({
+      ...g,
+      fields: g.fields,
+      rate: g.rate ? { ...g.rate, ll: g.rate.ll.slice() } : undefined,
+      mean: g.mean ? { ...g.mean } : undefined,
+      lastHist: g.lastHist ? { ...g.lastHist } : undefined,
+    })),
+    srm: { ...s.srm, ll: s.srm.ll.slice() },
+    lastSeen: { ...s.lastSeen },
+    history: s.history.slice(),
+  };
+}
+
+/** Pure: returns a new state with the tick folded in (the input state is not modified). */
+export function observeTick(state: GateState, tick: TelemetryTick): GateState {
+  const next = cloneGateState(state);
+  observeTickInPlace(next, tick);
+  return next;
+}
+
+// --- extraction ------------------------------------------------------------------------------
+
+function present(c: CohortCounts | undefined, field: string): boolean {
+  if (!c) return false;
+  if (field === 'requests') return isCount(c.requests);
+  if (field === 'errors') return isCount(c.errors) && isCount(c.requests) && (c.errors as number) <= (c.requests as number);
+  if (field === 'latency') return !!c.latency && histogramProblem(c.latency) === null;
+  if (field.startsWith('kpis.')) {
+    const v = c.kpis?.[field.slice(5)] as Partial<ProportionKpiCounts & MeanKpiCounts> | undefined;
+    if (!v) return false;
+    if ('trials' in v || 'successes' in v) return isCount(v.trials) && isCount(v.successes) && v.successes! <= v.trials!;
+    return isCount(v.n) && typeof v.sum === 'number' && Number.isFinite(v.sum) && isCount(v.sumSq);
+  }
+  if (field.startsWith('counts.')) {
+    const v = c.counts?.[field.slice(7)];
+    return !!v && isCount(v.events) && isCount(v.exposures);
+  }
+  return false;
+}
+
+/** events/exposure of a rate signal for one cohort, or null if missing. */
+function rateData(s: GateSignalState, c: CohortCounts, ctx: GateContext): [number, number] | null {
+  switch (s.kind) {
+    case 'error-rate':
+      return [c.errors as number, c.requests as number];
+    case 'latency': {
+      const sc = slowCount(c.latency as LatencyHistogram, ctx.slo.latency!.thresholdMs);
+      return sc ? [sc.slow, sc.total] : null;
+    }
+    case 'kpi-proportion': {
+      const v = c.kpis![s.key!] as ProportionKpiCounts;
+      if (!('trials' in v)) return null;
+      return [v.successes, v.trials];
+    }
+    case 'count': {
+      const v = c.counts![s.key!];
+      return [v.events, v.exposures];
+    }
+    default:
+      return null;
+  }
+}
+
+/** Mutating variant of `observeTick` (for hot loops that own the state). Ticks must increase; older ticks are ignored. */
+export function observeTickInPlace(state: GateState, tick: TelemetryTick): void {
+  const t = tick.tick;
+  if (!Number.isFinite(t) || t <= state.lastTick) return;
+  if (state.firstTick === null) state.firstTick = t;
+  const prevLast = state.lastTick;
+  state.lastTick = t;
+  const ctx = state.ctx;
+  const b = tick.baseline;
+  const c = tick.canary;
+
+  // canary gap accounting (ticks skipped entirely count as missing)
+  const skipped = prevLast > 0 ? t - prevLast - 1 : 0;
+  state.canaryGapTicks += skipped + (c ? 0 : 1);
+
+  // field presence
+  const fieldKeys = new Set<string>(['requests', 'errors']);
+  for (const s of state.signals) for (const f of s.fields) fieldKeys.add(f);
+  for (const cohort of ALL_COHORTS) {
+    const cc = cohort === 'baseline' ? b : c;
+    if (cc) state.lastSeen[cohort] = t;
+    for (const f of fieldKeys) if (present(cc, f)) state.lastSeen[`${cohort}.${f}`] = t;
+  }
+  const has = (cohort: string, f: string) => state.lastSeen[`${cohort}.${f}`] === t;
+
+  // SRM: canary requests among all requests, null share = expected share
+  if (has('baseline', 'requests') && has('canary', 'requests')) {
+    const p0 = ctx.expectedCanaryShare;
+    updateRateTest(state.srm, c!.requests as number, p0, b!.requests as number, 1 - p0);
+  }
+  if (has('canary', 'requests')) state.canaryRequests += c!.requests as number;
+  if (has('baseline', 'requests')) state.baselineRequests += b!.requests as number;
+
+  // signals
+  for (const s of state.signals) {
+    const ok = s.fields.every((f) => has('baseline', f) && has('canary', f));
+    if (s.kind === 'latency' && s.lastHist) {
+      s.lastHist = { baseline: has('baseline', 'latency') ? b!.latency : undefined, canary: has('canary', 'latency') ? c!.latency : undefined };
+    }
+    if (!ok) continue;
+    if (s.rate) {
+      const rc = rateData(s, c!, ctx);
+      const rb = rateData(s, b!, ctx);
+      if (rc && rb) updateRateTest(s.rate, rc[0], rc[1], rb[0], rb[1]);
+    } else if (s.mean) {
+      const vc = c!.kpis![s.key!] as MeanKpiCounts;
+      const vb = b!.kpis![s.key!] as MeanKpiCounts;
+      if ('n' in vc && 'n' in vb) {
+        const m = s.mean;
+        m.cn += vc.n;
+        m.csum += vc.sum;
+        m.csumSq += vc.sumSq;
+        m.bn += vb.n;
+        m.bsum += vb.sum;
+        m.bsumSq += vb.sumSq;
+        m.ticks += 1;
+      }
+    }
+  }
+
+  // burn history
+  const lat = ctx.slo.latency;
+  const slowOf = (cc: CohortCounts | undefined, cohort: string): [number | null, number | null] => {
+    if (!lat || !has(cohort, 'latency')) return [null, null];
+    const sc = slowCount(cc!.latency as LatencyHistogram, lat.thresholdMs);
+    if (sc && state.latencyBoundary === null) state.latencyBoundary = sc.boundary;
+    return sc ? [sc.total, sc.slow] : [null, null];
+  };
+  const [bLatN, bSlow] = slowOf(b, 'baseline');
+  const [cLatN, cSlow] = slowOf(c, 'canary');
+  const bOk = has('baseline', 'errors');
+  const cOk = has('canary', 'errors');
+  state.history.push([
+    t,
+    bOk ? (b!.requests as number) : null,
+    bOk ? (b!.errors as number) : null,
+    bLatN,
+    bSlow,
+    cOk ? (c!.requests as number) : null,
+    cOk ? (c!.errors as number) : null,
+    cLatN,
+    cSlow,
+  ]);
+  const maxWindow = Math.max(1, ...state.policy.burn.windows.map((w) => windowTicks(w.longSeconds, ctx.tickSeconds)));
+  const keepFrom = t - maxWindow;
+  let drop = 0;
+  while (drop < state.history.length && state.history[drop][0] <= keepFrom) drop++;
+  if (drop > 0) state.history.splice(0, drop);
+}
+
+function windowTicks(seconds: number, tickSeconds: number): number {
+  return Math.max(1, Math.round(seconds / tickSeconds));
+}
+
+// --- decision --------------------------------------------------------------------------------
+
+const pct = (x: number | null, digits = 2) => (x === null || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(digits)}%`);
+const signedPct = (x: number) =>
+  !Number.isFinite(x) ? (x > 0 ? '+∞' : '−∞') : `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
+const num = (x: number | null, digits = 3) => (x === null || !Number.isFinite(x) ? 'n/a' : Number(x.toPrecision(digits)).toString());
+
+function ciText(ev: SignalEvidence): string {
+  if (!ev.ci) return '';
+  const f = ev.scale === 'relative' ? signedPct : (v: number) => (v >= 0 ? '+' : '') + num(v);
+  return `${Math.round((1 - ev.alphaCi) * 1000) / 10}% always-valid CI ${f(ev.ci[0])} to ${f(ev.ci[1])}`;
+}
+
+function estimateText(ev: SignalEvidence): string {
+  if (ev.kind === 'kpi-mean') return `canary ${num(ev.canary, 4)} vs baseline ${num(ev.baseline, 4)}`;
+  const d = ev.kind === 'kpi-proportion' ? 2 : ev.canary !== null && ev.canary < 0.01 ? 3 : 2;
+  return `canary ${pct(ev.canary, d)} vs baseline ${pct(ev.baseline, d)}`;
+}
+
+interface SignalSettings {
+  weight: number;
+  guardrail: boolean;
+  margin: number;
+  detMargin: number;
+  sigma: number;
+}
+
+function settingsFor(state: GateState, s: GateSignalState): SignalSettings {
+  const p = state.policy;
+  const ctx = state.ctx;
+  if (s.kind === 'error-rate' || s.kind === 'latency') {
+    const sp = s.kind === 'error-rate' ? p.errorRate : p.latency;
+    const budget = s.kind === 'error-rate' ? 1 - ctx.slo.availability : 1 - (ctx.slo.latency?.objective ?? 0.99);
+    let margin = sp.margin;
+    if (margin === undefined) {
+      const r = s.rate!;
+      const pb = r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : 0;
+      margin = pb > 0 ? Math.min(10, (sp.budgetFraction * budget) / pb) : 10;
+    }
+    return { weight: sp.weight, guardrail: sp.guardrail, margin, detMargin: sp.deteriorationMargin, sigma: sp.mixtureScale ?? 0.5 };
+  }
+  const kp = s.kind === 'count' ? countPolicy(p, s.key!) : kpiPolicy(p, s.key!);
+  const defSigma = s.kind === 'count' ? 0.5 : 0.1;
+  return { weight: kp.weight, guardrail: kp.guardrail, margin: kp.margin, detMargin: kp.deteriorationMargin, sigma: kp.mixtureScale ?? defSigma };
+}
+
+/** log-scale harm bound for a relative margin m: ratio 1+m (harm up) or 1−m (harm down). */
+function logRatioBound(harmSign: 1 | -1, m: number): number {
+  return harmSign === 1 ? Math.log(1 + m) : Math.log(Math.max(1e-6, 1 - Math.min(m, 0.999)));
+}
+
+function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number): SignalEvidence {
+  const st = settingsFor(state, s);
+  const alphaDet = alphaShare;
+  const p = state.policy;
+  const thr = Math.log(1 / alphaDet);
+  const niThr = Math.log(1 / p.niAlpha);
+  const base: SignalEvidence = {
+    name: s.name,
+    kind: s.kind,
+    direction: s.direction,
+    guardrail: st.guardrail,
+    weight: st.weight,
+    baseline: null,
+    canary: null,
+    difference: null,
+    scale: s.kind === 'kpi-mean' ? 'absolute' : 'relative',
+    ci: null,
+    alphaCi: alphaDet,
+    statistic: 0,
+    threshold: thr,
+    niStatistic: 0,
+    niThreshold: niThr,
+    margin: st.margin,
+    deteriorationMargin: st.detMargin,
+    rule: 'missing',
+    score: 0.5,
+    samples: { baseline: 0, canary: 0, ticks: 0 },
+  };
+  if (s.rate) {
+    const r = s.rate;
+    base.samples = { baseline: r.baselineExposure, canary: r.canaryExposure, canaryEvents: r.canaryEvents, baselineEvents: r.baselineEvents, ticks: r.ticks };
+    if (s.kind === 'latency' && s.lastHist) {
+      const q = (h?: LatencyHistogram) => ({
+        p50: h ? histogramQuantile(0.5, h) : null,
+        p95: h ? histogramQuantile(0.95, h) : null,
+        p99: h ? histogramQuantile(0.99, h) : null,
+      });
+      base.quantiles = { baseline: q(s.lastHist.baseline), canary: q(s.lastHist.canary) };
+      if (state.latencyBoundary !== null && state.latencyBoundary !== state.ctx.slo.latency?.thresholdMs) {
+        base.note = `threshold ${state.ctx.slo.latency?.thresholdMs} ms is not a bucket boundary; slow means > ${state.latencyBoundary} ms`;
+      }
+    }
+    if (r.ticks === 0) return base;
+    const pb = r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : null;
+    const pc = r.canaryExposure > 0 ? r.canaryEvents / r.canaryExposure : null;
+    base.baseline = pb;
+    base.canary = pc;
+    base.difference = pb && pc !== null ? pc / pb - 1 : null;
+    if (r.canaryEvents + r.baselineEvents === 0) {
+      base.rule = 'insufficient-data';
+      base.note = 'no events in either cohort yet';
+      return base;
+    }
+    const h = s.harmSign;
+    const uDet = logRatioBound(h, st.detMargin);
+    const uNi = logRatioBound(h, st.margin);
+    base.statistic = rateLogMixtureLR(r, uDet, h, st.sigma);
+    base.niStatistic = rateLogMixtureLR(r, uNi, h === 1 ? -1 : 1, st.sigma);
+    const [lo, hi] = rateConfidenceSequence(r, alphaDet, st.sigma);
+    base.ci = [Math.exp(lo) - 1, Math.exp(hi) - 1];
+    // score: share of the CI (log scale, in harm units) below the NI bound
+    const hLo = h === 1 ? lo : -hi;
+    const hHi = h === 1 ? hi : -lo;
+    const hNi = h * uNi;
+    base.score = scoreFrom(hLo, hHi, hNi);
+  } else if (s.mean) {
+    const m = s.mean;
+    base.samples = { baseline: m.bn, canary: m.cn, ticks: m.ticks };
+    if (m.ticks === 0) return base;
+    const mb = m.bn > 0 ? m.bsum / m.bn : null;
+    const mc = m.cn > 0 ? m.csum / m.cn : null;
+    base.baseline = mb;
+    base.canary = mc;
+    if (mb === null || mc === null || m.cn < 2 || m.bn < 2) {
+      base.rule = 'insufficient-data';
+      return base;
+    }
+    const vc = Math.max(0, (m.csumSq - m.cn * mc * mc) / (m.cn - 1));
+    const vb = Math.max(0, (m.bsumSq - m.bn * mb * mb) / (m.bn - 1));
+    const v = vc / m.cn + vb / m.bn;
+    const d = mc - mb;
+    base.difference = d;
+    const scaleRef = Math.abs(mb) > 0 ? Math.abs(mb) : Math.sqrt(vb) || 1;
+    const h = s.harmSign;
+    const marginAbs = st.margin * scaleRef;
+    const detAbs = st.detMargin * scaleRef;
+    base.margin = marginAbs;
+    base.deteriorationMargin = detAbs;
+    if (!(v > 0)) {
+      base.rule = 'insufficient-data';
+      return base;
+    }
+    const tau = st.sigma * scaleRef;
+    base.statistic = normalLogMixtureOneSided(d, v, h * detAbs, h, tau);
+    base.niStatistic = normalLogMixtureOneSided(d, v, h * marginAbs, h === 1 ? -1 : 1, tau);
+    const rad = normalMixtureRadius(v, tau, alphaDet);
+    base.ci = [d - rad, d + rad];
+    const hLo = h === 1 ? d - rad : -(d + rad);
+    const hHi = h === 1 ? d + rad : -(d - rad);
+    base.score = scoreFrom(hLo, hHi, marginAbs);
+  } else {
+    return base;
+  }
+  if (base.statistic >= thr) {
+    base.rule = 'deterioration';
+    base.score = 0;
+  } else if (base.niStatistic >= niThr) {
+    base.rule = 'non-inferiority';
+    base.score = 1;
+  } else {
+    base.rule = 'inconclusive';
+  }
+  return base;
+}
+
+function scoreFrom(hLo: number, hHi: number, bound: number): number {
+  if (!Number.isFinite(hLo) || !Number.isFinite(hHi)) {
+    if (hHi < bound) return 1;
+    if (hLo > bound) return 0;
+    return 0.5;
+  }
+  if (hHi <= hLo) return hHi < bound ? 1 : 0;
+  return Math.min(1, Math.max(0, (bound - hLo) / (hHi - hLo)));
+}
+
+function burnWindows(
+  state: GateState,
+  nowTick: number,
+  pick: (row: BurnRow) => { req: number | null; err: number | null; latN: number | null; slow: number | null },
+): BurnWindows {
+  const ctx = state.ctx;
+  const budgetA = 1 - ctx.slo.availability;
+  const budgetL = ctx.slo.latency ? 1 - ctx.slo.latency.objective : null;
+  const age = state.firstTick === null ? 0 : nowTick - state.firstTick + 1;
+  const sums = (wTicks: number) => {
+    let req = 0;
+    let err = 0;
+    let latN = 0;
+    let slow = 0;
+    let nA = 0;
+    let nL = 0;
+    const from = nowTick - wTicks;
+    for (let i = state.history.length - 1; i >= 0; i--) {
+      const row = state.history[i];
+      if (row[0] <= from) break;
+      if (row[0] > nowTick) continue;
+      const v = pick(row);
+      if (v.req !== null && v.err !== null) {
+        req += v.req;
+        err += v.err;
+        nA++;
+      }
+      if (v.latN !== null && v.slow !== null) {
+        latN += v.latN;
+        slow += v.slow;
+        nL++;
+      }
+    }
+    return { req, err, latN, slow, nA, nL };
+  };
+  const mk = (isLat: boolean): BurnWindowEvidence[] =>
+    state.policy.burn.windows.map((w) => {
+      const lt = windowTicks(w.longSeconds, ctx.tickSeconds);
+      const stt = windowTicks(w.shortSeconds, ctx.tickSeconds);
+      const L = sums(lt);
+      const S = sums(stt);
+      const budget = isLat ? budgetL : budgetA;
+      const rate = (x: { req: number; err: number; latN: number; slow: number }) =>
+        isLat ? (x.latN > 0 ? x.slow / x.latN : null) : x.req > 0 ? x.err / x.req : null;
+      const lr = rate(L);
+      const sr = rate(S);
+      const longBurn = lr !== null && budget ? lr / budget : null;
+      const shortBurn = sr !== null && budget ? sr / budget : null;
+      return {
+        name: w.name,
+        factor: w.factor,
+        longSeconds: w.longSeconds,
+        shortSeconds: w.shortSeconds,
+        longBurn,
+        shortBurn,
+        longTicksUsed: isLat ? L.nL : L.nA,
+        shortTicksUsed: isLat ? S.nL : S.nA,
+        partial: age < lt,
+        alerting: longBurn !== null && shortBurn !== null && longBurn >= w.factor && shortBurn >= w.factor,
+      };
+    });
+  const availability = mk(false);
+  const latency = budgetL ? mk(true) : [];
+  const last = sums(1);
+  return {
+    availability,
+    latency,
+    alerting: availability.some((w) => w.alerting) || latency.some((w) => w.alerting),
+    recentBurn: last.req > 0 ? last.err / last.req / budgetA : null,
+  };
+}
+
+function guardCheck(state: GateState, nowTick: number): BurnEvidence['guard'] {
+  const p = state.policy.burn;
+  const ctx = state.ctx;
+  const shortest = Math.min(...p.windows.map((w) => windowTicks(w.shortSeconds, ctx.tickSeconds)), 5);
+  let best: BurnEvidence['guard'] = { fired: false, burn: null, pValue: null, window: null };
+  const sli: Array<{ name: string; budget: number; idx: [number, number] }> = [
+    { name: 'availability', budget: 1 - ctx.slo.availability, idx: [1, 2] },
+  ];
+  if (ctx.slo.latency) sli.push({ name: 'latency', budget: 1 - ctx.slo.latency.objective, idx: [3, 4] });
+  for (const w of [1, shortest]) {
+    for (const q of sli) {
+      let n = 0;
+      let x = 0;
+      for (let i = state.history.length - 1; i >= 0; i--) {
+        const row = state.history[i];
+        if (row[0] <= nowTick - w) break;
+        const a = row[q.idx[0]];
+        const e = row[q.idx[1]];
+        if (a !== null && e !== null) {
+          n += a;
+          x += e;
+        }
+      }
+      if (n <= 0 || !(q.budget > 0)) continue;
+      const burn = x / n / q.budget;
+      if (burn <= p.promoteMaxBurn) continue;
+      const pv = poissonUpperTail(x, p.promoteMaxBurn * q.budget * n);
+      if (best.pValue === null || pv < best.pValue) {
+        best = { fired: pv < p.guardAlpha, burn, pValue: pv, window: `${q.name}, last ${w * ctx.tickSeconds >= 60 ? `${Math.round((w * ctx.tickSeconds) / 60)} min` : `${w * ctx.tickSeconds} s`}` };
+      }
+    }
+  }
+  return best;
+}
+
+function durationText(ticks: number, tickSeconds: number): string {
+  const s = ticks * tickSeconds;
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/** Decide from the state. `now.tick` (default: the last observed tick) lets staleness count as missing data. */
+export function decide(state: GateState, now?: { tick: number }): GateDecision {
+  const p = state.policy;
+  const ctx = state.ctx;
+  const nowTick = Math.max(now?.tick ?? state.lastTick, state.lastTick);
+  const enabled = state.signals;
+  const weights = enabled.map((s) => settingsFor(state, s).weight);
+  const wSum = weights.reduce((a, b) => a + b, 0);
+  const useW = p.alphaSplit === 'weights' && wSum > 0 && weights.every((w) => w > 0);
+  const signals = enabled.map((s, i) =>
+    evaluateSignal(state, s, useW ? (p.alpha * weights[i]) / wSum : p.alpha / Math.max(1, enabled.length)),
+  );
+
+  // --- freshness
+  const seen = (k: string) => state.lastSeen[k] ?? (state.firstTick === null ? 0 : state.firstTick - 1);
+  const canaryMissingTicks = nowTick - seen('canary');
+  const baselineMissingTicks = nowTick - seen('baseline');
+  const fieldKeys = new Set<string>(['requests', 'errors']);
+  for (const s of enabled) for (const f of s.fields) fieldKeys.add(f);
+  const missingFields: string[] = [];
+  let worstFieldGap = 0;
+  for (const cohort of ALL_COHORTS) {
+    for (const f of fieldKeys) {
+      const gap = nowTick - seen(`${cohort}.${f}`);
+      if (gap > 0) {
+        missingFields.push(`${cohort}.${f}`);
+        worstFieldGap = Math.max(worstFieldGap, gap);
+      }
+    }
+  }
+  const stale = nowTick > state.lastTick;
+  const freshness = {
+    lastTick: state.lastTick,
+    canaryMissingTicks,
+    baselineMissingTicks,
+    missingFields,
+    canaryGapTicks: state.canaryGapTicks + (nowTick - state.lastTick),
+    stale,
+  };
+
+  // --- SRM
+  const srmP = p.srm;
+  const tolU = Math.log(1 + srmP.tolerance);
+  const srmUp = rateLogMixtureLR(state.srm, tolU, 1, srmP.mixtureScale);
+  const srmDown = rateLogMixtureLR(state.srm, -tolU, -1, srmP.mixtureScale);
+  const srmStat = state.srm.ticks > 0 ? Math.max(srmUp, srmDown) : 0;
+  const srmThr = Math.log(2 / srmP.alpha);
+  const totalReq = state.srm.canaryEvents + state.srm.baselineEvents;
+  const observedShare = totalReq > 0 ? state.srm.canaryEvents / totalReq : null;
+  let srmCi: [number, number] | null = null;
+  if (state.srm.ticks > 0) {
+    const [lo, hi] = rateConfidenceSequence(state.srm, srmP.alpha, srmP.mixtureScale);
+    const p0 = ctx.expectedCanaryShare;
+    const share = (u: number) => (u === Infinity ? 1 : u === -Infinity ? 0 : (p0 * Math.exp(u)) / (p0 * Math.exp(u) + 1 - p0));
+    srmCi = [share(lo), share(hi)];
+  }
+  const srm = {
+    enabled: srmP.enabled,
+    expectedShare: ctx.expectedCanaryShare,
+    observedShare,
+    statistic: srmStat,
+    threshold: srmThr,
+    ci: srmCi,
+    mismatch: srmP.enabled && srmStat >= srmThr,
+    requests: { baseline: state.srm.baselineEvents, canary: state.srm.canaryEvents },
+  };
+
+  // --- burn
+  const burnOn = p.burn.enabled;
+  const canaryBurn = burnWindows(state, nowTick, (r) => ({ req: r[5], err: r[6], latN: r[7], slow: r[8] }));
+  const baselineBurn = burnWindows(state, nowTick, (r) => ({ req: r[1], err: r[2], latN: r[3], slow: r[4] }));
+  const add = (a: number | null, b: number | null) => (a === null && b === null ? null : (a ?? 0) + (b ?? 0));
+  const serviceBurn = burnWindows(state, nowTick, (r) => ({
+    req: r[1] !== null && r[2] !== null ? add(r[1], r[5] !== null && r[6] !== null ? r[5] : null) : r[5],
+    err: r[1] !== null && r[2] !== null ? add(r[2], r[5] !== null && r[6] !== null ? r[6] : null) : r[6],
+    latN: r[3] !== null ? add(r[3], r[7]) : r[7],
+    slow: r[3] !== null ? add(r[4], r[8]) : r[8],
+  }));
+  const guard = burnOn ? guardCheck(state, nowTick) : { fired: false, burn: null, pValue: null, window: null };
+  const burn: BurnEvidence = { canary: canaryBurn, service: serviceBurn, baseline: baselineBurn, guard };
+
+  // canary-only burn: the canary alerts on an SLI where the rest of the service does not, and burns ≥ 2× faster
+  const canaryOnly: string[] = [];
+  if (burnOn) {
+    for (const sli of ['availability', 'latency'] as const) {
+      canaryBurn[sli].forEach((w, i) => {
+        const bw = baselineBurn[sli][i];
+        if (w.alerting && bw && !bw.alerting && w.longBurn !== null && w.longBurn >= 2 * (bw.longBurn ?? 0)) {
+          canaryOnly.push(
+            `canary is burning its ${sli} error budget at ${num(w.longBurn, 3)}× (${durationText(w.longTicksUsed, ctx.tickSeconds)}) and ${num(w.shortBurn, 3)}× (${durationText(w.shortTicksUsed, ctx.tickSeconds)}), over the ${w.factor}× ${w.name} threshold, while the rest of the service burns at ${num(bw.longBurn, 3)}×`,
+          );
+        }
+      });
+    }
+  }
+  const serviceAlert = burnOn && (baselineBurn.alerting || guard.fired);
+
+  // --- verdict
+  const rollbackReasons: string[] = [];
+  const holdReasons: string[] = [];
+  const infoReasons: string[] = [];
+  for (const ev of signals) {
+    if (ev.rule === 'deterioration') {
+      rollbackReasons.push(
+        `${ev.name}: ${estimateText(ev)} (${ev.difference === null ? '' : ev.scale === 'relative' ? signedPct(ev.difference) : (ev.difference >= 0 ? '+' : '') + num(ev.difference)}, ${ciText(ev)}): canary worse than baseline${ev.deteriorationMargin > 0 ? ` beyond the ${ev.scale === 'relative' ? pct(ev.deteriorationMargin, 1) : num(ev.deteriorationMargin)} margin` : ''} (e-value ${num(Math.exp(ev.statistic))} ≥ ${num(Math.exp(ev.threshold))})`,
+      );
+    }
+  }
+  if (canaryOnly.length && p.burn.canaryAlertAction === 'rollback' && !serviceAlert) rollbackReasons.push(...canaryOnly);
+  else if (canaryOnly.length) holdReasons.push(...canaryOnly);
+
+  if (state.firstTick === null) holdReasons.push('no telemetry received yet');
+  if (state.firstTick !== null && canaryMissingTicks > 0) holdReasons.push(`canary telemetry missing for ${canaryMissingTicks} tick${canaryMissingTicks > 1 ? 's' : ''}`);
+  if (state.firstTick !== null && baselineMissingTicks > 0) holdReasons.push(`baseline telemetry missing for ${baselineMissingTicks} tick${baselineMissingTicks > 1 ? 's' : ''}`);
+  const fieldOnly = missingFields.filter((f) => !(f.startsWith('canary.') && canaryMissingTicks > 0) && !(f.startsWith('baseline.') && baselineMissingTicks > 0));
+  if (state.firstTick !== null && fieldOnly.length) holdReasons.push(`telemetry fields missing in the latest tick: ${fieldOnly.join(', ')}`);
+  const missingHold =
+    state.firstTick === null ||
+    canaryMissingTicks > p.freshness.maxMissingTicks ||
+    baselineMissingTicks > p.freshness.maxMissingTicks ||
+    worstFieldGap > p.freshness.maxMissingTicks;
+  const anyMissing = state.firstTick === null || missingFields.length > 0;
+
+  if (srm.mismatch) {
+    holdReasons.push(
+      `sample ratio mismatch: canary received ${pct(observedShare)} of requests, expected ${pct(ctx.expectedCanaryShare)} (${Math.round((1 - srmP.alpha) * 1000) / 10}% always-valid CI ${pct(srmCi?.[0] ?? null)} to ${pct(srmCi?.[1] ?? null)}); the comparison cannot be trusted`,
+    );
+  }
+  if (serviceAlert) {
+    const parts: string[] = [];
+    for (const sli of ['availability', 'latency'] as const) {
+      for (const w of baselineBurn[sli]) {
+        if (w.alerting) parts.push(`${sli} budget burning at ${num(w.longBurn)}× / ${num(w.shortBurn)}× (${w.name}: ${w.factor}× over ${durationText(w.longTicksUsed, ctx.tickSeconds)} and ${durationText(w.shortTicksUsed, ctx.tickSeconds)}${w.partial ? ', rollout younger than the long window' : ''})`);
+      }
+    }
+    if (guard.fired) parts.push(`${guard.window}: burning at ${num(guard.burn)}×, above the ${p.burn.promoteMaxBurn}× allowed for promotion (p = ${num(guard.pValue, 2)})`);
+    holdReasons.push(`service-wide error-budget burn not tied to the canary: ${parts.join('; ')}`);
+  }
+
+  // promotion eligibility
+  const minTicks = Math.ceil(p.promote.minDurationSeconds / ctx.tickSeconds);
+  const elapsedTicks = state.firstTick === null ? 0 : nowTick - state.firstTick + 1;
+  const guardrails = signals.filter((s) => s.guardrail);
+  const guardrailsNI = guardrails.every((s) => s.rule === 'non-inferiority');
+  const allNI = signals.every((s) => s.rule === 'non-inferiority');
+  const anyDet = rollbackReasons.length > 0;
+  const totalW = signals.reduce((a, s) => a + s.weight, 0);
+  const score = totalW > 0 ? signals.reduce((a, s) => a + s.weight * s.score, 0) / totalW : 0;
+  const durationOk = elapsedTicks >= minTicks && state.canaryRequests >= p.promote.minCanaryRequests;
+  const blocked = anyDet || holdReasons.length > 0 || anyMissing;
+  let rubric: GateRubric = 'not ready';
+  if (!blocked && durationOk && guardrailsNI && score >= p.promote.minScore) rubric = allNI ? 'ready' : 'provisionally ready';
+  const eligible = rubric === 'ready' || (rubric === 'provisionally ready' && p.promote.requireRubric === 'provisionally ready');
+
+  let verdict: GateVerdictValue;
+  let reasons: string[];
+  if (anyDet) {
+    verdict = 'rollback';
+    reasons = [...rollbackReasons, ...holdReasons];
+  } else if (holdReasons.length && (missingHold || srm.mismatch || serviceAlert || canaryOnly.length)) {
+    verdict = 'hold';
+    reasons = holdReasons;
+  } else if (eligible) {
+    verdict = 'promote';
+    const ni = guardrails.map((s) => `${s.name} ${estimateText(s)} (${ciText(s)}), within the ${s.scale === 'relative' ? pct(s.margin, 1) : num(s.margin)} margin`);
+    reasons = [
+      `${rubric}: every guardrail is non-inferior after ${durationText(elapsedTicks, ctx.tickSeconds)} and ${state.canaryRequests} canary requests (score ${score.toFixed(2)})`,
+      ...ni,
+    ];
+    const pending = signals.filter((s) => !s.guardrail && s.rule !== 'non-inferiority');
+    if (pending.length) reasons.push(`not yet shown non-inferior (not guardrails): ${pending.map((s) => s.name).join(', ')}`);
+  } else {
+    verdict = 'continue';
+    reasons = [...holdReasons];
+    if (!durationOk && state.firstTick !== null) {
+      infoReasons.push(`observing: ${durationText(elapsedTicks, ctx.tickSeconds)} of the ${durationText(minTicks, ctx.tickSeconds)} minimum, ${state.canaryRequests} of ${p.promote.minCanaryRequests} canary requests`);
+    }
+    const pendingG = guardrails.filter((s) => s.rule !== 'non-inferiority');
+    if (pendingG.length) infoReasons.push(`guardrails not yet shown non-inferior: ${pendingG.map((s) => s.name).join(', ')}`);
+    reasons.push(...infoReasons);
+  }
+
+  return {
+    verdict,
+    reasons,
+    rubric,
+    score,
+    signals,
+    checks: {
+      srm,
+      freshness,
+      burn,
+      promotion: {
+        elapsedTicks,
+        minTicks,
+        canaryRequests: state.canaryRequests,
+        minCanaryRequests: p.promote.minCanaryRequests,
+        guardrailsNonInferior: guardrailsNI,
+        eligible,
+      },
+    },
+    tick: nowTick,
+  };
+}
+
+/** Fold all ticks, then decide at the last one. */
+export function evaluateGate(ctx: GateContext, ticks: TelemetryTick[], policy?: GatePolicyInput | GatePolicy): GateDecision {
+  const state = createGateState(ctx, policy);
+  const sorted = [...ticks].sort((a, b) => a.tick - b.tick);
+  for (const t of sorted) observeTickInPlace(state, t);
+  return decide(state);
+}

@@ -1,0 +1,37 @@
+/**
+ * Tollgate gate engine: pure, deterministic statistics for progressive delivery.
+ * See docs/gate-engine.md.
+ */
+export * from './types';
+export {
+  gatePolicySchema,
+  parseGatePolicy,
+  validateGatePolicy,
+  defaultGatePolicy,
+  formatGatePolicyPath,
+  GatePolicyError,
+} from './policy';
+export type { GatePolicy, GatePolicyInput, GatePolicyProblem, GateSliSignalPolicy, GateKpiPolicy } from './policy';
+export {
+  createGateState,
+  observeTick,
+  observeTickInPlace,
+  cloneGateState,
+  decide,
+  evaluateGate,
+} from './gate';
+export type { GateState, GateSignalState, MeanTestState, BurnRow } from './gate';
+export { histogramQuantile, slowCount, histogramProblem } from './histogram';
+export {
+  LOG_RATIO_GRID,
+  createRateTest,
+  updateRateTest,
+  rateLogLik,
+  rateLogMixtureLR,
+  rateConfidenceSequence,
+  normalLogMixtureOneSided,
+  normalMixtureRadius,
+} from './sequential';
+export type { RateTestState } from './sequential';
+/** Numerical helpers (normal/gamma functions, seeded PRNG), namespaced to avoid clashes. */
+export * as gateMath from './math';

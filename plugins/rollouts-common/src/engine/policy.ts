@@ -1,0 +1,230 @@
+/**
+ * The gate policy: α, margins, weights, minimum samples, burn thresholds and step durations.
+ * Every field has a default, so `{}` is a valid policy.
+ */
+import { z } from 'zod';
+
+const between = (lo: number, hi: number) =>
+  z
+    .number({ invalid_type_error: 'must be a number' })
+    .min(lo, { message: `must be between ${lo} and ${hi}` })
+    .max(hi, { message: `must be between ${lo} and ${hi}` });
+const openUnit = () =>
+  z
+    .number({ invalid_type_error: 'must be a number' })
+    .gt(0, { message: 'must be between 0 and 1 (exclusive)' })
+    .lt(1, { message: 'must be between 0 and 1 (exclusive)' });
+const nonNeg = () => z.number({ invalid_type_error: 'must be a number' }).min(0, { message: 'must be >= 0' });
+const positive = () => z.number({ invalid_type_error: 'must be a number' }).gt(0, { message: 'must be > 0' });
+
+/** Settings shared by every compared signal. */
+const signalShape = {
+  enabled: z.boolean().default(true),
+  /** weight in the 0..1 score */
+  weight: nonNeg().default(1),
+  /** must be non-inferior before promotion */
+  guardrail: z.boolean().default(true),
+  /** relative non-inferiority margin (harm allowed, as a fraction of the baseline value) */
+  margin: between(0, 1).optional(),
+  /** relative harm that counts as deterioration (0 = any harm) */
+  deteriorationMargin: between(0, 1).default(0),
+  /** scale of the mixture prior (log-ratio for rates, fraction of the baseline mean for means) */
+  mixtureScale: z
+    .number({ invalid_type_error: 'must be a number' })
+    .min(0.01, { message: 'must be between 0.01 and 3' })
+    .max(3, { message: 'must be between 0.01 and 3' })
+    .optional(),
+};
+
+const sliSignalSchema = z
+  .object({
+    ...signalShape,
+    /**
+     * non-inferiority margin as a fraction of the SLO error budget (1 − objective) in absolute
+     * rate terms; used when `margin` is not set.
+     */
+    budgetFraction: between(0, 1).default(0.25),
+  })
+  .strict();
+
+const kpiPolicySchema = z
+  .object({
+    name: z.string().min(1, { message: 'must not be empty' }),
+    ...signalShape,
+    guardrail: z.boolean().default(false),
+  })
+  .strict();
+
+const kpiDefaultsSchema = z
+  .object({ ...signalShape, guardrail: z.boolean().default(false), margin: between(0, 1).default(0.05) })
+  .strict();
+
+const countPolicySchema = z
+  .object({ name: z.string().min(1, { message: 'must not be empty' }), ...signalShape })
+  .strict();
+
+const countDefaultsSchema = z.object({ ...signalShape, margin: between(0, 1).default(0.1) }).strict();
+
+const burnWindowSchema = z
+  .object({
+    name: z.string().min(1),
+    longSeconds: positive(),
+    shortSeconds: positive(),
+    factor: positive(),
+  })
+  .strict()
+  .refine((w) => w.shortSeconds <= w.longSeconds, {
+    message: 'shortSeconds must not exceed longSeconds',
+    path: ['shortSeconds'],
+  });
+
+const stepSchema = z
+  .object({
+    weight: between(0, 100),
+    minDurationSeconds: nonNeg().optional(),
+    requiresApproval: z.boolean().optional(),
+  })
+  .strict();
+
+export const gatePolicySchema = z
+  .object({
+    /** family-wise α of the deterioration (rollback) tests, split across enabled signals (Bonferroni) */
+    alpha: openUnit().default(0.05),
+    /** how α is split: in proportion to the signal weights, or equally */
+    alphaSplit: z.enum(['weights', 'equal']).default('weights'),
+    /** α of each non-inferiority test (intersection–union: no split needed) */
+    niAlpha: openUnit().default(0.05),
+    errorRate: sliSignalSchema.default({ weight: 3 }),
+    latency: sliSignalSchema.default({ weight: 2 }),
+    kpiDefaults: kpiDefaultsSchema.default({}),
+    kpis: z.array(kpiPolicySchema).default([]),
+    countDefaults: countDefaultsSchema.default({}),
+    countSignals: z.array(countPolicySchema).default([]),
+    srm: z
+      .object({
+        enabled: z.boolean().default(true),
+        alpha: openUnit().default(0.001),
+        /** relative tolerance on the canary share before a mismatch counts */
+        tolerance: between(0, 1).default(0),
+        mixtureScale: between(0.01, 3).default(0.1),
+      })
+      .strict()
+      .default({}),
+    freshness: z
+      .object({
+        /** consecutive missing ticks tolerated before `hold` (0: hold on the first missing tick) */
+        maxMissingTicks: z.number().int({ message: 'must be an integer' }).min(0, { message: 'must be >= 0' }).default(0),
+      })
+      .strict()
+      .default({}),
+    burn: z
+      .object({
+        enabled: z.boolean().default(true),
+        windows: z
+          .array(burnWindowSchema)
+          .default([
+            { name: 'page', longSeconds: 3600, shortSeconds: 300, factor: 14.4 },
+            { name: 'ticket', longSeconds: 21600, shortSeconds: 1800, factor: 6 },
+          ]),
+        /** no promotion while the service outside the canary burns significantly faster than this */
+        promoteMaxBurn: positive().default(1),
+        /** significance of the promotion guard (Poisson tail of the recent error count) */
+        guardAlpha: openUnit().default(0.01),
+        /** what a burn alert on the canary alone (baseline not alerting) does */
+        canaryAlertAction: z.enum(['rollback', 'hold']).default('rollback'),
+      })
+      .strict()
+      .default({}),
+    promote: z
+      .object({
+        minDurationSeconds: nonNeg().default(1800),
+        minCanaryRequests: nonNeg().default(1000),
+        /** the rubric needed to promote */
+        requireRubric: z.enum(['ready', 'provisionally ready']).default('provisionally ready'),
+        /** minimum weighted score to promote */
+        minScore: between(0, 1).default(0.5),
+      })
+      .strict()
+      .default({}),
+    /** rollout steps (read by the backend's scheduler; the engine gates one step at a time) */
+    steps: z.array(stepSchema).default([]),
+  })
+  .strict();
+
+export type GatePolicy = z.output<typeof gatePolicySchema>;
+export type GatePolicyInput = z.input<typeof gatePolicySchema>;
+export type GateSliSignalPolicy = z.output<typeof sliSignalSchema>;
+export type GateKpiPolicy = z.output<typeof kpiPolicySchema>;
+
+export interface GatePolicyProblem {
+  path: string;
+  message: string;
+}
+
+/** `['kpis', 1, 'margin']` → `kpis[1].margin` */
+export function formatGatePolicyPath(path: Array<string | number>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${p}` : p;
+  }
+  return out || '(root)';
+}
+
+function issuesToProblems(error: z.ZodError): GatePolicyProblem[] {
+  const problems: GatePolicyProblem[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        problems.push({ path: formatGatePolicyPath([...issue.path, key]), message: 'unknown field' });
+      }
+      continue;
+    }
+    let message = issue.message;
+    if (issue.code === 'invalid_type' && issue.received === 'undefined') message = 'is required';
+    problems.push({ path: formatGatePolicyPath(issue.path), message });
+  }
+  return problems;
+}
+
+function duplicateNames(list: Array<{ name: string }>, field: string): GatePolicyProblem[] {
+  const seen = new Set<string>();
+  const out: GatePolicyProblem[] = [];
+  list.forEach((k, i) => {
+    if (seen.has(k.name)) out.push({ path: `${field}[${i}].name`, message: `duplicate name "${k.name}"` });
+    seen.add(k.name);
+  });
+  return out;
+}
+
+/** Validate without throwing. `undefined`/`null` mean "all defaults". */
+export function validateGatePolicy(
+  input: unknown,
+): { ok: true; policy: GatePolicy; problems: [] } | { ok: false; problems: GatePolicyProblem[] } {
+  const res = gatePolicySchema.safeParse(input ?? {});
+  if (!res.success) return { ok: false, problems: issuesToProblems(res.error) };
+  const dup = [...duplicateNames(res.data.kpis, 'kpis'), ...duplicateNames(res.data.countSignals, 'countSignals')];
+  if (dup.length) return { ok: false, problems: dup };
+  return { ok: true, policy: res.data, problems: [] };
+}
+
+export class GatePolicyError extends Error {
+  readonly problems: GatePolicyProblem[];
+  constructor(problems: GatePolicyProblem[]) {
+    super(`invalid gate policy: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    this.name = 'GatePolicyError';
+    this.problems = problems;
+  }
+}
+
+/** Parse a policy (e.g. read from YAML), apply defaults; throws `GatePolicyError` listing every problem. */
+export function parseGatePolicy(input: unknown): GatePolicy {
+  const v = validateGatePolicy(input);
+  if (!v.ok) throw new GatePolicyError(v.problems);
+  return v.policy;
+}
+
+/** The default policy (what `{}` parses to). */
+export function defaultGatePolicy(): GatePolicy {
+  return parseGatePolicy({});
+}

@@ -1,0 +1,184 @@
+/** Data types of the gate engine. All plain, JSON-serialisable data. */
+
+export type CohortName = 'baseline' | 'canary';
+
+/** Prometheus-style histogram: `le` ends with Infinity, `counts` are cumulative. */
+export interface LatencyHistogram {
+  le: number[];
+  counts: number[];
+}
+
+export interface ProportionKpiCounts {
+  trials: number;
+  successes: number;
+}
+
+export interface MeanKpiCounts {
+  n: number;
+  sum: number;
+  sumSq: number;
+}
+
+/** One cohort, one interval. Any absent field is missing data (never zero). */
+export interface CohortCounts {
+  requests?: number;
+  errors?: number;
+  latency?: LatencyHistogram;
+  kpis?: Record<string, ProportionKpiCounts | MeanKpiCounts>;
+  /** provider-defined count signals */
+  counts?: Record<string, { events: number; exposures: number }>;
+}
+
+export interface TelemetryTick {
+  tick: number;
+  /** epoch seconds (informational; the engine counts time in ticks) */
+  time?: number;
+  baseline?: CohortCounts;
+  canary?: CohortCounts;
+}
+
+/** Which way is good. */
+export type GateDirection = 'increase' | 'decrease';
+
+export interface GateKpiDefinition {
+  name: string;
+  type: 'proportion' | 'mean';
+  direction: GateDirection;
+}
+
+export interface GateContext {
+  service?: string;
+  tickSeconds: number;
+  expectedCanaryShare: number;
+  slo: { availability: number; latency?: { thresholdMs: number; objective: number } };
+  kpis: GateKpiDefinition[];
+  countSignals?: Array<{ name: string; direction: GateDirection }>;
+}
+
+export type GateVerdictValue = 'continue' | 'hold' | 'promote' | 'rollback';
+export type GateRubric = 'ready' | 'provisionally ready' | 'not ready';
+export type GateSignalKind = 'error-rate' | 'latency' | 'kpi-proportion' | 'kpi-mean' | 'count';
+export type GateSignalRule =
+  | 'deterioration'
+  | 'non-inferiority'
+  | 'inconclusive'
+  | 'insufficient-data'
+  | 'missing'
+  | 'disabled';
+
+/** Per-signal evidence. */
+export interface SignalEvidence {
+  name: string;
+  kind: GateSignalKind;
+  /** which way is good */
+  direction: GateDirection;
+  /** a guardrail must be shown non-inferior before promotion */
+  guardrail: boolean;
+  weight: number;
+  /** baseline and canary estimates (rate, proportion or mean) */
+  baseline: number | null;
+  canary: number | null;
+  /**
+   * canary − baseline on the signal's comparison scale: relative difference (ratio − 1) for
+   * rates and proportions, absolute difference for means.
+   */
+  difference: number | null;
+  scale: 'relative' | 'absolute';
+  /** always-valid confidence interval for `difference`, level 1 − alphaCi */
+  ci: [number, number] | null;
+  alphaCi: number;
+  /** log e-value of the deterioration test (mixture likelihood ratio) and its threshold log(1/α) */
+  statistic: number;
+  threshold: number;
+  /** log e-value of the non-inferiority test and its threshold */
+  niStatistic: number;
+  niThreshold: number;
+  /** non-inferiority margin on the `scale` of `difference` (harm allowed, positive number) */
+  margin: number;
+  /** deterioration margin on the same scale */
+  deteriorationMargin: number;
+  rule: GateSignalRule;
+  /** 0..1 contribution to the weighted score */
+  score: number;
+  samples: { baseline: number; canary: number; canaryEvents?: number; baselineEvents?: number; ticks: number };
+  /** PromQL-style quantiles for display (latency only), milliseconds */
+  quantiles?: { baseline: Record<string, number | null>; canary: Record<string, number | null> };
+  note?: string;
+}
+
+export interface SrmEvidence {
+  enabled: boolean;
+  expectedShare: number;
+  observedShare: number | null;
+  /** log e-value (max of the two one-sided tests) and threshold log(2/α) */
+  statistic: number;
+  threshold: number;
+  ci: [number, number] | null;
+  mismatch: boolean;
+  requests: { baseline: number; canary: number };
+}
+
+export interface FreshnessEvidence {
+  lastTick: number;
+  /** consecutive most recent ticks without any canary / baseline data */
+  canaryMissingTicks: number;
+  baselineMissingTicks: number;
+  /** fields missing from the latest tick, e.g. "canary.latency" */
+  missingFields: string[];
+  /** total ticks (so far) where the canary line was absent */
+  canaryGapTicks: number;
+  stale: boolean;
+}
+
+export interface BurnWindowEvidence {
+  name: string;
+  factor: number;
+  longSeconds: number;
+  shortSeconds: number;
+  longBurn: number | null;
+  shortBurn: number | null;
+  /** ticks of data actually used (a young rollout uses what it has) */
+  longTicksUsed: number;
+  shortTicksUsed: number;
+  partial: boolean;
+  alerting: boolean;
+}
+
+export interface BurnWindows {
+  availability: BurnWindowEvidence[];
+  latency: BurnWindowEvidence[];
+  alerting: boolean;
+  /** the burn over the most recent tick and the shortest window, availability SLI */
+  recentBurn: number | null;
+}
+
+export interface BurnEvidence {
+  canary: BurnWindows;
+  service: BurnWindows;
+  /** the service outside the canary (baseline cohort); decides whether a burn is tied to the canary */
+  baseline: BurnWindows;
+  /** promotion guard: service (baseline) burning significantly above the allowed rate */
+  guard: { fired: boolean; burn: number | null; pValue: number | null; window: string | null };
+}
+
+export interface GateDecision {
+  verdict: GateVerdictValue;
+  reasons: string[];
+  rubric: GateRubric;
+  score: number;
+  signals: SignalEvidence[];
+  checks: {
+    srm: SrmEvidence;
+    freshness: FreshnessEvidence;
+    burn: BurnEvidence;
+    promotion: {
+      elapsedTicks: number;
+      minTicks: number;
+      canaryRequests: number;
+      minCanaryRequests: number;
+      guardrailsNonInferior: boolean;
+      eligible: boolean;
+    };
+  };
+  tick: number;
+}

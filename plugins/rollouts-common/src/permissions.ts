@@ -1,0 +1,52 @@
+import { createPermission } from '@backstage/plugin-permission-common';
+
+/**
+ * Tollgate's permissions. They are resource permissions on catalog
+ * entities: the resource is the entity that owns the rollout, so a policy
+ * can use the catalog's own rules (e.g. `isEntityOwner`) to let a service's
+ * owners act on its rollouts.
+ */
+const RESOURCE_TYPE_CATALOG_ENTITY = 'catalog-entity';
+
+/** See a rollout, its evidence and its decision log. @public */
+export const rolloutReadPermission = createPermission({
+  name: 'rollouts.rollout.read',
+  attributes: { action: 'read' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
+/** Promote, pause and resume a rollout. @public */
+export const rolloutPromotePermission = createPermission({
+  name: 'rollouts.rollout.promote',
+  attributes: { action: 'update' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
+/** Roll a rollout back. @public */
+export const rolloutRollbackPermission = createPermission({
+  name: 'rollouts.rollout.rollback',
+  attributes: { action: 'update' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
+/** Approve a step that waits for manual approval. @public */
+export const rolloutApprovePermission = createPermission({
+  name: 'rollouts.rollout.approve',
+  attributes: { action: 'update' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
+/** Register a rollout from CI (service credentials). @public */
+export const rolloutRegisterPermission = createPermission({
+  name: 'rollouts.rollout.register',
+  attributes: { action: 'create' },
+});
+
+/** Every Tollgate permission. @public */
+export const rolloutsPermissions = [
+  rolloutReadPermission,
+  rolloutPromotePermission,
+  rolloutRollbackPermission,
+  rolloutApprovePermission,
+  rolloutRegisterPermission,
+];

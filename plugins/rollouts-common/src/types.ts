@@ -1,0 +1,178 @@
+/**
+ * Tollgate's domain model, shared by the backend, the frontend and the
+ * provider modules.
+ */
+
+/** Lifecycle of a rollout. @public */
+export type RolloutStatus =
+  | 'pending'
+  | 'progressing'
+  | 'paused'
+  | 'awaiting-approval'
+  | 'promoted'
+  | 'rolled-back'
+  | 'aborted'
+  | 'failed';
+
+/** Statuses in which the gate loop still evaluates a rollout. @public */
+export const ACTIVE_ROLLOUT_STATUSES: readonly RolloutStatus[] = [
+  'pending',
+  'progressing',
+  'paused',
+  'awaiting-approval',
+];
+
+/** Final statuses. @public */
+export const FINAL_ROLLOUT_STATUSES: readonly RolloutStatus[] = [
+  'promoted',
+  'rolled-back',
+  'aborted',
+  'failed',
+];
+
+/** True when the gate loop still evaluates a rollout in this status. @public */
+export function isActiveStatus(status: RolloutStatus): boolean {
+  return ACTIVE_ROLLOUT_STATUSES.includes(status);
+}
+
+/** One exposure step: a traffic weight (percent) or a flag cohort share. @public */
+export interface RolloutStep {
+  /** Percent of traffic (or of the flag's audience) on the new version, 0–100. */
+  weight: number;
+  /** Minimum time in this step before the gate may promote to the next, seconds. */
+  minDurationSeconds?: number;
+  /** The step waits for a person's approval before it is left. */
+  requiresApproval?: boolean;
+}
+
+/** A gate verdict. @public */
+export type GateVerdict = 'continue' | 'hold' | 'promote' | 'rollback';
+
+/** What a person can do to a rollout. @public */
+export type RolloutAction = 'promote' | 'pause' | 'resume' | 'approve' | 'rollback';
+
+/** Every action, in the order the UI shows them. @public */
+export const ROLLOUT_ACTIONS: readonly RolloutAction[] = [
+  'promote',
+  'pause',
+  'resume',
+  'approve',
+  'rollback',
+];
+
+/** A rollout as Tollgate's API returns it. @public */
+export interface Rollout {
+  id: string;
+  entityRef: string;
+  /** Deploy provider id, e.g. `simulator`, `argo-rollouts`, `unleash`. */
+  provider: string;
+  /** Provider-specific target, e.g. `payments/checkout-api`. */
+  target: string;
+  version: string;
+  previousVersion?: string;
+  status: RolloutStatus;
+  steps: RolloutStep[];
+  currentStepIndex: number;
+  /** Current share of traffic on the new version, percent. */
+  currentWeight: number;
+  startedAt: string;
+  stepStartedAt: string;
+  finishedAt?: string;
+  updatedAt: string;
+  /** The policy the rollout runs under, and the hash of its content. */
+  policyName?: string;
+  policyHash?: string;
+  /** The latest gate evaluation, when there is one. */
+  lastEvaluation?: GateEvaluationSummary;
+  /** A problem the gate loop or a provider reported (kept visible until resolved). */
+  lastError?: { message: string; at: string; action?: string };
+}
+
+/** The part of a gate evaluation a list view shows. @public */
+export interface GateEvaluationSummary {
+  verdict: GateVerdict;
+  rubric: 'ready' | 'provisionally ready' | 'not ready';
+  score: number;
+  reasons: string[];
+  evaluatedAt: string;
+}
+
+/** A rollout with its current gate evidence, for the detail view. @public */
+export interface RolloutDetail extends Rollout {
+  /** The gate engine's full output at the latest evaluation (signals, checks, burn windows). */
+  evidence?: Record<string, unknown>;
+  runbookUrl?: string;
+}
+
+/** Who made a decision. @public */
+export type DecisionKind = 'automatic' | 'manual' | 'override';
+
+/** One entry of the append-only decision log. @public */
+export interface DecisionEntry {
+  /** Position in the log, 1-based and gap-free. */
+  seq: number;
+  id: string;
+  rolloutId: string;
+  entityRef: string;
+  stepIndex: number;
+  /** The gate verdict, or the action a person took. */
+  verdict: GateVerdict | RolloutAction | 'register' | 'observe';
+  kind: DecisionKind;
+  /** `scheduler` for the gate loop, or the user's entity ref. */
+  actor: string;
+  reasons: string[];
+  evidence: Record<string, unknown> | null;
+  policyHash: string | null;
+  /** Outcome of the action at the deploy provider. */
+  outcome: 'applied' | 'failed' | 'none';
+  createdAt: string;
+  prevHash: string;
+  hash: string;
+}
+
+/** A page of decisions. @public */
+export interface DecisionPage {
+  items: DecisionEntry[];
+  /** Pass as `before` to get the next (older) page; absent on the last page. */
+  nextCursor?: number;
+}
+
+/** Answer of `GET /v1/decisions/verify`. @public */
+export interface DecisionChainVerification {
+  ok: boolean;
+  checked: number;
+  /** The first entry whose hash does not match its content or its predecessor. */
+  firstBroken?: { seq: number; id: string; problem: string };
+}
+
+/** Portfolio figures for the executive dashboard. @public */
+export interface RolloutsSummary {
+  windowDays: number;
+  generatedAt: string;
+  activeRollouts: number;
+  finishedRollouts: number;
+  promoted: number;
+  rolledBack: number;
+  /** Share of finished rollouts that promoted. */
+  successRate: number | null;
+  /** Share of finished rollouts that ended rolled back, aborted or failed. */
+  changeFailureRate: number | null;
+  /** Mean minutes from rollout start to rollback. */
+  meanTimeToRollbackMinutes: number | null;
+  /** Mean minutes from the first non-continue verdict to the rollback. */
+  meanDetectionLagMinutes: number | null;
+  services: ServiceSummary[];
+  trend: Array<{ day: string; promoted: number; rolledBack: number; other: number }>;
+}
+
+/** One service's row on the dashboard. @public */
+export interface ServiceSummary {
+  entityRef: string;
+  activeRollouts: number;
+  finishedRollouts: number;
+  rolledBack: number;
+  /** Worst error-budget burn rate the gate saw on the service's active rollouts. */
+  budgetBurnRate: number | null;
+  /** Mean relative KPI delta (canary vs baseline) across this period's rollouts, per KPI. */
+  kpiImpact: Record<string, number>;
+}

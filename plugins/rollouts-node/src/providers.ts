@@ -1,0 +1,118 @@
+import type {
+  RolloutStatus,
+  RolloutStep,
+  TelemetryTick,
+} from '@tollgate/plugin-rollouts-common';
+
+/**
+ * A rollout as a deploy system reports it.
+ *
+ * @public
+ */
+export interface ProviderRollout {
+  /** Stable id of this rollout at the provider (target plus revision). */
+  externalId: string;
+  /** Provider-specific target, the right-hand side of `tollgate.dev/rollouts`. */
+  target: string;
+  /** The catalog entity, when the provider knows it (otherwise the annotation maps it). */
+  entityRef?: string;
+  version: string;
+  previousVersion?: string;
+  status: RolloutStatus;
+  steps: RolloutStep[];
+  currentStepIndex: number;
+  /** Share of traffic on the new version now, percent. */
+  currentWeight: number;
+  startedAt: Date;
+  stepStartedAt: Date;
+  finishedAt?: Date;
+}
+
+/**
+ * A finished rollout with the decisions it went through, used to seed a
+ * new installation's history (the simulator does; real providers need not).
+ *
+ * @public
+ */
+export interface HistoricalRollout extends ProviderRollout {
+  decisions: Array<{
+    at: Date;
+    stepIndex: number;
+    verdict: 'continue' | 'hold' | 'promote' | 'rollback';
+    reasons: string[];
+    actor?: string;
+    evidence?: Record<string, unknown>;
+  }>;
+}
+
+/**
+ * A deploy system Tollgate drives: Argo Rollouts, a feature-flag platform,
+ * the simulator… Every method may throw; the gate loop retries with backoff
+ * and records the failure on the rollout.
+ *
+ * @public
+ */
+export interface RolloutsDeployProvider {
+  /** Unique id, used in the `tollgate.dev/rollouts` annotation (`<id>:<target>`). */
+  readonly id: string;
+  /** Every rollout the provider currently knows about (active and recently finished). */
+  listRollouts(): Promise<ProviderRollout[]>;
+  /** One target's current rollout, or undefined when it has none. */
+  getRollout(target: string): Promise<ProviderRollout | undefined>;
+  /** Move the target's rollout to a step (its weight comes from the step). */
+  setStep(target: string, stepIndex: number): Promise<ProviderRollout>;
+  /** Promote fully: the new version takes all traffic. */
+  promote(target: string): Promise<ProviderRollout>;
+  /** Roll back: the stable version takes all traffic again. */
+  rollback(target: string, reason: string): Promise<ProviderRollout>;
+  /** Stop automatic progress at the provider, when it has such a notion. */
+  pause?(target: string): Promise<ProviderRollout>;
+  /** Resume after `pause`. */
+  resume?(target: string): Promise<ProviderRollout>;
+  /** Finished rollouts to seed history with (optional). */
+  listHistory?(): Promise<HistoricalRollout[]>;
+}
+
+/**
+ * What the gate loop asks a telemetry provider for: one rollout's cohort
+ * counts, interval by interval, over a time window.
+ *
+ * @public
+ */
+export interface TelemetryRequest {
+  provider: string;
+  target: string;
+  entityRef: string;
+  /** Start of the window (inclusive), usually the current step's start. */
+  start: Date;
+  /** End of the window (exclusive), usually now. */
+  end: Date;
+  /** Interval length, seconds. */
+  stepSeconds: number;
+  /** KPI and count-signal names the policy asks for. */
+  kpis: string[];
+}
+
+/**
+ * The answer: one entry per interval that ended inside the window. A
+ * missing interval or field means the telemetry did not arrive: it is
+ * never replaced by zero.
+ *
+ * @public
+ */
+export interface TelemetryResult {
+  ticks: TelemetryTick[];
+  /** Age of the newest sample the backend had, seconds (telemetry lag). */
+  lagSeconds?: number;
+}
+
+/**
+ * A source of cohort telemetry: Prometheus, the simulator…
+ *
+ * @public
+ */
+export interface RolloutsTelemetryProvider {
+  /** Unique id; a rollout uses the provider named by `tollgate.dev/telemetry`, else the one with its deploy provider's id, else the configured default. */
+  readonly id: string;
+  getCohortTelemetry(request: TelemetryRequest): Promise<TelemetryResult>;
+}

@@ -1,0 +1,1 @@
+export { FakeDeployProvider, FakeTelemetryProvider } from './fakes';

@@ -1,0 +1,48 @@
+import { createApiRef } from '@backstage/core-plugin-api';
+import type {
+  DecisionEntry,
+  DecisionPage,
+  Rollout,
+  RolloutAction,
+  RolloutDetail,
+  RolloutStatus,
+  RolloutsSummary,
+} from '@tollgate/plugin-rollouts-common';
+
+/** Filter of `GET /v1/rollouts`. @public */
+export interface ListRolloutsRequest {
+  entityRef?: string;
+  status?: 'active' | 'finished' | RolloutStatus;
+  limit?: number;
+}
+
+/** Filter of `GET /v1/summary`. @public */
+export interface SummaryRequest {
+  owner?: string;
+  system?: string;
+  days?: number;
+}
+
+/** Answer of an action. @public */
+export interface RolloutActionResult {
+  rollout: Rollout;
+  decision?: DecisionEntry;
+  alreadyInState?: boolean;
+  replayed?: boolean;
+}
+
+/** Tollgate's backend, as the frontend sees it. @public */
+export interface RolloutsApi {
+  listRollouts(request?: ListRolloutsRequest): Promise<{ items: Rollout[] }>;
+  getRollout(id: string): Promise<RolloutDetail>;
+  listDecisions(id: string, options?: { limit?: number; before?: number }): Promise<DecisionPage>;
+  performAction(
+    id: string,
+    action: RolloutAction,
+    body: { reason: string; idempotencyKey: string },
+  ): Promise<RolloutActionResult>;
+  getSummary(request?: SummaryRequest): Promise<RolloutsSummary>;
+}
+
+/** @public */
+export const rolloutsApiRef = createApiRef<RolloutsApi>({ id: 'plugin.rollouts.service' });

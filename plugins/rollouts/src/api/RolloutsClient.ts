@@ -1,0 +1,65 @@
+import type { DiscoveryApi, FetchApi } from '@backstage/core-plugin-api';
+import { ResponseError } from '@backstage/errors';
+import type { DecisionPage, RolloutAction, RolloutDetail, RolloutsSummary, Rollout } from '@tollgate/plugin-rollouts-common';
+import type { ListRolloutsRequest, RolloutActionResult, RolloutsApi, SummaryRequest } from './RolloutsApi';
+
+function query(params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== '') q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+/** Talks to `@tollgate/plugin-rollouts-backend`. @public */
+export class RolloutsClient implements RolloutsApi {
+  private readonly discoveryApi: DiscoveryApi;
+  private readonly fetchApi: FetchApi;
+
+  constructor(options: { discoveryApi: DiscoveryApi; fetchApi: FetchApi }) {
+    this.discoveryApi = options.discoveryApi;
+    this.fetchApi = options.fetchApi;
+  }
+
+  private async request<T>(path: string, init?: RequestInit): Promise<T> {
+    const base = await this.discoveryApi.getBaseUrl('rollouts');
+    const res = await this.fetchApi.fetch(`${base}${path}`, init);
+    if (!res.ok) {
+      throw await ResponseError.fromResponse(res);
+    }
+    return (await res.json()) as T;
+  }
+
+  listRollouts(request: ListRolloutsRequest = {}): Promise<{ items: Rollout[] }> {
+    return this.request(
+      `/v1/rollouts${query({ entityRef: request.entityRef, status: request.status, limit: request.limit })}`,
+    );
+  }
+
+  getRollout(id: string): Promise<RolloutDetail> {
+    return this.request(`/v1/rollouts/${encodeURIComponent(id)}`);
+  }
+
+  listDecisions(id: string, options: { limit?: number; before?: number } = {}): Promise<DecisionPage> {
+    return this.request(
+      `/v1/rollouts/${encodeURIComponent(id)}/decisions${query({ limit: options.limit, before: options.before })}`,
+    );
+  }
+
+  performAction(
+    id: string,
+    action: RolloutAction,
+    body: { reason: string; idempotencyKey: string },
+  ): Promise<RolloutActionResult> {
+    return this.request(`/v1/rollouts/${encodeURIComponent(id)}/actions/${encodeURIComponent(action)}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ reason: body.reason, idempotencyKey: body.idempotencyKey }),
+    });
+  }
+
+  getSummary(request: SummaryRequest = {}): Promise<RolloutsSummary> {
+    return this.request(`/v1/summary${query({ owner: request.owner, system: request.system, days: request.days })}`);
+  }
+}

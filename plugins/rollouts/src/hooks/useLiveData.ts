@@ -1,0 +1,73 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { useSignal } from '@backstage/plugin-signals-react';
+
+/** Backstage signals channel the backend publishes every rollout change on. */
+export const ROLLOUTS_SIGNAL_CHANNEL = 'rollouts:changes';
+/** Poll interval when signals are not available. */
+export const POLL_MS = 15_000;
+/** Safety-net poll interval while signals are available. */
+export const POLL_WITH_SIGNALS_MS = 60_000;
+
+export interface LiveData<T> {
+  value?: T;
+  error?: Error;
+  /** true only until the first answer; refreshes keep the previous value on screen */
+  loading: boolean;
+  refresh: () => Promise<void>;
+}
+
+/**
+ * Loads data, keeps it on screen while refreshing, and refreshes on
+ * `rollouts:changes` signals (optionally filtered) and by polling.
+ */
+export function useLiveData<T>(
+  load: () => Promise<T>,
+  deps: unknown[],
+  options: { live?: boolean; signalFilter?: (msg: Record<string, unknown>) => boolean } = {},
+): LiveData<T> {
+  const { live = true, signalFilter } = options;
+  const [state, setState] = useState<{ value?: T; error?: Error; loading: boolean }>({ loading: true });
+  const call = useRef(0);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+
+  const refresh = useCallback(async () => {
+    const id = ++call.current;
+    try {
+      const value = await loadRef.current();
+      if (id === call.current) setState({ value, loading: false });
+    } catch (e) {
+      if (id === call.current) {
+        setState(prev => ({ value: prev.value, error: e as Error, loading: false }));
+      }
+    }
+  }, []);
+
+  useEffect(() => {
+    setState({ loading: true });
+    refresh();
+    return () => {
+      call.current++;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, deps);
+
+  const { lastSignal, isSignalsAvailable } = useSignal(ROLLOUTS_SIGNAL_CHANNEL);
+  const filterRef = useRef(signalFilter);
+  filterRef.current = signalFilter;
+  useEffect(() => {
+    if (!live || !lastSignal) return;
+    if (filterRef.current && !filterRef.current(lastSignal as Record<string, unknown>)) return;
+    refresh();
+  }, [lastSignal, live, refresh]);
+
+  useEffect(() => {
+    if (!live) return undefined;
+    const t = setInterval(() => {
+      if (typeof document === 'undefined' || document.visibilityState !== 'hidden') refresh();
+    }, isSignalsAvailable ? POLL_WITH_SIGNALS_MS : POLL_MS);
+    return () => clearInterval(t);
+  }, [live, isSignalsAvailable, refresh]);
+
+  return { ...state, refresh };
+}

@@ -1,0 +1,79 @@
+/** Formatting helpers shared by the views. */
+
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) return '—';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h ${m % 60}m`;
+  const d = Math.floor(h / 24);
+  return `${d}d ${h % 24}h`;
+}
+
+export function formatMinutes(minutes: number | null | undefined): string {
+  if (minutes === null || minutes === undefined || !Number.isFinite(minutes)) return '—';
+  if (minutes < 1) return `${Math.round(minutes * 60)} s`;
+  if (minutes < 120) return `${Math.round(minutes * 10) / 10} min`;
+  return `${Math.round((minutes / 60) * 10) / 10} h`;
+}
+
+export function formatPercent(share: number | null | undefined, digits = 0): string {
+  if (share === null || share === undefined || !Number.isFinite(share)) return '—';
+  return `${(share * 100).toFixed(digits)}%`;
+}
+
+export function formatNumber(value: number | null | undefined, digits = 4): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  if (value === 0) return '0';
+  const abs = Math.abs(value);
+  if (abs >= 1000) return value.toFixed(0);
+  return Number(value.toPrecision(digits)).toString();
+}
+
+/** A difference on its scale: relative ones as signed percent, absolute ones as signed numbers. */
+export function formatDifference(value: number | null | undefined, scale: 'relative' | 'absolute' | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  if (scale === 'relative') {
+    const pct = value * 100;
+    return `${pct >= 0 ? '+' : ''}${Number(pct.toPrecision(3))}%`;
+  }
+  return `${value >= 0 ? '+' : ''}${formatNumber(value)}`;
+}
+
+export function formatDateTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
+}
+
+export function sinceIso(iso: string | null | undefined, now: number = Date.now()): number | null {
+  if (!iso) return null;
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? null : now - t;
+}
+
+/** Name part of an entity ref (`component:default/checkout-api` → `checkout-api`). */
+export function entityName(ref: string): string {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.indexOf(':');
+  return ref.slice(Math.max(slash, colon) + 1);
+}
+
+/** Route path of an entity's Rollouts tab. */
+export function entityRolloutsPath(ref: string): string {
+  const m = /^([^:]+):(?:([^/]+)\/)?(.+)$/.exec(ref);
+  if (!m) return '/catalog';
+  const [, kind, namespace, name] = m;
+  return `/catalog/${encodeURIComponent(namespace ?? 'default')}/${encodeURIComponent(
+    kind.toLocaleLowerCase('en-US'),
+  )}/${encodeURIComponent(name)}/rollouts`;
+}

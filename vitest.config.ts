@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config';
+
+// One vitest run covers every workspace. Browser-side tests opt into jsdom
+// with a `// @vitest-environment jsdom` comment at the top of the file.
+export default defineConfig({
+  esbuild: { jsx: 'automatic' },
+  test: {
+    globals: true,
+    environment: 'node',
+    setupFiles: ['./test/setup/vitest.setup.ts'],
+    include: [
+      'plugins/*/src/**/*.test.{ts,tsx}',
+      'packages/*/src/**/*.test.{ts,tsx}',
+      'test/**/*.test.ts',
+    ],
+    exclude: ['**/node_modules/**', '**/dist/**'],
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    pool: 'forks',
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    server: {
+      deps: {
+        inline: [/@backstage\//, /@material-ui\//],
+      },
+    },
+  },
+});
