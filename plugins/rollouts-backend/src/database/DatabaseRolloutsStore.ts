@@ -20,7 +20,7 @@ import type {
   StoredRollout,
 } from './RolloutsStore';
 
-const migrationsDir = resolvePackagePath(
+export const migrationsDir = resolvePackagePath(
   '@tollgate/plugin-rollouts-backend',
   'migrations',
 );

@@ -12,7 +12,7 @@ import type {
 import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
 import type { ProviderRegistry } from './ProviderRegistry';
-import { errorMessage, withRetry } from './retry';
+import { errorMessage, promotesFully, withRetry } from './retry';
 import type { RolloutEvents } from './RolloutEvents';
 
 export interface ActionResult {
@@ -141,7 +141,7 @@ export class ActionService {
     }
 
     const provider = this.providers.deploy(rollout.provider);
-    const isLast = rollout.currentStepIndex >= rollout.steps.length - 1;
+    const isLast = promotesFully(rollout);
     let after: ProviderRollout | undefined;
     let localStatus: StoredRollout['status'] | undefined;
     try {

@@ -13,7 +13,7 @@ import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
 import type { EntityIndex } from './EntityIndex';
 import type { ProviderRegistry } from './ProviderRegistry';
-import { errorMessage, withRetry } from './retry';
+import { errorMessage, promotesFully, withRetry } from './retry';
 import type { RolloutEvents } from './RolloutEvents';
 
 export interface GateLoopOptions {
@@ -332,7 +332,7 @@ export class GateLoop {
     });
     if (!claimed) return false; // another replica acted on this rollout first
     const provider = this.#o.providers.deploy(rollout.provider);
-    const isLast = rollout.currentStepIndex >= rollout.steps.length - 1;
+    const isLast = promotesFully(rollout);
     let after: ProviderRollout;
     try {
       after = await withRetry(() => {

@@ -21,3 +21,12 @@ export async function withRetry<T>(
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * True when leaving the current step means full promotion: it is the last
+ * step, or the next one sends all traffic (100%) to the new version.
+ */
+export function promotesFully(rollout: { currentStepIndex: number; steps: Array<{ weight: number }> }): boolean {
+  const next = rollout.steps[rollout.currentStepIndex + 1];
+  return !next || next.weight >= 100;
+}

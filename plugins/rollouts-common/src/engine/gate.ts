@@ -82,6 +82,8 @@ export interface GateState {
 }
 
 const ALL_COHORTS = ['baseline', 'canary'] as const;
+/** values per cohort before a difference of means is tested */
+const MIN_MEAN_SAMPLES = 30;
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -482,8 +484,16 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
       base.rule = 'insufficient-data';
       return base;
     }
-    const vc = Math.max(0, (m.csumSq - m.cn * mc * mc) / (m.cn - 1));
+    if (m.cn < MIN_MEAN_SAMPLES || m.bn < MIN_MEAN_SAMPLES) {
+      base.rule = 'insufficient-data';
+      base.note = `a difference of means needs at least ${MIN_MEAN_SAMPLES} values per cohort (the normal-mixture boundary is asymptotic)`;
+      return base;
+    }
     const vb = Math.max(0, (m.bsumSq - m.bn * mb * mb) / (m.bn - 1));
+    // canary variance shrunk towards the baseline's (30 pseudo-observations), never below either:
+    // the plug-in variance of a small cohort is noisy and an underestimate inflates the statistic
+    const vcRaw = Math.max(0, (m.csumSq - m.cn * mc * mc) / (m.cn - 1));
+    const vc = Math.max(vcRaw, ((m.cn - 1) * vcRaw + MIN_MEAN_SAMPLES * vb) / (m.cn - 1 + MIN_MEAN_SAMPLES));
     const v = vc / m.cn + vb / m.bn;
     const d = mc - mb;
     base.difference = d;
@@ -588,7 +598,9 @@ function burnWindows(
         longTicksUsed: isLat ? L.nL : L.nA,
         shortTicksUsed: isLat ? S.nL : S.nA,
         partial: age < lt,
-        alerting: longBurn !== null && shortBurn !== null && longBurn >= w.factor && shortBurn >= w.factor,
+        // the short window must be complete (a young rollout's long window uses what it has)
+        alerting:
+          longBurn !== null && shortBurn !== null && age >= stt && longBurn >= w.factor && shortBurn >= w.factor,
       };
     });
   const availability = mk(false);
@@ -635,6 +647,30 @@ function guardCheck(state: GateState, nowTick: number): BurnEvidence['guard'] {
     }
   }
   return best;
+}
+
+/**
+ * Is the canary's count of bad events in the window significantly above what the baseline's rate
+ * predicts (Poisson tail, p < 0.001)? Keeps a small canary's burn alert from firing on noise.
+ */
+function canaryExcessSignificant(state: GateState, nowTick: number, sli: 'availability' | 'latency', wTicks: number): boolean {
+  const [bn, bx, cn, cx] = sli === 'availability' ? [1, 2, 5, 6] : [3, 4, 7, 8];
+  let sbn = 0;
+  let sbx = 0;
+  let scn = 0;
+  let scx = 0;
+  for (let i = state.history.length - 1; i >= 0; i--) {
+    const r = state.history[i];
+    if (r[0] <= nowTick - wTicks) break;
+    if (r[bn] === null || r[bx] === null || r[cn] === null || r[cx] === null) continue;
+    sbn += r[bn] as number;
+    sbx += r[bx] as number;
+    scn += r[cn] as number;
+    scx += r[cx] as number;
+  }
+  if (scn <= 0 || sbn <= 0) return false;
+  const expected = Math.max(sbx, 0.5) / sbn * scn;
+  return poissonUpperTail(scx, expected) < 0.001;
 }
 
 function durationText(ticks: number, tickSeconds: number): string {
@@ -731,7 +767,14 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
     for (const sli of ['availability', 'latency'] as const) {
       canaryBurn[sli].forEach((w, i) => {
         const bw = baselineBurn[sli][i];
-        if (w.alerting && bw && !bw.alerting && w.longBurn !== null && w.longBurn >= 2 * (bw.longBurn ?? 0)) {
+        if (
+          w.alerting &&
+          bw &&
+          !bw.alerting &&
+          w.longBurn !== null &&
+          w.longBurn >= 2 * (bw.longBurn ?? 0) &&
+          canaryExcessSignificant(state, nowTick, sli, windowTicks(w.longSeconds, ctx.tickSeconds))
+        ) {
           canaryOnly.push(
             `canary is burning its ${sli} error budget at ${num(w.longBurn, 3)}× (${durationText(w.longTicksUsed, ctx.tickSeconds)}) and ${num(w.shortBurn, 3)}× (${durationText(w.shortTicksUsed, ctx.tickSeconds)}), over the ${w.factor}× ${w.name} threshold, while the rest of the service burns at ${num(bw.longBurn, 3)}×`,
           );

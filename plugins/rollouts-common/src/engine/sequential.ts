@@ -10,7 +10,7 @@
  * 2. Difference of means: normal-mixture (Robbins / Howard et al. 2021) boundary on the
  *    two-sample z-process with plug-in variances (asymptotically anytime-valid).
  */
-import { logNormalCdf, logSumExp } from './math';
+import { logAddExp, logNormalCdf, logSumExp } from './math';
 
 // ---------------------------------------------------------------------------------------------
 // The log-ratio grid: fine near 0 (small business effects), coarse far out (large breakages).
@@ -80,7 +80,7 @@ export function updateRateTest(st: RateTestState, xc: number, nc: number, xb: nu
   }
 }
 
-/** Conditional log-likelihood at an arbitrary u (quadratic interpolation on the grid). */
+/** Conditional log-likelihood at an arbitrary u (cubic interpolation on the grid). */
 export function rateLogLik(st: RateTestState, u: number): number {
   const g = LOG_RATIO_GRID;
   const n = GRID_SIZE;
@@ -95,34 +95,77 @@ export function rateLogLik(st: RateTestState, u: number): number {
     else hi = mid;
   }
   if (u === g[lo]) return st.ll[lo];
-  // three points for Lagrange interpolation
-  const i0 = lo === 0 ? 0 : lo + 1 >= n - 1 ? n - 3 : lo - 1;
-  const x0 = g[i0];
-  const x1 = g[i0 + 1];
-  const x2 = g[i0 + 2];
-  const y0 = st.ll[i0];
-  const y1 = st.ll[i0 + 1];
-  const y2 = st.ll[i0 + 2];
-  return (
-    (y0 * (u - x1) * (u - x2)) / ((x0 - x1) * (x0 - x2)) +
-    (y1 * (u - x0) * (u - x2)) / ((x1 - x0) * (x1 - x2)) +
-    (y2 * (u - x0) * (u - x1)) / ((x2 - x0) * (x2 - x1))
-  );
+  // four-point (cubic) Lagrange interpolation around [g[lo], g[lo+1]]
+  const i0 = Math.min(Math.max(lo - 1, 0), n - 4);
+  let acc = 0;
+  for (let j = 0; j < 4; j++) {
+    let w = 1;
+    for (let m = 0; m < 4; m++) if (m !== j) w *= (u - g[i0 + m]) / (g[i0 + j] - g[i0 + m]);
+    acc += w * st.ll[i0 + j];
+  }
+  return acc;
 }
 
-const priorCache = new Map<number, number[]>();
+interface PriorTables {
+  /** log prior weight per grid point */
+  lw: Float64Array;
+  /** prefix[k] = log Σ_{j<k} w_j, suffix[k] = log Σ_{j≥k} w_j */
+  prefix: Float64Array;
+  suffix: Float64Array;
+}
+const priorCache = new Map<number, PriorTables>();
+function priorTables(sigma: number): PriorTables {
+  let t = priorCache.get(sigma);
+  if (!t) {
+    const lw = new Float64Array(GRID_SIZE);
+    for (let i = 0; i < GRID_SIZE; i++) lw[i] = -0.5 * (LOG_RATIO_GRID[i] / sigma) ** 2 + Math.log(GRID_WIDTH[i]);
+    const prefix = new Float64Array(GRID_SIZE + 1);
+    const suffix = new Float64Array(GRID_SIZE + 1);
+    prefix[0] = -Infinity;
+    for (let i = 0; i < GRID_SIZE; i++) prefix[i + 1] = logAddExp(prefix[i], lw[i]);
+    suffix[GRID_SIZE] = -Infinity;
+    for (let i = GRID_SIZE - 1; i >= 0; i--) suffix[i] = logAddExp(suffix[i + 1], lw[i]);
+    t = { lw, prefix, suffix };
+    if (priorCache.size > 64) priorCache.clear();
+    priorCache.set(sigma, t);
+  }
+  return t;
+}
+
 /** log prior weights on the grid for a N(0, σ²) prior on u (unnormalised, trapezoid cells). */
 export function logPriorWeights(sigma: number): number[] {
-  let w = priorCache.get(sigma);
-  if (!w) {
-    w = LOG_RATIO_GRID.map((u, i) => -0.5 * (u / sigma) ** 2 + Math.log(GRID_WIDTH[i]));
-    if (priorCache.size > 64) priorCache.clear();
-    priorCache.set(sigma, w);
-  }
-  return w;
+  return Array.from(priorTables(sigma).lw);
 }
 
-const scratch = new Float64Array(GRID_SIZE);
+/** log Σ_{k in [from, to)} exp(lw_k + ll_k) */
+function rangeLogSumExp(lw: Float64Array, ll: number[], from: number, to: number, skip = -1): number {
+  let m = -Infinity;
+  for (let k = from; k < to; k++) {
+    if (k === skip) continue;
+    const v = lw[k] + ll[k];
+    if (v > m) m = v;
+  }
+  if (m === -Infinity) return -Infinity;
+  let acc = 0;
+  for (let k = from; k < to; k++) {
+    if (k === skip) continue;
+    acc += Math.exp(lw[k] + ll[k] - m);
+  }
+  return m + Math.log(acc);
+}
+
+/** first grid index with g > u0 (upper = true) or with g >= u0 */
+function firstIndexAbove(u0: number, strict: boolean): number {
+  const g = LOG_RATIO_GRID;
+  let lo = 0;
+  let hi = GRID_SIZE;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (strict ? g[mid] > u0 : g[mid] >= u0) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
 
 /**
  * log of the mixture likelihood ratio against the point null u0, the mixture taken over the
@@ -132,26 +175,26 @@ const scratch = new Float64Array(GRID_SIZE);
  * ratio in u.
  */
 export function rateLogMixtureLR(st: RateTestState, u0: number, side: 1 | -1 | 0, sigma: number): number {
-  const lw = logPriorWeights(sigma);
-  let m = 0;
-  for (let k = 0; k < GRID_SIZE; k++) {
-    const u = LOG_RATIO_GRID[k];
-    if ((side === 1 && u > u0) || (side === -1 && u < u0) || (side === 0 && u !== u0)) {
-      scratch[m] = lw[k];
-      m++;
-    }
+  const t = priorTables(sigma);
+  let num: number;
+  let norm: number;
+  if (side === 1) {
+    const from = firstIndexAbove(u0, true);
+    if (from >= GRID_SIZE) return 0;
+    num = rangeLogSumExp(t.lw, st.ll, from, GRID_SIZE);
+    norm = t.suffix[from];
+  } else if (side === -1) {
+    const to = firstIndexAbove(u0, false);
+    if (to <= 0) return 0;
+    num = rangeLogSumExp(t.lw, st.ll, 0, to);
+    norm = t.prefix[to];
+  } else {
+    const at = firstIndexAbove(u0, false);
+    const skip = at < GRID_SIZE && LOG_RATIO_GRID[at] === u0 ? at : -1;
+    num = rangeLogSumExp(t.lw, st.ll, 0, GRID_SIZE, skip);
+    norm = skip >= 0 ? logSumExp([t.prefix[skip], t.suffix[skip + 1]]) : t.suffix[0];
   }
-  if (m === 0) return 0;
-  const logNorm = logSumExp(scratch, m);
-  m = 0;
-  for (let k = 0; k < GRID_SIZE; k++) {
-    const u = LOG_RATIO_GRID[k];
-    if ((side === 1 && u > u0) || (side === -1 && u < u0) || (side === 0 && u !== u0)) {
-      scratch[m] = lw[k] + st.ll[k];
-      m++;
-    }
-  }
-  return logSumExp(scratch, m) - logNorm - rateLogLik(st, u0);
+  return num - norm - rateLogLik(st, u0);
 }
 
 /**
@@ -160,10 +203,8 @@ export function rateLogMixtureLR(st: RateTestState, u0: number, side: 1 | -1 | 0
  * when the bound lies beyond the grid (|u| > 3).
  */
 export function rateConfidenceSequence(st: RateTestState, alpha: number, sigma: number): [number, number] {
-  const lw = logPriorWeights(sigma);
-  const logNorm = logSumExp(lw);
-  for (let k = 0; k < GRID_SIZE; k++) scratch[k] = lw[k] + st.ll[k];
-  const logMix = logSumExp(scratch, GRID_SIZE) - logNorm;
+  const t = priorTables(sigma);
+  const logMix = rangeLogSumExp(t.lw, st.ll, 0, GRID_SIZE) - t.suffix[0];
   const cut = logMix - Math.log(1 / alpha);
   const g = LOG_RATIO_GRID;
   const ll = st.ll;

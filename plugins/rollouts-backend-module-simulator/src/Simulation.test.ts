@@ -1,0 +1,97 @@
+import { Simulation } from './Simulation';
+import { DEMO_SERVICES } from './demoServices';
+
+const T0 = Date.UTC(2026, 10, 21, 9, 0, 0);
+
+function simAt(clock: { t: number }, seed = 42) {
+  return new Simulation({ seed, services: DEMO_SERVICES, now: () => new Date(clock.t) });
+}
+
+const request = (target: string, start: number, end: number) => ({
+  provider: 'simulator',
+  target,
+  entityRef: 'component:default/x',
+  start: new Date(start),
+  end: new Date(end),
+  stepSeconds: 10,
+  kpis: ['conversion', 'order_value'],
+});
+
+describe('Simulation', () => {
+  it('reports the same telemetry for the same seed, however it is asked', async () => {
+    const clock = { t: T0 };
+    const a = simAt(clock);
+    const b = simAt(clock);
+    const c = simAt(clock, 43);
+    clock.t += 120_000;
+    const whole = a.cohortTelemetry(request('checkout/cart-service', T0, T0 + 120_000));
+    const firstHalf = b.cohortTelemetry(request('checkout/cart-service', T0, T0 + 60_000));
+    const secondHalf = b.cohortTelemetry(request('checkout/cart-service', T0 + 60_000, T0 + 120_000));
+    expect(whole.ticks).toHaveLength(12);
+    expect(firstHalf.ticks.map(t => t.canary)).toEqual(whole.ticks.slice(0, 6).map(t => t.canary));
+    expect(secondHalf.ticks.map(t => t.baseline)).toEqual(whole.ticks.slice(6).map(t => t.baseline));
+    const other = c.cohortTelemetry(request('checkout/cart-service', T0, T0 + 120_000));
+    expect(other.ticks.map(t => t.baseline?.requests)).not.toEqual(whole.ticks.map(t => t.baseline?.requests));
+  });
+
+  it('splits traffic by the current weight and keeps histograms consistent', async () => {
+    const clock = { t: T0 };
+    const sim = simAt(clock);
+    await sim.deploy.listRollouts();
+    clock.t += 600_000;
+    const { ticks } = sim.cohortTelemetry(request('search/search-api', T0, clock.t));
+    const canary = ticks.reduce((s, t) => s + (t.canary?.requests ?? 0), 0);
+    const baseline = ticks.reduce((s, t) => s + (t.baseline?.requests ?? 0), 0);
+    expect(canary / (canary + baseline)).toBeGreaterThan(0.007);
+    expect(canary / (canary + baseline)).toBeLessThan(0.013);
+    for (const t of ticks) {
+      const h = t.baseline!.latency!;
+      expect(h.counts[h.counts.length - 1]).toBe(t.baseline!.requests);
+      expect([...h.counts].sort((x, y) => x - y)).toEqual(h.counts);
+    }
+  });
+
+  it('regresses checkout-api, drops search-indexer canary telemetry, and keeps others healthy', async () => {
+    const clock = { t: T0 };
+    const sim = simAt(clock);
+    await sim.deploy.listRollouts();
+    await sim.deploy.setStep('checkout/checkout-api', 2);
+    await sim.deploy.setStep('checkout/cart-service', 2);
+    clock.t += 1_800_000;
+    const rate = (target: string, cohort: 'canary' | 'baseline') => {
+      const { ticks } = sim.cohortTelemetry(request(target, T0, clock.t));
+      const req = ticks.reduce((s, t) => s + (t[cohort]?.requests ?? 0), 0);
+      const err = ticks.reduce((s, t) => s + (t[cohort]?.errors ?? 0), 0);
+      return err / req;
+    };
+    expect(rate('checkout/checkout-api', 'canary') / rate('checkout/checkout-api', 'baseline')).toBeGreaterThan(2.5);
+    expect(rate('checkout/cart-service', 'canary') / rate('checkout/cart-service', 'baseline')).toBeLessThan(1.6);
+    const gaps = sim.cohortTelemetry(request('search/search-indexer', T0, clock.t)).ticks.filter(t => !t.canary);
+    expect(gaps.length).toBeGreaterThan(10);
+  });
+
+  it('moves only when told, and refuses to act on a finished rollout', async () => {
+    const clock = { t: T0 };
+    const sim = simAt(clock);
+    const [first] = await sim.deploy.listRollouts();
+    expect(first.currentWeight).toBe(1);
+    const rolled = await sim.deploy.rollback(first.target, 'test');
+    expect(rolled).toMatchObject({ status: 'rolled-back', currentWeight: 0 });
+    await expect(sim.deploy.setStep(first.target, 1)).rejects.toThrow(/already ended/);
+    clock.t += 121_000;
+    const next = await sim.deploy.getRollout(first.target);
+    expect(next?.status).toBe('progressing');
+    expect(next?.version).not.toBe(first.version);
+  });
+
+  it('seeds about a month of finished history, the same for the same day', () => {
+    const clock = { t: T0 };
+    const h1 = simAt(clock).history();
+    const h2 = simAt(clock).history();
+    expect(h1).toEqual(h2);
+    expect(h1.length).toBeGreaterThan(60);
+    const oldest = Math.min(...h1.map(r => r.startedAt.getTime()));
+    expect((T0 - oldest) / 86_400_000).toBeGreaterThan(25);
+    expect(new Set(h1.map(r => r.status))).toEqual(new Set(['promoted', 'rolled-back']));
+  });
+});

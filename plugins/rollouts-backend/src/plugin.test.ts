@@ -1,0 +1,206 @@
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import { createBackendModule } from '@backstage/backend-plugin-api';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import {
+  rolloutsDeployProvidersExtensionPoint,
+  rolloutsTelemetryProvidersExtensionPoint,
+} from '@tollgate/plugin-rollouts-node';
+import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import request from 'supertest';
+import { rolloutsPlugin } from './plugin';
+
+const OWNER = 'user:default/priya';
+const STRANGER = 'user:default/mallory';
+
+function component(name: string, target: string, owner: string) {
+  return {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: {
+      name,
+      namespace: 'default',
+      annotations: { 'tollgate.dev/rollouts': `fake:${target}`, 'tollgate.dev/runbook': `https://runbooks.example/${name}` },
+    },
+    spec: { type: 'service', owner, lifecycle: 'production' },
+  };
+}
+
+async function startBackend() {
+  const deploy = new FakeDeployProvider('fake');
+  deploy.add({ target: 'shop/checkout', version: '2.1.0', previousVersion: '2.0.9' });
+  const telemetry = new FakeTelemetryProvider('fake', () => []);
+  const auditor = mockServices.auditor.mock();
+  const fakeModule = createBackendModule({
+    pluginId: 'rollouts',
+    moduleId: 'fake-providers',
+    register(env) {
+      env.registerInit({
+        deps: { d: rolloutsDeployProvidersExtensionPoint, t: rolloutsTelemetryProvidersExtensionPoint },
+        async init({ d, t }) {
+          d.addDeployProvider(deploy);
+          t.addTelemetryProvider(telemetry);
+        },
+      });
+    },
+  });
+  // Owners of component:default/checkout may act; everyone may read.
+  const permissions = mockServices.permissions.mock({
+    authorize: async (requests: any[], options: any) =>
+      requests.map(r => {
+        const user = options.credentials.principal.userEntityRef;
+        const acting = r.permission.name !== 'rollouts.rollout.read';
+        const allowed = !acting || (r.resourceRef === 'component:default/checkout' && user === OWNER) || options.credentials.principal.type === 'service';
+        return { result: allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY };
+      }),
+  } as any);
+  const { server } = await startTestBackend({
+    features: [
+      rolloutsPlugin,
+      fakeModule,
+      catalogServiceMock.factory({
+        entities: [component('checkout', 'shop/checkout', 'group:default/team-checkout')],
+      }),
+      permissions.factory,
+      auditor.factory,
+      mockServices.rootConfig.factory({
+        data: { rollouts: { schedule: { frequencySeconds: 3600 } } },
+      }),
+    ],
+  });
+  return { server, deploy, auditor };
+}
+
+describe('rollouts backend over HTTP', () => {
+  it('opens /health alone and rejects anonymous requests elsewhere', async () => {
+    const { server } = await startBackend();
+    await request(server).get('/api/rollouts/health').expect(200, { status: 'ok' });
+    await request(server).get('/api/rollouts/v1/rollouts').set('Authorization', mockCredentials.none.header()).expect(401);
+  });
+
+  it('registers a rollout from CI, lists it, and takes an owner\'s rollback once per idempotency key', async () => {
+    const { server, deploy, auditor } = await startBackend();
+    const registered = await request(server)
+      .post('/api/rollouts/v1/rollouts')
+      .set('Authorization', mockCredentials.service.header())
+      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'shop/checkout', version: '2.1.0' })
+      .expect(201);
+    expect(registered.body).toMatchObject({ status: 'pending', entityRef: 'component:default/checkout' });
+    const id = registered.body.id;
+
+    const list = await request(server)
+      .get('/api/rollouts/v1/rollouts?entityRef=component:default/checkout')
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    expect(list.body.items.map((r: any) => r.version)).toEqual(['2.1.0']);
+
+    const detail = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${id}`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    expect(detail.body.runbookUrl).toBe('https://runbooks.example/checkout');
+
+    const body = { reason: 'error rate doubled on canary', idempotencyKey: 'rollback-0001' };
+    const [first, second] = await Promise.all([
+      request(server).post(`/api/rollouts/v1/rollouts/${id}/actions/rollback`).set('Authorization', mockCredentials.user.header(OWNER)).send(body),
+      request(server).post(`/api/rollouts/v1/rollouts/${id}/actions/rollback`).set('Authorization', mockCredentials.user.header(OWNER)).send(body),
+    ]);
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    expect(first.body.rollout.status).toBe('rolled-back');
+    expect(second.body.rollout.status).toBe('rolled-back');
+    expect(deploy.calls.filter(c => c.method === 'rollback')).toHaveLength(1);
+
+    const decisions = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${id}/decisions`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    const rollback = decisions.body.items.find((d: any) => d.verdict === 'rollback');
+    expect(rollback).toMatchObject({ actor: OWNER, kind: 'manual', outcome: 'applied' });
+    expect(rollback.reasons.join(' ')).toContain('error rate doubled on canary');
+
+    await request(server)
+      .get('/api/rollouts/v1/decisions/verify')
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200, { ok: true, checked: 2 });
+    expect(auditor.createEvent).toHaveBeenCalledWith(expect.objectContaining({ eventId: 'rollout-action' }));
+  });
+
+  it('answers 403 to a non-owner and records an auditor event that failed', async () => {
+    const { server, deploy, auditor } = await startBackend();
+    const { body: rollout } = await request(server)
+      .post('/api/rollouts/v1/rollouts')
+      .set('Authorization', mockCredentials.service.header())
+      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'shop/checkout', version: '2.1.0' });
+    const failed = vi.fn(async () => {});
+    auditor.createEvent.mockImplementation(async () => ({ success: async () => {}, fail: failed }));
+    const res = await request(server)
+      .post(`/api/rollouts/v1/rollouts/${rollout.id}/actions/rollback`)
+      .set('Authorization', mockCredentials.user.header(STRANGER))
+      .send({ reason: 'I think it is broken', idempotencyKey: 'stranger-0001' })
+      .expect(403);
+    expect(res.body.error.message).toMatch(/rollouts\.rollout\.rollback/);
+    expect(failed).toHaveBeenCalled();
+    expect(deploy.calls).toHaveLength(0);
+  });
+
+  it('rejects bad bodies with a 400 that names the field, and writes nothing', async () => {
+    const { server } = await startBackend();
+    const { body: rollout } = await request(server)
+      .post('/api/rollouts/v1/rollouts')
+      .set('Authorization', mockCredentials.service.header())
+      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'shop/checkout', version: '2.1.0' });
+    const missingReason = await request(server)
+      .post(`/api/rollouts/v1/rollouts/${rollout.id}/actions/rollback`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .send({ idempotencyKey: 'abcdefgh-1' })
+      .expect(400);
+    expect(missingReason.body.error.message).toMatch(/reason/);
+    const badStep = await request(server)
+      .post('/api/rollouts/v1/rollouts')
+      .set('Authorization', mockCredentials.service.header())
+      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'x', version: '1', steps: [{ weight: 5 }, { weight: 150 }] })
+      .expect(400);
+    expect(badStep.body.error.message).toMatch(/steps\[1\]\.weight/);
+    const badAction = await request(server)
+      .post(`/api/rollouts/v1/rollouts/${rollout.id}/actions/explode`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .send({ reason: 'x', idempotencyKey: 'abcdefgh-2' })
+      .expect(400);
+    expect(badAction.body.error.message).toMatch(/action/);
+    const validate = await request(server)
+      .post('/api/rollouts/v1/policies/validate')
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .send({ yaml: 'slo:\n  availability: 1.5\nkpis:\n  - name: conversion\n    type: ratio\n    direction: increase\n' })
+      .expect(200);
+    expect(validate.body.valid).toBe(false);
+    expect(validate.body.problems.map((p: any) => p.path)).toEqual(expect.arrayContaining(['slo.availability', 'kpis[0].type']));
+    const decisions = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${rollout.id}/decisions`)
+      .set('Authorization', mockCredentials.user.header(OWNER));
+    expect(decisions.body.items.map((d: any) => d.verdict)).toEqual(['register']);
+  });
+
+  it('says so when the deploy system fails a rollback, and records it as failed', async () => {
+    const { server, deploy } = await startBackend();
+    const { body: rollout } = await request(server)
+      .post('/api/rollouts/v1/rollouts')
+      .set('Authorization', mockCredentials.service.header())
+      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'shop/checkout', version: '2.1.0' });
+    deploy.failWith = new Error('connect ECONNREFUSED kubernetes.default.svc:443');
+    const res = await request(server)
+      .post(`/api/rollouts/v1/rollouts/${rollout.id}/actions/rollback`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .send({ reason: 'pager went off', idempotencyKey: 'rollback-fail-1' })
+      .expect(503);
+    expect(res.body.error.message).toMatch(/fake did not accept the rollback.*ECONNREFUSED/);
+    const detail = await request(server).get(`/api/rollouts/v1/rollouts/${rollout.id}`).set('Authorization', mockCredentials.user.header(OWNER));
+    expect(detail.body.lastError.message).toMatch(/ECONNREFUSED/);
+    const decisions = await request(server).get(`/api/rollouts/v1/rollouts/${rollout.id}/decisions`).set('Authorization', mockCredentials.user.header(OWNER));
+    expect(decisions.body.items[0]).toMatchObject({ verdict: 'rollback', outcome: 'failed' });
+  });
+});

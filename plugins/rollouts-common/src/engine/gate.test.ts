@@ -1,0 +1,135 @@
+import { createGateState, decide, evaluateGate, observeTick, observeTickInPlace } from './gate';
+import type { GateDecision, TelemetryTick } from './types';
+import { simCtx, simulate, type SimSpec } from './__testkit__/sim';
+
+const base: SimSpec = { ticks: 60, traffic: 20000, share: 0.05, errRate: 0.002, slow: 0.001, conv: 0.03 };
+
+function run(spec: SimSpec, seed: number, policy?: Parameters<typeof createGateState>[1]) {
+  const ctx = simCtx(spec.share);
+  const state = createGateState(ctx, policy);
+  const out: GateDecision[] = [];
+  for (const t of simulate(spec, seed)) {
+    observeTickInPlace(state, t);
+    out.push(decide(state));
+  }
+  return out;
+}
+const first = (ds: GateDecision[], v: string) => ds.find((d) => d.verdict === v);
+
+describe('gate engine verdicts', () => {
+  it('rolls back a canary with 5x the errors, with evidence on the error-rate signal', () => {
+    const ds = run({ ...base, errMult: 5 }, 1);
+    const rb = first(ds, 'rollback');
+    expect(rb).toBeDefined();
+    expect(rb!.tick).toBeLessThanOrEqual(10);
+    expect(first(ds, 'promote')).toBeUndefined();
+    const sig = rb!.signals.find((s) => s.kind === 'error-rate')!;
+    expect(sig.rule).toBe('deterioration');
+    expect(sig.statistic).toBeGreaterThanOrEqual(sig.threshold);
+    expect(sig.ci![0]).toBeGreaterThan(0);
+    expect(rb!.reasons[0]).toMatch(/^error rate: canary/);
+    expect(rb!.rubric).toBe('not ready');
+  });
+
+  it('rolls back a conversion drop through the KPI signal (direction increase)', () => {
+    const ds = run({ ...base, ticks: 60, share: 0.25, conv: 0.03, convMult: 0.5 }, 2);
+    const rb = first(ds, 'rollback');
+    expect(rb).toBeDefined();
+    expect(rb!.signals.find((s) => s.name === 'conversion')!.rule).toBe('deterioration');
+  });
+
+  it('promotes an A/A canary only after the minimum duration, with non-inferior guardrails', () => {
+    const ds = run({ ...base, share: 0.25 }, 3);
+    const pr = first(ds, 'promote');
+    expect(first(ds, 'rollback')).toBeUndefined();
+    expect(pr).toBeDefined();
+    expect(pr!.tick).toBeGreaterThanOrEqual(30);
+    expect(pr!.signals.filter((s) => s.guardrail).every((s) => s.rule === 'non-inferiority')).toBe(true);
+    expect(['ready', 'provisionally ready']).toContain(pr!.rubric);
+    expect(pr!.score).toBeGreaterThan(0.5);
+    // before the minimum duration it continues
+    expect(ds[20].verdict).toBe('continue');
+  });
+
+  it('holds while canary telemetry is missing and never promotes on missing data', () => {
+    const ds = run({ ...base, share: 0.25, ticks: 80, canaryGap: [25, 80] }, 4);
+    for (const d of ds.slice(24)) {
+      expect(d.verdict).toBe('hold');
+      expect(d.reasons[0]).toMatch(/canary telemetry missing for \d+ tick/);
+    }
+    expect(ds[30].checks.freshness.canaryMissingTicks).toBe(7);
+  });
+
+  it('a missing field is missing, not zero: hold on the tick it is absent', () => {
+    const ds = run({ ...base, share: 0.25, dropField: { tick: 40, cohort: 'canary', field: 'latency' } }, 5);
+    expect(ds[39].verdict).toBe('hold');
+    expect(ds[39].checks.freshness.missingFields).toContain('canary.latency');
+    // the missing tick did not count as zero slow requests
+    const lat = ds[39].signals.find((s) => s.kind === 'latency')!;
+    expect(lat.samples.ticks).toBe(39);
+  });
+
+  it('holds on a sample ratio mismatch, not rollback', () => {
+    const ds = run({ ...base, observedShare: 0.075 }, 6);
+    expect(ds.every((d) => d.verdict !== 'promote' && d.verdict !== 'rollback')).toBe(true);
+    expect(ds[5].verdict).toBe('hold');
+    expect(ds[5].checks.srm.mismatch).toBe(true);
+    expect(ds[5].reasons.join(' ')).toMatch(/sample ratio mismatch/);
+  });
+
+  it('holds (does not roll back) during a service-wide incident', () => {
+    const ds = run({ ...base, ticks: 80, incidentFrom: 20, incidentMult: 10 }, 7, { promote: { minDurationSeconds: 600 } });
+    const after = ds.slice(19);
+    expect(after.some((d) => d.verdict === 'rollback')).toBe(false);
+    expect(after.some((d) => d.verdict === 'promote')).toBe(false);
+    expect(after[0].verdict).toBe('hold');
+    expect(after[0].reasons.join(' ')).toMatch(/service-wide/);
+  });
+
+  it('burn windows on a young rollout use what they have and say so', () => {
+    const d = run({ ...base, ticks: 10 }, 8).at(-1)!;
+    const page = d.checks.burn.service.availability[0];
+    expect(page.partial).toBe(true);
+    expect(page.longTicksUsed).toBe(10);
+    expect(page.shortTicksUsed).toBe(5);
+    expect(page.longBurn).toBeGreaterThan(0.2);
+    expect(page.longBurn).toBeLessThan(0.8);
+  });
+
+  it('treats a tick that never arrived as missing (stale data)', () => {
+    const ticks = simulate({ ...base, ticks: 10 }, 9);
+    const state = createGateState(simCtx(0.05));
+    for (const t of ticks) observeTickInPlace(state, t);
+    const d = decide(state, { tick: 13 });
+    expect(d.verdict).toBe('hold');
+    expect(d.checks.freshness.stale).toBe(true);
+    expect(d.checks.freshness.canaryMissingTicks).toBe(3);
+  });
+});
+
+describe('gate engine state', () => {
+  it('observeTick is pure and the state is JSON-serialisable', () => {
+    const ctx = simCtx(0.05);
+    const ticks: TelemetryTick[] = simulate({ ...base, ticks: 5 }, 10);
+    let s = createGateState(ctx);
+    const before = JSON.stringify(s);
+    const s1 = observeTick(s, ticks[0]);
+    expect(JSON.stringify(s)).toBe(before);
+    s = s1;
+    for (const t of ticks.slice(1)) s = observeTick(s, t);
+    const revived = JSON.parse(JSON.stringify(s));
+    expect(decide(revived)).toEqual(decide(s));
+    expect(evaluateGate(ctx, ticks)).toEqual(decide(s));
+  });
+  it('ignores a tick it has already seen', () => {
+    const ctx = simCtx(0.05);
+    const ticks = simulate({ ...base, ticks: 3 }, 11);
+    let s = createGateState(ctx);
+    for (const t of ticks) s = observeTick(s, t);
+    const again = observeTick(s, ticks[1]);
+    expect(again).toEqual(s);
+  });
+  it('rejects an impossible context', () => {
+    expect(() => createGateState({ ...simCtx(0.05), expectedCanaryShare: 1.5 })).toThrow(/expectedCanaryShare/);
+  });
+});

@@ -1,0 +1,65 @@
+import {
+  ApiBlueprint,
+  PageBlueprint,
+  createApiFactory,
+  createFrontendPlugin,
+  discoveryApiRef,
+  fetchApiRef,
+} from '@backstage/frontend-plugin-api';
+import { EntityCardBlueprint, EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
+import { compatWrapper, convertLegacyRouteRef } from '@backstage/core-compat-api';
+import { RolloutsClient, rolloutsApiRef } from './api';
+import { isRolloutsAvailable } from './plugin';
+import { rootRouteRef } from './routes';
+
+const rolloutsApi = ApiBlueprint.make({
+  params: defineParams =>
+    defineParams(
+      createApiFactory({
+        api: rolloutsApiRef,
+        deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
+        factory: ({ discoveryApi, fetchApi }) => new RolloutsClient({ discoveryApi, fetchApi }),
+      }),
+    ),
+});
+
+const rolloutsPage = PageBlueprint.make({
+  params: {
+    path: '/rollouts',
+    title: 'Rollouts',
+    routeRef: convertLegacyRouteRef(rootRouteRef),
+    loader: () => import('./components/RolloutsPage').then(m => compatWrapper(<m.RolloutsPage />)),
+  },
+});
+
+const entityRolloutsContent = EntityContentBlueprint.make({
+  name: 'rollouts',
+  params: {
+    path: 'rollouts',
+    title: 'Rollouts',
+    filter: isRolloutsAvailable,
+    loader: () =>
+      import('./components/EntityRolloutsContent').then(m => compatWrapper(<m.EntityRolloutsContent />)),
+  },
+});
+
+const entityRolloutsCard = EntityCardBlueprint.make({
+  name: 'rollouts',
+  params: {
+    type: 'content',
+    filter: isRolloutsAvailable,
+    loader: () => import('./components/EntityRolloutsCard').then(m => compatWrapper(<m.EntityRolloutsCard />)),
+  },
+});
+
+/** The Rollouts plugin for the new frontend system. @alpha */
+const rolloutsPlugin = createFrontendPlugin({
+  pluginId: 'rollouts',
+  title: 'Rollouts',
+  info: { packageJson: () => import('../package.json') },
+  routes: { root: convertLegacyRouteRef(rootRouteRef) },
+  extensions: [rolloutsApi, rolloutsPage, entityRolloutsContent, entityRolloutsCard],
+});
+
+export default rolloutsPlugin;
+export { rolloutsApi, rolloutsPage, entityRolloutsContent, entityRolloutsCard };

@@ -1,0 +1,1 @@
+export { DecisionTimeline } from './DecisionTimeline';

@@ -1,0 +1,1 @@
+export { EntityRolloutsCard } from './EntityRolloutsCard';

@@ -1,0 +1,193 @@
+import { useCallback, useRef, useState } from 'react';
+import Alert from '@mui/material/Alert';
+import Button from '@mui/material/Button';
+import Grid from '@mui/material/Grid';
+import Snackbar from '@mui/material/Snackbar';
+import Stack from '@mui/material/Stack';
+import Typography from '@mui/material/Typography';
+import {
+  EmptyState,
+  InfoCard,
+  MissingAnnotationEmptyState,
+  Progress,
+  ResponseErrorPanel,
+} from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import { stringifyEntityRef } from '@backstage/catalog-model';
+import { useEntity } from '@backstage/plugin-catalog-react';
+import {
+  ROLLOUTS_ANNOTATION,
+  RUNBOOK_ANNOTATION,
+  hasRolloutsAnnotation,
+  isActiveStatus,
+  type Rollout,
+} from '@tollgate/plugin-rollouts-common';
+import { rolloutsApiRef } from '../../api';
+import { useLiveData } from '../../hooks/useLiveData';
+import { BurnChart } from '../BurnChart';
+import { DecisionTimeline } from '../DecisionTimeline';
+import { KpiDeltas } from '../KpiDeltas';
+import type { ActionOutcome } from '../RolloutActions';
+import { RolloutHistory } from '../RolloutHistory';
+import { RolloutSummary } from '../RolloutSummary';
+
+function RolloutDetailView(props: {
+  rolloutId: string;
+  entityRef: string;
+  runbookAnnotation?: string;
+  onAction: (outcome: ActionOutcome) => void;
+  register: (refresh: () => Promise<void>) => void;
+}) {
+  const { rolloutId, entityRef, runbookAnnotation, onAction, register } = props;
+  const api = useApi(rolloutsApiRef);
+  const isMine = useCallback((m: Record<string, unknown>) => !m.rolloutId || m.rolloutId === rolloutId, [rolloutId]);
+  const detail = useLiveData(() => api.getRollout(rolloutId), [api, rolloutId], { signalFilter: isMine });
+  const decisions = useLiveData(() => api.listDecisions(rolloutId, { limit: 50 }), [api, rolloutId], {
+    signalFilter: isMine,
+  });
+  register(async () => {
+    await Promise.all([detail.refresh(), decisions.refresh()]);
+  });
+
+  if (detail.loading) return <Progress />;
+  if (!detail.value) return <ResponseErrorPanel error={detail.error ?? new Error('Rollout not found')} />;
+  const rollout = detail.value;
+  const runbookUrl = rollout.runbookUrl ?? runbookAnnotation;
+  return (
+    <Grid container spacing={3}>
+      <Grid item xs={12}>
+        <InfoCard title={isActiveStatus(rollout.status) ? 'Active rollout' : 'Rollout (finished)'}>
+          {detail.error && (
+            <Alert severity="warning" sx={{ mb: 1 }}>
+              {`Could not refresh: ${detail.error.message}. Showing the last data received.`}
+            </Alert>
+          )}
+          <RolloutSummary rollout={rollout} entityRef={entityRef} runbookUrl={runbookUrl} onAction={onAction} />
+        </InfoCard>
+      </Grid>
+      <Grid item xs={12} lg={6}>
+        <InfoCard title="SLO error-budget burn">
+          <BurnChart evidence={rollout.evidence} />
+        </InfoCard>
+      </Grid>
+      <Grid item xs={12} lg={6}>
+        <InfoCard title="Cohort KPI deltas (canary vs baseline)">
+          <KpiDeltas evidence={rollout.evidence} />
+        </InfoCard>
+      </Grid>
+      <Grid item xs={12}>
+        <InfoCard title="Decision timeline">
+          {decisions.loading && <Progress />}
+          {!decisions.loading && decisions.error && !decisions.value && <ResponseErrorPanel error={decisions.error} />}
+          {decisions.value && <DecisionTimeline rolloutId={rollout.id} page={decisions.value} />}
+        </InfoCard>
+      </Grid>
+    </Grid>
+  );
+}
+
+/** The service's Rollouts tab. */
+export function EntityRolloutsContent() {
+  const { entity } = useEntity();
+  if (!hasRolloutsAnnotation(entity)) {
+    return <MissingAnnotationEmptyState annotation={ROLLOUTS_ANNOTATION} />;
+  }
+  return <RolloutsTab entityRef={stringifyEntityRef(entity)} runbook={entity.metadata.annotations?.[RUNBOOK_ANNOTATION]} />;
+}
+
+function RolloutsTab(props: { entityRef: string; runbook?: string }) {
+  const { entityRef, runbook } = props;
+  const api = useApi(rolloutsApiRef);
+  const isMine = useCallback((m: Record<string, unknown>) => !m.entityRef || m.entityRef === entityRef, [entityRef]);
+  const active = useLiveData(() => api.listRollouts({ entityRef, status: 'active', limit: 20 }), [api, entityRef], {
+    signalFilter: isMine,
+  });
+  const history = useLiveData(() => api.listRollouts({ entityRef, status: 'finished', limit: 200 }), [api, entityRef], {
+    signalFilter: isMine,
+  });
+  const [pickedId, setPickedId] = useState<string>();
+  const [notice, setNotice] = useState<{ severity: 'success' | 'info'; message: string }>();
+  const detailRefresh = useRef<() => Promise<void>>();
+
+  if (active.loading || history.loading) return <Progress />;
+  if (active.error && !active.value) return <ResponseErrorPanel error={active.error} />;
+
+  const activeItems = active.value?.items ?? [];
+  const finished = history.value?.items ?? [];
+  const currentId = pickedId ?? activeItems[0]?.id;
+
+  const onAction = (outcome: ActionOutcome) => {
+    setNotice({ severity: outcome.severity, message: outcome.message });
+    // keep the rollout on screen even when the action ended it
+    setPickedId(outcome.result.rollout?.id ?? currentId);
+    detailRefresh.current?.();
+    active.refresh();
+    history.refresh();
+  };
+
+  const pick = (r: Rollout) => setPickedId(r.id);
+
+  return (
+    <>
+      {activeItems.length > 1 && (
+        <Stack direction="row" spacing={1} sx={{ mb: 2 }} alignItems="center" flexWrap="wrap" useFlexGap>
+          <Typography variant="body2">Active rollouts:</Typography>
+          {activeItems.map(r => (
+            <Button
+              key={r.id}
+              size="small"
+              variant={r.id === currentId ? 'contained' : 'outlined'}
+              onClick={() => pick(r)}
+            >
+              {`${r.version} (${r.target})`}
+            </Button>
+          ))}
+        </Stack>
+      )}
+      {pickedId && !activeItems.some(r => r.id === pickedId) && activeItems.length > 0 && (
+        <Button size="small" sx={{ mb: 2 }} onClick={() => setPickedId(undefined)}>
+          Back to the active rollout
+        </Button>
+      )}
+      {currentId ? (
+        <RolloutDetailView
+          key={currentId}
+          rolloutId={currentId}
+          entityRef={entityRef}
+          runbookAnnotation={runbook}
+          onAction={onAction}
+          register={fn => {
+            detailRefresh.current = fn;
+          }}
+        />
+      ) : (
+        <EmptyState
+          missing="data"
+          title="No active rollout"
+          description="Nothing is rolling out for this service right now. Past rollouts are listed below; pick one to see its decisions and evidence."
+        />
+      )}
+      <div style={{ marginTop: 24 }}>
+        {history.error && !history.value ? (
+          <ResponseErrorPanel error={history.error} />
+        ) : (
+          <RolloutHistory rollouts={finished} onSelect={pick} />
+        )}
+      </div>
+      <Snackbar
+        open={Boolean(notice)}
+        autoHideDuration={8000}
+        onClose={(_e, why) => why !== 'clickaway' && setNotice(undefined)}
+        anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}
+      >
+        {notice ? (
+          <Alert severity={notice.severity} onClose={() => setNotice(undefined)} data-testid="action-notice">
+            {notice.message}
+          </Alert>
+        ) : (
+          <span />
+        )}
+      </Snackbar>
+    </>
+  );
+}

@@ -1,0 +1,1 @@
+export { EntityRolloutsContent } from './EntityRolloutsContent';

@@ -1,0 +1,190 @@
+import Box from '@mui/material/Box';
+import Table from '@mui/material/Table';
+import TableBody from '@mui/material/TableBody';
+import TableCell from '@mui/material/TableCell';
+import TableHead from '@mui/material/TableHead';
+import TableRow from '@mui/material/TableRow';
+import Tooltip from '@mui/material/Tooltip';
+import Typography from '@mui/material/Typography';
+import { useTheme } from '@mui/material/styles';
+import type { SignalEvidence } from '@tollgate/plugin-rollouts-common';
+import { readSignals } from '../../utils/evidence';
+import { formatDifference, formatNumber } from '../../utils/format';
+
+const RULE_HELP: Record<string, string> = {
+  deterioration: 'The canary is significantly worse than the baseline.',
+  'non-inferiority': 'The canary is shown to be no worse than the baseline (within the margin).',
+  inconclusive: 'Not enough evidence either way yet.',
+  'insufficient-data': 'Too few samples to compare.',
+  missing: 'No data for this signal.',
+  disabled: 'Not evaluated by the policy.',
+};
+
+function betterText(s: SignalEvidence): string {
+  return s.direction === 'increase' ? 'higher is better' : 'lower is better';
+}
+
+/** Where a worse canary lands: above 0 when lower is better, below 0 when higher is better. */
+function harmSign(s: SignalEvidence): 1 | -1 {
+  return s.direction === 'increase' ? -1 : 1;
+}
+
+function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'absolute' }) {
+  const { signals, scale } = props;
+  const theme = useTheme();
+  const values: number[] = [0];
+  for (const s of signals) {
+    if (s.difference !== null) values.push(s.difference);
+    if (s.ci) values.push(s.ci[0], s.ci[1]);
+    if (s.margin) values.push(harmSign(s) * s.margin);
+  }
+  let lo = Math.min(...values);
+  let hi = Math.max(...values);
+  if (hi - lo < 1e-9) {
+    lo -= 1;
+    hi += 1;
+  }
+  const pad = (hi - lo) * 0.08;
+  lo -= pad;
+  hi += pad;
+  const width = 640;
+  const labelW = 190;
+  const rowH = 30;
+  const top = 10;
+  const axisH = 26;
+  const plotW = width - labelW - 20;
+  const height = top + signals.length * rowH + axisH;
+  const x = (v: number) => labelW + ((v - lo) / (hi - lo)) * plotW;
+  const ticks = [lo + pad, (lo + hi) / 2, hi - pad, 0].filter((v, i, a) => a.indexOf(v) === i);
+  const color = (rule: string) =>
+    rule === 'deterioration'
+      ? theme.palette.error.main
+      : rule === 'non-inferiority'
+        ? theme.palette.success.main
+        : theme.palette.text.secondary;
+  return (
+    <svg
+      role="img"
+      aria-label={`Canary minus baseline per signal (${scale === 'relative' ? 'relative difference' : 'absolute difference'}), with always-valid intervals and margins`}
+      viewBox={`0 0 ${width} ${height}`}
+      width="100%"
+      data-testid={`forest-plot-${scale}`}
+      style={{ maxWidth: width, fontFamily: theme.typography.fontFamily, fontSize: 12 }}
+    >
+      <line x1={x(0)} x2={x(0)} y1={top - 4} y2={top + signals.length * rowH} stroke={theme.palette.text.primary} strokeWidth={1} />
+      {signals.map((s, i) => {
+        const cy = top + i * rowH + rowH / 2;
+        const c = color(s.rule);
+        const m = s.margin ? harmSign(s) * s.margin : null;
+        return (
+          <g key={s.name} data-testid={`forest-row-${s.name}`}>
+            <title>
+              {`${s.name} (${betterText(s)}): difference ${formatDifference(s.difference, s.scale)}, interval ${
+                s.ci ? `${formatDifference(s.ci[0], s.scale)} to ${formatDifference(s.ci[1], s.scale)}` : 'none yet'
+              }, margin ${formatDifference(m, s.scale)}, rule ${s.rule}`}
+            </title>
+            <text x={4} y={cy + 4} fill={theme.palette.text.primary}>
+              {s.name}
+              <tspan fill={theme.palette.text.secondary}>{s.direction === 'increase' ? ' ↑ better' : ' ↓ better'}</tspan>
+            </text>
+            {m !== null && (
+              <line
+                x1={x(m)}
+                x2={x(m)}
+                y1={cy - rowH / 2 + 3}
+                y2={cy + rowH / 2 - 3}
+                stroke={theme.palette.warning.main}
+                strokeDasharray="3 2"
+                strokeWidth={2}
+                data-testid="margin-mark"
+              />
+            )}
+            {s.ci && (
+              <>
+                <line x1={x(s.ci[0])} x2={x(s.ci[1])} y1={cy} y2={cy} stroke={c} strokeWidth={2} />
+                <line x1={x(s.ci[0])} x2={x(s.ci[0])} y1={cy - 5} y2={cy + 5} stroke={c} strokeWidth={2} />
+                <line x1={x(s.ci[1])} x2={x(s.ci[1])} y1={cy - 5} y2={cy + 5} stroke={c} strokeWidth={2} />
+              </>
+            )}
+            {s.difference !== null && <circle cx={x(s.difference)} cy={cy} r={5} fill={c} />}
+            {s.difference === null && (
+              <text x={x(0) + 6} y={cy + 4} fill={theme.palette.text.secondary}>
+                no data
+              </text>
+            )}
+          </g>
+        );
+      })}
+      {ticks.map(t => (
+        <g key={t}>
+          <line x1={x(t)} x2={x(t)} y1={top + signals.length * rowH} y2={top + signals.length * rowH + 4} stroke={theme.palette.text.secondary} />
+          <text x={x(t)} y={height - 6} textAnchor="middle" fill={theme.palette.text.secondary}>
+            {t === 0 ? '0' : formatDifference(t, scale)}
+          </text>
+        </g>
+      ))}
+    </svg>
+  );
+}
+
+/** Canary vs baseline per signal: a forest plot and a table with the numbers. */
+export function KpiDeltas(props: { evidence: unknown }) {
+  const signals = readSignals(props.evidence);
+  if (signals.length === 0) {
+    return (
+      <Typography variant="body2" color="text.secondary" data-testid="kpi-empty">
+        No signal comparison in the latest evaluation yet.
+      </Typography>
+    );
+  }
+  const relative = signals.filter(s => s.scale !== 'absolute');
+  const absolute = signals.filter(s => s.scale === 'absolute');
+  return (
+    <Box data-testid="kpi-deltas">
+      <Typography variant="body2" color="text.secondary" sx={{ mb: 1 }}>
+        Each line is canary minus baseline with its always-valid interval (it stays valid however often it is
+        looked at). The dashed orange mark is the margin of harm the policy tolerates; a dot right of 0 means
+        the canary's value is higher.
+      </Typography>
+      {relative.length > 0 && <ForestPlot signals={relative} scale="relative" />}
+      {absolute.length > 0 && <ForestPlot signals={absolute} scale="absolute" />}
+      <Table size="small" aria-label="KPI deltas" data-testid="kpi-table">
+        <TableHead>
+          <TableRow>
+            <TableCell>Signal</TableCell>
+            <TableCell>Direction</TableCell>
+            <TableCell align="right">Baseline</TableCell>
+            <TableCell align="right">Canary</TableCell>
+            <TableCell align="right">Difference</TableCell>
+            <TableCell align="right">Interval</TableCell>
+            <TableCell align="right">Margin</TableCell>
+            <TableCell>Rule</TableCell>
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {signals.map(s => (
+            <TableRow key={s.name} data-testid={`kpi-row-${s.name}`}>
+              <TableCell>
+                {s.name}
+                {s.guardrail ? ' (guardrail)' : ''}
+              </TableCell>
+              <TableCell>{betterText(s)}</TableCell>
+              <TableCell align="right">{formatNumber(s.baseline)}</TableCell>
+              <TableCell align="right">{formatNumber(s.canary)}</TableCell>
+              <TableCell align="right">{formatDifference(s.difference, s.scale)}</TableCell>
+              <TableCell align="right">
+                {s.ci ? `[${formatDifference(s.ci[0], s.scale)}, ${formatDifference(s.ci[1], s.scale)}]` : '—'}
+              </TableCell>
+              <TableCell align="right">{formatDifference(s.margin ? harmSign(s) * s.margin : null, s.scale)}</TableCell>
+              <TableCell>
+                <Tooltip title={RULE_HELP[s.rule] ?? ''}>
+                  <span>{s.rule}</span>
+                </Tooltip>
+              </TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+    </Box>
+  );
+}

@@ -1,0 +1,1 @@
+export { KpiDeltas } from './KpiDeltas';

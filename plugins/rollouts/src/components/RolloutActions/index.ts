@@ -1,0 +1,2 @@
+export { RolloutActions, ActionDialog, permissionHint } from './RolloutActions';
+export type { ActionOutcome } from './RolloutActions';

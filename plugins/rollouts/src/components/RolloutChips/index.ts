@@ -1,0 +1,1 @@
+export { StatusChip, VerdictChip, RubricChip } from './RolloutChips';

@@ -1,0 +1,81 @@
+import Alert from '@mui/material/Alert';
+import Box from '@mui/material/Box';
+import Stack from '@mui/material/Stack';
+import Typography from '@mui/material/Typography';
+import { Link } from '@backstage/core-components';
+import type { Rollout } from '@tollgate/plugin-rollouts-common';
+import { formatDateTime, formatNumber } from '../../utils/format';
+import { RolloutActions, type ActionOutcome } from '../RolloutActions';
+import { RubricChip, StatusChip, VerdictChip } from '../RolloutChips';
+import { StepLadder } from '../StepLadder';
+
+/** Version, target, status, verdict with rubric and reasons, step ladder and on-call controls. */
+export function RolloutSummary(props: {
+  rollout: Rollout;
+  entityRef: string;
+  runbookUrl?: string;
+  onAction?: (outcome: ActionOutcome) => void;
+  compact?: boolean;
+}) {
+  const { rollout, entityRef, runbookUrl, onAction, compact } = props;
+  const ev = rollout.lastEvaluation;
+  return (
+    <Box data-testid="rollout-summary">
+      <Stack direction="row" spacing={1} alignItems="center" flexWrap="wrap" useFlexGap sx={{ mb: 1 }}>
+        <Typography variant="h6" component="h3" data-testid="rollout-version">
+          {rollout.previousVersion ? `${rollout.previousVersion} → ${rollout.version}` : rollout.version}
+        </Typography>
+        <StatusChip status={rollout.status} />
+        <VerdictChip verdict={ev?.verdict} />
+        <RubricChip rubric={ev?.rubric} />
+      </Stack>
+      <Typography variant="body2" color="text.secondary" sx={{ mb: 1 }}>
+        {`${rollout.provider}: ${rollout.target}`}
+        {rollout.policyName ? ` · policy ${rollout.policyName}` : ''}
+        {` · started ${formatDateTime(rollout.startedAt)}`}
+        {rollout.finishedAt ? ` · finished ${formatDateTime(rollout.finishedAt)}` : ''}
+      </Typography>
+      <StepLadder rollout={rollout} />
+      {ev ? (
+        <Box sx={{ mt: 2 }} data-testid="verdict">
+          <Typography variant="subtitle2">
+            {`Gate verdict: ${ev.verdict} — ${ev.rubric} (score ${formatNumber(ev.score, 3)}, ${formatDateTime(ev.evaluatedAt)})`}
+          </Typography>
+          {ev.reasons?.length > 0 && !compact && (
+            <ul style={{ marginTop: 4 }} data-testid="verdict-reasons">
+              {ev.reasons.map((r, i) => (
+                <li key={i}>
+                  <Typography variant="body2">{r}</Typography>
+                </li>
+              ))}
+            </ul>
+          )}
+          {ev.reasons?.length > 0 && compact && (
+            <Typography variant="body2" data-testid="verdict-reasons">
+              {ev.reasons[0]}
+            </Typography>
+          )}
+        </Box>
+      ) : (
+        <Typography variant="body2" color="text.secondary" sx={{ mt: 2 }}>
+          The gate has not evaluated this rollout yet.
+        </Typography>
+      )}
+      {rollout.lastError && (
+        <Alert severity="error" sx={{ mt: 1 }} data-testid="rollout-last-error">
+          {`${rollout.lastError.message} (${formatDateTime(rollout.lastError.at)})`}
+        </Alert>
+      )}
+      {(onAction || runbookUrl) && (
+        <Stack direction="row" spacing={2} alignItems="center" flexWrap="wrap" useFlexGap sx={{ mt: 2 }}>
+          {onAction && <RolloutActions rollout={rollout} entityRef={entityRef} onDone={onAction} />}
+          {runbookUrl && (
+            <Link to={runbookUrl} data-testid="runbook-link">
+              Runbook
+            </Link>
+          )}
+        </Stack>
+      )}
+    </Box>
+  );
+}

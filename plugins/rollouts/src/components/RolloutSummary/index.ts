@@ -1,0 +1,1 @@
+export { RolloutSummary } from './RolloutSummary';

@@ -1,0 +1,413 @@
+import { useCallback, useMemo, useState } from 'react';
+import Alert from '@mui/material/Alert';
+import Box from '@mui/material/Box';
+import Chip from '@mui/material/Chip';
+import Grid from '@mui/material/Grid';
+import Paper from '@mui/material/Paper';
+import Snackbar from '@mui/material/Snackbar';
+import Stack from '@mui/material/Stack';
+import TextField from '@mui/material/TextField';
+import ToggleButton from '@mui/material/ToggleButton';
+import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
+import Tooltip from '@mui/material/Tooltip';
+import Typography from '@mui/material/Typography';
+import { useTheme } from '@mui/material/styles';
+import {
+  Bar,
+  BarChart,
+  CartesianGrid,
+  Legend,
+  ResponsiveContainer,
+  Tooltip as ChartTooltip,
+  XAxis,
+  YAxis,
+} from 'recharts';
+import {
+  Content,
+  Header,
+  InfoCard,
+  Link,
+  Page,
+  Progress,
+  ResponseErrorPanel,
+  Table,
+  type TableColumn,
+} from '@backstage/core-components';
+import { useApi, useApiHolder } from '@backstage/core-plugin-api';
+import { catalogApiRef } from '@backstage/plugin-catalog-react';
+import { stringifyEntityRef } from '@backstage/catalog-model';
+import type { Rollout, RolloutsSummary, ServiceSummary } from '@tollgate/plugin-rollouts-common';
+import { rolloutsApiRef } from '../../api';
+import { useLiveData } from '../../hooks/useLiveData';
+import {
+  entityName,
+  entityRolloutsPath,
+  formatDuration,
+  formatMinutes,
+  formatNumber,
+  formatPercent,
+  sinceIso,
+} from '../../utils/format';
+import { RolloutActions, type ActionOutcome } from '../RolloutActions';
+import { StatusChip, VerdictChip } from '../RolloutChips';
+
+const DAY_OPTIONS = [7, 30, 90] as const;
+
+interface Option {
+  ref: string;
+  label: string;
+}
+
+function useCatalogOptions(kind: 'Group' | 'System'): Option[] {
+  const catalogApi = useApiHolder().get(catalogApiRef);
+  const data = useLiveData(
+    async () => {
+      if (!catalogApi) return [];
+      const res = await catalogApi.getEntities({
+        filter: { kind },
+        fields: ['kind', 'metadata.name', 'metadata.namespace', 'metadata.title', 'spec.profile.displayName'],
+      });
+      return res.items
+        .map(e => {
+          const ref = stringifyEntityRef(e);
+          const title =
+            (e.spec as { profile?: { displayName?: string } } | undefined)?.profile?.displayName ?? e.metadata.title;
+          return { ref, label: title ? `${title} (${e.metadata.name})` : e.metadata.name };
+        })
+        .sort((a, b) => a.label.localeCompare(b.label));
+    },
+    [catalogApi, kind],
+    { live: false },
+  );
+  return data.value ?? [];
+}
+
+function Tile(props: { testId: string; label: string; value: string; help: string; detail?: string }) {
+  return (
+    <Tooltip title={props.help} describeChild>
+      <Paper variant="outlined" sx={{ p: 2, height: '100%' }} data-testid={props.testId} tabIndex={0}>
+        <Typography variant="overline" component="h3" color="text.secondary">
+          {props.label}
+        </Typography>
+        <Typography variant="h4" component="p" data-testid={`${props.testId}-value`}>
+          {props.value}
+        </Typography>
+        {props.detail && (
+          <Typography variant="caption" color="text.secondary">
+            {props.detail}
+          </Typography>
+        )}
+      </Paper>
+    </Tooltip>
+  );
+}
+
+export function KpiTiles(props: { summary: RolloutsSummary }) {
+  const s = props.summary;
+  const days = `${s.windowDays} days`;
+  return (
+    <Grid container spacing={2} data-testid="kpi-tiles">
+      <Grid item xs={12} sm={6} md={2.4}>
+        <Tile
+          testId="tile-active"
+          label="Active rollouts"
+          value={String(s.activeRollouts)}
+          help="Releases rolling out right now: part of the traffic is on a new version that is being watched."
+        />
+      </Grid>
+      <Grid item xs={12} sm={6} md={2.4}>
+        <Tile
+          testId="tile-success"
+          label="Success rate"
+          value={formatPercent(s.successRate)}
+          detail={`${s.promoted} of ${s.finishedRollouts} finished in the last ${days}`}
+          help={`Of the releases that finished in the last ${days}, the share that reached all users.`}
+        />
+      </Grid>
+      <Grid item xs={12} sm={6} md={2.4}>
+        <Tile
+          testId="tile-mttr"
+          label="Mean time to rollback"
+          value={formatMinutes(s.meanTimeToRollbackMinutes)}
+          detail={`${s.rolledBack} rolled back`}
+          help="For releases that were undone: the average time from the start of the release to when users were back on the old version."
+        />
+      </Grid>
+      <Grid item xs={12} sm={6} md={2.4}>
+        <Tile
+          testId="tile-cfr"
+          label="Change-failure rate"
+          value={formatPercent(s.changeFailureRate)}
+          help={`Of the releases that finished in the last ${days}, the share that had to be undone, was stopped or failed.`}
+        />
+      </Grid>
+      <Grid item xs={12} sm={6} md={2.4}>
+        <Tile
+          testId="tile-detection"
+          label="Detection lag"
+          value={formatMinutes(s.meanDetectionLagMinutes)}
+          help="For releases that were undone: the average time between the first warning from the automatic checks and the rollback."
+        />
+      </Grid>
+    </Grid>
+  );
+}
+
+function TrendChart(props: { trend: RolloutsSummary['trend'] }) {
+  const theme = useTheme();
+  if (props.trend.length === 0) {
+    return <Typography variant="body2">No finished rollouts in this period.</Typography>;
+  }
+  return (
+    <Box sx={{ width: '100%', height: 260 }} data-testid="trend-chart">
+      <ResponsiveContainer width="100%" height="100%" initialDimension={{ width: 600, height: 260 }}>
+        <BarChart data={props.trend} margin={{ top: 8, right: 16, left: 0, bottom: 0 }}>
+          <CartesianGrid strokeDasharray="3 3" />
+          <XAxis dataKey="day" />
+          <YAxis allowDecimals={false} width={32} />
+          <ChartTooltip />
+          <Legend />
+          <Bar dataKey="promoted" name="promoted" stackId="a" fill={theme.palette.success.main} isAnimationActive={false} />
+          <Bar dataKey="rolledBack" name="rolled back" stackId="a" fill={theme.palette.error.main} isAnimationActive={false} />
+          <Bar dataKey="other" name="other (aborted, failed)" stackId="a" fill={theme.palette.grey[500]} isAnimationActive={false} />
+        </BarChart>
+      </ResponsiveContainer>
+    </Box>
+  );
+}
+
+function stepText(r: Rollout): string {
+  const n = r.steps?.length ?? 0;
+  return n ? `${r.currentStepIndex + 1}/${n} · ${r.currentWeight}%` : `${r.currentWeight}%`;
+}
+
+function ActiveRolloutsTable(props: { rollouts: Rollout[]; onAction: (o: ActionOutcome) => void }) {
+  const columns: TableColumn<Rollout>[] = [
+    {
+      title: 'Service',
+      field: 'entityRef',
+      render: r => <Link to={entityRolloutsPath(r.entityRef)}>{entityName(r.entityRef)}</Link>,
+    },
+    { title: 'Version', field: 'version' },
+    { title: 'Status', field: 'status', render: r => <StatusChip status={r.status} /> },
+    { title: 'Step', field: 'currentWeight', render: r => stepText(r) },
+    {
+      title: 'Verdict',
+      field: 'lastEvaluation.verdict',
+      render: r => (
+        <Tooltip title={r.lastEvaluation?.reasons?.join('; ') ?? ''}>
+          <span>
+            <VerdictChip verdict={r.lastEvaluation?.verdict} />
+          </span>
+        </Tooltip>
+      ),
+    },
+    {
+      title: 'Time in step',
+      field: 'stepStartedAt',
+      customSort: (a, b) => Date.parse(b.stepStartedAt) - Date.parse(a.stepStartedAt),
+      render: r => formatDuration(sinceIso(r.stepStartedAt)),
+    },
+    {
+      title: 'Actions',
+      sorting: false,
+      render: r => <RolloutActions rollout={r} size="small" onDone={props.onAction} />,
+    },
+  ];
+  return (
+    <Table<Rollout>
+      title={`Active rollouts (${props.rollouts.length})`}
+      data={props.rollouts}
+      columns={columns}
+      options={{ paging: true, pageSize: 20, pageSizeOptions: [20, 50, 100], search: true, padding: 'dense' }}
+      emptyContent={<Box sx={{ p: 2 }}>No active rollouts for this selection.</Box>}
+    />
+  );
+}
+
+function ServicesTable(props: { services: ServiceSummary[] }) {
+  const columns: TableColumn<ServiceSummary>[] = [
+    {
+      title: 'Service',
+      field: 'entityRef',
+      render: s => <Link to={entityRolloutsPath(s.entityRef)}>{entityName(s.entityRef)}</Link>,
+    },
+    { title: 'Active', field: 'activeRollouts', type: 'numeric' },
+    { title: 'Finished', field: 'finishedRollouts', type: 'numeric' },
+    { title: 'Rolled back', field: 'rolledBack', type: 'numeric' },
+    {
+      title: 'Error-budget burn',
+      field: 'budgetBurnRate',
+      type: 'numeric',
+      defaultSort: 'desc',
+      customSort: (a, b) => (a.budgetBurnRate ?? -1) - (b.budgetBurnRate ?? -1),
+      render: s =>
+        s.budgetBurnRate === null ? (
+          '—'
+        ) : (
+          <Chip
+            size="small"
+            color={s.budgetBurnRate >= 1 ? 'error' : 'default'}
+            label={`${formatNumber(s.budgetBurnRate, 3)}×`}
+          />
+        ),
+    },
+    {
+      title: 'KPI impact (canary vs baseline)',
+      sorting: false,
+      render: s => {
+        const entries = Object.entries(s.kpiImpact ?? {});
+        if (entries.length === 0) return '—';
+        return (
+          <Stack direction="row" spacing={0.5} flexWrap="wrap" useFlexGap>
+            {entries.map(([k, v]) => (
+              <Chip key={k} size="small" variant="outlined" label={`${k} ${v >= 0 ? '+' : ''}${formatNumber(v * 100, 3)}%`} />
+            ))}
+          </Stack>
+        );
+      },
+    },
+  ];
+  return (
+    <Table<ServiceSummary>
+      title="Error-budget burn and KPI impact by service"
+      subtitle="Burn: how fast the service spends its error budget during its rollouts (above 1× spends it faster than the SLO allows). KPI impact: average change of business metrics on the new version."
+      data={props.services}
+      columns={columns}
+      options={{ paging: true, pageSize: 20, pageSizeOptions: [20, 50, 100], search: true, padding: 'dense' }}
+    />
+  );
+}
+
+/** The executive dashboard. */
+export function RolloutsPage() {
+  const api = useApi(rolloutsApiRef);
+  const [owner, setOwner] = useState('');
+  const [system, setSystem] = useState('');
+  const [days, setDays] = useState<number>(30);
+  const [notice, setNotice] = useState<{ severity: 'success' | 'info'; message: string }>();
+  const groups = useCatalogOptions('Group');
+  const systems = useCatalogOptions('System');
+
+  const summary = useLiveData(
+    () => api.getSummary({ owner: owner || undefined, system: system || undefined, days }),
+    [api, owner, system, days],
+  );
+  const active = useLiveData(() => api.listRollouts({ status: 'active', limit: 1000 }), [api]);
+
+  const filtered = useMemo(() => {
+    const items = active.value?.items ?? [];
+    if (!owner && !system) return items;
+    if (!summary.value) return [];
+    const refs = new Set(summary.value.services.map(s => s.entityRef));
+    return items.filter(r => refs.has(r.entityRef));
+  }, [active.value, summary.value, owner, system]);
+
+  const onAction = useCallback(
+    (o: ActionOutcome) => {
+      setNotice({ severity: o.severity, message: o.message });
+      active.refresh();
+      summary.refresh();
+    },
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [active.refresh, summary.refresh],
+  );
+
+  return (
+    <Page themeId="tool">
+      <Header title="Rollouts" subtitle="Progressive delivery across the portfolio" />
+      <Content>
+        <Stack direction={{ xs: 'column', md: 'row' }} spacing={2} sx={{ mb: 3 }} alignItems={{ md: 'center' }}>
+          <TextField
+            select
+            label="Owner"
+            value={owner}
+            onChange={e => setOwner(e.target.value)}
+            sx={{ minWidth: 220 }}
+            size="small"
+            SelectProps={{ native: true }}
+            InputLabelProps={{ shrink: true }}
+            inputProps={{ 'data-testid': 'owner-filter' }}
+          >
+            <option value="">All owners</option>
+            {groups.map(g => (
+              <option key={g.ref} value={g.ref}>
+                {g.label}
+              </option>
+            ))}
+          </TextField>
+          <TextField
+            select
+            label="System"
+            value={system}
+            onChange={e => setSystem(e.target.value)}
+            sx={{ minWidth: 220 }}
+            size="small"
+            SelectProps={{ native: true }}
+            InputLabelProps={{ shrink: true }}
+            inputProps={{ 'data-testid': 'system-filter' }}
+          >
+            <option value="">All systems</option>
+            {systems.map(g => (
+              <option key={g.ref} value={g.ref}>
+                {g.label}
+              </option>
+            ))}
+          </TextField>
+          <ToggleButtonGroup
+            size="small"
+            exclusive
+            value={days}
+            onChange={(_e, v) => v && setDays(v)}
+            aria-label="Period"
+          >
+            {DAY_OPTIONS.map(d => (
+              <ToggleButton key={d} value={d} aria-label={`${d} days`}>
+                {`${d} days`}
+              </ToggleButton>
+            ))}
+          </ToggleButtonGroup>
+        </Stack>
+
+        {summary.loading && <Progress />}
+        {!summary.loading && summary.error && !summary.value && <ResponseErrorPanel error={summary.error} />}
+        {summary.value && (
+          <Grid container spacing={3}>
+            <Grid item xs={12}>
+              <KpiTiles summary={summary.value} />
+            </Grid>
+            <Grid item xs={12}>
+              <InfoCard title={`Finished rollouts per day (last ${summary.value.windowDays} days)`}>
+                <TrendChart trend={summary.value.trend ?? []} />
+              </InfoCard>
+            </Grid>
+          </Grid>
+        )}
+        <Box sx={{ mt: 3 }}>
+          {active.loading && <Progress />}
+          {!active.loading && active.error && !active.value && <ResponseErrorPanel error={active.error} />}
+          {active.value && <ActiveRolloutsTable rollouts={filtered} onAction={onAction} />}
+        </Box>
+        {summary.value && (
+          <Box sx={{ mt: 3 }}>
+            <ServicesTable services={summary.value.services ?? []} />
+          </Box>
+        )}
+        <Snackbar
+          open={Boolean(notice)}
+          autoHideDuration={8000}
+          onClose={(_e, why) => why !== 'clickaway' && setNotice(undefined)}
+          anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}
+        >
+          {notice ? (
+            <Alert severity={notice.severity} onClose={() => setNotice(undefined)} data-testid="action-notice">
+              {notice.message}
+            </Alert>
+          ) : (
+            <span />
+          )}
+        </Snackbar>
+      </Content>
+    </Page>
+  );
+}

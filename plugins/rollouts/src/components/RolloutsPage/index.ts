@@ -1,0 +1,1 @@
+export { RolloutsPage, KpiTiles } from './RolloutsPage';

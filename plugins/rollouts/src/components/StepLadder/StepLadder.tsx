@@ -1,0 +1,50 @@
+import Box from '@mui/material/Box';
+import Step from '@mui/material/Step';
+import StepLabel from '@mui/material/StepLabel';
+import Stepper from '@mui/material/Stepper';
+import Typography from '@mui/material/Typography';
+import type { Rollout } from '@tollgate/plugin-rollouts-common';
+import { formatDuration, sinceIso } from '../../utils/format';
+
+const DEFAULT_STEPS = [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
+
+/** The exposure steps (1% → 5% → 25% → 100%) with the current one highlighted. */
+export function StepLadder(props: { rollout: Rollout; now?: number }) {
+  const { rollout } = props;
+  const steps = rollout.steps?.length ? rollout.steps : DEFAULT_STEPS;
+  const finished = Boolean(rollout.finishedAt) || ['promoted', 'rolled-back', 'aborted', 'failed'].includes(rollout.status);
+  const promoted = rollout.status === 'promoted';
+  const active = promoted ? steps.length : Math.min(Math.max(rollout.currentStepIndex ?? 0, 0), steps.length - 1);
+  const inStep = finished ? null : sinceIso(rollout.stepStartedAt, props.now);
+  const current = steps[active];
+  return (
+    <Box data-testid="step-ladder">
+      <Stepper activeStep={active} alternativeLabel>
+        {steps.map((step, i) => (
+          <Step key={i} completed={promoted || i < active}>
+            <StepLabel
+              error={!promoted && finished && i === active && rollout.status !== 'aborted'}
+              optional={
+                <Typography variant="caption" color="text.secondary">
+                  {step.requiresApproval ? 'needs approval' : step.minDurationSeconds ? `≥ ${formatDuration(step.minDurationSeconds * 1000)}` : ''}
+                </Typography>
+              }
+            >
+              {`${step.weight}%`}
+            </StepLabel>
+          </Step>
+        ))}
+      </Stepper>
+      <Typography variant="body2" sx={{ mt: 1 }} data-testid="step-summary">
+        {promoted
+          ? `Completed: ${rollout.version} serves all traffic.`
+          : finished
+            ? `Ended at step ${active + 1} of ${steps.length} (${rollout.currentWeight}% of traffic).`
+            : `Step ${active + 1} of ${steps.length}: ${rollout.currentWeight ?? current?.weight}% of traffic on ${rollout.version}` +
+              (inStep !== null ? `, for ${formatDuration(inStep)}` : '') +
+              (current?.minDurationSeconds ? ` (minimum ${formatDuration(current.minDurationSeconds * 1000)})` : '') +
+              '.'}
+      </Typography>
+    </Box>
+  );
+}

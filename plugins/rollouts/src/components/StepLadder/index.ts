@@ -1,0 +1,1 @@
+export { StepLadder } from './StepLadder';

@@ -1,0 +1,16 @@
+/**
+ * Tollgate frontend: the service Rollouts tab, the executive rollout
+ * dashboard and the on-call controls.
+ *
+ * @packageDocumentation
+ */
+export {
+  rolloutsPlugin,
+  RolloutsPage,
+  EntityRolloutsContent,
+  EntityRolloutsCard,
+  isRolloutsAvailable,
+} from './plugin';
+export { rolloutsApiRef, RolloutsClient } from './api';
+export type { RolloutsApi, ListRolloutsRequest, SummaryRequest, RolloutActionResult } from './api';
+export { rootRouteRef } from './routes';
