@@ -7,6 +7,7 @@ import { histogramQuantile, histogramProblem, slowCount } from './histogram';
 import { GatePolicy, GatePolicyInput, parseGatePolicy } from './policy';
 import {
   createRateTest,
+  mixtureTables,
   normalLogMixtureOneSided,
   normalMixtureRadius,
   RateTestState,
@@ -463,9 +464,10 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
     const h = s.harmSign;
     const uDet = logRatioBound(h, st.detMargin);
     const uNi = logRatioBound(h, st.margin);
-    base.statistic = rateLogMixtureLR(r, uDet, h, st.sigma);
-    base.niStatistic = rateLogMixtureLR(r, uNi, h === 1 ? -1 : 1, st.sigma);
-    const [lo, hi] = rateConfidenceSequence(r, alphaDet, st.sigma);
+    const tables = mixtureTables(r, st.sigma);
+    base.statistic = rateLogMixtureLR(r, uDet, h, st.sigma, tables);
+    base.niStatistic = rateLogMixtureLR(r, uNi, h === 1 ? -1 : 1, st.sigma, tables);
+    const [lo, hi] = rateConfidenceSequence(r, alphaDet, st.sigma, tables);
     base.ci = [Math.exp(lo) - 1, Math.exp(hi) - 1];
     // score: share of the CI (log scale, in harm units) below the NI bound
     const hLo = h === 1 ? lo : -hi;
@@ -540,52 +542,78 @@ function scoreFrom(hLo: number, hHi: number, bound: number): number {
   return Math.min(1, Math.max(0, (bound - hLo) / (hHi - hLo)));
 }
 
-function burnWindows(
-  state: GateState,
-  nowTick: number,
-  pick: (row: BurnRow) => { req: number | null; err: number | null; latN: number | null; slow: number | null },
-): BurnWindows {
+/** Window sums per view (0 canary, 1 baseline, 2 service) × [req, err, nA, latN, slow, nL]. */
+type WindowSums = Map<number, Float64Array>;
+
+function computeWindowSums(state: GateState, nowTick: number, lengths: number[]): WindowSums {
+  const sorted = [...new Set(lengths)].sort((x, y) => x - y);
+  const out: WindowSums = new Map();
+  const acc = new Float64Array(18);
+  let wi = 0;
+  const h = state.history;
+  for (let i = h.length - 1; i >= 0 && wi < sorted.length; i--) {
+    const r = h[i];
+    if (r[0] > nowTick) continue;
+    while (wi < sorted.length && r[0] <= nowTick - sorted[wi]) {
+      out.set(sorted[wi], acc.slice());
+      wi++;
+    }
+    if (wi >= sorted.length) break;
+    const cA = r[5] !== null && r[6] !== null;
+    const bA = r[1] !== null && r[2] !== null;
+    const cL = r[7] !== null && r[8] !== null;
+    const bL = r[3] !== null && r[4] !== null;
+    if (cA) {
+      acc[0] += r[5] as number;
+      acc[1] += r[6] as number;
+      acc[2]++;
+    }
+    if (cL) {
+      acc[3] += r[7] as number;
+      acc[4] += r[8] as number;
+      acc[5]++;
+    }
+    if (bA) {
+      acc[6] += r[1] as number;
+      acc[7] += r[2] as number;
+      acc[8]++;
+    }
+    if (bL) {
+      acc[9] += r[3] as number;
+      acc[10] += r[4] as number;
+      acc[11]++;
+    }
+    if (bA || cA) {
+      acc[12] += (bA ? (r[1] as number) : 0) + (cA ? (r[5] as number) : 0);
+      acc[13] += (bA ? (r[2] as number) : 0) + (cA ? (r[6] as number) : 0);
+      acc[14]++;
+    }
+    if (bL || cL) {
+      acc[15] += (bL ? (r[3] as number) : 0) + (cL ? (r[7] as number) : 0);
+      acc[16] += (bL ? (r[4] as number) : 0) + (cL ? (r[8] as number) : 0);
+      acc[17]++;
+    }
+  }
+  for (; wi < sorted.length; wi++) out.set(sorted[wi], acc.slice());
+  return out;
+}
+
+function burnWindows(state: GateState, nowTick: number, view: 0 | 1 | 2, sums: WindowSums): BurnWindows {
   const ctx = state.ctx;
   const budgetA = 1 - ctx.slo.availability;
   const budgetL = ctx.slo.latency ? 1 - ctx.slo.latency.objective : null;
   const age = state.firstTick === null ? 0 : nowTick - state.firstTick + 1;
-  const sums = (wTicks: number) => {
-    let req = 0;
-    let err = 0;
-    let latN = 0;
-    let slow = 0;
-    let nA = 0;
-    let nL = 0;
-    const from = nowTick - wTicks;
-    for (let i = state.history.length - 1; i >= 0; i--) {
-      const row = state.history[i];
-      if (row[0] <= from) break;
-      if (row[0] > nowTick) continue;
-      const v = pick(row);
-      if (v.req !== null && v.err !== null) {
-        req += v.req;
-        err += v.err;
-        nA++;
-      }
-      if (v.latN !== null && v.slow !== null) {
-        latN += v.latN;
-        slow += v.slow;
-        nL++;
-      }
-    }
-    return { req, err, latN, slow, nA, nL };
-  };
+  const o = view * 6;
   const mk = (isLat: boolean): BurnWindowEvidence[] =>
     state.policy.burn.windows.map((w) => {
       const lt = windowTicks(w.longSeconds, ctx.tickSeconds);
       const stt = windowTicks(w.shortSeconds, ctx.tickSeconds);
-      const L = sums(lt);
-      const S = sums(stt);
+      const L = sums.get(lt)!;
+      const S = sums.get(stt)!;
       const budget = isLat ? budgetL : budgetA;
-      const rate = (x: { req: number; err: number; latN: number; slow: number }) =>
-        isLat ? (x.latN > 0 ? x.slow / x.latN : null) : x.req > 0 ? x.err / x.req : null;
-      const lr = rate(L);
-      const sr = rate(S);
+      const k = isLat ? o + 3 : o;
+      const lr = L[k] > 0 ? L[k + 1] / L[k] : null;
+      const sr = S[k] > 0 ? S[k + 1] / S[k] : null;
       const longBurn = lr !== null && budget ? lr / budget : null;
       const shortBurn = sr !== null && budget ? sr / budget : null;
       return {
@@ -595,8 +623,8 @@ function burnWindows(
         shortSeconds: w.shortSeconds,
         longBurn,
         shortBurn,
-        longTicksUsed: isLat ? L.nL : L.nA,
-        shortTicksUsed: isLat ? S.nL : S.nA,
+        longTicksUsed: L[k + 2],
+        shortTicksUsed: S[k + 2],
         partial: age < lt,
         // the short window must be complete (a young rollout's long window uses what it has)
         alerting:
@@ -605,12 +633,12 @@ function burnWindows(
     });
   const availability = mk(false);
   const latency = budgetL ? mk(true) : [];
-  const last = sums(1);
+  const last = sums.get(1)!;
   return {
     availability,
     latency,
     alerting: availability.some((w) => w.alerting) || latency.some((w) => w.alerting),
-    recentBurn: last.req > 0 ? last.err / last.req / budgetA : null,
+    recentBurn: last[o] > 0 ? last[o + 1] / last[o] / budgetA : null,
   };
 }
 
@@ -723,15 +751,16 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   // --- SRM
   const srmP = p.srm;
   const tolU = Math.log(1 + srmP.tolerance);
-  const srmUp = rateLogMixtureLR(state.srm, tolU, 1, srmP.mixtureScale);
-  const srmDown = rateLogMixtureLR(state.srm, -tolU, -1, srmP.mixtureScale);
+  const srmTables = mixtureTables(state.srm, srmP.mixtureScale);
+  const srmUp = rateLogMixtureLR(state.srm, tolU, 1, srmP.mixtureScale, srmTables);
+  const srmDown = rateLogMixtureLR(state.srm, -tolU, -1, srmP.mixtureScale, srmTables);
   const srmStat = state.srm.ticks > 0 ? Math.max(srmUp, srmDown) : 0;
   const srmThr = Math.log(2 / srmP.alpha);
   const totalReq = state.srm.canaryEvents + state.srm.baselineEvents;
   const observedShare = totalReq > 0 ? state.srm.canaryEvents / totalReq : null;
   let srmCi: [number, number] | null = null;
   if (state.srm.ticks > 0) {
-    const [lo, hi] = rateConfidenceSequence(state.srm, srmP.alpha, srmP.mixtureScale);
+    const [lo, hi] = rateConfidenceSequence(state.srm, srmP.alpha, srmP.mixtureScale, srmTables);
     const p0 = ctx.expectedCanaryShare;
     const share = (u: number) => (u === Infinity ? 1 : u === -Infinity ? 0 : (p0 * Math.exp(u)) / (p0 * Math.exp(u) + 1 - p0));
     srmCi = [share(lo), share(hi)];
@@ -749,15 +778,12 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
 
   // --- burn
   const burnOn = p.burn.enabled;
-  const canaryBurn = burnWindows(state, nowTick, (r) => ({ req: r[5], err: r[6], latN: r[7], slow: r[8] }));
-  const baselineBurn = burnWindows(state, nowTick, (r) => ({ req: r[1], err: r[2], latN: r[3], slow: r[4] }));
-  const add = (a: number | null, b: number | null) => (a === null && b === null ? null : (a ?? 0) + (b ?? 0));
-  const serviceBurn = burnWindows(state, nowTick, (r) => ({
-    req: r[1] !== null && r[2] !== null ? add(r[1], r[5] !== null && r[6] !== null ? r[5] : null) : r[5],
-    err: r[1] !== null && r[2] !== null ? add(r[2], r[5] !== null && r[6] !== null ? r[6] : null) : r[6],
-    latN: r[3] !== null ? add(r[3], r[7]) : r[7],
-    slow: r[3] !== null ? add(r[4], r[8]) : r[8],
-  }));
+  const lengths = [1];
+  for (const w of p.burn.windows) lengths.push(windowTicks(w.longSeconds, ctx.tickSeconds), windowTicks(w.shortSeconds, ctx.tickSeconds));
+  const wsums = computeWindowSums(state, nowTick, lengths);
+  const canaryBurn = burnWindows(state, nowTick, 0, wsums);
+  const baselineBurn = burnWindows(state, nowTick, 1, wsums);
+  const serviceBurn = burnWindows(state, nowTick, 2, wsums);
   const guard = burnOn ? guardCheck(state, nowTick) : { fired: false, burn: null, pValue: null, window: null };
   const burn: BurnEvidence = { canary: canaryBurn, service: serviceBurn, baseline: baselineBurn, guard };
 

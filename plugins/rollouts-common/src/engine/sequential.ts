@@ -10,7 +10,7 @@
  * 2. Difference of means: normal-mixture (Robbins / Howard et al. 2021) boundary on the
  *    two-sample z-process with plug-in variances (asymptotically anytime-valid).
  */
-import { logAddExp, logNormalCdf, logSumExp } from './math';
+import { logAddExp, logNormalCdf } from './math';
 
 // ---------------------------------------------------------------------------------------------
 // The log-ratio grid: fine near 0 (small business effects), coarse far out (large breakages).
@@ -137,23 +137,6 @@ export function logPriorWeights(sigma: number): number[] {
   return Array.from(priorTables(sigma).lw);
 }
 
-/** log Σ_{k in [from, to)} exp(lw_k + ll_k) */
-function rangeLogSumExp(lw: Float64Array, ll: number[], from: number, to: number, skip = -1): number {
-  let m = -Infinity;
-  for (let k = from; k < to; k++) {
-    if (k === skip) continue;
-    const v = lw[k] + ll[k];
-    if (v > m) m = v;
-  }
-  if (m === -Infinity) return -Infinity;
-  let acc = 0;
-  for (let k = from; k < to; k++) {
-    if (k === skip) continue;
-    acc += Math.exp(lw[k] + ll[k] - m);
-  }
-  return m + Math.log(acc);
-}
-
 /** first grid index with g > u0 (upper = true) or with g >= u0 */
 function firstIndexAbove(u0: number, strict: boolean): number {
   const g = LOG_RATIO_GRID;
@@ -167,6 +150,34 @@ function firstIndexAbove(u0: number, strict: boolean): number {
   return lo;
 }
 
+/** Posterior-mass tables for one (state, σ): shared by the tests and the confidence sequence. */
+export interface MixtureTables {
+  /** offset: log Σ = m + log(sum) */
+  m: number;
+  /** pre[k] = Σ_{j<k} e^{lw_j + ll_j − m}; suf[k] = Σ_{j≥k} (each accumulated without subtraction) */
+  pre: Float64Array;
+  suf: Float64Array;
+  prior: PriorTables;
+}
+
+export function mixtureTables(st: RateTestState, sigma: number): MixtureTables {
+  const prior = priorTables(sigma);
+  const lw = prior.lw;
+  const ll = st.ll;
+  let m = -Infinity;
+  for (let k = 0; k < GRID_SIZE; k++) {
+    const v = lw[k] + ll[k];
+    if (v > m) m = v;
+  }
+  const e = new Float64Array(GRID_SIZE);
+  for (let k = 0; k < GRID_SIZE; k++) e[k] = Math.exp(lw[k] + ll[k] - m);
+  const pre = new Float64Array(GRID_SIZE + 1);
+  const suf = new Float64Array(GRID_SIZE + 1);
+  for (let k = 0; k < GRID_SIZE; k++) pre[k + 1] = pre[k] + e[k];
+  for (let k = GRID_SIZE - 1; k >= 0; k--) suf[k] = suf[k + 1] + e[k];
+  return { m, pre, suf, prior };
+}
+
 /**
  * log of the mixture likelihood ratio against the point null u0, the mixture taken over the
  * grid points on one side of u0 (`side` = +1: u > u0, −1: u < u0, 0: both sides), with the
@@ -174,25 +185,32 @@ function firstIndexAbove(u0: number, strict: boolean): number {
  * one-sided null (u ≤ u0, resp. u ≥ u0) because the binomial family has a monotone likelihood
  * ratio in u.
  */
-export function rateLogMixtureLR(st: RateTestState, u0: number, side: 1 | -1 | 0, sigma: number): number {
-  const t = priorTables(sigma);
+export function rateLogMixtureLR(
+  st: RateTestState,
+  u0: number,
+  side: 1 | -1 | 0,
+  sigma: number,
+  tables?: MixtureTables,
+): number {
+  const t = tables ?? mixtureTables(st, sigma);
+  const pr = t.prior;
   let num: number;
   let norm: number;
   if (side === 1) {
     const from = firstIndexAbove(u0, true);
     if (from >= GRID_SIZE) return 0;
-    num = rangeLogSumExp(t.lw, st.ll, from, GRID_SIZE);
-    norm = t.suffix[from];
+    num = t.m + Math.log(t.suf[from]);
+    norm = pr.suffix[from];
   } else if (side === -1) {
     const to = firstIndexAbove(u0, false);
     if (to <= 0) return 0;
-    num = rangeLogSumExp(t.lw, st.ll, 0, to);
-    norm = t.prefix[to];
+    num = t.m + Math.log(t.pre[to]);
+    norm = pr.prefix[to];
   } else {
     const at = firstIndexAbove(u0, false);
     const skip = at < GRID_SIZE && LOG_RATIO_GRID[at] === u0 ? at : -1;
-    num = rangeLogSumExp(t.lw, st.ll, 0, GRID_SIZE, skip);
-    norm = skip >= 0 ? logSumExp([t.prefix[skip], t.suffix[skip + 1]]) : t.suffix[0];
+    num = skip >= 0 ? t.m + Math.log(t.pre[skip] + t.suf[skip + 1]) : t.m + Math.log(t.suf[0]);
+    norm = skip >= 0 ? logAddExp(pr.prefix[skip], pr.suffix[skip + 1]) : pr.suffix[0];
   }
   return num - norm - rateLogLik(st, u0);
 }
@@ -202,9 +220,14 @@ export function rateLogMixtureLR(st: RateTestState, u0: number, side: 1 | -1 | 0
  * uses the fixed N(0, σ²) prior over the whole grid. Returns [lo, hi] on the log scale; ±Infinity
  * when the bound lies beyond the grid (|u| > 3).
  */
-export function rateConfidenceSequence(st: RateTestState, alpha: number, sigma: number): [number, number] {
-  const t = priorTables(sigma);
-  const logMix = rangeLogSumExp(t.lw, st.ll, 0, GRID_SIZE) - t.suffix[0];
+export function rateConfidenceSequence(
+  st: RateTestState,
+  alpha: number,
+  sigma: number,
+  tables?: MixtureTables,
+): [number, number] {
+  const t = tables ?? mixtureTables(st, sigma);
+  const logMix = t.m + Math.log(t.suf[0]) - t.prior.suffix[0];
   const cut = logMix - Math.log(1 / alpha);
   const g = LOG_RATIO_GRID;
   const ll = st.ll;

@@ -3,10 +3,10 @@ import Step from '@mui/material/Step';
 import StepLabel from '@mui/material/StepLabel';
 import Stepper from '@mui/material/Stepper';
 import Typography from '@mui/material/Typography';
-import type { Rollout } from '@tollgate/plugin-rollouts-common';
+import type { Rollout, RolloutStep } from '@tollgate/plugin-rollouts-common';
 import { formatDuration, sinceIso } from '../../utils/format';
 
-const DEFAULT_STEPS = [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
+const DEFAULT_STEPS: RolloutStep[] = [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
 
 /** The exposure steps (1% → 5% → 25% → 100%) with the current one highlighted. */
 export function StepLadder(props: { rollout: Rollout; now?: number }) {

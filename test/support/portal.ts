@@ -1,0 +1,125 @@
+/**
+ * Starts the demo portal (the built app served by the demo backend) on a
+ * free port with a fresh SQLite folder, for end-to-end tests.
+ */
+import { spawn, execSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const repoRoot = join(__dirname, '..', '..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export function chromiumPath(): string | undefined {
+  return ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(p => existsSync(p));
+}
+
+/** Outside CI a missing Chromium skips the suite with a message; in CI it fails. */
+export function assertChromiumOrSkip(suite: string): boolean {
+  if (chromiumPath()) return true;
+  const reason = 'Chromium is not installed (Debian package `chromium`; .ci/run installs it)';
+  if (process.env.CI) throw new Error(`${suite}: ${reason}. CI never skips this suite.`);
+  // eslint-disable-next-line no-console
+  console.warn(`[skipped] ${suite}: ${reason}`);
+  return false;
+}
+
+export function buildApp() {
+  execSync('npm run build --workspace @tollgate/app', {
+    cwd: repoRoot,
+    stdio: 'pipe',
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+}
+
+export interface Portal {
+  baseUrl: string;
+  process: ChildProcess;
+  logs: () => string;
+  stop: () => Promise<void>;
+}
+
+export async function startPortal(env: Record<string, string> = {}): Promise<Portal> {
+  const port = await freePort();
+  const baseUrl = `http://localhost:${port}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
+  let output = '';
+  const child = spawn(
+    process.execPath,
+    [
+      '--require',
+      join(repoRoot, 'node_modules', '@backstage', 'cli-node', 'config', 'nodeTransform.cjs'),
+      join(repoRoot, 'packages', 'backend', 'src', 'index.ts'),
+    ],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        NODE_ENV: 'development',
+        TOLLGATE_DATA_DIR: dataDir,
+        APP_CONFIG_backend_listen_port: String(port),
+        APP_CONFIG_backend_baseUrl: baseUrl,
+        APP_CONFIG_app_baseUrl: baseUrl,
+        APP_CONFIG_backend_cors_origin: baseUrl,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child.stdout!.on('data', d => (output += d));
+  child.stderr!.on('data', d => (output += d));
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`backend exited (${child.exitCode}):\n${output.slice(-3000)}`);
+    try {
+      const res = await fetch(`${baseUrl}/api/rollouts/health`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`backend did not become healthy:\n${output.slice(-3000)}`);
+    await new Promise(r => setTimeout(r, 500));
+  }
+  // Sign-in resolves the guest through the catalog: wait until it is there.
+  for (;;) {
+    try {
+      const token = await guestToken(baseUrl);
+      const res = await fetch(`${baseUrl}/api/catalog/entities/by-name/user/default/guest`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      if (res.ok) break;
+    } catch {
+      // catalog still starting
+    }
+    if (Date.now() > deadline) throw new Error(`catalog never listed the guest user:\n${output.slice(-3000)}`);
+    await new Promise(r => setTimeout(r, 500));
+  }
+  return {
+    baseUrl,
+    process: child,
+    logs: () => output,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise(r => setTimeout(r, 500));
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A guest token, as the app gets it. */
+export async function guestToken(baseUrl: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/api/auth/guest/refresh`, { method: 'POST', headers: { 'x-requested-with': 'XMLHttpRequest' } });
+  const body = (await res.json()) as any;
+  return body.backstageIdentity.token;
+}
