@@ -25,7 +25,6 @@ import type {
   GateDirection,
   GateRubric,
   GateSignalKind,
-  GateSignalRule,
   GateVerdictValue,
   LatencyHistogram,
   MeanKpiCounts,

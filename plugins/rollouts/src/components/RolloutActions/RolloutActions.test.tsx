@@ -1,4 +1,6 @@
 // @vitest-environment jsdom
+// material-ui-popup-state (used by plugin-catalog-react's peek-ahead popover) does not load as native ESM under vitest
+vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }));
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { ResponseError } from '@backstage/errors';
