@@ -77,6 +77,11 @@ export interface GateState {
   canaryRequests: number;
   baselineRequests: number;
   history: BurnRow[];
+  /**
+   * running window sums at `lastTick`, maintained incrementally: for each window length (ticks)
+   * 18 sums, view (0 canary, 1 baseline, 2 service) × [req, err, nA, latN, slow, nL]
+   */
+  windowSums: { lengths: number[]; sums: number[][] };
   /** latency boundary used for "slow" (first bucket edge ≥ the SLO threshold) */
   latencyBoundary: number | null;
 }
@@ -165,8 +170,65 @@ export function createGateState(ctx: GateContext, policy?: GatePolicyInput | Gat
     canaryRequests: 0,
     baselineRequests: 0,
     history: [],
+    windowSums: { lengths: windowLengths(p, ctx.tickSeconds), sums: windowLengths(p, ctx.tickSeconds).map(() => new Array(18).fill(0)) },
     latencyBoundary: null,
   };
+}
+
+function windowLengths(p: GatePolicy, tickSeconds: number): number[] {
+  const l = [1];
+  for (const w of p.burn.windows) l.push(windowTicks(w.longSeconds, tickSeconds), windowTicks(w.shortSeconds, tickSeconds));
+  return [...new Set(l)].sort((a, b) => a - b);
+}
+
+/** add (sign +1) or remove (−1) one history row from an 18-sum accumulator */
+function addRow(acc: number[] | Float64Array, r: BurnRow, sign: number): void {
+  const cA = r[5] !== null && r[6] !== null;
+  const bA = r[1] !== null && r[2] !== null;
+  const cL = r[7] !== null && r[8] !== null;
+  const bL = r[3] !== null && r[4] !== null;
+  if (cA) {
+    acc[0] += sign * (r[5] as number);
+    acc[1] += sign * (r[6] as number);
+    acc[2] += sign;
+  }
+  if (cL) {
+    acc[3] += sign * (r[7] as number);
+    acc[4] += sign * (r[8] as number);
+    acc[5] += sign;
+  }
+  if (bA) {
+    acc[6] += sign * (r[1] as number);
+    acc[7] += sign * (r[2] as number);
+    acc[8] += sign;
+  }
+  if (bL) {
+    acc[9] += sign * (r[3] as number);
+    acc[10] += sign * (r[4] as number);
+    acc[11] += sign;
+  }
+  if (bA || cA) {
+    acc[12] += sign * ((bA ? (r[1] as number) : 0) + (cA ? (r[5] as number) : 0));
+    acc[13] += sign * ((bA ? (r[2] as number) : 0) + (cA ? (r[6] as number) : 0));
+    acc[14] += sign;
+  }
+  if (bL || cL) {
+    acc[15] += sign * ((bL ? (r[3] as number) : 0) + (cL ? (r[7] as number) : 0));
+    acc[16] += sign * ((bL ? (r[4] as number) : 0) + (cL ? (r[8] as number) : 0));
+    acc[17] += sign;
+  }
+}
+
+/** index of the first history row with tick > t */
+function upperBound(h: BurnRow[], t: number): number {
+  let lo = 0;
+  let hi = h.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (h[mid][0] > t) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 function kpiPolicy(p: GatePolicy, name: string) {
@@ -209,6 +271,7 @@ export function cloneGateState(s: GateState): GateState {
     srm: { ...s.srm, ll: s.srm.ll.slice() },
     lastSeen: { ...s.lastSeen },
     history: s.history.slice(),
+    windowSums: { lengths: s.windowSums.lengths, sums: s.windowSums.sums.map((a) => a.slice()) },
   };
 }
 
@@ -345,7 +408,19 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
     cLatN,
     cSlow,
   ]);
-  const maxWindow = Math.max(1, ...state.policy.burn.windows.map((w) => windowTicks(w.longSeconds, ctx.tickSeconds)));
+  // incremental window sums: add the new row, remove rows that left each window
+  const row = state.history[state.history.length - 1];
+  const ws = state.windowSums;
+  for (let i = 0; i < ws.lengths.length; i++) {
+    const L = ws.lengths[i];
+    const acc = ws.sums[i];
+    addRow(acc, row, 1);
+    // rows with tick in (prevLast − L, t − L] leave the window now
+    const from = upperBound(state.history, prevLast - L);
+    const to = upperBound(state.history, t - L);
+    for (let k = from; k < to; k++) addRow(acc, state.history[k], -1);
+  }
+  const maxWindow = ws.lengths[ws.lengths.length - 1];
   const keepFrom = t - maxWindow;
   let drop = 0;
   while (drop < state.history.length && state.history[drop][0] <= keepFrom) drop++;
@@ -542,9 +617,10 @@ function scoreFrom(hLo: number, hHi: number, bound: number): number {
 }
 
 /** Window sums per view (0 canary, 1 baseline, 2 service) × [req, err, nA, latN, slow, nL]. */
-type WindowSums = Map<number, Float64Array>;
+export type WindowSums = Map<number, Float64Array>;
 
-function computeWindowSums(state: GateState, nowTick: number, lengths: number[]): WindowSums {
+/** Window sums recomputed from the history (used when deciding at a tick later than the last observed). */
+export function computeWindowSums(state: GateState, nowTick: number, lengths: number[]): WindowSums {
   const sorted = [...new Set(lengths)].sort((x, y) => x - y);
   const out: WindowSums = new Map();
   const acc = new Float64Array(18);
@@ -558,40 +634,7 @@ function computeWindowSums(state: GateState, nowTick: number, lengths: number[])
       wi++;
     }
     if (wi >= sorted.length) break;
-    const cA = r[5] !== null && r[6] !== null;
-    const bA = r[1] !== null && r[2] !== null;
-    const cL = r[7] !== null && r[8] !== null;
-    const bL = r[3] !== null && r[4] !== null;
-    if (cA) {
-      acc[0] += r[5] as number;
-      acc[1] += r[6] as number;
-      acc[2]++;
-    }
-    if (cL) {
-      acc[3] += r[7] as number;
-      acc[4] += r[8] as number;
-      acc[5]++;
-    }
-    if (bA) {
-      acc[6] += r[1] as number;
-      acc[7] += r[2] as number;
-      acc[8]++;
-    }
-    if (bL) {
-      acc[9] += r[3] as number;
-      acc[10] += r[4] as number;
-      acc[11]++;
-    }
-    if (bA || cA) {
-      acc[12] += (bA ? (r[1] as number) : 0) + (cA ? (r[5] as number) : 0);
-      acc[13] += (bA ? (r[2] as number) : 0) + (cA ? (r[6] as number) : 0);
-      acc[14]++;
-    }
-    if (bL || cL) {
-      acc[15] += (bL ? (r[3] as number) : 0) + (cL ? (r[7] as number) : 0);
-      acc[16] += (bL ? (r[4] as number) : 0) + (cL ? (r[8] as number) : 0);
-      acc[17]++;
-    }
+    addRow(acc, r, 1);
   }
   for (; wi < sorted.length; wi++) out.set(sorted[wi], acc.slice());
   return out;
@@ -779,7 +822,10 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   const burnOn = p.burn.enabled;
   const lengths = [1];
   for (const w of p.burn.windows) lengths.push(windowTicks(w.longSeconds, ctx.tickSeconds), windowTicks(w.shortSeconds, ctx.tickSeconds));
-  const wsums = computeWindowSums(state, nowTick, lengths);
+  const wsums: WindowSums =
+    nowTick === state.lastTick && state.windowSums.lengths.join() === [...new Set(lengths)].sort((a, b) => a - b).join()
+      ? new Map(state.windowSums.lengths.map((L, i) => [L, Float64Array.from(state.windowSums.sums[i])]))
+      : computeWindowSums(state, nowTick, lengths);
   const canaryBurn = burnWindows(state, nowTick, 0, wsums);
   const baselineBurn = burnWindows(state, nowTick, 1, wsums);
   const serviceBurn = burnWindows(state, nowTick, 2, wsums);

@@ -17,9 +17,10 @@ import { logAddExp, logNormalCdf } from './math';
 // ---------------------------------------------------------------------------------------------
 function buildGrid(): number[] {
   const pos: number[] = [];
-  for (let i = 1; i <= 20; i++) pos.push(Number((i * 0.01).toFixed(4)));
-  for (let v = 0.25; v <= 1.0001; v += 0.05) pos.push(Number(v.toFixed(4)));
-  for (let v = 1.1; v <= 3.0001; v += 0.1) pos.push(Number(v.toFixed(4)));
+  for (let i = 1; i <= 10; i++) pos.push(Number((i * 0.02).toFixed(4)));
+  for (let i = 1; i <= 16; i++) pos.push(Number((0.2 + i * 0.05).toFixed(4)));
+  for (let i = 1; i <= 10; i++) pos.push(Number((1 + i * 0.1).toFixed(4)));
+  for (let i = 1; i <= 4; i++) pos.push(Number((2 + i * 0.25).toFixed(4)));
   const neg = pos.map((v) => -v).reverse();
   return [...neg, 0, ...pos];
 }
@@ -158,6 +159,8 @@ export interface MixtureTables {
   pre: Float64Array;
   suf: Float64Array;
   prior: PriorTables;
+  ll: number[];
+  lw: Float64Array;
 }
 
 export function mixtureTables(st: RateTestState, sigma: number): MixtureTables {
@@ -169,13 +172,31 @@ export function mixtureTables(st: RateTestState, sigma: number): MixtureTables {
     const v = lw[k] + ll[k];
     if (v > m) m = v;
   }
+  // terms below e^-60 of the largest cannot change any sum at double precision: skip their exp
   const e = new Float64Array(GRID_SIZE);
-  for (let k = 0; k < GRID_SIZE; k++) e[k] = Math.exp(lw[k] + ll[k] - m);
+  for (let k = 0; k < GRID_SIZE; k++) {
+    const v = lw[k] + ll[k] - m;
+    e[k] = v > -60 ? Math.exp(v) : 0;
+  }
   const pre = new Float64Array(GRID_SIZE + 1);
   const suf = new Float64Array(GRID_SIZE + 1);
   for (let k = 0; k < GRID_SIZE; k++) pre[k + 1] = pre[k] + e[k];
   for (let k = GRID_SIZE - 1; k >= 0; k--) suf[k] = suf[k + 1] + e[k];
-  return { m, pre, suf, prior };
+  return { m, pre, suf, prior, ll, lw };
+}
+
+/** log Σ_{k in [from, to)} exp(lw_k + ll_k), exact (used when the fast tables underflow). */
+function exactRangeLogSumExp(t: MixtureTables, from: number, to: number, skip = -1): number {
+  let m = -Infinity;
+  for (let k = from; k < to; k++) if (k !== skip && t.lw[k] + t.ll[k] > m) m = t.lw[k] + t.ll[k];
+  if (m === -Infinity) return -Infinity;
+  let acc = 0;
+  for (let k = from; k < to; k++) if (k !== skip) acc += Math.exp(t.lw[k] + t.ll[k] - m);
+  return m + Math.log(acc);
+}
+
+function tableLog(t: MixtureTables, sum: number, from: number, to: number, skip = -1): number {
+  return sum > 1e-300 ? t.m + Math.log(sum) : exactRangeLogSumExp(t, from, to, skip);
 }
 
 /**
@@ -199,17 +220,17 @@ export function rateLogMixtureLR(
   if (side === 1) {
     const from = firstIndexAbove(u0, true);
     if (from >= GRID_SIZE) return 0;
-    num = t.m + Math.log(t.suf[from]);
+    num = tableLog(t, t.suf[from], from, GRID_SIZE);
     norm = pr.suffix[from];
   } else if (side === -1) {
     const to = firstIndexAbove(u0, false);
     if (to <= 0) return 0;
-    num = t.m + Math.log(t.pre[to]);
+    num = tableLog(t, t.pre[to], 0, to);
     norm = pr.prefix[to];
   } else {
     const at = firstIndexAbove(u0, false);
     const skip = at < GRID_SIZE && LOG_RATIO_GRID[at] === u0 ? at : -1;
-    num = skip >= 0 ? t.m + Math.log(t.pre[skip] + t.suf[skip + 1]) : t.m + Math.log(t.suf[0]);
+    num = skip >= 0 ? tableLog(t, t.pre[skip] + t.suf[skip + 1], 0, GRID_SIZE, skip) : tableLog(t, t.suf[0], 0, GRID_SIZE);
     norm = skip >= 0 ? logAddExp(pr.prefix[skip], pr.suffix[skip + 1]) : pr.suffix[0];
   }
   return num - norm - rateLogLik(st, u0);
