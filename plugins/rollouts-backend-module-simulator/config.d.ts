@@ -9,6 +9,8 @@ export interface Config {
         seed?: number;
         /** Seconds a service stays idle between two simulated rollouts (default 120). */
         idleSeconds?: number;
+        /** Multiplies every simulated service's traffic (default 1); tests raise it to reach verdicts sooner. */
+        trafficScale?: number;
         /** Days of finished rollouts to seed as history (default 30). */
         historyDays?: number;
       };

@@ -36,7 +36,7 @@ export const rolloutsModuleSimulator = createBackendModule({
           seed: c?.getOptionalNumber('seed') ?? 42,
           idleSeconds: c?.getOptionalNumber('idleSeconds'),
           historyDays: c?.getOptionalNumber('historyDays'),
-          services: DEMO_SERVICES,
+          services: DEMO_SERVICES.map(s => ({ ...s, rps: s.rps * (c?.getOptionalNumber('trafficScale') ?? 1) })),
         } as ConstructorParameters<typeof Simulation>[0]);
         deploy.addDeployProvider(simulation.deploy);
         telemetry.addTelemetryProvider(simulation.telemetry);
