@@ -10,6 +10,18 @@ const entityRef = z
   .max(512)
   .regex(/^[a-z0-9_-]+:([a-z0-9_.-]+\/)?[a-z0-9_.-]+$/i, 'must be an entity ref like component:default/checkout');
 
+/** One exposure step, as CI and policy files give it. @public */
+export const rolloutStepSchema = z
+  .object({
+    weight: z.number().min(0).max(100),
+    minDurationSeconds: z.number().int().min(0).max(7 * 86400).optional(),
+    requiresApproval: z.boolean().optional(),
+  })
+  .strict();
+
+/** A rollout's steps: 1 to 50 of them. @public */
+export const rolloutStepsSchema = z.array(rolloutStepSchema).min(1).max(50);
+
 /** `POST /v1/rollouts/:id/actions/:action` body. @public */
 export const actionRequestSchema = z
   .object({
@@ -32,19 +44,7 @@ export const registerRolloutRequestSchema = z
     target: z.string().min(1).max(256),
     version: z.string().min(1).max(128),
     previousVersion: z.string().min(1).max(128).optional(),
-    steps: z
-      .array(
-        z
-          .object({
-            weight: z.number().min(0).max(100),
-            minDurationSeconds: z.number().int().min(0).max(7 * 86400).optional(),
-            requiresApproval: z.boolean().optional(),
-          })
-          .strict(),
-      )
-      .min(1)
-      .max(50)
-      .optional(),
+    steps: rolloutStepsSchema.optional(),
     policy: z.string().min(1).max(128).optional(),
   })
   .strict();

@@ -1,6 +1,7 @@
 import { InputError } from '@backstage/errors';
 import {
   formatZodIssues,
+  rolloutStepsSchema,
   validateGatePolicy,
   type GatePolicy,
   type RolloutStep,
@@ -51,19 +52,7 @@ const policySchema = z
       )
       .max(20)
       .default([]),
-    steps: z
-      .array(
-        z
-          .object({
-            weight: z.number().min(0).max(100),
-            minDurationSeconds: z.number().int().min(0).max(7 * 86400).optional(),
-            requiresApproval: z.boolean().optional(),
-          })
-          .strict(),
-      )
-      .min(1)
-      .max(50)
-      .optional(),
+    steps: rolloutStepsSchema.optional(),
     gate: z.record(z.unknown()).default({}),
   })
   .strict();

@@ -4,10 +4,11 @@ import {
   NotFoundError,
   ServiceUnavailableError,
 } from '@backstage/errors';
-import type {
-  DecisionEntry,
-  Rollout,
-  RolloutAction,
+import {
+  FINAL_ROLLOUT_STATUSES,
+  type DecisionEntry,
+  type Rollout,
+  type RolloutAction,
 } from '@tollgate/plugin-rollouts-common';
 import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
@@ -24,7 +25,6 @@ export interface ActionResult {
   replayed?: boolean;
 }
 
-const FINAL = new Set(['promoted', 'rolled-back', 'aborted', 'failed']);
 
 export function publicRollout(r: StoredRollout): Rollout {
   const { rowVersion, externalId, pendingAction, evidence, ...rest } = r;
@@ -107,7 +107,7 @@ export class ActionService {
     request: { action: RolloutAction; reason: string; actor: string },
   ): Promise<ActionResult> {
     const { action } = request;
-    const final = FINAL.has(rollout.status);
+    const final = FINAL_ROLLOUT_STATUSES.includes(rollout.status);
     // What is already true needs no provider call.
     if (
       (action === 'rollback' && rollout.status === 'rolled-back') ||

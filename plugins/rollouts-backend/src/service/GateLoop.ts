@@ -1,6 +1,8 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import {
+  ACTIVE_ROLLOUT_STATUSES,
   evaluateGate,
+  FINAL_ROLLOUT_STATUSES,
   TELEMETRY_ANNOTATION,
   type GateContext,
   type GateDecision,
@@ -109,7 +111,7 @@ export class GateLoop {
         await this.#upsert(provider.id, pr, entityRef, entity?.annotations);
       }
       // Active rollouts the provider no longer reports ended outside Tollgate.
-      const active = await this.#o.store.listRollouts({ status: ['pending', 'progressing', 'paused', 'awaiting-approval'] });
+      const active = await this.#o.store.listRollouts({ status: [...ACTIVE_ROLLOUT_STATUSES] });
       for (const r of active) {
         if (r.provider !== provider.id || reportedIds.has(r.externalId) || r.pendingAction) continue;
         const updated = await this.#o.store.updateRollout(r.id, r.rowVersion, {
@@ -173,7 +175,7 @@ export class GateLoop {
       rollout.currentStepIndex !== pr.currentStepIndex ||
       rollout.currentWeight !== pr.currentWeight;
     if (!changed) return;
-    const finished = pr.status === 'promoted' || pr.status === 'rolled-back' || pr.status === 'aborted' || pr.status === 'failed';
+    const finished = FINAL_ROLLOUT_STATUSES.includes(pr.status);
     const updated = await this.#o.store.updateRollout(rollout.id, rollout.rowVersion, {
       status: pr.status,
       currentStepIndex: pr.currentStepIndex,
@@ -382,7 +384,7 @@ export class GateLoop {
   async #reconcile(rollout: StoredRollout) {
     const provider = this.#o.providers.deploy(rollout.provider);
     const pr = await withRetry(() => provider.getRollout(rollout.target), this.#o.retry);
-    const finished = pr && (pr.status === 'promoted' || pr.status === 'rolled-back' || pr.status === 'aborted' || pr.status === 'failed');
+    const finished = pr && FINAL_ROLLOUT_STATUSES.includes(pr.status);
     const updated = await this.#o.store.updateRollout(rollout.id, rollout.rowVersion, {
       pendingAction: null,
       ...(pr

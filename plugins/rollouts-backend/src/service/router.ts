@@ -11,7 +11,9 @@ import {
   type ResourcePermission,
 } from '@backstage/plugin-permission-common';
 import {
+  ACTIVE_ROLLOUT_STATUSES,
   actionRequestSchema,
+  FINAL_ROLLOUT_STATUSES,
   formatZodIssues,
   listDecisionsQuerySchema,
   listRolloutsQuerySchema,
@@ -49,8 +51,8 @@ export interface RouterOptions {
   auditor: AuditorService;
 }
 
-const ACTIVE: RolloutStatus[] = ['pending', 'progressing', 'paused', 'awaiting-approval'];
-const FINISHED: RolloutStatus[] = ['promoted', 'rolled-back', 'aborted', 'failed'];
+const ACTIVE = [...ACTIVE_ROLLOUT_STATUSES];
+const FINISHED = [...FINAL_ROLLOUT_STATUSES];
 
 function parse<T extends z.ZodTypeAny>(schema: T, input: unknown, where: string): z.infer<T> {
   const result = schema.safeParse(input ?? {});

@@ -2,14 +2,16 @@
  * The gate: fold telemetry ticks into a JSON-serialisable state, then decide.
  * Pure and deterministic: no I/O, no clock; time comes in as tick numbers.
  */
-import { poissonUpperTail } from './math';
+import { binomialUpperTail, poissonUpperTail } from './math';
 import { histogramQuantile, histogramProblem, slowCount } from './histogram';
 import { GatePolicy, GatePolicyInput, parseGatePolicy } from './policy';
 import {
   createRateTest,
   mixtureTables,
+  createMixtureTables,
   normalLogMixtureOneSided,
   normalMixtureRadius,
+  poissonBelowLogMixture,
   RateTestState,
   rateConfidenceSequence,
   rateLogMixtureLR,
@@ -57,7 +59,8 @@ export interface GateSignalState {
   rate?: RateTestState;
   mean?: MeanTestState;
   /** latency only: baseline and canary histograms of the latest tick (for display quantiles) */
-  lastHist?: { baseline?: LatencyHistogram; canary?: LatencyHistogram };
+  /** latency only: PromQL-style quantiles of the latest tick per cohort (display; null = missing) */
+  lastQuantiles?: { baseline: Record<string, number | null>; canary: Record<string, number | null> };
 }
 
 /** One tick's burn inputs: [tick, bReq, bErr, bLatN, bSlow, cReq, cErr, cLatN, cSlow] (null = missing). */
@@ -87,6 +90,8 @@ export interface GateState {
 }
 
 const ALL_COHORTS = ['baseline', 'canary'] as const;
+/** scratch tables reused by each (synchronous) evaluation */
+const TABLES = createMixtureTables();
 /** values per cohort before a difference of means is tested */
 const MIN_MEAN_SAMPLES = 30;
 
@@ -125,7 +130,7 @@ export function createGateState(ctx: GateContext, policy?: GatePolicyInput | Gat
       harmSign: 1,
       fields: ['latency'],
       rate: createRateTest(),
-      lastHist: {},
+      lastQuantiles: { baseline: {}, canary: {} },
     });
   }
   for (const k of ctx.kpis) {
@@ -176,7 +181,7 @@ export function createGateState(ctx: GateContext, policy?: GatePolicyInput | Gat
 }
 
 function windowLengths(p: GatePolicy, tickSeconds: number): number[] {
-  const l = [1];
+  const l = [1, windowTicks(p.promote.recentWindowSeconds, tickSeconds)];
   for (const w of p.burn.windows) l.push(windowTicks(w.longSeconds, tickSeconds), windowTicks(w.shortSeconds, tickSeconds));
   return [...new Set(l)].sort((a, b) => a - b);
 }
@@ -266,7 +271,7 @@ export function cloneGateState(s: GateState): GateState {
       fields: g.fields,
       rate: g.rate ? { ...g.rate, ll: g.rate.ll.slice() } : undefined,
       mean: g.mean ? { ...g.mean } : undefined,
-      lastHist: g.lastHist ? { ...g.lastHist } : undefined,
+      lastQuantiles: g.lastQuantiles,
     })),
     srm: { ...s.srm, ll: s.srm.ll.slice() },
     lastSeen: { ...s.lastSeen },
@@ -325,6 +330,41 @@ function rateData(s: GateSignalState, c: CohortCounts, ctx: GateContext): [numbe
   }
 }
 
+const KEY_CACHE: Record<string, Map<string, string>> = { baseline: new Map(), canary: new Map() };
+/** interned "cohort.field" keys (avoids building the same strings every tick) */
+function key(cohort: 'baseline' | 'canary', f: string): string {
+  const m = KEY_CACHE[cohort];
+  let k = m.get(f);
+  if (k === undefined) {
+    k = `${cohort}.${f}`;
+    if (m.size > 10000) m.clear();
+    m.set(f, k);
+  }
+  return k;
+}
+/** p50/p95/p99 like PromQL histogram_quantile; finite numbers or null (JSON-safe) */
+function quantilesOf(h?: LatencyHistogram): Record<string, number | null> {
+  const f = (q: number) => {
+    if (!h) return null;
+    const v = histogramQuantile(q, h);
+    return v !== null && Number.isFinite(v) ? v : null;
+  };
+  return { p50: f(0.5), p95: f(0.95), p99: f(0.99) };
+}
+
+const fieldKeyCache = new WeakMap<GateSignalState[], string[]>();
+/** every telemetry field the enabled signals need (memoised per signal list) */
+function fieldKeysOf(state: GateState): string[] {
+  let k = fieldKeyCache.get(state.signals);
+  if (!k) {
+    const set = new Set<string>(['requests', 'errors']);
+    for (const s of state.signals) for (const f of s.fields) set.add(f);
+    k = [...set];
+    fieldKeyCache.set(state.signals, k);
+  }
+  return k;
+}
+
 /** Mutating variant of `observeTick` (for hot loops that own the state). Ticks must increase; older ticks are ignored. */
 export function observeTickInPlace(state: GateState, tick: TelemetryTick): void {
   const t = tick.tick;
@@ -341,14 +381,13 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
   state.canaryGapTicks += skipped + (c ? 0 : 1);
 
   // field presence
-  const fieldKeys = new Set<string>(['requests', 'errors']);
-  for (const s of state.signals) for (const f of s.fields) fieldKeys.add(f);
+  const fieldKeys = fieldKeysOf(state);
   for (const cohort of ALL_COHORTS) {
     const cc = cohort === 'baseline' ? b : c;
     if (cc) state.lastSeen[cohort] = t;
-    for (const f of fieldKeys) if (present(cc, f)) state.lastSeen[`${cohort}.${f}`] = t;
+    for (const f of fieldKeys) if (present(cc, f)) state.lastSeen[key(cohort, f)] = t;
   }
-  const has = (cohort: string, f: string) => state.lastSeen[`${cohort}.${f}`] === t;
+  const has = (cohort: 'baseline' | 'canary', f: string) => state.lastSeen[key(cohort, f)] === t;
 
   // SRM: canary requests among all requests, null share = expected share
   if (has('baseline', 'requests') && has('canary', 'requests')) {
@@ -361,8 +400,11 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
   // signals
   for (const s of state.signals) {
     const ok = s.fields.every((f) => has('baseline', f) && has('canary', f));
-    if (s.kind === 'latency' && s.lastHist) {
-      s.lastHist = { baseline: has('baseline', 'latency') ? b!.latency : undefined, canary: has('canary', 'latency') ? c!.latency : undefined };
+    if (s.kind === 'latency' && s.lastQuantiles) {
+      s.lastQuantiles = {
+        baseline: quantilesOf(has('baseline', 'latency') ? b!.latency : undefined),
+        canary: quantilesOf(has('canary', 'latency') ? c!.latency : undefined),
+      };
     }
     if (!ok) continue;
     if (s.rate) {
@@ -387,7 +429,7 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
 
   // burn history
   const lat = ctx.slo.latency;
-  const slowOf = (cc: CohortCounts | undefined, cohort: string): [number | null, number | null] => {
+  const slowOf = (cc: CohortCounts | undefined, cohort: 'baseline' | 'canary'): [number | null, number | null] => {
     if (!lat || !has(cohort, 'latency')) return [null, null];
     const sc = slowCount(cc!.latency as LatencyHistogram, lat.thresholdMs);
     if (sc && state.latencyBoundary === null) state.latencyBoundary = sc.boundary;
@@ -436,7 +478,9 @@ function windowTicks(seconds: number, tickSeconds: number): number {
 const pct = (x: number | null, digits = 2) => (x === null || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(digits)}%`);
 const signedPct = (x: number) =>
   !Number.isFinite(x) ? (x > 0 ? '+∞' : '−∞') : `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
-const num = (x: number | null, digits = 3) => (x === null || !Number.isFinite(x) ? 'n/a' : Number(x.toPrecision(digits)).toString());
+const num = (x: number | null, digits = 3) =>
+  x === null || !Number.isFinite(x) ? 'n/a' : x !== 0 && Math.abs(x) < 1e-300 ? '< 1e-300' : x === 0 ? '0' : Number(x.toPrecision(digits)).toString();
+const pValue = (x: number | null) => (x === null ? 'n/a' : x < 1e-12 ? '< 1e-12' : num(x, 2));
 
 function ciText(ev: SignalEvidence): string {
   if (!ev.ci) return '';
@@ -451,6 +495,8 @@ function estimateText(ev: SignalEvidence): string {
 }
 
 interface SignalSettings {
+  /** absolute NI margin on the rate when it comes from the SLO budget (SLI signals) */
+  absMargin?: number;
   weight: number;
   guardrail: boolean;
   margin: number;
@@ -465,12 +511,14 @@ function settingsFor(state: GateState, s: GateSignalState): SignalSettings {
     const sp = s.kind === 'error-rate' ? p.errorRate : p.latency;
     const budget = s.kind === 'error-rate' ? 1 - ctx.slo.availability : 1 - (ctx.slo.latency?.objective ?? 0.99);
     let margin = sp.margin;
+    let absMargin: number | undefined;
     if (margin === undefined) {
       const r = s.rate!;
       const pb = r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : 0;
-      margin = pb > 0 ? Math.min(10, (sp.budgetFraction * budget) / pb) : 10;
+      absMargin = sp.budgetFraction * budget;
+      margin = pb > 0 ? Math.min(10, absMargin / pb) : 10;
     }
-    return { weight: sp.weight, guardrail: sp.guardrail, margin, detMargin: sp.deteriorationMargin, sigma: sp.mixtureScale ?? 0.5 };
+    return { absMargin, weight: sp.weight, guardrail: sp.guardrail, margin, detMargin: sp.deteriorationMargin, sigma: sp.mixtureScale ?? 0.5 };
   }
   const kp = s.kind === 'count' ? countPolicy(p, s.key!) : kpiPolicy(p, s.key!);
   const defSigma = s.kind === 'count' ? 0.5 : 0.1;
@@ -482,11 +530,12 @@ function logRatioBound(harmSign: 1 | -1, m: number): number {
   return harmSign === 1 ? Math.log(1 + m) : Math.log(Math.max(1e-6, 1 - Math.min(m, 0.999)));
 }
 
-function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number): SignalEvidence {
-  const st = settingsFor(state, s);
+function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number, st: SignalSettings): SignalEvidence {
   const alphaDet = alphaShare;
   const p = state.policy;
   const thr = Math.log(1 / alphaDet);
+  // two-sided interval at 2α: each side at the one-sided deterioration test's level
+  const ciAlpha = Math.min(0.5, 2 * alphaDet);
   const niThr = Math.log(1 / p.niAlpha);
   const base: SignalEvidence = {
     name: s.name,
@@ -499,7 +548,7 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
     difference: null,
     scale: s.kind === 'kpi-mean' ? 'absolute' : 'relative',
     ci: null,
-    alphaCi: alphaDet,
+    alphaCi: ciAlpha,
     statistic: 0,
     threshold: thr,
     niStatistic: 0,
@@ -513,13 +562,8 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
   if (s.rate) {
     const r = s.rate;
     base.samples = { baseline: r.baselineExposure, canary: r.canaryExposure, canaryEvents: r.canaryEvents, baselineEvents: r.baselineEvents, ticks: r.ticks };
-    if (s.kind === 'latency' && s.lastHist) {
-      const q = (h?: LatencyHistogram) => ({
-        p50: h ? histogramQuantile(0.5, h) : null,
-        p95: h ? histogramQuantile(0.95, h) : null,
-        p99: h ? histogramQuantile(0.99, h) : null,
-      });
-      base.quantiles = { baseline: q(s.lastHist.baseline), canary: q(s.lastHist.canary) };
+    if (s.kind === 'latency' && s.lastQuantiles) {
+      base.quantiles = s.lastQuantiles;
       if (state.latencyBoundary !== null && state.latencyBoundary !== state.ctx.slo.latency?.thresholdMs) {
         base.note = `threshold ${state.ctx.slo.latency?.thresholdMs} ms is not a bucket boundary; slow means > ${state.latencyBoundary} ms`;
       }
@@ -531,17 +575,40 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
     base.canary = pc;
     base.difference = pb && pc !== null ? pc / pb - 1 : null;
     if (r.canaryEvents + r.baselineEvents === 0) {
-      base.rule = 'insufficient-data';
       base.note = 'no events in either cohort yet';
+      if (st.absMargin !== undefined && (s.kind === 'error-rate' || s.kind === 'latency')) {
+        // only the one-sample route can show non-inferiority without events
+        base.niThreshold = Math.log(2 / p.niAlpha);
+        base.niStatistic = poissonBelowLogMixture(0, r.canaryExposure, st.absMargin, st.sigma);
+        if (base.niStatistic >= base.niThreshold) {
+          base.rule = 'non-inferiority';
+          base.score = 1;
+          base.note = `no events in either cohort; non-inferiority from the canary's own rate: below ${pct(st.absMargin, 3)} (the margin from the SLO budget)`;
+          return base;
+        }
+      }
+      base.rule = 'insufficient-data';
       return base;
     }
     const h = s.harmSign;
     const uDet = logRatioBound(h, st.detMargin);
     const uNi = logRatioBound(h, st.margin);
-    const tables = mixtureTables(r, st.sigma);
+    const tables = mixtureTables(r, st.sigma, TABLES);
     base.statistic = rateLogMixtureLR(r, uDet, h, st.sigma, tables);
     base.niStatistic = rateLogMixtureLR(r, uNi, h === 1 ? -1 : 1, st.sigma, tables);
-    const [lo, hi] = rateConfidenceSequence(r, alphaDet, st.sigma, tables);
+    if (st.absMargin !== undefined && (s.kind === 'error-rate' || s.kind === 'latency')) {
+      // second route for an SLO-budget margin: the canary's own rate is below baseline + margin
+      // (works when events are too rare for the two-sample test); α split between the routes
+      const lambda1 = (pb ?? 0) + st.absMargin;
+      base.niThreshold = Math.log(2 / p.niAlpha);
+      // the one-sample route only matters when the two-sample test has not already passed
+      const one = base.niStatistic >= base.niThreshold ? -Infinity : poissonBelowLogMixture(r.canaryEvents, r.canaryExposure, lambda1, st.sigma);
+      if (one > base.niStatistic) {
+        base.niStatistic = one;
+        base.note = `non-inferiority from the canary's own rate: below ${pct(lambda1, 3)} (baseline + ${pct(st.absMargin, 3)} from the SLO budget)`;
+      }
+    }
+    const [lo, hi] = rateConfidenceSequence(r, ciAlpha, st.sigma, tables);
     base.ci = [Math.exp(lo) - 1, Math.exp(hi) - 1];
     // score: share of the CI (log scale, in harm units) below the NI bound
     const hLo = h === 1 ? lo : -hi;
@@ -586,7 +653,7 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
     const tau = st.sigma * scaleRef;
     base.statistic = normalLogMixtureOneSided(d, v, h * detAbs, h, tau);
     base.niStatistic = normalLogMixtureOneSided(d, v, h * marginAbs, h === 1 ? -1 : 1, tau);
-    const rad = normalMixtureRadius(v, tau, alphaDet);
+    const rad = normalMixtureRadius(v, tau, ciAlpha);
     base.ci = [d - rad, d + rad];
     const hLo = h === 1 ? d - rad : -(d + rad);
     const hHi = h === 1 ? d + rad : -(d - rad);
@@ -597,7 +664,7 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
   if (base.statistic >= thr) {
     base.rule = 'deterioration';
     base.score = 0;
-  } else if (base.niStatistic >= niThr) {
+  } else if (base.niStatistic >= base.niThreshold) {
     base.rule = 'non-inferiority';
     base.score = 1;
   } else {
@@ -756,24 +823,24 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   const ctx = state.ctx;
   const nowTick = Math.max(now?.tick ?? state.lastTick, state.lastTick);
   const enabled = state.signals;
-  const weights = enabled.map((s) => settingsFor(state, s).weight);
+  const settings = enabled.map((s) => settingsFor(state, s));
+  const weights = settings.map((x) => x.weight);
   const wSum = weights.reduce((a, b) => a + b, 0);
   const useW = p.alphaSplit === 'weights' && wSum > 0 && weights.every((w) => w > 0);
   const signals = enabled.map((s, i) =>
-    evaluateSignal(state, s, useW ? (p.alpha * weights[i]) / wSum : p.alpha / Math.max(1, enabled.length)),
+    evaluateSignal(state, s, useW ? (p.alpha * weights[i]) / wSum : p.alpha / Math.max(1, enabled.length), settings[i]),
   );
 
   // --- freshness
   const seen = (k: string) => state.lastSeen[k] ?? (state.firstTick === null ? 0 : state.firstTick - 1);
   const canaryMissingTicks = nowTick - seen('canary');
   const baselineMissingTicks = nowTick - seen('baseline');
-  const fieldKeys = new Set<string>(['requests', 'errors']);
-  for (const s of enabled) for (const f of s.fields) fieldKeys.add(f);
+  const fieldKeys = fieldKeysOf(state);
   const missingFields: string[] = [];
   let worstFieldGap = 0;
   for (const cohort of ALL_COHORTS) {
     for (const f of fieldKeys) {
-      const gap = nowTick - seen(`${cohort}.${f}`);
+      const gap = nowTick - seen(key(cohort, f));
       if (gap > 0) {
         missingFields.push(`${cohort}.${f}`);
         worstFieldGap = Math.max(worstFieldGap, gap);
@@ -793,7 +860,7 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   // --- SRM
   const srmP = p.srm;
   const tolU = Math.log(1 + srmP.tolerance);
-  const srmTables = mixtureTables(state.srm, srmP.mixtureScale);
+  const srmTables = mixtureTables(state.srm, srmP.mixtureScale, TABLES);
   const srmUp = rateLogMixtureLR(state.srm, tolU, 1, srmP.mixtureScale, srmTables);
   const srmDown = rateLogMixtureLR(state.srm, -tolU, -1, srmP.mixtureScale, srmTables);
   const srmStat = state.srm.ticks > 0 ? Math.max(srmUp, srmDown) : 0;
@@ -820,10 +887,9 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
 
   // --- burn
   const burnOn = p.burn.enabled;
-  const lengths = [1];
-  for (const w of p.burn.windows) lengths.push(windowTicks(w.longSeconds, ctx.tickSeconds), windowTicks(w.shortSeconds, ctx.tickSeconds));
+  const lengths = state.windowSums.lengths;
   const wsums: WindowSums =
-    nowTick === state.lastTick && state.windowSums.lengths.join() === [...new Set(lengths)].sort((a, b) => a - b).join()
+    nowTick === state.lastTick
       ? new Map(state.windowSums.lengths.map((L, i) => [L, Float64Array.from(state.windowSums.sums[i])]))
       : computeWindowSums(state, nowTick, lengths);
   const canaryBurn = burnWindows(state, nowTick, 0, wsums);
@@ -893,8 +959,33 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
         if (w.alerting) parts.push(`${sli} budget burning at ${num(w.longBurn)}× / ${num(w.shortBurn)}× (${w.name}: ${w.factor}× over ${durationText(w.longTicksUsed, ctx.tickSeconds)} and ${durationText(w.shortTicksUsed, ctx.tickSeconds)}${w.partial ? ', rollout younger than the long window' : ''})`);
       }
     }
-    if (guard.fired) parts.push(`${guard.window}: burning at ${num(guard.burn)}×, above the ${p.burn.promoteMaxBurn}× allowed for promotion (p = ${num(guard.pValue, 2)})`);
+    if (guard.fired) parts.push(`${guard.window}: burning at ${num(guard.burn)}×, above the ${p.burn.promoteMaxBurn}× allowed for promotion (p ${guard.pValue !== null && guard.pValue < 1e-12 ? '' : '= '}${pValue(guard.pValue)})`);
     holdReasons.push(`service-wide error-budget burn not tied to the canary: ${parts.join('; ')}`);
+  }
+
+  // recent-window check (promotion only): is the canary worse than the baseline right now?
+  const recentBlock: string[] = [];
+  const recentL = windowTicks(p.promote.recentWindowSeconds, ctx.tickSeconds);
+  const rs = wsums.get(recentL);
+  if (rs && p.promote.recentWindowSeconds > 0) {
+    const checks: Array<[string, number, number, number, number, boolean]> = [
+      ['error rate', rs[1], rs[0], rs[7], rs[6], enabled.some((s) => s.kind === 'error-rate')],
+      ['latency', rs[4], rs[3], rs[10], rs[9], enabled.some((s) => s.kind === 'latency')],
+    ];
+    for (const [name, xc, nc, xb, nb, on] of checks) {
+      if (!on || !(nc > 0) || !(nb > 0)) continue;
+      const e = xc + xb;
+      if (e <= 0 || xc / nc <= xb / nb) continue;
+      const sh = nc / (nc + nb);
+      // cheap pre-filter: a z-score below 1 cannot reach p < 0.15
+      if (e * sh * (1 - sh) > 25 && (xc - e * sh) / Math.sqrt(e * sh * (1 - sh)) < 1 && p.promote.recentAlpha < 0.15) continue;
+      const pv = binomialUpperTail(xc, e, sh);
+      if (pv < p.promote.recentAlpha) {
+        recentBlock.push(
+          `${name} over the last ${durationText(Math.max(1, Math.min(recentL, rs[2])), ctx.tickSeconds)}: canary ${pct(xc / nc, 3)} vs baseline ${pct(xb / nb, 3)} (p ${pv < 1e-12 ? '' : '= '}${pValue(pv)}); not promoting while it looks worse`,
+        );
+      }
+    }
   }
 
   // promotion eligibility
@@ -907,7 +998,7 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   const totalW = signals.reduce((a, s) => a + s.weight, 0);
   const score = totalW > 0 ? signals.reduce((a, s) => a + s.weight * s.score, 0) / totalW : 0;
   const durationOk = elapsedTicks >= minTicks && state.canaryRequests >= p.promote.minCanaryRequests;
-  const blocked = anyDet || holdReasons.length > 0 || anyMissing;
+  const blocked = anyDet || holdReasons.length > 0 || anyMissing || recentBlock.length > 0;
   let rubric: GateRubric = 'not ready';
   if (!blocked && durationOk && guardrailsNI && score >= p.promote.minScore) rubric = allNI ? 'ready' : 'provisionally ready';
   const eligible = rubric === 'ready' || (rubric === 'provisionally ready' && p.promote.requireRubric === 'provisionally ready');
@@ -931,9 +1022,12 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
     if (pending.length) reasons.push(`not yet shown non-inferior (not guardrails): ${pending.map((s) => s.name).join(', ')}`);
   } else {
     verdict = 'continue';
-    reasons = [...holdReasons];
+    reasons = [...holdReasons, ...recentBlock];
     if (!durationOk && state.firstTick !== null) {
-      infoReasons.push(`observing: ${durationText(elapsedTicks, ctx.tickSeconds)} of the ${durationText(minTicks, ctx.tickSeconds)} minimum, ${state.canaryRequests} of ${p.promote.minCanaryRequests} canary requests`);
+      const waits: string[] = [];
+      if (elapsedTicks < minTicks) waits.push(`${durationText(elapsedTicks, ctx.tickSeconds)} of the ${durationText(minTicks, ctx.tickSeconds)} minimum duration`);
+      if (state.canaryRequests < p.promote.minCanaryRequests) waits.push(`${state.canaryRequests} of the ${p.promote.minCanaryRequests} minimum canary requests`);
+      infoReasons.push(`observing: ${waits.join(', ')}`);
     }
     const pendingG = guardrails.filter((s) => s.rule !== 'non-inferiority');
     if (pendingG.length) infoReasons.push(`guardrails not yet shown non-inferior: ${pendingG.map((s) => s.name).join(', ')}`);

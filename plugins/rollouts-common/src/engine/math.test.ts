@@ -9,6 +9,8 @@ import {
   poissonUpperTail,
   regularizedGammaP,
   regularizedGammaQ,
+  regularizedBeta,
+  binomialUpperTail,
   mulberry32,
 } from './math';
 
@@ -34,6 +36,10 @@ describe('special functions against scipy reference values', () => {
     for (const [a, x, v] of ref.regularizedGammaQ) close(regularizedGammaQ(a, x), v, 1e-9, 1e-300);
     for (const [k, m, v] of ref.poissonUpperTail) close(poissonUpperTail(k, m), v, 1e-9, 1e-300);
     for (const [x, df, v] of ref.chiSquareSf) close(chiSquareSf(x, df), v, 1e-9);
+  });
+  it('regularized incomplete beta and binomial tails', () => {
+    for (const [x, a, b, v] of ref.regularizedBeta) close(regularizedBeta(x, a, b), v, 1e-9, 1e-300);
+    for (const [k, n, p, v] of ref.binomialUpperTail) close(binomialUpperTail(k, n, p), v, 1e-9, 1e-300);
   });
   it('quantile inverts the CDF', () => {
     for (const p of [0.001, 0.2, 0.5, 0.77, 0.9999]) close(normalCdf(normalQuantile(p)), p, 1e-12);

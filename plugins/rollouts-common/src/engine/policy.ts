@@ -143,6 +143,13 @@ export const gatePolicySchema = z
         requireRubric: z.enum(['ready', 'provisionally ready']).default('provisionally ready'),
         /** minimum weighted score to promote */
         minScore: between(0, 1).default(0.5),
+        /**
+         * no promotion while the most recent window (this long) shows the canary's errors or slow
+         * requests significantly above the baseline's (one-look conditional binomial test); this only
+         * delays promotion, it never rolls back
+         */
+        recentWindowSeconds: nonNeg().default(600),
+        recentAlpha: openUnit().default(0.05),
       })
       .strict()
       .default({}),

@@ -17,10 +17,10 @@ import { logAddExp, logNormalCdf } from './math';
 // ---------------------------------------------------------------------------------------------
 function buildGrid(): number[] {
   const pos: number[] = [];
-  for (let i = 1; i <= 10; i++) pos.push(Number((i * 0.02).toFixed(4)));
-  for (let i = 1; i <= 16; i++) pos.push(Number((0.2 + i * 0.05).toFixed(4)));
-  for (let i = 1; i <= 10; i++) pos.push(Number((1 + i * 0.1).toFixed(4)));
-  for (let i = 1; i <= 4; i++) pos.push(Number((2 + i * 0.25).toFixed(4)));
+  for (let i = 1; i <= 8; i++) pos.push(Number((i * 0.025).toFixed(4)));
+  for (let i = 1; i <= 8; i++) pos.push(Number((0.2 + i * 0.1).toFixed(4)));
+  for (let i = 1; i <= 5; i++) pos.push(Number((1 + i * 0.2).toFixed(4)));
+  pos.push(2.5, 3);
   const neg = pos.map((v) => -v).reverse();
   return [...neg, 0, ...pos];
 }
@@ -46,6 +46,9 @@ export interface RateTestState {
   baselineExposure: number;
   /** ticks that contributed */
   ticks: number;
+  /** the canary's exposure share of the first contributing tick, and whether every tick had it */
+  share: number;
+  constantShare: boolean;
 }
 
 export function createRateTest(): RateTestState {
@@ -56,6 +59,8 @@ export function createRateTest(): RateTestState {
     baselineEvents: 0,
     baselineExposure: 0,
     ticks: 0,
+    share: -1,
+    constantShare: true,
   };
 }
 
@@ -74,6 +79,8 @@ export function updateRateTest(st: RateTestState, xc: number, nc: number, xb: nu
   const e = xc + xb;
   if (e <= 0) return;
   const s = nc / (nc + nb);
+  if (st.share < 0) st.share = s;
+  else if (st.constantShare && Math.abs(s - st.share) > 1e-12 * st.share) st.constantShare = false;
   const oneMinusS = 1 - s;
   const ll = st.ll;
   for (let k = 0; k < GRID_SIZE; k++) {
@@ -81,13 +88,32 @@ export function updateRateTest(st: RateTestState, xc: number, nc: number, xb: nu
   }
 }
 
-/** Conditional log-likelihood at an arbitrary u (cubic interpolation on the grid). */
+/**
+ * The conditional log-likelihood with every tick's share replaced by one share `s`:
+ * X_c·u − E·log(s·e^u + 1 − s). Exact when the share never changed (always for the SRM test).
+ */
+export function pooledLogLik(st: RateTestState, u: number, s = pooledShare(st)): number {
+  const e = st.canaryEvents + st.baselineEvents;
+  return st.canaryEvents * u - e * Math.log(s * Math.exp(u) + 1 - s);
+}
+
+function pooledShare(st: RateTestState): number {
+  if (st.constantShare && st.share > 0) return st.share;
+  return st.canaryExposure / (st.canaryExposure + st.baselineExposure);
+}
+
+/**
+ * Conditional log-likelihood at an arbitrary u: exact when the share was constant, otherwise
+ * cubic interpolation on the grid, never below the chord between the two neighbouring grid
+ * points (the log-likelihood is concave in u, so the chord is a lower bound; this keeps the
+ * interpolation from overshooting downwards, which would inflate a test statistic).
+ */
 export function rateLogLik(st: RateTestState, u: number): number {
+  if (st.constantShare && st.share > 0) return pooledLogLik(st, u, st.share);
   const g = LOG_RATIO_GRID;
   const n = GRID_SIZE;
   if (u <= g[0]) return st.ll[0];
   if (u >= g[n - 1]) return st.ll[n - 1];
-  // find i with g[i] <= u < g[i+1]
   let lo = 0;
   let hi = n - 1;
   while (hi - lo > 1) {
@@ -96,7 +122,6 @@ export function rateLogLik(st: RateTestState, u: number): number {
     else hi = mid;
   }
   if (u === g[lo]) return st.ll[lo];
-  // four-point (cubic) Lagrange interpolation around [g[lo], g[lo+1]]
   const i0 = Math.min(Math.max(lo - 1, 0), n - 4);
   let acc = 0;
   for (let j = 0; j < 4; j++) {
@@ -104,7 +129,8 @@ export function rateLogLik(st: RateTestState, u: number): number {
     for (let m = 0; m < 4; m++) if (m !== j) w *= (u - g[i0 + m]) / (g[i0 + j] - g[i0 + m]);
     acc += w * st.ll[i0 + j];
   }
-  return acc;
+  const chord = st.ll[lo] + ((st.ll[lo + 1] - st.ll[lo]) * (u - g[lo])) / (g[lo + 1] - g[lo]);
+  return Math.max(acc, chord);
 }
 
 interface PriorTables {
@@ -163,7 +189,13 @@ export interface MixtureTables {
   lw: Float64Array;
 }
 
-export function mixtureTables(st: RateTestState, sigma: number): MixtureTables {
+const SCRATCH_E = new Float64Array(GRID_SIZE);
+
+/**
+ * Build the tables. With `into`, the given object's arrays are reused (no allocation); the
+ * caller must be done with the previous contents.
+ */
+export function mixtureTables(st: RateTestState, sigma: number, into?: MixtureTables): MixtureTables {
   const prior = priorTables(sigma);
   const lw = prior.lw;
   const ll = st.ll;
@@ -172,17 +204,32 @@ export function mixtureTables(st: RateTestState, sigma: number): MixtureTables {
     const v = lw[k] + ll[k];
     if (v > m) m = v;
   }
-  // terms below e^-60 of the largest cannot change any sum at double precision: skip their exp
-  const e = new Float64Array(GRID_SIZE);
+  // terms below e^-40 of the largest (4e-18) cannot change a sum at double precision: skip their exp
+  const e = SCRATCH_E;
   for (let k = 0; k < GRID_SIZE; k++) {
     const v = lw[k] + ll[k] - m;
-    e[k] = v > -60 ? Math.exp(v) : 0;
+    e[k] = v > -40 ? Math.exp(v) : 0;
   }
-  const pre = new Float64Array(GRID_SIZE + 1);
-  const suf = new Float64Array(GRID_SIZE + 1);
+  const pre = into ? into.pre : new Float64Array(GRID_SIZE + 1);
+  const suf = into ? into.suf : new Float64Array(GRID_SIZE + 1);
+  pre[0] = 0;
+  suf[GRID_SIZE] = 0;
   for (let k = 0; k < GRID_SIZE; k++) pre[k + 1] = pre[k] + e[k];
   for (let k = GRID_SIZE - 1; k >= 0; k--) suf[k] = suf[k + 1] + e[k];
+  if (into) {
+    into.m = m;
+    into.prior = prior;
+    into.ll = ll;
+    into.lw = lw;
+    return into;
+  }
   return { m, pre, suf, prior, ll, lw };
+}
+
+/** A reusable tables object for callers that evaluate one test at a time. */
+export function createMixtureTables(): MixtureTables {
+  const prior = priorTables(0.5);
+  return { m: 0, pre: new Float64Array(GRID_SIZE + 1), suf: new Float64Array(GRID_SIZE + 1), prior, ll: [], lw: prior.lw };
 }
 
 /** log Σ_{k in [from, to)} exp(lw_k + ll_k), exact (used when the fast tables underflow). */
@@ -260,11 +307,10 @@ export function rateConfidenceSequence(
       last = k;
     }
   }
-  if (first < 0) {
-    // numerically empty (cannot happen for a concave ll with a proper mixture); fall back to the argmax
-    let best = 0;
-    for (let k = 1; k < GRID_SIZE; k++) if (ll[k] > ll[best]) best = k;
-    return [g[best], g[best]];
+  if (first < 0 || last - first < 2 || (st.constantShare && st.share > 0)) {
+    // the likelihood is sharper than the grid (or the share is constant, where the pooled form is
+    // exact): solve ll(u) = cut on the pooled log-likelihood, which is concave in u
+    return pooledInterval(st, cut);
   }
   const interp = (a: number, b: number): number => {
     // linear interpolation of the crossing between grid points a (inside) and b (outside)
@@ -274,6 +320,49 @@ export function rateConfidenceSequence(
   };
   const lo = first === 0 ? -Infinity : interp(first, first - 1);
   const hi = last === GRID_SIZE - 1 ? Infinity : interp(last, last + 1);
+  return [lo, hi];
+}
+
+function pooledF(xc: number, e: number, s: number, cut: number, u: number): number {
+  return xc * u - e * Math.log(s * Math.exp(u) + 1 - s) - cut;
+}
+
+/**
+ * Root of the concave f(u) = X_c·u − E·log(s·e^u + 1 − s) − cut between `inside` (f ≥ 0) and
+ * `outside` (f < 0): safeguarded Newton (falls back to bisection when a step leaves the bracket).
+ */
+function pooledRoot(xc: number, e: number, s: number, cut: number, inside: number, outside: number): number {
+  let a = inside;
+  let b = outside;
+  let u = (a + b) / 2;
+  for (let i = 0; i < 60; i++) {
+    const eu = Math.exp(u);
+    const f = xc * u - e * Math.log(s * eu + 1 - s) - cut;
+    if (f >= 0) a = u;
+    else b = u;
+    if (Math.abs(b - a) < 1e-10) break;
+    const df = xc - (e * s * eu) / (s * eu + 1 - s);
+    let next = df !== 0 ? u - f / df : (a + b) / 2;
+    if (!(next > Math.min(a, b) && next < Math.max(a, b))) next = (a + b) / 2;
+    if (Math.abs(next - u) < 1e-12) return next;
+    u = next;
+  }
+  return (a + b) / 2;
+}
+
+function pooledInterval(st: RateTestState, cut: number): [number, number] {
+  const s = pooledShare(st);
+  const xc = st.canaryEvents;
+  const e = st.canaryEvents + st.baselineEvents;
+  const lo0 = LOG_RATIO_GRID[0];
+  const hi0 = LOG_RATIO_GRID[GRID_SIZE - 1];
+  let mle: number;
+  if (xc <= 0) mle = lo0;
+  else if (xc >= e) mle = hi0;
+  else mle = Math.min(hi0, Math.max(lo0, Math.log((xc / (e - xc)) * ((1 - s) / s))));
+  if (pooledF(xc, e, s, cut, mle) < 0) return [mle, mle];
+  const lo = pooledF(xc, e, s, cut, lo0) >= 0 ? -Infinity : pooledRoot(xc, e, s, cut, mle, lo0);
+  const hi = pooledF(xc, e, s, cut, hi0) >= 0 ? Infinity : pooledRoot(xc, e, s, cut, mle, hi0);
   return [lo, hi];
 }
 
@@ -303,4 +392,26 @@ export function normalMixtureRadius(v: number, tau: number, alpha: number): numb
   if (!(v > 0)) return 0;
   const a = (v + tau * tau) / v;
   return Math.sqrt(((2 * v * (v + tau * tau)) / (tau * tau)) * Math.log(Math.sqrt(a) / alpha));
+}
+
+/**
+ * One-sample anytime-valid test that a Poisson rate is below `lambda1`: mixture over the grid
+ * points v = log(λ/λ1) < 0 (N(0, σ²) prior restricted to v < 0) of the likelihood ratio
+ * exp(x·v − n·λ1·(e^v − 1)) for x events in exposure n. Valid for binomial counts too (the
+ * binomial is smaller than the Poisson in convex order). Returns the log e-value.
+ */
+export function poissonBelowLogMixture(x: number, n: number, lambda1: number, sigma: number): number {
+  if (!(n > 0) || !(lambda1 > 0)) return 0;
+  const t = priorTables(sigma);
+  const to = firstIndexAbove(0, false);
+  let m = -Infinity;
+  const v = SCRATCH_E;
+  for (let k = 0; k < to; k++) {
+    const u = LOG_RATIO_GRID[k];
+    v[k] = t.lw[k] + x * u - n * lambda1 * (GRID_EXP[k] - 1);
+    if (v[k] > m) m = v[k];
+  }
+  let acc = 0;
+  for (let k = 0; k < to; k++) acc += Math.exp(v[k] - m);
+  return m + Math.log(acc) - t.prefix[to];
 }

@@ -38,7 +38,7 @@ describe('RolloutsClient', () => {
   });
 
   it('turns error responses into ResponseErrors carrying the server message', async () => {
-    const { c } = client(() => json({ error: { name: 'ServiceUnavailableError', message: 'deploy system failed' } }, 503));
+    const { c } = client(() => json({ error: { name: 'ServiceUnavailableError', message: 'deploy system failed' }, response: { statusCode: 503 } }, 503));
     const err = await c.getRollout('r1').catch(e => e);
     expect(err).toBeInstanceOf(ResponseError);
     expect(err.body.error.message).toBe('deploy system failed');

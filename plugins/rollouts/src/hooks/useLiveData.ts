@@ -23,9 +23,14 @@ export interface LiveData<T> {
 export function useLiveData<T>(
   load: () => Promise<T>,
   deps: unknown[],
-  options: { live?: boolean; signalFilter?: (msg: Record<string, unknown>) => boolean } = {},
+  options: {
+    live?: boolean;
+    signalFilter?: (msg: Record<string, unknown>) => boolean;
+    /** Signals arrive on every gate tick of every rollout: refresh at most this often (ms). */
+    signalThrottleMs?: number;
+  } = {},
 ): LiveData<T> {
-  const { live = true, signalFilter } = options;
+  const { live = true, signalFilter, signalThrottleMs = 2_000 } = options;
   const [state, setState] = useState<{ value?: T; error?: Error; loading: boolean }>({ loading: true });
   const call = useRef(0);
   const loadRef = useRef(load);
@@ -55,11 +60,27 @@ export function useLiveData<T>(
   const { lastSignal, isSignalsAvailable } = useSignal(ROLLOUTS_SIGNAL_CHANNEL);
   const filterRef = useRef(signalFilter);
   filterRef.current = signalFilter;
+  const lastSignalRefresh = useRef(0);
+  const pending = useRef<ReturnType<typeof setTimeout>>();
   useEffect(() => {
     if (!live || !lastSignal) return;
     if (filterRef.current && !filterRef.current(lastSignal as Record<string, unknown>)) return;
-    refresh();
-  }, [lastSignal, live, refresh]);
+    if (pending.current) return; // a refresh is already scheduled and will see this change
+    const wait = lastSignalRefresh.current + signalThrottleMs - Date.now();
+    const run = () => {
+      pending.current = undefined;
+      lastSignalRefresh.current = Date.now();
+      refresh();
+    };
+    if (wait <= 0) run();
+    else pending.current = setTimeout(run, wait);
+  }, [lastSignal, live, refresh, signalThrottleMs]);
+  useEffect(
+    () => () => {
+      if (pending.current) clearTimeout(pending.current);
+    },
+    [],
+  );
 
   useEffect(() => {
     if (!live) return undefined;

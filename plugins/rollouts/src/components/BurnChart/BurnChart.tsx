@@ -109,7 +109,7 @@ export function BurnChart(props: { evidence: unknown }) {
             </Typography>
             <Grid container spacing={2}>
               {g.rows.map(row => (
-                <Grid item xs={12} sm={6} key={row.name}>
+                <Grid item xs={12} sm={6} md={4} key={row.name}>
                   <WindowChart row={row} />
                 </Grid>
               ))}

@@ -65,7 +65,7 @@ function Card(props: { entityRef: string }) {
           )}
         </>
       ) : (
-        <Typography variant="body2" data-testid="no-active-rollout">
+        <Typography variant="body2" component="div" data-testid="no-active-rollout">
           No active rollout.{' '}
           {last && (
             <>

@@ -65,12 +65,12 @@ function RolloutDetailView(props: {
           <RolloutSummary rollout={rollout} entityRef={entityRef} runbookUrl={runbookUrl} onAction={onAction} />
         </InfoCard>
       </Grid>
-      <Grid item xs={12} lg={6}>
+      <Grid item xs={12}>
         <InfoCard title="SLO error-budget burn">
           <BurnChart evidence={rollout.evidence} />
         </InfoCard>
       </Grid>
-      <Grid item xs={12} lg={6}>
+      <Grid item xs={12}>
         <InfoCard title="Cohort KPI deltas (canary vs baseline)">
           <KpiDeltas evidence={rollout.evidence} />
         </InfoCard>

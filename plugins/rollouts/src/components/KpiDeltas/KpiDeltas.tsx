@@ -29,24 +29,49 @@ function harmSign(s: SignalEvidence): 1 | -1 {
   return s.direction === 'increase' ? -1 : 1;
 }
 
-function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'absolute' }) {
-  const { signals, scale } = props;
-  const theme = useTheme();
+/** Round tick values (1, 2, 5 × 10^k) covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  const span = hi - lo;
+  if (!(span > 0)) return [lo];
+  const raw = span / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map(m => m * mag).find(st => st >= raw) ?? 10 * mag;
+  const ticks: number[] = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-12; t += step) {
+    ticks.push(Math.abs(t) < step * 1e-9 ? 0 : Number(t.toPrecision(12)));
+  }
+  return ticks;
+}
+
+/**
+ * Axis range: everything around 0 and the margins; a difference far beyond
+ * the margins (a clear regression) is clipped at the edge and labelled, so
+ * one outlier does not squash the other rows.
+ */
+export function forestDomain(signals: SignalEvidence[]): { lo: number; hi: number } {
+  const margins = signals.map(s => s.margin || 0);
+  const maxMargin = Math.max(0, ...margins);
+  const cap = Math.max(maxMargin * 5, signals.some(s => s.scale === 'absolute') ? maxMargin || 1 : 0.25);
   const values: number[] = [0];
   for (const s of signals) {
     if (s.difference !== null) values.push(s.difference);
     if (s.ci) values.push(s.ci[0], s.ci[1]);
     if (s.margin) values.push(harmSign(s) * s.margin);
   }
-  let lo = Math.min(...values);
-  let hi = Math.max(...values);
+  let lo = Math.max(Math.min(...values), -cap);
+  let hi = Math.min(Math.max(...values), cap);
   if (hi - lo < 1e-9) {
     lo -= 1;
     hi += 1;
   }
   const pad = (hi - lo) * 0.08;
-  lo -= pad;
-  hi += pad;
+  return { lo: lo - pad, hi: hi + pad };
+}
+
+function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'absolute' }) {
+  const { signals, scale } = props;
+  const theme = useTheme();
+  const { lo, hi } = forestDomain(signals);
   const width = 640;
   const labelW = 190;
   const rowH = 30;
@@ -54,8 +79,9 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
   const axisH = 26;
   const plotW = width - labelW - 20;
   const height = top + signals.length * rowH + axisH;
-  const x = (v: number) => labelW + ((v - lo) / (hi - lo)) * plotW;
-  const ticks = [lo + pad, (lo + hi) / 2, hi - pad, 0].filter((v, i, a) => a.indexOf(v) === i);
+  const clamp = (v: number) => Math.min(Math.max(v, lo), hi);
+  const x = (v: number) => labelW + ((clamp(v) - lo) / (hi - lo)) * plotW;
+  const ticks = niceTicks(lo, hi);
   const color = (rule: string) =>
     rule === 'deterioration'
       ? theme.palette.error.main
@@ -71,11 +97,26 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
       data-testid={`forest-plot-${scale}`}
       style={{ maxWidth: width, fontFamily: theme.typography.fontFamily, fontSize: 12 }}
     >
-      <line x1={x(0)} x2={x(0)} y1={top - 4} y2={top + signals.length * rowH} stroke={theme.palette.text.primary} strokeWidth={1} />
+      {ticks.map(t => (
+        <line
+          key={`grid-${t}`}
+          x1={x(t)}
+          x2={x(t)}
+          y1={top - 4}
+          y2={top + signals.length * rowH}
+          stroke={t === 0 ? theme.palette.text.primary : theme.palette.divider}
+          strokeWidth={1}
+        />
+      ))}
       {signals.map((s, i) => {
         const cy = top + i * rowH + rowH / 2;
         const c = color(s.rule);
         const m = s.margin ? harmSign(s) * s.margin : null;
+        const clipped =
+          (s.difference !== null && (s.difference > hi || s.difference < lo)) ||
+          (s.ci !== null && (s.ci[0] < lo || s.ci[1] > hi));
+        const outRight = s.difference !== null && s.difference > hi;
+        const outLeft = s.difference !== null && s.difference < lo;
         return (
           <g key={s.name} data-testid={`forest-row-${s.name}`}>
             <title>
@@ -87,7 +128,7 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
               {s.name}
               <tspan fill={theme.palette.text.secondary}>{s.direction === 'increase' ? ' ↑ better' : ' ↓ better'}</tspan>
             </text>
-            {m !== null && (
+            {m !== null && m >= lo && m <= hi && (
               <line
                 x1={x(m)}
                 x2={x(m)}
@@ -102,11 +143,32 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
             {s.ci && (
               <>
                 <line x1={x(s.ci[0])} x2={x(s.ci[1])} y1={cy} y2={cy} stroke={c} strokeWidth={2} />
-                <line x1={x(s.ci[0])} x2={x(s.ci[0])} y1={cy - 5} y2={cy + 5} stroke={c} strokeWidth={2} />
-                <line x1={x(s.ci[1])} x2={x(s.ci[1])} y1={cy - 5} y2={cy + 5} stroke={c} strokeWidth={2} />
+                {s.ci[0] >= lo && <line x1={x(s.ci[0])} x2={x(s.ci[0])} y1={cy - 5} y2={cy + 5} stroke={c} strokeWidth={2} />}
+                {s.ci[1] <= hi && <line x1={x(s.ci[1])} x2={x(s.ci[1])} y1={cy - 5} y2={cy + 5} stroke={c} strokeWidth={2} />}
               </>
             )}
-            {s.difference !== null && <circle cx={x(s.difference)} cy={cy} r={5} fill={c} />}
+            {s.difference !== null && !outLeft && !outRight && <circle cx={x(s.difference)} cy={cy} r={5} fill={c} />}
+            {(outLeft || outRight) && (
+              <path
+                d={
+                  outRight
+                    ? `M ${x(hi) - 8} ${cy - 6} L ${x(hi)} ${cy} L ${x(hi) - 8} ${cy + 6} Z`
+                    : `M ${x(lo) + 8} ${cy - 6} L ${x(lo)} ${cy} L ${x(lo) + 8} ${cy + 6} Z`
+                }
+                fill={c}
+              />
+            )}
+            {clipped && s.difference !== null && (
+              <text
+                x={outRight ? x(hi) - 12 : outLeft ? x(lo) + 12 : x(s.difference)}
+                y={cy - 7}
+                textAnchor={outRight ? 'end' : outLeft ? 'start' : 'middle'}
+                fill={c}
+                fontSize={11}
+              >
+                {formatDifference(s.difference, s.scale)}
+              </text>
+            )}
             {s.difference === null && (
               <text x={x(0) + 6} y={cy + 4} fill={theme.palette.text.secondary}>
                 no data
@@ -116,12 +178,9 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
         );
       })}
       {ticks.map(t => (
-        <g key={t}>
-          <line x1={x(t)} x2={x(t)} y1={top + signals.length * rowH} y2={top + signals.length * rowH + 4} stroke={theme.palette.text.secondary} />
-          <text x={x(t)} y={height - 6} textAnchor="middle" fill={theme.palette.text.secondary}>
-            {t === 0 ? '0' : formatDifference(t, scale)}
-          </text>
-        </g>
+        <text key={`tick-${t}`} x={x(t)} y={height - 6} textAnchor="middle" fill={theme.palette.text.secondary}>
+          {t === 0 ? '0' : formatDifference(t, scale)}
+        </text>
       ))}
     </svg>
   );

@@ -9,7 +9,7 @@ import { renderWithApis } from '../../testing/render';
 import { RolloutActions } from './RolloutActions';
 
 function httpError(status: number, statusText: string, message: string) {
-  const response = new Response(JSON.stringify({ error: { name: 'Error', message } }), {
+  const response = new Response(JSON.stringify({ error: { name: 'Error', message }, response: { statusCode: status } }), {
     status,
     statusText,
     headers: { 'Content-Type': 'application/json' },
@@ -113,7 +113,7 @@ describe('RolloutActions', () => {
     await user.type(within(dialog).getByLabelText(/Reason/), 'bad canary');
     await user.click(within(dialog).getByRole('button', { name: 'Confirm roll back' }));
     expect(await within(dialog).findByTestId('action-error')).toHaveTextContent(
-      'simulator did not accept the rollback: deploy system unreachable',
+      /^simulator did not accept the rollback: deploy system unreachable$/,
     );
     expect(onDone).not.toHaveBeenCalled();
     // the server settled that key as failed: a retry uses a new one
@@ -121,6 +121,18 @@ describe('RolloutActions', () => {
     await waitFor(() => expect(onDone).toHaveBeenCalledTimes(1));
     expect(api.performAction).toHaveBeenCalledTimes(2);
     expect(api.performAction.mock.calls[1][2].idempotencyKey).not.toBe(api.performAction.mock.calls[0][2].idempotencyKey);
+  });
+
+  it('says when the action is not permitted', async () => {
+    const user = userEvent.setup();
+    const api = createMockApi();
+    api.performAction.mockRejectedValueOnce(await httpError(403, 'Forbidden', 'not allowed to rollback'));
+    await renderWithApis(<RolloutActions rollout={makeRollout()} onDone={vi.fn()} />, { api });
+    await user.click(await screen.findByRole('button', { name: 'Roll back' }));
+    const dialog = await screen.findByRole('dialog');
+    await user.type(within(dialog).getByLabelText(/Reason/), 'x');
+    await user.click(within(dialog).getByRole('button', { name: 'Confirm roll back' }));
+    expect(await within(dialog).findByTestId('action-error')).toHaveTextContent('Not allowed: not allowed to rollback');
   });
 
   it('keeps the key when retrying after a network error', async () => {

@@ -187,7 +187,7 @@ export function RolloutActions(props: {
   if (actions.length === 0) return null;
   return (
     <>
-      <Stack direction="row" spacing={1} flexWrap="wrap" useFlexGap data-testid="rollout-actions">
+      <Stack direction="row" spacing={1} flexWrap={size === 'small' ? 'nowrap' : 'wrap'} useFlexGap data-testid="rollout-actions">
         {actions.map(action => (
           <ActionButton
             key={action}

@@ -64,13 +64,14 @@ describe('RolloutsPage', () => {
   it('lists active rollouts with links, verdicts and per-row controls', async () => {
     const api = portfolioApi();
     await renderWithApis(<RolloutsPage />, { api, catalogApi });
-    const link = await screen.findByRole('link', { name: 'checkout-api' });
+    // the active table comes first; the services table links the service too
+    const link = (await screen.findAllByRole('link', { name: 'checkout-api' }))[0];
     expect(link).toHaveAttribute('href', '/catalog/default/component/checkout-api/rollouts');
     const row = link.closest('tr')!;
     expect(within(row).getByTestId('verdict-chip')).toHaveTextContent('rollback');
     expect(within(row).getByText('2/4 · 5%')).toBeInTheDocument();
     expect(within(row).getByRole('button', { name: 'Roll back' })).toBeInTheDocument();
-    const search = screen.getByRole('link', { name: 'search-api' }).closest('tr')!;
+    const search = screen.getAllByRole('link', { name: 'search-api' })[0].closest('tr')!;
     expect(within(search).getByRole('button', { name: 'Approve' })).toBeInTheDocument();
     const ledger = screen.getByRole('link', { name: 'ledger' }).closest('tr')!;
     expect(within(ledger).getByRole('button', { name: 'Resume' })).toBeInTheDocument();

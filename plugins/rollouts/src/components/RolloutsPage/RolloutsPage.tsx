@@ -2,7 +2,6 @@ import { useCallback, useMemo, useState } from 'react';
 import Alert from '@mui/material/Alert';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
-import Grid from '@mui/material/Grid';
 import Paper from '@mui/material/Paper';
 import Snackbar from '@mui/material/Snackbar';
 import Stack from '@mui/material/Stack';
@@ -85,7 +84,7 @@ function useCatalogOptions(kind: 'Group' | 'System'): Option[] {
 function Tile(props: { testId: string; label: string; value: string; help: string; detail?: string }) {
   return (
     <Tooltip title={props.help} describeChild>
-      <Paper variant="outlined" sx={{ p: 2, height: '100%' }} data-testid={props.testId} tabIndex={0}>
+      <Paper variant="outlined" sx={{ p: 2 }} data-testid={props.testId} tabIndex={0}>
         <Typography variant="overline" component="h3" color="text.secondary">
           {props.label}
         </Typography>
@@ -106,16 +105,16 @@ export function KpiTiles(props: { summary: RolloutsSummary }) {
   const s = props.summary;
   const days = `${s.windowDays} days`;
   return (
-    <Grid container spacing={2} data-testid="kpi-tiles">
-      <Grid item xs={12} sm={6} md={2.4}>
+    <Box
+      data-testid="kpi-tiles"
+      sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fit, minmax(190px, 1fr))' }}
+    >
         <Tile
           testId="tile-active"
           label="Active rollouts"
           value={String(s.activeRollouts)}
           help="Releases rolling out right now: part of the traffic is on a new version that is being watched."
         />
-      </Grid>
-      <Grid item xs={12} sm={6} md={2.4}>
         <Tile
           testId="tile-success"
           label="Success rate"
@@ -123,8 +122,6 @@ export function KpiTiles(props: { summary: RolloutsSummary }) {
           detail={`${s.promoted} of ${s.finishedRollouts} finished in the last ${days}`}
           help={`Of the releases that finished in the last ${days}, the share that reached all users.`}
         />
-      </Grid>
-      <Grid item xs={12} sm={6} md={2.4}>
         <Tile
           testId="tile-mttr"
           label="Mean time to rollback"
@@ -132,24 +129,19 @@ export function KpiTiles(props: { summary: RolloutsSummary }) {
           detail={`${s.rolledBack} rolled back`}
           help="For releases that were undone: the average time from the start of the release to when users were back on the old version."
         />
-      </Grid>
-      <Grid item xs={12} sm={6} md={2.4}>
         <Tile
           testId="tile-cfr"
           label="Change-failure rate"
           value={formatPercent(s.changeFailureRate)}
           help={`Of the releases that finished in the last ${days}, the share that had to be undone, was stopped or failed.`}
         />
-      </Grid>
-      <Grid item xs={12} sm={6} md={2.4}>
         <Tile
           testId="tile-detection"
           label="Detection lag"
           value={formatMinutes(s.meanDetectionLagMinutes)}
           help="For releases that were undone: the average time between the first warning from the automatic checks and the rollback."
         />
-      </Grid>
-    </Grid>
+    </Box>
   );
 }
 
@@ -211,6 +203,8 @@ function ActiveRolloutsTable(props: { rollouts: Rollout[]; onAction: (o: ActionO
     {
       title: 'Actions',
       sorting: false,
+      width: '300px',
+      cellStyle: { minWidth: 300 },
       render: r => <RolloutActions rollout={r} size="small" onDone={props.onAction} />,
     },
   ];
@@ -219,7 +213,7 @@ function ActiveRolloutsTable(props: { rollouts: Rollout[]; onAction: (o: ActionO
       title={`Active rollouts (${props.rollouts.length})`}
       data={props.rollouts}
       columns={columns}
-      options={{ paging: true, pageSize: 20, pageSizeOptions: [20, 50, 100], search: true, padding: 'dense' }}
+      options={{ paging: true, pageSize: 20, pageSizeOptions: [20, 50, 100], search: true, padding: 'dense', emptyRowsWhenPaging: false }}
       emptyContent={<Box sx={{ p: 2 }}>No active rollouts for this selection.</Box>}
     />
   );
@@ -274,7 +268,7 @@ function ServicesTable(props: { services: ServiceSummary[] }) {
       subtitle="Burn: how fast the service spends its error budget during its rollouts (above 1× spends it faster than the SLO allows). KPI impact: average change of business metrics on the new version."
       data={props.services}
       columns={columns}
-      options={{ paging: true, pageSize: 20, pageSizeOptions: [20, 50, 100], search: true, padding: 'dense' }}
+      options={{ paging: true, pageSize: 20, pageSizeOptions: [20, 50, 100], search: true, padding: 'dense', emptyRowsWhenPaging: false }}
     />
   );
 }
@@ -292,8 +286,11 @@ export function RolloutsPage() {
   const summary = useLiveData(
     () => api.getSummary({ owner: owner || undefined, system: system || undefined, days }),
     [api, owner, system, days],
+    { signalThrottleMs: 10_000 },
   );
-  const active = useLiveData(() => api.listRollouts({ status: 'active', limit: 1000 }), [api]);
+  const active = useLiveData(() => api.listRollouts({ status: 'active', limit: 1000 }), [api], {
+    signalThrottleMs: 5_000,
+  });
 
   const filtered = useMemo(() => {
     const items = active.value?.items ?? [];
@@ -372,16 +369,12 @@ export function RolloutsPage() {
         {summary.loading && <Progress />}
         {!summary.loading && summary.error && !summary.value && <ResponseErrorPanel error={summary.error} />}
         {summary.value && (
-          <Grid container spacing={3}>
-            <Grid item xs={12}>
-              <KpiTiles summary={summary.value} />
-            </Grid>
-            <Grid item xs={12}>
-              <InfoCard title={`Finished rollouts per day (last ${summary.value.windowDays} days)`}>
-                <TrendChart trend={summary.value.trend ?? []} />
-              </InfoCard>
-            </Grid>
-          </Grid>
+          <Stack spacing={3}>
+            <KpiTiles summary={summary.value} />
+            <InfoCard title={`Finished rollouts per day (last ${summary.value.windowDays} days)`}>
+              <TrendChart trend={summary.value.trend ?? []} />
+            </InfoCard>
+          </Stack>
         )}
         <Box sx={{ mt: 3 }}>
           {active.loading && <Progress />}
