@@ -84,7 +84,10 @@ export interface SignalEvidence {
    */
   difference: number | null;
   scale: 'relative' | 'absolute';
-  /** always-valid confidence interval for `difference`, level 1 − alphaCi */
+  /**
+   * always-valid confidence interval for `difference`, level 1 − alphaCi; for rates the upper
+   * bound is `Infinity` (JSON: null) when it lies beyond the grid (a ratio above e³ ≈ 20)
+   */
   ci: [number, number] | null;
   alphaCi: number;
   /** log e-value of the deterioration test (mixture likelihood ratio) and its threshold log(1/α) */
