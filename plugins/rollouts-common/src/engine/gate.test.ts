@@ -1,5 +1,6 @@
 import { computeWindowSums, createGateState, decide, evaluateGate, observeTick, observeTickInPlace } from './gate';
 import type { GateDecision, TelemetryTick } from './types';
+import { defaultGatePolicy, type GatePolicy } from './policy';
 import { simCtx, simulate, type SimSpec } from './__testkit__/sim';
 
 const base: SimSpec = { ticks: 60, traffic: 20000, share: 0.05, errRate: 0.002, slow: 0.001, conv: 0.03 };
@@ -181,6 +182,13 @@ describe('gate engine state', () => {
     for (const t of ticks) s = observeTick(s, t);
     const again = observeTick(s, ticks[1]);
     expect(again).toEqual(s);
+  });
+  it('accepts a Partial<GatePolicy> (the backend passes parsed YAML) and applies it', () => {
+    const partial: Partial<GatePolicy> = { alpha: 0.01, promote: { ...defaultGatePolicy().promote, minDurationSeconds: 60 } };
+    const s = createGateState(simCtx(0.05), partial);
+    expect(s.policy.alpha).toBe(0.01);
+    expect(s.policy.promote.minDurationSeconds).toBe(60);
+    expect(s.policy.errorRate.weight).toBe(3);
   });
   it('rejects an impossible context', () => {
     expect(() => createGateState({ ...simCtx(0.05), expectedCanaryShare: 1.5 })).toThrow(/expectedCanaryShare/);
