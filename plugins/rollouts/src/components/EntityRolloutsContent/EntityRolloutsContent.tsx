@@ -1,8 +1,8 @@
+import { ActionNotice, type ActionNoticeValue } from '../ActionNotice';
 import { useCallback, useRef, useState } from 'react';
 import Alert from '@mui/material/Alert';
 import Button from '@mui/material/Button';
 import Grid from '@mui/material/Grid';
-import Snackbar from '@mui/material/Snackbar';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import {
@@ -106,7 +106,7 @@ function RolloutsTab(props: { entityRef: string; runbook?: string }) {
     signalFilter: isMine,
   });
   const [pickedId, setPickedId] = useState<string>();
-  const [notice, setNotice] = useState<{ severity: 'success' | 'info'; message: string }>();
+  const [notice, setNotice] = useState<ActionNoticeValue>();
   const detailRefresh = useRef<() => Promise<void>>();
 
   if (active.loading || history.loading) return <Progress />;
@@ -174,20 +174,7 @@ function RolloutsTab(props: { entityRef: string; runbook?: string }) {
           <RolloutHistory rollouts={finished} onSelect={pick} />
         )}
       </div>
-      <Snackbar
-        open={Boolean(notice)}
-        autoHideDuration={8000}
-        onClose={(_e, why) => why !== 'clickaway' && setNotice(undefined)}
-        anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}
-      >
-        {notice ? (
-          <Alert severity={notice.severity} onClose={() => setNotice(undefined)} data-testid="action-notice">
-            {notice.message}
-          </Alert>
-        ) : (
-          <span />
-        )}
-      </Snackbar>
+      <ActionNotice notice={notice} onClose={() => setNotice(undefined)} />
     </>
   );
 }

@@ -1,9 +1,8 @@
+import { ActionNotice, type ActionNoticeValue } from '../ActionNotice';
 import { useCallback, useMemo, useState } from 'react';
-import Alert from '@mui/material/Alert';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Paper from '@mui/material/Paper';
-import Snackbar from '@mui/material/Snackbar';
 import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
 import ToggleButton from '@mui/material/ToggleButton';
@@ -279,7 +278,7 @@ export function RolloutsPage() {
   const [owner, setOwner] = useState('');
   const [system, setSystem] = useState('');
   const [days, setDays] = useState<number>(30);
-  const [notice, setNotice] = useState<{ severity: 'success' | 'info'; message: string }>();
+  const [notice, setNotice] = useState<ActionNoticeValue>();
   const groups = useCatalogOptions('Group');
   const systems = useCatalogOptions('System');
 
@@ -386,20 +385,7 @@ export function RolloutsPage() {
             <ServicesTable services={summary.value.services ?? []} />
           </Box>
         )}
-        <Snackbar
-          open={Boolean(notice)}
-          autoHideDuration={8000}
-          onClose={(_e, why) => why !== 'clickaway' && setNotice(undefined)}
-          anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}
-        >
-          {notice ? (
-            <Alert severity={notice.severity} onClose={() => setNotice(undefined)} data-testid="action-notice">
-              {notice.message}
-            </Alert>
-          ) : (
-            <span />
-          )}
-        </Snackbar>
+        <ActionNotice notice={notice} onClose={() => setNotice(undefined)} />
       </Content>
     </Page>
   );

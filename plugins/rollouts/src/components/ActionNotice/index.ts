@@ -1,0 +1,1 @@
+export { ActionNotice, type ActionNoticeValue } from './ActionNotice';
