@@ -1,5 +1,5 @@
 import type { AuthService } from '@backstage/backend-plugin-api';
-import { stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import { parseEntityRef, stringifyEntityRef, type Entity } from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import { CATALOG_FILTER_EXISTS } from '@backstage/catalog-client';
 import {
@@ -7,10 +7,22 @@ import {
   ROLLOUTS_ANNOTATION,
 } from '@tollgate/plugin-rollouts-common';
 
+/** `team-x` → `group:default/team-x`, so filters compare full refs only. */
+function fullRef(value: unknown, defaultKind: string, defaultNamespace = 'default'): string | undefined {
+  if (typeof value !== 'string' || !value) return undefined;
+  try {
+    return stringifyEntityRef(parseEntityRef(value, { defaultKind, defaultNamespace }));
+  } catch {
+    return undefined;
+  }
+}
+
 export interface IndexedEntity {
   entityRef: string;
   annotations: Record<string, string>;
+  /** Full entity ref of the owner, e.g. `group:default/team-checkout`. */
   owner?: string;
+  /** Full entity ref of the system, e.g. `system:default/checkout`. */
   system?: string;
 }
 
@@ -52,8 +64,8 @@ export class EntityIndex {
       const indexed: IndexedEntity = {
         entityRef: stringifyEntityRef(entity),
         annotations,
-        owner: typeof entity.spec?.owner === 'string' ? entity.spec.owner : undefined,
-        system: typeof entity.spec?.system === 'string' ? entity.spec.system : undefined,
+        owner: fullRef(entity.spec?.owner, 'group', entity.metadata.namespace),
+        system: fullRef(entity.spec?.system, 'system', entity.metadata.namespace),
       };
       byRef.set(indexed.entityRef, indexed);
       for (const t of targets) byTarget.set(`${t.provider}:${t.target}`, indexed);

@@ -361,11 +361,7 @@ export class GateLoop {
       finishedAt: after.finishedAt?.toISOString(),
       lastError: null,
     });
-    const logged = {
-      ...claimed,
-      stepIndex: rollout.currentStepIndex,
-    };
-    await this.#log(logged, {
+    await this.#log(claimed, {
       verdict,
       kind: 'automatic',
       actor: 'scheduler',
@@ -412,7 +408,7 @@ export class GateLoop {
   }
 
   async #log(
-    rollout: Pick<StoredRollout, 'id' | 'entityRef' | 'currentStepIndex' | 'policyHash'> & { stepIndex?: number },
+    rollout: Pick<StoredRollout, 'id' | 'entityRef' | 'currentStepIndex' | 'policyHash'>,
     d: {
       verdict: Parameters<RolloutsStore['appendDecision']>[0]['verdict'];
       kind: 'automatic' | 'manual' | 'override';
@@ -425,7 +421,7 @@ export class GateLoop {
     return this.#o.store.appendDecision({
       rolloutId: rollout.id,
       entityRef: rollout.entityRef,
-      stepIndex: rollout.stepIndex ?? rollout.currentStepIndex,
+      stepIndex: rollout.currentStepIndex,
       verdict: d.verdict,
       kind: d.kind,
       actor: d.actor,

@@ -265,8 +265,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
     const query = parse(summaryQuerySchema, req.query, 'query');
     let refs = (await entities.all())
-      .filter(e => !query.owner || e.owner === query.owner || `group:default/${e.owner}` === query.owner || e.owner === query.owner.replace(/^group:default\//, ''))
-      .filter(e => !query.system || e.system === query.system || `system:default/${e.system}` === query.system || e.system === query.system.replace(/^system:default\//, ''))
+      .filter(e => !query.owner || e.owner === query.owner)
+      .filter(e => !query.system || e.system === query.system)
       .map(e => e.entityRef);
     const allowed = await allowedEntityRefs(credentials, refs);
     refs = refs.filter(r => allowed.has(r));
