@@ -91,6 +91,13 @@ export interface TelemetryRequest {
   stepSeconds: number;
   /** KPI and count-signal names the policy asks for. */
   kpis: string[];
+  /**
+   * Query templates from the rollout's policy (`telemetry.queries`), keyed
+   * by the provider's own signal names. They override the provider's
+   * configured templates for this rollout; a provider ignores keys it does
+   * not know.
+   */
+  queries?: Record<string, string>;
 }
 
 /**

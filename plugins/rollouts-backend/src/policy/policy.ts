@@ -16,6 +16,8 @@ export interface RolloutPolicy {
   slo: { availability: number; latency?: { thresholdMs: number; objective: number } };
   kpis: Array<{ name: string; type: 'proportion' | 'mean'; direction: 'increase' | 'decrease'; margin?: number }>;
   steps?: RolloutStep[];
+  /** Query templates handed to the telemetry provider (for example PromQL per signal). */
+  telemetry?: { queries?: Record<string, string> };
   gate: Partial<GatePolicy>;
   /** sha256 of the policy's canonical JSON; recorded on rollouts and decisions. */
   hash: string;
@@ -53,6 +55,12 @@ const policySchema = z
       .max(20)
       .default([]),
     steps: rolloutStepsSchema.optional(),
+    telemetry: z
+      .object({
+        queries: z.record(z.string().min(1).max(4096)).optional(),
+      })
+      .strict()
+      .optional(),
     gate: z.record(z.unknown()).default({}),
   })
   .strict();

@@ -237,6 +237,7 @@ export class GateLoop {
             end: now,
             stepSeconds: this.#o.telemetryStepSeconds,
             kpis: policy.kpis.map(k => k.name),
+            queries: policy.telemetry?.queries,
           }),
         this.#o.retry,
       );
