@@ -15,6 +15,11 @@ export interface Config {
       /** Telemetry provider used when neither the annotation nor a provider with the deploy provider's id matches. */
       defaultProvider?: string;
     };
+    /** Tollgate as the judge of rollouts Argo Rollouts or Flagger drive (`/v1/judge`, `/v1/webhooks/flagger`). */
+    judge?: {
+      /** An evaluation younger than this is reused when a controller asks again, seconds (default: telemetry.stepSeconds). */
+      maxEvaluationAgeSeconds?: number;
+    };
     /** Retries of a failed provider call inside one loop run. */
     retries?: {
       /** Attempts per provider call (default 3). */

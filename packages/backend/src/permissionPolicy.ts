@@ -17,6 +17,7 @@ import {
 } from '@backstage/plugin-permission-node';
 import {
   rolloutApprovePermission,
+  rolloutJudgePermission,
   rolloutPromotePermission,
   rolloutRegisterPermission,
   rolloutRollbackPermission,
@@ -28,7 +29,8 @@ const ACT = [rolloutPromotePermission, rolloutRollbackPermission, rolloutApprove
  * The demo's permission policy: everyone may read; a service's rollouts
  * may be promoted, rolled back and approved only by members of the
  * service's owning group (the catalog's `isEntityOwner` rule on the
- * user's ownership refs); CI registers rollouts with a service token.
+ * user's ownership refs); CI registers rollouts and Argo Rollouts or
+ * Flagger ask for verdicts with service tokens.
  */
 export class DemoRolloutsPolicy implements PermissionPolicy {
   async handle(
@@ -39,8 +41,8 @@ export class DemoRolloutsPolicy implements PermissionPolicy {
       const claims = user?.info.ownershipEntityRefs ?? [];
       return createCatalogConditionalDecision(request.permission, catalogConditions.isEntityOwner({ claims }));
     }
-    if (isPermission(request.permission, rolloutRegisterPermission)) {
-      // Users never register rollouts; service principals skip the policy check's user.
+    if (isPermission(request.permission, rolloutRegisterPermission) || isPermission(request.permission, rolloutJudgePermission)) {
+      // Users never register or judge rollouts; service principals (CI, Argo, Flagger) do.
       return { result: user ? AuthorizeResult.DENY : AuthorizeResult.ALLOW };
     }
     return { result: AuthorizeResult.ALLOW };

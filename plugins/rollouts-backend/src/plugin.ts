@@ -14,10 +14,12 @@ import { DatabaseRolloutsStore } from './database/DatabaseRolloutsStore';
 import { PolicyResolver } from './policy/PolicyResolver';
 import { ActionService } from './service/ActionService';
 import { EntityIndex } from './service/EntityIndex';
+import { RolloutEvaluator } from './service/evaluation';
 import { GateLoop } from './service/GateLoop';
+import { JudgeService } from './service/JudgeService';
 import { ProviderRegistry } from './service/ProviderRegistry';
 import { RolloutEvents } from './service/RolloutEvents';
-import { createRouter } from './service/router';
+import { createRouter, FLAGGER_WEBHOOK_PATH } from './service/router';
 import { seedHistory } from './service/seedHistory';
 
 /**
@@ -87,6 +89,21 @@ export const rolloutsPlugin = createBackendPlugin({
           defaultTelemetryProvider: config.getOptionalString('rollouts.telemetry.defaultProvider'),
         });
         const actions = new ActionService(store, providers, events, retry);
+        const telemetryStepSeconds = config.getOptionalNumber('rollouts.telemetry.stepSeconds') ?? 60;
+        const judge = new JudgeService({
+          store,
+          entities,
+          events,
+          logger,
+          evaluator: new RolloutEvaluator({
+            providers,
+            policies,
+            retry,
+            telemetryStepSeconds,
+            defaultTelemetryProvider: config.getOptionalString('rollouts.telemetry.defaultProvider'),
+          }),
+          maxEvaluationAgeSeconds: config.getOptionalNumber('rollouts.judge.maxEvaluationAgeSeconds') ?? telemetryStepSeconds,
+        });
 
         deps.httpRouter.use(
           await createRouter({
@@ -94,12 +111,15 @@ export const rolloutsPlugin = createBackendPlugin({
             actions,
             entities,
             policies,
+            judge,
+            auth: deps.auth,
             httpAuth: deps.httpAuth,
             permissions: deps.permissions,
             auditor: deps.auditor,
           }),
         );
         deps.httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
+        deps.httpRouter.addAuthPolicy({ path: FLAGGER_WEBHOOK_PATH, allow: 'unauthenticated' });
 
         const frequencySeconds = config.getOptionalNumber('rollouts.schedule.frequencySeconds') ?? 60;
         const timeoutSeconds = config.getOptionalNumber('rollouts.schedule.timeoutSeconds') ?? 300;

@@ -42,6 +42,17 @@ export const rolloutRegisterPermission = createPermission({
   attributes: { action: 'create' },
 });
 
+/**
+ * Ask for gate verdicts and report progress as an external controller
+ * (Argo Rollouts' `web` metric, Flagger webhooks). Service credentials only.
+ *
+ * @public
+ */
+export const rolloutJudgePermission = createPermission({
+  name: 'rollouts.judge',
+  attributes: { action: 'read' },
+});
+
 /** Every Tollgate permission. @public */
 export const rolloutsPermissions = [
   rolloutReadPermission,
@@ -49,4 +60,5 @@ export const rolloutsPermissions = [
   rolloutRollbackPermission,
   rolloutApprovePermission,
   rolloutRegisterPermission,
+  rolloutJudgePermission,
 ];

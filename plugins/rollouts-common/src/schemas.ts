@@ -10,6 +10,8 @@ const entityRef = z
   .max(512)
   .regex(/^[a-z0-9_-]+:([a-z0-9_.-]+\/)?[a-z0-9_.-]+$/i, 'must be an entity ref like component:default/checkout');
 
+const providerId = z.string().min(1).max(64).regex(/^[a-z0-9-]+$/, 'must be a provider id like argo-rollouts');
+
 /** One exposure step, as CI and policy files give it. @public */
 export const rolloutStepSchema = z
   .object({
@@ -40,7 +42,7 @@ export type ActionRequest = z.infer<typeof actionRequestSchema>;
 export const registerRolloutRequestSchema = z
   .object({
     entityRef,
-    provider: z.string().min(1).max(64).regex(/^[a-z0-9-]+$/, 'must be a provider id like argo-rollouts'),
+    provider: providerId,
     target: z.string().min(1).max(256),
     version: z.string().min(1).max(128),
     previousVersion: z.string().min(1).max(128).optional(),
@@ -78,6 +80,54 @@ export const summaryQuerySchema = z
     days: z.coerce.number().int().min(1).max(365).optional(),
   })
   .strict();
+
+/**
+ * `GET /v1/judge` query: an external controller (Argo Rollouts' `web`
+ * metric provider) asks for the gate verdict of one revision.
+ *
+ * @public
+ */
+export const judgeQuerySchema = z
+  .object({
+    provider: providerId.default('argo-rollouts'),
+    target: z.string().min(1).max(256),
+    version: z.string().min(1).max(128),
+    /** Percent of traffic on the canary now, when the caller knows it (the SRM check uses it). */
+    weight: z.coerce.number().gt(0).lt(100).optional(),
+  })
+  .strict();
+/** @public */
+export type JudgeQuery = z.infer<typeof judgeQuerySchema>;
+
+/** Flagger's webhook types Tollgate answers. @public */
+export const FLAGGER_HOOKS = [
+  'confirm-rollout',
+  'pre-rollout',
+  'rollout',
+  'confirm-traffic-increase',
+  'confirm-promotion',
+  'rollback',
+  'post-rollout',
+] as const;
+/** @public */
+export type FlaggerHook = (typeof FLAGGER_HOOKS)[number];
+
+/**
+ * The body Flagger POSTs to every webhook (its `CanaryWebhookPayload`).
+ * Unknown fields are kept out of the way, not rejected: Flagger adds
+ * fields across versions.
+ *
+ * @public
+ */
+export const flaggerWebhookPayloadSchema = z.object({
+  name: z.string().min(1).max(253),
+  namespace: z.string().min(1).max(63),
+  phase: z.string().max(64).optional(),
+  checksum: z.string().max(128).optional(),
+  metadata: z.record(z.string().max(4096)).optional(),
+});
+/** @public */
+export type FlaggerWebhookPayload = z.infer<typeof flaggerWebhookPayloadSchema>;
 
 /**
  * Turns a zod error into one line per problem, each naming its field path,

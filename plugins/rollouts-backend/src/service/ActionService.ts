@@ -126,6 +126,9 @@ export class ActionService {
     if (action === 'resume' && rollout.status !== 'paused') {
       throw new ConflictError(`cannot resume: the rollout is ${rollout.status}, not paused`);
     }
+    if (!this.providers.hasDeploy(rollout.provider)) {
+      return this.#requestFromController(rollout, request);
+    }
     if (rollout.pendingAction) {
       throw new ConflictError(`another action (${rollout.pendingAction}) is in flight on this rollout; try again in a moment`);
     }
@@ -199,11 +202,56 @@ export class ActionService {
     return { rollout: publicRollout(current), decision };
   }
 
+  /**
+   * A rollout another controller drives (Flagger, Argo Rollouts with
+   * Tollgate as its judge): Tollgate cannot move it, so a rollback becomes
+   * the verdict the controller reads at its next call.
+   */
+  async #requestFromController(
+    rollout: StoredRollout,
+    request: { action: RolloutAction; reason: string; actor: string },
+  ): Promise<ActionResult> {
+    if (request.action !== 'rollback') {
+      throw new ConflictError(
+        `${rollout.provider} drives this rollout and Tollgate only judges it: ${request.action} it in ${rollout.provider}`,
+      );
+    }
+    if (rollout.pendingAction === 'rollback') {
+      return { rollout: publicRollout(rollout), alreadyInState: true };
+    }
+    const at = new Date().toISOString();
+    const claimed = await this.store.updateRollout(rollout.id, rollout.rowVersion, {
+      pendingAction: 'rollback',
+      lastEvaluation: {
+        verdict: 'rollback',
+        rubric: 'not ready',
+        score: 0,
+        reasons: [`rollback requested by ${request.actor}: ${request.reason}`],
+        evaluatedAt: at,
+      },
+    });
+    if (!claimed) {
+      const now = await this.store.getRollout(rollout.id);
+      if (now?.pendingAction === 'rollback' || now?.status === 'rolled-back') {
+        return { rollout: publicRollout(now), alreadyInState: true };
+      }
+      throw new ConflictError('the rollout changed while the action was being taken; reload and try again');
+    }
+    const decision = await this.#log(
+      rollout,
+      request,
+      [`requested from ${rollout.provider}: it rolls back at its next call to Tollgate (Flagger's rollback webhook, Argo's analysis)`, `reason given: ${request.reason}`],
+      'none',
+    );
+    this.events.changed(claimed, { notify: 'rollback' });
+    return { rollout: publicRollout(claimed), decision };
+  }
+
   #log(
     rollout: StoredRollout,
     request: { action: RolloutAction; actor: string },
     reasons: string[],
-    outcome: 'applied' | 'failed',
+    outcome: 'applied' | 'failed' | 'none',
   ) {
     const automaticVerdict = rollout.lastEvaluation?.verdict;
     const overrides =

@@ -27,6 +27,11 @@ export class ProviderRegistry {
     return [...this.#deploy.values()];
   }
 
+  /** False for rollouts another controller drives (Flagger, Argo with Tollgate as its judge). */
+  hasDeploy(id: string): boolean {
+    return this.#deploy.has(id);
+  }
+
   deploy(id: string): RolloutsDeployProvider {
     const p = this.#deploy.get(id);
     if (!p) throw new NotFoundError(`no deploy provider "${id}" is installed`);

@@ -1,10 +1,11 @@
 import type {
   AuditorService,
+  AuthService,
   BackstageCredentials,
   HttpAuthService,
   PermissionsService,
 } from '@backstage/backend-plugin-api';
-import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
+import { AuthenticationError, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import {
   AuthorizeResult,
   type BasicPermission,
@@ -14,6 +15,11 @@ import {
   ACTIVE_ROLLOUT_STATUSES,
   actionRequestSchema,
   FINAL_ROLLOUT_STATUSES,
+  FLAGGER_HOOKS,
+  flaggerWebhookPayloadSchema,
+  judgeQuerySchema,
+  rolloutJudgePermission,
+  type FlaggerHook,
   formatZodIssues,
   listDecisionsQuerySchema,
   listRolloutsQuerySchema,
@@ -39,13 +45,19 @@ import type { PolicyResolver } from '../policy/PolicyResolver';
 import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
 import { ActionService, publicRollout } from './ActionService';
 import type { EntityIndex } from './EntityIndex';
+import type { JudgeService } from './JudgeService';
 import { computeSummary } from './summary';
+
+/** Flagger cannot send headers: its webhooks carry the token in `metadata.token`, so this path checks it itself. */
+export const FLAGGER_WEBHOOK_PATH = '/v1/webhooks/flagger';
 
 export interface RouterOptions {
   store: RolloutsStore;
   actions: ActionService;
   entities: EntityIndex;
   policies: PolicyResolver;
+  judge: JudgeService;
+  auth: AuthService;
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
   auditor: AuditorService;
@@ -72,7 +84,7 @@ const actionPermission: Record<RolloutAction, ResourcePermission<'catalog-entity
 
 /** HTTP only: parse, authorize, call the services, answer. */
 export async function createRouter(options: RouterOptions): Promise<express.Router> {
-  const { store, actions, entities, policies, httpAuth, permissions, auditor } = options;
+  const { store, actions, entities, policies, judge, auth, httpAuth, permissions, auditor } = options;
   const router = Router();
   router.use(express.json({ limit: '256kb' }));
 
@@ -260,6 +272,45 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     void credentials;
     res.json(result);
   });
+
+  // Argo Rollouts' `web` metric provider asks here (service credentials in the Authorization header).
+  router.get('/v1/judge', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, { allow: ['service'] });
+    const query = parse(judgeQuerySchema, req.query, 'query');
+    await requirePermission(credentials, rolloutJudgePermission);
+    res.json(await judge.argo(query, actorOf(credentials)));
+  });
+
+  // Flagger's webhooks. The path is open at the HTTP router so Flagger's
+  // header-less calls reach it; every call must still carry a Backstage
+  // service token, in the Authorization header or in `metadata.token`.
+  router.post(`${FLAGGER_WEBHOOK_PATH}/:hook`, async (req, res) => {
+    const hook = req.params.hook as FlaggerHook;
+    if (!FLAGGER_HOOKS.includes(hook)) {
+      throw new InputError(`hook: must be one of ${FLAGGER_HOOKS.join(', ')}`);
+    }
+    const credentials = await flaggerCredentials(req);
+    const payload = parse(flaggerWebhookPayloadSchema, req.body, 'body');
+    await requirePermission(credentials, rolloutJudgePermission);
+    if (payload.metadata) delete payload.metadata.token;
+    const reply = await judge.flagger(hook, payload, actorOf(credentials));
+    res.status(reply.status).json(reply.body);
+  });
+
+  async function flaggerCredentials(req: express.Request): Promise<BackstageCredentials> {
+    if (req.headers.authorization) {
+      return httpAuth.credentials(req, { allow: ['service'] });
+    }
+    const token = (req.body as any)?.metadata?.token;
+    if (typeof token !== 'string' || !token) {
+      throw new AuthenticationError('a Backstage service token is required: set metadata.token in the Canary webhook (Flagger sends no headers)');
+    }
+    const credentials = await auth.authenticate(token);
+    if (!auth.isPrincipal(credentials, 'service')) {
+      throw new AuthenticationError('metadata.token: only service tokens (backend.auth.externalAccess) may call the Flagger webhooks');
+    }
+    return credentials;
+  }
 
   router.get('/v1/summary', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });

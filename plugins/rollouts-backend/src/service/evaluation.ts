@@ -1,0 +1,114 @@
+import {
+  evaluateGate,
+  TELEMETRY_ANNOTATION,
+  type GateDecision,
+  type GateEvaluationSummary,
+  type TelemetryTick,
+} from '@tollgate/plugin-rollouts-common';
+import type { StoredRollout } from '../database/RolloutsStore';
+import type { PolicyResolver } from '../policy/PolicyResolver';
+import type { RolloutPolicy } from '../policy/policy';
+import { gateContextFor, gatePolicyFor } from './GateLoop';
+import type { ProviderRegistry } from './ProviderRegistry';
+import { errorMessage, withRetry } from './retry';
+
+/** What one evaluation of a rollout came to. */
+export type RolloutEvaluation =
+  | { ok: true; policy: RolloutPolicy; decision: GateDecision; summary: GateEvaluationSummary }
+  | { ok: false; policy?: RolloutPolicy; reasons: string[] };
+
+export interface RolloutEvaluatorOptions {
+  providers: ProviderRegistry;
+  policies: PolicyResolver;
+  telemetryStepSeconds: number;
+  defaultTelemetryProvider?: string;
+  retry: { attempts: number; initialBackoffMs: number };
+}
+
+/** The share of requests the canary received over the ticks, or undefined with no traffic. */
+export function observedCanaryShare(ticks: TelemetryTick[]): number | undefined {
+  let canary = 0;
+  let total = 0;
+  for (const t of ticks) {
+    if (t.canary?.requests === undefined || t.baseline?.requests === undefined) continue;
+    canary += t.canary.requests;
+    total += t.canary.requests + t.baseline.requests;
+  }
+  return total > 0 && canary > 0 && canary < total ? canary / total : undefined;
+}
+
+/**
+ * Policy, telemetry, gate engine: the verdict on one rollout now. It never
+ * acts; the gate loop and the judge endpoints decide what to do with it.
+ * A policy that cannot be used, or telemetry that cannot be read, comes
+ * back as `ok: false` with the reason: the caller holds.
+ */
+export class RolloutEvaluator {
+  constructor(private readonly o: RolloutEvaluatorOptions) {}
+
+  async evaluate(
+    rollout: StoredRollout,
+    annotations: Record<string, string> | undefined,
+    now: Date,
+  ): Promise<RolloutEvaluation> {
+    let policy: RolloutPolicy;
+    try {
+      policy = await this.o.policies.forAnnotations(annotations);
+    } catch (e) {
+      return { ok: false, reasons: [`policy cannot be used: ${errorMessage(e)}`] };
+    }
+    try {
+      const telemetry = this.o.providers.telemetryFor(
+        rollout.provider,
+        annotations?.[TELEMETRY_ANNOTATION],
+        this.o.defaultTelemetryProvider,
+      );
+      const result = await withRetry(
+        () =>
+          telemetry.getCohortTelemetry({
+            provider: rollout.provider,
+            target: rollout.target,
+            entityRef: rollout.entityRef,
+            start: new Date(rollout.stepStartedAt),
+            end: now,
+            stepSeconds: this.o.telemetryStepSeconds,
+            kpis: policy.kpis.map(k => k.name),
+            queries: policy.telemetry?.queries,
+          }),
+        this.o.retry,
+      );
+      const context = gateContextFor(rollout, policy, this.o.telemetryStepSeconds);
+      const notes: string[] = [];
+      if (!(context.expectedCanaryShare > 0 && context.expectedCanaryShare < 1)) {
+        // The controller did not say how much traffic the canary gets
+        // (Flagger's webhooks do not): compare against what it observed.
+        const observed = observedCanaryShare(result.ticks);
+        if (observed === undefined) {
+          return { ok: false, policy, reasons: ['no canary and baseline traffic observed yet; holding'] };
+        }
+        context.expectedCanaryShare = observed;
+        notes.push(`the canary's traffic share is not known to Tollgate: the sample-ratio check uses the observed ${(observed * 100).toFixed(1)}%`);
+      }
+      const decision = evaluateGate(context, result.ticks, gatePolicyFor(policy));
+      if (notes.length) decision.reasons = [...decision.reasons, ...notes];
+      return {
+        ok: true,
+        policy,
+        decision,
+        summary: {
+          verdict: decision.verdict,
+          rubric: decision.rubric,
+          score: decision.score,
+          reasons: decision.reasons,
+          evaluatedAt: now.toISOString(),
+        },
+      };
+    } catch (e) {
+      return {
+        ok: false,
+        policy,
+        reasons: [`telemetry unavailable: ${errorMessage(e)}; holding (never promote on missing data)`],
+      };
+    }
+  }
+}
