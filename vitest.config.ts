@@ -13,7 +13,8 @@ export default defineConfig({
       'packages/*/src/**/*.test.{ts,tsx}',
       'test/**/*.test.ts',
     ],
-    exclude: ['**/node_modules/**', '**/dist/**'],
+    // test/reliability has its own run: `npm run test:reliability`.
+    exclude: ['**/node_modules/**', '**/dist/**', 'test/reliability/**'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',

@@ -11,6 +11,12 @@ export interface Config {
         idleSeconds?: number;
         /** Multiplies every simulated service's traffic (default 1); tests raise it to reach verdicts sooner. */
         trafficScale?: number;
+        /**
+         * Keep the simulated deploy system's state in this JSON file so it
+         * survives a backend restart and is shared by several backend
+         * processes (reliability tests use it). Default: in memory.
+         */
+        stateFile?: string;
         /** Days of finished rollouts to seed as history (default 30). */
         historyDays?: number;
       };

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Simulation } from './Simulation';
 import { DEMO_SERVICES } from './demoServices';
 
@@ -93,5 +96,35 @@ describe('Simulation', () => {
     const oldest = Math.min(...h1.map(r => r.startedAt.getTime()));
     expect((T0 - oldest) / 86_400_000).toBeGreaterThan(25);
     expect(new Set(h1.map(r => r.status))).toEqual(new Set(['promoted', 'rolled-back']));
+  });
+
+  it('keeps the deploy state in a state file: it survives a restart and is shared between processes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-sim-'));
+    try {
+      const clock = { t: T0 };
+      const stateFile = join(dir, 'state.json');
+      const first = new Simulation({ seed: 42, services: DEMO_SERVICES, stateFile, now: () => new Date(clock.t) });
+      const [before] = await first.deploy.listRollouts();
+      clock.t += 90_000;
+      await first.deploy.setStep(before.target, 1);
+
+      // A second instance (a restarted or a second backend) sees the same rollouts, ids included.
+      const second = new Simulation({ seed: 42, services: DEMO_SERVICES, stateFile, now: () => new Date(clock.t) });
+      const seen = await second.deploy.getRollout(before.target);
+      expect(seen).toMatchObject({ externalId: before.externalId, currentStepIndex: 1, currentWeight: 5 });
+      await second.deploy.rollback(before.target, 'canary errors');
+      await first.deploy.rollback(before.target, 'canary errors, again');
+      expect((await first.deploy.getRollout(before.target))?.status).toBe('rolled-back');
+
+      // Every mutating call is journaled, with whether it changed anything.
+      expect(first.journal().map(c => [c.op, c.stepIndex, c.changed])).toEqual([
+        ['setStep', 1, true],
+        ['rollback', undefined, true],
+        ['rollback', undefined, false],
+      ]);
+      await expect(first.deploy.setStep(before.target, 2)).rejects.toThrow(/already ended/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

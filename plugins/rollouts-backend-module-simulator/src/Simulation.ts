@@ -12,6 +12,7 @@ import type {
   TelemetryResult,
 } from '@tollgate/plugin-rollouts-node';
 import { binomial, normal, normalCdf, poisson, rngFor, type Rng } from './random';
+import { SimulationStateFile, type SimulatorCall } from './stateFile';
 
 /** How a simulated release behaves. */
 export type Scenario =
@@ -48,10 +49,18 @@ export interface SimulationOptions {
   idleSeconds?: number;
   /** Days of finished history to offer (default 30). */
   historyDays?: number;
+  /**
+   * Keep the deploy side's state in this file instead of in memory, so it
+   * outlives a crashed backend and is shared by several backend processes
+   * (a stand-in for a real deploy system in reliability tests). Every
+   * mutating call is journaled in it.
+   */
+  stateFile?: string;
   now?: () => Date;
 }
 
-interface SimRollout {
+/** @internal */
+export interface SimRollout {
   target: string;
   seq: number;
   version: string;
@@ -105,22 +114,77 @@ function semver(seq: number, seed: number, target: string): string {
  * interval's start, so they never change once reported.
  */
 export class Simulation {
-  readonly #o: Required<Omit<SimulationOptions, 'now'>>;
+  readonly #o: Required<Omit<SimulationOptions, 'now' | 'stateFile'>>;
   readonly #now: () => Date;
   readonly #services = new Map<string, SimulatedService>();
-  readonly #current = new Map<string, SimRollout>();
-  readonly #bootedAt: number;
+  #current = new Map<string, SimRollout>();
+  #bootedAt: number;
+  readonly #file?: SimulationStateFile;
 
   constructor(options: SimulationOptions) {
+    const { stateFile, now, ...rest } = options;
     this.#o = {
       steps: DEFAULT_STEPS,
       idleSeconds: 120,
       historyDays: 30,
-      ...options,
+      ...rest,
     };
-    this.#now = options.now ?? (() => new Date());
+    this.#now = now ?? (() => new Date());
     this.#bootedAt = this.#now().getTime();
     for (const s of options.services) this.#services.set(s.target, s);
+    if (stateFile) {
+      this.#file = new SimulationStateFile(stateFile);
+      this.#file.update(state => {
+        if (state.bootedAt === undefined) state.bootedAt = this.#bootedAt;
+      });
+      this.#read();
+    }
+  }
+
+  /** Loads the shared state (when there is a state file). */
+  #read() {
+    if (!this.#file) return;
+    const state = this.#file.read();
+    this.#bootedAt = state.bootedAt ?? this.#bootedAt;
+    this.#current = new Map(state.rollouts.map(r => [r.target, r]));
+  }
+
+  /**
+   * Runs a deploy-side operation: under the state file's lock on fresh
+   * state when there is one, then saved and journaled.
+   */
+  #op<T>(call: Omit<SimulatorCall, 'at' | 'pid' | 'version' | 'changed'> | undefined, fn: () => T): T {
+    if (!this.#file) return fn();
+    return this.#file.update(state => {
+      this.#bootedAt = state.bootedAt ?? this.#bootedAt;
+      this.#current = new Map(state.rollouts.map(r => [r.target, r]));
+      const before = call ? JSON.stringify(this.#current.get(call.target) ?? null) : '';
+      let result: T;
+      let failed: unknown;
+      try {
+        result = fn();
+      } catch (e) {
+        failed = e;
+      }
+      state.rollouts = [...this.#current.values()];
+      if (call) {
+        const after = this.#current.get(call.target);
+        state.journal.push({
+          ...call,
+          version: after?.version ?? '',
+          changed: JSON.stringify(after ?? null) !== before,
+          at: this.#now().getTime(),
+          pid: process.pid,
+        });
+      }
+      if (failed) throw failed;
+      return result!;
+    });
+  }
+
+  /** Every mutating call made on the deploy side, when a state file keeps them. */
+  journal(): SimulatorCall[] {
+    return this.#file ? this.#file.read().journal : [];
   }
 
   get services(): SimulatedService[] {
@@ -202,16 +266,18 @@ export class Simulation {
 
   readonly deploy: RolloutsDeployProvider = {
     id: 'simulator',
-    listRollouts: async () => {
-      this.#advance();
-      return [...this.#current.values()].map(r => this.#toProvider(r));
-    },
-    getRollout: async target => {
-      this.#advance();
-      const r = this.#current.get(target);
-      return r ? this.#toProvider(r) : undefined;
-    },
-    setStep: async (target, stepIndex) => {
+    listRollouts: async () =>
+      this.#op(undefined, () => {
+        this.#advance();
+        return [...this.#current.values()].map(r => this.#toProvider(r));
+      }),
+    getRollout: async target =>
+      this.#op(undefined, () => {
+        this.#advance();
+        const r = this.#current.get(target);
+        return r ? this.#toProvider(r) : undefined;
+      }),
+    setStep: async (target, stepIndex) => this.#op({ op: 'setStep', target, stepIndex }, () => {
       const r = this.#mutable(target);
       if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= this.#o.steps.length) {
         throw new Error(`simulator: step ${stepIndex} does not exist (0–${this.#o.steps.length - 1})`);
@@ -221,16 +287,16 @@ export class Simulation {
       r.status = 'progressing';
       this.#setWeight(r, this.#o.steps[stepIndex].weight);
       return this.#toProvider(r);
-    },
-    promote: async target => {
+    }),
+    promote: async target => this.#op({ op: 'promote', target }, () => {
       const r = this.#mutable(target);
       r.stepIndex = this.#o.steps.length - 1;
       r.status = 'promoted';
       r.finishedAt = this.#now().getTime();
       this.#setWeight(r, 100);
       return this.#toProvider(r);
-    },
-    rollback: async target => {
+    }),
+    rollback: async target => this.#op({ op: 'rollback', target }, () => {
       const r = this.#get(target);
       if (r.status === 'rolled-back') return this.#toProvider(r);
       if (r.finishedAt !== undefined) throw new Error(`simulator: ${r.version} already ended (${r.status})`);
@@ -238,17 +304,17 @@ export class Simulation {
       r.finishedAt = this.#now().getTime();
       this.#setWeight(r, 0);
       return this.#toProvider(r);
-    },
-    pause: async target => {
+    }),
+    pause: async target => this.#op({ op: 'pause', target }, () => {
       const r = this.#mutable(target);
       r.status = 'paused';
       return this.#toProvider(r);
-    },
-    resume: async target => {
+    }),
+    resume: async target => this.#op({ op: 'resume', target }, () => {
       const r = this.#mutable(target);
       r.status = 'progressing';
       return this.#toProvider(r);
-    },
+    }),
     listHistory: async () => this.history(),
   };
 
@@ -260,7 +326,7 @@ export class Simulation {
 
   /** Counts per interval for the target's current rollout over the window. */
   cohortTelemetry(request: TelemetryRequest): TelemetryResult {
-    this.#advance();
+    this.#op(undefined, () => this.#advance());
     const r = this.#current.get(request.target);
     const service = this.#services.get(request.target);
     if (!r || !service) throw new Error(`simulator: no telemetry for target ${request.target}`);

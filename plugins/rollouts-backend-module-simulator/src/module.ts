@@ -36,6 +36,7 @@ export const rolloutsModuleSimulator = createBackendModule({
           seed: c?.getOptionalNumber('seed') ?? 42,
           idleSeconds: c?.getOptionalNumber('idleSeconds'),
           historyDays: c?.getOptionalNumber('historyDays'),
+          stateFile: c?.getOptionalString('stateFile'),
           services: DEMO_SERVICES.map(s => ({ ...s, rps: s.rps * (c?.getOptionalNumber('trafficScale') ?? 1) })),
         } as ConstructorParameters<typeof Simulation>[0]);
         deploy.addDeployProvider(simulation.deploy);

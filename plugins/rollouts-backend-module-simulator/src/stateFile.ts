@@ -1,0 +1,81 @@
+import { mkdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import type { SimRollout } from './Simulation';
+
+/** One mutating call on the simulated deploy system. */
+export interface SimulatorCall {
+  op: 'setStep' | 'promote' | 'rollback' | 'pause' | 'resume';
+  target: string;
+  version: string;
+  stepIndex?: number;
+  /** False when the call found the rollout already in the asked state. */
+  changed: boolean;
+  at: number;
+  pid: number;
+}
+
+export interface SimulationState {
+  bootedAt?: number;
+  rollouts: SimRollout[];
+  journal: SimulatorCall[];
+}
+
+const STALE_LOCK_MS = 5_000;
+const MAX_JOURNAL = 50_000;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * The simulator's deploy state in a JSON file, read and written under a
+ * lock directory (mkdir is atomic), saved by write-then-rename so a process
+ * killed mid-write leaves the previous state whole. A lock left by a killed
+ * process goes stale after five seconds.
+ */
+export class SimulationStateFile {
+  constructor(readonly path: string) {}
+
+  read(): SimulationState {
+    try {
+      return JSON.parse(readFileSync(this.path, 'utf8')) as SimulationState;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { rollouts: [], journal: [] };
+      throw new Error(`simulator: cannot read its state file ${this.path}: ${(e as Error).message}`);
+    }
+  }
+
+  update<T>(fn: (state: SimulationState) => T): T {
+    this.#lock();
+    try {
+      const state = this.read();
+      const result = fn(state);
+      if (state.journal.length > MAX_JOURNAL) state.journal.splice(0, state.journal.length - MAX_JOURNAL);
+      const tmp = `${this.path}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(state));
+      renameSync(tmp, this.path);
+      return result;
+    } finally {
+      rmdirSync(`${this.path}.lock`);
+    }
+  }
+
+  #lock() {
+    const lock = `${this.path}.lock`;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        mkdirSync(lock);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) {
+          rmdirSync(lock);
+          continue;
+        }
+      } catch {
+        continue; // released meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`simulator: state file ${this.path} stayed locked for 30 s`);
+      Atomics.wait(pause, 0, 0, 2);
+    }
+  }
+}
