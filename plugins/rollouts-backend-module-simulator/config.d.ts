@@ -17,6 +17,10 @@ export interface Config {
          * processes (reliability tests use it). Default: in memory.
          */
         stateFile?: string;
+        /** Milliseconds each deploy call takes to answer after it took effect (default 0); tests widen crash windows with it. */
+        deployLatencyMs?: number;
+        /** The simulated deploy system's steps (default 1 → 5 → 25 → 100 %, a minute each). */
+        steps?: Array<{ weight: number; minDurationSeconds?: number; requiresApproval?: boolean }>;
         /** Days of finished rollouts to seed as history (default 30). */
         historyDays?: number;
       };

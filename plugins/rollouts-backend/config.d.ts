@@ -5,7 +5,7 @@ export interface Config {
     schedule?: {
       /** Seconds between runs of the gate loop (default 60). */
       frequencySeconds?: number;
-      /** Seconds one run may take before it is abandoned (default 300). */
+      /** Longest a loop run may take, seconds (default 3 × frequencySeconds, at least 30); a replica that dies mid-run holds the loop this long. */
       timeoutSeconds?: number;
     };
     /** Telemetry read by the gate loop. */

@@ -44,15 +44,27 @@ export function buildApp() {
 
 export interface Portal {
   baseUrl: string;
+  dataDir: string;
   process: ChildProcess;
   logs: () => string;
   stop: () => Promise<void>;
+  /** `kill -9`: no shutdown hooks, no flushing; the data folder stays. */
+  kill: () => Promise<void>;
 }
 
-export async function startPortal(env: Record<string, string> = {}): Promise<Portal> {
-  const port = await freePort();
+export interface PortalOptions {
+  /** Reuse a data folder (SQLite files, simulator state) from an earlier run; it is then left in place. */
+  dataDir?: string;
+  port?: number;
+  /** Wait until sign-in works (the catalog lists the guest); default true. */
+  waitForCatalog?: boolean;
+}
+
+export async function startPortal(env: Record<string, string> = {}, options: PortalOptions = {}): Promise<Portal> {
+  const port = options.port ?? (await freePort());
   const baseUrl = `http://localhost:${port}`;
-  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
+  const ownsData = !options.dataDir;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
   let output = '';
   const child = spawn(
     process.execPath,
@@ -91,7 +103,7 @@ export async function startPortal(env: Record<string, string> = {}): Promise<Por
     await new Promise(r => setTimeout(r, 500));
   }
   // Sign-in resolves the guest through the catalog: wait until it is there.
-  for (;;) {
+  for (; options.waitForCatalog !== false; ) {
     try {
       const token = await guestToken(baseUrl);
       const res = await fetch(`${baseUrl}/api/catalog/entities/by-name/user/default/guest`, {
@@ -104,15 +116,22 @@ export async function startPortal(env: Record<string, string> = {}): Promise<Por
     if (Date.now() > deadline) throw new Error(`catalog never listed the guest user:\n${output.slice(-3000)}`);
     await new Promise(r => setTimeout(r, 500));
   }
+  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()));
   return {
     baseUrl,
+    dataDir,
     process: child,
     logs: () => output,
     stop: async () => {
       child.kill('SIGTERM');
-      await new Promise(r => setTimeout(r, 500));
-      if (child.exitCode === null) child.kill('SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
+      await Promise.race([exited, new Promise(r => setTimeout(r, 5000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      if (ownsData) rmSync(dataDir, { recursive: true, force: true });
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }

@@ -56,6 +56,8 @@ export interface SimulationOptions {
    * mutating call is journaled in it.
    */
   stateFile?: string;
+  /** Milliseconds every mutating deploy call takes to answer after it took effect (default 0). */
+  deployLatencyMs?: number;
   now?: () => Date;
 }
 
@@ -114,15 +116,17 @@ function semver(seq: number, seed: number, target: string): string {
  * interval's start, so they never change once reported.
  */
 export class Simulation {
-  readonly #o: Required<Omit<SimulationOptions, 'now' | 'stateFile'>>;
+  readonly #o: Required<Omit<SimulationOptions, 'now' | 'stateFile' | 'deployLatencyMs'>>;
   readonly #now: () => Date;
   readonly #services = new Map<string, SimulatedService>();
   #current = new Map<string, SimRollout>();
   #bootedAt: number;
   readonly #file?: SimulationStateFile;
+  readonly #latencyMs: number;
 
   constructor(options: SimulationOptions) {
-    const { stateFile, now, ...rest } = options;
+    const { stateFile, now, deployLatencyMs, ...rest } = options;
+    this.#latencyMs = deployLatencyMs ?? 0;
     this.#o = {
       steps: DEFAULT_STEPS,
       idleSeconds: 120,
@@ -180,6 +184,13 @@ export class Simulation {
       if (failed) throw failed;
       return result!;
     });
+  }
+
+  /** A mutating call: it takes effect at once, then the answer takes `deployLatencyMs`. */
+  async #answer<T>(call: Omit<SimulatorCall, 'at' | 'pid' | 'version' | 'changed'>, fn: () => T): Promise<T> {
+    const result = this.#op(call, fn);
+    if (this.#latencyMs > 0) await new Promise(r => setTimeout(r, this.#latencyMs));
+    return result;
   }
 
   /** Every mutating call made on the deploy side, when a state file keeps them. */
@@ -277,7 +288,7 @@ export class Simulation {
         const r = this.#current.get(target);
         return r ? this.#toProvider(r) : undefined;
       }),
-    setStep: async (target, stepIndex) => this.#op({ op: 'setStep', target, stepIndex }, () => {
+    setStep: async (target, stepIndex) => this.#answer({ op: 'setStep', target, stepIndex }, () => {
       const r = this.#mutable(target);
       if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= this.#o.steps.length) {
         throw new Error(`simulator: step ${stepIndex} does not exist (0–${this.#o.steps.length - 1})`);
@@ -288,7 +299,7 @@ export class Simulation {
       this.#setWeight(r, this.#o.steps[stepIndex].weight);
       return this.#toProvider(r);
     }),
-    promote: async target => this.#op({ op: 'promote', target }, () => {
+    promote: async target => this.#answer({ op: 'promote', target }, () => {
       const r = this.#mutable(target);
       r.stepIndex = this.#o.steps.length - 1;
       r.status = 'promoted';
@@ -296,7 +307,7 @@ export class Simulation {
       this.#setWeight(r, 100);
       return this.#toProvider(r);
     }),
-    rollback: async target => this.#op({ op: 'rollback', target }, () => {
+    rollback: async target => this.#answer({ op: 'rollback', target }, () => {
       const r = this.#get(target);
       if (r.status === 'rolled-back') return this.#toProvider(r);
       if (r.finishedAt !== undefined) throw new Error(`simulator: ${r.version} already ended (${r.status})`);
@@ -305,12 +316,12 @@ export class Simulation {
       this.#setWeight(r, 0);
       return this.#toProvider(r);
     }),
-    pause: async target => this.#op({ op: 'pause', target }, () => {
+    pause: async target => this.#answer({ op: 'pause', target }, () => {
       const r = this.#mutable(target);
       r.status = 'paused';
       return this.#toProvider(r);
     }),
-    resume: async target => this.#op({ op: 'resume', target }, () => {
+    resume: async target => this.#answer({ op: 'resume', target }, () => {
       const r = this.#mutable(target);
       r.status = 'progressing';
       return this.#toProvider(r);

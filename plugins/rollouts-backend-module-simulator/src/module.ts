@@ -6,8 +6,22 @@ import {
   rolloutsDeployProvidersExtensionPoint,
   rolloutsTelemetryProvidersExtensionPoint,
 } from '@tollgate/plugin-rollouts-node';
+import {
+  formatZodIssues,
+  rolloutStepsSchema,
+  type RolloutStep,
+} from '@tollgate/plugin-rollouts-common';
 import { DEMO_SERVICES } from './demoServices';
 import { Simulation } from './Simulation';
+
+function stepsFrom(value: unknown): RolloutStep[] | undefined {
+  if (value === undefined) return undefined;
+  const parsed = rolloutStepsSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new Error(`invalid rollouts.providers.simulator.steps: ${formatZodIssues(parsed.error, 'steps').join('; ')}`);
+  }
+  return parsed.data;
+}
 
 /**
  * The simulator provider: a deploy system and telemetry that need no
@@ -37,6 +51,8 @@ export const rolloutsModuleSimulator = createBackendModule({
           idleSeconds: c?.getOptionalNumber('idleSeconds'),
           historyDays: c?.getOptionalNumber('historyDays'),
           stateFile: c?.getOptionalString('stateFile'),
+          deployLatencyMs: c?.getOptionalNumber('deployLatencyMs'),
+          steps: stepsFrom(c?.getOptional('steps')),
           services: DEMO_SERVICES.map(s => ({ ...s, rps: s.rps * (c?.getOptionalNumber('trafficScale') ?? 1) })),
         } as ConstructorParameters<typeof Simulation>[0]);
         deploy.addDeployProvider(simulation.deploy);

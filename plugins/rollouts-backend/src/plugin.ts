@@ -122,7 +122,9 @@ export const rolloutsPlugin = createBackendPlugin({
         deps.httpRouter.addAuthPolicy({ path: FLAGGER_WEBHOOK_PATH, allow: 'unauthenticated' });
 
         const frequencySeconds = config.getOptionalNumber('rollouts.schedule.frequencySeconds') ?? 60;
-        const timeoutSeconds = config.getOptionalNumber('rollouts.schedule.timeoutSeconds') ?? 300;
+        // A replica that dies mid-run holds the loop until this timeout: keep it
+        // a few runs long, not minutes.
+        const timeoutSeconds = config.getOptionalNumber('rollouts.schedule.timeoutSeconds') ?? Math.max(30, 3 * frequencySeconds);
         let seeded = false;
         await deps.scheduler.scheduleTask({
           id: 'rollouts-gate-loop',
