@@ -130,6 +130,8 @@ export class ActionService {
       return this.#requestFromController(rollout, request);
     }
     if (rollout.pendingAction) {
+      const settled = await this.#sameActionInFlight(rollout, action);
+      if (settled) return settled;
       throw new ConflictError(`another action (${rollout.pendingAction}) is in flight on this rollout; try again in a moment`);
     }
 
@@ -140,6 +142,8 @@ export class ActionService {
       if (now && ((action === 'rollback' && now.status === 'rolled-back') || (action === 'promote' && now.status === 'promoted'))) {
         return { rollout: publicRollout(now), alreadyInState: true };
       }
+      const settled = now?.pendingAction ? await this.#sameActionInFlight(now, action) : undefined;
+      if (settled) return settled;
       throw new ConflictError('the rollout changed while the action was being taken; reload and try again');
     }
 
@@ -200,6 +204,25 @@ export class ActionService {
     const current = done ?? (await this.store.getRollout(rollout.id))!;
     this.events.changed(current, action === 'rollback' ? { notify: 'rollback' } : undefined);
     return { rollout: publicRollout(current), decision };
+  }
+
+  /**
+   * Two people rolling back at once (on any replica): the second waits for
+   * the first one's rollback and reports its result instead of failing.
+   * Undefined when the action in flight is a different one, or still
+   * running after 30 s.
+   */
+  async #sameActionInFlight(rollout: StoredRollout, action: RolloutAction): Promise<ActionResult | undefined> {
+    if (rollout.pendingAction !== action || (action !== 'rollback' && action !== 'promote')) return undefined;
+    const done: StoredRollout['status'] = action === 'rollback' ? 'rolled-back' : 'promoted';
+    for (let i = 0; i < 300; i++) {
+      await this.sleep(100);
+      const now = await this.store.getRollout(rollout.id);
+      if (!now) return undefined;
+      if (now.status === done) return { rollout: publicRollout(now), alreadyInState: true };
+      if (now.pendingAction !== action) return undefined;
+    }
+    return undefined;
   }
 
   /**
