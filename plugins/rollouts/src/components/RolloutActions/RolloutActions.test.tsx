@@ -37,6 +37,16 @@ describe('RolloutActions', () => {
     expect(screen.queryByRole('button', { name: 'Resume' })).not.toBeInTheDocument();
   });
 
+  it('offers a retry when the last rollback could not reach the deploy system', async () => {
+    const api = createMockApi();
+    const rollout = makeRollout({
+      lastError: { message: 'simulator did not accept the rollback: connection reset', at: '2026-11-21T03:00:00Z', action: 'rollback' },
+    });
+    await renderWithApis(<RolloutActions rollout={rollout} onDone={vi.fn()} />, { api });
+    expect(await screen.findByRole('button', { name: 'Retry roll back' })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Roll back' })).not.toBeInTheDocument();
+  });
+
   it('shows nothing for a finished rollout', async () => {
     const api = createMockApi();
     await renderWithApis(<RolloutActions rollout={makeRollout({ status: 'promoted' })} onDone={vi.fn()} />, { api });

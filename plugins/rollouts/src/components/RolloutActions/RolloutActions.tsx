@@ -41,9 +41,11 @@ function ActionButton(props: {
   action: RolloutAction;
   entityRef: string;
   size: 'small' | 'medium';
+  /** The last attempt of this action failed: the button offers a retry. */
+  failed?: boolean;
   onClick: () => void;
 }) {
-  const { action, entityRef, size, onClick } = props;
+  const { action, entityRef, size, failed, onClick } = props;
   const { allowed, loading } = usePermission({ permission: permissionFor(action), resourceRef: entityRef });
   const button = (
     <Button
@@ -54,7 +56,7 @@ function ActionButton(props: {
       onClick={onClick}
       data-testid={`action-${action}`}
     >
-      {ACTION_LABELS[action]}
+      {failed ? `Retry ${ACTION_LABELS[action].toLocaleLowerCase('en-US')}` : ACTION_LABELS[action]}
     </Button>
   );
   if (!loading && !allowed) {
@@ -194,6 +196,7 @@ export function RolloutActions(props: {
             action={action}
             entityRef={entityRef}
             size={size}
+            failed={rollout.lastError?.action === action}
             onClick={() => setDialog({ action, n: ++opened.current })}
           />
         ))}

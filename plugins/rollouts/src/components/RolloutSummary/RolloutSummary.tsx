@@ -63,7 +63,9 @@ export function RolloutSummary(props: {
       )}
       {rollout.lastError && (
         <Alert severity="error" sx={{ mt: 1 }} data-testid="rollout-last-error">
-          {`${rollout.lastError.message} (${formatDateTime(rollout.lastError.at)})`}
+          {rollout.lastError.action
+            ? `The ${rollout.lastError.action} failed: ${rollout.lastError.message} (${formatDateTime(rollout.lastError.at)}). Tollgate retries it on its next run; you can retry it now.`
+            : `${rollout.lastError.message} (${formatDateTime(rollout.lastError.at)})`}
         </Alert>
       )}
       {(onAction || runbookUrl) && (
