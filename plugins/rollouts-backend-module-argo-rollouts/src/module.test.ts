@@ -1,0 +1,100 @@
+import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import { createBackendPlugin } from '@backstage/backend-plugin-api';
+import { rolloutsDeployProvidersExtensionPoint, type RolloutsDeployProvider } from '@tollgate/plugin-rollouts-node';
+import { ArgoRolloutsDeployProvider } from './ArgoRolloutsDeployProvider';
+import { rolloutsModuleArgoRollouts } from './module';
+import { FakeKubeApi } from './__testUtils__/FakeKubeApi';
+import { allFixtures, TOKENS } from './__testUtils__/fixtures';
+
+/** A stand-in for the rollouts backend: owns the extension point and keeps what modules add. */
+function fakeRolloutsPlugin(registered: RolloutsDeployProvider[]) {
+  return createBackendPlugin({
+    pluginId: 'rollouts',
+    register(env) {
+      env.registerExtensionPoint(rolloutsDeployProvidersExtensionPoint, {
+        addDeployProvider: (...providers) => registered.push(...providers),
+      });
+      env.registerInit({ deps: {}, async init() {} });
+    },
+  });
+}
+
+describe('rolloutsModuleArgoRollouts', () => {
+  let api: FakeKubeApi;
+  beforeEach(async () => {
+    api = await FakeKubeApi.start({ identities: TOKENS, ...allFixtures() });
+  });
+  afterEach(() => api.close());
+
+  it('registers the provider for the configured clusters on the deploy providers extension point', async () => {
+    const registered: RolloutsDeployProvider[] = [];
+    await startTestBackend({
+      features: [
+        fakeRolloutsPlugin(registered),
+        rolloutsModuleArgoRollouts,
+        mockServices.rootConfig.factory({
+          data: {
+            rollouts: {
+              providers: {
+                argoRollouts: {
+                  requestTimeoutSeconds: 5,
+                  clusters: [{ name: 'prod-eu', url: api.url, serviceAccountToken: 'tollgate-token', skipTLSVerify: true, namespaces: ['payments'] }],
+                },
+              },
+            },
+          },
+        }),
+      ],
+    });
+    expect(registered).toHaveLength(1);
+    const [provider] = registered;
+    expect(provider).toBeInstanceOf(ArgoRolloutsDeployProvider);
+    expect(provider.id).toBe('argo-rollouts');
+    expect((await provider.listRollouts()).map(r => r.target).sort()).toEqual(['payments/checkout-api', 'payments/payments-worker']);
+  });
+
+  it('takes its id and pause mode from config', async () => {
+    const registered: RolloutsDeployProvider[] = [];
+    await startTestBackend({
+      features: [
+        fakeRolloutsPlugin(registered),
+        rolloutsModuleArgoRollouts,
+        mockServices.rootConfig.factory({
+          data: {
+            rollouts: {
+              providers: {
+                argoRollouts: {
+                  id: 'argo-eu',
+                  indefinitePause: 'gate',
+                  clusters: [{ name: 'prod-eu', url: api.url, serviceAccountToken: 'tollgate-token', skipTLSVerify: true }],
+                },
+              },
+            },
+          },
+        }),
+      ],
+    });
+    expect(registered[0].id).toBe('argo-eu');
+    expect(await registered[0].getRollout('payments/checkout-api')).toMatchObject({ status: 'progressing', steps: [{ weight: 20 }, expect.anything(), expect.anything(), expect.anything(), { weight: 100 }] });
+  });
+
+  it('registers nothing without clusters', async () => {
+    const registered: RolloutsDeployProvider[] = [];
+    await startTestBackend({ features: [fakeRolloutsPlugin(registered), rolloutsModuleArgoRollouts, mockServices.rootConfig.factory({ data: {} })] });
+    expect(registered).toEqual([]);
+  });
+
+  it('fails the backend start on a bad cluster entry, naming the key', async () => {
+    await expect(
+      startTestBackend({
+        features: [
+          fakeRolloutsPlugin([]),
+          rolloutsModuleArgoRollouts,
+          mockServices.rootConfig.factory({
+            data: { rollouts: { providers: { argoRollouts: { clusters: [{ name: 'prod-eu', url: api.url }] } } } },
+          }),
+        ],
+      }),
+    ).rejects.toThrow(/rollouts\.providers\.argoRollouts\.clusters\[prod-eu\]: set exactly one of kubeconfig, inCluster or serviceAccountToken/);
+  });
+});
