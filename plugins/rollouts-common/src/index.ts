@@ -8,3 +8,4 @@ export * from './permissions';
 export * from './types';
 export * from './schemas';
 export * from './engine';
+export * from './telemetry';

@@ -1,6 +1,7 @@
 import {
   evaluateGate,
   TELEMETRY_ANNOTATION,
+  telemetryProblems,
   type GateDecision,
   type GateEvaluationSummary,
   type TelemetryTick,
@@ -10,7 +11,7 @@ import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
 import { gateContextFor, gatePolicyFor } from './GateLoop';
 import type { ProviderRegistry } from './ProviderRegistry';
-import { errorMessage, withRetry } from './retry';
+import { errorMessage, withRetry, type RetryOptions } from './retry';
 
 /** What one evaluation of a rollout came to. */
 export type RolloutEvaluation =
@@ -22,7 +23,7 @@ export interface RolloutEvaluatorOptions {
   policies: PolicyResolver;
   telemetryStepSeconds: number;
   defaultTelemetryProvider?: string;
-  retry: { attempts: number; initialBackoffMs: number };
+  retry: RetryOptions;
 }
 
 /** The share of requests the canary received over the ticks, or undefined with no traffic. */
@@ -50,6 +51,7 @@ export class RolloutEvaluator {
     rollout: StoredRollout,
     annotations: Record<string, string> | undefined,
     now: Date,
+    retry: RetryOptions = this.o.retry,
   ): Promise<RolloutEvaluation> {
     let policy: RolloutPolicy;
     try {
@@ -75,8 +77,17 @@ export class RolloutEvaluator {
             kpis: policy.kpis.map(k => k.name),
             queries: policy.telemetry?.queries,
           }),
-        this.o.retry,
+        retry,
       );
+      const problems = telemetryProblems(result.ticks);
+      if (problems.length > 0) {
+        const more = problems.length > 3 ? ` and ${problems.length - 3} more` : '';
+        return {
+          ok: false,
+          policy,
+          reasons: [`telemetry from ${telemetry.id} cannot be right: ${problems.slice(0, 3).join('; ')}${more}; holding (never promote on bad data)`],
+        };
+      }
       const context = gateContextFor(rollout, policy, this.o.telemetryStepSeconds);
       const notes: string[] = [];
       if (!(context.expectedCanaryShare > 0 && context.expectedCanaryShare < 1)) {

@@ -1,1 +1,2 @@
 export { FakeDeployProvider, FakeTelemetryProvider } from './fakes';
+export { FaultInjector, faultPlans, type Fault, type FaultPlan, type ProviderCall } from './faults';
