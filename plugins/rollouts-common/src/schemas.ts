@@ -5,6 +5,43 @@ import { z } from 'zod';
  * and query against these; a failed parse becomes a 400 naming the field.
  */
 
+/** C0 and C1 control characters (NUL included) except tab, line feed and carriage return. */
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+/** Any control character, line breaks and tabs included. */
+const ANY_CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+/** A UTF-16 surrogate without its other half: not Unicode text, and no database stores it as sent. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * A name-like value that ends up in a database column and in decision log
+ * reasons (a target, a version): printable, well-formed Unicode.
+ */
+const label = (max: number, min = 1) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .refine(s => !ANY_CONTROL_CHARACTER.test(s), 'must not contain control characters')
+    .refine(s => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (no lone surrogates)');
+
+/** Free text a person writes (a reason): line breaks and tabs allowed, other control characters not. */
+const freeText = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(max)
+    .refine(s => !CONTROL_CHARACTERS.test(s), 'must not contain control characters other than tab and line breaks')
+    .refine(s => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (no lone surrogates)');
+
+/**
+ * A number in a query string. Only a single string value is read as a
+ * number: a repeated parameter (an array) or a nested one (an object) is
+ * refused, where `z.coerce.number()` would read `["5"]` as 5.
+ */
+const queryNumber = (schema: z.ZodNumber) =>
+  z.preprocess(v => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), schema);
+
 const entityRef = z
   .string()
   .max(512)
@@ -27,7 +64,7 @@ export const rolloutStepsSchema = z.array(rolloutStepSchema).min(1).max(50);
 /** `POST /v1/rollouts/:id/actions/:action` body. @public */
 export const actionRequestSchema = z
   .object({
-    reason: z.string().trim().min(1, 'is required').max(2000),
+    reason: freeText(2000),
     idempotencyKey: z
       .string()
       .min(8, 'must be at least 8 characters')
@@ -43,11 +80,11 @@ export const registerRolloutRequestSchema = z
   .object({
     entityRef,
     provider: providerId,
-    target: z.string().min(1).max(256),
-    version: z.string().min(1).max(128),
-    previousVersion: z.string().min(1).max(128).optional(),
+    target: label(256),
+    version: label(128),
+    previousVersion: label(128).optional(),
     steps: rolloutStepsSchema.optional(),
-    policy: z.string().min(1).max(128).optional(),
+    policy: label(128).optional(),
   })
   .strict();
 /** @public */
@@ -60,15 +97,15 @@ export const listRolloutsQuerySchema = z
     status: z
       .enum(['active', 'finished', 'pending', 'progressing', 'paused', 'awaiting-approval', 'promoted', 'rolled-back', 'aborted', 'failed'])
       .optional(),
-    limit: z.coerce.number().int().min(1).max(1000).optional(),
+    limit: queryNumber(z.number().int().min(1).max(1000)).optional(),
   })
   .strict();
 
 /** `GET /v1/rollouts/:id/decisions` query. @public */
 export const listDecisionsQuerySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(500).optional(),
-    before: z.coerce.number().int().min(1).optional(),
+    limit: queryNumber(z.number().int().min(1).max(500)).optional(),
+    before: queryNumber(z.number().int().min(1)).optional(),
   })
   .strict();
 
@@ -77,7 +114,7 @@ export const summaryQuerySchema = z
   .object({
     owner: entityRef.optional(),
     system: entityRef.optional(),
-    days: z.coerce.number().int().min(1).max(365).optional(),
+    days: queryNumber(z.number().int().min(1).max(365)).optional(),
   })
   .strict();
 
@@ -90,10 +127,10 @@ export const summaryQuerySchema = z
 export const judgeQuerySchema = z
   .object({
     provider: providerId.default('argo-rollouts'),
-    target: z.string().min(1).max(256),
-    version: z.string().min(1).max(128),
+    target: label(256),
+    version: label(128),
     /** Percent of traffic on the canary now, when the caller knows it (the SRM check uses it). */
-    weight: z.coerce.number().gt(0).lt(100).optional(),
+    weight: queryNumber(z.number().gt(0).lt(100)).optional(),
   })
   .strict();
 /** @public */
@@ -119,15 +156,48 @@ export type FlaggerHook = (typeof FLAGGER_HOOKS)[number];
  *
  * @public
  */
-export const flaggerWebhookPayloadSchema = z.object({
-  name: z.string().min(1).max(253),
-  namespace: z.string().min(1).max(63),
-  phase: z.string().max(64).optional(),
-  checksum: z.string().max(128).optional(),
-  metadata: z.record(z.string().max(4096)).optional(),
-});
+export const flaggerWebhookPayloadSchema = z
+  .object({
+    name: label(253),
+    namespace: label(63),
+    phase: label(64, 0).optional(),
+    checksum: label(128, 0).optional(),
+    metadata: z.record(z.string().max(4096)).optional(),
+  })
+  .superRefine((p, ctx) => {
+    // `namespace/name` is the rollout's target, stored in a 256-character column.
+    if (p.namespace.length + 1 + p.name.length > 256) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['name'],
+        message: 'with the namespace, must be at most 256 characters (namespace/name is the rollout target)',
+      });
+    }
+  });
 /** @public */
 export type FlaggerWebhookPayload = z.infer<typeof flaggerWebhookPayloadSchema>;
+
+/**
+ * `POST /v1/policies/validate` body: the policy as YAML text, or as an
+ * object, not both.
+ *
+ * @public
+ */
+export const validatePolicyRequestSchema = z
+  .object({
+    yaml: z.string({ invalid_type_error: 'must be a string holding the policy YAML' }).optional(),
+    policy: z.unknown().optional(),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    const hasYaml = body.yaml !== undefined;
+    const hasPolicy = body.policy !== undefined;
+    if (hasYaml && hasPolicy) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['policy'], message: 'send either yaml or policy, not both' });
+    } else if (!hasYaml && !hasPolicy) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [], message: 'send { "yaml": "<policy YAML>" } or { "policy": { … } }' });
+    }
+  });
 
 /**
  * Turns a zod error into one line per problem, each naming its field path,
@@ -143,7 +213,9 @@ export function formatZodIssues(error: z.ZodError, root?: string): string[] {
     }, root ?? '');
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
-      message = `unknown field(s) ${issue.keys.map(k => `"${k}"`).join(', ')}`;
+      const shown = issue.keys.slice(0, 10).map(k => JSON.stringify(k.length > 64 ? `${k.slice(0, 64)}…` : k));
+      const more = issue.keys.length > shown.length ? ` and ${issue.keys.length - shown.length} more` : '';
+      message = `unknown field(s) ${shown.join(', ')}${more}`;
     }
     return `${path || '(root)'}: ${message}`;
   });

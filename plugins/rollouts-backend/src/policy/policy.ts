@@ -1,12 +1,12 @@
 import { InputError } from '@backstage/errors';
 import {
-  formatZodIssues,
+  formatGatePolicyPath,
   rolloutStepsSchema,
   validateGatePolicy,
   type GatePolicy,
   type RolloutStep,
 } from '@tollgate/plugin-rollouts-common';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { Lexer, Parser, parseDocument, YAMLError } from 'yaml';
 import { z } from 'zod';
 import { canonicalJson, sha256 } from '../database/canonical';
 
@@ -72,17 +72,27 @@ const policySchema = z
 export function validatePolicyObject(input: unknown): { policy?: RolloutPolicy; problems: PolicyProblem[] } {
   const parsed = policySchema.safeParse(input);
   const problems: PolicyProblem[] = [];
+  const seen = new Set<string>();
+  const add = (path: string, message: string) => {
+    if (seen.has(`${path}\u0000${message}`)) return; // the gate section is checked twice
+    seen.add(`${path}\u0000${message}`);
+    problems.push({ path, message });
+  };
   if (!parsed.success) {
-    for (const line of formatZodIssues(parsed.error)) {
-      const idx = line.indexOf(': ');
-      problems.push({ path: line.slice(0, idx), message: line.slice(idx + 2) });
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        // one problem per unknown field, at its own path (`slo.availabilty`)
+        for (const key of issue.keys) add(formatGatePolicyPath([...issue.path, key]), 'unknown field');
+      } else {
+        add(formatGatePolicyPath(issue.path), issue.message);
+      }
     }
   }
   const gateInput = (input as any)?.gate ?? {};
   const gate = validateGatePolicy(gateInput);
   if (!gate.ok) {
     for (const p of gate.problems) {
-      problems.push({ path: p.path ? `gate.${p.path}` : 'gate', message: p.message });
+      add(!p.path || p.path === '(root)' ? 'gate' : `gate.${p.path}`, p.message);
     }
   }
   if (!parsed.success || problems.length > 0) {
@@ -96,17 +106,65 @@ export function validatePolicyObject(input: unknown): { policy?: RolloutPolicy; 
   };
 }
 
+/** A policy is a handful of levels deep; YAML nested deeper is refused before it is composed. */
+export const MAX_POLICY_YAML_DEPTH = 64;
+/** Policy files are small; a larger text is refused before it is parsed. */
+export const MAX_POLICY_YAML_BYTES = 256 * 1024;
+
+/**
+ * The first place where the YAML nests deeper than `max` levels, found with
+ * yaml's own CST parser, which keeps its stack on the heap. (Composing such
+ * a document recurses once per level: thousands of `[` exhaust the call
+ * stack, and under source-map support that kills the process.)
+ */
+function tooDeep(text: string, max: number): { line: number; col: number } | undefined {
+  const parser = new Parser();
+  let offset = 0;
+  for (const lexeme of new Lexer().lex(text, false)) {
+    for (const _ of parser.next(lexeme)) {
+      // documents are composed later, by parseYaml
+    }
+    if (parser.stack.length > max) {
+      const before = text.slice(0, offset);
+      const lineStart = before.lastIndexOf('\n') + 1;
+      return { line: before.split('\n').length, col: offset - lineStart + 1 };
+    }
+    offset += lexeme.length;
+  }
+  return undefined;
+}
+
+function yamlProblem(e: YAMLError): PolicyProblem {
+  const pos = e.linePos?.[0];
+  // The position is in the path; the library repeats it at the end of its message.
+  const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  return { path: pos ? `(yaml line ${pos.line}, column ${pos.col})` : '(yaml)', message };
+}
+
 /** Parses policy YAML text; problems name their field path (or the YAML line). */
 export function validatePolicyYaml(text: string): { policy?: RolloutPolicy; problems: PolicyProblem[] } {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_POLICY_YAML_BYTES) {
+    return { problems: [{ path: '(yaml)', message: `the policy is ${bytes} bytes; the limit is ${MAX_POLICY_YAML_BYTES / 1024} KiB` }] };
+  }
   let data: unknown;
   try {
-    data = parseYaml(text, { maxAliasCount: 50 });
-  } catch (e) {
-    if (e instanceof YAMLParseError) {
-      const pos = e.linePos?.[0];
-      return { problems: [{ path: pos ? `(yaml line ${pos.line}, column ${pos.col})` : '(yaml)', message: e.message.split('\n')[0] }] };
+    const deep = tooDeep(text, MAX_POLICY_YAML_DEPTH);
+    if (deep) {
+      return {
+        problems: [{ path: `(yaml line ${deep.line}, column ${deep.col})`, message: `nested more than ${MAX_POLICY_YAML_DEPTH} levels deep` }],
+      };
     }
-    throw e;
+    const doc = parseDocument(text, { prettyErrors: true });
+    // Errors, and warnings too (an unresolved `!!python/object` tag, an
+    // ambiguous alias): a policy is small and should read one way only.
+    const issues = [...doc.errors, ...doc.warnings];
+    if (issues.length > 0) return { problems: issues.map(yamlProblem) };
+    data = doc.toJS({ maxAliasCount: 50 });
+  } catch (e) {
+    if (e instanceof YAMLError) return { problems: [yamlProblem(e)] };
+    // Whatever else the YAML library throws (too many aliases) is still a problem with the text, not a crash.
+    return { problems: [{ path: '(yaml)', message: `cannot be read: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` }] };
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     return { problems: [{ path: '(root)', message: 'a policy must be a YAML mapping' }] };

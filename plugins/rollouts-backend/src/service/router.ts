@@ -5,7 +5,13 @@ import type {
   HttpAuthService,
   PermissionsService,
 } from '@backstage/backend-plugin-api';
-import { AuthenticationError, InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
+import {
+  AuthenticationError,
+  CustomErrorBase,
+  InputError,
+  NotAllowedError,
+  NotFoundError,
+} from '@backstage/errors';
 import {
   AuthorizeResult,
   type BasicPermission,
@@ -32,6 +38,7 @@ import {
   ROLLOUT_ACTIONS,
   RUNBOOK_ANNOTATION,
   summaryQuerySchema,
+  validatePolicyRequestSchema,
   type RolloutAction,
   type RolloutDetail,
   type RolloutStatus,
@@ -66,10 +73,89 @@ export interface RouterOptions {
 const ACTIVE = [...ACTIVE_ROLLOUT_STATUSES];
 const FINISHED = [...FINAL_ROLLOUT_STATUSES];
 
+/** The largest request body the API reads. */
+export const BODY_LIMIT_BYTES = 256 * 1024;
+
+/** 413: the body is larger than {@link BODY_LIMIT_BYTES}. */
+class PayloadTooLargeError extends CustomErrorBase {
+  name = 'PayloadTooLargeError' as const;
+  statusCode = 413;
+}
+
+/** 415: the body is not JSON, or not in a charset or encoding the API reads. */
+class UnsupportedMediaTypeError extends CustomErrorBase {
+  name = 'UnsupportedMediaTypeError' as const;
+  statusCode = 415;
+}
+
+/** A value quoted in an error message: JSON-escaped and cut to 80 characters. */
+function quote(value: unknown): string {
+  const text = String(value);
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+}
+
+function decodeQueryPart(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A rollout id from the path: rollout ids are UUIDs, anything else is a 400 naming `id`. */
+function rolloutIdParam(req: express.Request): string {
+  const id = req.params.id;
+  if (!UUID.test(id)) throw new InputError(`id: must be a rollout id (a UUID), got ${quote(id)}`);
+  return id;
+}
+
+/**
+ * Body-parser's errors (too large, not JSON, unknown charset or encoding)
+ * become errors that say `body:` and what is wrong, without echoing the body.
+ */
+function bodyError(error: any): Error {
+  if (error instanceof CustomErrorBase) return error; // already says what is wrong
+  const type: string | undefined = error?.type;
+  switch (type) {
+    case 'entity.too.large': {
+      const bytes = error.length ?? error.expected;
+      return new PayloadTooLargeError(
+        `body: is larger than the ${BODY_LIMIT_BYTES / 1024} kB limit${typeof bytes === 'number' ? ` (${bytes} bytes)` : ''}`,
+      );
+    }
+    case 'entity.parse.failed': {
+      const text = typeof error.body === 'string' ? error.body.trimStart() : '';
+      if (text && !text.startsWith('{') && !text.startsWith('[')) {
+        return new InputError('body: must be a JSON object');
+      }
+      return new InputError(`body: is not valid JSON (${String(error.message).slice(0, 200)})`);
+    }
+    case 'charset.unsupported':
+      return new UnsupportedMediaTypeError(`body: unsupported charset ${quote(error.charset)}; send UTF-8 JSON`);
+    case 'encoding.unsupported':
+      return new UnsupportedMediaTypeError(`body: unsupported Content-Encoding ${quote(error.encoding)}; send identity, gzip or deflate`);
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return new InputError(`body: ${error.message}`);
+    default: {
+      const status = error?.statusCode ?? error?.status;
+      if (error?.expose === true && typeof status === 'number' && status >= 400 && status < 500) {
+        // e.g. a gzip body that does not inflate
+        return new InputError(`body: could not be read (${String(error.message).slice(0, 200)})`);
+      }
+      return error;
+    }
+  }
+}
+
 function parse<T extends z.ZodTypeAny>(schema: T, input: unknown, where: string): z.infer<T> {
   const result = schema.safeParse(input ?? {});
   if (!result.success) {
-    throw new InputError(`invalid ${where}: ${formatZodIssues(result.error).join('; ')}`);
+    const lines = formatZodIssues(result.error);
+    const more = lines.length > 20 ? `; and ${lines.length - 20} more problems` : '';
+    throw new InputError(`invalid ${where}: ${lines.slice(0, 20).join('; ')}${more}`);
   }
   return result.data;
 }
@@ -86,7 +172,44 @@ const actionPermission: Record<RolloutAction, ResourcePermission<'catalog-entity
 export async function createRouter(options: RouterOptions): Promise<express.Router> {
   const { store, actions, entities, policies, judge, auth, httpAuth, permissions, auditor } = options;
   const router = Router();
-  router.use(express.json({ limit: '256kb' }));
+  // A POST body must be JSON: anything else would reach the handlers as `{}`
+  // and be answered with a confusing list of missing fields.
+  router.use((req, _res, next) => {
+    const length = req.headers['content-length'];
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+    if (req.method === 'POST' && hasBody && !req.is('application/json')) {
+      const type = req.headers['content-type'];
+      throw new UnsupportedMediaTypeError(
+        `body: must be JSON with Content-Type: application/json (got ${type ? quote(type) : 'no Content-Type'})`,
+      );
+    }
+    next();
+  });
+  // A query string that does not percent-decode would reach the handlers
+  // still encoded (the query parser gives up silently): refuse it.
+  router.use((req, _res, next) => {
+    const at = req.originalUrl.indexOf('?');
+    if (at < 0 || req.path === '/health') {
+      next();
+      return;
+    }
+    for (const part of req.originalUrl.slice(at + 1).split('&')) {
+      const eq = part.indexOf('=');
+      const rawKey = eq < 0 ? part : part.slice(0, eq);
+      const key = decodeQueryPart(rawKey);
+      if (key === undefined) {
+        throw new InputError(`invalid query: ${quote(rawKey)}: the parameter name is not valid percent-encoded UTF-8`);
+      }
+      if (eq >= 0 && decodeQueryPart(part.slice(eq + 1)) === undefined) {
+        throw new InputError(`invalid query: ${key.replace(/\[.*$/, '')}: is not valid percent-encoded UTF-8`);
+      }
+    }
+    next();
+  });
+  router.use(express.json({ limit: BODY_LIMIT_BYTES }));
+  router.use((error: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => {
+    next(bodyError(error));
+  });
 
   const actorOf = (credentials: BackstageCredentials) => {
     const principal = credentials.principal as { type: string; userEntityRef?: string; subject?: string };
@@ -122,6 +245,15 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
   }
 
+  function namedPolicy(name: string) {
+    try {
+      return policies.named(name);
+    } catch (e) {
+      if (e instanceof NotFoundError || e instanceof InputError) throw new InputError(`policy: ${e.message}`);
+      throw e;
+    }
+  }
+
   router.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -148,8 +280,12 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const event = await auditor.createEvent({ eventId: 'rollout-register', request: req, severityLevel: 'medium', meta: { entityRef: body.entityRef, target: body.target, version: body.version } });
     try {
       await requirePermission(credentials, rolloutRegisterPermission);
-      const policy = body.policy ? policies.named(body.policy) : await policies.forAnnotations((await entities.byRef(body.entityRef))?.annotations);
-      const steps = body.steps ?? policy.steps ?? [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
+      // A policy the caller names must exist; the entity's own policy may be
+      // broken or unreadable: the rollout registers and the gate loop holds it, saying why.
+      const policy = body.policy
+        ? namedPolicy(body.policy)
+        : await policies.forAnnotations((await entities.byRef(body.entityRef))?.annotations).catch(() => undefined);
+      const steps = body.steps ?? policy?.steps ?? [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
       const now = new Date().toISOString();
       const { rollout, created } = await store.upsertDiscovered({
         id: randomUUID(),
@@ -165,8 +301,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
         currentWeight: 0,
         startedAt: now,
         stepStartedAt: now,
-        policyName: policy.name,
-        policyHash: policy.hash,
+        policyName: policy?.name,
+        policyHash: policy?.hash,
       });
       if (created) {
         await store.appendDecision({
@@ -178,7 +314,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
           actor: actorOf(credentials),
           reasons: [`registered ${body.version} of ${body.target} from CI`],
           evidence: null,
-          policyHash: policy.hash,
+          policyHash: policy?.hash ?? null,
           outcome: 'none',
         });
       }
@@ -192,8 +328,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.get('/v1/rollouts/:id', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
-    const rollout = await store.getRollout(req.params.id);
-    if (!rollout) throw new NotFoundError(`no rollout with id ${req.params.id}`);
+    const id = rolloutIdParam(req);
+    const rollout = await store.getRollout(id);
+    if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
     await requirePermission(credentials, rolloutReadPermission, rollout.entityRef);
     const entity = await entities.byRef(rollout.entityRef);
     const detail: RolloutDetail = {
@@ -206,22 +343,24 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.get('/v1/rollouts/:id/decisions', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const id = rolloutIdParam(req);
     const query = parse(listDecisionsQuerySchema, req.query, 'query');
-    const rollout = await store.getRollout(req.params.id);
-    if (!rollout) throw new NotFoundError(`no rollout with id ${req.params.id}`);
+    const rollout = await store.getRollout(id);
+    if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
     await requirePermission(credentials, rolloutReadPermission, rollout.entityRef);
     res.json(await store.listDecisions({ rolloutId: rollout.id, limit: query.limit, before: query.before }));
   });
 
   router.post('/v1/rollouts/:id/actions/:action', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const id = rolloutIdParam(req);
     const action = req.params.action as RolloutAction;
     if (!ROLLOUT_ACTIONS.includes(action)) {
-      throw new InputError(`action: must be one of ${ROLLOUT_ACTIONS.join(', ')}`);
+      throw new InputError(`action: must be one of ${ROLLOUT_ACTIONS.join(', ')}, got ${quote(action)}`);
     }
     const body = parse(actionRequestSchema, req.body, 'body');
-    const rollout = await store.getRollout(req.params.id);
-    if (!rollout) throw new NotFoundError(`no rollout with id ${req.params.id}`);
+    const rollout = await store.getRollout(id);
+    if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
     const event = await auditor.createEvent({
       eventId: 'rollout-action',
       severityLevel: action === 'rollback' || action === 'promote' ? 'high' : 'medium',
@@ -247,16 +386,8 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
 
   router.post('/v1/policies/validate', async (req, res) => {
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
-    const body = req.body as unknown;
-    let result;
-    if (body && typeof body === 'object' && 'yaml' in body) {
-      if (typeof (body as any).yaml !== 'string') throw new InputError('yaml: must be a string holding the policy YAML');
-      result = validatePolicyYaml((body as any).yaml);
-    } else if (body && typeof body === 'object' && 'policy' in body) {
-      result = validatePolicyObject((body as any).policy);
-    } else {
-      throw new InputError('body: send { "yaml": "<policy YAML>" } or { "policy": { … } }');
-    }
+    const body = parse(validatePolicyRequestSchema, req.body, 'body');
+    const result = body.yaml !== undefined ? validatePolicyYaml(body.yaml) : validatePolicyObject(body.policy);
     res.json({
       valid: result.problems.length === 0,
       problems: result.problems,
@@ -285,11 +416,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   // header-less calls reach it; every call must still carry a Backstage
   // service token, in the Authorization header or in `metadata.token`.
   router.post(`${FLAGGER_WEBHOOK_PATH}/:hook`, async (req, res) => {
+    // Authenticate first: this path is open at the HTTP router, so nothing
+    // else is looked at for a caller without a service token.
+    const credentials = await flaggerCredentials(req);
     const hook = req.params.hook as FlaggerHook;
     if (!FLAGGER_HOOKS.includes(hook)) {
-      throw new InputError(`hook: must be one of ${FLAGGER_HOOKS.join(', ')}`);
+      throw new InputError(`hook: must be one of ${FLAGGER_HOOKS.join(', ')}, got ${quote(hook)}`);
     }
-    const credentials = await flaggerCredentials(req);
     const payload = parse(flaggerWebhookPayloadSchema, req.body, 'body');
     await requirePermission(credentials, rolloutJudgePermission);
     if (payload.metadata) delete payload.metadata.token;
@@ -303,9 +436,14 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     }
     const token = (req.body as any)?.metadata?.token;
     if (typeof token !== 'string' || !token) {
-      throw new AuthenticationError('a Backstage service token is required: set metadata.token in the Canary webhook (Flagger sends no headers)');
+      throw new AuthenticationError('metadata.token: a Backstage service token is required; set it in the Canary webhook\'s metadata (Flagger sends no headers)');
     }
-    const credentials = await auth.authenticate(token);
+    let credentials: BackstageCredentials;
+    try {
+      credentials = await auth.authenticate(token);
+    } catch {
+      throw new AuthenticationError('metadata.token: not a valid Backstage token');
+    }
     if (!auth.isPrincipal(credentials, 'service')) {
       throw new AuthenticationError('metadata.token: only service tokens (backend.auth.externalAccess) may call the Flagger webhooks');
     }
@@ -322,6 +460,24 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const allowed = await allowedEntityRefs(credentials, refs);
     refs = refs.filter(r => allowed.has(r));
     res.json(await computeSummary(store, { days: query.days ?? 30, entityRefs: refs }));
+  });
+
+  // Under /api/rollouts, a path no route serves is a 404 that says so.
+  router.use((req, _res, next) => {
+    if (req.method === 'OPTIONS') {
+      next();
+      return;
+    }
+    throw new NotFoundError(`path: no route for ${req.method} ${quote(req.path)}`);
+  });
+
+  // Express could not percent-decode a path parameter.
+  router.use((error: any, req: express.Request, _res: express.Response, next: express.NextFunction) => {
+    if (error?.status === 400 && typeof error.message === 'string' && error.message.startsWith('Failed to decode param')) {
+      next(new InputError(`path: ${quote(req.path)} is not valid percent-encoded UTF-8`));
+      return;
+    }
+    next(error);
   });
 
   return router;
