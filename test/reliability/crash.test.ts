@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { assertPostgresOrSkip, startPostgres, type PostgresServer } from '../support/postgres';
 import {
   api,
+  decisionsAppliedTwice,
+  deployActionsTwice,
   fastLoopEnv,
   journal,
   postgresDatabase,
@@ -133,23 +135,10 @@ async function checkFinalState(database: Database, stateFile: string) {
     // No rollout stuck with an action in flight.
     expect(rollouts.filter(r => r.pending_action), 'rollouts with an action in flight').toEqual([]);
 
-    // No gate decision acted on twice: one applied promote per step, one applied rollback per rollout.
-    const applied = new Map<string, number>();
-    for (const d of rows) {
-      if (d.outcome !== 'applied' || (d.verdict !== 'promote' && d.verdict !== 'rollback')) continue;
-      const key = d.verdict === 'rollback' ? `${d.rollout_id} rollback` : `${d.rollout_id} promote@${d.step_index}`;
-      applied.set(key, (applied.get(key) ?? 0) + 1);
-    }
-    expect([...applied].filter(([, n]) => n > 1), 'decisions applied twice').toEqual([]);
-
-    // The deploy system never received the same action twice…
+    // No gate decision acted on twice, and the deploy system never received the same action twice…
+    expect(decisionsAppliedTwice(rows), 'decisions applied twice').toEqual([]);
     const calls = journal(stateFile).filter(c => c.changed);
-    const byAction = new Map<string, number>();
-    for (const c of calls) {
-      const key = `${c.target}@${c.version} ${c.op}${c.stepIndex ?? ''}`;
-      byAction.set(key, (byAction.get(key) ?? 0) + 1);
-    }
-    expect([...byAction].filter(([, n]) => n > 1), 'deploy actions taken twice').toEqual([]);
+    expect(deployActionsTwice(calls), 'deploy actions taken twice').toEqual([]);
 
     // …and every action it took is in the decision log: applied, or reconciled after a crash.
     const unlogged: string[] = [];

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertPostgresOrSkip, startPostgres, type PostgresServer } from '../support/postgres';
 import { guestToken, startPortal, type Portal } from '../support/portal';
-import { api, fastLoopEnv, journal, postgresDatabase, sleep } from './support/cluster';
+import { api, decisionsAppliedTwice, deployActionsTwice, fastLoopEnv, journal, postgresDatabase, sleep } from './support/cluster';
 
 const available = assertPostgresOrSkip('two replicas on PostgreSQL');
 
@@ -79,23 +79,12 @@ describe.runIf(available)('two replicas on one PostgreSQL', () => {
         'verdict',
         'outcome',
       );
-      const applied = new Map<string, number>();
-      for (const d of rows) {
-        if (d.outcome !== 'applied' || (d.verdict !== 'promote' && d.verdict !== 'rollback')) continue;
-        const key = d.verdict === 'rollback' ? `${d.rollout_id} rollback` : `${d.rollout_id} promote@${d.step_index}`;
-        applied.set(key, (applied.get(key) ?? 0) + 1);
-      }
-      expect([...applied].filter(([, n]) => n > 1), 'decisions applied twice').toEqual([]);
+      expect(decisionsAppliedTwice(rows), 'decisions applied twice').toEqual([]);
     } finally {
       await db.destroy();
     }
     const calls = journal(stateFile).filter(c => c.changed);
-    const byAction = new Map<string, number>();
-    for (const c of calls) {
-      const key = `${c.target}@${c.version} ${c.op}${c.stepIndex ?? ''}`;
-      byAction.set(key, (byAction.get(key) ?? 0) + 1);
-    }
-    expect([...byAction].filter(([, n]) => n > 1), 'deploy actions taken twice').toEqual([]);
+    expect(deployActionsTwice(calls), 'deploy actions taken twice').toEqual([]);
     const pids = new Set(calls.map(c => c.pid));
     for (const replica of replicas) {
       const verify = await api(replica.baseUrl, '/v1/decisions/verify');

@@ -2,23 +2,14 @@
  * Starts the demo portal (the built app served by the demo backend) on a
  * free port with a fresh SQLite folder, for end-to-end tests.
  */
+import { freePort, runsOrSkips } from './system';
 import { spawn, execSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const repoRoot = join(__dirname, '..', '..');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export function chromiumPath(): string | undefined {
   return ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(p => existsSync(p));
@@ -26,12 +17,7 @@ export function chromiumPath(): string | undefined {
 
 /** Outside CI a missing Chromium skips the suite with a message; in CI it fails. */
 export function assertChromiumOrSkip(suite: string): boolean {
-  if (chromiumPath()) return true;
-  const reason = 'Chromium is not installed (Debian package `chromium`; .ci/run installs it)';
-  if (process.env.CI) throw new Error(`${suite}: ${reason}. CI never skips this suite.`);
-  // eslint-disable-next-line no-console
-  console.warn(`[skipped] ${suite}: ${reason}`);
-  return false;
+  return runsOrSkips(suite, chromiumPath() ? undefined : 'Chromium is not installed (Debian package `chromium`; .ci/run installs it)');
 }
 
 export function buildApp() {
@@ -41,6 +27,8 @@ export function buildApp() {
     env: { ...process.env, NODE_ENV: 'production' },
   });
 }
+
+export { freePort };
 
 export interface Portal {
   baseUrl: string;

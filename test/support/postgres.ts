@@ -3,9 +3,9 @@
  * Outside CI a missing installation skips the PostgreSQL suites with a
  * clear message; in CI (CI=true) it is an error, because `.ci/run` installs it.
  */
+import { freePort, runsOrSkips } from './system';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -40,25 +40,9 @@ export function postgresUnavailableReason(): string | undefined {
 
 /** Fails in CI, where every suite must run; elsewhere says it skips. */
 export function assertPostgresOrSkip(suite: string): boolean {
-  const reason = postgresUnavailableReason();
-  if (!reason) return true;
-  if (process.env.CI) {
-    throw new Error(`${suite}: ${reason}. CI never skips this suite.`);
-  }
-  // eslint-disable-next-line no-console
-  console.warn(`[skipped] ${suite}: ${reason}`);
-  return false;
+  return runsOrSkips(suite, postgresUnavailableReason());
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export async function startPostgres(): Promise<PostgresServer> {
   const bin = findBinDir();

@@ -6,9 +6,9 @@
  * Outside CI a missing installation skips the suites with a clear message; in
  * CI (CI=true) it is an error.
  */
+import { freePort, runsOrSkips } from './system';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,14 +34,7 @@ export function prometheusUnavailableReason(): string | undefined {
 
 /** Fails in CI, where every suite must run; elsewhere says it skips. */
 export function assertPrometheusOrSkip(suite: string): boolean {
-  const reason = prometheusUnavailableReason();
-  if (!reason) return true;
-  if (process.env.CI) {
-    throw new Error(`${suite}: ${reason}. CI never skips this suite.`);
-  }
-  // eslint-disable-next-line no-console
-  console.warn(`[skipped] ${suite}: ${reason}`);
-  return false;
+  return runsOrSkips(suite, prometheusUnavailableReason());
 }
 
 /** One series for `openMetrics`: samples as [epoch seconds, value] (value may be NaN). */
@@ -77,16 +70,6 @@ export function openMetrics(
   return `${lines.join('\n')}\n`;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;

@@ -6,10 +6,10 @@
  * Use `assertPostgresOrSkip(suite)` from `./postgres` first: Unleash needs
  * PostgreSQL, so the same system package decides whether the suite runs.
  */
+import { freePort } from './system';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { startPostgres, type PostgresServer } from './postgres';
 
@@ -32,16 +32,6 @@ export interface UnleashServer {
 const REPO_ROOT = resolve(__dirname, '../..');
 const SERVER_JS = join(REPO_ROOT, 'node_modules/unleash-server/dist/server.js');
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? ok(addr.port) : fail(new Error('no free port'))));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 

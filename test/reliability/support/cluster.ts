@@ -98,3 +98,25 @@ export function journal(stateFile: string): SimulatorCall[] {
 }
 
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+/** Keys of gate decisions applied more than once: one promote per step, one rollback per rollout. */
+export function decisionsAppliedTwice(rows: Array<{ rollout_id: string; step_index: number; verdict: string; outcome: string }>): string[] {
+  const applied = new Map<string, number>();
+  for (const d of rows) {
+    if (d.outcome !== 'applied' || (d.verdict !== 'promote' && d.verdict !== 'rollback')) continue;
+    const key = d.verdict === 'rollback' ? `${d.rollout_id} rollback` : `${d.rollout_id} promote@${d.step_index}`;
+    applied.set(key, (applied.get(key) ?? 0) + 1);
+  }
+  return [...applied].filter(([, n]) => n > 1).map(([k, n]) => `${k} ×${n}`);
+}
+
+/** Deploy-system actions that took effect more than once for the same rollout and step. */
+export function deployActionsTwice(calls: SimulatorCall[]): string[] {
+  const byAction = new Map<string, number>();
+  for (const c of calls) {
+    if (!c.changed) continue;
+    const key = `${c.target}@${c.version} ${c.op}${c.stepIndex ?? ''}`;
+    byAction.set(key, (byAction.get(key) ?? 0) + 1);
+  }
+  return [...byAction].filter(([, n]) => n > 1).map(([k, n]) => `${k} ×${n}`);
+}
