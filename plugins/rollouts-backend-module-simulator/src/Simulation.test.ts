@@ -127,4 +127,11 @@ describe('Simulation', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('keeps its defaults for options given as undefined (unset config keys)', async () => {
+    const sim = new Simulation({ seed: 1, services: DEMO_SERVICES, steps: undefined, idleSeconds: undefined, historyDays: undefined });
+    const [first] = await sim.deploy.listRollouts();
+    expect(first.steps.map(s => s.weight)).toEqual([1, 5, 25, 100]);
+    expect(sim.history().length).toBeGreaterThan(0);
+  });
 });

@@ -127,11 +127,13 @@ export class Simulation {
   constructor(options: SimulationOptions) {
     const { stateFile, now, deployLatencyMs, ...rest } = options;
     this.#latencyMs = deployLatencyMs ?? 0;
+    // An option given as undefined keeps its default.
+    const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as typeof rest;
     this.#o = {
       steps: DEFAULT_STEPS,
       idleSeconds: 120,
       historyDays: 30,
-      ...rest,
+      ...given,
     };
     this.#now = now ?? (() => new Date());
     this.#bootedAt = this.#now().getTime();
