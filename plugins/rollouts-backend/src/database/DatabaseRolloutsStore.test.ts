@@ -5,8 +5,8 @@ import {
   startPostgres,
   type PostgresServer,
 } from '../../../../test/support/postgres';
-import { DatabaseRolloutsStore, migrateRolloutsDatabase, migrationsDir } from './DatabaseRolloutsStore';
-import type { StoredRollout } from './RolloutsStore';
+import { DatabaseRolloutsStore, migrateRolloutsDatabase, migrationsDir, timeOrderedUuid } from './DatabaseRolloutsStore';
+import type { NewDecision, StoredRollout } from './RolloutsStore';
 
 const runPg = assertPostgresOrSkip('rollouts store on PostgreSQL');
 let pg: PostgresServer | undefined;
@@ -30,6 +30,34 @@ if (runPg) {
   ]);
 }
 
+function decisionFor(rollout: StoredRollout, i: number, overrides: Partial<NewDecision> = {}): NewDecision {
+  return {
+    rolloutId: rollout.id,
+    entityRef: rollout.entityRef,
+    stepIndex: 0,
+    verdict: i % 2 ? 'hold' : 'continue',
+    kind: 'automatic',
+    actor: 'scheduler',
+    reasons: [`decision ${i}`],
+    evidence: { i, nested: { b: 2, a: [1, { y: 1, x: 0 }] } },
+    policyHash: null,
+    outcome: 'none',
+    ...overrides,
+  };
+}
+
+/** An evidence snapshot shaped like the gate engine's (signals and burn windows). */
+function engineEvidence(conversionCanary: number, longBurn: number) {
+  return {
+    verdict: 'continue',
+    signals: [
+      { name: 'error rate', kind: 'error-rate', baseline: 0.001, canary: 0.001 },
+      { name: 'conversion', kind: 'kpi-proportion', baseline: 0.04, canary: conversionCanary },
+    ],
+    checks: { burn: { canary: { availability: [{ name: 'page', longBurn, shortBurn: longBurn * 3 }] }, service: { availability: [{ name: 'page', longBurn: 0.1, shortBurn: 0.1 }] } } },
+  };
+}
+
 function rolloutInput(overrides: Partial<StoredRollout> = {}): Omit<StoredRollout, 'rowVersion' | 'updatedAt'> {
   const now = new Date().toISOString();
   return {
@@ -48,6 +76,15 @@ function rolloutInput(overrides: Partial<StoredRollout> = {}): Omit<StoredRollou
     ...overrides,
   };
 }
+
+describe('timeOrderedUuid', () => {
+  it('makes version-7 UUIDs that sort by time', () => {
+    const ids = [Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1) + 1, Date.UTC(2027, 5, 1)].map(t => timeOrderedUuid(t));
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(Array.from({ length: 1000 }, () => timeOrderedUuid())).size).toBe(1000);
+  });
+});
 
 describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
   let knex: Knex;
@@ -134,6 +171,137 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     const truncated = await store.verifyDecisions();
     expect(truncated.ok).toBe(false);
     expect(truncated.firstBroken?.problem).toMatch(/deleted/);
+  });
+
+  it('appends a batch of decisions as one stretch of the chain, between single appends', async () => {
+    const { rollout } = await store.upsertDiscovered(rolloutInput());
+    await store.appendDecision(decisionFor(rollout, 0));
+    const batch = await store.appendDecisions(Array.from({ length: 1203 }, (_, i) => decisionFor(rollout, i + 1)));
+    expect(batch.map(d => d.seq)).toEqual(Array.from({ length: 1203 }, (_, i) => i + 2));
+    expect(batch[0].prevHash).not.toBe(batch[1].prevHash);
+    expect(batch[1].prevHash).toBe(batch[0].hash);
+    const last = await store.appendDecision(decisionFor(rollout, 1204));
+    expect(last.seq).toBe(1205);
+    expect(last.prevHash).toBe(batch[batch.length - 1].hash);
+    expect(await store.appendDecisions([])).toEqual([]);
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 1205 });
+    const page = await store.listDecisions({ rolloutId: rollout.id, limit: 2 });
+    expect(page.items[1]).toEqual(batch[batch.length - 1]);
+  });
+
+  it('keeps one chain when two stores append batches concurrently', async () => {
+    // Two stores as two replicas would hold them: on PostgreSQL each with its own connection pool.
+    const other = await (async () => {
+      if (_name !== 'PostgreSQL') return { store: DatabaseRolloutsStore.fromKnex(knex), close: async () => {} };
+      const k2 = knexFactory({ client: 'pg', connection: (knex.client.config as any).connection, pool: { min: 0, max: 10 } });
+      return { store: DatabaseRolloutsStore.fromKnex(k2), close: () => k2.destroy() };
+    })();
+    try {
+      const { rollout } = await store.upsertDiscovered(rolloutInput());
+      const writers = [store, other.store];
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, w) =>
+          w % 3 === 2
+            ? writers[w % 2].appendDecision(decisionFor(rollout, w * 1000)).then(d => [d])
+            : writers[w % 2].appendDecisions(Array.from({ length: 40 + w }, (__, i) => decisionFor(rollout, w * 1000 + i))),
+        ),
+      );
+      const total = results.reduce((n, r) => n + r.length, 0);
+      // every batch is one contiguous stretch of the log
+      for (const r of results) expect(r.map(d => d.seq)).toEqual(r.map((_, i) => r[0].seq + i));
+      const seqs = results.flat().map(d => d.seq).sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+      expect(await store.verifyDecisions()).toEqual({ ok: true, checked: total });
+      expect(await other.store.verifyDecisions()).toEqual({ ok: true, checked: total });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('applies a batch of conditional updates and logs decisions only for those that applied', async () => {
+    const rows = await Promise.all(Array.from({ length: 7 }, (_, i) => store.upsertDiscovered(rolloutInput({ entityRef: `component:default/svc-${i}` })).then(r => r.rollout)));
+    // someone else moves rollout 2 first
+    await store.updateRollout(rows[2].id, rows[2].rowVersion, { status: 'paused' });
+    const before = store.generation();
+    const results = await store.updateRollouts(
+      rows.map((r, i) => ({
+        rollout: r,
+        patch:
+          i % 2
+            ? { lastEvaluation: { verdict: 'hold', rubric: 'not ready', score: 0.2, reasons: ['r'], evaluatedAt: r.startedAt }, evidence: engineEvidence(0.05, 2 + i), lastError: null }
+            : { status: 'promoted', finishedAt: '2026-11-21T13:00:00.000Z', currentWeight: 100, pendingAction: null },
+        decision: i === 5 ? undefined : decisionFor(r, i, { verdict: i % 2 ? 'hold' : 'promote', outcome: i % 2 ? 'none' : 'applied' }),
+      })),
+    );
+    expect(store.generation()).toBeGreaterThan(before);
+    expect(results[2]).toBeUndefined();
+    expect(results.filter(Boolean)).toHaveLength(6);
+    expect(results[5]?.decision).toBeUndefined();
+    expect(results.filter(r => r?.decision).map(r => r!.decision!.seq)).toEqual([1, 2, 3, 4, 5]);
+    for (const [i, r] of results.entries()) {
+      if (!r) continue;
+      // the returned row is what the database now holds
+      const stored = await store.getRollout(rows[i].id);
+      expect(r.rollout).toEqual(stored);
+      expect(stored!.rowVersion).toBe(rows[i].rowVersion + 1);
+    }
+    expect((await store.getRollout(rows[2].id))?.status).toBe('paused');
+    expect(await store.updateRollouts([])).toEqual([]);
+    await expect(store.updateRollouts([{ rollout: rows[0], patch: {} }, { rollout: rows[0], patch: {} }])).rejects.toThrow(/once/);
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 5 });
+    // the dashboard's figures come from the evidence written
+    const figures = await store.listRolloutFigures({ entityRefs: ['component:default/svc-3'], finishedSince: '2000-01-01T00:00:00.000Z' });
+    expect(figures).toEqual([
+      expect.objectContaining({ entityRef: 'component:default/svc-3', status: 'progressing', burnRate: 5, kpiDeltas: { conversion: expect.closeTo(0.25, 6) } }),
+    ]);
+  });
+
+  it('lists rollouts without their evidence unless asked, and the figures without it', async () => {
+    const now = Date.parse('2026-11-21T12:00:00.000Z');
+    const at = (h: number) => new Date(now - h * 3_600_000).toISOString();
+    const inputs = [
+      rolloutInput({ entityRef: 'component:default/a', startedAt: at(5), evidence: engineEvidence(0.04, 1.5) }),
+      rolloutInput({ entityRef: 'component:default/a', startedAt: at(30), status: 'rolled-back', finishedAt: at(29), evidence: engineEvidence(0.02, 9) }),
+      rolloutInput({ entityRef: 'component:default/b', startedAt: at(900), status: 'promoted', finishedAt: at(899), evidence: engineEvidence(0.05, 1) }),
+      rolloutInput({ entityRef: 'component:default/c', startedAt: at(3) }),
+    ];
+    for (const input of inputs) await store.upsertDiscovered(input);
+    const listed = await store.listRollouts({ entityRefs: ['component:default/a'] });
+    expect(listed.map(r => r.startedAt)).toEqual([at(5), at(30)]);
+    expect(listed.every(r => r.evidence === undefined)).toBe(true);
+    const withEvidence = await store.listRollouts({ entityRefs: ['component:default/a'], withEvidence: true });
+    expect(withEvidence[0].evidence).toEqual(engineEvidence(0.04, 1.5));
+    expect((await store.getRollout(listed[1].id))?.evidence).toEqual(engineEvidence(0.02, 9));
+
+    const since = at(24 * 7);
+    const short = await store.listRolloutFigures({ entityRefs: ['component:default/a', 'component:default/b'], finishedSince: since });
+    expect(short.map(f => [f.entityRef, f.status, f.burnRate]).sort()).toEqual([
+      ['component:default/a', 'progressing', 1.5],
+      ['component:default/a', 'rolled-back', 9],
+    ]);
+    expect(short.find(f => f.status === 'rolled-back')?.kpiDeltas?.conversion).toBeCloseTo(-0.5, 6);
+    // a long list of services (every one in the catalog) filters the same way
+    const many = Array.from({ length: 600 }, (_, i) => `component:default/x${i}`).concat('component:default/c');
+    const long = await store.listRolloutFigures({ entityRefs: many, finishedSince: since });
+    expect(long).toEqual([{ entityRef: 'component:default/c', status: 'progressing', startedAt: at(3), stepStartedAt: inputs[3].stepStartedAt, finishedAt: undefined, burnRate: undefined, kpiDeltas: undefined }]);
+    expect(await store.listRolloutFigures({ entityRefs: [], finishedSince: since })).toEqual([]);
+    expect(await store.listRolloutFigures({ finishedSince: since })).toHaveLength(3);
+  });
+
+  it('backfills the figure columns of existing rollouts when migrating', async () => {
+    await knex.migrate.rollback({ directory: migrationsDir }, true);
+    await knex.migrate.up({ directory: migrationsDir, name: '20261121000000_init.js' });
+    expect(await knex.schema.hasColumn('rollouts', 'burn_rate')).toBe(false);
+    const input = rolloutInput({ evidence: engineEvidence(0.03, 4) });
+    await knex('rollouts').insert({
+      id: input.id, entity_ref: input.entityRef, provider: input.provider, target: input.target, external_id: input.externalId,
+      version: input.version, status: input.status, steps: JSON.stringify(input.steps), current_step_index: 0, current_weight: 5,
+      started_at: input.startedAt, step_started_at: input.stepStartedAt, updated_at: input.startedAt, evidence: JSON.stringify(input.evidence), row_version: 0,
+    });
+    await migrateRolloutsDatabase(knex);
+    const [figures] = await store.listRolloutFigures({ finishedSince: input.startedAt });
+    expect(figures.burnRate).toBe(4);
+    expect(figures.kpiDeltas?.conversion).toBeCloseTo(-0.25, 6);
   });
 
   it('hands out an idempotency key once', async () => {

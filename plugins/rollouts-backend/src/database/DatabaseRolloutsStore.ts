@@ -8,15 +8,18 @@ import type {
   DecisionEntry,
   DecisionPage,
 } from '@tollgate/plugin-rollouts-common';
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { Knex } from 'knex';
 import { canonicalJson, GENESIS_HASH, sha256 } from './canonical';
+import { figureColumns } from './figures';
 import type {
   ActionRequestRecord,
   NewDecision,
+  RolloutFigures,
   RolloutFilter,
   RolloutPatch,
   RolloutsStore,
+  RolloutUpdate,
   StoredRollout,
 } from './RolloutsStore';
 
@@ -41,12 +44,93 @@ export function decisionHash(entry: Omit<DecisionEntry, 'hash'>): string {
   return sha256(`${prevHash}\n${canonicalJson(content)}`);
 }
 
+/** Every rollouts column a `StoredRollout` is built from, but the evidence snapshot. */
+const LIST_COLUMNS = [
+  'id', 'entity_ref', 'provider', 'target', 'external_id', 'version', 'previous_version', 'status', 'steps',
+  'current_step_index', 'current_weight', 'started_at', 'step_started_at', 'finished_at', 'updated_at',
+  'policy_name', 'policy_hash', 'last_evaluation', 'last_error', 'pending_action', 'row_version',
+];
+
+/** PostgreSQL types of the rollouts columns a batch update may set (the rest are text-like). */
+const PG_TYPES: Record<string, string> = {
+  expected: 'integer',
+  current_step_index: 'integer',
+  current_weight: 'real',
+  burn_rate: 'real',
+};
+
+const uuidBytes = Buffer.alloc(16);
+
+/**
+ * A time-ordered UUID (version 7, RFC 9562): a 48-bit Unix-millisecond
+ * timestamp, then random bits. New decision ids land at the end of the id
+ * index instead of at random places in it, which keeps appends to a log of
+ * millions of entries cheap.
+ */
+export function timeOrderedUuid(now = Date.now()): string {
+  randomFillSync(uuidBytes);
+  uuidBytes.writeUIntBE(now, 0, 6);
+  uuidBytes[6] = (uuidBytes[6] & 0x0f) | 0x70;
+  uuidBytes[8] = (uuidBytes[8] & 0x3f) | 0x80;
+  const h = uuidBytes.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Rows per statement and per transaction of the batch writes. */
+const BATCH = 500;
+
+function chunks<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+/**
+ * JSON of values, memoised per object for one batch: a gate evaluation's
+ * evidence goes into the rollout row and into its decision, and
+ * serialising a snapshot of several KiB twice is a large part of a write.
+ */
+class JsonOnce {
+  readonly #seen = new Map<object, string>();
+  of(value: unknown): string {
+    if (!value || typeof value !== 'object') return JSON.stringify(value);
+    let json = this.#seen.get(value);
+    if (json === undefined) {
+      json = JSON.stringify(value);
+      this.#seen.set(value, json);
+    }
+    return json;
+  }
+}
+
+/** A row of the decisions table for an entry. */
+function decisionRow(entry: DecisionEntry, json: JsonOnce): Record<string, unknown> {
+  return {
+    seq: entry.seq,
+    id: entry.id,
+    rollout_id: entry.rolloutId,
+    entity_ref: entry.entityRef,
+    step_index: entry.stepIndex,
+    verdict: entry.verdict,
+    kind: entry.kind,
+    actor: entry.actor,
+    reasons: JSON.stringify(entry.reasons),
+    evidence: entry.evidence === null ? null : json.of(entry.evidence),
+    policy_hash: entry.policyHash,
+    outcome: entry.outcome,
+    created_at: entry.createdAt,
+    prev_hash: entry.prevHash,
+    hash: entry.hash,
+  };
+}
+
 /**
  * Knex-backed store (SQLite and PostgreSQL).
  */
 export class DatabaseRolloutsStore implements RolloutsStore {
   readonly #db: Knex;
   readonly #isPg: boolean;
+  #generation = 0;
 
   static async create(options: { database: DatabaseService; skipMigrations?: boolean }): Promise<DatabaseRolloutsStore> {
     const client = await options.database.getClient();
@@ -94,7 +178,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     };
   }
 
-  #patchToRow(patch: RolloutPatch): Record<string, unknown> {
+  #patchToRow(patch: RolloutPatch, json?: JsonOnce): Record<string, unknown> {
     const row: Record<string, unknown> = {};
     const map: Array<[keyof RolloutPatch, string, boolean?]> = [
       ['status', 'status'],
@@ -113,13 +197,36 @@ export class DatabaseRolloutsStore implements RolloutsStore {
       ['lastError', 'last_error', true],
       ['pendingAction', 'pending_action'],
     ];
-    for (const [key, column, json] of map) {
+    for (const [key, column, isJson] of map) {
       if (key in patch) {
         const value = patch[key];
-        row[column] = value === undefined || value === null ? null : json ? JSON.stringify(value) : value;
+        row[column] = value === undefined || value === null ? null : isJson ? (json ? json.of(value) : JSON.stringify(value)) : value;
       }
     }
+    if ('evidence' in patch) Object.assign(row, figureColumns(patch.evidence));
     return row;
+  }
+
+  /** The row a successful conditional update leaves, without reading it back. */
+  #applyPatch(rollout: StoredRollout, patch: RolloutPatch, updatedAt: string): StoredRollout {
+    const next: StoredRollout = { ...rollout, updatedAt, rowVersion: rollout.rowVersion + 1 };
+    // as in #patchToRow: a key present with null or undefined clears the column
+    for (const [key, value] of Object.entries(patch)) (next as any)[key] = value ?? undefined;
+    return next;
+  }
+
+  generation(): number {
+    return this.#generation;
+  }
+
+  /** Runs a write, moving the generation before and after it (a reader between the two sees a change coming). */
+  async #write<T>(fn: () => Promise<T>): Promise<T> {
+    this.#generation++;
+    try {
+      return await fn();
+    } finally {
+      this.#generation++;
+    }
   }
 
   async upsertDiscovered(rollout: Omit<StoredRollout, 'rowVersion' | 'updatedAt'>) {
@@ -141,7 +248,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
       ...this.#patchToRow(rollout),
     };
     try {
-      await this.#db('rollouts').insert(row);
+      await this.#write(() => this.#db('rollouts').insert(row));
     } catch (e) {
       // Another replica inserted it between our read and our insert.
       const again = await this.#db('rollouts')
@@ -159,7 +266,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   }
 
   async listRollouts(filter: RolloutFilter = {}) {
-    const q = this.#db('rollouts');
+    const q = this.#db('rollouts').select(filter.withEvidence ? [...LIST_COLUMNS, 'evidence'] : LIST_COLUMNS);
     if (filter.entityRefs) q.whereIn('entity_ref', filter.entityRefs);
     if (filter.status) q.whereIn('status', filter.status);
     if (filter.finishedSince) {
@@ -171,25 +278,115 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   }
 
   async updateRollout(id: string, expectedVersion: number, patch: RolloutPatch) {
-    const count = await this.#db('rollouts')
-      .where({ id, row_version: expectedVersion })
-      .update({
-        ...this.#patchToRow(patch),
-        updated_at: new Date().toISOString(),
-        row_version: expectedVersion + 1,
-      });
+    const count = await this.#write(() =>
+      this.#db('rollouts')
+        .where({ id, row_version: expectedVersion })
+        .update({
+          ...this.#patchToRow(patch),
+          updated_at: new Date().toISOString(),
+          row_version: expectedVersion + 1,
+        }),
+    );
     if (count !== 1) return undefined;
     return this.getRollout(id);
   }
 
+  async updateRollouts(updates: RolloutUpdate[]) {
+    if (new Set(updates.map(u => u.rollout.id)).size !== updates.length) {
+      throw new Error('updateRollouts: a batch must name each rollout once');
+    }
+    return this.#write(() => this.#updateRollouts(updates));
+  }
+
+  async #updateRollouts(updates: RolloutUpdate[]) {
+    const out: Array<{ rollout: StoredRollout; decision?: DecisionEntry } | undefined> = [];
+    for (const chunk of chunks(updates, BATCH)) {
+      const updatedAt = new Date().toISOString();
+      const json = new JsonOnce();
+      const result = await this.#db.transaction(async trx => {
+        const applied = await this.#updateMany(
+          trx,
+          chunk.map(u => ({ id: u.rollout.id, expected: u.rollout.rowVersion, row: { ...this.#patchToRow(u.patch, json), updated_at: updatedAt } })),
+        );
+        const rows = chunk.map(u => (applied.has(u.rollout.id) ? this.#applyPatch(u.rollout, u.patch, updatedAt) : undefined));
+        const toLog = chunk.map((u, i) => (rows[i] && u.decision ? u.decision : undefined));
+        const logged = await this.#appendInTransaction(trx, toLog.filter((d): d is NewDecision => d !== undefined), json);
+        let next = 0;
+        return rows.map((rollout, i) => (rollout ? { rollout, decision: toLog[i] ? logged[next++] : undefined } : undefined));
+      });
+      out.push(...result);
+    }
+    return out;
+  }
+
+  /**
+   * Conditional updates of many rows in one statement per column set: each
+   * row changes only while it still has its expected row version. Returns
+   * the ids that changed.
+   */
+  async #updateMany(trx: Knex.Transaction, items: Array<{ id: string; expected: number; row: Record<string, unknown> }>): Promise<Set<string>> {
+    const applied = new Set<string>();
+    if (!items.length) return applied;
+    if (this.#isPg) {
+      // Lock the rows in one order, so two replicas' batches never deadlock on each other.
+      await trx('rollouts').select('id').whereIn('id', items.map(i => i.id)).orderBy('id').forUpdate();
+    }
+    const groups = new Map<string, typeof items>();
+    for (const item of items) {
+      const signature = Object.keys(item.row).sort().join(',');
+      const list = groups.get(signature) ?? [];
+      list.push(item);
+      groups.set(signature, list);
+    }
+    for (const [signature, group] of groups) {
+      const columns = signature.split(',');
+      const names = ['id', 'expected', ...columns];
+      const cast = (name: string) => (this.#isPg ? `::${PG_TYPES[name] ?? 'text'}` : '');
+      const tuple = `(${names.map(n => `?${cast(n)}`).join(', ')})`;
+      const bindings: unknown[] = [];
+      for (const item of group) {
+        bindings.push(item.id, item.expected);
+        for (const c of columns) bindings.push(item.row[c] ?? null);
+      }
+      // VALUES columns are column1, column2… in both SQLite and PostgreSQL.
+      const sql =
+        `update "rollouts" set ${columns.map(c => `"${c}" = "v"."${c}"`).join(', ')}, "row_version" = "rollouts"."row_version" + 1 ` +
+        `from (select ${names.map((n, i) => `column${i + 1} as "${n}"`).join(', ')} from (values ${group.map(() => tuple).join(', ')}) as "t") as "v" ` +
+        `where "rollouts"."id" = "v"."id" and "rollouts"."row_version" = "v"."expected" returning "rollouts"."id"`;
+      const result: any = await trx.raw(sql, bindings as Knex.RawBinding[]);
+      for (const r of this.#isPg ? result.rows : result) applied.add(r.id);
+    }
+    return applied;
+  }
+
   async appendDecision(decision: NewDecision): Promise<DecisionEntry> {
-    return this.#db.transaction(async trx => {
-      const headQuery = trx('decision_chain').where({ id: 1 });
-      const head = await (this.#isPg ? headQuery.forUpdate() : headQuery).first();
-      const seq = Number(head.seq) + 1;
+    const [entry] = await this.appendDecisions([decision]);
+    return entry;
+  }
+
+  async appendDecisions(decisions: NewDecision[]): Promise<DecisionEntry[]> {
+    if (!decisions.length) return [];
+    return this.#write(() => this.#db.transaction(trx => this.#appendInTransaction(trx, decisions)));
+  }
+
+  /**
+   * Extends the hash chain by the decisions, in order: reads the head (locked
+   * on PostgreSQL until the transaction ends, so concurrent appenders queue),
+   * inserts the entries in multi-row statements and moves the head, only if
+   * nobody moved it meanwhile.
+   */
+  async #appendInTransaction(trx: Knex.Transaction, decisions: NewDecision[], json = new JsonOnce()): Promise<DecisionEntry[]> {
+    if (!decisions.length) return [];
+    const headQuery = trx('decision_chain').where({ id: 1 });
+    const head = await (this.#isPg ? headQuery.forUpdate() : headQuery).first();
+    let seq = Number(head.seq);
+    let prevHash: string = head.hash;
+    const now = new Date().toISOString();
+    const entries = decisions.map(decision => {
+      seq++;
       const base: Omit<DecisionEntry, 'hash'> = {
         seq,
-        id: randomUUID(),
+        id: timeOrderedUuid(),
         rolloutId: decision.rolloutId,
         entityRef: decision.entityRef,
         stepIndex: decision.stepIndex,
@@ -200,35 +397,61 @@ export class DatabaseRolloutsStore implements RolloutsStore {
         evidence: decision.evidence ?? null,
         policyHash: decision.policyHash ?? null,
         outcome: decision.outcome,
-        createdAt: decision.createdAt ?? new Date().toISOString(),
-        prevHash: head.hash,
+        createdAt: decision.createdAt ?? now,
+        prevHash,
       };
       const entry: DecisionEntry = { ...base, hash: decisionHash(base) };
-      await trx('decisions').insert({
-        seq,
-        id: entry.id,
-        rollout_id: entry.rolloutId,
-        entity_ref: entry.entityRef,
-        step_index: entry.stepIndex,
-        verdict: entry.verdict,
-        kind: entry.kind,
-        actor: entry.actor,
-        reasons: JSON.stringify(entry.reasons),
-        evidence: entry.evidence === null ? null : JSON.stringify(entry.evidence),
-        policy_hash: entry.policyHash,
-        outcome: entry.outcome,
-        created_at: entry.createdAt,
-        prev_hash: entry.prevHash,
-        hash: entry.hash,
-      });
-      const updated = await trx('decision_chain')
-        .where({ id: 1, seq: head.seq })
-        .update({ seq, hash: entry.hash });
-      if (updated !== 1) {
-        throw new ConflictError('decision log head moved while appending; retry');
-      }
+      prevHash = entry.hash;
       return entry;
     });
+    for (const chunk of chunks(entries, BATCH)) {
+      await this.#insertRows(trx, 'decisions', chunk.map(e => decisionRow(e, json)));
+    }
+    const updated = await trx('decision_chain')
+      .where({ id: 1, seq: head.seq })
+      .update({ seq, hash: prevHash });
+    if (updated !== 1) {
+      throw new ConflictError('decision log head moved while appending; retry');
+    }
+    return entries;
+  }
+
+  /** One multi-row `VALUES` insert (knex turns a SQLite multi-row insert into a compound SELECT capped at 500 terms). */
+  async #insertRows(trx: Knex.Transaction, table: string, rows: Record<string, unknown>[]) {
+    const columns = Object.keys(rows[0]);
+    const tuple = `(${columns.map(() => '?').join(', ')})`;
+    const bindings: unknown[] = [];
+    for (const row of rows) for (const c of columns) bindings.push(row[c] ?? null);
+    await trx.raw(
+      `insert into "${table}" (${columns.map(c => `"${c}"`).join(', ')}) values ${rows.map(() => tuple).join(', ')}`,
+      bindings as Knex.RawBinding[],
+    );
+  }
+
+  async listRolloutFigures(filter: { entityRefs?: string[]; finishedSince: string }): Promise<RolloutFigures[]> {
+    const refs = filter.entityRefs;
+    if (refs && refs.length === 0) return [];
+    const q = this.#db('rollouts')
+      .select('entity_ref', 'status', 'started_at', 'step_started_at', 'finished_at', 'burn_rate', 'kpi_deltas')
+      .where(b => b.whereNull('finished_at').orWhere('finished_at', '>=', filter.finishedSince));
+    // A short list filters in the database; a long one (every service in the catalog) is cheaper as a set here.
+    const inSql = refs && refs.length <= 200;
+    if (inSql) q.whereIn('entity_ref', refs);
+    const wanted = refs && !inSql ? new Set(refs) : undefined;
+    const out: RolloutFigures[] = [];
+    for (const row of await q) {
+      if (wanted && !wanted.has(row.entity_ref)) continue;
+      out.push({
+        entityRef: row.entity_ref,
+        status: row.status,
+        startedAt: row.started_at,
+        stepStartedAt: row.step_started_at,
+        finishedAt: row.finished_at ?? undefined,
+        burnRate: row.burn_rate === null || row.burn_rate === undefined ? undefined : Number(row.burn_rate),
+        kpiDeltas: row.kpi_deltas ? JSON.parse(row.kpi_deltas) : undefined,
+      });
+    }
+    return out;
   }
 
   #toDecision(row: any): DecisionEntry {

@@ -24,6 +24,33 @@ export interface RolloutFilter {
   status?: RolloutStatus[];
   finishedSince?: string;
   limit?: number;
+  /**
+   * Also load each rollout's evidence snapshot (several KiB each). Lists
+   * leave it out unless asked; `getRollout` always has it.
+   */
+  withEvidence?: boolean;
+}
+
+/** What the dashboard needs of one rollout (no evidence snapshot). */
+export interface RolloutFigures {
+  entityRef: string;
+  status: RolloutStatus;
+  startedAt: string;
+  stepStartedAt: string;
+  finishedAt?: string;
+  /** Worst burn rate in its latest evidence. */
+  burnRate?: number;
+  /** Relative canary–baseline KPI deltas in its latest evidence. */
+  kpiDeltas?: Record<string, number>;
+}
+
+/** One conditional update of a batch, with the decision to log when it applies. */
+export interface RolloutUpdate {
+  /** The row as read; the update applies only while the row still has its `rowVersion`. */
+  rollout: StoredRollout;
+  patch: RolloutPatch;
+  /** Appended to the decision log in the same transaction, only when the update applies. */
+  decision?: NewDecision;
 }
 
 /** Fields a conditional update may change. */
@@ -69,7 +96,26 @@ export interface RolloutsStore {
    */
   updateRollout(id: string, expectedVersion: number, patch: RolloutPatch): Promise<StoredRollout | undefined>;
 
+  /**
+   * Applies many conditional updates, and appends the decisions of those
+   * that applied, in one transaction per chunk. Returns, in input order, the
+   * new row of each update that applied (undefined where another writer got
+   * there first) and the decision logged with it.
+   */
+  updateRollouts(updates: RolloutUpdate[]): Promise<Array<{ rollout: StoredRollout; decision?: DecisionEntry } | undefined>>;
+
+  /** Active rollouts and those finished since `finishedSince`, for the dashboard. */
+  listRolloutFigures(filter: { entityRefs?: string[]; finishedSince: string }): Promise<RolloutFigures[]>;
+
+  /** A number that changes whenever this store instance writes (for caches of derived figures). */
+  generation(): number;
+
   appendDecision(decision: NewDecision): Promise<DecisionEntry>;
+  /**
+   * Appends several decisions in one transaction, extending the hash chain
+   * in order; like `appendDecision` it holds the chain head while it does.
+   */
+  appendDecisions(decisions: NewDecision[]): Promise<DecisionEntry[]>;
   listDecisions(options: { rolloutId?: string; entityRefs?: string[]; since?: string; limit?: number; before?: number }): Promise<DecisionPage>;
   verifyDecisions(): Promise<DecisionChainVerification>;
 

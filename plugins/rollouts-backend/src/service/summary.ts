@@ -2,64 +2,76 @@ import type {
   RolloutsSummary,
   ServiceSummary,
 } from '@tollgate/plugin-rollouts-common';
-import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
+import { createHash } from 'node:crypto';
+import { kpiDeltas, worstBurnRate } from '../database/figures';
+import type { RolloutFigures, RolloutsStore } from '../database/RolloutsStore';
+
+export { kpiDeltas, worstBurnRate };
 
 const DAY = 86_400_000;
+
+/** How long a computed summary is served again, unless this replica wrote meanwhile. */
+export const SUMMARY_TTL_MS = 5_000;
+const MAX_CACHED = 200;
 
 function mean(xs: number[]): number | null {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
 }
 
-/** Reads a number at a path of unknown evidence, or undefined. */
-function num(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
+/** `localeCompare` with the default locale, without building a collator per comparison. */
+const collator = new Intl.Collator();
 
-/** Worst burn rate in an evidence snapshot (service-wide or canary, any window). */
-export function worstBurnRate(evidence: Record<string, unknown> | undefined): number | undefined {
-  const burn = (evidence as any)?.checks?.burn;
-  if (!burn || typeof burn !== 'object') return undefined;
-  let worst: number | undefined;
-  const visit = (v: unknown) => {
-    if (!v || typeof v !== 'object') return;
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (/burn.?rate/i.test(k) || k === 'rate') {
-        const n = num(x);
-        if (n !== undefined) worst = worst === undefined ? n : Math.max(worst, n);
-      } else if (typeof x === 'object') visit(x);
-    }
-  };
-  visit(burn);
-  return worst;
+interface CacheEntry {
+  at: number;
+  generation: number;
+  summary: Promise<RolloutsSummary>;
 }
-
-/** Relative canary–baseline deltas of the KPIs in an evidence snapshot. */
-export function kpiDeltas(evidence: Record<string, unknown> | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
-  const signals = (evidence as any)?.signals;
-  if (!Array.isArray(signals)) return out;
-  for (const s of signals) {
-    if (!s || (s.kind !== 'kpi' && s.kind !== 'proportion' && s.kind !== 'mean' && !String(s.kind ?? '').startsWith('kpi'))) continue;
-    const base = num(s.baseline?.estimate ?? s.baseline);
-    const canary = num(s.canary?.estimate ?? s.canary);
-    const rel = num(s.relativeDifference);
-    if (rel !== undefined) out[s.name] = rel;
-    else if (base !== undefined && canary !== undefined && base !== 0) out[s.name] = (canary - base) / base;
-  }
-  return out;
-}
+const caches = new WeakMap<RolloutsStore, Map<string, CacheEntry>>();
 
 /**
- * Portfolio figures for the dashboard, from the rollouts and the decision
- * log of the last `days` days, restricted to `entityRefs` when given.
+ * Portfolio figures for the dashboard, from the rollouts of the last `days`
+ * days, restricted to `entityRefs` when given.
+ *
+ * Every open dashboard asks again on each change signal, so a summary is
+ * computed once and shared: concurrent requests for the same days and
+ * services wait for one computation, and its result is served for
+ * `SUMMARY_TTL_MS` unless this store wrote in the meantime (another
+ * replica's writes show within the TTL). An explicit `now` (tests) or
+ * `cacheTtlMs: 0` always computes afresh.
  */
 export async function computeSummary(
+  store: RolloutsStore,
+  options: { days: number; entityRefs?: string[]; now?: Date; cacheTtlMs?: number },
+): Promise<RolloutsSummary> {
+  const ttl = options.cacheTtlMs ?? SUMMARY_TTL_MS;
+  if (options.now || ttl <= 0) return summarize(store, options);
+  let cache = caches.get(store);
+  if (!cache) {
+    cache = new Map();
+    caches.set(store, cache);
+  }
+  const refs = options.entityRefs ? createHash('sha1').update(options.entityRefs.join('\n')).digest('base64') : '*';
+  const key = `${options.days}|${refs}`;
+  const generation = store.generation();
+  const hit = cache.get(key);
+  if (hit && hit.generation === generation && Date.now() - hit.at < ttl) return hit.summary;
+  const entry: CacheEntry = { at: Date.now(), generation, summary: summarize(store, options) };
+  cache.delete(key);
+  cache.set(key, entry);
+  if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value!);
+  entry.summary.catch(() => {
+    if (cache!.get(key) === entry) cache!.delete(key);
+  });
+  return entry.summary;
+}
+
+async function summarize(
   store: RolloutsStore,
   options: { days: number; entityRefs?: string[]; now?: Date },
 ): Promise<RolloutsSummary> {
   const now = options.now ?? new Date();
   const since = new Date(now.getTime() - options.days * DAY).toISOString();
-  const rollouts = await store.listRollouts({ entityRefs: options.entityRefs, finishedSince: since });
+  const rollouts = await store.listRolloutFigures({ entityRefs: options.entityRefs, finishedSince: since });
   const active = rollouts.filter(r => !r.finishedAt);
   const finished = rollouts.filter(r => r.finishedAt && r.finishedAt >= since);
   const promoted = finished.filter(r => r.status === 'promoted');
@@ -69,17 +81,18 @@ export async function computeSummary(
   const ttr = rolledBack.map(r => (Date.parse(r.finishedAt!) - Date.parse(r.startedAt)) / 60_000);
   const lag = rolledBack.map(r => (Date.parse(r.finishedAt!) - Date.parse(r.stepStartedAt)) / 60_000);
 
-  const byService = new Map<string, StoredRollout[]>();
+  const byService = new Map<string, RolloutFigures[]>();
   for (const r of rollouts) {
     const list = byService.get(r.entityRef) ?? [];
     list.push(r);
     byService.set(r.entityRef, list);
   }
   const services: ServiceSummary[] = [...byService.entries()].map(([entityRef, list]) => {
-    const burns = list.filter(r => !r.finishedAt).map(r => worstBurnRate(r.evidence)).filter((x): x is number => x !== undefined);
+    const burns = list.filter(r => !r.finishedAt).map(r => r.burnRate).filter((x): x is number => x !== undefined);
     const kpiSums: Record<string, number[]> = {};
-    for (const r of list.filter(x => x.finishedAt)) {
-      for (const [k, v] of Object.entries(kpiDeltas(r.evidence))) (kpiSums[k] ??= []).push(v);
+    for (const r of list) {
+      if (!r.finishedAt || !r.kpiDeltas) continue;
+      for (const [k, v] of Object.entries(r.kpiDeltas)) (kpiSums[k] ??= []).push(v);
     }
     return {
       entityRef,
@@ -90,7 +103,7 @@ export async function computeSummary(
       kpiImpact: Object.fromEntries(Object.entries(kpiSums).map(([k, v]) => [k, mean(v)!])),
     };
   });
-  services.sort((a, b) => a.entityRef.localeCompare(b.entityRef));
+  services.sort((a, b) => collator.compare(a.entityRef, b.entityRef));
 
   const trendMap = new Map<string, { promoted: number; rolledBack: number; other: number }>();
   for (let d = options.days - 1; d >= 0; d--) {

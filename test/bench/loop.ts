@@ -1,0 +1,243 @@
+/**
+ * npm run bench:loop [-- --db sqlite|postgres|both] [--decisions 1000000] [--batch 500]
+ *
+ * Gate-loop ticks (`GateLoop.run()`: sync from the deploy provider, then
+ * telemetry → gate engine → writes for every active rollout) over 10,000
+ * active rollouts on a seeded database (1,000 services × 10 targets, and a
+ * decision log of `--decisions` entries behind them). Providers are in-memory
+ * (`FakeDeployProvider` / `FakeTelemetryProvider` from
+ * `@tollgate/plugin-rollouts-node/testUtils`, answering precomputed interval
+ * counts, 1–20 intervals per rollout's current step), so the figures are
+ * Tollgate's own cost: the engine, the database writes, the loop's bookkeeping.
+ *
+ * Tick 1 is the first run after a start: every gate state is built from the
+ * whole step and, as no rollout has a last evaluation, every rollout logs a
+ * decision (with the engine's evidence, ≈ 6 KiB); 2% regress and are rolled
+ * back (an action each). Tick 2 runs a minute later: one new interval per
+ * rollout, folded into the kept gate states. Then `store.appendDecisions`
+ * alone: 10,000 decisions in batches of 500, with engine evidence and with
+ * small evidence.
+ */
+import { mockServices } from '@backstage/backend-test-utils';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import type { TelemetryTick } from '@tollgate/plugin-rollouts-common';
+import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import { DatabaseRolloutsStore } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
+import type { RolloutsStore } from '../../plugins/rollouts-backend/src/database/RolloutsStore';
+import { EntityIndex } from '../../plugins/rollouts-backend/src/service/EntityIndex';
+import { GateLoop, type GateLoopRunResult } from '../../plugins/rollouts-backend/src/service/GateLoop';
+import { ProviderRegistry } from '../../plugins/rollouts-backend/src/service/ProviderRegistry';
+import { RolloutEvents } from '../../plugins/rollouts-backend/src/service/RolloutEvents';
+import {
+  benchDatabaseUnavailable,
+  benchPolicies,
+  describeSeed,
+  evidenceTemplates,
+  LOOP_SEED,
+  machineLine,
+  mulberry32,
+  openBenchDatabase,
+  parseArgs,
+  PROVIDER_ID,
+  seedBenchDatabase,
+  telemetrySeries,
+  TICK_SECONDS,
+  type BenchDbKind,
+} from './seed';
+
+const ENGINE_TARGET_MS = 1000;
+
+interface TickFigures {
+  label: string;
+  result: GateLoopRunResult;
+  wallMs: number;
+  cpuMs: number;
+  written: number;
+}
+
+const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
+const ROWS_TARGET = 20_000;
+
+/** Wraps an object so the time spent in each async method is summed by name. */
+function timed<T extends object>(target: T, into: Map<string, { ms: number; calls: number }>): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const t0 = performance.now();
+        const out = value.apply(obj, args);
+        if (!(out instanceof Promise)) return out;
+        return out.finally(() => {
+          const slot = into.get(String(prop)) ?? { ms: 0, calls: 0 };
+          slot.ms += performance.now() - t0;
+          slot.calls++;
+          into.set(String(prop), slot);
+        });
+      };
+    },
+  });
+}
+
+async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
+  const decisions = Number(args.get('decisions') ?? LOOP_SEED.decisions);
+  const db = await openBenchDatabase(kind);
+  try {
+    const now = new Date();
+    let clock = now;
+    const seed = await seedBenchDatabase(db.knex, { ...LOOP_SEED, decisions, now });
+    console.log(describeSeed(db.label, seed));
+
+    // Providers: the deploy side reports exactly the seeded active rollouts; telemetry answers
+    // precomputed interval counts (a series per weight, healthy or regressing), sliced to the window.
+    const deploy = new FakeDeployProvider(PROVIDER_ID);
+    const seriesOf = new Map<string, TelemetryTick[]>();
+    const rng = mulberry32(7);
+    const library = new Map<string, TelemetryTick[][]>();
+    for (const weight of [1, 5, 25]) {
+      for (const regressing of [false, true]) {
+        library.set(
+          `${weight}:${regressing}`,
+          Array.from({ length: 40 }, () => telemetrySeries(rng, LOOP_SEED.maxTicksInStep + 2, 4000 + Math.floor(rng() * 40000), weight / 100, regressing ? 4 : 1)),
+        );
+      }
+    }
+    const active = seed.rollouts.filter(r => !r.finishedAt);
+    for (const r of active) {
+      deploy.add({
+        target: r.target,
+        externalId: r.externalId,
+        version: r.version,
+        previousVersion: r.previousVersion,
+        status: r.status,
+        currentStepIndex: r.currentStepIndex,
+        currentWeight: r.currentWeight,
+        steps: benchPolicies().named('standard').steps,
+        startedAt: r.startedAt,
+        stepStartedAt: r.stepStartedAt,
+      });
+      const variants = library.get(`${r.currentWeight}:${r.regressing}`)!;
+      seriesOf.set(r.target, variants[Math.floor(rng() * variants.length)]);
+    }
+    const telemetry = new FakeTelemetryProvider(PROVIDER_ID, req => {
+      const series = seriesOf.get(req.target) ?? [];
+      const whole = Math.floor((req.end.getTime() - req.start.getTime()) / (req.stepSeconds * 1000));
+      return series.slice(0, Math.max(0, whole));
+    });
+
+    const timings = new Map<string, { ms: number; calls: number }>();
+    const providerTimings = new Map<string, { ms: number; calls: number }>();
+    const providers = new ProviderRegistry();
+    providers.addDeploy(timed(deploy, providerTimings));
+    providers.addTelemetry(timed(telemetry, providerTimings));
+    const store: RolloutsStore = timed(DatabaseRolloutsStore.fromKnex(db.knex), timings);
+    const entities = new EntityIndex(catalogServiceMock({ entities: seed.entities }), mockServices.auth());
+    await entities.refresh(true);
+    const logger = mockServices.rootLogger({ level: 'warn' });
+    const loop = new GateLoop({
+      store,
+      providers,
+      entities,
+      policies: benchPolicies(),
+      events: new RolloutEvents({ logger }),
+      logger,
+      telemetryStepSeconds: TICK_SECONDS,
+      retry: { attempts: 1, initialBackoffMs: 1 },
+      now: () => clock,
+      batchSize: args.has('batch') ? Number(args.get('batch')) : undefined,
+    });
+
+    const count = async () => Number((await db.knex('decisions').count({ n: '*' }))[0].n);
+    const ticks: TickFigures[] = [];
+    // Tick 1: the first run after a start: every gate state is built from the whole step, and every
+    // rollout logs a decision (none has a last evaluation). Tick 2: a minute later, one new interval each.
+    for (const [label, at] of [['tick 1 (cold)', now], ['tick 2 (+1 min)', new Date(now.getTime() + TICK_SECONDS * 1000)]] as const) {
+      clock = at;
+      timings.clear();
+      const before = await count();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      const result: GateLoopRunResult = await loop.run();
+      const wallMs = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      const written = (await count()) - before;
+      const t = result.timings;
+      const immediate = (timings.get('appendDecision')?.ms ?? 0);
+      ticks.push({ label, result, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, written });
+      console.log(`\n${db.label}: ${label}, one gate-loop run over ${active.length.toLocaleString('en-US')} active rollouts`);
+      console.log(`  evaluated ${result.evaluated}, acted ${result.actions} (rollbacks), failed ${result.failures}; decisions written ${written.toLocaleString('en-US')} (${t.decisionsWritten} batched with their rollout rows, ${written - t.decisionsWritten} by actions)`);
+      console.log(`  total ${fmt(wallMs)} wall (${fmt((cpu.user + cpu.system) / 1000)} process CPU) = sync ${fmt(t.syncMs)} + evaluate ${fmt(t.evaluateMs)} + batched writes ${fmt(t.writeMs)} + actions ${fmt(t.actionMs)}`);
+      console.log(`  engine time (telemetry → gate engine → verdict, all rollouts): ${fmt(t.evaluateMs)} [of which gate engine ${fmt(t.engineMs)}, telemetry provider ${fmt(t.telemetryMs)}; gate states kept ${t.engineStateHits}, built ${t.engineStateMisses}]  target ≤ ${ENGINE_TARGET_MS} ms: ${t.evaluateMs <= ENGINE_TARGET_MS ? 'met' : 'missed'}`);
+      if (t.rowsWritten) {
+        const rate = t.decisionsWritten / (t.writeMs / 1000);
+        console.log(`  batched writes: ${t.rowsWritten.toLocaleString('en-US')} rollout rows + ${t.decisionsWritten.toLocaleString('en-US')} decisions in ${fmt(t.writeMs)} = ${Math.round((t.rowsWritten) / (t.writeMs / 1000)).toLocaleString('en-US')} evaluations/s` +
+          (t.decisionsWritten ? `, ${Math.round(rate).toLocaleString('en-US')} decision rows/s  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}` : ''));
+      }
+      console.log(`  heap after the run: ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB (the loop keeps one gate state per active rollout)`);
+      console.log(`  actions: ${fmt(t.actionMs)} for ${result.actions} rollbacks (claim, provider call, record: ${fmt(immediate)} in single decision appends)`);
+      if (db.kind === 'postgres') {
+        const stats = await db.knex.raw(`select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname = 'rollouts'`);
+        const { n_tup_upd: upd, n_tup_hot_upd: hot } = stats.rows[0] ?? {};
+        console.log(`  PostgreSQL rollouts updates so far: ${upd}, of which HOT (no index writes): ${hot}`);
+      }
+      console.log(`  store time by method: ${[...timings.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([n, v]) => `${n} ${fmt(v.ms)}/${v.calls}`).join(', ')}`);
+    }
+
+    // The store's batch append alone: decisions carrying the engine's evidence, and compact ones.
+    // Each batch spreads over the rollouts, as the loop's do (each rollout's decisions are indexed by rollout).
+    const rawStore = DatabaseRolloutsStore.fromKnex(db.knex);
+    const full = evidenceTemplates(16);
+    const appendRate = async (evidenceOf: (i: number) => Record<string, unknown>) => {
+      const n = 10_000;
+      const batch = Array.from({ length: n }, (_, i) => ({
+        rolloutId: active[i % active.length].id, entityRef: active[i % active.length].entityRef, stepIndex: 0, verdict: 'continue' as const, kind: 'automatic' as const,
+        actor: 'scheduler', reasons: ['bench'], evidence: evidenceOf(i), policyHash: null, outcome: 'none' as const,
+      }));
+      const t0 = performance.now();
+      for (let i = 0; i < n; i += 500) await rawStore.appendDecisions(batch.slice(i, i + 500));
+      const ms = performance.now() - t0;
+      return { n, ms, bytes: JSON.stringify(evidenceOf(0)).length };
+    };
+    const a = await appendRate(i => full[i % full.length] as unknown as Record<string, unknown>);
+    const b = await appendRate(i => ({ verdict: 'continue', score: full[i % full.length].score, tick: full[i % full.length].tick }));
+    console.log(`\n${db.label}: store.appendDecisions, 10,000 decisions in batches of 500`);
+    for (const [what, r] of [['engine evidence', a], ['small evidence', b]] as const) {
+      const rate = r.n / (r.ms / 1000);
+      console.log(`  ${what} (${(r.bytes / 1024).toFixed(1)} KiB each): ${fmt(r.ms)} = ${Math.round(rate).toLocaleString('en-US')} rows/s  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`);
+    }
+    if (args.has('verify')) {
+      const v0 = performance.now();
+      const verification = await DatabaseRolloutsStore.fromKnex(db.knex).verifyDecisions();
+      console.log(`  verifyDecisions: ${JSON.stringify(verification)} in ${((performance.now() - v0) / 1000).toFixed(1)} s`);
+    }
+    return ticks;
+  } finally {
+    await db.close();
+  }
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const which = args.get('db') ?? 'both';
+  const kinds: BenchDbKind[] = which === 'both' ? ['sqlite', 'postgres'] : [which as BenchDbKind];
+  console.log(`bench:loop on ${machineLine()}`);
+  for (const kind of kinds) {
+    const why = benchDatabaseUnavailable(kind);
+    if (why) {
+      console.log(`[skipped] ${kind}: ${why}`);
+      continue;
+    }
+    await benchOne(kind, args);
+  }
+  console.log(`\nload average after: ${machineLine().split('load average ')[1]}`);
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    e => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

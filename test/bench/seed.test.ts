@@ -1,0 +1,36 @@
+import { DatabaseRolloutsStore } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
+import { openBenchDatabase, seedBenchDatabase, API_SEED, LOOP_SEED } from './seed';
+
+describe('bench seeding', () => {
+  it.each([
+    ['API', API_SEED],
+    ['loop', LOOP_SEED],
+  ])('writes a valid hash chain and the requested shape (%s)', async (_name, shape) => {
+    const db = await openBenchDatabase('sqlite');
+    try {
+      const seeded = await seedBenchDatabase(db.knex, {
+        ...shape,
+        services: 20,
+        rollouts: shape.activeRollouts === shape.rollouts ? 200 : 200,
+        activeRollouts: shape.activeRollouts === shape.rollouts ? 200 : 20,
+        decisions: 3000,
+        now: new Date(),
+      });
+      const store = DatabaseRolloutsStore.fromKnex(db.knex);
+      expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 3000 });
+      const all = await store.listRollouts({});
+      expect(all).toHaveLength(200);
+      expect(all.filter(r => !r.finishedAt)).toHaveLength(shape.activeRollouts === shape.rollouts ? 200 : 20);
+      const one = seeded.rollouts[7];
+      const page = await store.listDecisions({ rolloutId: one.id, limit: 500 });
+      expect(page.items.map(d => d.seq).reverse()).toEqual(one.decisionSeqs);
+      expect(page.items[page.items.length - 1].verdict).toBe('register');
+      // decisions are chronological in seq order
+      const rows = await db.knex('decisions').orderBy('seq').select('created_at');
+      const times = rows.map((r: any) => r.created_at);
+      expect([...times].sort()).toEqual(times);
+    } finally {
+      await db.close();
+    }
+  });
+});
