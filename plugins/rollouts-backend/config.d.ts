@@ -26,6 +26,10 @@ export interface Config {
       attempts?: number;
       /** First backoff, milliseconds; doubles each attempt (default 200). */
       initialBackoffMs?: number;
+      /** A provider call that has not answered after this many seconds has failed (default 30). */
+      timeoutSeconds?: number;
+      /** Retries one gate-loop run may spend across all rollouts (default 100), so a broken provider cannot stall the run. */
+      budgetPerRun?: number;
     };
     /** The policy used when an entity names none (default `standard`). */
     defaultPolicy?: string;

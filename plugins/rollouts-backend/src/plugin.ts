@@ -66,6 +66,11 @@ export const rolloutsPlugin = createBackendPlugin({
         deps.permissionsRegistry.addPermissions(rolloutsPermissions);
         const store = await DatabaseRolloutsStore.create({ database: deps.database });
         const policies = PolicyResolver.fromConfig(config, deps.urlReader);
+        for (const broken of policies.brokenPolicies()) {
+          logger.warn(
+            `rollouts: policy "${broken.name}" (${broken.where}) is invalid and holds every rollout that uses it: ${broken.problems.map(p => `${p.path}: ${p.message}`).join('; ')}`,
+          );
+        }
         const entities = new EntityIndex(deps.catalog, deps.auth);
         const notificationsEnabled = config.getOptionalBoolean('rollouts.notifications.enabled') ?? true;
         const events = new RolloutEvents({
@@ -76,7 +81,9 @@ export const rolloutsPlugin = createBackendPlugin({
         const retry = {
           attempts: config.getOptionalNumber('rollouts.retries.attempts') ?? 3,
           initialBackoffMs: config.getOptionalNumber('rollouts.retries.initialBackoffMs') ?? 200,
+          timeoutMs: (config.getOptionalNumber('rollouts.retries.timeoutSeconds') ?? 30) * 1000,
         };
+        const retryBudgetPerRun = config.getOptionalNumber('rollouts.retries.budgetPerRun') ?? 100;
         const loop = new GateLoop({
           store,
           providers,
@@ -85,6 +92,7 @@ export const rolloutsPlugin = createBackendPlugin({
           events,
           logger,
           retry,
+          retryBudgetPerRun,
           telemetryStepSeconds: config.getOptionalNumber('rollouts.telemetry.stepSeconds') ?? 60,
           defaultTelemetryProvider: config.getOptionalString('rollouts.telemetry.defaultProvider'),
         });
@@ -133,9 +141,15 @@ export const rolloutsPlugin = createBackendPlugin({
           timeout: { seconds: timeoutSeconds },
           initialDelay: { seconds: 2 },
           fn: async () => {
-            if (!seeded) {
-              await seedHistory({ store, providers, entities, logger });
+            try {
+              if (!seeded) {
+                await seedHistory({ store, providers, entities, logger });
+                seeded = true;
+              }
+            } catch (e) {
+              // History is a nicety: the gates must run without it.
               seeded = true;
+              logger.error('rollouts: could not seed the rollout history', e as Error);
             }
             const result = await loop.run();
             logger.debug(`rollouts: gate loop evaluated ${result.evaluated}, acted ${result.actions}, failed ${result.failures}`);

@@ -8,10 +8,13 @@ import {
   startPostgres,
   type PostgresServer,
 } from '../../../../test/support/postgres';
+import { evaluateGate, type CohortCounts, type TelemetryTick } from '@tollgate/plugin-rollouts-common';
+import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
 import { DatabaseRolloutsStore, migrateRolloutsDatabase } from '../database/DatabaseRolloutsStore';
+import type { RolloutsStore } from '../database/RolloutsStore';
 import { PolicyResolver } from '../policy/PolicyResolver';
 import type { EntityIndex } from './EntityIndex';
-import { GateLoop } from './GateLoop';
+import { GateLoop, gateContextFor, gatePolicyFor } from './GateLoop';
 import { ProviderRegistry } from './ProviderRegistry';
 import { RolloutEvents } from './RolloutEvents';
 
@@ -122,6 +125,147 @@ describe('GateLoop with the simulator', () => {
     expect(rollout.lastEvaluation?.verdict).toBe('hold');
     expect(rollout.lastError?.message).toMatch(/ECONNREFUSED/);
     simulation.telemetry.getCohortTelemetry = broken;
+    await knex.destroy();
+  });
+});
+
+/** Interval counts that are a pure function of the interval (and of `revision`, to revise one). */
+function intervalCounts(tick: number, revision = 0): TelemetryTick {
+  const cohort = (n: number, errors: number): CohortCounts => {
+    const slow = Math.round(n * 0.004) + (tick % 3);
+    const trials = Math.round(n * 0.1);
+    const conv = Math.round(trials * 0.03) + (tick % 2);
+    return {
+      requests: n,
+      errors,
+      latency: { le: [100, 300, 1000, Infinity], counts: [Math.round(n * 0.8), n - slow, n - Math.round(slow / 4), n] },
+      kpis: { conversion: { trials, successes: conv }, order_value: { n: conv, sum: conv * 40 + tick, sumSq: conv * 1700 + tick * 50 } },
+    };
+  };
+  return { tick, baseline: cohort(99_000, 50 + (tick % 5)), canary: cohort(1_000, (tick % 2) + revision) };
+}
+
+/** Fake providers with `count` rollouts of one step each at 1%, and an entity index for them. */
+function fakes(count: number, clock: { t: number }, stepMinSeconds = 3600) {
+  const deploy = new FakeDeployProvider('fake');
+  const started = new Date(clock.t);
+  for (let i = 0; i < count; i++) {
+    deploy.add({ target: `shop/svc-${i}`, externalId: `shop/svc-${i}@2.0.0`, version: '2.0.0', startedAt: started, stepStartedAt: started, steps: [{ weight: 1, minDurationSeconds: stepMinSeconds }, { weight: 100 }] });
+  }
+  const revisions = new Map<number, number>();
+  const telemetry = new FakeTelemetryProvider('fake', req => {
+    const whole = Math.floor((req.end.getTime() - req.start.getTime()) / (req.stepSeconds * 1000));
+    return Array.from({ length: whole }, (_, k) => intervalCounts(k + 1, revisions.get(k + 1)));
+  });
+  const entities = {
+    byTarget: async (_p: string, t: string) => ({ entityRef: `component:default/${t.split('/')[1]}`, annotations: {} }),
+    byRef: async (ref: string) => ({ entityRef: ref, annotations: {} }),
+    all: async () => [],
+    refresh: async () => {},
+  } as unknown as EntityIndex;
+  return { deploy, telemetry, entities, revisions };
+}
+
+function fakeLoop(store: RolloutsStore, f: ReturnType<typeof fakes>, clock: { t: number }, batchSize?: number) {
+  const providers = new ProviderRegistry();
+  providers.addDeploy(f.deploy);
+  providers.addTelemetry(f.telemetry);
+  return new GateLoop({
+    store,
+    providers,
+    entities: f.entities,
+    policies,
+    events: new RolloutEvents({ logger: mockServices.logger.mock() }),
+    logger: mockServices.logger.mock(),
+    telemetryStepSeconds: 60,
+    retry: { attempts: 1, initialBackoffMs: 1 },
+    now: () => new Date(clock.t),
+    batchSize,
+  });
+}
+
+describe('GateLoop at scale', () => {
+  it('writes evaluations in batches, each row with its decision, and keeps the chain valid', async () => {
+    const { knex, store } = await sqliteStore();
+    const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
+    const f = fakes(1203, clock);
+    const loop = fakeLoop(store, f, clock, 500);
+    clock.t += 5 * 60_000 + 1000;
+    const first = await loop.run();
+    expect(first).toMatchObject({ evaluated: 1203, actions: 0, failures: 0 });
+    expect(first.timings).toMatchObject({ rowsWritten: 1203, decisionsWritten: 1203, engineStateMisses: 1203, engineStateHits: 0 });
+    expect(first.timings.totalMs).toBeGreaterThanOrEqual(first.timings.engineMs + first.timings.writeMs);
+    const rollouts = await store.listRollouts({});
+    expect(rollouts.every(r => r.lastEvaluation?.verdict === 'continue' && r.rowVersion === 1)).toBe(true);
+    const log = await store.listDecisions({ rolloutId: rollouts[0].id });
+    expect(log.items.map(d => d.verdict)).toEqual(['continue', 'register']);
+    expect(log.items[0].evidence).toMatchObject({ verdict: 'continue' });
+
+    // A minute later: one new interval each, folded into the kept gate states; same verdicts, so no new decisions.
+    clock.t += 60_000;
+    const second = await loop.run();
+    expect(second.timings).toMatchObject({ rowsWritten: 1203, decisionsWritten: 0, engineStateHits: 1203, engineStateMisses: 0 });
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 2406 });
+    await knex.destroy();
+  });
+
+  it('decides on kept gate states exactly as the engine does on the whole step, and refolds when an interval is revised', async () => {
+    const { knex, store } = await sqliteStore();
+    const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
+    const f = fakes(1, clock);
+    const loop = fakeLoop(store, f, clock);
+    const policy = await policies.forAnnotations({});
+    const fresh = async () => {
+      const [r] = await store.listRollouts({});
+      const ticks = (await f.telemetry.getCohortTelemetry({ provider: 'fake', target: r.target, entityRef: r.entityRef, start: new Date(r.stepStartedAt), end: new Date(clock.t), stepSeconds: 60, kpis: [] })).ticks;
+      return { stored: (await store.getRollout(r.id))!.evidence, expected: JSON.parse(JSON.stringify(evaluateGate(gateContextFor(r, policy, 60), ticks, gatePolicyFor(policy)))) };
+    };
+    const hits: number[] = [];
+    for (let minute = 1; minute <= 4; minute++) {
+      clock.t += 60_000 + (minute === 1 ? 1000 : 0);
+      hits.push((await loop.run()).timings.engineStateHits);
+      const { stored, expected } = await fresh();
+      expect(stored).toEqual(expected);
+      expect((stored as any).tick).toBe(minute);
+    }
+    expect(hits).toEqual([0, 1, 1, 1]);
+    // The provider revises an interval it reported before: the whole step is folded again.
+    f.revisions.set(2, 7);
+    clock.t += 60_000;
+    const revised = await loop.run();
+    expect(revised.timings).toMatchObject({ engineStateHits: 0, engineStateMisses: 1 });
+    const { stored, expected } = await fresh();
+    expect(stored).toEqual(expected);
+    expect((stored as any).signals[0].samples.canaryEvents).toBe(expected.signals[0].samples.canaryEvents);
+    await knex.destroy();
+  });
+
+  it('writes one by one when a batch fails, so one bad row costs only itself', async () => {
+    const { knex, store } = await sqliteStore();
+    const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
+    const f = fakes(12, clock);
+    let batchCalls = 0;
+    const flaky = new Proxy(store, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target);
+        if (prop !== 'updateRollouts') return typeof value === 'function' ? value.bind(target) : value;
+        return async (updates: Parameters<RolloutsStore['updateRollouts']>[0]) => {
+          if (updates.length > 1) {
+            batchCalls++;
+            throw new Error('statement too large');
+          }
+          if (updates[0].rollout.target === 'shop/svc-3') throw new Error('value too long for type character varying(512)');
+          return target.updateRollouts(updates);
+        };
+      },
+    }) as RolloutsStore;
+    const loop = fakeLoop(flaky, f, clock, 5);
+    clock.t += 5 * 60_000 + 1000;
+    const result = await loop.run();
+    expect(batchCalls).toBe(3);
+    expect(result).toMatchObject({ evaluated: 12, failures: 1 });
+    expect(result.timings.decisionsWritten).toBe(11);
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 23 });
     await knex.destroy();
   });
 });

@@ -10,6 +10,7 @@ import type { StoredRollout } from '../database/RolloutsStore';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
 import { gateContextFor, gatePolicyFor } from './GateLoop';
+import type { TelemetryResult } from '@tollgate/plugin-rollouts-node';
 import type { ProviderRegistry } from './ProviderRegistry';
 import { errorMessage, withRetry, type RetryOptions } from './retry';
 
@@ -26,6 +27,11 @@ export interface RolloutEvaluatorOptions {
   retry: RetryOptions;
 }
 
+/** Why a rollout holds when its telemetry could not be read or was wrong. */
+export function telemetryHoldReason(e: unknown): string {
+  return `telemetry unavailable: ${errorMessage(e)}; holding (never promote on missing or wrong data)`;
+}
+
 /** The share of requests the canary received over the ticks, or undefined with no traffic. */
 export function observedCanaryShare(ticks: TelemetryTick[]): number | undefined {
   let canary = 0;
@@ -36,6 +42,44 @@ export function observedCanaryShare(ticks: TelemetryTick[]): number | undefined 
     total += t.canary.requests + t.baseline.requests;
   }
   return total > 0 && canary > 0 && canary < total ? canary / total : undefined;
+}
+
+/**
+ * The current step's cohort telemetry of a rollout, from the telemetry
+ * provider its annotations (or its deploy provider, or the default) name,
+ * with retries. Data that cannot be right (more errors than requests,
+ * negative or non-finite counts…) is refused with the fields named: the
+ * caller holds, as for data that did not arrive.
+ */
+export async function readCohortTelemetry(
+  o: Pick<RolloutEvaluatorOptions, 'providers' | 'telemetryStepSeconds' | 'defaultTelemetryProvider'>,
+  rollout: StoredRollout,
+  annotations: Record<string, string> | undefined,
+  policy: RolloutPolicy,
+  now: Date,
+  retry: RetryOptions,
+): Promise<TelemetryResult> {
+  const telemetry = o.providers.telemetryFor(rollout.provider, annotations?.[TELEMETRY_ANNOTATION], o.defaultTelemetryProvider);
+  const result = await withRetry(
+    () =>
+      telemetry.getCohortTelemetry({
+        provider: rollout.provider,
+        target: rollout.target,
+        entityRef: rollout.entityRef,
+        start: new Date(rollout.stepStartedAt),
+        end: now,
+        stepSeconds: o.telemetryStepSeconds,
+        kpis: policy.kpis.map(k => k.name),
+        queries: policy.telemetry?.queries,
+      }),
+    retry,
+  );
+  const problems = telemetryProblems(result.ticks);
+  if (problems.length > 0) {
+    const more = problems.length > 3 ? ` and ${problems.length - 3} more` : '';
+    throw new Error(`telemetry from ${telemetry.id} cannot be right: ${problems.slice(0, 3).join('; ')}${more}`);
+  }
+  return result;
 }
 
 /**
@@ -60,34 +104,7 @@ export class RolloutEvaluator {
       return { ok: false, reasons: [`policy cannot be used: ${errorMessage(e)}`] };
     }
     try {
-      const telemetry = this.o.providers.telemetryFor(
-        rollout.provider,
-        annotations?.[TELEMETRY_ANNOTATION],
-        this.o.defaultTelemetryProvider,
-      );
-      const result = await withRetry(
-        () =>
-          telemetry.getCohortTelemetry({
-            provider: rollout.provider,
-            target: rollout.target,
-            entityRef: rollout.entityRef,
-            start: new Date(rollout.stepStartedAt),
-            end: now,
-            stepSeconds: this.o.telemetryStepSeconds,
-            kpis: policy.kpis.map(k => k.name),
-            queries: policy.telemetry?.queries,
-          }),
-        retry,
-      );
-      const problems = telemetryProblems(result.ticks);
-      if (problems.length > 0) {
-        const more = problems.length > 3 ? ` and ${problems.length - 3} more` : '';
-        return {
-          ok: false,
-          policy,
-          reasons: [`telemetry from ${telemetry.id} cannot be right: ${problems.slice(0, 3).join('; ')}${more}; holding (never promote on bad data)`],
-        };
-      }
+      const result = await readCohortTelemetry(this.o, rollout, annotations, policy, now, retry);
       const context = gateContextFor(rollout, policy, this.o.telemetryStepSeconds);
       const notes: string[] = [];
       if (!(context.expectedCanaryShare > 0 && context.expectedCanaryShare < 1)) {
@@ -115,11 +132,7 @@ export class RolloutEvaluator {
         },
       };
     } catch (e) {
-      return {
-        ok: false,
-        policy,
-        reasons: [`telemetry unavailable: ${errorMessage(e)}; holding (never promote on missing data)`],
-      };
+      return { ok: false, policy, reasons: [telemetryHoldReason(e)] };
     }
   }
 }
