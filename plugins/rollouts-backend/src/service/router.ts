@@ -450,6 +450,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     return credentials;
   }
 
+  const summaryJson = new WeakMap<object, string>();
   router.get('/v1/summary', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
     const query = parse(summaryQuerySchema, req.query, 'query');
@@ -459,7 +460,16 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       .map(e => e.entityRef);
     const allowed = await allowedEntityRefs(credentials, refs);
     refs = refs.filter(r => allowed.has(r));
-    res.json(await computeSummary(store, { days: query.days ?? 30, entityRefs: refs }));
+    // computeSummary hands back the same object while its cache holds, so
+    // its JSON text is kept with it: a dashboard full of managers costs one
+    // serialisation per change, not one per request.
+    const summary = await computeSummary(store, { days: query.days ?? 30, entityRefs: refs });
+    let text = summaryJson.get(summary);
+    if (text === undefined) {
+      text = JSON.stringify(summary);
+      summaryJson.set(summary, text);
+    }
+    res.type('application/json').send(text);
   });
 
   // Under /api/rollouts, a path no route serves is a 404 that says so.
