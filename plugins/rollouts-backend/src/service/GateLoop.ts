@@ -9,6 +9,7 @@ import {
   type GateDecision,
   type GateEvaluationSummary,
   type GateState,
+  type RolloutStep,
   type TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
 import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
@@ -182,6 +183,29 @@ export function gateContextFor(
   };
 }
 
+/**
+ * The steps of a rollout a deploy provider reports: the provider's ladder
+ * (its `setStep` moves along it), with the policy's minimum durations and
+ * approvals when the policy's ladder has the same weights.
+ */
+export function ladderFor(provider: RolloutStep[], policy: RolloutStep[] | undefined): RolloutStep[] {
+  if (!policy || policy.length !== provider.length || policy.some((s, i) => s.weight !== provider[i].weight)) return provider;
+  return policy;
+}
+
+/** Why a rollout a provider reported cannot be right, or undefined. */
+export function providerRolloutProblem(pr: ProviderRollout): string | undefined {
+  if (!Array.isArray(pr.steps) || pr.steps.length === 0) return 'it has no steps';
+  if (!Number.isInteger(pr.currentStepIndex) || pr.currentStepIndex < 0 || pr.currentStepIndex >= pr.steps.length) {
+    return `currentStepIndex ${pr.currentStepIndex} is not one of its ${pr.steps.length} steps`;
+  }
+  if (!Number.isFinite(pr.currentWeight) || pr.currentWeight < 0 || pr.currentWeight > 100) {
+    return `currentWeight ${pr.currentWeight} is not a percentage`;
+  }
+  if (!(pr.startedAt instanceof Date) || Number.isNaN(pr.startedAt.getTime())) return 'startedAt is not a date';
+  return undefined;
+}
+
 /** The gate policy the engine gets: the policy's gate section plus KPI margins from `kpis[]`. */
 export function gatePolicyFor(policy: RolloutPolicy): RolloutPolicy['gate'] {
   const gate = policy.gate as Record<string, any>;
@@ -255,6 +279,12 @@ export class GateLoop {
         const entity = await this.#o.entities.byTarget(provider.id, pr.target);
         const entityRef = entity?.entityRef ?? pr.entityRef;
         if (!entityRef) continue; // nobody in the catalog claims this target
+        const problem = providerRolloutProblem(pr);
+        if (problem) {
+          // Wrong data is not news: keep what is known and say so.
+          this.#o.logger.error(`rollouts: ${provider.id} reported ${pr.target}@${pr.version} in a state that cannot be right (${problem}); ignored`);
+          continue;
+        }
         seen++;
         await this.#upsert(provider.id, pr, entityRef, entity?.annotations, known.get(`${provider.id}\n${pr.externalId}`));
       }
@@ -303,7 +333,7 @@ export class GateLoop {
         version: pr.version,
         previousVersion: pr.previousVersion,
         status: pr.status,
-        steps: policy?.steps ?? pr.steps,
+        steps: ladderFor(pr.steps, policy?.steps),
         currentStepIndex: pr.currentStepIndex,
         currentWeight: pr.currentWeight,
         startedAt: pr.startedAt.toISOString(),
@@ -327,14 +357,20 @@ export class GateLoop {
     }
     // The provider is the truth for deploy state changed outside Tollgate.
     if (rollout.pendingAction) return;
+    // Waiting for approval is Tollgate's own state on top of the provider's
+    // "progressing" at the same step: a sync must not undo it.
+    const status =
+      rollout.status === 'awaiting-approval' && pr.status === 'progressing' && pr.currentStepIndex === rollout.currentStepIndex
+        ? rollout.status
+        : pr.status;
     const changed =
-      rollout.status !== pr.status ||
+      rollout.status !== status ||
       rollout.currentStepIndex !== pr.currentStepIndex ||
       rollout.currentWeight !== pr.currentWeight;
     if (!changed) return;
     const finished = FINAL_ROLLOUT_STATUSES.includes(pr.status);
     const updated = await this.#o.store.updateRollout(rollout.id, rollout.rowVersion, {
-      status: pr.status,
+      status,
       currentStepIndex: pr.currentStepIndex,
       currentWeight: pr.currentWeight,
       stepStartedAt: pr.stepStartedAt.toISOString(),

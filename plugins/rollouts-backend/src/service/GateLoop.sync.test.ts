@@ -1,0 +1,85 @@
+import { ConfigReader } from '@backstage/config';
+import { mockServices } from '@backstage/backend-test-utils';
+import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import knexFactory from 'knex';
+import { DatabaseRolloutsStore, migrateRolloutsDatabase } from '../database/DatabaseRolloutsStore';
+import { PolicyResolver } from '../policy/PolicyResolver';
+import type { EntityIndex } from './EntityIndex';
+import { GateLoop, ladderFor, providerRolloutProblem } from './GateLoop';
+import { ProviderRegistry } from './ProviderRegistry';
+import { RolloutEvents } from './RolloutEvents';
+
+const PROVIDER_STEPS = [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
+
+describe('ladderFor', () => {
+  it("keeps the provider's ladder, with the policy's durations and approvals when the weights agree", () => {
+    const policy = [{ weight: 1, minDurationSeconds: 600 }, { weight: 5 }, { weight: 25, requiresApproval: true }, { weight: 100 }];
+    expect(ladderFor(PROVIDER_STEPS, policy)).toBe(policy);
+    expect(ladderFor(PROVIDER_STEPS, [{ weight: 10 }, { weight: 50 }, { weight: 100 }])).toBe(PROVIDER_STEPS);
+    expect(ladderFor(PROVIDER_STEPS, undefined)).toBe(PROVIDER_STEPS);
+  });
+});
+
+describe('providerRolloutProblem', () => {
+  const ok = {
+    externalId: 'a@1', target: 'a', version: '1', status: 'progressing' as const, steps: PROVIDER_STEPS,
+    currentStepIndex: 1, currentWeight: 5, startedAt: new Date(), stepStartedAt: new Date(),
+  };
+  it('accepts a plausible rollout and names what cannot be right', () => {
+    expect(providerRolloutProblem(ok)).toBeUndefined();
+    expect(providerRolloutProblem({ ...ok, currentStepIndex: 11 })).toBe('currentStepIndex 11 is not one of its 4 steps');
+    expect(providerRolloutProblem({ ...ok, currentWeight: -5 })).toBe('currentWeight -5 is not a percentage');
+    expect(providerRolloutProblem({ ...ok, steps: [] })).toBe('it has no steps');
+  });
+});
+
+describe('GateLoop sync', () => {
+  async function setup() {
+    const knex = knexFactory({ client: 'better-sqlite3', connection: ':memory:', useNullAsDefault: true });
+    await migrateRolloutsDatabase(knex);
+    const store = DatabaseRolloutsStore.fromKnex(knex);
+    const deploy = new FakeDeployProvider('fake');
+    const providers = new ProviderRegistry();
+    providers.addDeploy(deploy);
+    providers.addTelemetry(new FakeTelemetryProvider('fake', () => []));
+    const entities = {
+      byTarget: async () => ({ entityRef: 'component:default/checkout', annotations: {} }),
+      byRef: async () => ({ entityRef: 'component:default/checkout', annotations: {} }),
+      all: async () => [],
+      refresh: async () => {},
+    } as unknown as EntityIndex;
+    const loop = new GateLoop({
+      store,
+      providers,
+      entities,
+      policies: PolicyResolver.fromConfig(new ConfigReader({})),
+      events: new RolloutEvents({ logger: mockServices.logger.mock() }),
+      logger: mockServices.logger.mock(),
+      telemetryStepSeconds: 10,
+      retry: { attempts: 1, initialBackoffMs: 1 },
+    });
+    return { knex, store, deploy, loop };
+  }
+
+  it("keeps a step's wait for approval while the provider reports it progressing", async () => {
+    const { knex, store, deploy, loop } = await setup();
+    deploy.add({ target: 'shop/checkout', currentStepIndex: 1, currentWeight: 5 });
+    await loop.sync();
+    const [row] = await store.listRollouts({});
+    await store.updateRollout(row.id, row.rowVersion, { status: 'awaiting-approval' });
+    await loop.sync();
+    expect((await store.getRollout(row.id))?.status).toBe('awaiting-approval');
+    await knex.destroy();
+  });
+
+  it('ignores a rollout reported in a state that cannot be right, and does not end the one it knows', async () => {
+    const { knex, store, deploy, loop } = await setup();
+    const reported = deploy.add({ target: 'shop/checkout' });
+    await loop.sync();
+    deploy.add({ ...reported, currentStepIndex: 9, currentWeight: -5 });
+    await loop.sync();
+    const [row] = await store.listRollouts({});
+    expect(row).toMatchObject({ status: 'progressing', currentStepIndex: 0, currentWeight: 1 });
+    await knex.destroy();
+  });
+});
