@@ -23,15 +23,14 @@ import { computeSummary } from '../../plugins/rollouts-backend/src/service/summa
 import {
   API_SEED,
   BENCH_POLICY,
-  benchDatabaseUnavailable,
   describeSeed,
-  machineLine,
   mulberry32,
   openBenchDatabase,
   parseArgs,
   seedBenchDatabase,
   type BenchDbKind,
   type SeedResult,
+  forEachBenchDatabase,
 } from './seed';
 
 const P99_TARGET_MS = 50;
@@ -252,18 +251,7 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (args.has('client')) return runClient(args.get('client')!);
-  const which = args.get('db') ?? 'both';
-  const kinds: BenchDbKind[] = which === 'both' ? ['sqlite', 'postgres'] : [which as BenchDbKind];
-  console.log(`bench:api on ${machineLine()}`);
-  for (const kind of kinds) {
-    const why = benchDatabaseUnavailable(kind);
-    if (why) {
-      console.log(`[skipped] ${kind}: ${why}`);
-      continue;
-    }
-    await benchOne(kind, args);
-  }
-  console.log(`\nload average after: ${machineLine().split('load average ')[1]}`);
+  await forEachBenchDatabase('bench:api', args, benchOne);
 }
 
 if (require.main === module) {

@@ -29,12 +29,10 @@ import { GateLoop, type GateLoopRunResult } from '../../plugins/rollouts-backend
 import { ProviderRegistry } from '../../plugins/rollouts-backend/src/service/ProviderRegistry';
 import { RolloutEvents } from '../../plugins/rollouts-backend/src/service/RolloutEvents';
 import {
-  benchDatabaseUnavailable,
   benchPolicies,
   describeSeed,
   evidenceTemplates,
   LOOP_SEED,
-  machineLine,
   mulberry32,
   openBenchDatabase,
   parseArgs,
@@ -43,6 +41,7 @@ import {
   telemetrySeries,
   TICK_SECONDS,
   type BenchDbKind,
+  forEachBenchDatabase,
 } from './seed';
 
 const ENGINE_TARGET_MS = 1000;
@@ -218,18 +217,7 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const which = args.get('db') ?? 'both';
-  const kinds: BenchDbKind[] = which === 'both' ? ['sqlite', 'postgres'] : [which as BenchDbKind];
-  console.log(`bench:loop on ${machineLine()}`);
-  for (const kind of kinds) {
-    const why = benchDatabaseUnavailable(kind);
-    if (why) {
-      console.log(`[skipped] ${kind}: ${why}`);
-      continue;
-    }
-    await benchOne(kind, args);
-  }
-  console.log(`\nload average after: ${machineLine().split('load average ')[1]}`);
+  await forEachBenchDatabase('bench:loop', args, benchOne);
 }
 
 if (require.main === module) {

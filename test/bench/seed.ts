@@ -20,6 +20,7 @@ import {
   type TelemetryTick,
   type CohortCounts,
 } from '@tollgate/plugin-rollouts-common';
+import { gateMath } from '@tollgate/plugin-rollouts-common';
 import knexFactory, { type Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -60,16 +61,8 @@ export function benchPolicies(): PolicyResolver {
 
 // --- randomness -----------------------------------------------------------------------------
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The engine's seeded generator, so benchmarks and engine tests draw alike. */
+export const mulberry32 = gateMath.mulberry32;
 
 // --- telemetry and evidence -----------------------------------------------------------------
 
@@ -639,4 +632,24 @@ export function machineLine(): string {
   const cpus = os.cpus();
   const load = os.loadavg().map(x => x.toFixed(2)).join(' ');
   return `${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${load}`;
+}
+
+/** Runs a benchmark on each database `--db` names (both by default), saying which are skipped and why. */
+export async function forEachBenchDatabase(
+  name: string,
+  args: Map<string, string>,
+  benchOne: (kind: BenchDbKind, args: Map<string, string>) => Promise<unknown>,
+): Promise<void> {
+  const which = args.get('db') ?? 'both';
+  const kinds: BenchDbKind[] = which === 'both' ? ['sqlite', 'postgres'] : [which as BenchDbKind];
+  console.log(`${name} on ${machineLine()}`);
+  for (const kind of kinds) {
+    const why = benchDatabaseUnavailable(kind);
+    if (why) {
+      console.log(`[skipped] ${kind}: ${why}`);
+      continue;
+    }
+    await benchOne(kind, args);
+  }
+  console.log(`\nload average after: ${machineLine().split('load average ')[1]}`);
 }
