@@ -29,6 +29,8 @@ import { join } from 'node:path';
 import { GENESIS_HASH } from '../../plugins/rollouts-backend/src/database/canonical';
 import {
   decisionHash,
+  decisionRow,
+  JsonOnce,
   migrateRolloutsDatabase,
 } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
 import { figureColumns } from '../../plugins/rollouts-backend/src/database/figures';
@@ -368,7 +370,8 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
   const templates = evidenceTemplates(48, options.seed);
   const fullJson = templates.map(t => JSON.stringify(t));
   const compact = templates.map(compactEvidence);
-  const compactJson = compact.map(t => JSON.stringify(t));
+  // Rows are built as the store builds them; each template is serialised once.
+  const rowJson = new JsonOnce();
   const entities = benchEntities(options.services, options.targetsPerService);
   const targets = options.services * options.targetsPerService;
   if (options.activeRollouts > targets) throw new Error(`at most one active rollout per target: ${options.activeRollouts} > ${targets} targets`);
@@ -542,8 +545,7 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         const ti = (templateOf[r] + pos) % templates.length;
         const full = verdict !== 'register' && verdict !== 'observe' && rng() < options.fullEvidenceShare;
         const evidence = verdict === 'register' || verdict === 'observe' ? null : full ? templates[ti] : compact[ti];
-        const evidenceJson = evidence === null ? null : full ? fullJson[ti] : compactJson[ti];
-        if (evidenceJson) bytes.decisionEvidence += evidenceJson.length;
+        if (evidence !== null) bytes.decisionEvidence += rowJson.of(evidence).length;
         const entry: Omit<DecisionEntry, 'hash'> = {
           seq,
           id: randomUUID(),
@@ -563,23 +565,7 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         const hash = decisionHash(entry);
         prevHash = hash;
         ro.decisionSeqs.push(seq);
-        rows.push({
-          seq,
-          id: entry.id,
-          rollout_id: entry.rolloutId,
-          entity_ref: entry.entityRef,
-          step_index: entry.stepIndex,
-          verdict: entry.verdict,
-          kind: entry.kind,
-          actor: entry.actor,
-          reasons: JSON.stringify(entry.reasons),
-          evidence: evidenceJson,
-          policy_hash: entry.policyHash,
-          outcome: entry.outcome,
-          created_at: entry.createdAt,
-          prev_hash: entry.prevHash,
-          hash,
-        });
+        rows.push(decisionRow({ ...entry, hash }, rowJson));
       }
       return rows;
     });

@@ -90,7 +90,8 @@ function chunks<T>(xs: T[], size: number): T[][] {
  * evidence goes into the rollout row and into its decision, and
  * serialising a snapshot of several KiB twice is a large part of a write.
  */
-class JsonOnce {
+/** Serialises each object once, however many rows carry it. */
+export class JsonOnce {
   readonly #seen = new Map<object, string>();
   of(value: unknown): string {
     if (!value || typeof value !== 'object') return JSON.stringify(value);
@@ -104,7 +105,7 @@ class JsonOnce {
 }
 
 /** A row of the decisions table for an entry. */
-function decisionRow(entry: DecisionEntry, json: JsonOnce): Record<string, unknown> {
+export function decisionRow(entry: DecisionEntry, json: JsonOnce): Record<string, unknown> {
   return {
     seq: entry.seq,
     id: entry.id,
