@@ -21,6 +21,7 @@ export interface SimulationState {
 
 const STALE_LOCK_MS = 5_000;
 const MAX_JOURNAL = 50_000;
+const EMPTY = JSON.stringify({ rollouts: [], journal: [] });
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
@@ -33,23 +34,32 @@ export class SimulationStateFile {
   constructor(readonly path: string) {}
 
   read(): SimulationState {
+    return JSON.parse(this.#text()) as SimulationState;
+  }
+
+  #text(): string {
     try {
-      return JSON.parse(readFileSync(this.path, 'utf8')) as SimulationState;
+      return readFileSync(this.path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { rollouts: [], journal: [] };
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY;
       throw new Error(`simulator: cannot read its state file ${this.path}: ${(e as Error).message}`);
     }
   }
 
+  /** Runs fn on the current state under the lock; writes the file only when fn changed the state. */
   update<T>(fn: (state: SimulationState) => T): T {
     this.#lock();
     try {
-      const state = this.read();
+      const before = this.#text();
+      const state = JSON.parse(before) as SimulationState;
       const result = fn(state);
       if (state.journal.length > MAX_JOURNAL) state.journal.splice(0, state.journal.length - MAX_JOURNAL);
-      const tmp = `${this.path}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(state));
-      renameSync(tmp, this.path);
+      const after = JSON.stringify(state);
+      if (after !== before) {
+        const tmp = `${this.path}.${process.pid}.tmp`;
+        writeFileSync(tmp, after);
+        renameSync(tmp, this.path);
+      }
       return result;
     } finally {
       rmdirSync(`${this.path}.lock`);
