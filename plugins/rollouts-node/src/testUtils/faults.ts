@@ -100,24 +100,26 @@ export class FaultInjector {
   }
 
   deploy(inner: RolloutsDeployProvider): RolloutsDeployProvider {
+    // Wrong data from a deploy system: a step that does not exist, a weight that is no percentage.
+    const corrupt = (r: ProviderRollout): ProviderRollout => ({ ...r, currentStepIndex: r.steps.length + 7, currentWeight: -5 });
     const wrap =
       <A extends unknown[]>(method: string, fn: (...args: A) => Promise<ProviderRollout>) =>
       async (...args: A): Promise<ProviderRollout> => {
         const fault = await this.#enter('deploy', method, args[0] as string);
         const result = await fn(...args);
-        return fault ? { ...result, currentStepIndex: result.steps.length + 7, currentWeight: -5 } : result;
+        return fault ? corrupt(result) : result;
       };
     return {
       id: inner.id,
       listRollouts: async () => {
         const fault = await this.#enter('deploy', 'listRollouts');
         const list = await inner.listRollouts();
-        return fault ? list.map(r => ({ ...r, currentStepIndex: r.steps.length + 7, currentWeight: -5 })) : list;
+        return fault ? list.map(corrupt) : list;
       },
       getRollout: async target => {
         const fault = await this.#enter('deploy', 'getRollout', target);
         const r = await inner.getRollout(target);
-        return fault && r ? { ...r, currentStepIndex: r.steps.length + 7, currentWeight: -5 } : r;
+        return fault && r ? corrupt(r) : r;
       },
       setStep: wrap('setStep', (t: string, i: number) => inner.setStep(t, i)),
       promote: wrap('promote', (t: string) => inner.promote(t)),
