@@ -84,6 +84,8 @@ export const rolloutsPlugin = createBackendPlugin({
           timeoutMs: (config.getOptionalNumber('rollouts.retries.timeoutSeconds') ?? 30) * 1000,
         };
         const retryBudgetPerRun = config.getOptionalNumber('rollouts.retries.budgetPerRun') ?? 100;
+        const telemetryStepSeconds = config.getOptionalNumber('rollouts.telemetry.stepSeconds') ?? 60;
+        const defaultTelemetryProvider = config.getOptionalString('rollouts.telemetry.defaultProvider');
         const loop = new GateLoop({
           store,
           providers,
@@ -93,11 +95,10 @@ export const rolloutsPlugin = createBackendPlugin({
           logger,
           retry,
           retryBudgetPerRun,
-          telemetryStepSeconds: config.getOptionalNumber('rollouts.telemetry.stepSeconds') ?? 60,
-          defaultTelemetryProvider: config.getOptionalString('rollouts.telemetry.defaultProvider'),
+          telemetryStepSeconds,
+          defaultTelemetryProvider,
         });
         const actions = new ActionService(store, providers, events, retry);
-        const telemetryStepSeconds = config.getOptionalNumber('rollouts.telemetry.stepSeconds') ?? 60;
         const judge = new JudgeService({
           store,
           entities,
@@ -108,7 +109,7 @@ export const rolloutsPlugin = createBackendPlugin({
             policies,
             retry,
             telemetryStepSeconds,
-            defaultTelemetryProvider: config.getOptionalString('rollouts.telemetry.defaultProvider'),
+            defaultTelemetryProvider,
           }),
           maxEvaluationAgeSeconds: config.getOptionalNumber('rollouts.judge.maxEvaluationAgeSeconds') ?? telemetryStepSeconds,
         });
