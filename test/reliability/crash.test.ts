@@ -65,11 +65,15 @@ async function crashLoop(database: Database, dataDir: string) {
   const seen = new Map<number, string>();
   let verified = 0;
   let checkedEntries = 0;
+  /** Rollouts with an action in flight when the process was killed. */
+  let interrupted: InFlight[] = [];
+  const claims = new Set<string>();
+  let reconciliations = 0;
 
   for (let i = 0; i <= CRASHES; i++) {
     const backend = await startBackend(env, dataDir);
     const verify = await api(backend.baseUrl, '/v1/decisions/verify');
-    expect(verify.status).toBe(200);
+    expect(verify.status, `decisions/verify after restart ${i}: ${JSON.stringify(verify.body)}`).toBe(200);
     expect(verify.body, `decision log after restart ${i}`).toMatchObject({ ok: true });
     verified++;
     checkedEntries += verify.body.checked;
@@ -86,13 +90,21 @@ async function crashLoop(database: Database, dataDir: string) {
     }
 
     if (i === CRASHES) {
-      // Let the last one settle: once the dead process's hold on the loop
-      // expires (schedule.timeoutSeconds), interrupted actions get reconciled.
-      await settle(database);
-      await checkFinalState(database, stateFile);
-      const last = await api(backend.baseUrl, '/v1/decisions/verify');
-      expect(last.body.ok).toBe(true);
-      await backend.stop();
+      try {
+        // The actions in flight at the last kill are reconciled by this process…
+        await waitReconciled(database, interrupted);
+        const last = await api(backend.baseUrl, '/v1/decisions/verify');
+        expect(last.body.ok).toBe(true);
+        // …and a graceful stop lets the action it is taking finish: nothing is left in flight.
+        await backend.stop();
+        reconciliations = await checkFinalState(database, stateFile, [...claims].map(c => c.split('@')[0]));
+      } catch (e) {
+        // What the last backend said about the loop, to see why it did not settle.
+        const lines = backend.logs().split('\n').filter(l => /rollouts|task|schedul|error/i.test(l));
+        // eslint-disable-next-line no-console
+        console.log(`[reliability] crash (${database.kind}, seed ${SEED}): the last backend's log:\n${lines.slice(-60).join('\n')}`);
+        throw e;
+      }
       break;
     }
     await sleep(500 + random() * 5500);
@@ -100,6 +112,8 @@ async function crashLoop(database: Database, dataDir: string) {
     const db2 = database.connect();
     try {
       for (const d of await decisions(db2)) seen.set(Number(d.seq), d.hash);
+      interrupted = await db2('rollouts').whereNotNull('pending_action').select('id', 'row_version');
+      for (const r of interrupted) claims.add(`${r.id}@${r.row_version}`);
     } finally {
       await db2.destroy();
     }
@@ -107,17 +121,35 @@ async function crashLoop(database: Database, dataDir: string) {
   const calls = journal(stateFile);
   // eslint-disable-next-line no-console
   console.log(
-    `[reliability] crash (${database.kind}, seed ${SEED}): ${CRASHES} kill -9 survived, ${verified} verifications passed over ${checkedEntries} decision checks, ${seen.size} decisions kept, ${calls.filter(c => c.changed).length} deploy actions, 0 lost, 0 duplicated`,
+    `[reliability] crash (${database.kind}, seed ${SEED}): ${CRASHES} kill -9 survived, ${verified} verifications passed over ${checkedEntries} decision checks, ${seen.size} decisions kept, ${calls.filter(c => c.changed).length} deploy actions, ${claims.size} actions in flight at a kill, ${reconciliations} reconciliations logged, 0 lost, 0 duplicated`,
   );
 }
 
-async function settle(database: Database) {
+interface InFlight {
+  id: string;
+  row_version: number;
+}
+
+/**
+ * Waits until every action in flight at the kill is reconciled: its row no
+ * longer carries that claim (once the dead process's hold on the loop
+ * expires, after schedule.timeoutSeconds).
+ */
+async function waitReconciled(database: Database, inFlight: InFlight[]): Promise<void> {
+  if (!inFlight.length) return;
   const db = database.connect();
   try {
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const inFlight = await db('rollouts').whereNotNull('pending_action').count({ n: '*' }).first();
-      if (Number(inFlight?.n) === 0) return;
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const rows: Array<InFlight & { pending_action: string | null }> = await db('rollouts')
+        .whereIn('id', inFlight.map(r => r.id))
+        .select('id', 'row_version', 'pending_action');
+      const stuck = inFlight.filter(before => {
+        const now = rows.find(r => r.id === before.id);
+        return now?.pending_action && Number(now.row_version) === Number(before.row_version);
+      });
+      if (!stuck.length) return;
+      if (Date.now() > deadline) throw new Error(`actions in flight at the kill not reconciled within 90 s: ${JSON.stringify(stuck)}`);
       await sleep(1000);
     }
   } finally {
@@ -125,7 +157,8 @@ async function settle(database: Database) {
   }
 }
 
-async function checkFinalState(database: Database, stateFile: string) {
+/** Checks the end state; returns how many reconciliations the log holds. */
+async function checkFinalState(database: Database, stateFile: string, interruptedIds: string[]): Promise<number> {
   const db = database.connect();
   try {
     const rows = await decisions(db);
@@ -158,6 +191,14 @@ async function checkFinalState(database: Database, stateFile: string) {
     }
     expect(unlogged, 'deploy actions missing from the decision log').toEqual([]);
     expect(calls.length, 'the loop acted at all').toBeGreaterThan(3);
+
+    // Every action in flight at a kill was reconciled (logged) by a later process.
+    const reconciliations = rows.filter(d => d.verdict === 'observe' && d.reasons.includes('was reconciled with'));
+    const missing = [...new Set(interruptedIds)].filter(
+      id => reconciliations.filter(d => d.rollout_id === id).length < interruptedIds.filter(x => x === id).length,
+    );
+    expect(missing, 'rollouts whose interrupted action was never reconciled').toEqual([]);
+    return reconciliations.length;
   } finally {
     await db.destroy();
   }

@@ -112,7 +112,8 @@ export async function startPortal(env: Record<string, string> = {}, options: Por
     logs: () => output,
     stop: async () => {
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise(r => setTimeout(r, 5000))]);
+      // A graceful stop lets the gate loop finish the action it is taking.
+      await Promise.race([exited, new Promise(r => setTimeout(r, 20_000))]);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
       if (ownsData) rmSync(dataDir, { recursive: true, force: true });

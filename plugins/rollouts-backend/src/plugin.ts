@@ -134,6 +134,9 @@ export const rolloutsPlugin = createBackendPlugin({
         // A replica that dies mid-run holds the loop until this timeout: keep it
         // a few runs long, not minutes.
         const timeoutSeconds = config.getOptionalNumber('rollouts.schedule.timeoutSeconds') ?? Math.max(30, 3 * frequencySeconds);
+        // A graceful stop (SIGTERM on a rolling restart) lets the run in
+        // progress finish its action and write its evaluations, and starts no new one.
+        deps.lifecycle.addShutdownHook(() => loop.stop(Math.min(timeoutSeconds, 30) * 1000));
         let seeded = false;
         await deps.scheduler.scheduleTask({
           id: 'rollouts-gate-loop',

@@ -127,6 +127,57 @@ describe('GateLoop with the simulator', () => {
     simulation.telemetry.getCohortTelemetry = broken;
     await knex.destroy();
   });
+
+  it('stops gracefully: the action in flight finishes and is logged, and nothing new starts', async () => {
+    const { knex, store } = await sqliteStore();
+    const services = DEMO_SERVICES.filter(s => s.target === 'checkout/cart-service' || s.target === 'search/search-api')
+      .map(s => ({ ...s, rps: s.rps * 4 }));
+    const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
+    const { loop, simulation } = setup(store, services, clock);
+    const setStep = simulation.deploy.setStep.bind(simulation.deploy);
+    let entered!: () => void;
+    let release!: () => void;
+    const inFlight = new Promise<void>(r => (entered = r));
+    const held = new Promise<void>(r => (release = r));
+    let calls = 0;
+    simulation.deploy.setStep = async (target, index) => {
+      calls++;
+      entered();
+      await held;
+      return setStep(target, index);
+    };
+
+    let running: Promise<unknown> | undefined;
+    for (let i = 0; i < 400 && !running; i++) {
+      clock.t += 10_000;
+      const run = loop.run();
+      if ((await Promise.race([run.then(() => 'done'), inFlight.then(() => 'acting')])) === 'acting') running = run;
+    }
+    expect(running, 'the loop reached a promotion').toBeDefined();
+    const [claimed] = (await store.listRollouts({})).filter(r => r.pendingAction);
+    expect(claimed.pendingAction).toBe('promote');
+
+    let stopped = false;
+    const stopping = loop.stop(5_000).then(() => (stopped = true));
+    await new Promise(r => setTimeout(r, 50));
+    expect(stopped, 'stop waits for the action in flight').toBe(false);
+    release();
+    await stopping;
+    await running;
+
+    const after = await store.getRollout(claimed.id);
+    expect(after?.pendingAction ?? null).toBeNull();
+    expect(after?.currentStepIndex).toBe(claimed.currentStepIndex + 1);
+    const log = (await store.listDecisions({ rolloutId: claimed.id, limit: 10 })).items;
+    expect(log[0]).toMatchObject({ verdict: 'promote', outcome: 'applied' });
+
+    // Stopped: no run and no action starts any more.
+    clock.t += 3_600_000;
+    expect((await loop.run()).evaluated).toBe(0);
+    expect(calls).toBe(1);
+    expect((await store.listRollouts({})).filter(r => r.pendingAction)).toEqual([]);
+    await knex.destroy();
+  });
 });
 
 /** Interval counts that are a pure function of the interval (and of `revision`, to revise one). */

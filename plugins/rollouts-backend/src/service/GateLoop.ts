@@ -248,6 +248,10 @@ export class GateLoop {
   readonly #batchSize: number;
   readonly #gates = new Map<string, KeptGate>();
   #run = 0;
+  /** Set by stop(): no new run starts and no new action is taken. */
+  #stopping = false;
+  /** The run in progress, for stop() to wait on. */
+  #current: Promise<unknown> | undefined;
 
   /** This run's retry settings, with its budget. */
   #retry: RetryOptions;
@@ -379,8 +383,39 @@ export class GateLoop {
     if (updated) this.#o.events.changed(updated);
   }
 
+  /**
+   * Stops the loop for a shutdown: no new run and no new action starts, and
+   * the run in progress finishes the action it is taking and writes what it
+   * evaluated. Resolves when it has, or after `timeoutMs` (an action that
+   * outlives it is reconciled by the next process).
+   */
+  async stop(timeoutMs = 30_000): Promise<void> {
+    this.#stopping = true;
+    const current = this.#current;
+    if (!current) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      current.catch(() => undefined),
+      new Promise(resolve => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** Sync, then evaluate every active rollout. One rollout's failure never stops the others. */
   async run(): Promise<GateLoopRunResult> {
+    if (this.#stopping) return { evaluated: 0, actions: 0, failures: 0, timings: emptyTimings() };
+    const running = this.#runOnce();
+    this.#current = running;
+    try {
+      return await running;
+    } finally {
+      if (this.#current === running) this.#current = undefined;
+    }
+  }
+
+  async #runOnce(): Promise<GateLoopRunResult> {
     const started = performance.now();
     const t = emptyTimings();
     const run = ++this.#run;
@@ -391,6 +426,7 @@ export class GateLoop {
     t.syncMs = performance.now() - started;
     let pending: PendingWrite[] = [];
     for (const rollout of active) {
+      if (this.#stopping) break; // shutting down: write what was evaluated, start nothing new
       // Rollouts another controller drives (Flagger, Argo with Tollgate as
       // its judge) are evaluated when that controller asks, never moved here.
       if (!this.#o.providers.hasDeploy(rollout.provider)) continue;
@@ -566,6 +602,8 @@ export class GateLoop {
     }
 
     if (verdict === 'promote' || verdict === 'rollback') {
+      // Shutting down: take no new action; the next run (here or on another replica) decides again.
+      if (this.#stopping) return false;
       const v = verdict;
       return this.#timedAction(() => this.#act(rollout, v, reasons, evidence, { ...summary, verdict: v, reasons }, policy), t);
     }
