@@ -152,10 +152,11 @@ function expected(route: string, p: Principal): 'ok' | 403 {
       return p === 'owner' || p === 'ci' ? 'ok' : 403;
     case 'POST /v1/rollouts':
     case 'GET /v1/judge':
+    case 'GET /v1/decisions/verify':
     case 'POST /v1/webhooks/flagger/:hook':
       return p === 'ci' ? 'ok' : 403;
     default:
-      // health, list and summary (filtered by read permission), validate, verify
+      // health, list and summary (filtered by read permission), validate
       return 'ok';
   }
 }

@@ -123,10 +123,17 @@ describe('rollouts backend over HTTP', () => {
     expect(rollback).toMatchObject({ actor: OWNER, kind: 'manual', outcome: 'applied' });
     expect(rollback.reasons.join(' ')).toContain('error rate doubled on canary');
 
-    await request(server)
+    // Verifying reads the whole log: its own permission, which this policy gives services only.
+    const refused = await request(server)
       .get('/api/rollouts/v1/decisions/verify')
       .set('Authorization', mockCredentials.user.header(OWNER))
-      .expect(200, { ok: true, checked: 2 });
+      .expect(403);
+    expect(refused.body.error.message).toContain('rollouts.decisions.verify');
+    // Services may; callers asking at once all get the result.
+    const verified = await Promise.all(
+      [1, 2, 3].map(() => request(server).get('/api/rollouts/v1/decisions/verify').set('Authorization', mockCredentials.service.header())),
+    );
+    expect(verified.map(v => [v.status, v.body])).toEqual([1, 2, 3].map(() => [200, { ok: true, checked: 2 }]));
     expect(auditor.createEvent).toHaveBeenCalledWith(expect.objectContaining({ eventId: 'rollout-action' }));
   });
 

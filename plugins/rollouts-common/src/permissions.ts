@@ -53,6 +53,17 @@ export const rolloutJudgePermission = createPermission({
   attributes: { action: 'read' },
 });
 
+/**
+ * Re-verify the whole decision log's hash chain (`GET /v1/decisions/verify`).
+ * It reads every entry, so a policy may keep it to auditors and services.
+ *
+ * @public
+ */
+export const decisionLogVerifyPermission = createPermission({
+  name: 'rollouts.decisions.verify',
+  attributes: { action: 'read' },
+});
+
 /** Every Tollgate permission. @public */
 export const rolloutsPermissions = [
   rolloutReadPermission,
@@ -61,4 +72,5 @@ export const rolloutsPermissions = [
   rolloutApprovePermission,
   rolloutRegisterPermission,
   rolloutJudgePermission,
+  decisionLogVerifyPermission,
 ];

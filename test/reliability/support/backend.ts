@@ -147,7 +147,7 @@ export async function startReliabilityBackend(options: { config?: Record<string,
         } else if (principal.type === 'user') {
           if (principal.userEntityRef === BLOCKED) allowed = false;
           else if (name === 'rollouts.rollout.read') allowed = true;
-          else if (name === 'rollouts.rollout.register' || name === 'rollouts.judge') allowed = false;
+          else if (name === 'rollouts.rollout.register' || name === 'rollouts.judge' || name === 'rollouts.decisions.verify') allowed = false;
           else allowed = (OWNERS[r.resourceRef] ?? []).includes(principal.userEntityRef);
         } else {
           allowed = false;

@@ -25,6 +25,7 @@ import {
   flaggerWebhookPayloadSchema,
   judgeQuerySchema,
   rolloutJudgePermission,
+  decisionLogVerifyPermission,
   type FlaggerHook,
   formatZodIssues,
   listDecisionsQuerySchema,
@@ -395,13 +396,28 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     });
   });
 
+  // Reads the whole log: permission-checked, and callers who ask while a
+  // verification runs share it instead of starting another full read.
+  let verifying: ReturnType<RolloutsStore['verifyDecisions']> | undefined;
   router.get('/v1/decisions/verify', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
     const event = await auditor.createEvent({ eventId: 'decision-log-verify', request: req, severityLevel: 'low' });
-    const result = await store.verifyDecisions();
-    await event.success({ meta: { ok: result.ok, checked: result.checked } });
-    void credentials;
-    res.json(result);
+    try {
+      await requirePermission(credentials, decisionLogVerifyPermission);
+      if (!verifying) {
+        verifying = store.verifyDecisions();
+        const done = () => {
+          verifying = undefined;
+        };
+        verifying.then(done, done);
+      }
+      const result = await verifying;
+      await event.success({ meta: { ok: result.ok, checked: result.checked } });
+      res.json(result);
+    } catch (error) {
+      await event.fail({ error: error as Error });
+      throw error;
+    }
   });
 
   // Argo Rollouts' `web` metric provider asks here (service credentials in the Authorization header).
