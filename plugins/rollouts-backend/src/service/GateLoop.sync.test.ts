@@ -5,7 +5,7 @@ import knexFactory from 'knex';
 import { DatabaseRolloutsStore, migrateRolloutsDatabase } from '../database/DatabaseRolloutsStore';
 import { PolicyResolver } from '../policy/PolicyResolver';
 import type { EntityIndex } from './EntityIndex';
-import { GateLoop, ladderFor, providerRolloutProblem } from './GateLoop';
+import { GateLoop, ladderFor, providerRolloutProblem, registeredExternalId } from './GateLoop';
 import { ProviderRegistry } from './ProviderRegistry';
 import { RolloutEvents } from './RolloutEvents';
 
@@ -69,6 +69,36 @@ describe('GateLoop sync', () => {
     await store.updateRollout(row.id, row.rowVersion, { status: 'awaiting-approval' });
     await loop.sync();
     expect((await store.getRollout(row.id))?.status).toBe('awaiting-approval');
+    await knex.destroy();
+  });
+
+  it('takes the rollout CI registered as the one the provider reports later, not as a second rollout', async () => {
+    const { knex, store, deploy, loop } = await setup();
+    // CI registers 2.1.0 before the provider lists it (POST /v1/rollouts writes this row).
+    const now = new Date().toISOString();
+    const { rollout: ci } = await store.upsertDiscovered({
+      id: '018f0000-0000-7000-8000-000000000001',
+      entityRef: 'component:default/checkout',
+      provider: 'fake',
+      target: 'shop/checkout',
+      externalId: registeredExternalId({ target: 'shop/checkout', version: '2.1.0' }),
+      version: '2.1.0',
+      status: 'pending',
+      steps: [{ weight: 10, minDurationSeconds: 600 }, { weight: 100 }],
+      currentStepIndex: 0,
+      currentWeight: 0,
+      startedAt: now,
+      stepStartedAt: now,
+    });
+    deploy.add({ target: 'shop/checkout', version: '2.1.0', externalId: 'argo:prod/shop/checkout#rev-7', currentStepIndex: 1, currentWeight: 5 });
+    await loop.sync();
+    await loop.sync();
+
+    const rows = await store.listRollouts({});
+    expect(rows.map(r => r.id)).toEqual([ci.id]);
+    expect(rows[0]).toMatchObject({ status: 'progressing', currentStepIndex: 1, currentWeight: 5 });
+    // The provider's ladder, since the registration's weights differ from it.
+    expect(rows[0].steps.map(s => s.weight)).toEqual([1, 5, 25, 100]);
     await knex.destroy();
   });
 

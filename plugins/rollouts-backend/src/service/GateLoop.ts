@@ -206,6 +206,11 @@ export function providerRolloutProblem(pr: ProviderRollout): string | undefined 
   return undefined;
 }
 
+/** The id a rollout registered from CI carries until its provider reports it. */
+export function registeredExternalId(r: { target: string; version: string }): string {
+  return `${r.target}@${r.version}`;
+}
+
 /** The gate policy the engine gets: the policy's gate section plus KPI margins from `kpis[]`. */
 export function gatePolicyFor(policy: RolloutPolicy): RolloutPolicy['gate'] {
   const gate = policy.gate as Record<string, any>;
@@ -269,6 +274,12 @@ export class GateLoop {
     // One read of the active rollouts serves every provider: a reported rollout found here needs no lookup.
     const active = await this.#o.store.listRollouts({ status: [...ACTIVE_ROLLOUT_STATUSES] });
     const known = new Map(active.map(r => [`${r.provider}\n${r.externalId}`, r]));
+    // Rollouts CI registered (POST /v1/rollouts) before the provider reported
+    // them carry `target@version` as their id: the provider's report of that
+    // target and version is the same rollout, not a second one.
+    const registered = new Map(
+      active.filter(r => r.externalId === registeredExternalId(r)).map(r => [`${r.provider}\n${registeredExternalId(r)}`, r]),
+    );
     for (const provider of this.#o.providers.deployProviders()) {
       let reported: ProviderRollout[];
       try {
@@ -290,7 +301,9 @@ export class GateLoop {
           continue;
         }
         seen++;
-        await this.#upsert(provider.id, pr, entityRef, entity?.annotations, known.get(`${provider.id}\n${pr.externalId}`));
+        const row = known.get(`${provider.id}\n${pr.externalId}`) ?? registered.get(`${provider.id}\n${registeredExternalId(pr)}`);
+        if (row) reportedIds.add(row.externalId);
+        await this.#upsert(provider.id, pr, entityRef, entity?.annotations, row);
       }
       // Active rollouts the provider no longer reports ended outside Tollgate.
       for (const r of active) {
@@ -367,13 +380,17 @@ export class GateLoop {
       rollout.status === 'awaiting-approval' && pr.status === 'progressing' && pr.currentStepIndex === rollout.currentStepIndex
         ? rollout.status
         : pr.status;
+    // A registration's ladder gives way to the provider's (its durations and approvals kept where the weights agree).
+    const steps = rollout.externalId === pr.externalId ? rollout.steps : ladderFor(pr.steps, rollout.steps);
     const changed =
       rollout.status !== status ||
       rollout.currentStepIndex !== pr.currentStepIndex ||
-      rollout.currentWeight !== pr.currentWeight;
+      rollout.currentWeight !== pr.currentWeight ||
+      steps !== rollout.steps;
     if (!changed) return;
     const finished = FINAL_ROLLOUT_STATUSES.includes(pr.status);
     const updated = await this.#o.store.updateRollout(rollout.id, rollout.rowVersion, {
+      ...(steps !== rollout.steps ? { steps } : {}),
       status,
       currentStepIndex: pr.currentStepIndex,
       currentWeight: pr.currentWeight,

@@ -54,6 +54,7 @@ import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
 import { ActionService, publicRollout } from './ActionService';
 import type { EntityIndex } from './EntityIndex';
 import type { JudgeService } from './JudgeService';
+import { registeredExternalId } from './GateLoop';
 import { computeSummary } from './summary';
 
 /** Flagger cannot send headers: its webhooks carry the token in `metadata.token`, so this path checks it itself. */
@@ -293,7 +294,7 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
         entityRef: body.entityRef,
         provider: body.provider,
         target: body.target,
-        externalId: `${body.target}@${body.version}`,
+        externalId: registeredExternalId(body),
         version: body.version,
         previousVersion: body.previousVersion,
         status: 'pending',
