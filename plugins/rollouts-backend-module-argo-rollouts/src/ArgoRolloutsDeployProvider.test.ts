@@ -101,6 +101,19 @@ describe('ArgoRolloutsDeployProvider', () => {
       expect(await provider([{ name: 'prod-eu', api }]).getRollout('prod-eu/shop/cart-service')).toMatchObject({ status: 'promoted' });
     });
 
+    it('normalizes any accepted spelling of a target to the one it reports, so annotations in either form match', async () => {
+      const one = provider([{ name: 'prod-eu', api }]);
+      expect(one.normalizeTarget('prod-eu/shop/cart-service')).toBe('shop/cart-service');
+      expect(one.normalizeTarget(' shop/cart-service ')).toBe('shop/cart-service');
+      other = await startApi({ rollouts: [], replicaSets: [] });
+      const two = provider([{ name: 'prod-eu', api }, { name: 'prod-us', api: other }]);
+      expect(two.normalizeTarget('prod-us/payments/checkout-api')).toBe('prod-us/payments/checkout-api');
+      // Ambiguous or unknown: an error naming why (the registry then compares the text as written).
+      expect(() => two.normalizeTarget('payments/checkout-api')).toThrow(/names no cluster/);
+      expect(() => one.normalizeTarget('staging/shop/cart-service')).toThrow(/no cluster "staging"/);
+      expect(api.requests).toEqual([]); // no API call to normalize
+    });
+
     it('lists only the configured namespaces, which a namespaced Role is enough for', async () => {
       const p = provider([{ name: 'prod-eu', api, token: 'payments-only-token', namespaces: ['payments'] }]);
       expect((await p.listRollouts()).map(r => r.target).sort()).toEqual(['payments/checkout-api', 'payments/payments-worker']);

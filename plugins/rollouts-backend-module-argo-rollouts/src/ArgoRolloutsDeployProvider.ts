@@ -265,6 +265,12 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
     return this.#clusters.length === 1 ? short : `${client.name}/${short}`;
   }
 
+  /** The form this provider reports: `<namespace>/<rollout>` with one cluster, `<cluster>/<namespace>/<rollout>` with several. */
+  normalizeTarget(target: string): string {
+    const { client, namespace, name } = this.#locate(target.trim());
+    return this.#clusters.length === 1 ? `${namespace}/${name}` : `${client.name}/${namespace}/${name}`;
+  }
+
   #locate(target: string): Located {
     const parts = target.split('/');
     const clusters = this.clusterNames.join(', ');

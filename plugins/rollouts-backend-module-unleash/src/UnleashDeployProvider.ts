@@ -188,6 +188,11 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
   }
 
   /** The ramp at `target`, undefined when the flag has no flexibleRollout strategy in that environment. */
+  /** The full form, `<project>/<flag>@<environment>`: every accepted spelling of one flag ramp compares equal. */
+  normalizeTarget(target: string): string {
+    return targetKey(parseTarget(target, this.#defaults));
+  }
+
   async getRollout(target: string): Promise<ProviderRollout | undefined> {
     const r = this.#resolve(target);
     const feature = await this.#getFeature(r.flag);

@@ -71,7 +71,7 @@ export const rolloutsPlugin = createBackendPlugin({
             `rollouts: policy "${broken.name}" (${broken.where}) is invalid and holds every rollout that uses it: ${broken.problems.map(p => `${p.path}: ${p.message}`).join('; ')}`,
           );
         }
-        const entities = new EntityIndex(deps.catalog, deps.auth);
+        const entities = new EntityIndex(deps.catalog, deps.auth, undefined, (p, t) => providers.normalizeTarget(p, t));
         const notificationsEnabled = config.getOptionalBoolean('rollouts.notifications.enabled') ?? true;
         const events = new RolloutEvents({
           logger,

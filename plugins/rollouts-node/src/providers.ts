@@ -71,6 +71,14 @@ export interface RolloutsDeployProvider {
   resume?(target: string): Promise<ProviderRollout>;
   /** Finished rollouts to seed history with (optional). */
   listHistory?(): Promise<HistoricalRollout[]>;
+  /**
+   * The one spelling of a target, when the provider accepts several (Argo's
+   * `<namespace>/<rollout>` with one cluster, Unleash's defaulted project
+   * and environment). Annotations and reported targets are compared after
+   * it, so any accepted spelling finds the service. Optional: without it,
+   * targets are compared as written. Returns a target it cannot parse unchanged.
+   */
+  normalizeTarget?(target: string): string;
 }
 
 /**

@@ -40,6 +40,8 @@ export class EntityIndex {
     private readonly catalog: CatalogService,
     private readonly auth: AuthService,
     private readonly ttlMs = 30_000,
+    /** The deploy provider's one spelling of a target (`ProviderRegistry.normalizeTarget`). */
+    private readonly normalizeTarget: (provider: string, target: string) => string = (_p, t) => t,
   ) {}
 
   async #load() {
@@ -68,7 +70,7 @@ export class EntityIndex {
         system: fullRef(entity.spec?.system, 'system', entity.metadata.namespace),
       };
       byRef.set(indexed.entityRef, indexed);
-      for (const t of targets) byTarget.set(`${t.provider}:${t.target}`, indexed);
+      for (const t of targets) byTarget.set(`${t.provider}:${this.normalizeTarget(t.provider, t.target)}`, indexed);
     }
     this.#byTarget = byTarget;
     this.#byRef = byRef;
@@ -85,7 +87,7 @@ export class EntityIndex {
 
   async byTarget(provider: string, target: string): Promise<IndexedEntity | undefined> {
     await this.refresh();
-    return this.#byTarget.get(`${provider}:${target}`);
+    return this.#byTarget.get(`${provider}:${this.normalizeTarget(provider, target)}`);
   }
 
   async byRef(entityRef: string): Promise<IndexedEntity | undefined> {

@@ -277,8 +277,10 @@ export class GateLoop {
     // Rollouts CI registered (POST /v1/rollouts) before the provider reported
     // them carry `target@version` as their id: the provider's report of that
     // target and version is the same rollout, not a second one.
+    const registeredKey = (provider: string, r: { target: string; version: string }) =>
+      `${provider}\n${this.#o.providers.normalizeTarget(provider, r.target)}@${r.version}`;
     const registered = new Map(
-      active.filter(r => r.externalId === registeredExternalId(r)).map(r => [`${r.provider}\n${registeredExternalId(r)}`, r]),
+      active.filter(r => r.externalId === registeredExternalId(r)).map(r => [registeredKey(r.provider, r), r]),
     );
     for (const provider of this.#o.providers.deployProviders()) {
       let reported: ProviderRollout[];
@@ -301,7 +303,7 @@ export class GateLoop {
           continue;
         }
         seen++;
-        const row = known.get(`${provider.id}\n${pr.externalId}`) ?? registered.get(`${provider.id}\n${registeredExternalId(pr)}`);
+        const row = known.get(`${provider.id}\n${pr.externalId}`) ?? registered.get(registeredKey(provider.id, pr));
         if (row) reportedIds.add(row.externalId);
         await this.#upsert(provider.id, pr, entityRef, entity?.annotations, row);
       }

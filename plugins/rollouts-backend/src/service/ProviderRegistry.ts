@@ -32,6 +32,17 @@ export class ProviderRegistry {
     return this.#deploy.has(id);
   }
 
+  /** The deploy provider's one spelling of a target; as written when it has none or cannot parse it. */
+  normalizeTarget(providerId: string, target: string): string {
+    const normalize = this.#deploy.get(providerId)?.normalizeTarget;
+    if (!normalize) return target;
+    try {
+      return normalize.call(this.#deploy.get(providerId), target);
+    } catch {
+      return target;
+    }
+  }
+
   deploy(id: string): RolloutsDeployProvider {
     const p = this.#deploy.get(id);
     if (!p) throw new NotFoundError(`no deploy provider "${id}" is installed`);

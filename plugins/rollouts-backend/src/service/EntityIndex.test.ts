@@ -1,0 +1,47 @@
+import { mockServices } from '@backstage/backend-test-utils';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import { FakeDeployProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import { EntityIndex } from './EntityIndex';
+import { ProviderRegistry } from './ProviderRegistry';
+
+function component(name: string, annotation: string) {
+  return {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name, namespace: 'default', annotations: { 'tollgate.dev/rollouts': annotation } },
+    spec: { type: 'service', owner: 'group:default/team-a', lifecycle: 'production' },
+  };
+}
+
+describe('EntityIndex', () => {
+  it("finds the service whatever accepted spelling its annotation uses, through the provider's normalizeTarget", async () => {
+    // A provider whose targets are `<cluster>/<ns>/<name>`, with `<ns>/<name>` meaning its only cluster.
+    const argoLike = Object.assign(new FakeDeployProvider('argo-rollouts'), {
+      normalizeTarget: (t: string) => {
+        const parts = t.split('/');
+        if (parts.length === 3 && parts[0] === 'prod-eu') return parts.slice(1).join('/');
+        if (parts.length !== 2) throw new Error(`bad target ${t}`);
+        return t;
+      },
+    });
+    const providers = new ProviderRegistry();
+    providers.addDeploy(argoLike);
+    providers.addDeploy(new FakeDeployProvider('plain'));
+    const catalog = catalogServiceMock({
+      entities: [
+        component('checkout', 'argo-rollouts:prod-eu/payments/checkout-api'),
+        component('search', 'argo-rollouts:search/search-api, plain:shop/Cart'),
+        component('odd', 'argo-rollouts:a/b/c/d'),
+      ],
+    });
+    const index = new EntityIndex(catalog, mockServices.auth(), 30_000, (p, t) => providers.normalizeTarget(p, t));
+
+    expect((await index.byTarget('argo-rollouts', 'payments/checkout-api'))?.entityRef).toBe('component:default/checkout');
+    expect((await index.byTarget('argo-rollouts', 'prod-eu/payments/checkout-api'))?.entityRef).toBe('component:default/checkout');
+    expect((await index.byTarget('argo-rollouts', 'prod-eu/search/search-api'))?.entityRef).toBe('component:default/search');
+    // A target the provider cannot parse is compared as written; a provider without normalizeTarget compares text.
+    expect((await index.byTarget('argo-rollouts', 'a/b/c/d'))?.entityRef).toBe('component:default/odd');
+    expect((await index.byTarget('plain', 'shop/Cart'))?.entityRef).toBe('component:default/search');
+    expect(await index.byTarget('plain', 'shop/cart')).toBeUndefined();
+  });
+});
