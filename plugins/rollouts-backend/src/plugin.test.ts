@@ -11,6 +11,7 @@ import {
   rolloutsTelemetryProvidersExtensionPoint,
 } from '@tollgate/plugin-rollouts-node';
 import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import knexFactory from 'knex';
 import request from 'supertest';
 import { rolloutsPlugin } from './plugin';
 
@@ -30,7 +31,7 @@ function component(name: string, target: string, owner: string) {
   };
 }
 
-async function startBackend() {
+async function startBackend(extra: any[] = []) {
   const deploy = new FakeDeployProvider('fake');
   deploy.add({ target: 'shop/checkout', version: '2.1.0', previousVersion: '2.0.9' });
   const telemetry = new FakeTelemetryProvider('fake', () => []);
@@ -70,6 +71,7 @@ async function startBackend() {
       mockServices.rootConfig.factory({
         data: { rollouts: { schedule: { frequencySeconds: 3600 } } },
       }),
+      ...extra,
     ],
   });
   return { server, deploy, auditor };
@@ -135,6 +137,23 @@ describe('rollouts backend over HTTP', () => {
     );
     expect(verified.map(v => [v.status, v.body])).toEqual([1, 2, 3].map(() => [200, { ok: true, checked: 2 }]));
     expect(auditor.createEvent).toHaveBeenCalledWith(expect.objectContaining({ eventId: 'rollout-action' }));
+  });
+
+  it("answers an unexpected failure with a 500 naming a log reference, never the database's words", async () => {
+    const knex = knexFactory({ client: 'better-sqlite3', connection: ':memory:', useNullAsDefault: true });
+    const logger = mockServices.logger.mock();
+    const { server } = await startBackend([mockServices.database.factory({ knex }), logger.factory]);
+    await knex.destroy(); // every query fails from now on
+    const res = await request(server).get('/api/rollouts/v1/rollouts').set('Authorization', mockCredentials.user.header(OWNER)).expect(500);
+    expect(res.body.error.message).toMatch(/^internal error \(ref [0-9a-f]{8}\); the backend log has the details$/);
+    const ref = res.body.error.message.match(/ref ([0-9a-f]{8})/)[1];
+    expect(JSON.stringify(res.body)).not.toMatch(/select|rollouts\b.*from|pool|knex|sqlite/i);
+    // The log has the reference and what really happened.
+    const logged = logger.error.mock.calls.find(c => String(c[0]).includes(ref));
+    expect(String(logged?.[0])).toMatch(/GET \/v1\/rollouts failed/);
+    // A caller's mistake still names the field.
+    const bad = await request(server).get('/api/rollouts/v1/rollouts?limit=zero').set('Authorization', mockCredentials.user.header(OWNER)).expect(400);
+    expect(bad.body.error.message).toMatch(/limit/);
   });
 
   it('answers 403 to a non-owner and records an auditor event that failed', async () => {

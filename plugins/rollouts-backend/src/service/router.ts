@@ -3,6 +3,7 @@ import type {
   AuthService,
   BackstageCredentials,
   HttpAuthService,
+  LoggerService,
   PermissionsService,
 } from '@backstage/backend-plugin-api';
 import {
@@ -70,7 +71,21 @@ export interface RouterOptions {
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
   auditor: AuditorService;
+  /** Where unexpected errors are logged in full (their answer names only a reference). */
+  logger?: LoggerService;
 }
+
+/** Errors whose message is meant for the caller (@backstage/errors' own, e.g. InputError, and the providers' 503). */
+const CALLER_ERRORS = new Set([
+  'InputError',
+  'AuthenticationError',
+  'NotAllowedError',
+  'NotFoundError',
+  'ConflictError',
+  'NotModifiedError',
+  'NotImplementedError',
+  'ServiceUnavailableError',
+]);
 
 const ACTIVE = [...ACTIVE_ROLLOUT_STATUSES];
 const FINISHED = [...FINAL_ROLLOUT_STATUSES];
@@ -505,6 +520,18 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       return;
     }
     next(error);
+  });
+
+  // Anything else (a database error, a bug) is logged in full and answers a
+  // plain 500 naming a reference in that log: no SQL, table names or stack.
+  router.use((error: any, req: express.Request, _res: express.Response, next: express.NextFunction) => {
+    if (CALLER_ERRORS.has(error?.name) || (typeof error?.statusCode === 'number' && error.statusCode < 500)) {
+      next(error);
+      return;
+    }
+    const ref = randomUUID().slice(0, 8);
+    options.logger?.error(`rollouts: ${req.method} ${req.path} failed (ref ${ref}): ${error?.message ?? error}`, error instanceof Error ? error : undefined);
+    next(new Error(`internal error (ref ${ref}); the backend log has the details`));
   });
 
   return router;
