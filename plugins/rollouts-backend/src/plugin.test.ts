@@ -149,7 +149,7 @@ describe('rollouts backend over HTTP', () => {
     const ref = res.body.error.message.match(/ref ([0-9a-f]{8})/)[1];
     expect(JSON.stringify(res.body)).not.toMatch(/select|rollouts\b.*from|pool|knex|sqlite/i);
     // The log has the reference and what really happened.
-    const logged = logger.error.mock.calls.find(c => String(c[0]).includes(ref));
+    const logged = logger.error.mock.calls.find((c: unknown[]) => String(c[0]).includes(ref));
     expect(String(logged?.[0])).toMatch(/GET \/v1\/rollouts failed/);
     // A caller's mistake still names the field.
     const bad = await request(server).get('/api/rollouts/v1/rollouts?limit=zero').set('Authorization', mockCredentials.user.header(OWNER)).expect(400);
