@@ -4,7 +4,7 @@
  */
 import { binomialUpperTail, poissonUpperTail } from './math';
 import { histogramQuantile, histogramProblem, slowCount } from './histogram';
-import { GatePolicy, GatePolicyInput, parseGatePolicy } from './policy';
+import { GatePolicy, GatePolicyInput, parseGatePolicyCached } from './policy';
 import {
   createRateTest,
   mixtureTables,
@@ -15,6 +15,8 @@ import {
   RateTestState,
   rateConfidenceSequence,
   rateLogMixtureLR,
+  shareTerms,
+  ShareTerms,
   updateRateTest,
 } from './sequential';
 import type {
@@ -89,7 +91,6 @@ export interface GateState {
   latencyBoundary: number | null;
 }
 
-const ALL_COHORTS = ['baseline', 'canary'] as const;
 /** scratch tables reused by each (synchronous) evaluation */
 const TABLES = createMixtureTables();
 /** values per cohort before a difference of means is tested */
@@ -104,9 +105,14 @@ function harmSignOf(kind: GateSignalKind, direction: GateDirection): 1 | -1 {
   return direction === 'increase' ? -1 : 1;
 }
 
-/** Create the state for one rollout (one step). `policy` may be partial: defaults fill the rest. */
+/**
+ * Create the state for one rollout (one step). `policy` may be partial: defaults fill the rest.
+ * The policy is validated once per distinct content (a policy equal to one already validated,
+ * in any object, is not parsed again); the state gets its own copy, as before.
+ */
 export function createGateState(ctx: GateContext, policy?: GatePolicyInput | GatePolicy): GateState {
-  const p = parseGatePolicy(policy ?? {});
+  // validated once per distinct policy content (a zod parse costs more than the rest of this function)
+  const p = parseGatePolicyCached(policy ?? {});
   if (!(ctx.tickSeconds > 0)) throw new Error('tickSeconds: must be > 0');
   if (!(ctx.expectedCanaryShare > 0 && ctx.expectedCanaryShare < 1)) {
     throw new Error('expectedCanaryShare: must be between 0 and 1 (exclusive)');
@@ -162,6 +168,7 @@ export function createGateState(ctx: GateContext, policy?: GatePolicyInput | Gat
       rate: createRateTest(),
     });
   }
+  const lengths = windowLengths(p, ctx.tickSeconds);
   return {
     version: 1,
     ctx,
@@ -175,7 +182,7 @@ export function createGateState(ctx: GateContext, policy?: GatePolicyInput | Gat
     canaryRequests: 0,
     baselineRequests: 0,
     history: [],
-    windowSums: { lengths: windowLengths(p, ctx.tickSeconds), sums: windowLengths(p, ctx.tickSeconds).map(() => new Array(18).fill(0)) },
+    windowSums: { lengths, sums: lengths.map(() => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) },
     latencyBoundary: null,
   };
 }
@@ -289,44 +296,62 @@ export function observeTick(state: GateState, tick: TelemetryTick): GateState {
 
 // --- extraction ------------------------------------------------------------------------------
 
-function present(c: CohortCounts | undefined, field: string): boolean {
-  if (!c) return false;
-  if (field === 'requests') return isCount(c.requests);
-  if (field === 'errors') return isCount(c.errors) && isCount(c.requests) && (c.errors as number) <= (c.requests as number);
-  if (field === 'latency') return !!c.latency && histogramProblem(c.latency) === null;
-  if (field.startsWith('kpis.')) {
-    const v = c.kpis?.[field.slice(5)] as Partial<ProportionKpiCounts & MeanKpiCounts> | undefined;
-    if (!v) return false;
-    if ('trials' in v || 'successes' in v) return isCount(v.trials) && isCount(v.successes) && v.successes! <= v.trials!;
-    return isCount(v.n) && typeof v.sum === 'number' && Number.isFinite(v.sum) && isCount(v.sumSq);
-  }
-  if (field.startsWith('counts.')) {
-    const v = c.counts?.[field.slice(7)];
-    return !!v && isCount(v.events) && isCount(v.exposures);
-  }
-  return false;
+/** how a telemetry field's presence is checked */
+const F_REQUESTS = 0;
+const F_ERRORS = 1;
+const F_LATENCY = 2;
+const F_KPI = 3;
+const F_COUNT = 4;
+const F_OTHER = 5;
+
+interface FieldPlan {
+  /** e.g. "kpis.conversion" */
+  field: string;
+  kind: number;
+  /** kpi / count name */
+  name: string;
+  /** "baseline.<field>", "canary.<field>" */
+  bKey: string;
+  cKey: string;
 }
 
-/** events/exposure of a rate signal for one cohort, or null if missing. */
-function rateData(s: GateSignalState, c: CohortCounts, ctx: GateContext): [number, number] | null {
-  switch (s.kind) {
-    case 'error-rate':
-      return [c.errors as number, c.requests as number];
-    case 'latency': {
-      const sc = slowCount(c.latency as LatencyHistogram, ctx.slo.latency!.thresholdMs);
-      return sc ? [sc.slow, sc.total] : null;
+function fieldPlan(f: string): FieldPlan {
+  let kind = F_OTHER;
+  let name = '';
+  if (f === 'requests') kind = F_REQUESTS;
+  else if (f === 'errors') kind = F_ERRORS;
+  else if (f === 'latency') kind = F_LATENCY;
+  else if (f.startsWith('kpis.')) {
+    kind = F_KPI;
+    name = f.slice(5);
+  } else if (f.startsWith('counts.')) {
+    kind = F_COUNT;
+    name = f.slice(7);
+  }
+  return { field: f, kind, name, bKey: key('baseline', f), cKey: key('canary', f) };
+}
+
+function present(c: CohortCounts | undefined, fp: FieldPlan): boolean {
+  if (!c) return false;
+  switch (fp.kind) {
+    case F_REQUESTS:
+      return isCount(c.requests);
+    case F_ERRORS:
+      return isCount(c.errors) && isCount(c.requests) && (c.errors as number) <= (c.requests as number);
+    case F_LATENCY:
+      return !!c.latency && histogramProblem(c.latency) === null;
+    case F_KPI: {
+      const v = c.kpis?.[fp.name] as Partial<ProportionKpiCounts & MeanKpiCounts> | undefined;
+      if (!v) return false;
+      if ('trials' in v || 'successes' in v) return isCount(v.trials) && isCount(v.successes) && v.successes! <= v.trials!;
+      return isCount(v.n) && typeof v.sum === 'number' && Number.isFinite(v.sum) && isCount(v.sumSq);
     }
-    case 'kpi-proportion': {
-      const v = c.kpis![s.key!] as ProportionKpiCounts;
-      if (!('trials' in v)) return null;
-      return [v.successes, v.trials];
-    }
-    case 'count': {
-      const v = c.counts![s.key!];
-      return [v.events, v.exposures];
+    case F_COUNT: {
+      const v = c.counts?.[fp.name];
+      return !!v && isCount(v.events) && isCount(v.exposures);
     }
     default:
-      return null;
+      return false;
   }
 }
 
@@ -342,33 +367,214 @@ function key(cohort: 'baseline' | 'canary', f: string): string {
   }
   return k;
 }
+
+function quantileOf(q: number, h: LatencyHistogram | undefined): number | null {
+  if (!h) return null;
+  const v = histogramQuantile(q, h);
+  return v !== null && Number.isFinite(v) ? v : null;
+}
 /** p50/p95/p99 like PromQL histogram_quantile; finite numbers or null (JSON-safe) */
 function quantilesOf(h?: LatencyHistogram): Record<string, number | null> {
-  const f = (q: number) => {
-    if (!h) return null;
-    const v = histogramQuantile(q, h);
-    return v !== null && Number.isFinite(v) ? v : null;
-  };
-  return { p50: f(0.5), p95: f(0.95), p99: f(0.99) };
+  return { p50: quantileOf(0.5, h), p95: quantileOf(0.95, h), p99: quantileOf(0.99, h) };
 }
 
-const fieldKeyCache = new WeakMap<GateSignalState[], string[]>();
-/** every telemetry field the enabled signals need (memoised per signal list) */
-function fieldKeysOf(state: GateState): string[] {
-  let k = fieldKeyCache.get(state.signals);
-  if (!k) {
-    const set = new Set<string>(['requests', 'errors']);
-    for (const s of state.signals) for (const f of s.fields) set.add(f);
-    k = [...set];
-    fieldKeyCache.set(state.signals, k);
-  }
-  return k;
+// --- per-state plan ------------------------------------------------------------------------------
+
+/** What a signal's evaluation needs that depends on the policy and the context alone. */
+interface SignalPlan {
+  /** indices into `StatePlan.fields` of the signal's fields */
+  fieldIdx: number[];
+  weight: number;
+  guardrail: boolean;
+  /** the policy's margin; undefined for an SLI signal whose margin comes from the SLO budget */
+  margin: number | undefined;
+  /** SLI signals without a margin: the absolute margin on the rate (budgetFraction × budget) */
+  absMargin: number | undefined;
+  detMargin: number;
+  sigma: number;
+  /** this signal's share of the family-wise α, log(1/α) and the level of its interval */
+  alphaShare: number;
+  threshold: number;
+  ciAlpha: number;
+  /** logRatioBound(harmSign, detMargin), and of the margin when it is fixed */
+  uDet: number;
+  uNi: number;
 }
+
+interface BurnWindowPlan {
+  name: string;
+  factor: number;
+  longSeconds: number;
+  shortSeconds: number;
+  lt: number;
+  stt: number;
+  /** indices of lt and stt in `windowSums.lengths` */
+  li: number;
+  si: number;
+}
+
+/**
+ * Everything a state's fold and decision derive from its policy, context and signal list alone
+ * (never from the data). Built once per state, shared by its clones; it is keyed by the state's
+ * `windowSums.lengths` array (shared by `cloneGateState`, new after a JSON round trip) and checked
+ * against the state's `ctx`, `policy` and signals on every use, so a state whose `ctx`, `policy`
+ * or signals are replaced gets a new plan. The `ctx` and `policy` objects are read as immutable.
+ */
+interface StatePlan {
+  ctx: GateContext;
+  policy: GatePolicy;
+  signals: GateSignalState[];
+  sigFields: string[][];
+  sigKinds: GateSignalKind[];
+  sigKeys: Array<string | undefined>;
+  /** every telemetry field the enabled signals need: requests, errors, then the signals' own */
+  fields: FieldPlan[];
+  latencyIdx: number;
+  /** presence of each field in the tick being folded (scratch) */
+  presB: Uint8Array;
+  presC: Uint8Array;
+  /** SRM update terms for the expected share */
+  srmTerms: ShareTerms;
+  sig: SignalPlan[];
+  niThreshold: number;
+  niThreshold2: number;
+  srmTolU: number;
+  srmThreshold: number;
+  budgetA: number;
+  budgetL: number | null;
+  windows: BurnWindowPlan[];
+  /** index of length 1 and of the recent window in `windowSums.lengths` (−1: absent) */
+  oneIdx: number;
+  recentL: number;
+  recentIdx: number;
+  guard: { windows: number[]; sli: Array<{ budget: number; idx: [number, number]; labels: string[] }> };
+  errOn: boolean;
+  latOn: boolean;
+  minTicks: number;
+}
+
+const planCache = new WeakMap<number[], StatePlan>();
+
+function planFits(plan: StatePlan, state: GateState): boolean {
+  if (plan.ctx !== state.ctx || plan.policy !== state.policy) return false;
+  const sigs = state.signals;
+  if (plan.signals === sigs) return true;
+  if (sigs.length !== plan.sigFields.length) return false;
+  for (let i = 0; i < sigs.length; i++) {
+    const s = sigs[i];
+    if (s.fields !== plan.sigFields[i] || s.kind !== plan.sigKinds[i] || s.key !== plan.sigKeys[i]) return false;
+  }
+  return true;
+}
+
+/** the plan last looked up (a fold is usually followed by a decision on the same state) */
+let lastLengths: number[] | undefined;
+let lastPlan: StatePlan | undefined;
+
+function planOf(state: GateState): StatePlan {
+  const lengths = state.windowSums.lengths;
+  let plan = lengths === lastLengths ? lastPlan : planCache.get(lengths);
+  if (plan === undefined || !planFits(plan, state)) {
+    plan = buildPlan(state);
+    planCache.set(lengths, plan);
+  }
+  lastLengths = lengths;
+  lastPlan = plan;
+  return plan;
+}
+
+function buildPlan(state: GateState): StatePlan {
+  const p = state.policy;
+  const ctx = state.ctx;
+  const signals = state.signals;
+  const fieldSet = new Set<string>(['requests', 'errors']);
+  for (const s of signals) for (const f of s.fields) fieldSet.add(f);
+  const fieldNames = [...fieldSet];
+  const fields = fieldNames.map(fieldPlan);
+
+  const settings = signals.map((s) => settingsFor(state, s));
+  const weights = settings.map((x) => x.weight);
+  const wSum = weights.reduce((a, b) => a + b, 0);
+  const useW = p.alphaSplit === 'weights' && wSum > 0 && weights.every((w) => w > 0);
+  const sig: SignalPlan[] = signals.map((s, i) => {
+    const st = settings[i];
+    const alphaShare = useW ? (p.alpha * weights[i]) / wSum : p.alpha / Math.max(1, signals.length);
+    const fixedMargin = st.absMargin === undefined;
+    return {
+      fieldIdx: s.fields.map((f) => fieldNames.indexOf(f)),
+      weight: st.weight,
+      guardrail: st.guardrail,
+      margin: fixedMargin ? st.margin : undefined,
+      absMargin: st.absMargin,
+      detMargin: st.detMargin,
+      sigma: st.sigma,
+      alphaShare,
+      threshold: Math.log(1 / alphaShare),
+      ciAlpha: Math.min(0.5, 2 * alphaShare),
+      uDet: logRatioBound(s.harmSign, st.detMargin),
+      uNi: fixedMargin ? logRatioBound(s.harmSign, st.margin) : NaN,
+    };
+  });
+
+  const lengths = state.windowSums.lengths;
+  const windows = p.burn.windows.map((w) => {
+    const lt = windowTicks(w.longSeconds, ctx.tickSeconds);
+    const stt = windowTicks(w.shortSeconds, ctx.tickSeconds);
+    return { name: w.name, factor: w.factor, longSeconds: w.longSeconds, shortSeconds: w.shortSeconds, lt, stt, li: lengths.indexOf(lt), si: lengths.indexOf(stt) };
+  });
+  const shortest = Math.min(...p.burn.windows.map((w) => windowTicks(w.shortSeconds, ctx.tickSeconds)), 5);
+  const guardWindows = [1, shortest];
+  const sli: StatePlan['guard']['sli'] = [{ budget: 1 - ctx.slo.availability, idx: [1, 2], labels: guardWindows.map((w) => guardLabel('availability', w, ctx.tickSeconds)) }];
+  if (ctx.slo.latency) sli.push({ budget: 1 - ctx.slo.latency.objective, idx: [3, 4], labels: guardWindows.map((w) => guardLabel('latency', w, ctx.tickSeconds)) });
+  const recentL = windowTicks(p.promote.recentWindowSeconds, ctx.tickSeconds);
+  const p0 = ctx.expectedCanaryShare;
+
+  return {
+    ctx,
+    policy: p,
+    signals,
+    sigFields: signals.map((s) => s.fields),
+    sigKinds: signals.map((s) => s.kind),
+    sigKeys: signals.map((s) => s.key),
+    fields,
+    latencyIdx: fieldNames.indexOf('latency'),
+    presB: new Uint8Array(fields.length),
+    presC: new Uint8Array(fields.length),
+    srmTerms: shareTerms(p0 / (p0 + (1 - p0))),
+    sig,
+    niThreshold: Math.log(1 / p.niAlpha),
+    niThreshold2: Math.log(2 / p.niAlpha),
+    srmTolU: Math.log(1 + p.srm.tolerance),
+    srmThreshold: Math.log(2 / p.srm.alpha),
+    budgetA: 1 - ctx.slo.availability,
+    budgetL: ctx.slo.latency ? 1 - ctx.slo.latency.objective : null,
+    windows,
+    oneIdx: lengths.indexOf(1),
+    recentL,
+    recentIdx: lengths.indexOf(recentL),
+    guard: { windows: guardWindows, sli },
+    errOn: signals.some((s) => s.kind === 'error-rate'),
+    latOn: signals.some((s) => s.kind === 'latency'),
+    minTicks: Math.ceil(p.promote.minDurationSeconds / ctx.tickSeconds),
+  };
+}
+
+function guardLabel(name: string, w: number, tickSeconds: number): string {
+  return `${name}, last ${w * tickSeconds >= 60 ? `${Math.round((w * tickSeconds) / 60)} min` : `${w * tickSeconds} s`}`;
+}
+
+/** has the cohort the field in the tick being folded (a field outside the plan: from `lastSeen`) */
+function hasField(state: GateState, pres: Uint8Array, cohort: 'baseline' | 'canary', idx: number, f: string, t: number): boolean {
+  return idx >= 0 ? pres[idx] === 1 : state.lastSeen[key(cohort, f)] === t;
+}
+
+type SlowCounts = { slow: number; total: number; boundary: number } | null;
 
 /** Mutating variant of `observeTick` (for hot loops that own the state). Ticks must increase; older ticks are ignored. */
 export function observeTickInPlace(state: GateState, tick: TelemetryTick): void {
   const t = tick.tick;
   if (!Number.isFinite(t) || t <= state.lastTick) return;
+  const plan = planOf(state);
   if (state.firstTick === null) state.firstTick = t;
   const prevLast = state.lastTick;
   state.lastTick = t;
@@ -380,37 +586,86 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
   const skipped = prevLast > 0 ? t - prevLast - 1 : 0;
   state.canaryGapTicks += skipped + (c ? 0 : 1);
 
-  // field presence
-  const fieldKeys = fieldKeysOf(state);
-  for (const cohort of ALL_COHORTS) {
-    const cc = cohort === 'baseline' ? b : c;
-    if (cc) state.lastSeen[cohort] = t;
-    for (const f of fieldKeys) if (present(cc, f)) state.lastSeen[key(cohort, f)] = t;
+  // field presence (a field is present this tick iff its lastSeen is this tick)
+  const fields = plan.fields;
+  const nf = fields.length;
+  const presB = plan.presB;
+  const presC = plan.presC;
+  const lastSeen = state.lastSeen;
+  if (b) lastSeen.baseline = t;
+  for (let i = 0; i < nf; i++) {
+    const ok = present(b, fields[i]);
+    presB[i] = ok ? 1 : 0;
+    if (ok) lastSeen[fields[i].bKey] = t;
   }
-  const has = (cohort: 'baseline' | 'canary', f: string) => state.lastSeen[key(cohort, f)] === t;
+  if (c) lastSeen.canary = t;
+  for (let i = 0; i < nf; i++) {
+    const ok = present(c, fields[i]);
+    presC[i] = ok ? 1 : 0;
+    if (ok) lastSeen[fields[i].cKey] = t;
+  }
 
-  // SRM: canary requests among all requests, null share = expected share
-  if (has('baseline', 'requests') && has('canary', 'requests')) {
+  // SRM: canary requests among all requests, null share = expected share (fields 0: requests)
+  const bReq = presB[0] === 1;
+  const cReq = presC[0] === 1;
+  if (bReq && cReq) {
     const p0 = ctx.expectedCanaryShare;
-    updateRateTest(state.srm, c!.requests as number, p0, b!.requests as number, 1 - p0);
+    updateRateTest(state.srm, c!.requests as number, p0, b!.requests as number, 1 - p0, plan.srmTerms);
   }
-  if (has('canary', 'requests')) state.canaryRequests += c!.requests as number;
-  if (has('baseline', 'requests')) state.baselineRequests += b!.requests as number;
+  if (cReq) state.canaryRequests += c!.requests as number;
+  if (bReq) state.baselineRequests += b!.requests as number;
+
+  // latency slow counts, each cohort's computed at most once per tick
+  const bLat = hasField(state, presB, 'baseline', plan.latencyIdx, 'latency', t);
+  const cLat = hasField(state, presC, 'canary', plan.latencyIdx, 'latency', t);
+  let bSc: SlowCounts | undefined;
+  let cSc: SlowCounts | undefined;
 
   // signals
-  for (const s of state.signals) {
-    const ok = s.fields.every((f) => has('baseline', f) && has('canary', f));
+  const signals = state.signals;
+  for (let si = 0; si < signals.length; si++) {
+    const s = signals[si];
+    const fi = plan.sig[si].fieldIdx;
+    let ok = true;
+    for (let j = 0; j < fi.length; j++) {
+      if (presB[fi[j]] !== 1 || presC[fi[j]] !== 1) {
+        ok = false;
+        break;
+      }
+    }
     if (s.kind === 'latency' && s.lastQuantiles) {
       s.lastQuantiles = {
-        baseline: quantilesOf(has('baseline', 'latency') ? b!.latency : undefined),
-        canary: quantilesOf(has('canary', 'latency') ? c!.latency : undefined),
+        baseline: quantilesOf(bLat ? b!.latency : undefined),
+        canary: quantilesOf(cLat ? c!.latency : undefined),
       };
     }
     if (!ok) continue;
     if (s.rate) {
-      const rc = rateData(s, c!, ctx);
-      const rb = rateData(s, b!, ctx);
-      if (rc && rb) updateRateTest(s.rate, rc[0], rc[1], rb[0], rb[1]);
+      switch (s.kind) {
+        case 'error-rate':
+          updateRateTest(s.rate, c!.errors as number, c!.requests as number, b!.errors as number, b!.requests as number);
+          break;
+        case 'latency': {
+          if (cSc === undefined) cSc = slowCount(c!.latency as LatencyHistogram, ctx.slo.latency!.thresholdMs);
+          if (bSc === undefined) bSc = slowCount(b!.latency as LatencyHistogram, ctx.slo.latency!.thresholdMs);
+          if (cSc && bSc) updateRateTest(s.rate, cSc.slow, cSc.total, bSc.slow, bSc.total);
+          break;
+        }
+        case 'kpi-proportion': {
+          const vc = c!.kpis![s.key!] as ProportionKpiCounts;
+          const vb = b!.kpis![s.key!] as ProportionKpiCounts;
+          if ('trials' in vc && 'trials' in vb) updateRateTest(s.rate, vc.successes, vc.trials, vb.successes, vb.trials);
+          break;
+        }
+        case 'count': {
+          const vc = c!.counts![s.key!];
+          const vb = b!.counts![s.key!];
+          updateRateTest(s.rate, vc.events, vc.exposures, vb.events, vb.exposures);
+          break;
+        }
+        default:
+          break;
+      }
     } else if (s.mean) {
       const vc = c!.kpis![s.key!] as MeanKpiCounts;
       const vb = b!.kpis![s.key!] as MeanKpiCounts;
@@ -429,17 +684,29 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
 
   // burn history
   const lat = ctx.slo.latency;
-  const slowOf = (cc: CohortCounts | undefined, cohort: 'baseline' | 'canary'): [number | null, number | null] => {
-    if (!lat || !has(cohort, 'latency')) return [null, null];
-    const sc = slowCount(cc!.latency as LatencyHistogram, lat.thresholdMs);
-    if (sc && state.latencyBoundary === null) state.latencyBoundary = sc.boundary;
-    return sc ? [sc.total, sc.slow] : [null, null];
-  };
-  const [bLatN, bSlow] = slowOf(b, 'baseline');
-  const [cLatN, cSlow] = slowOf(c, 'canary');
-  const bOk = has('baseline', 'errors');
-  const cOk = has('canary', 'errors');
-  state.history.push([
+  let bLatN: number | null = null;
+  let bSlow: number | null = null;
+  let cLatN: number | null = null;
+  let cSlow: number | null = null;
+  if (lat && bLat) {
+    if (bSc === undefined) bSc = slowCount(b!.latency as LatencyHistogram, lat.thresholdMs);
+    if (bSc && state.latencyBoundary === null) state.latencyBoundary = bSc.boundary;
+    if (bSc) {
+      bLatN = bSc.total;
+      bSlow = bSc.slow;
+    }
+  }
+  if (lat && cLat) {
+    if (cSc === undefined) cSc = slowCount(c!.latency as LatencyHistogram, lat.thresholdMs);
+    if (cSc && state.latencyBoundary === null) state.latencyBoundary = cSc.boundary;
+    if (cSc) {
+      cLatN = cSc.total;
+      cSlow = cSc.slow;
+    }
+  }
+  const bOk = presB[1] === 1;
+  const cOk = presC[1] === 1;
+  const row: BurnRow = [
     t,
     bOk ? (b!.requests as number) : null,
     bOk ? (b!.errors as number) : null,
@@ -449,9 +716,9 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
     cOk ? (c!.errors as number) : null,
     cLatN,
     cSlow,
-  ]);
+  ];
+  state.history.push(row);
   // incremental window sums: add the new row, remove rows that left each window
-  const row = state.history[state.history.length - 1];
   const ws = state.windowSums;
   for (let i = 0; i < ws.lengths.length; i++) {
     const L = ws.lengths[i];
@@ -530,13 +797,24 @@ function logRatioBound(harmSign: 1 | -1, m: number): number {
   return harmSign === 1 ? Math.log(1 + m) : Math.log(Math.max(1e-6, 1 - Math.min(m, 0.999)));
 }
 
-function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number, st: SignalSettings): SignalEvidence {
-  const alphaDet = alphaShare;
-  const p = state.policy;
-  const thr = Math.log(1 / alphaDet);
+/** The settings of a signal at this decision: the plan's, with an SLO-budget margin from the data. */
+function settingsNow(s: GateSignalState, sp: SignalPlan): SignalSettings {
+  if (sp.absMargin === undefined) {
+    return { absMargin: undefined, weight: sp.weight, guardrail: sp.guardrail, margin: sp.margin as number, detMargin: sp.detMargin, sigma: sp.sigma };
+  }
+  // as settingsFor: margin from the SLO budget relative to the baseline rate
+  const r = s.rate!;
+  const pb = r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : 0;
+  const margin = pb > 0 ? Math.min(10, sp.absMargin / pb) : 10;
+  return { absMargin: sp.absMargin, weight: sp.weight, guardrail: sp.guardrail, margin, detMargin: sp.detMargin, sigma: sp.sigma };
+}
+
+function evaluateSignal(state: GateState, plan: StatePlan, s: GateSignalState, sp: SignalPlan): SignalEvidence {
+  const st = settingsNow(s, sp);
+  const thr = sp.threshold;
   // two-sided interval at 2α: each side at the one-sided deterioration test's level
-  const ciAlpha = Math.min(0.5, 2 * alphaDet);
-  const niThr = Math.log(1 / p.niAlpha);
+  const ciAlpha = sp.ciAlpha;
+  const niThr = plan.niThreshold;
   const base: SignalEvidence = {
     name: s.name,
     kind: s.kind,
@@ -578,7 +856,7 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
       base.note = 'no events in either cohort yet';
       if (st.absMargin !== undefined && (s.kind === 'error-rate' || s.kind === 'latency')) {
         // only the one-sample route can show non-inferiority without events
-        base.niThreshold = Math.log(2 / p.niAlpha);
+        base.niThreshold = plan.niThreshold2;
         base.niStatistic = poissonBelowLogMixture(0, r.canaryExposure, st.absMargin, st.sigma);
         if (base.niStatistic >= base.niThreshold) {
           base.rule = 'non-inferiority';
@@ -591,8 +869,8 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
       return base;
     }
     const h = s.harmSign;
-    const uDet = logRatioBound(h, st.detMargin);
-    const uNi = logRatioBound(h, st.margin);
+    const uDet = sp.uDet;
+    const uNi = sp.margin === undefined ? logRatioBound(h, st.margin) : sp.uNi;
     const tables = mixtureTables(r, st.sigma, TABLES);
     base.statistic = rateLogMixtureLR(r, uDet, h, st.sigma, tables);
     base.niStatistic = rateLogMixtureLR(r, uNi, h === 1 ? -1 : 1, st.sigma, tables);
@@ -600,7 +878,7 @@ function evaluateSignal(state: GateState, s: GateSignalState, alphaShare: number
       // second route for an SLO-budget margin: the canary's own rate is below baseline + margin
       // (works when events are too rare for the two-sample test); α split between the routes
       const lambda1 = (pb ?? 0) + st.absMargin;
-      base.niThreshold = Math.log(2 / p.niAlpha);
+      base.niThreshold = plan.niThreshold2;
       // the one-sample route only matters when the two-sample test has not already passed
       const one = base.niStatistic >= base.niThreshold ? -Infinity : poissonBelowLogMixture(r.canaryEvents, r.canaryExposure, lambda1, st.sigma);
       if (one > base.niStatistic) {
@@ -707,68 +985,70 @@ export function computeWindowSums(state: GateState, nowTick: number, lengths: nu
   return out;
 }
 
-function burnWindows(state: GateState, nowTick: number, view: 0 | 1 | 2, sums: WindowSums): BurnWindows {
-  const ctx = state.ctx;
-  const budgetA = 1 - ctx.slo.availability;
-  const budgetL = ctx.slo.latency ? 1 - ctx.slo.latency.objective : null;
+function burnWindows(state: GateState, plan: StatePlan, nowTick: number, view: 0 | 1 | 2, sums: ArrayLike<number>[]): BurnWindows {
+  const budgetA = plan.budgetA;
+  const budgetL = plan.budgetL;
   const age = state.firstTick === null ? 0 : nowTick - state.firstTick + 1;
   const o = view * 6;
-  const mk = (isLat: boolean): BurnWindowEvidence[] =>
-    state.policy.burn.windows.map((w) => {
-      const lt = windowTicks(w.longSeconds, ctx.tickSeconds);
-      const stt = windowTicks(w.shortSeconds, ctx.tickSeconds);
-      const L = sums.get(lt)!;
-      const S = sums.get(stt)!;
-      const budget = isLat ? budgetL : budgetA;
-      const k = isLat ? o + 3 : o;
-      const lr = L[k] > 0 ? L[k + 1] / L[k] : null;
-      const sr = S[k] > 0 ? S[k + 1] / S[k] : null;
-      const longBurn = lr !== null && budget ? lr / budget : null;
-      const shortBurn = sr !== null && budget ? sr / budget : null;
-      return {
-        name: w.name,
-        factor: w.factor,
-        longSeconds: w.longSeconds,
-        shortSeconds: w.shortSeconds,
-        longBurn,
-        shortBurn,
-        longTicksUsed: L[k + 2],
-        shortTicksUsed: S[k + 2],
-        partial: age < lt,
-        // the short window must be complete (a young rollout's long window uses what it has)
-        alerting:
-          longBurn !== null && shortBurn !== null && age >= stt && longBurn >= w.factor && shortBurn >= w.factor,
-      };
-    });
-  const availability = mk(false);
-  const latency = budgetL ? mk(true) : [];
-  const last = sums.get(1)!;
+  const availability = burnWindowList(plan, sums, age, o, budgetA);
+  const latency = budgetL ? burnWindowList(plan, sums, age, o + 3, budgetL) : [];
+  const last = sums[plan.oneIdx];
   return {
     availability,
     latency,
-    alerting: availability.some((w) => w.alerting) || latency.some((w) => w.alerting),
+    alerting: anyAlerting(availability) || anyAlerting(latency),
     recentBurn: last[o] > 0 ? last[o + 1] / last[o] / budgetA : null,
   };
 }
 
-function guardCheck(state: GateState, nowTick: number): BurnEvidence['guard'] {
+function anyAlerting(ws: BurnWindowEvidence[]): boolean {
+  for (let i = 0; i < ws.length; i++) if (ws[i].alerting) return true;
+  return false;
+}
+
+function burnWindowList(plan: StatePlan, sums: ArrayLike<number>[], age: number, k: number, budget: number | null): BurnWindowEvidence[] {
+  const out: BurnWindowEvidence[] = [];
+  for (const w of plan.windows) {
+    const L = sums[w.li];
+    const S = sums[w.si];
+    const lr = L[k] > 0 ? L[k + 1] / L[k] : null;
+    const sr = S[k] > 0 ? S[k + 1] / S[k] : null;
+    const longBurn = lr !== null && budget ? lr / budget : null;
+    const shortBurn = sr !== null && budget ? sr / budget : null;
+    out.push({
+      name: w.name,
+      factor: w.factor,
+      longSeconds: w.longSeconds,
+      shortSeconds: w.shortSeconds,
+      longBurn,
+      shortBurn,
+      longTicksUsed: L[k + 2],
+      shortTicksUsed: S[k + 2],
+      partial: age < w.lt,
+      // the short window must be complete (a young rollout's long window uses what it has)
+      alerting: longBurn !== null && shortBurn !== null && age >= w.stt && longBurn >= w.factor && shortBurn >= w.factor,
+    });
+  }
+  return out;
+}
+
+function guardCheck(state: GateState, plan: StatePlan, nowTick: number): BurnEvidence['guard'] {
   const p = state.policy.burn;
-  const ctx = state.ctx;
-  const shortest = Math.min(...p.windows.map((w) => windowTicks(w.shortSeconds, ctx.tickSeconds)), 5);
   let best: BurnEvidence['guard'] = { fired: false, burn: null, pValue: null, window: null };
-  const sli: Array<{ name: string; budget: number; idx: [number, number] }> = [
-    { name: 'availability', budget: 1 - ctx.slo.availability, idx: [1, 2] },
-  ];
-  if (ctx.slo.latency) sli.push({ name: 'latency', budget: 1 - ctx.slo.latency.objective, idx: [3, 4] });
-  for (const w of [1, shortest]) {
-    for (const q of sli) {
+  const h = state.history;
+  const gw = plan.guard.windows;
+  for (let wi = 0; wi < gw.length; wi++) {
+    const w = gw[wi];
+    for (const q of plan.guard.sli) {
+      const ia = q.idx[0];
+      const ie = q.idx[1];
       let n = 0;
       let x = 0;
-      for (let i = state.history.length - 1; i >= 0; i--) {
-        const row = state.history[i];
+      for (let i = h.length - 1; i >= 0; i--) {
+        const row = h[i];
         if (row[0] <= nowTick - w) break;
-        const a = row[q.idx[0]];
-        const e = row[q.idx[1]];
+        const a = row[ia];
+        const e = row[ie];
         if (a !== null && e !== null) {
           n += a;
           x += e;
@@ -779,7 +1059,7 @@ function guardCheck(state: GateState, nowTick: number): BurnEvidence['guard'] {
       if (burn <= p.promoteMaxBurn) continue;
       const pv = poissonUpperTail(x, p.promoteMaxBurn * q.budget * n);
       if (best.pValue === null || pv < best.pValue) {
-        best = { fired: pv < p.guardAlpha, burn, pValue: pv, window: `${q.name}, last ${w * ctx.tickSeconds >= 60 ? `${Math.round((w * ctx.tickSeconds) / 60)} min` : `${w * ctx.tickSeconds} s`}` };
+        best = { fired: pv < p.guardAlpha, burn, pValue: pv, window: q.labels[wi] };
       }
     }
   }
@@ -817,32 +1097,39 @@ function durationText(ticks: number, tickSeconds: number): string {
   return `${(s / 3600).toFixed(1)} h`;
 }
 
+const SLIS = ['availability', 'latency'] as const;
+
+/** the last tick a key was seen (before the first tick when never) */
+function seenAt(state: GateState, k: string): number {
+  return state.lastSeen[k] ?? (state.firstTick === null ? 0 : state.firstTick - 1);
+}
+
+/** canary share for a log rate ratio u against the expected share p0 */
+function shareAt(p0: number, u: number): number {
+  return u === Infinity ? 1 : u === -Infinity ? 0 : (p0 * Math.exp(u)) / (p0 * Math.exp(u) + 1 - p0);
+}
+
 /** Decide from the state. `now.tick` (default: the last observed tick) lets staleness count as missing data. */
 export function decide(state: GateState, now?: { tick: number }): GateDecision {
   const p = state.policy;
   const ctx = state.ctx;
+  const plan = planOf(state);
   const nowTick = Math.max(now?.tick ?? state.lastTick, state.lastTick);
   const enabled = state.signals;
-  const settings = enabled.map((s) => settingsFor(state, s));
-  const weights = settings.map((x) => x.weight);
-  const wSum = weights.reduce((a, b) => a + b, 0);
-  const useW = p.alphaSplit === 'weights' && wSum > 0 && weights.every((w) => w > 0);
-  const signals = enabled.map((s, i) =>
-    evaluateSignal(state, s, useW ? (p.alpha * weights[i]) / wSum : p.alpha / Math.max(1, enabled.length), settings[i]),
-  );
+  const signals: SignalEvidence[] = [];
+  for (let i = 0; i < enabled.length; i++) signals.push(evaluateSignal(state, plan, enabled[i], plan.sig[i]));
 
   // --- freshness
-  const seen = (k: string) => state.lastSeen[k] ?? (state.firstTick === null ? 0 : state.firstTick - 1);
-  const canaryMissingTicks = nowTick - seen('canary');
-  const baselineMissingTicks = nowTick - seen('baseline');
-  const fieldKeys = fieldKeysOf(state);
+  const canaryMissingTicks = nowTick - seenAt(state, 'canary');
+  const baselineMissingTicks = nowTick - seenAt(state, 'baseline');
   const missingFields: string[] = [];
   let worstFieldGap = 0;
-  for (const cohort of ALL_COHORTS) {
-    for (const f of fieldKeys) {
-      const gap = nowTick - seen(key(cohort, f));
+  for (let ci = 0; ci < 2; ci++) {
+    for (const fp of plan.fields) {
+      const k = ci === 0 ? fp.bKey : fp.cKey;
+      const gap = nowTick - seenAt(state, k);
       if (gap > 0) {
-        missingFields.push(`${cohort}.${f}`);
+        missingFields.push(k);
         worstFieldGap = Math.max(worstFieldGap, gap);
       }
     }
@@ -859,20 +1146,19 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
 
   // --- SRM
   const srmP = p.srm;
-  const tolU = Math.log(1 + srmP.tolerance);
+  const tolU = plan.srmTolU;
   const srmTables = mixtureTables(state.srm, srmP.mixtureScale, TABLES);
   const srmUp = rateLogMixtureLR(state.srm, tolU, 1, srmP.mixtureScale, srmTables);
   const srmDown = rateLogMixtureLR(state.srm, -tolU, -1, srmP.mixtureScale, srmTables);
   const srmStat = state.srm.ticks > 0 ? Math.max(srmUp, srmDown) : 0;
-  const srmThr = Math.log(2 / srmP.alpha);
+  const srmThr = plan.srmThreshold;
   const totalReq = state.srm.canaryEvents + state.srm.baselineEvents;
   const observedShare = totalReq > 0 ? state.srm.canaryEvents / totalReq : null;
   let srmCi: [number, number] | null = null;
   if (state.srm.ticks > 0) {
     const [lo, hi] = rateConfidenceSequence(state.srm, srmP.alpha, srmP.mixtureScale, srmTables);
     const p0 = ctx.expectedCanaryShare;
-    const share = (u: number) => (u === Infinity ? 1 : u === -Infinity ? 0 : (p0 * Math.exp(u)) / (p0 * Math.exp(u) + 1 - p0));
-    srmCi = [share(lo), share(hi)];
+    srmCi = [shareAt(p0, lo), shareAt(p0, hi)];
   }
   const srm = {
     enabled: srmP.enabled,
@@ -888,21 +1174,26 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   // --- burn
   const burnOn = p.burn.enabled;
   const lengths = state.windowSums.lengths;
-  const wsums: WindowSums =
-    nowTick === state.lastTick
-      ? new Map(state.windowSums.lengths.map((L, i) => [L, Float64Array.from(state.windowSums.sums[i])]))
-      : computeWindowSums(state, nowTick, lengths);
-  const canaryBurn = burnWindows(state, nowTick, 0, wsums);
-  const baselineBurn = burnWindows(state, nowTick, 1, wsums);
-  const serviceBurn = burnWindows(state, nowTick, 2, wsums);
-  const guard = burnOn ? guardCheck(state, nowTick) : { fired: false, burn: null, pValue: null, window: null };
+  // the window sums at nowTick, aligned with `lengths` (read only: the state's own when fresh)
+  let wsums: ArrayLike<number>[];
+  if (nowTick === state.lastTick) wsums = state.windowSums.sums;
+  else {
+    const m = computeWindowSums(state, nowTick, lengths);
+    wsums = lengths.map((L) => m.get(L)!);
+  }
+  const canaryBurn = burnWindows(state, plan, nowTick, 0, wsums);
+  const baselineBurn = burnWindows(state, plan, nowTick, 1, wsums);
+  const serviceBurn = burnWindows(state, plan, nowTick, 2, wsums);
+  const guard = burnOn ? guardCheck(state, plan, nowTick) : { fired: false, burn: null, pValue: null, window: null };
   const burn: BurnEvidence = { canary: canaryBurn, service: serviceBurn, baseline: baselineBurn, guard };
 
   // canary-only burn: the canary alerts on an SLI where the rest of the service does not, and burns ≥ 2× faster
   const canaryOnly: string[] = [];
   if (burnOn) {
-    for (const sli of ['availability', 'latency'] as const) {
-      canaryBurn[sli].forEach((w, i) => {
+    for (const sli of SLIS) {
+      const cws = canaryBurn[sli];
+      for (let i = 0; i < cws.length; i++) {
+        const w = cws[i];
         const bw = baselineBurn[sli][i];
         if (
           w.alerting &&
@@ -916,7 +1207,7 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
             `canary is burning its ${sli} error budget at ${num(w.longBurn, 3)}× (${durationText(w.longTicksUsed, ctx.tickSeconds)}) and ${num(w.shortBurn, 3)}× (${durationText(w.shortTicksUsed, ctx.tickSeconds)}), over the ${w.factor}× ${w.name} threshold, while the rest of the service burns at ${num(bw.longBurn, 3)}×`,
           );
         }
-      });
+      }
     }
   }
   const serviceAlert = burnOn && (baselineBurn.alerting || guard.fired);
@@ -965,12 +1256,12 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
 
   // recent-window check (promotion only): is the canary worse than the baseline right now?
   const recentBlock: string[] = [];
-  const recentL = windowTicks(p.promote.recentWindowSeconds, ctx.tickSeconds);
-  const rs = wsums.get(recentL);
+  const recentL = plan.recentL;
+  const rs = plan.recentIdx >= 0 ? wsums[plan.recentIdx] : undefined;
   if (rs && p.promote.recentWindowSeconds > 0) {
     const checks: Array<[string, number, number, number, number, boolean]> = [
-      ['error rate', rs[1], rs[0], rs[7], rs[6], enabled.some((s) => s.kind === 'error-rate')],
-      ['latency', rs[4], rs[3], rs[10], rs[9], enabled.some((s) => s.kind === 'latency')],
+      ['error rate', rs[1], rs[0], rs[7], rs[6], plan.errOn],
+      ['latency', rs[4], rs[3], rs[10], rs[9], plan.latOn],
     ];
     for (const [name, xc, nc, xb, nb, on] of checks) {
       if (!on || !(nc > 0) || !(nb > 0)) continue;
@@ -989,7 +1280,7 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   }
 
   // promotion eligibility
-  const minTicks = Math.ceil(p.promote.minDurationSeconds / ctx.tickSeconds);
+  const minTicks = plan.minTicks;
   const elapsedTicks = state.firstTick === null ? 0 : nowTick - state.firstTick + 1;
   const guardrails = signals.filter((s) => s.guardrail);
   const guardrailsNI = guardrails.every((s) => s.rule === 'non-inferiority');

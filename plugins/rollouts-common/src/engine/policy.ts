@@ -235,3 +235,79 @@ export function parseGatePolicy(input: unknown): GatePolicy {
 export function defaultGatePolicy(): GatePolicy {
   return parseGatePolicy({});
 }
+
+// --- parsed-policy cache (createGateState) ---------------------------------------------------
+
+/**
+ * A key that spells out plain data exactly (type, every number bit for bit, key order), or
+ * undefined for anything that is not plain data (class instances, functions, cycles, very deep
+ * nesting): such inputs are never cached.
+ */
+function plainKey(v: unknown, depth: number): string | undefined {
+  if (v === null) return 'N';
+  switch (typeof v) {
+    case 'number':
+      return Object.is(v, -0) ? '#-0' : `#${v}`;
+    case 'string':
+      return JSON.stringify(v);
+    case 'boolean':
+      return v ? 'T' : 'F';
+    case 'undefined':
+      return 'U';
+    case 'object': {
+      if (depth > 8) return undefined;
+      const proto = Object.getPrototypeOf(v);
+      if (Array.isArray(v)) {
+        if (proto !== Array.prototype) return undefined;
+        let s = '[';
+        for (let i = 0; i < v.length; i++) {
+          const k = plainKey(v[i], depth + 1);
+          if (k === undefined) return undefined;
+          s += `${k},`;
+        }
+        return `${s}]`;
+      }
+      if (proto !== Object.prototype && proto !== null) return undefined;
+      let s = '{';
+      const o = v as Record<string, unknown>;
+      for (const key of Object.keys(o)) {
+        const k = plainKey(o[key], depth + 1);
+        if (k === undefined) return undefined;
+        s += `${JSON.stringify(key)}:${k},`;
+      }
+      return `${s}}`;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** Deep copy of plain data (a parsed policy). */
+function copyPlain<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(copyPlain) as unknown as T;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(v)) out[key] = copyPlain((v as Record<string, unknown>)[key]);
+  return out as T;
+}
+
+const PARSED = new Map<string, GatePolicy>();
+const PARSED_MAX = 1000;
+
+/**
+ * `parseGatePolicy`, memoised on the input's content: a policy already validated (the same
+ * plain data, in any object) is not validated again. Returns a fresh copy each call (the caller
+ * owns it, as with `parseGatePolicy`), equal to what `parseGatePolicy` returns, key order
+ * included. Invalid inputs are never cached: they throw the same `GatePolicyError` each time.
+ */
+export function parseGatePolicyCached(input: unknown): GatePolicy {
+  const key = plainKey(input ?? {}, 0);
+  if (key === undefined) return parseGatePolicy(input);
+  let p = PARSED.get(key);
+  if (p === undefined) {
+    p = parseGatePolicy(input);
+    if (PARSED.size >= PARSED_MAX) PARSED.clear();
+    PARSED.set(key, copyPlain(p));
+  }
+  return copyPlain(p);
+}

@@ -51,9 +51,16 @@ export interface RateTestState {
   constantShare: boolean;
 }
 
+/** a packed array of n zeros (`new Array(n).fill(0)` is holey, slower to read and write) */
+function zeros(n: number): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < n; i++) a.push(0);
+  return a;
+}
+
 export function createRateTest(): RateTestState {
   return {
-    ll: new Array(GRID_SIZE).fill(0),
+    ll: zeros(GRID_SIZE),
     canaryEvents: 0,
     canaryExposure: 0,
     baselineEvents: 0,
@@ -65,11 +72,35 @@ export function createRateTest(): RateTestState {
 }
 
 /**
+ * log(s·e^u + 1 − s) at every grid point for one exposure share `s`: the per-event term of
+ * `updateRateTest`, which depends on the share alone.
+ */
+export interface ShareTerms {
+  s: number;
+  terms: Float64Array;
+}
+
+/** Fill (or create) the grid terms for share `s`, computed exactly as `updateRateTest` computes them. */
+export function shareTerms(s: number, into?: ShareTerms): ShareTerms {
+  const t = into ?? { s, terms: new Float64Array(GRID_SIZE) };
+  const oneMinusS = 1 - s;
+  const terms = t.terms;
+  for (let k = 0; k < GRID_SIZE; k++) terms[k] = Math.log(s * GRID_EXP[k] + oneMinusS);
+  t.s = s;
+  return t;
+}
+
+/** the terms of the last share seen (a tick's error-rate and latency tests usually share it) */
+const LAST_SHARE: ShareTerms = shareTerms(NaN);
+const GRID_F64 = Float64Array.from(LOG_RATIO_GRID);
+
+/**
  * Add one interval. Given E = x_c + x_b events, x_c ~ Binomial(E, π) with
  * π(u) = s·e^u / (s·e^u + 1 − s), s = n_c/(n_c+n_b) the canary's share of exposure.
- * Mutates `st`.
+ * Mutates `st`. `terms`: optional precomputed `shareTerms` (used when its share is this tick's
+ * share; the result is the same, bit for bit, with or without them).
  */
-export function updateRateTest(st: RateTestState, xc: number, nc: number, xb: number, nb: number): void {
+export function updateRateTest(st: RateTestState, xc: number, nc: number, xb: number, nb: number, terms?: ShareTerms): void {
   if (!(nc > 0) || !(nb > 0)) return;
   st.canaryEvents += xc;
   st.canaryExposure += nc;
@@ -81,10 +112,16 @@ export function updateRateTest(st: RateTestState, xc: number, nc: number, xb: nu
   const s = nc / (nc + nb);
   if (st.share < 0) st.share = s;
   else if (st.constantShare && Math.abs(s - st.share) > 1e-12 * st.share) st.constantShare = false;
-  const oneMinusS = 1 - s;
+  let lt: Float64Array;
+  if (terms !== undefined && terms.s === s) lt = terms.terms;
+  else {
+    if (LAST_SHARE.s !== s) shareTerms(s, LAST_SHARE);
+    lt = LAST_SHARE.terms;
+  }
   const ll = st.ll;
+  const g = GRID_F64;
   for (let k = 0; k < GRID_SIZE; k++) {
-    ll[k] += xc * LOG_RATIO_GRID[k] - e * Math.log(s * GRID_EXP[k] + oneMinusS);
+    ll[k] += xc * g[k] - e * lt[k];
   }
 }
 
@@ -200,14 +237,15 @@ export function mixtureTables(st: RateTestState, sigma: number, into?: MixtureTa
   const lw = prior.lw;
   const ll = st.ll;
   let m = -Infinity;
+  const e = SCRATCH_E;
   for (let k = 0; k < GRID_SIZE; k++) {
     const v = lw[k] + ll[k];
+    e[k] = v;
     if (v > m) m = v;
   }
   // terms below e^-40 of the largest (4e-18) cannot change a sum at double precision: skip their exp
-  const e = SCRATCH_E;
   for (let k = 0; k < GRID_SIZE; k++) {
-    const v = lw[k] + ll[k] - m;
+    const v = e[k] - m;
     e[k] = v > -40 ? Math.exp(v) : 0;
   }
   const pre = into ? into.pre : new Float64Array(GRID_SIZE + 1);
