@@ -108,6 +108,39 @@ describe('gate engine verdicts', () => {
     expect(noGuard.slice(29).some((d) => d.verdict === 'promote') || noGuard.slice(29).some((d) => d.verdict === 'rollback')).toBe(true);
   });
 
+  it('does not promote while a KPI looks worse over the step: the gate keeps watching until the harm is proven', () => {
+    // conversion −15% at a 25% canary: too small to prove in the 30 minutes the other signals need
+    const spec = { ...base, share: 0.25, ticks: 45, convMult: 0.85 };
+    const outcome = (seed: number, policy?: Parameters<typeof createGateState>[1]) =>
+      run(spec, seed, policy).find((d) => d.verdict === 'promote' || d.verdict === 'rollback')?.verdict ?? 'none';
+    const seeds = Array.from({ length: 20 }, (_, i) => i + 1);
+    const braked = seeds.map((s) => outcome(s));
+    const unbraked = seeds.map((s) => outcome(s, { promote: { kpiLeanAlpha: 0 } }));
+    expect(braked.filter((v) => v === 'promote')).toEqual([]);
+    // without the brake the same data is often promoted at 30 min; with it, most become proven rollbacks
+    expect(unbraked.filter((v) => v === 'promote').length).toBeGreaterThanOrEqual(5);
+    expect(braked.filter((v) => v === 'rollback').length).toBeGreaterThan(unbraked.filter((v) => v === 'rollback').length);
+
+    const held = run(spec, 1)[29];
+    expect(held.verdict).toBe('continue');
+    expect(held.reasons.join(' ')).toMatch(/^conversion over the step: canary \d\.\d\d% vs baseline \d\.\d\d% \(−1\d\.\d%\), one-sided p = [\d.e-]+; not promoting while a KPI looks worse/m);
+  });
+
+  it('the KPI brake delays some healthy canaries, never speeds one up, and leaves the median alone', () => {
+    const aa = { ...base, share: 0.25, ticks: 90 };
+    const ticksToPromote = (policy?: Parameters<typeof createGateState>[1]) =>
+      Array.from({ length: 20 }, (_, i) => run(aa, 100 + i, policy).find((d) => d.verdict === 'promote')?.tick ?? Infinity);
+    const withBrake = ticksToPromote();
+    const without = ticksToPromote({ promote: { kpiLeanAlpha: 0 } });
+    // the brake never speeds a promotion up, and holds some healthy streams a while
+    // (here 5 of 20: by 3 to 30 minutes, 2 beyond the 90 minutes watched)
+    withBrake.forEach((t, i) => expect(t).toBeGreaterThanOrEqual(without[i]));
+    expect(without.filter(Number.isFinite)).toHaveLength(20);
+    expect(withBrake.filter(Number.isFinite).length).toBeGreaterThanOrEqual(16);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    expect(median(withBrake)).toBe(median(without));
+  });
+
   it('burn windows on a young rollout use what they have and say so', () => {
     const d = run({ ...base, ticks: 10 }, 8).at(-1)!;
     const page = d.checks.burn.service.availability[0];

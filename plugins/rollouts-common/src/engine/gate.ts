@@ -4,6 +4,7 @@
  */
 import { binomialUpperTail, poissonUpperTail } from './math';
 import { histogramQuantile, histogramProblem, slowCount } from './histogram';
+import { kpiLean } from './kpiLean';
 import { GatePolicy, GatePolicyInput, parseGatePolicyCached } from './policy';
 import {
   createRateTest,
@@ -1276,6 +1277,21 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
           `${name} over the last ${durationText(Math.max(1, Math.min(recentL, rs[2])), ctx.tickSeconds)}: canary ${pct(xc / nc, 3)} vs baseline ${pct(xb / nb, 3)} (p ${pv < 1e-12 ? '' : '= '}${pValue(pv)}); not promoting while it looks worse`,
         );
       }
+    }
+  }
+
+  // KPI brake (promotion only): a business KPI not yet shown non-inferior that looks worse over the step
+  if (p.promote.kpiLeanAlpha > 0) {
+    for (let i = 0; i < enabled.length; i++) {
+      const ev = signals[i];
+      if (ev.rule === 'non-inferiority' || ev.rule === 'deterioration') continue;
+      const lean = kpiLean(enabled[i]);
+      if (!lean || !(lean.pValue < p.promote.kpiLeanAlpha)) continue;
+      const value = (v: number) => (ev.kind === 'kpi-proportion' ? pct(v, 2) : num(v, 4));
+      const rel = lean.baseline !== 0 ? ` (${signedPct((lean.canary - lean.baseline) / Math.abs(lean.baseline))})` : '';
+      recentBlock.push(
+        `${ev.name} over the step: canary ${value(lean.canary)} vs baseline ${value(lean.baseline)}${rel}, one-sided p = ${pValue(lean.pValue)}; not promoting while a KPI looks worse (not yet proven: the gate keeps watching at this exposure)`,
+      );
     }
   }
 

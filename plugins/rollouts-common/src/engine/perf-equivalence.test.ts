@@ -32,8 +32,10 @@ const SPECS: SimSpec[] = [
   { ...base, share: 0.25, errRate: 0, slow: 0.0005 },
   { ticks: 40, traffic: 300, share: 0.05, errRate: 0.0001, slow: 0.0001, conv: 0.01 },
 ];
+// The KPI promotion brake (promote.kpiLeanAlpha) came after the record and changes verdicts on
+// purpose; with it off the engine must still match the record bit for bit.
 const POLICIES: Array<GatePolicyInput | undefined> = [
-  undefined,
+  { promote: { kpiLeanAlpha: 0 } },
   {
     alpha: 0.1,
     alphaSplit: 'equal',
@@ -42,7 +44,7 @@ const POLICIES: Array<GatePolicyInput | undefined> = [
     srm: { tolerance: 0.05 },
     freshness: { maxMissingTicks: 2 },
     burn: { canaryAlertAction: 'hold', windows: [{ name: 'fast', longSeconds: 600, shortSeconds: 120, factor: 5 }] },
-    promote: { minDurationSeconds: 300, minCanaryRequests: 100, recentAlpha: 0.2 },
+    promote: { minDurationSeconds: 300, minCanaryRequests: 100, recentAlpha: 0.2, kpiLeanAlpha: 0 },
   },
 ];
 

@@ -150,6 +150,13 @@ export const gatePolicySchema = z
          */
         recentWindowSeconds: nonNeg().default(600),
         recentAlpha: openUnit().default(0.05),
+        /**
+         * no promotion while a business KPI not yet shown non-inferior looks worse over the whole
+         * step (one-sided p below this on a plain z-test of the step's data): KPI harm is small next
+         * to its noise and takes longer to prove than the other signals take to allow a promotion.
+         * Only delays promotion, never rolls back; 0 turns it off
+         */
+        kpiLeanAlpha: between(0, 0.5).default(0.05),
       })
       .strict()
       .default({}),
