@@ -45,7 +45,7 @@ import { simCtx, simulate, type SimSpec } from '../../plugins/rollouts-common/sr
 import { gateContextFor, gatePolicyFor } from '../../plugins/rollouts-backend/src/service/GateLoop';
 import { benchCtx, benchTick } from './gates';
 import { loadScenario } from './scenario';
-import { benchPolicies, LOOP_SEED, mulberry32, telemetrySeries, TICK_SECONDS } from './seed';
+import { benchPolicies, LOOP_SEED, mulberry32, seriesLibrary, TICK_SECONDS } from './seed';
 
 // --- the loop's rollouts ------------------------------------------------------------------------
 
@@ -62,17 +62,7 @@ interface BenchRollout {
  */
 export function loopRollouts(n: number, extra = 0): BenchRollout[] {
   const rng = mulberry32(7);
-  const library = new Map<string, TelemetryTick[][]>();
-  for (const weight of [1, 5, 25]) {
-    for (const regressing of [false, true]) {
-      library.set(
-        `${weight}:${regressing}`,
-        Array.from({ length: 40 }, () =>
-          telemetrySeries(rng, LOOP_SEED.maxTicksInStep + 2 + extra, 4000 + Math.floor(rng() * 40000), weight / 100, regressing ? 4 : 1),
-        ),
-      );
-    }
-  }
+  const library = seriesLibrary(rng, extra);
   const policy = benchPolicies().named('standard');
   const out: BenchRollout[] = [];
   for (let i = 0; i < n; i++) {

@@ -1,5 +1,5 @@
 /**
- * npm run bench:loop [-- --db sqlite|postgres|both] [--decisions 1000000] [--batch 500]
+ * npm run bench:loop [-- --db sqlite|postgres|both] [--decisions 1000000] [--batch 500] [--verify] [--appends-only] [--append-runs 1] [--append-batch 500]
  *
  * Gate-loop ticks (`GateLoop.run()`: sync from the deploy provider, then
  * telemetry → gate engine → writes for every active rollout) over 10,000
@@ -16,7 +16,10 @@
  * back (an action each). Tick 2 runs a minute later: one new interval per
  * rollout, folded into the kept gate states. Then `store.appendDecisions`
  * alone: 10,000 decisions in batches of 500, with engine evidence and with
- * small evidence.
+ * small evidence (each batch one transaction; `--append-batch` sets its size,
+ * `--append-runs` repeats the three measurements). `--appends-only` skips the
+ * two ticks (the append figures alone, for quick iterations); `--verify`
+ * checks the whole chain at the end.
  */
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
@@ -38,10 +41,11 @@ import {
   parseArgs,
   PROVIDER_ID,
   seedBenchDatabase,
-  telemetrySeries,
+  seriesLibrary,
   TICK_SECONDS,
   type BenchDbKind,
   forEachBenchDatabase,
+  machineLine,
 } from './seed';
 
 const ENGINE_TARGET_MS = 1000;
@@ -92,15 +96,7 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     const deploy = new FakeDeployProvider(PROVIDER_ID);
     const seriesOf = new Map<string, TelemetryTick[]>();
     const rng = mulberry32(7);
-    const library = new Map<string, TelemetryTick[][]>();
-    for (const weight of [1, 5, 25]) {
-      for (const regressing of [false, true]) {
-        library.set(
-          `${weight}:${regressing}`,
-          Array.from({ length: 40 }, () => telemetrySeries(rng, LOOP_SEED.maxTicksInStep + 2, 4000 + Math.floor(rng() * 40000), weight / 100, regressing ? 4 : 1)),
-        );
-      }
-    }
+    const library = seriesLibrary(rng);
     const active = seed.rollouts.filter(r => !r.finishedAt);
     for (const r of active) {
       deploy.add({
@@ -150,7 +146,8 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     const ticks: TickFigures[] = [];
     // Tick 1: the first run after a start: every gate state is built from the whole step, and every
     // rollout logs a decision (none has a last evaluation). Tick 2: a minute later, one new interval each.
-    for (const [label, at] of [['tick 1 (cold)', now], ['tick 2 (+1 min)', new Date(now.getTime() + TICK_SECONDS * 1000)]] as const) {
+    const tickPlan = args.has('appends-only') ? [] : ([['tick 1 (cold)', now], ['tick 2 (+1 min)', new Date(now.getTime() + TICK_SECONDS * 1000)]] as const);
+    for (const [label, at] of tickPlan) {
       clock = at;
       timings.clear();
       const before = await count();
@@ -184,25 +181,36 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
 
     // The store's batch append alone: decisions carrying the engine's evidence, and compact ones.
     // Each batch spreads over the rollouts, as the loop's do (each rollout's decisions are indexed by rollout).
+    // "engine evidence" shares 16 snapshot objects between the decisions (as measured before chain v2);
+    // "own engine evidence" gives every decision its own snapshot object, as the gate loop does, so each
+    // one is serialised once per decision.
     const rawStore = DatabaseRolloutsStore.fromKnex(db.knex);
     const full = evidenceTemplates(16);
+    const appendBatch = Math.max(1, Number(args.get('append-batch') ?? 500));
     const appendRate = async (evidenceOf: (i: number) => Record<string, unknown>) => {
       const n = 10_000;
       const batch = Array.from({ length: n }, (_, i) => ({
         rolloutId: active[i % active.length].id, entityRef: active[i % active.length].entityRef, stepIndex: 0, verdict: 'continue' as const, kind: 'automatic' as const,
         actor: 'scheduler', reasons: ['bench'], evidence: evidenceOf(i), policyHash: null, outcome: 'none' as const,
       }));
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      for (let i = 0; i < n; i += 500) await rawStore.appendDecisions(batch.slice(i, i + 500));
+      for (let i = 0; i < n; i += appendBatch) await rawStore.appendDecisions(batch.slice(i, i + appendBatch));
       const ms = performance.now() - t0;
-      return { n, ms, bytes: JSON.stringify(evidenceOf(0)).length };
+      const cpu = process.cpuUsage(cpu0);
+      return { n, ms, cpuMs: (cpu.user + cpu.system) / 1000, bytes: JSON.stringify(evidenceOf(0)).length };
     };
-    const a = await appendRate(i => full[i % full.length] as unknown as Record<string, unknown>);
-    const b = await appendRate(i => ({ verdict: 'continue', score: full[i % full.length].score, tick: full[i % full.length].tick }));
-    console.log(`\n${db.label}: store.appendDecisions, 10,000 decisions in batches of 500`);
-    for (const [what, r] of [['engine evidence', a], ['small evidence', b]] as const) {
+    const runs = Math.max(1, Number(args.get('append-runs') ?? 1));
+    const results: Array<[string, Awaited<ReturnType<typeof appendRate>>]> = [];
+    for (let run = 0; run < runs; run++) {
+      results.push(['engine evidence', await appendRate(i => full[i % full.length] as unknown as Record<string, unknown>)]);
+      results.push(['own engine evidence', await appendRate(i => structuredClone(full[i % full.length]) as unknown as Record<string, unknown>)]);
+      results.push(['small evidence', await appendRate(i => ({ verdict: 'continue', score: full[i % full.length].score, tick: full[i % full.length].tick }))]);
+    }
+    console.log(`\n${db.label}: store.appendDecisions, 10,000 decisions in batches of ${appendBatch} (load average ${machineLine().split('load average ')[1]})`);
+    for (const [what, r] of results) {
       const rate = r.n / (r.ms / 1000);
-      console.log(`  ${what} (${(r.bytes / 1024).toFixed(1)} KiB each): ${fmt(r.ms)} = ${Math.round(rate).toLocaleString('en-US')} rows/s  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`);
+      console.log(`  ${what} (${(r.bytes / 1024).toFixed(1)} KiB each): ${fmt(r.ms)} = ${Math.round(rate).toLocaleString('en-US')} rows/s, ${Math.round((r.cpuMs * 1000) / r.n)} µs Node CPU per row  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`);
     }
     if (args.has('verify')) {
       const v0 = performance.now();

@@ -4,7 +4,9 @@
  * migrated with the plugin's own migrations, and filled with fast batched
  * multi-row inserts: services (catalog entities), rollouts and a decision log
  * whose hash chain is valid (`verifyDecisions` passes). The chain is computed
- * with the store's own `decisionHash` and `GENESIS_HASH`, never a copy.
+ * with the store's own `sealDecision` (chain version 2, as the store writes
+ * now; `decisionHash`, version 1, for `legacyDecisions`) and `GENESIS_HASH`,
+ * never a copy.
  * Nothing is cached in the repository: every run seeds afresh and prints the
  * seed time.
  */
@@ -32,6 +34,8 @@ import {
   decisionRow,
   JsonOnce,
   migrateRolloutsDatabase,
+  sealDecision,
+  type DecisionRow,
 } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
 import { figureColumns } from '../../plugins/rollouts-backend/src/database/figures';
 import { PolicyResolver } from '../../plugins/rollouts-backend/src/policy/PolicyResolver';
@@ -83,6 +87,27 @@ function cohort(rng: () => number, n: number, errorRate: number): CohortCounts {
       order_value: { n: conv, sum: conv * 40, sumSq: conv * 1700 },
     },
   };
+}
+
+/**
+ * The loop benchmarks' telemetry: 40 series per canary weight (1/5/25 %),
+ * healthy and regressing (4× the canary's errors), keyed `weight:regressing`.
+ * Rollouts share series, so their verdicts are correlated (a healthy series
+ * that crosses a boundary rolls back every rollout given it).
+ */
+export function seriesLibrary(rng: () => number, extraTicks = 0): Map<string, TelemetryTick[][]> {
+  const library = new Map<string, TelemetryTick[][]>();
+  for (const weight of [1, 5, 25]) {
+    for (const regressing of [false, true]) {
+      library.set(
+        `${weight}:${regressing}`,
+        Array.from({ length: 40 }, () =>
+          telemetrySeries(rng, LOOP_SEED.maxTicksInStep + 2 + extraTicks, 4000 + Math.floor(rng() * 40000), weight / 100, regressing ? 4 : 1),
+        ),
+      );
+    }
+  }
+  return library;
 }
 
 /**
@@ -217,6 +242,12 @@ export interface SeedOptions {
   regressingShare: number;
   /** When false, active rollouts have no last evaluation (so the next gate tick logs each). */
   withLastEvaluation: boolean;
+  /**
+   * The first this many decisions are written as a log from before chain
+   * version 2 (`chain_version` 1, hashed with `decisionHash`); the rest as
+   * the store writes now (version 2, `sealDecision`). Default 0.
+   */
+  legacyDecisions?: number;
   now: Date;
   seed: number;
 }
@@ -514,6 +545,7 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
 
     const d0 = performance.now();
     let prevHash = GENESIS_HASH;
+    const legacy = options.legacyDecisions ?? 0;
     const stepOf = new Uint8Array(rollouts.length);
     const batchRows = 1000;
     await insertPipelined(trx, 'decisions', Math.ceil(n / batchRows), b => {
@@ -562,10 +594,13 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
           createdAt: new Date(timeOf[d]).toISOString(),
           prevHash,
         };
-        const hash = decisionHash(entry);
-        prevHash = hash;
+        // The first `legacyDecisions` entries as a log written before chain version 2; the rest as the store writes now.
+        let row: DecisionRow;
+        if (seq <= legacy) row = decisionRow({ ...entry, hash: decisionHash(entry) }, rowJson, 1);
+        else row = sealDecision(entry, rowJson).row;
+        prevHash = row.hash;
         ro.decisionSeqs.push(seq);
-        rows.push(decisionRow({ ...entry, hash }, rowJson));
+        rows.push(row as unknown as Record<string, unknown>);
       }
       return rows;
     });

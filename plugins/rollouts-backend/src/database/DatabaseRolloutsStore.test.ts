@@ -5,8 +5,19 @@ import {
   startPostgres,
   type PostgresServer,
 } from '../../../../test/support/postgres';
-import { DatabaseRolloutsStore, migrateRolloutsDatabase, migrationsDir, timeOrderedUuid } from './DatabaseRolloutsStore';
+import { GENESIS_HASH } from './canonical';
+import {
+  DatabaseRolloutsStore,
+  decisionHash,
+  decisionRow,
+  decisionRowHash,
+  JsonOnce,
+  migrateRolloutsDatabase,
+  migrationsDir,
+  timeOrderedUuid,
+} from './DatabaseRolloutsStore';
 import type { NewDecision, StoredRollout } from './RolloutsStore';
+import type { DecisionEntry } from '@tollgate/plugin-rollouts-common';
 
 const runPg = assertPostgresOrSkip('rollouts store on PostgreSQL');
 let pg: PostgresServer | undefined;
@@ -302,6 +313,132 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     const [figures] = await store.listRolloutFigures({ finishedSince: input.startedAt });
     expect(figures.burnRate).toBe(4);
     expect(figures.kpiDeltas?.conversion).toBeCloseTo(-0.25, 6);
+  });
+
+  it('writes chain version 2: each hash covers the stored text of every column', async () => {
+    const { rollout } = await store.upsertDiscovered(rolloutInput());
+    const written = await store.appendDecisions([
+      decisionFor(rollout, 0, { evidence: engineEvidence(0.05, 2) }),
+      decisionFor(rollout, 1, { evidence: null, policyHash: 'a'.repeat(64) }),
+      decisionFor(rollout, 2, { reasons: ['line one\nline two', 'ünïcode ✓'], actor: 'user:default/jane' }),
+    ]);
+    const rows = await knex('decisions').orderBy('seq');
+    expect(rows.map(r => Number(r.chain_version))).toEqual([2, 2, 2]);
+    for (const [i, row] of rows.entries()) {
+      expect(row.hash).toBe(written[i].hash);
+      expect(decisionRowHash(row)).toBe(row.hash);
+      // the stored evidence is the snapshot's JSON text as written, hashed as is
+      expect(row.evidence).toBe(written[i].evidence === null ? null : JSON.stringify(written[i].evidence));
+    }
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 3 });
+    // what the store hands back is what a reader gets
+    expect((await store.listDecisions({ rolloutId: rollout.id })).items.reverse()).toEqual(written);
+  });
+
+  it('verifies a version-1 log written before the upgrade, then version-2 rows, across the boundary', async () => {
+    // the log as the code before chain version 2 wrote it, without the chain_version column
+    await knex.migrate.down({ directory: migrationsDir });
+    expect(await knex.schema.hasColumn('decisions', 'chain_version')).toBe(false);
+    const { rollout } = await store.upsertDiscovered(rolloutInput());
+    const json = new JsonOnce();
+    let prevHash = GENESIS_HASH;
+    const v1: DecisionEntry[] = [];
+    for (let i = 0; i < 4; i++) {
+      const base: Omit<DecisionEntry, 'hash'> = {
+        ...decisionFor(rollout, i, i === 2 ? { evidence: null } : {}),
+        evidence: i === 2 ? null : { i, nested: { b: 2, a: [1, { y: 1, x: 0 }] } },
+        seq: i + 1,
+        id: timeOrderedUuid(),
+        createdAt: new Date(Date.UTC(2026, 10, 20, 12, i)).toISOString(),
+        prevHash,
+      };
+      const entry = { ...base, hash: decisionHash(base) };
+      const { chain_version: _v, ...row } = decisionRow(entry, json, 1);
+      await knex('decisions').insert(row);
+      v1.push(entry);
+      prevHash = entry.hash;
+    }
+    await knex('decision_chain').where({ id: 1 }).update({ seq: 4, hash: prevHash });
+
+    await migrateRolloutsDatabase(knex);
+    expect((await knex('decisions').select('chain_version')).map(r => Number(r.chain_version))).toEqual([1, 1, 1, 1]);
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 4 });
+
+    const v2 = await store.appendDecisions([decisionFor(rollout, 4), decisionFor(rollout, 5)]);
+    expect(v2[0].prevHash).toBe(v1[3].hash);
+    expect((await knex('decisions').orderBy('seq').select('chain_version')).map(r => Number(r.chain_version))).toEqual([1, 1, 1, 1, 2, 2]);
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 6 });
+
+    // version-1 rows keep the version-1 rule: a changed one is still found
+    await knex('decisions').where({ seq: 2 }).update({ actor: 'user:default/mallory' });
+    expect((await store.verifyDecisions()).firstBroken?.seq).toBe(2);
+    await knex('decisions').where({ seq: 2 }).update({ actor: 'scheduler' });
+    // a version-2 row relabelled as version 1 does not verify under the version-1 rule
+    await knex('decisions').where({ seq: 5 }).update({ chain_version: 1 });
+    expect((await store.verifyDecisions()).firstBroken?.seq).toBe(5);
+    await knex('decisions').where({ seq: 5 }).update({ chain_version: 2 });
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 6 });
+  });
+
+  it('finds a change to any stored column of a version-2 row and names its seq', async () => {
+    const { rollout } = await store.upsertDiscovered(rolloutInput());
+    await store.appendDecisions([
+      decisionFor(rollout, 0),
+      decisionFor(rollout, 1),
+      decisionFor(rollout, 2, { evidence: engineEvidence(0.05, 2), policyHash: 'b'.repeat(64), reasons: ['r2', 'second'] }),
+      decisionFor(rollout, 3, { evidence: null }),
+      decisionFor(rollout, 4),
+    ]);
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 5 });
+    const original = async (seq: number) => knex('decisions').where({ seq }).first();
+    const row3 = await original(3);
+    const reordered = JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(row3.evidence)).reverse()));
+    expect(JSON.parse(reordered)).toEqual(JSON.parse(row3.evidence));
+    // [seq of the row, column, tampered value]: content changes, and text changes with equal content
+    const tampers: Array<[number, string, unknown]> = [
+      [3, 'id', timeOrderedUuid()],
+      [3, 'rollout_id', randomUUID()],
+      [3, 'entity_ref', 'component:default/other'],
+      [3, 'step_index', 1],
+      [3, 'verdict', 'promote'],
+      [3, 'kind', 'manual'],
+      [3, 'actor', 'user:default/mallory'],
+      [3, 'reasons', JSON.stringify(['r2'])],
+      [3, 'reasons', JSON.stringify(['r2', 'second'], null, 1)],
+      [3, 'evidence', JSON.stringify({ ...JSON.parse(row3.evidence), verdict: 'rollback' })],
+      [3, 'evidence', reordered],
+      [3, 'evidence', `${row3.evidence} `],
+      [3, 'evidence', null],
+      [4, 'evidence', 'null'],
+      [4, 'evidence', ''],
+      [3, 'policy_hash', null],
+      [4, 'policy_hash', ''],
+      [3, 'outcome', 'applied'],
+      [3, 'created_at', new Date(Date.parse(row3.created_at) + 1).toISOString()],
+      [3, 'prev_hash', 'f'.repeat(64)],
+      [3, 'hash', 'e'.repeat(64)],
+      [3, 'chain_version', 1],
+      [3, 'chain_version', 3],
+      [3, 'seq', 1003],
+    ];
+    for (const [seq, column, value] of tampers) {
+      const before = await original(seq);
+      await knex('decisions').where({ seq }).update({ [column]: value });
+      const result = await store.verifyDecisions();
+      expect({ column, value, ok: result.ok, seq: result.firstBroken?.seq }).toEqual({ column, value, ok: false, seq });
+      if (column === 'seq') {
+        expect(result.firstBroken?.problem).toMatch(/missing/);
+        await knex('decisions').where({ seq: value }).update({ seq });
+      } else {
+        await knex('decisions').where({ seq }).update({ [column]: before[column] });
+      }
+      expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 5 });
+    }
+    // a change to a later row's link, and a row swapped in whole from elsewhere in the log
+    const row2 = await original(2);
+    const { seq: _s, ...rest2 } = row2;
+    await knex('decisions').where({ seq: 4 }).update({ ...rest2, id: row2.id.replace(/.$/, (c: string) => (c === '0' ? '1' : '0')) });
+    expect((await store.verifyDecisions()).firstBroken?.seq).toBe(4);
   });
 
   it('hands out an idempotency key once', async () => {
