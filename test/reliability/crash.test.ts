@@ -97,6 +97,7 @@ async function crashLoop(database: Database, dataDir: string) {
         expect(last.body.ok).toBe(true);
         // …and a graceful stop lets the action it is taking finish: nothing is left in flight.
         await backend.stop();
+        expect(backend.process.signalCode, 'the last backend stopped on SIGTERM, not by the SIGKILL fallback').not.toBe('SIGKILL');
         reconciliations = await checkFinalState(database, stateFile, [...claims].map(c => c.split('@')[0]));
       } catch (e) {
         // What the last backend said about the loop, to see why it did not settle.

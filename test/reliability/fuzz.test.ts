@@ -922,7 +922,7 @@ function buildCases(g: Gen, fx: Fixture): Array<Case & { unrouted?: boolean }> {
   each(PER_ROUTE, () => decisionsCase(g, fx));
   each(PER_ROUTE, () => actionCase(g, fx));
   each(PER_ROUTE, () => validateCase(g));
-  each(PER_ROUTE / 4, () => readOnlyCase(g, 'GET /v1/decisions/verify', '/v1/decisions/verify', headers.user(OWNER)));
+  each(PER_ROUTE / 4, () => readOnlyCase(g, 'GET /v1/decisions/verify', '/v1/decisions/verify', headers.service()));
   each(PER_ROUTE, () => summaryCase(g));
   each(PER_ROUTE, () => judgeCase(g));
   each(PER_ROUTE, () => flaggerCase(g));

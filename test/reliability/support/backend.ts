@@ -283,9 +283,9 @@ export async function registerRollout(b: ReliabilityBackend, name: 'checkout' | 
   return res.json.id;
 }
 
-/** The decision log's size and health, as the API reports it. */
+/** The decision log's size and health, as the API reports it (to CI: verifying is a service permission here). */
 export async function decisionLog(b: ReliabilityBackend): Promise<{ ok: boolean; checked: number }> {
-  const res = await b.call('GET', '/v1/decisions/verify', headers.user(OWNER));
+  const res = await b.call('GET', '/v1/decisions/verify', headers.service());
   if (res.status !== 200) throw new Error(`verify failed: ${res.status} ${res.text}`);
   return res.json;
 }
