@@ -143,6 +143,8 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     });
 
     const count = async () => Number((await db.knex('decisions').count({ n: '*' }))[0].n);
+    const rolledBack = new Set<string>();
+    const regressingTargets = new Set(active.filter(r => r.regressing).map(r => r.target));
     const ticks: TickFigures[] = [];
     // Tick 1: the first run after a start: every gate state is built from the whole step, and every
     // rollout logs a decision (none has a last evaluation). Tick 2: a minute later, one new interval each.
@@ -177,6 +179,14 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
         console.log(`  PostgreSQL rollouts updates so far: ${upd}, of which HOT (no index writes): ${hot}`);
       }
       console.log(`  store time by method: ${[...timings.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([n, v]) => `${n} ${fmt(v.ms)}/${v.calls}`).join(', ')}`);
+      // Who was rolled back: regressing rollouts, or healthy ones — and on how many distinct
+      // telemetry series (rollouts share 40 per weight and health, so false rollbacks come in groups).
+      const rolledNow = (await db.knex('rollouts').where({ status: 'rolled-back' }).select('target')).map((r: { target: string }) => r.target);
+      const fresh = rolledNow.filter(tg => !rolledBack.has(tg));
+      fresh.forEach(tg => rolledBack.add(tg));
+      const healthy = fresh.filter(tg => !regressingTargets.has(tg));
+      const healthySeries = new Set(healthy.map(tg => seriesOf.get(tg)));
+      console.log(`  rolled back in this run: ${fresh.length} (${fresh.length - healthy.length} regressing, ${healthy.length} healthy on ${healthySeries.size} distinct healthy series)`);
     }
 
     // The store's batch append alone: decisions carrying the engine's evidence, and compact ones.
