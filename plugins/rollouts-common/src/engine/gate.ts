@@ -2,7 +2,7 @@
  * The gate: fold telemetry ticks into a JSON-serialisable state, then decide.
  * Pure and deterministic: no I/O, no clock; time comes in as tick numbers.
  */
-import { binomialUpperTail, poissonUpperTail } from './math';
+import { binomialUpperTail, MIN_MEAN_SAMPLES, poissonUpperTail, sampleVariance } from './math';
 import { histogramQuantile, histogramProblem, slowCount } from './histogram';
 import { kpiLean } from './kpiLean';
 import { GatePolicy, GatePolicyInput, parseGatePolicyCached } from './policy';
@@ -94,8 +94,6 @@ export interface GateState {
 
 /** scratch tables reused by each (synchronous) evaluation */
 const TABLES = createMixtureTables();
-/** values per cohort before a difference of means is tested */
-const MIN_MEAN_SAMPLES = 30;
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -911,10 +909,10 @@ function evaluateSignal(state: GateState, plan: StatePlan, s: GateSignalState, s
       base.note = `a difference of means needs at least ${MIN_MEAN_SAMPLES} values per cohort (the normal-mixture boundary is asymptotic)`;
       return base;
     }
-    const vb = Math.max(0, (m.bsumSq - m.bn * mb * mb) / (m.bn - 1));
+    const vb = sampleVariance(m.bn, m.bsum, m.bsumSq);
     // canary variance shrunk towards the baseline's (30 pseudo-observations), never below either:
     // the plug-in variance of a small cohort is noisy and an underestimate inflates the statistic
-    const vcRaw = Math.max(0, (m.csumSq - m.cn * mc * mc) / (m.cn - 1));
+    const vcRaw = sampleVariance(m.cn, m.csum, m.csumSq);
     const vc = Math.max(vcRaw, ((m.cn - 1) * vcRaw + MIN_MEAN_SAMPLES * vb) / (m.cn - 1 + MIN_MEAN_SAMPLES));
     const v = vc / m.cn + vb / m.bn;
     const d = mc - mb;

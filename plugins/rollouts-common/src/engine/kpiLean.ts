@@ -13,10 +13,7 @@
  * back, so the rollback error rate stays the always-valid tests' own.
  */
 import type { GateSignalState } from './gate';
-import { normalCdf } from './math';
-
-/** values per cohort before a mean is compared */
-const MIN_MEAN_SAMPLES = 30;
+import { MIN_MEAN_SAMPLES, normalCdf, sampleVariance } from './math';
 /** trials per cohort before a proportion is compared */
 const MIN_TRIALS = 30;
 
@@ -51,9 +48,7 @@ export function kpiLean(s: GateSignalState): KpiLean | undefined {
     if (m.cn < MIN_MEAN_SAMPLES || m.bn < MIN_MEAN_SAMPLES) return undefined;
     canary = m.csum / m.cn;
     baseline = m.bsum / m.bn;
-    const vc = Math.max(0, (m.csumSq - m.cn * canary * canary) / (m.cn - 1));
-    const vb = Math.max(0, (m.bsumSq - m.bn * baseline * baseline) / (m.bn - 1));
-    se = Math.sqrt(vc / m.cn + vb / m.bn);
+    se = Math.sqrt(sampleVariance(m.cn, m.csum, m.csumSq) / m.cn + sampleVariance(m.bn, m.bsum, m.bsumSq) / m.bn);
   } else {
     return undefined;
   }

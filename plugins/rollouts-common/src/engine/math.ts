@@ -270,3 +270,12 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Values per cohort before a difference of means is tested (the normal approximations are asymptotic). */
+export const MIN_MEAN_SAMPLES = 30;
+
+/** Sample variance (n − 1 denominator) from running sums, never negative (rounding). */
+export function sampleVariance(n: number, sum: number, sumSq: number): number {
+  const mean = sum / n;
+  return Math.max(0, (sumSq - n * mean * mean) / (n - 1));
+}
