@@ -139,20 +139,7 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
   it('keeps one linear hash chain under concurrent appends', async () => {
     const { rollout } = await store.upsertDiscovered(rolloutInput());
     await Promise.all(
-      Array.from({ length: 40 }, (_, i) =>
-        store.appendDecision({
-          rolloutId: rollout.id,
-          entityRef: rollout.entityRef,
-          stepIndex: 0,
-          verdict: i % 2 ? 'hold' : 'continue',
-          kind: 'automatic',
-          actor: 'scheduler',
-          reasons: [`decision ${i}`],
-          evidence: { i },
-          policyHash: null,
-          outcome: 'none',
-        }),
-      ),
+      Array.from({ length: 40 }, (_, i) => store.appendDecision(decisionFor(rollout, i, { evidence: { i } }))),
     );
     const verification = await store.verifyDecisions();
     expect(verification).toEqual({ ok: true, checked: 40 });
