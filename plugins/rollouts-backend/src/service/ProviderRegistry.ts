@@ -34,10 +34,10 @@ export class ProviderRegistry {
 
   /** The deploy provider's one spelling of a target; as written when it has none or cannot parse it. */
   normalizeTarget(providerId: string, target: string): string {
-    const normalize = this.#deploy.get(providerId)?.normalizeTarget;
-    if (!normalize) return target;
+    const provider = this.#deploy.get(providerId);
+    if (!provider?.normalizeTarget) return target;
     try {
-      return normalize.call(this.#deploy.get(providerId), target);
+      return provider.normalizeTarget(target);
     } catch {
       return target;
     }
