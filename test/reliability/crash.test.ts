@@ -67,7 +67,8 @@ async function crashLoop(database: Database, dataDir: string) {
   let checkedEntries = 0;
   /** Rollouts with an action in flight when the process was killed. */
   let interrupted: InFlight[] = [];
-  const claims = new Set<string>();
+  /** Each claim in flight at a kill (rollout id @ row version) → its rollout id. */
+  const claims = new Map<string, string>();
   let reconciliations = 0;
 
   for (let i = 0; i <= CRASHES; i++) {
@@ -98,7 +99,7 @@ async function crashLoop(database: Database, dataDir: string) {
         // …and a graceful stop lets the action it is taking finish: nothing is left in flight.
         await backend.stop();
         expect(backend.process.signalCode, 'the last backend stopped on SIGTERM, not by the SIGKILL fallback').not.toBe('SIGKILL');
-        reconciliations = await checkFinalState(database, stateFile, [...claims].map(c => c.split('@')[0]));
+        reconciliations = await checkFinalState(database, stateFile, [...claims.values()]);
       } catch (e) {
         // What the last backend said about the loop, to see why it did not settle.
         const lines = backend.logs().split('\n').filter(l => /rollouts|task|schedul|error/i.test(l));
@@ -114,7 +115,7 @@ async function crashLoop(database: Database, dataDir: string) {
     try {
       for (const d of await decisions(db2)) seen.set(Number(d.seq), d.hash);
       interrupted = await db2('rollouts').whereNotNull('pending_action').select('id', 'row_version');
-      for (const r of interrupted) claims.add(`${r.id}@${r.row_version}`);
+      for (const r of interrupted) claims.set(`${r.id}@${r.row_version}`, r.id);
     } finally {
       await db2.destroy();
     }
