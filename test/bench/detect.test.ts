@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { existsSync } from 'node:fs';
 import { scoreScenario, summarise, quantile } from './score';
 import { mannWhitneyZ } from './peers';
 import { runBench } from './detect';
@@ -55,8 +54,8 @@ describe('Mann–Whitney z (Kayenta-style peer)', () => {
   });
 });
 
-const dir = resolve(__dirname, '..', '..', '..', 'shared', 'bench', 'scenarios');
-describe.runIf(existsSync(dir))('detection benchmark on the public scenarios', () => {
+const dir = resolve(__dirname, '..', 'fixtures', 'scenarios');
+describe('detection benchmark on the public scenarios', () => {
   it('meets the targets', () => {
     const { rows } = runBench(dir);
     const engine = rows[0];

@@ -1,7 +1,7 @@
 /**
  * npm run bench:detect [DIR] [--verbose]
  * Scores the gate engine and the peer baselines on a directory of scenarios (default: the shared
- * public set at ../shared/bench/scenarios relative to the repo root). Truth files are read by the
+ * public set kept in test/fixtures/scenarios). Truth files are read by the
  * scorer only.
  */
 import { readdirSync } from 'node:fs';
@@ -46,7 +46,7 @@ function main() {
   const verbose = args.includes('--verbose');
   const dirArg = args.find((a) => !a.startsWith('--'));
   const repoRoot = resolve(__dirname, '..', '..');
-  const dir = dirArg ? resolve(dirArg) : resolve(repoRoot, '..', 'shared', 'bench', 'scenarios');
+  const dir = dirArg ? resolve(dirArg) : resolve(repoRoot, 'test', 'fixtures', 'scenarios');
   const t0 = Date.now();
   const { rows, per } = runBench(dir);
   console.log(`scenarios: ${dir}`);

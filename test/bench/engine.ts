@@ -20,7 +20,7 @@
  *
  * `--golden-write` / `--golden-check`: records every `decide()` output
  * (verdict, reasons, every number of the evidence, bit for bit and in key
- * order) over a broad set of inputs (the scenarios in ../shared/bench, the
+ * order) over a broad set of inputs (the scenarios in test/fixtures/scenarios, the
  * loop's telemetry, the engine tests' simulations, several policies, stale
  * and repeated decisions, cloned and JSON-revived states), and checks a later
  * engine against the record: an optimisation must not change a single number.
@@ -235,7 +235,7 @@ function replayCase(name: string, ctx: GateContext, ticks: TelemetryTick[], poli
 
 function goldenCases(): GoldenCase[] {
   const cases: GoldenCase[] = [];
-  const dir = resolve(__dirname, '../../../shared/bench/scenarios');
+  const dir = resolve(__dirname, '../fixtures/scenarios');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort() : [];
   files.forEach((f, i) => {
     const s = loadScenario(join(dir, f));

@@ -6,7 +6,7 @@ import { parseScenario, ScenarioError } from './scenario';
 import { replayScenario } from './engine-runner';
 
 const root = resolve(__dirname, '..', '..');
-const shared = resolve(root, '..', 'shared', 'bench', 'scenarios');
+const scenarios = resolve(root, 'test', 'fixtures', 'scenarios');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 
 const header = {
@@ -44,7 +44,7 @@ describe('scenario parser', () => {
 
 describe('replay', () => {
   it('uses only data up to each tick (truncated file gives the same verdicts)', () => {
-    const file = join(shared, 'err2x-c5-1.jsonl');
+    const file = join(scenarios, 'err2x-c5-1.jsonl');
     const full = replayScenario(parseScenario(readFileSync(file, 'utf8'), file), undefined, true);
     const text = readFileSync(file, 'utf8').split('\n');
     // keep the header and ticks 1..12 only
@@ -56,7 +56,7 @@ describe('replay', () => {
   });
 
   it('prints FORMAT.md verdict lines and stops at the first promote/rollback', () => {
-    const out = execFileSync(tsx, [join(root, 'test/bench/replay.ts'), join(shared, 'err5x-c25-1.jsonl'), join(shared, 'aa-c25-1.jsonl')], { encoding: 'utf8' });
+    const out = execFileSync(tsx, [join(root, 'test/bench/replay.ts'), join(scenarios, 'err5x-c25-1.jsonl'), join(scenarios, 'aa-c25-1.jsonl')], { encoding: 'utf8' });
     const lines = out.trim().split('\n').map((l) => JSON.parse(l));
     for (const l of lines) {
       expect(Object.keys(l)).toEqual(['scenario', 'tick', 'verdict', 'reasons']);

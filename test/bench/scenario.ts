@@ -1,5 +1,5 @@
 /**
- * Loader for `rollout-scenario/v1` files (see /work/shared/bench/FORMAT.md).
+ * Loader for `rollout-scenario/v1` files (see docs/scenario-format.md).
  * Node-only (reads files); the engine itself never does I/O.
  */
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from 'zod/v3';
 
 /**
  * Request schemas of Tollgate's REST API. The backend validates every body

@@ -24,7 +24,7 @@ describe('plugin exports', () => {
   it('builds the new-frontend-system plugin', () => {
     // `kind` is not part of the public type, but it is what the app uses to attach the extensions
     const kindOf = (e: unknown) => (e as { kind?: string }).kind;
-    expect(alphaPlugin.id).toBe('rollouts');
+    expect(alphaPlugin.pluginId).toBe('rollouts');
     expect(kindOf(rolloutsApi)).toBe('api');
     expect(kindOf(rolloutsPage)).toBe('page');
     expect(kindOf(entityRolloutsContent)).toBe('entity-content');

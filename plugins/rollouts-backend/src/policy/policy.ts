@@ -7,7 +7,7 @@ import {
   type RolloutStep,
 } from '@tollgate/plugin-rollouts-common';
 import { Lexer, Parser, parseDocument, YAMLError } from 'yaml';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { canonicalJson, sha256 } from '../database/canonical';
 
 /** A rollout policy: the SLO, the KPIs, the gate's statistical settings and the steps. */

@@ -10,7 +10,6 @@ import {
   AuthenticationError,
   CustomErrorBase,
   InputError,
-  NotAllowedError,
   NotFoundError,
 } from '@backstage/errors';
 import {
@@ -32,11 +31,8 @@ import {
   listDecisionsQuerySchema,
   listRolloutsQuerySchema,
   registerRolloutRequestSchema,
-  rolloutApprovePermission,
-  rolloutPromotePermission,
   rolloutReadPermission,
   rolloutRegisterPermission,
-  rolloutRollbackPermission,
   ROLLOUT_ACTIONS,
   RUNBOOK_ANNOTATION,
   summaryQuerySchema,
@@ -48,10 +44,11 @@ import {
 import express from 'express';
 import Router from 'express-promise-router';
 import { randomUUID } from 'node:crypto';
-import type { z } from 'zod';
+import type { z } from 'zod/v3';
 import type { RolloutsStore } from '../database/RolloutsStore';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
+import { actorOf, requirePermission as requirePermissionOf, takeRolloutAction } from '../actions/rolloutAction';
 import { ActionService, publicRollout } from './ActionService';
 import type { EntityIndex } from './EntityIndex';
 import type { JudgeService } from './JudgeService';
@@ -177,14 +174,6 @@ function parse<T extends z.ZodTypeAny>(schema: T, input: unknown, where: string)
   return result.data;
 }
 
-const actionPermission: Record<RolloutAction, ResourcePermission<'catalog-entity'>> = {
-  promote: rolloutPromotePermission,
-  pause: rolloutPromotePermission,
-  resume: rolloutPromotePermission,
-  approve: rolloutApprovePermission,
-  rollback: rolloutRollbackPermission,
-};
-
 /** HTTP only: parse, authorize, call the services, answer. */
 export async function createRouter(options: RouterOptions): Promise<express.Router> {
   const { store, actions, entities, policies, judge, auth, httpAuth, permissions, auditor } = options;
@@ -228,13 +217,6 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     next(bodyError(error));
   });
 
-  const actorOf = (credentials: BackstageCredentials) => {
-    const principal = credentials.principal as { type: string; userEntityRef?: string; subject?: string };
-    return principal.type === 'user'
-      ? principal.userEntityRef!
-      : `service:${principal.subject ?? 'unknown'}`;
-  };
-
   async function allowedEntityRefs(
     credentials: BackstageCredentials,
     refs: string[],
@@ -248,18 +230,12 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     return new Set(unique.filter((_, i) => decisions[i].result === AuthorizeResult.ALLOW));
   }
 
-  async function requirePermission(
+  function requirePermission(
     credentials: BackstageCredentials,
     permission: ResourcePermission<'catalog-entity'> | BasicPermission,
     resourceRef?: string,
   ) {
-    const [decision] = await permissions.authorize(
-      [resourceRef ? { permission: permission as ResourcePermission<'catalog-entity'>, resourceRef } : { permission: permission as BasicPermission }],
-      { credentials },
-    );
-    if (decision.result !== AuthorizeResult.ALLOW) {
-      throw new NotAllowedError(`you lack the ${permission.name} permission${resourceRef ? ` on ${resourceRef}` : ''}`);
-    }
+    return requirePermissionOf(permissions, credentials, permission, resourceRef);
   }
 
   function namedPolicy(name: string) {
@@ -378,27 +354,13 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const body = parse(actionRequestSchema, req.body, 'body');
     const rollout = await store.getRollout(id);
     if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
-    const event = await auditor.createEvent({
-      eventId: 'rollout-action',
-      severityLevel: action === 'rollback' || action === 'promote' ? 'high' : 'medium',
-      request: req,
-      meta: { action, rolloutId: rollout.id, entityRef: rollout.entityRef, reason: body.reason },
-    });
-    try {
-      await requirePermission(credentials, actionPermission[action], rollout.entityRef);
-      const result = await actions.act({
-        rolloutId: rollout.id,
-        action,
-        reason: body.reason,
-        idempotencyKey: body.idempotencyKey,
-        actor: actorOf(credentials),
-      });
-      await event.success({ meta: { status: result.rollout.status, replayed: Boolean(result.replayed), alreadyInState: Boolean(result.alreadyInState) } });
-      res.json(result);
-    } catch (error) {
-      await event.fail({ error: error as Error });
-      throw error;
-    }
+    // The same path the actions registry takes (src/actions/rolloutAction.ts).
+    res.json(
+      await takeRolloutAction(
+        { actions, permissions, auditor },
+        { rollout, action, reason: body.reason, idempotencyKey: body.idempotencyKey, credentials, request: req },
+      ),
+    );
   });
 
   router.post('/v1/policies/validate', async (req, res) => {

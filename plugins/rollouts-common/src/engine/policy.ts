@@ -2,7 +2,7 @@
  * The gate policy: α, margins, weights, minimum samples, burn thresholds and step durations.
  * Every field has a default, so `{}` is a valid policy.
  */
-import { z } from 'zod';
+import { z } from 'zod/v3';
 
 const between = (lo: number, hi: number) =>
   z

@@ -1,4 +1,5 @@
 import type { ReactNode } from 'react';
+import { SWRConfig } from 'swr';
 import { renderInTestApp, TestApiProvider, mockApis } from '@backstage/test-utils';
 import { EntityProvider, catalogApiRef } from '@backstage/plugin-catalog-react';
 import { permissionApiRef, type PermissionApi } from '@backstage/plugin-permission-react';
@@ -22,9 +23,13 @@ export async function renderWithApis(
     [permissionApiRef, options.deny ? permissionApi(options.deny) : mockApis.permission()],
   ];
   if (options.catalogApi) apis.push([catalogApiRef, options.catalogApi]);
+  // usePermission caches answers in SWR's global cache: a fresh cache per render keeps one
+  // test's permissions from answering the next one's
   return renderInTestApp(
-    <TestApiProvider apis={apis as any}>
-      {options.entity ? <EntityProvider entity={options.entity}>{ui}</EntityProvider> : ui}
-    </TestApiProvider>,
+    <SWRConfig value={{ provider: () => new Map() }}>
+      <TestApiProvider apis={apis as any}>
+        {options.entity ? <EntityProvider entity={options.entity}>{ui}</EntityProvider> : ui}
+      </TestApiProvider>
+    </SWRConfig>,
   );
 }

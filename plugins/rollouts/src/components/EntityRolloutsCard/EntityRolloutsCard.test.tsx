@@ -21,7 +21,7 @@ describe('EntityRolloutsCard', () => {
 
   it('shows the last rollout when none is active', async () => {
     const api = createMockApi();
-    const impl = api.listRollouts.getMockImplementation()!;
+    const impl = api.listRollouts.getMockImplementation()! as (req: unknown) => Promise<unknown>;
     api.listRollouts.mockImplementation(async (req: any) => (req?.status === 'active' ? { items: [] } : impl(req)));
     await renderWithApis(<EntityRolloutsCard />, { api, entity });
     expect(await screen.findByTestId('no-active-rollout')).toHaveTextContent('No active rollout. Last: 2.31.3');

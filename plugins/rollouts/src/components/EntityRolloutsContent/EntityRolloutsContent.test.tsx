@@ -39,7 +39,7 @@ describe('EntityRolloutsContent', () => {
 
   it('says so when nothing is rolling out, and lists past rollouts', async () => {
     const api = createMockApi();
-    const active = api.listRollouts.getMockImplementation()!;
+    const active = api.listRollouts.getMockImplementation()! as (req: unknown) => Promise<unknown>;
     api.listRollouts.mockImplementation(async (req: any) => (req?.status === 'active' ? { items: [] } : active(req)));
     await renderWithApis(<EntityRolloutsContent />, { api, entity });
     expect(await screen.findByText('No active rollout')).toBeInTheDocument();
