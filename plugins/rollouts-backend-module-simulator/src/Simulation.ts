@@ -61,7 +61,12 @@ export interface SimulationOptions {
   now?: () => Date;
 }
 
-/** @internal */
+/**
+ * One simulated rollout as the simulator keeps it (and as its state file
+ * stores it).
+ *
+ * @public
+ */
 export interface SimRollout {
   target: string;
   seq: number;
