@@ -3,7 +3,6 @@ import { defineConfig } from 'vitest/config';
 // One vitest run covers every workspace. Browser-side tests opt into jsdom
 // with a `// @vitest-environment jsdom` comment at the top of the file.
 export default defineConfig({
-  esbuild: { jsx: 'automatic' },
   test: {
     globals: true,
     environment: 'node',
@@ -18,10 +17,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    maxWorkers: 2,
     server: {
       deps: {
-        inline: [/@backstage\//, /@material-ui\//],
+        inline: [/@backstage\//, /@material-ui\//, /material-ui-popup-state/],
       },
     },
   },

@@ -69,8 +69,10 @@ describe.runIf(run)('demo portal in Chromium', () => {
     await page.screenshot({ path: join(artifacts, 'entity-rollouts-tab.png'), fullPage: true });
   });
 
-  it('lists active rollouts on the Rollouts page', async () => {
-    await page.goto(`${portal.baseUrl}/rollouts`);
+  it('lists active rollouts on the Rollouts page, reached from its sidebar item', async () => {
+    await page.goto(`${portal.baseUrl}/catalog`);
+    await page.locator('nav').getByRole('link', { name: 'Rollouts' }).click();
+    await page.waitForURL(/\/rollouts$/);
     await page.getByText('cart-service').first().waitFor({ timeout: 30_000 });
     await page.getByText('payments-gateway').first().waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(artifacts, 'rollouts-dashboard.png'), fullPage: true });

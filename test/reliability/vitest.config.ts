@@ -13,7 +13,7 @@ export default defineConfig({
     hookTimeout: 300_000,
     pool: 'forks',
     // One file at a time: the crash and replica suites start whole backends.
-    poolOptions: { forks: { maxForks: 1, minForks: 1 } },
+    maxWorkers: 1,
     fileParallelism: false,
     server: {
       deps: {

@@ -8,6 +8,7 @@ import {
 } from '@backstage/frontend-plugin-api';
 import { EntityCardBlueprint, EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
 import { compatWrapper, convertLegacyRouteRef } from '@backstage/core-compat-api';
+import TimelineIcon from '@mui/icons-material/Timeline';
 import { RolloutsClient, rolloutsApiRef } from './api';
 import { isRolloutsAvailable } from './plugin';
 import { rootRouteRef } from './routes';
@@ -27,6 +28,8 @@ const rolloutsPage = PageBlueprint.make({
   params: {
     path: '/rollouts',
     title: 'Rollouts',
+    // the page's nav item in the app's sidebar
+    icon: <TimelineIcon fontSize="inherit" />,
     routeRef: convertLegacyRouteRef(rootRouteRef),
     loader: () => import('./components/RolloutsPage').then(m => compatWrapper(<m.RolloutsPage />)),
   },
