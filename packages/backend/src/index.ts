@@ -12,6 +12,9 @@ backend.add(permissionPolicyModule);
 backend.add(import('@backstage/plugin-notifications-backend'));
 backend.add(import('@backstage/plugin-signals-backend'));
 backend.add(import('@backstage/plugin-events-backend'));
+// MCP server for agents at /api/mcp-actions/v1, serving the actions of the
+// plugins listed in backend.actions.pluginSources (app-config.yaml).
+backend.add(import('@backstage/plugin-mcp-actions-backend'));
 
 // Tollgate
 backend.add(import('@tollgate/plugin-rollouts-backend'));

@@ -2,6 +2,7 @@ import {
   coreServices,
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
+import { actionsRegistryServiceRef } from '@backstage/backend-plugin-api/alpha';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { notificationService } from '@backstage/plugin-notifications-node';
 import { signalsServiceRef } from '@backstage/plugin-signals-node';
@@ -10,6 +11,7 @@ import {
   rolloutsDeployProvidersExtensionPoint,
   rolloutsTelemetryProvidersExtensionPoint,
 } from '@tollgate/plugin-rollouts-node';
+import { registerRolloutActions } from './actions/registry';
 import { DatabaseRolloutsStore } from './database/DatabaseRolloutsStore';
 import { PolicyResolver } from './policy/PolicyResolver';
 import { ActionService } from './service/ActionService';
@@ -60,6 +62,7 @@ export const rolloutsPlugin = createBackendPlugin({
         catalog: catalogServiceRef,
         signals: signalsServiceRef,
         notifications: notificationService,
+        actionsRegistry: actionsRegistryServiceRef,
       },
       async init(deps) {
         const { config, logger } = deps;
@@ -128,6 +131,14 @@ export const rolloutsPlugin = createBackendPlugin({
             logger,
           }),
         );
+        // The same actions for agents and scripts (rollouts:get-status, rollouts:rollback, …).
+        registerRolloutActions({
+          registry: deps.actionsRegistry,
+          store,
+          actions,
+          permissions: deps.permissions,
+          auditor: deps.auditor,
+        });
         deps.httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
         deps.httpRouter.addAuthPolicy({ path: FLAGGER_WEBHOOK_PATH, allow: 'unauthenticated' });
 
