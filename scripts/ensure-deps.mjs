@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Installs the workspace's npm dependencies when they are missing or stale.
 // Uses only Node's standard library, so it runs on a fresh clone.
-// "Stale" means a package.json or package-lock.json changed since the last
+// "Stale" means a package.json or .npmrc changed, or the Node ABI, since the last
 // successful install (a hash of them is kept in node_modules).
 import { createHash } from 'node:crypto';
 import { execSync } from 'node:child_process';
@@ -28,6 +28,8 @@ function manifests() {
 
 function currentHash() {
   const h = createHash('sha256');
+  // native modules (better-sqlite3) are built for one Node ABI: a new Node reinstalls
+  h.update(`node-abi:${process.versions.modules}\n`);
   for (const file of manifests()) {
     h.update(file.slice(root.length));
     h.update(readFileSync(file));
@@ -47,4 +49,12 @@ execSync('npm install --no-audit --no-fund --loglevel=error', {
   cwd: root,
   stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit',
 });
+// installed before under another Node: rebuild the native modules for this one
+const abiFile = join(root, 'node_modules', '.tollgate-node-abi');
+const builtFor = existsSync(abiFile) ? readFileSync(abiFile, 'utf8').trim() : process.versions.modules;
+if (builtFor !== process.versions.modules) {
+  if (!quiet) console.log(`[tollgate] rebuilding native modules for Node ${process.versions.node}…`);
+  execSync('npm rebuild better-sqlite3 --loglevel=error', { cwd: root, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit' });
+}
+writeFileSync(abiFile, `${process.versions.modules}\n`);
 writeFileSync(stampFile, `${currentHash()}\n`);
