@@ -1,5 +1,5 @@
 /**
- * A real Unleash server (the `unleash-server` dev dependency, 7.5.x) for
+ * A real Unleash server (the `unleash-server` dev dependency, 8.x) for
  * tests, on a private PostgreSQL cluster from `./postgres`. Starting one
  * takes a few seconds: start it once per test file, in `beforeAll`.
  *

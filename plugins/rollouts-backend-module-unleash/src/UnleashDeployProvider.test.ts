@@ -1,5 +1,5 @@
 /**
- * The provider against a real Unleash 7.5 (the `unleash-server` dev
+ * The provider against a real Unleash 8 (the `unleash-server` dev
  * dependency) on a private PostgreSQL: one server for the whole file.
  */
 import { createBackendPlugin } from '@backstage/backend-plugin-api';
@@ -25,7 +25,7 @@ interface Strategy {
   parameters: Record<string, string>;
 }
 
-describe.skipIf(!runs)('UnleashDeployProvider against Unleash 7.5', () => {
+describe.skipIf(!runs)('UnleashDeployProvider against Unleash 8', () => {
   let unleash: UnleashServer;
 
   beforeAll(async () => {
