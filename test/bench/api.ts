@@ -108,6 +108,14 @@ function routePaths(seed: SeedResult): Record<string, string[]> {
   };
 }
 
+/** How much real content an answer of `route` carries: its items (health: 1; detail: 1 with evidence). */
+function answerSize(route: string, body: any): number {
+  if (route === 'health') return 1;
+  if (route === 'summary') return body.services.length;
+  if (route === 'detail') return body.evidence ? 1 : 0;
+  return body.items.length;
+}
+
 async function loadRoute(url: string, headers: Record<string, string>, route: string, paths: string[], connections: number, duration: number, dir: string): Promise<RouteResult> {
   const specFile = join(dir, `${route}.json`);
   const spec: ClientSpec = { url, headers, paths, connections, duration };
@@ -226,7 +234,7 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
         const res = await fetch(`${url}${path}`, { headers });
         const body: any = await res.json();
         if (res.status !== 200) throw new Error(`${route}: ${path} answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
-        const size = route === 'health' ? 1 : route === 'summary' ? body.services.length : route === 'detail' ? (body.evidence ? 1 : 0) : body.items.length;
+        const size = answerSize(route, body);
         if (!size) throw new Error(`${route}: ${path} answered 200 but empty: ${JSON.stringify(body).slice(0, 300)}`);
       }
       // warm-up (JIT, caches, connection pool)
@@ -250,7 +258,10 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  if (args.has('client')) return runClient(args.get('client')!);
+  if (args.has('client')) {
+    await runClient(args.get('client')!);
+    return;
+  }
   await forEachBenchDatabase('bench:api', args, benchOne);
 }
 

@@ -204,7 +204,7 @@ export function peekingZ(s: Scenario, promoteAfter = 20, alpha = 0.05): PeerLine
       },
     });
   }
-  for (const k of s.ctx.kpis.filter((k) => k.type === 'proportion')) {
+  for (const k of s.ctx.kpis.filter((kpi) => kpi.type === 'proportion')) {
     rates.push({
       name: k.name,
       harmUp: k.direction === 'decrease',

@@ -109,7 +109,10 @@ export function summarise(method: string, scores: ScenarioScore[]): MethodSummar
 
 export function formatTable(rows: MethodSummary[]): string {
   const head = ['method', 'regressions caught', 'median ticks', 'p90 ticks', 'A/A false rollbacks', 'hold promoted', 'hold false rollbacks', 'exposure (canary req.)', 'A/A promoted', 'A/A median ticks to promote'];
-  const f = (x: number | null) => (x === null ? '–' : Number.isFinite(x) ? String(x) : 'never');
+  const f = (x: number | null) => {
+    if (x === null) return '–';
+    return Number.isFinite(x) ? String(x) : 'never';
+  };
   const body = rows.map((r) => [
     r.method,
     `${r.caught}/${r.regressions}`,

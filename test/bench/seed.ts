@@ -102,6 +102,7 @@ export function seriesLibrary(rng: () => number, extraTicks = 0): Map<string, Te
       library.set(
         `${weight}:${regressing}`,
         Array.from({ length: 40 }, () =>
+          // eslint-disable-next-line @typescript-eslint/no-use-before-define -- read when called, long after the module has loaded
           telemetrySeries(rng, LOOP_SEED.maxTicksInStep + 2 + extraTicks, 4000 + Math.floor(rng() * 40000), weight / 100, regressing ? 4 : 1),
         ),
       );
@@ -355,10 +356,18 @@ const FINISHED: Array<[RolloutStatus, number]> = [
   ['failed', 0.03],
 ];
 
+/** The last decision of a finished rollout: how it ended, and whether its action was applied. */
+function endingOf(status: RolloutStatus): { verdict: DecisionEntry['verdict']; outcome: DecisionEntry['outcome'] } {
+  if (status === 'promoted') return { verdict: 'promote', outcome: 'applied' };
+  if (status === 'aborted') return { verdict: 'observe', outcome: 'none' };
+  return { verdict: 'rollback', outcome: status === 'failed' ? 'failed' : 'applied' };
+}
+
 function pick<T>(rng: () => number, table: Array<[T, number]>): T {
   let x = rng();
   for (const [v, p] of table) {
-    if ((x -= p) < 0) return v;
+    x -= p;
+    if (x < 0) return v;
   }
   return table[table.length - 1][0];
 }
@@ -434,7 +443,9 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         const stepIndex = Math.floor(rng() * 3);
         const inStepTicks = 1 + Math.floor(rng() * options.maxTicksInStep);
         const stepStartedAt = new Date(now - inStepTicks * TICK_SECONDS * 1000 - 30_000);
-        const status: RolloutStatus = stepIndex === 2 && rng() < 0.3 ? 'awaiting-approval' : rng() < 0.05 ? 'paused' : 'progressing';
+        let status: RolloutStatus = 'progressing';
+        if (stepIndex === 2 && rng() < 0.3) status = 'awaiting-approval';
+        else if (rng() < 0.05) status = 'paused';
         rollouts.push({
           ...base,
           status,
@@ -449,11 +460,14 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         const finishedAt = startedAt + (2 + rng() * 10) * 3_600_000;
         const status = pick(rng, FINISHED);
         const stepIndex = status === 'promoted' ? 3 : Math.floor(rng() * 3);
+        let currentWeight = 0; // rolled back: no traffic
+        if (status === 'promoted') currentWeight = 100;
+        else if (status !== 'rolled-back') currentWeight = steps[stepIndex].weight;
         rollouts.push({
           ...base,
           status,
           currentStepIndex: stepIndex,
-          currentWeight: status === 'promoted' ? 100 : status === 'rolled-back' ? 0 : steps[stepIndex].weight,
+          currentWeight,
           startedAt: new Date(startedAt),
           stepStartedAt: new Date(finishedAt - rng() * 3_600_000),
           finishedAt: new Date(finishedAt),
@@ -514,6 +528,8 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         const lastEvaluation = active && !options.withLastEvaluation
           ? null
           : JSON.stringify({ verdict: t.verdict === 'promote' && active ? 'continue' : t.verdict, rubric: t.rubric, score: t.score, reasons: t.reasons, evaluatedAt: new Date((r.finishedAt ?? options.now).getTime()).toISOString() });
+        let figureCols: Record<string, unknown> = {};
+        if (figures) figureCols = withEvidence ? figures[templateOf[b * batch + i]] : { burn_rate: null, kpi_deltas: null };
         return {
           id: r.id,
           entity_ref: r.entityRef,
@@ -537,7 +553,7 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
           last_error: null,
           pending_action: null,
           row_version: 3,
-          ...(figures ? (withEvidence ? figures[templateOf[b * batch + i]] : { burn_rate: null, kpi_deltas: null }) : {}),
+          ...figureCols,
         };
       }),
     );
@@ -566,8 +582,7 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         const promoteEvery = Math.max(2, Math.floor(count / (promotions + 1)));
         if (pos === 0) verdict = 'register';
         else if (last && ro.finishedAt) {
-          verdict = ro.status === 'promoted' ? 'promote' : ro.status === 'aborted' ? 'observe' : 'rollback';
-          outcome = ro.status === 'failed' ? 'failed' : verdict === 'observe' ? 'none' : 'applied';
+          ({ verdict, outcome } = endingOf(ro.status));
         } else if (pos % promoteEvery === 0 && stepOf[r] < promotions - (ro.status === 'promoted' ? 1 : 0)) {
           verdict = 'promote';
           outcome = 'applied';
@@ -576,7 +591,8 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         if (verdict === 'promote' && outcome === 'applied' && stepOf[r] < 3) stepOf[r]++;
         const ti = (templateOf[r] + pos) % templates.length;
         const full = verdict !== 'register' && verdict !== 'observe' && rng() < options.fullEvidenceShare;
-        const evidence = verdict === 'register' || verdict === 'observe' ? null : full ? templates[ti] : compact[ti];
+        let evidence: GateDecision | Record<string, unknown> | null = null;
+        if (verdict !== 'register' && verdict !== 'observe') evidence = full ? templates[ti] : compact[ti];
         if (evidence !== null) bytes.decisionEvidence += rowJson.of(evidence).length;
         const entry: Omit<DecisionEntry, 'hash'> = {
           seq,

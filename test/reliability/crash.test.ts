@@ -53,7 +53,7 @@ async function decisions(db: Knex): Promise<DecisionRow[]> {
   return db('decisions').select('seq', 'hash', 'rollout_id', 'step_index', 'verdict', 'outcome', 'reasons').orderBy('seq');
 }
 
-async function crashLoop(database: Database, dataDir: string) {
+async function expectSurvivesCrashes(database: Database, dataDir: string) {
   const stateFile = join(dataDir, 'simulator.json');
   const env = {
     ...fastLoopEnv(stateFile),
@@ -216,7 +216,7 @@ describe('crash safety (kill -9 at random moments)', () => {
   });
 
   it(`SQLite: ${CRASHES} crashes, nothing lost, nothing duplicated, nothing stuck`, async () => {
-    await crashLoop(sqliteDatabase(dataDir), dataDir);
+    await expectSurvivesCrashes(sqliteDatabase(dataDir), dataDir);
   });
 
   describe('PostgreSQL', () => {
@@ -230,7 +230,7 @@ describe('crash safety (kill -9 at random moments)', () => {
     });
     it.runIf(available)(`PostgreSQL: ${CRASHES} crashes, nothing lost, nothing duplicated, nothing stuck`, async () => {
       const { host, port, user } = pg!.connection('postgres');
-      await crashLoop(postgresDatabase({ host, port, user }, 'crash_'), dataDir);
+      await expectSurvivesCrashes(postgresDatabase({ host, port, user }, 'crash_'), dataDir);
     });
   });
 });

@@ -125,6 +125,7 @@ const HOSTILE: readonly string[] = [
   '| id',
   '<script>alert(1)</script>',
   '"><img src=x onerror=alert(1)>',
+  // eslint-disable-next-line no-script-url -- a hostile input the API must refuse, never run
   'javascript:alert(1)',
   // header and log injection
   'x\r\nX-Injected: 1',
@@ -279,13 +280,19 @@ const STATUSES = ['active', 'finished', 'pending', 'progressing', 'paused', 'awa
 
 const legal = {
   label: (v: unknown, max: number, min = 1) =>
-    typeof v === 'string' && v.length >= min && v.length <= max && !/[\u0000-\u001f\u007f-\u009f]/.test(v) && isWellFormed(v),
+    typeof v === 'string' &&
+    v.length >= min &&
+    v.length <= max &&
+    // eslint-disable-next-line no-control-regex -- the oracle's rule: no control characters
+    !/[\u0000-\u001f\u007f-\u009f]/.test(v) &&
+    isWellFormed(v),
   entityRef: (v: unknown) => typeof v === 'string' && v.length <= 512 && ENTITY_REF.test(v),
   provider: (v: unknown) => typeof v === 'string' && v.length >= 1 && v.length <= 64 && PROVIDER_ID.test(v),
   reason: (v: unknown) =>
     typeof v === 'string' &&
     v.trim().length >= 1 &&
     v.trim().length <= 2000 &&
+    // eslint-disable-next-line no-control-regex -- the oracle's rule: no control characters but tab and line breaks
     !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(v) &&
     isWellFormed(v),
   idempotencyKey: (v: unknown) => typeof v === 'string' && v.length >= 8 && v.length <= 128 && IDEMPOTENCY_KEY.test(v),
@@ -616,7 +623,7 @@ function actionCase(g: Gen, fx: Fixture): Case {
   if (r < 0.45) {
     let action = g.chance(0.3) ? g.pick(['ROLLBACK', 'rollback ', ' promote', 'promote%00', 'Pause', 'rollback\u0000', 'approve/../rollback']) : hostileString(g);
     if (ACTIONS.includes(action)) action = `${action}!`;
-    const names = action === '' ? ['path'] : isWellFormed(action) ? ['action'] : ['path'];
+    const names = action !== '' && isWellFormed(action) ? ['action'] : ['path'];
     const status = action === '' ? [404] : [400];
     return { route, klass: 'path parameter', method: 'POST', path: `/v1/rollouts/${fx.rolloutId}/actions/${enc(action)}`, headers: json(auth), body: JSON.stringify(valid), expect: 'reject', names, status };
   }
@@ -830,7 +837,7 @@ function flaggerCase(g: Gen): Case {
   if (r < 0.15) {
     hook = hostileString(g);
     if (HOOKS.includes(hook)) hook = `${hook}-now`;
-    names = hook === '' ? ['path'] : isWellFormed(hook) ? ['hook'] : ['path'];
+    names = hook !== '' && isWellFormed(hook) ? ['hook'] : ['path'];
     status = hook === '' ? [404] : [400];
     klass = 'path parameter';
     if (hook === '') hdrs = json(headers.service()); // an unrouted path needs a header token

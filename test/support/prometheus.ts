@@ -54,7 +54,11 @@ export function openMetrics(
   families: Array<{ family: string; type: 'counter' | 'gauge' | 'histogram' | 'unknown'; series: OpenMetricsSeries[] }>,
 ): string {
   const lines: string[] = [];
-  const fmt = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v));
+  const fmt = (v: number) => {
+    if (Number.isNaN(v)) return 'NaN';
+    if (v === Infinity) return '+Inf';
+    return v === -Infinity ? '-Inf' : String(v);
+  };
   for (const f of families) {
     lines.push(`# TYPE ${f.family} ${f.type}`);
     for (const s of f.series) {

@@ -122,6 +122,20 @@ function identityOf(c: ArgoRolloutsClusterConfig, kc: KubeConfig): string {
   return `kubeconfig user "${kc.getCurrentUser()?.name ?? 'unknown'}"`;
 }
 
+/** What an operation names in a message: its rollout, else its namespace, else all namespaces. */
+function operationTarget(op: Operation): string {
+  if (op.name) return ` ${op.namespace}/${op.name}`;
+  if (op.namespace) return ` in namespace "${op.namespace}"`;
+  return ' in all namespaces';
+}
+
+/** Who a 403's `User "…"` names: a service account, a user, else `fallback` (the user is not in the message). */
+function forbiddenSubject(user: string | undefined, fallback: string): string {
+  if (user?.startsWith('system:serviceaccount:')) return `service account ${user.split(':').slice(2).join('/')}`;
+  if (user) return `user ${user}`;
+  return fallback;
+}
+
 function parseStatus(body: unknown): KubernetesStatus | undefined {
   if (body && typeof body === 'object') return body as KubernetesStatus;
   if (typeof body !== 'string' || !body) return undefined;
@@ -253,7 +267,7 @@ export class KubeClusterClient {
 
   #translate(op: Operation, e: unknown): ArgoRolloutsError {
     const cluster = this.name;
-    const what = `${op.verb} ${op.resource}${op.name ? ` ${op.namespace}/${op.name}` : op.namespace ? ` in namespace "${op.namespace}"` : ' in all namespaces'}`;
+    const what = `${op.verb} ${op.resource}${operationTarget(op)}`;
     if (e instanceof ApiException) {
       const status = parseStatus(e.body);
       const said = status?.message ? ` Kubernetes said: ${status.message}` : '';
@@ -266,11 +280,7 @@ export class KubeClusterClient {
           );
         case 403: {
           const user = /User "([^"]+)"/.exec(status?.message ?? '')?.[1];
-          const who = user?.startsWith('system:serviceaccount:')
-            ? `service account ${user.split(':').slice(2).join('/')}`
-            : user
-              ? `user ${user}`
-              : this.#identity;
+          const who = forbiddenSubject(user, this.#identity);
           const scope = op.namespace ? `in namespace "${op.namespace}"` : 'at the cluster scope (a ClusterRole)';
           return new ArgoRolloutsError(
             `cluster "${cluster}": ${who} lacks the "${op.verb}" permission on "${op.resource}" (API group ${GROUP_OF[op.resource]}) ${scope} (403 Forbidden). ` +

@@ -259,9 +259,9 @@ export function mapRollout(ro: ArgoRollout, ctx: MapContext): ProviderRollout | 
     previous = older.sort((a, b) => revisionOf(b) - revisionOf(a))[0];
   }
   const previousImage = templateImage(previous?.spec?.template, name);
-  const previousVersion = previousImage
-    ? imageVersion(previousImage)
-    : !isFullyPromoted(ro) ? ro.status?.stableRS : undefined;
+  let previousVersion: string | undefined;
+  if (previousImage) previousVersion = imageVersion(previousImage);
+  else if (!isFullyPromoted(ro)) previousVersion = ro.status?.stableRS;
 
   const externalId = externalIdOf(ctx.cluster, ro);
   const pausedSince = toDate(ro.status?.pauseConditions?.[0]?.startTime);

@@ -101,9 +101,17 @@ const SCENARIO_WEIGHTS: Array<[Scenario, number]> = [
 function pick(rng: Rng): Scenario {
   let u = rng();
   for (const [s, w] of SCENARIO_WEIGHTS) {
-    if ((u -= w) < 0) return s;
+    u -= w;
+    if (u < 0) return s;
   }
   return 'healthy';
+}
+
+/** Why a regressing historical rollout was rolled back at a step of `weight`%. */
+function regressionReason(scenario: Scenario, weight: number): string {
+  if (scenario === 'error-regression') return `error rate: canary worse than baseline beyond the margin at ${weight}%`;
+  if (scenario === 'latency-regression') return 'latency SLI: more canary requests slower than the SLO threshold than baseline';
+  return 'conversion: canary below baseline beyond the non-inferiority margin';
 }
 
 function semver(seq: number, seed: number, target: string): string {
@@ -465,13 +473,7 @@ export class Simulation {
               at: new Date(at),
               stepIndex,
               verdict: 'rollback',
-              reasons: [
-                scenario === 'error-regression'
-                  ? `error rate: canary worse than baseline beyond the margin at ${this.#o.steps[stepIndex].weight}%`
-                  : scenario === 'latency-regression'
-                    ? 'latency SLI: more canary requests slower than the SLO threshold than baseline'
-                    : 'conversion: canary below baseline beyond the non-inferiority margin',
-              ],
+              reasons: [regressionReason(scenario, this.#o.steps[stepIndex].weight)],
               evidence,
             });
             break;

@@ -153,11 +153,9 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
       for (const { t, f } of found) {
         if (!f || f.archived) continue;
         const marked = f.environments.filter(env => findManagedStrategy(env.strategies ?? [], this.#title)?.marker);
-        const envs = marked.length
-          ? marked.map(env => env.name)
-          : f.environments.some(env => env.name === this.#defaults.environment)
-            ? [this.#defaults.environment]
-            : [];
+        // the environments with Tollgate's strategy, else the default environment when the flag has it
+        let envs = marked.map(env => env.name);
+        if (!envs.length && f.environments.some(env => env.name === this.#defaults.environment)) envs = [this.#defaults.environment];
         for (const environment of envs) {
           const flag = { project: t.project, flag: t.name, environment };
           if (seen.has(targetKey(flag))) continue;

@@ -6,8 +6,10 @@ import { z } from 'zod/v3';
  */
 
 /** C0 and C1 control characters (NUL included) except tab, line feed and carriage return. */
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 /** Any control character, line breaks and tabs included. */
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const ANY_CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 /** A UTF-16 surrogate without its other half: not Unicode text, and no database stores it as sent. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;

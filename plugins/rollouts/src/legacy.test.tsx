@@ -21,8 +21,8 @@ import {
   rolloutsApiRef,
   rolloutsPlugin,
 } from './index';
-import { createMockApi, entity } from './testing/fixtures';
-import { permissionApi } from './testing/render';
+import { createMockApi, entity } from './__testUtils__/fixtures';
+import { permissionApi } from './__testUtils__/render';
 
 const guest = {
   getBackstageIdentity: async () => ({ type: 'user' as const, userEntityRef: 'user:default/guest', ownershipEntityRefs: [] }),

@@ -3,7 +3,7 @@
 vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }));
 import * as legacy from './index';
 import alphaPlugin, { entityRolloutsCard, entityRolloutsContent, rolloutsApi, rolloutsPage } from './alpha';
-import { entity, entityWithoutAnnotation } from './testing/fixtures';
+import { entity, entityWithoutAnnotation } from './__testUtils__/fixtures';
 
 describe('plugin exports', () => {
   it('exposes the legacy plugin, its extensions and the API', () => {

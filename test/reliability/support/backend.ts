@@ -215,7 +215,7 @@ export async function startReliabilityBackend(options: { config?: Record<string,
 
   const send = (req: RawRequest): Promise<Response> =>
     new Promise((resolve, reject) => {
-      const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, 'utf8');
+      const body = req.body === undefined || Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, 'utf8');
       const h: Record<string, string | number> = { ...req.headers };
       if (body !== undefined) h['Content-Length'] = body.length;
       const r = http.request(

@@ -184,6 +184,28 @@ function isKnownField(obj: Json, path: Array<string | number>, lacking: string[]
   return false;
 }
 
+/** The Kubernetes reason of the injected 5xx fault. */
+function faultReason(code: number): string {
+  if (code === 503) return 'ServiceUnavailable';
+  if (code === 504) return 'Timeout';
+  return 'InternalError';
+}
+
+/** The RBAC verb of a request on rollouts: GET of one (get), of all (list, or watch), PATCH of one; else none. */
+function rolloutVerb(method: string, name: string | undefined, watch: boolean): 'get' | 'list' | 'watch' | 'patch' | undefined {
+  if (method === 'PATCH') return 'patch';
+  if (method !== 'GET') return undefined;
+  if (name) return 'get';
+  return watch ? 'watch' : 'list';
+}
+
+/** A JSON value's type as the API server names it in a validation message. */
+function jsonKind(value: Json): string {
+  if (Array.isArray(value)) return 'array';
+  if (value === null) return 'null';
+  return typeof value;
+}
+
 function fieldName(instancePath: string): string {
   return instancePath.slice(1).split('/').map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : `${i ? '.' : ''}${p}`)).join('');
 }
@@ -333,7 +355,7 @@ export class FakeKubeApi {
       if (this.latencyMs) await new Promise(r => setTimeout(r, this.latencyMs));
       if (this.fault && this.fault.times > 0) {
         this.fault.times--;
-        const reason = this.fault.code === 503 ? 'ServiceUnavailable' : this.fault.code === 504 ? 'Timeout' : 'InternalError';
+        const reason = faultReason(this.fault.code);
         throw new HttpError(this.fault.code, reason, 'the server is currently unable to handle the request');
       }
       const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
@@ -358,7 +380,7 @@ export class FakeKubeApi {
     if (ro) {
       const [, namespace, name, subresource] = ro;
       if (name && !namespace) throw new HttpError(404, 'NotFound', 'the server could not find the requested resource');
-      const verb = r.method === 'GET' ? (name ? 'get' : r.query.watch === 'true' ? 'watch' : 'list') : r.method === 'PATCH' ? 'patch' : undefined;
+      const verb = rolloutVerb(r.method, name, r.query.watch === 'true');
       if (!verb || (verb === 'patch' && !name)) {
         throw new HttpError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
       }
@@ -466,7 +488,7 @@ export class FakeKubeApi {
       const causes = errors.map(e => {
         const field = fieldName(e.instancePath);
         const value = e.instancePath.slice(1).split('/').reduce((o: Json, k) => o?.[k], result);
-        const kind = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
+        const kind = jsonKind(value);
         const message =
           e.keyword === 'type'
             ? `Invalid value: "${kind}": ${field} in body must be of type ${e.params.type}: "${kind}"`

@@ -170,7 +170,8 @@ async function resolveRollout(
       `entityRef: ${ref} has ${active.length} active rollouts (${active.map(r => r.id).join(', ')}); give rolloutId instead`,
     );
   }
-  const [found] = active.length ? active : orLatest ? await store.listRollouts({ entityRefs: [ref], limit: 1 }) : [];
+  let [found] = active;
+  if (!found && orLatest) [found] = await store.listRollouts({ entityRefs: [ref], limit: 1 });
   if (!found) throw new NotFoundError(`entityRef: ${ref} has no ${orLatest ? '' : 'active '}rollout`);
   // Lists leave the evidence out: read the full row.
   return (await store.getRollout(found.id)) ?? found;

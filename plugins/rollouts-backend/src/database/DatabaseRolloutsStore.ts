@@ -98,13 +98,19 @@ const DECISION_COLUMNS: ReadonlyArray<keyof DecisionRow> = [
  * Changing any stored column of a version-2 row, its version included,
  * changes this hash or breaks the link to the next row.
  */
+/** false for no evidence, true for text; anything else a database handed back (a BLOB, say) hashes differently from text. */
+function evidenceKind(evidence: unknown): boolean | string {
+  if (evidence === null) return false;
+  if (typeof evidence === 'string') return true;
+  return typeof evidence;
+}
+
 export function decisionRowHash(row: Omit<DecisionRow, 'hash'>): string {
   const evidence: unknown = row.evidence;
   const header = JSON.stringify([
     2, intColumn(row.seq), row.id, row.rollout_id, row.entity_ref, intColumn(row.step_index), row.verdict, row.kind, row.actor,
     row.reasons, row.policy_hash, row.outcome, row.created_at, row.prev_hash,
-    // true for text; anything else a database handed back (a BLOB, say) hashes differently from text
-    evidence === null ? false : typeof evidence === 'string' ? true : typeof evidence,
+    evidenceKind(evidence),
   ]);
   const h = createHash('sha256').update(header).update('\n');
   if (typeof evidence === 'string') h.update(evidence);
@@ -322,7 +328,9 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     for (const [key, column, isJson] of map) {
       if (key in patch) {
         const value = patch[key];
-        row[column] = value === undefined || value === null ? null : isJson ? (json ? json.of(value) : JSON.stringify(value)) : value;
+        if (value === undefined || value === null) row[column] = null;
+        else if (isJson) row[column] = json ? json.of(value) : JSON.stringify(value);
+        else row[column] = value;
       }
     }
     if ('evidence' in patch) Object.assign(row, figureColumns(patch.evidence));

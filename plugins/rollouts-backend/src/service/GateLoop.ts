@@ -151,8 +151,14 @@ class Fingerprint {
         this.add((v as Record<string, unknown>)[k]);
       }
       this.#mix(4);
+    } else if (v === undefined) {
+      this.#mix(5);
+    } else if (v === null) {
+      this.#mix(6);
+    } else if (typeof v === 'boolean') {
+      this.#mix(v ? 7 : 8);
     } else {
-      this.#mix(v === undefined ? 5 : v === null ? 6 : v === true ? 7 : v === false ? 8 : 9);
+      this.#mix(9);
     }
   }
 
@@ -520,7 +526,7 @@ export class GateLoop {
 
   /** The engine's verdict on the telemetry, folding only intervals the kept gate state has not seen. */
   #decide(rollout: StoredRollout, policy: RolloutPolicy, ticks: TelemetryTick[], run: number, t: GateLoopTimings): GateDecision {
-    const sorted = ticks.every((t, i) => i === 0 || ticks[i - 1].tick <= t.tick) ? ticks : [...ticks].sort((a, b) => a.tick - b.tick);
+    const sorted = ticks.every((tick, i) => i === 0 || ticks[i - 1].tick <= tick.tick) ? ticks : [...ticks].sort((a, b) => a.tick - b.tick);
     const key = `${rollout.currentStepIndex}|${rollout.stepStartedAt}|${rollout.currentWeight}|${rollout.entityRef}|${policy.name}|${policy.hash}|${this.#o.telemetryStepSeconds}`;
     let kept = this.#gates.get(rollout.id);
     let print = new Fingerprint();

@@ -93,8 +93,9 @@ export class JudgeService {
       let current = rollout;
       let message = `recorded ${hook}${phase}`;
       if (hook === 'post-rollout' && payload.phase) {
-        const status: RolloutStatus | undefined =
-          payload.phase === 'Succeeded' ? 'promoted' : payload.phase === 'Failed' ? 'rolled-back' : undefined;
+        let status: RolloutStatus | undefined;
+        if (payload.phase === 'Succeeded') status = 'promoted';
+        else if (payload.phase === 'Failed') status = 'rolled-back';
         if (status && current.status !== status) {
           const updated = await this.#o.store.updateRollout(current.id, current.rowVersion, {
             status,

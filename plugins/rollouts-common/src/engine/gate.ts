@@ -742,21 +742,34 @@ function windowTicks(seconds: number, tickSeconds: number): number {
 // --- decision --------------------------------------------------------------------------------
 
 const pct = (x: number | null, digits = 2) => (x === null || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(digits)}%`);
-const signedPct = (x: number) =>
-  !Number.isFinite(x) ? (x > 0 ? '+∞' : '−∞') : `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
-const num = (x: number | null, digits = 3) =>
-  x === null || !Number.isFinite(x) ? 'n/a' : x !== 0 && Math.abs(x) < 1e-300 ? '< 1e-300' : x === 0 ? '0' : Number(x.toPrecision(digits)).toString();
-const pValue = (x: number | null) => (x === null ? 'n/a' : x < 1e-12 ? '< 1e-12' : num(x, 2));
+function signedPct(x: number): string {
+  if (!Number.isFinite(x)) return x > 0 ? '+∞' : '−∞';
+  return `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
+}
+function num(x: number | null, digits = 3): string {
+  if (x === null || !Number.isFinite(x)) return 'n/a';
+  if (x === 0) return '0';
+  if (Math.abs(x) < 1e-300) return '< 1e-300';
+  return Number(x.toPrecision(digits)).toString();
+}
+function pValue(x: number | null): string {
+  if (x === null) return 'n/a';
+  return x < 1e-12 ? '< 1e-12' : num(x, 2);
+}
+/** A difference on the signal's scale, signed: a percentage (relative) or a number (absolute). */
+function signedDifference(scale: SignalEvidence['scale'], v: number): string {
+  return scale === 'relative' ? signedPct(v) : `${v >= 0 ? '+' : ''}${num(v)}`;
+}
 
 function ciText(ev: SignalEvidence): string {
   if (!ev.ci) return '';
-  const f = ev.scale === 'relative' ? signedPct : (v: number) => (v >= 0 ? '+' : '') + num(v);
-  return `${Math.round((1 - ev.alphaCi) * 1000) / 10}% always-valid CI ${f(ev.ci[0])} to ${f(ev.ci[1])}`;
+  return `${Math.round((1 - ev.alphaCi) * 1000) / 10}% always-valid CI ${signedDifference(ev.scale, ev.ci[0])} to ${signedDifference(ev.scale, ev.ci[1])}`;
 }
 
 function estimateText(ev: SignalEvidence): string {
   if (ev.kind === 'kpi-mean') return `canary ${num(ev.canary, 4)} vs baseline ${num(ev.baseline, 4)}`;
-  const d = ev.kind === 'kpi-proportion' ? 2 : ev.canary !== null && ev.canary < 0.01 ? 3 : 2;
+  // rates under 1% get a third digit; KPI proportions keep two
+  const d = ev.kind !== 'kpi-proportion' && ev.canary !== null && ev.canary < 0.01 ? 3 : 2;
   return `canary ${pct(ev.canary, d)} vs baseline ${pct(ev.baseline, d)}`;
 }
 
@@ -1105,7 +1118,9 @@ function seenAt(state: GateState, k: string): number {
 
 /** canary share for a log rate ratio u against the expected share p0 */
 function shareAt(p0: number, u: number): number {
-  return u === Infinity ? 1 : u === -Infinity ? 0 : (p0 * Math.exp(u)) / (p0 * Math.exp(u) + 1 - p0);
+  if (u === Infinity) return 1;
+  if (u === -Infinity) return 0;
+  return (p0 * Math.exp(u)) / (p0 * Math.exp(u) + 1 - p0);
 }
 
 /** Decide from the state. `now.tick` (default: the last observed tick) lets staleness count as missing data. */
@@ -1218,7 +1233,7 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   for (const ev of signals) {
     if (ev.rule === 'deterioration') {
       rollbackReasons.push(
-        `${ev.name}: ${estimateText(ev)} (${ev.difference === null ? '' : ev.scale === 'relative' ? signedPct(ev.difference) : (ev.difference >= 0 ? '+' : '') + num(ev.difference)}, ${ciText(ev)}): canary worse than baseline${ev.deteriorationMargin > 0 ? ` beyond the ${ev.scale === 'relative' ? pct(ev.deteriorationMargin, 1) : num(ev.deteriorationMargin)} margin` : ''} (e-value ${num(Math.exp(ev.statistic))} ≥ ${num(Math.exp(ev.threshold))})`,
+        `${ev.name}: ${estimateText(ev)} (${ev.difference === null ? '' : signedDifference(ev.scale, ev.difference)}, ${ciText(ev)}): canary worse than baseline${ev.deteriorationMargin > 0 ? ` beyond the ${ev.scale === 'relative' ? pct(ev.deteriorationMargin, 1) : num(ev.deteriorationMargin)} margin` : ''} (e-value ${num(Math.exp(ev.statistic))} ≥ ${num(Math.exp(ev.threshold))})`,
       );
     }
   }

@@ -28,13 +28,9 @@ describe('gate policy', () => {
     expect(paths).toEqual(['alpha', 'bogus', 'burn.windows[0].shortSeconds', 'promote.minDurationSeconds']);
   });
   it('parseGatePolicy throws an error listing the problems', () => {
-    try {
-      parseGatePolicy({ niAlpha: 'x', kpis: [{ name: 'a' }, { name: 'a' }] });
-      throw new Error('did not throw');
-    } catch (e) {
-      expect(e).toBeInstanceOf(GatePolicyError);
-      expect((e as Error).message).toContain('niAlpha: must be a number');
-    }
+    const parse = () => parseGatePolicy({ niAlpha: 'x', kpis: [{ name: 'a' }, { name: 'a' }] });
+    expect(parse).toThrow(GatePolicyError);
+    expect(parse).toThrow('niAlpha: must be a number');
     expect(() => parseGatePolicy({ kpis: [{ name: 'a' }, { name: 'a' }] })).toThrow(/kpis\[1\]\.name: duplicate/);
   });
 });

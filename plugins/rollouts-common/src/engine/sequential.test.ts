@@ -17,26 +17,24 @@ function fold(ticks: number[][]) {
 }
 
 describe('conditional-binomial mixture test against scipy', () => {
-  for (const c of ref.rateMixture) {
-    it(c.name, () => {
-      const st = fold(c.ticks);
-      // log-likelihood differences (constants cancel) match scipy's binom.logpmf sums; off-grid
-      // points are interpolated (cubic), accurate to ~1e-4 relative
-      for (const [u, v] of c.llDiff) {
-        expect(Math.abs(rateLogLik(st, u) - rateLogLik(st, 0) - v)).toBeLessThan(1e-4 * Math.abs(v) + 1e-3);
-      }
-      const det = rateLogMixtureLR(st, c.deterioration.u0, c.deterioration.side as 1 | -1, c.sigma);
-      expect(det).toBeCloseTo(c.deterioration.logLR, 6);
-      // the grid discretisation is close to the continuous half-normal prior (the discrete prior is
-      // itself a valid mixture, so this only measures how far the test is from the continuous one)
-      expect(Math.abs(det - c.deterioration.logLRContinuous)).toBeLessThan(0.1);
-      const ni = rateLogMixtureLR(st, c.nonInferiority.u0, c.nonInferiority.side as 1 | -1, c.sigma);
-      expect(ni).toBeCloseTo(c.nonInferiority.logLR, 3);
-      const [lo, hi] = rateConfidenceSequence(st, c.cs.alpha, c.sigma);
-      expect(lo).toBeCloseTo(c.cs.bounds[0], 6);
-      expect(hi).toBeCloseTo(c.cs.bounds[1], 6);
-    });
-  }
+  it.each(ref.rateMixture)('$name', c => {
+    const st = fold(c.ticks);
+    // log-likelihood differences (constants cancel) match scipy's binom.logpmf sums; off-grid
+    // points are interpolated (cubic), accurate to ~1e-4 relative
+    for (const [u, v] of c.llDiff) {
+      expect(Math.abs(rateLogLik(st, u) - rateLogLik(st, 0) - v)).toBeLessThan(1e-4 * Math.abs(v) + 1e-3);
+    }
+    const det = rateLogMixtureLR(st, c.deterioration.u0, c.deterioration.side as 1 | -1, c.sigma);
+    expect(det).toBeCloseTo(c.deterioration.logLR, 6);
+    // the grid discretisation is close to the continuous half-normal prior (the discrete prior is
+    // itself a valid mixture, so this only measures how far the test is from the continuous one)
+    expect(Math.abs(det - c.deterioration.logLRContinuous)).toBeLessThan(0.1);
+    const ni = rateLogMixtureLR(st, c.nonInferiority.u0, c.nonInferiority.side as 1 | -1, c.sigma);
+    expect(ni).toBeCloseTo(c.nonInferiority.logLR, 3);
+    const [lo, hi] = rateConfidenceSequence(st, c.cs.alpha, c.sigma);
+    expect(lo).toBeCloseTo(c.cs.bounds[0], 6);
+    expect(hi).toBeCloseTo(c.cs.bounds[1], 6);
+  });
 });
 
 describe('normal mixture against numerical integration', () => {

@@ -52,9 +52,10 @@ export function useLiveData<T>(
     setState({ loading: true });
     refresh();
     return () => {
+      // eslint-disable-next-line react-hooks/exhaustive-deps -- a call counter, not a DOM node: bumping its latest value is what drops the replies of calls still in flight
       call.current++;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the caller's deps, as useEffect's
   }, deps);
 
   const { lastSignal, isSignalsAvailable } = useSignal(ROLLOUTS_SIGNAL_CHANNEL);

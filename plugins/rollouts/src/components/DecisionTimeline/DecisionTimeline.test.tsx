@@ -3,8 +3,8 @@
 vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }));
 import { screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { createMockApi, makeDecision } from '../../testing/fixtures';
-import { renderWithApis } from '../../testing/render';
+import { createMockApi, makeDecision } from '../../__testUtils__/fixtures';
+import { renderWithApis } from '../../__testUtils__/render';
 import { DecisionTimeline } from './DecisionTimeline';
 
 describe('DecisionTimeline', () => {

@@ -10,8 +10,8 @@ import {
   entityWithoutAnnotation,
   makeDecision,
   makeRollout,
-} from '../../testing/fixtures';
-import { renderWithApis } from '../../testing/render';
+} from '../../__testUtils__/fixtures';
+import { renderWithApis } from '../../__testUtils__/render';
 import { EntityRolloutsContent } from './EntityRolloutsContent';
 
 describe('EntityRolloutsContent', () => {

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { screen, within } from '@testing-library/react';
 import { renderInTestApp } from '@backstage/test-utils';
-import { evidence } from '../../testing/fixtures';
+import { evidence } from '../../__testUtils__/fixtures';
 import { KpiDeltas, forestDomain, niceTicks } from './KpiDeltas';
 
 describe('KpiDeltas', () => {

@@ -82,12 +82,11 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
   const clamp = (v: number) => Math.min(Math.max(v, lo), hi);
   const x = (v: number) => labelW + ((clamp(v) - lo) / (hi - lo)) * plotW;
   const ticks = niceTicks(lo, hi);
-  const color = (rule: string) =>
-    rule === 'deterioration'
-      ? theme.palette.error.main
-      : rule === 'non-inferiority'
-        ? theme.palette.success.main
-        : theme.palette.text.secondary;
+  const color = (rule: string) => {
+    if (rule === 'deterioration') return theme.palette.error.main;
+    if (rule === 'non-inferiority') return theme.palette.success.main;
+    return theme.palette.text.secondary;
+  };
   return (
     <svg
       role="img"
@@ -117,6 +116,10 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
           (s.ci !== null && (s.ci[0] < lo || s.ci[1] > hi));
         const outRight = s.difference !== null && s.difference > hi;
         const outLeft = s.difference !== null && s.difference < lo;
+        // where the clipped difference's label goes: at the arrow on the edge it is past, else on the point
+        let label: { x: number; anchor: 'start' | 'middle' | 'end' } = { x: x(s.difference ?? 0), anchor: 'middle' };
+        if (outRight) label = { x: x(hi) - 12, anchor: 'end' };
+        else if (outLeft) label = { x: x(lo) + 12, anchor: 'start' };
         return (
           <g key={s.name} data-testid={`forest-row-${s.name}`}>
             <title>
@@ -160,9 +163,9 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
             )}
             {clipped && s.difference !== null && (
               <text
-                x={outRight ? x(hi) - 12 : outLeft ? x(lo) + 12 : x(s.difference)}
+                x={label.x}
                 y={cy - 7}
-                textAnchor={outRight ? 'end' : outLeft ? 'start' : 'middle'}
+                textAnchor={label.anchor}
                 fill={c}
                 fontSize={11}
               >

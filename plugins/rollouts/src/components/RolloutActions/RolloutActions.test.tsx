@@ -4,8 +4,8 @@ vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }))
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { ResponseError } from '@backstage/errors';
-import { createMockApi, makeRollout } from '../../testing/fixtures';
-import { renderWithApis } from '../../testing/render';
+import { createMockApi, makeRollout } from '../../__testUtils__/fixtures';
+import { renderWithApis } from '../../__testUtils__/render';
 import { RolloutActions } from './RolloutActions';
 
 function httpError(status: number, statusText: string, message: string) {

@@ -37,6 +37,13 @@ export function permissionHint(action: RolloutAction, entityRef: string): string
   return `You need the ${permissionFor(action).name} permission on ${entityRef} (owners of the service have it)`;
 }
 
+/** Rollback is the red button, promote and approve the green ones. */
+function buttonColor(action: RolloutAction): 'error' | 'success' | 'primary' {
+  if (action === 'rollback') return 'error';
+  if (action === 'promote' || action === 'approve') return 'success';
+  return 'primary';
+}
+
 function ActionButton(props: {
   action: RolloutAction;
   entityRef: string;
@@ -51,7 +58,7 @@ function ActionButton(props: {
     <Button
       size={size}
       variant={action === 'rollback' ? 'contained' : 'outlined'}
-      color={action === 'rollback' ? 'error' : action === 'promote' || action === 'approve' ? 'success' : 'primary'}
+      color={buttonColor(action)}
       disabled={loading || !allowed}
       onClick={onClick}
       data-testid={`action-${action}`}
@@ -102,9 +109,9 @@ export function ActionDialog(props: {
       });
       const message = result.alreadyInState
         ? `${name} ${rollout.version} was already ${result.rollout?.status ?? 'in that state'}: nothing to do.`
-        : `${ACTION_PAST[action]} ${name} ${rollout.version}.` +
-          (result.rollout ? ` It is now ${result.rollout.status} at ${result.rollout.currentWeight}% of traffic.` : '') +
-          (result.replayed ? ' (This request had already been applied.)' : '');
+        : `${ACTION_PAST[action]} ${name} ${rollout.version}.${
+            result.rollout ? ` It is now ${result.rollout.status} at ${result.rollout.currentWeight}% of traffic.` : ''
+          }${result.replayed ? ' (This request had already been applied.)' : ''}`;
       onDone({ severity: result.alreadyInState ? 'info' : 'success', message, result });
     } catch (e) {
       const status = statusOf(e);
@@ -139,6 +146,7 @@ export function ActionDialog(props: {
           fullWidth
           multiline
           minRows={2}
+          // eslint-disable-next-line jsx-a11y/no-autofocus -- a modal dialog moves focus to its first field on open (WAI-ARIA dialog pattern); the reason is the one thing to type
           autoFocus
           value={reason}
           onChange={e => setReason(e.target.value)}

@@ -2,8 +2,8 @@
 // material-ui-popup-state (used by plugin-catalog-react's peek-ahead popover) does not load as native ESM under vitest
 vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }));
 import { screen } from '@testing-library/react';
-import { createMockApi, makeRollout } from '../../testing/fixtures';
-import { renderWithApis } from '../../testing/render';
+import { createMockApi, makeRollout } from '../../__testUtils__/fixtures';
+import { renderWithApis } from '../../__testUtils__/render';
 import { RolloutSummary } from './RolloutSummary';
 
 describe('RolloutSummary', () => {

@@ -3,8 +3,8 @@
 vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }));
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { ENTITY_REF, createMockApi, makeRollout, summary } from '../../testing/fixtures';
-import { renderWithApis } from '../../testing/render';
+import { ENTITY_REF, createMockApi, makeRollout, summary } from '../../__testUtils__/fixtures';
+import { renderWithApis } from '../../__testUtils__/render';
 import { RolloutsPage } from './RolloutsPage';
 
 const catalogApi = {

@@ -8,6 +8,13 @@ import { formatDuration, sinceIso } from '../../utils/format';
 
 const DEFAULT_STEPS: RolloutStep[] = [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
 
+/** The caption under a step: its approval gate, else its minimum duration. */
+function stepCaption(step: RolloutStep): string {
+  if (step.requiresApproval) return 'needs approval';
+  if (step.minDurationSeconds) return `≥ ${formatDuration(step.minDurationSeconds * 1000)}`;
+  return '';
+}
+
 /** The exposure steps (1% → 5% → 25% → 100%) with the current one highlighted. */
 export function StepLadder(props: { rollout: Rollout; now?: number }) {
   const { rollout } = props;
@@ -17,6 +24,14 @@ export function StepLadder(props: { rollout: Rollout; now?: number }) {
   const active = promoted ? steps.length : Math.min(Math.max(rollout.currentStepIndex ?? 0, 0), steps.length - 1);
   const inStep = finished ? null : sinceIso(rollout.stepStartedAt, props.now);
   const current = steps[active];
+  let summary: string;
+  if (promoted) summary = `Completed: ${rollout.version} serves all traffic.`;
+  else if (finished) summary = `Ended at step ${active + 1} of ${steps.length} (${rollout.currentWeight}% of traffic).`;
+  else {
+    const since = inStep !== null ? `, for ${formatDuration(inStep)}` : '';
+    const minimum = current?.minDurationSeconds ? ` (minimum ${formatDuration(current.minDurationSeconds * 1000)})` : '';
+    summary = `Step ${active + 1} of ${steps.length}: ${rollout.currentWeight ?? current?.weight}% of traffic on ${rollout.version}${since}${minimum}.`;
+  }
   return (
     <Box data-testid="step-ladder">
       <Stepper activeStep={active} alternativeLabel>
@@ -26,7 +41,7 @@ export function StepLadder(props: { rollout: Rollout; now?: number }) {
               error={!promoted && finished && i === active && rollout.status !== 'aborted'}
               optional={
                 <Typography variant="caption" color="text.secondary">
-                  {step.requiresApproval ? 'needs approval' : step.minDurationSeconds ? `≥ ${formatDuration(step.minDurationSeconds * 1000)}` : ''}
+                  {stepCaption(step)}
                 </Typography>
               }
             >
@@ -36,14 +51,7 @@ export function StepLadder(props: { rollout: Rollout; now?: number }) {
         ))}
       </Stepper>
       <Typography variant="body2" sx={{ mt: 1 }} data-testid="step-summary">
-        {promoted
-          ? `Completed: ${rollout.version} serves all traffic.`
-          : finished
-            ? `Ended at step ${active + 1} of ${steps.length} (${rollout.currentWeight}% of traffic).`
-            : `Step ${active + 1} of ${steps.length}: ${rollout.currentWeight ?? current?.weight}% of traffic on ${rollout.version}` +
-              (inStep !== null ? `, for ${formatDuration(inStep)}` : '') +
-              (current?.minDurationSeconds ? ` (minimum ${formatDuration(current.minDurationSeconds * 1000)})` : '') +
-              '.'}
+        {summary}
       </Typography>
     </Box>
   );
