@@ -1,1 +1,5 @@
-module.exports = require('@backstage/cli/config/eslint-factory').createConfigForRole(__dirname, 'cli');
+module.exports =
+  require('@backstage/cli/config/eslint-factory').createConfigForRole(
+    __dirname,
+    'cli',
+  );

@@ -38,12 +38,16 @@ function currentHash() {
 }
 
 const want = currentHash();
-const have = existsSync(stampFile) ? readFileSync(stampFile, 'utf8').trim() : '';
+const have = existsSync(stampFile)
+  ? readFileSync(stampFile, 'utf8').trim()
+  : '';
 if (want === have && existsSync(join(root, 'node_modules', '.bin', 'vitest'))) {
   process.exit(0);
 }
 if (!quiet) {
-  console.log('[tollgate] installing npm dependencies (first run takes a few minutes)…');
+  console.log(
+    '[tollgate] installing npm dependencies (first run takes a few minutes)…',
+  );
 }
 execSync('npm install --no-audit --no-fund --loglevel=error', {
   cwd: root,
@@ -51,10 +55,18 @@ execSync('npm install --no-audit --no-fund --loglevel=error', {
 });
 // installed before under another Node: rebuild the native modules for this one
 const abiFile = join(root, 'node_modules', '.tollgate-node-abi');
-const builtFor = existsSync(abiFile) ? readFileSync(abiFile, 'utf8').trim() : process.versions.modules;
+const builtFor = existsSync(abiFile)
+  ? readFileSync(abiFile, 'utf8').trim()
+  : process.versions.modules;
 if (builtFor !== process.versions.modules) {
-  if (!quiet) console.log(`[tollgate] rebuilding native modules for Node ${process.versions.node}…`);
-  execSync('npm rebuild better-sqlite3 --loglevel=error', { cwd: root, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit' });
+  if (!quiet)
+    console.log(
+      `[tollgate] rebuilding native modules for Node ${process.versions.node}…`,
+    );
+  execSync('npm rebuild better-sqlite3 --loglevel=error', {
+    cwd: root,
+    stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit',
+  });
 }
 writeFileSync(abiFile, `${process.versions.modules}\n`);
 writeFileSync(stampFile, `${currentHash()}\n`);

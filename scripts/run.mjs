@@ -22,13 +22,22 @@ try {
   process.exit(1);
 }
 const env = projectNodeEnv(node);
-execFileSync(node.bin, [join(root, 'scripts', 'ensure-deps.mjs'), ...(quiet ? ['--quiet'] : [])], {
-  cwd: root,
+execFileSync(
+  node.bin,
+  [join(root, 'scripts', 'ensure-deps.mjs'), ...(quiet ? ['--quiet'] : [])],
+  {
+    cwd: root,
+    env,
+    stdio: 'inherit',
+  },
+);
+
+const [cmd, ...args] = argv;
+const child = spawn(cmd === 'node' ? node.bin : cmd, args, {
+  cwd: process.cwd(),
   env,
   stdio: 'inherit',
 });
-
-const [cmd, ...args] = argv;
-const child = spawn(cmd === 'node' ? node.bin : cmd, args, { cwd: process.cwd(), env, stdio: 'inherit' });
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -14,7 +14,10 @@ function newestMtime(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.name === 'node_modules' || entry.name === 'dist') continue;
     const p = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+    newest = Math.max(
+      newest,
+      entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs,
+    );
   }
   return newest;
 }
@@ -30,7 +33,10 @@ const needsBuild =
     Math.max(...frontendSources.map(newestMtime)) > statSync(appDist).mtimeMs);
 if (needsBuild) {
   console.log('[tollgate] building the demo app…');
-  execSync('npm run build --workspace @tollgate/app', { cwd: root, stdio: 'inherit' });
+  execSync('npm run build --workspace @tollgate/app', {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }
 
 mkdirSync(join(root, 'data'), { recursive: true });
@@ -42,7 +48,11 @@ const child = spawn(
     join(root, 'packages', 'backend', 'src', 'index.ts'),
     ...process.argv.slice(2),
   ],
-  { cwd: root, stdio: 'inherit', env: { NODE_ENV: 'development', ...process.env } },
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: { NODE_ENV: 'development', ...process.env },
+  },
 );
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => child.kill(signal));

@@ -20,7 +20,11 @@ export interface Config {
         /** Milliseconds each deploy call takes to answer after it took effect (default 0); tests widen crash windows with it. */
         deployLatencyMs?: number;
         /** The simulated deploy system's steps (default 1 → 5 → 25 → 100 %, a minute each). */
-        steps?: Array<{ weight: number; minDurationSeconds?: number; requiresApproval?: boolean }>;
+        steps?: Array<{
+          weight: number;
+          minDurationSeconds?: number;
+          requiresApproval?: boolean;
+        }>;
         /** Days of finished rollouts to seed as history (default 30). */
         historyDays?: number;
       };

@@ -27,7 +27,11 @@ export interface Config {
          */
         steps?: Array<
           | number
-          | { weight: number; minDurationSeconds?: number; requiresApproval?: boolean }
+          | {
+              weight: number;
+              minDurationSeconds?: number;
+              requiresApproval?: boolean;
+            }
         >;
         /**
          * What a rollback does: `zero` sets the managed strategy to 0%,
@@ -52,7 +56,11 @@ export interface Config {
           /** This flag's ramp, when it differs from `steps`. */
           steps?: Array<
             | number
-            | { weight: number; minDurationSeconds?: number; requiresApproval?: boolean }
+            | {
+                weight: number;
+                minDurationSeconds?: number;
+                requiresApproval?: boolean;
+              }
           >;
         }>;
         /** Discovery of managed flags by tag (on by default). */

@@ -49,7 +49,11 @@ export interface Config {
           direction: 'increase' | 'decrease';
           margin?: number;
         }>;
-        steps?: Array<{ weight: number; minDurationSeconds?: number; requiresApproval?: boolean }>;
+        steps?: Array<{
+          weight: number;
+          minDurationSeconds?: number;
+          requiresApproval?: boolean;
+        }>;
         gate?: { [key: string]: any };
       };
     };

@@ -10,7 +10,11 @@
  * it does not share the server's event loop) for `--duration` seconds, and
  * prints requests/s, p50, p99 and the non-2xx count per route.
  */
-import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { fork } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -94,14 +98,20 @@ function routePaths(seed: SeedResult): Record<string, string[]> {
   const rng = mulberry32(99);
   const base = '/api/rollouts/v1';
   const rollouts = shuffle([...seed.rollouts], rng).slice(0, 2000);
-  const services = shuffle(seed.entities.map(e => `component:default/${e.metadata.name}`), rng);
+  const services = shuffle(
+    seed.entities.map(e => `component:default/${e.metadata.name}`),
+    rng,
+  );
   return {
     // calibration only (--routes health,…): the Backstage HTTP stack with no auth, store or JSON to speak of
     health: ['/api/rollouts/health'],
     // the dashboard: every service the caller may see, 30 days
     summary: [`${base}/summary?days=30`],
     // a service's past rollouts, one page (the entity tab asks for these)
-    list: services.map(ref => `${base}/rollouts?entityRef=${encodeURIComponent(ref)}&status=finished&limit=20`),
+    list: services.map(
+      ref =>
+        `${base}/rollouts?entityRef=${encodeURIComponent(ref)}&status=finished&limit=20`,
+    ),
     detail: rollouts.map(r => `${base}/rollouts/${r.id}`),
     // a rollout's newest decisions, one page of 50 (the decision timeline)
     decisions: rollouts.map(r => `${base}/rollouts/${r.id}/decisions?limit=50`),
@@ -116,16 +126,29 @@ function answerSize(route: string, body: any): number {
   return body.items.length;
 }
 
-async function loadRoute(url: string, headers: Record<string, string>, route: string, paths: string[], connections: number, duration: number, dir: string): Promise<RouteResult> {
+async function loadRoute(
+  url: string,
+  headers: Record<string, string>,
+  route: string,
+  paths: string[],
+  connections: number,
+  duration: number,
+  dir: string,
+): Promise<RouteResult> {
   const specFile = join(dir, `${route}.json`);
   const spec: ClientSpec = { url, headers, paths, connections, duration };
   writeFileSync(specFile, JSON.stringify(spec));
   const cpu0 = process.cpuUsage();
   const result: any = await new Promise((resolve, reject) => {
-    const child = fork(__filename, ['--client', specFile], { execArgv: process.execArgv, stdio: 'inherit' });
+    const child = fork(__filename, ['--client', specFile], {
+      execArgv: process.execArgv,
+      stdio: 'inherit',
+    });
     child.once('message', resolve);
     child.once('error', reject);
-    child.once('exit', code => (code ? reject(new Error(`load client exited with ${code}`)) : undefined));
+    child.once('exit', code =>
+      code ? reject(new Error(`load client exited with ${code}`)) : undefined,
+    );
   });
   // Requests still queued when the client stopped keep the server busy: wait for it to drain
   // (its CPU counts for this route) before the next route starts.
@@ -160,7 +183,20 @@ async function drain(url: string) {
 }
 
 function table(rows: RouteResult[]): string {
-  const head = ['route', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'requests', 'non-2xx', 'errors', 'KiB/resp', 'server CPU ms/req', `p99 ≤ ${P99_TARGET_MS} ms`];
+  const head = [
+    'route',
+    'req/s',
+    'p50 ms',
+    'p90 ms',
+    'p99 ms',
+    'max ms',
+    'requests',
+    'non-2xx',
+    'errors',
+    'KiB/resp',
+    'server CPU ms/req',
+    `p99 ≤ ${P99_TARGET_MS} ms`,
+  ];
   const lines = rows.map(r => [
     r.route,
     r.requestsPerSec.toFixed(0),
@@ -173,36 +209,59 @@ function table(rows: RouteResult[]): string {
     String(r.errors),
     (r.bytesPerResponse / 1024).toFixed(1),
     r.serverCpuMsPerRequest.toFixed(2),
-    r.p99 <= P99_TARGET_MS && r.non2xx === 0 && r.errors === 0 ? 'met' : 'missed',
+    r.p99 <= P99_TARGET_MS && r.non2xx === 0 && r.errors === 0
+      ? 'met'
+      : 'missed',
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...lines.map(l => l[i].length)));
-  const fmt = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-  return [fmt(head), `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...lines.map(fmt)].join('\n');
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...lines.map(l => l[i].length)),
+  );
+  const fmt = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  return [
+    fmt(head),
+    `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...lines.map(fmt),
+  ].join('\n');
 }
 
 async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
   const duration = Number(args.get('duration') ?? 10);
   const connections = Number(args.get('connections') ?? 50);
   const decisions = Number(args.get('decisions') ?? API_SEED.decisions);
-  const routes = (args.get('routes') ?? 'summary,list,detail,decisions').split(',');
+  const routes = (args.get('routes') ?? 'summary,list,detail,decisions').split(
+    ',',
+  );
   const db = await openBenchDatabase(kind);
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-api-'));
   let backend: Awaited<ReturnType<typeof startTestBackend>> | undefined;
   try {
-    const seed = await seedBenchDatabase(db.knex, { ...API_SEED, decisions, now: new Date() });
+    const seed = await seedBenchDatabase(db.knex, {
+      ...API_SEED,
+      decisions,
+      now: new Date(),
+    });
     console.log(describeSeed(db.label, seed));
 
     // The summary's own cost, without its cache: what the first request after a write pays.
     const store = DatabaseRolloutsStore.fromKnex(db.knex);
-    const everyService = seed.entities.map(e => `component:default/${e.metadata.name}`);
+    const everyService = seed.entities.map(
+      e => `component:default/${e.metadata.name}`,
+    );
     const computeMs: number[] = [];
     for (let i = 0; i < 12; i++) {
       const c0 = performance.now();
-      await computeSummary(store, { days: 30, entityRefs: everyService, cacheTtlMs: 0 });
+      await computeSummary(store, {
+        days: 30,
+        entityRefs: everyService,
+        cacheTtlMs: 0,
+      });
       computeMs.push(performance.now() - c0);
     }
     computeMs.sort((a, b) => a - b);
-    console.log(`${db.label}: summary computed without its cache (1,000 services, 30 days): median ${computeMs[6].toFixed(1)} ms, max ${computeMs[11].toFixed(1)} ms over 12 runs`);
+    console.log(
+      `${db.label}: summary computed without its cache (1,000 services, 30 days): median ${computeMs[6].toFixed(1)} ms, max ${computeMs[11].toFixed(1)} ms over 12 runs`,
+    );
 
     const t0 = performance.now();
     backend = await startTestBackend({
@@ -212,7 +271,11 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
         mockServices.rootConfig.factory({
           data: {
             backend: { database: db.backendDatabaseConfig },
-            rollouts: { schedule: { frequencySeconds: 3600 }, defaultPolicy: 'standard', policies: { standard: BENCH_POLICY } },
+            rollouts: {
+              schedule: { frequencySeconds: 3600 },
+              defaultPolicy: 'standard',
+              policies: { standard: BENCH_POLICY },
+            },
           },
         }),
         // the gate loop is bench:loop's business; keep it out of the API figures
@@ -225,7 +288,9 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
       authorization: mockCredentials.user.header('user:default/bench-viewer'),
       ...(args.has('gzip') ? { 'accept-encoding': 'gzip' } : {}),
     };
-    console.log(`${db.label}: backend started in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${url}`);
+    console.log(
+      `${db.label}: backend started in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${url}`,
+    );
 
     const paths = routePaths(seed);
     // Every route must answer 200 with real content: a benchmark of 401s is worthless.
@@ -233,9 +298,15 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
       for (const path of paths[route].slice(0, 3)) {
         const res = await fetch(`${url}${path}`, { headers });
         const body: any = await res.json();
-        if (res.status !== 200) throw new Error(`${route}: ${path} answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+        if (res.status !== 200)
+          throw new Error(
+            `${route}: ${path} answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`,
+          );
         const size = answerSize(route, body);
-        if (!size) throw new Error(`${route}: ${path} answered 200 but empty: ${JSON.stringify(body).slice(0, 300)}`);
+        if (!size)
+          throw new Error(
+            `${route}: ${path} answered 200 but empty: ${JSON.stringify(body).slice(0, 300)}`,
+          );
       }
       // warm-up (JIT, caches, connection pool)
       await loadRoute(url, headers, route, paths[route], connections, 2, dir);
@@ -243,9 +314,21 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
 
     const results: RouteResult[] = [];
     for (const route of routes) {
-      results.push(await loadRoute(url, headers, route, paths[route], connections, duration, dir));
+      results.push(
+        await loadRoute(
+          url,
+          headers,
+          route,
+          paths[route],
+          connections,
+          duration,
+          dir,
+        ),
+      );
     }
-    console.log(`\n${db.label}: ${connections} connections per route, ${duration} s each${args.has('gzip') ? ', gzip' : ''}`);
+    console.log(
+      `\n${db.label}: ${connections} connections per route, ${duration} s each${args.has('gzip') ? ', gzip' : ''}`,
+    );
     console.log(table(results));
     for (const r of results) console.log(`  ${r.route}: e.g. GET ${r.example}`);
     return results;

@@ -9,7 +9,11 @@ const scen = (n: number): Scenario =>
     file: 'x',
     header: { name: 'x' },
     maxTicks: n,
-    ticks: Array.from({ length: n }, (_, i) => ({ tick: i + 1, canary: { requests: 100 }, baseline: { requests: 900 } })),
+    ticks: Array.from({ length: n }, (_, i) => ({
+      tick: i + 1,
+      canary: { requests: 100 },
+      baseline: { requests: 900 },
+    })),
   }) as unknown as Scenario;
 
 describe('scoring (FORMAT.md)', () => {
@@ -23,19 +27,41 @@ describe('scoring (FORMAT.md)', () => {
     expect(r.exposure).toBe(400);
   });
   it('regression promoted is a miss with exposure to maxTicks; rollback before onset is false', () => {
-    const miss = scoreScenario(scen(20), { verdict: 'rollback', fromTick: 11 }, [{ tick: 12, verdict: 'promote' }]);
+    const miss = scoreScenario(
+      scen(20),
+      { verdict: 'rollback', fromTick: 11 },
+      [{ tick: 12, verdict: 'promote' }],
+    );
     expect(miss.caught).toBe(false);
     expect(miss.exposure).toBe(1000);
-    const early = scoreScenario(scen(20), { verdict: 'rollback', fromTick: 11 }, [{ tick: 3, verdict: 'rollback' }]);
+    const early = scoreScenario(
+      scen(20),
+      { verdict: 'rollback', fromTick: 11 },
+      [{ tick: 3, verdict: 'rollback' }],
+    );
     expect(early.caught).toBe(false);
     expect(early.falseRollback).toBe(true);
   });
   it('hold: promoted once the problem started is a failure; before is not', () => {
-    expect(scoreScenario(scen(20), { verdict: 'hold', fromTick: 10 }, [{ tick: 12, verdict: 'promote' }]).holdPromoted).toBe(true);
-    expect(scoreScenario(scen(20), { verdict: 'hold', fromTick: 10 }, [{ tick: 8, verdict: 'promote' }]).holdPromoted).toBe(false);
+    expect(
+      scoreScenario(scen(20), { verdict: 'hold', fromTick: 10 }, [
+        { tick: 12, verdict: 'promote' },
+      ]).holdPromoted,
+    ).toBe(true);
+    expect(
+      scoreScenario(scen(20), { verdict: 'hold', fromTick: 10 }, [
+        { tick: 8, verdict: 'promote' },
+      ]).holdPromoted,
+    ).toBe(false);
   });
   it('summary medians (A/A that never promotes counts as never)', () => {
-    const aa = [5, 9, null].map((t) => scoreScenario(scen(20), { verdict: 'promote' }, t ? [{ tick: t, verdict: 'promote' }] : []));
+    const aa = [5, 9, null].map(t =>
+      scoreScenario(
+        scen(20),
+        { verdict: 'promote' },
+        t ? [{ tick: t, verdict: 'promote' }] : [],
+      ),
+    );
     const s = summarise('m', aa);
     expect(s.aaMedianTicksToPromote).toBe(9);
     expect(s.aaPromoted).toBe(2);
@@ -59,7 +85,7 @@ describe('detection benchmark on the public scenarios', () => {
   it('meets the targets', () => {
     const { rows } = runBench(dir);
     const engine = rows[0];
-    const kayenta = rows.find((r) => r.method.startsWith('kayenta'))!;
+    const kayenta = rows.find(r => r.method.startsWith('kayenta'))!;
     expect(engine.caught).toBeGreaterThanOrEqual(28);
     expect(engine.medianTicks!).toBeLessThanOrEqual(10);
     expect(engine.aaFalseRollbacks).toBe(0);

@@ -32,17 +32,37 @@ export const benchCtx: GateContext = {
   ],
 };
 
-export function benchTick(rng: () => number, t: number, traffic: number): TelemetryTick {
-  const pois = (m: number) => Math.max(0, Math.round(m + Math.sqrt(m) * (rng() * 2 - 1) * 1.7));
+export function benchTick(
+  rng: () => number,
+  t: number,
+  traffic: number,
+): TelemetryTick {
+  const pois = (m: number) =>
+    Math.max(0, Math.round(m + Math.sqrt(m) * (rng() * 2 - 1) * 1.7));
   const cohort = (n: number): CohortCounts => {
     const slow = pois(n * 0.004);
     const conv = pois(n * 0.003);
     return {
       requests: n,
       errors: pois(n * 0.0005),
-      latency: { le: [50, 100, 300, 1000, Infinity], counts: [Math.round(n * 0.5), Math.round(n * 0.8), n - slow, n - Math.round(slow / 4), n] },
-      kpis: { conversion: { trials: Math.round(n * 0.1), successes: conv }, basket: { n: conv, sum: conv * 40, sumSq: conv * 1700 } },
-      counts: { timeouts: { events: pois(n * 0.001), exposures: n }, retries: { events: pois(n * 0.01), exposures: n } },
+      latency: {
+        le: [50, 100, 300, 1000, Infinity],
+        counts: [
+          Math.round(n * 0.5),
+          Math.round(n * 0.8),
+          n - slow,
+          n - Math.round(slow / 4),
+          n,
+        ],
+      },
+      kpis: {
+        conversion: { trials: Math.round(n * 0.1), successes: conv },
+        basket: { n: conv, sum: conv * 40, sumSq: conv * 1700 },
+      },
+      counts: {
+        timeouts: { events: pois(n * 0.001), exposures: n },
+        retries: { events: pois(n * 0.01), exposures: n },
+      },
     };
   };
   const nc = Math.round(traffic * 0.05);
@@ -56,14 +76,20 @@ export function measure(rollouts: number, historyTicks = 60) {
   for (let i = 0; i < distinct; i++) {
     const s = createGateState(benchCtx);
     const traffic = 2000 + Math.floor(rng() * 40000);
-    for (let t = 1; t <= historyTicks; t++) observeTickInPlace(s, benchTick(rng, t, traffic));
+    for (let t = 1; t <= historyTicks; t++)
+      observeTickInPlace(s, benchTick(rng, t, traffic));
     templates.push(s);
   }
-  const states = Array.from({ length: rollouts }, (_, i) => cloneGateState(templates[i % distinct]));
-  const ticks = states.map(() => benchTick(rng, historyTicks + 1, 2000 + Math.floor(rng() * 40000)));
+  const states = Array.from({ length: rollouts }, (_, i) =>
+    cloneGateState(templates[i % distinct]),
+  );
+  const ticks = states.map(() =>
+    benchTick(rng, historyTicks + 1, 2000 + Math.floor(rng() * 40000)),
+  );
   const signals = states[0].signals.length;
   // warm-up (JIT) on a copy
-  for (let i = 0; i < Math.min(500, rollouts); i++) decide(observeTick(templates[i % distinct], ticks[i]));
+  for (let i = 0; i < Math.min(500, rollouts); i++)
+    decide(observeTick(templates[i % distinct], ticks[i]));
 
   // several passes; the fastest is reported (the least disturbed by other processes on a shared
   // machine), with the median for reference
@@ -84,7 +110,7 @@ export function measure(rollouts: number, historyTicks = 60) {
     const c0 = process.cpuUsage(cpu0);
     pureCpu.push((c0.user + c0.system) / 1000);
 
-    const copies = states.map((st) => cloneGateState(st));
+    const copies = states.map(st => cloneGateState(st));
     const cpu1 = process.cpuUsage();
     const t1 = performance.now();
     for (let i = 0; i < rollouts; i++) {
@@ -96,7 +122,8 @@ export function measure(rollouts: number, historyTicks = 60) {
     inPlaceCpu.push((c1.user + c1.system) / 1000);
   }
   const best = (xs: number[]) => Math.min(...xs);
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  const median = (xs: number[]) =>
+    [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   const pureMs = best(pure);
   const inPlaceMs = best(inPlace);
   const pureCpuMs = best(pureCpu);
@@ -104,7 +131,18 @@ export function measure(rollouts: number, historyTicks = 60) {
   const pureMedianMs = median(pure);
   const inPlaceMedianMs = median(inPlace);
   const stateBytes = JSON.stringify(states[0]).length;
-  return { rollouts, signals, pureMs, inPlaceMs, pureCpuMs, inPlaceCpuMs, pureMedianMs, inPlaceMedianMs, stateBytes, sink };
+  return {
+    rollouts,
+    signals,
+    pureMs,
+    inPlaceMs,
+    pureCpuMs,
+    inPlaceCpuMs,
+    pureMedianMs,
+    inPlaceMedianMs,
+    stateBytes,
+    sink,
+  };
 }
 
 function main() {
@@ -112,17 +150,30 @@ function main() {
   const i = args.indexOf('--rollouts');
   const n = i >= 0 ? Number(args[i + 1]) : 10000;
   const r = measure(n);
-  const per = (ms: number) => `${ms.toFixed(0)} ms total, ${((ms / r.rollouts) * 1000).toFixed(1)} µs per rollout, ${((ms / r.rollouts / r.signals) * 1000).toFixed(1)} µs per signal`;
-  console.log(`gate evaluation, one tick, ${r.rollouts} rollouts x ${r.signals} signals (single thread)`);
+  const per = (ms: number) =>
+    `${ms.toFixed(0)} ms total, ${((ms / r.rollouts) * 1000).toFixed(1)} µs per rollout, ${((ms / r.rollouts / r.signals) * 1000).toFixed(1)} µs per signal`;
+  console.log(
+    `gate evaluation, one tick, ${r.rollouts} rollouts x ${r.signals} signals (single thread)`,
+  );
   console.log(`best of 5 passes (median pass in brackets), wall clock:`);
-  console.log(`  observeTick (pure copy) + decide: ${per(r.pureMs)} [${r.pureMedianMs.toFixed(0)} ms]`);
-  console.log(`  observeTickInPlace + decide:      ${per(r.inPlaceMs)} [${r.inPlaceMedianMs.toFixed(0)} ms]`);
-  console.log(`  process cpu time of the best pass: ${r.pureCpuMs.toFixed(0)} ms (pure), ${r.inPlaceCpuMs.toFixed(0)} ms (in place)`);
-  console.log(`  serialised state: ${(r.stateBytes / 1024).toFixed(1)} KiB per rollout`);
+  console.log(
+    `  observeTick (pure copy) + decide: ${per(r.pureMs)} [${r.pureMedianMs.toFixed(0)} ms]`,
+  );
+  console.log(
+    `  observeTickInPlace + decide:      ${per(r.inPlaceMs)} [${r.inPlaceMedianMs.toFixed(0)} ms]`,
+  );
+  console.log(
+    `  process cpu time of the best pass: ${r.pureCpuMs.toFixed(0)} ms (pure), ${r.inPlaceCpuMs.toFixed(0)} ms (in place)`,
+  );
+  console.log(
+    `  serialised state: ${(r.stateBytes / 1024).toFixed(1)} KiB per rollout`,
+  );
   const scaled = (ms: number) => (ms * 10000) / r.rollouts;
   let verdict = 'NOT met';
   if (scaled(r.pureMs) < 1000) verdict = 'met (wall clock)';
-  else if (scaled(r.pureCpuMs) < 1000) verdict = 'met on process CPU time; wall clock was inflated by other processes sharing the cores';
+  else if (scaled(r.pureCpuMs) < 1000)
+    verdict =
+      'met on process CPU time; wall clock was inflated by other processes sharing the cores';
   console.log(`  target < 1000 ms for 10,000 rollouts on one core: ${verdict}`);
 }
 

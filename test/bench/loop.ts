@@ -24,11 +24,17 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { TelemetryTick } from '@tollgate/plugin-rollouts-common';
-import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import {
+  FakeDeployProvider,
+  FakeTelemetryProvider,
+} from '@tollgate/plugin-rollouts-node/testUtils';
 import { DatabaseRolloutsStore } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
 import type { RolloutsStore } from '../../plugins/rollouts-backend/src/database/RolloutsStore';
 import { EntityIndex } from '../../plugins/rollouts-backend/src/service/EntityIndex';
-import { GateLoop, type GateLoopRunResult } from '../../plugins/rollouts-backend/src/service/GateLoop';
+import {
+  GateLoop,
+  type GateLoopRunResult,
+} from '../../plugins/rollouts-backend/src/service/GateLoop';
 import { ProviderRegistry } from '../../plugins/rollouts-backend/src/service/ProviderRegistry';
 import { RolloutEvents } from '../../plugins/rollouts-backend/src/service/RolloutEvents';
 import {
@@ -58,11 +64,15 @@ interface TickFigures {
   written: number;
 }
 
-const fmt = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
+const fmt = (ms: number) =>
+  ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`;
 const ROWS_TARGET = 20_000;
 
 /** Wraps an object so the time spent in each async method is summed by name. */
-function timed<T extends object>(target: T, into: Map<string, { ms: number; calls: number }>): T {
+function timed<T extends object>(
+  target: T,
+  into: Map<string, { ms: number; calls: number }>,
+): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver);
@@ -88,7 +98,11 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
   try {
     const now = new Date();
     let clock = now;
-    const seed = await seedBenchDatabase(db.knex, { ...LOOP_SEED, decisions, now });
+    const seed = await seedBenchDatabase(db.knex, {
+      ...LOOP_SEED,
+      decisions,
+      now,
+    });
     console.log(describeSeed(db.label, seed));
 
     // Providers: the deploy side reports exactly the seeded active rollouts; telemetry answers
@@ -116,7 +130,9 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     }
     const telemetry = new FakeTelemetryProvider(PROVIDER_ID, req => {
       const series = seriesOf.get(req.target) ?? [];
-      const whole = Math.floor((req.end.getTime() - req.start.getTime()) / (req.stepSeconds * 1000));
+      const whole = Math.floor(
+        (req.end.getTime() - req.start.getTime()) / (req.stepSeconds * 1000),
+      );
       return series.slice(0, Math.max(0, whole));
     });
 
@@ -125,8 +141,14 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     const providers = new ProviderRegistry();
     providers.addDeploy(timed(deploy, providerTimings));
     providers.addTelemetry(timed(telemetry, providerTimings));
-    const store: RolloutsStore = timed(DatabaseRolloutsStore.fromKnex(db.knex), timings);
-    const entities = new EntityIndex(catalogServiceMock({ entities: seed.entities }), mockServices.auth());
+    const store: RolloutsStore = timed(
+      DatabaseRolloutsStore.fromKnex(db.knex),
+      timings,
+    );
+    const entities = new EntityIndex(
+      catalogServiceMock({ entities: seed.entities }),
+      mockServices.auth(),
+    );
     await entities.refresh(true);
     const logger = mockServices.rootLogger({ level: 'warn' });
     const loop = new GateLoop({
@@ -142,13 +164,21 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
       batchSize: args.has('batch') ? Number(args.get('batch')) : undefined,
     });
 
-    const count = async () => Number((await db.knex('decisions').count({ n: '*' }))[0].n);
+    const count = async () =>
+      Number((await db.knex('decisions').count({ n: '*' }))[0].n);
     const rolledBack = new Set<string>();
-    const regressingTargets = new Set(active.filter(r => r.regressing).map(r => r.target));
+    const regressingTargets = new Set(
+      active.filter(r => r.regressing).map(r => r.target),
+    );
     const ticks: TickFigures[] = [];
     // Tick 1: the first run after a start: every gate state is built from the whole step, and every
     // rollout logs a decision (none has a last evaluation). Tick 2: a minute later, one new interval each.
-    const tickPlan = args.has('appends-only') ? [] : ([['tick 1 (cold)', now], ['tick 2 (+1 min)', new Date(now.getTime() + TICK_SECONDS * 1000)]] as const);
+    const tickPlan = args.has('appends-only')
+      ? []
+      : ([
+          ['tick 1 (cold)', now],
+          ['tick 2 (+1 min)', new Date(now.getTime() + TICK_SECONDS * 1000)],
+        ] as const);
     for (const [label, at] of tickPlan) {
       clock = at;
       timings.clear();
@@ -160,33 +190,71 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
       const cpu = process.cpuUsage(cpu0);
       const written = (await count()) - before;
       const t = result.timings;
-      const immediate = (timings.get('appendDecision')?.ms ?? 0);
-      ticks.push({ label, result, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, written });
-      console.log(`\n${db.label}: ${label}, one gate-loop run over ${active.length.toLocaleString('en-US')} active rollouts`);
-      console.log(`  evaluated ${result.evaluated}, acted ${result.actions} (rollbacks), failed ${result.failures}; decisions written ${written.toLocaleString('en-US')} (${t.decisionsWritten} batched with their rollout rows, ${written - t.decisionsWritten} by actions)`);
-      console.log(`  total ${fmt(wallMs)} wall (${fmt((cpu.user + cpu.system) / 1000)} process CPU) = sync ${fmt(t.syncMs)} + evaluate ${fmt(t.evaluateMs)} + batched writes ${fmt(t.writeMs)} + actions ${fmt(t.actionMs)}`);
-      console.log(`  engine time (telemetry → gate engine → verdict, all rollouts): ${fmt(t.evaluateMs)} [of which gate engine ${fmt(t.engineMs)}, telemetry provider ${fmt(t.telemetryMs)}; gate states kept ${t.engineStateHits}, built ${t.engineStateMisses}]  target ≤ ${ENGINE_TARGET_MS} ms: ${t.evaluateMs <= ENGINE_TARGET_MS ? 'met' : 'missed'}`);
+      const immediate = timings.get('appendDecision')?.ms ?? 0;
+      ticks.push({
+        label,
+        result,
+        wallMs,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        written,
+      });
+      console.log(
+        `\n${db.label}: ${label}, one gate-loop run over ${active.length.toLocaleString('en-US')} active rollouts`,
+      );
+      console.log(
+        `  evaluated ${result.evaluated}, acted ${result.actions} (rollbacks), failed ${result.failures}; decisions written ${written.toLocaleString('en-US')} (${t.decisionsWritten} batched with their rollout rows, ${written - t.decisionsWritten} by actions)`,
+      );
+      console.log(
+        `  total ${fmt(wallMs)} wall (${fmt((cpu.user + cpu.system) / 1000)} process CPU) = sync ${fmt(t.syncMs)} + evaluate ${fmt(t.evaluateMs)} + batched writes ${fmt(t.writeMs)} + actions ${fmt(t.actionMs)}`,
+      );
+      console.log(
+        `  engine time (telemetry → gate engine → verdict, all rollouts): ${fmt(t.evaluateMs)} [of which gate engine ${fmt(t.engineMs)}, telemetry provider ${fmt(t.telemetryMs)}; gate states kept ${t.engineStateHits}, built ${t.engineStateMisses}]  target ≤ ${ENGINE_TARGET_MS} ms: ${t.evaluateMs <= ENGINE_TARGET_MS ? 'met' : 'missed'}`,
+      );
       if (t.rowsWritten) {
         const rate = t.decisionsWritten / (t.writeMs / 1000);
-        const rows = t.decisionsWritten ? `, ${Math.round(rate).toLocaleString('en-US')} decision rows/s  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}` : '';
-        console.log(`  batched writes: ${t.rowsWritten.toLocaleString('en-US')} rollout rows + ${t.decisionsWritten.toLocaleString('en-US')} decisions in ${fmt(t.writeMs)} = ${Math.round((t.rowsWritten) / (t.writeMs / 1000)).toLocaleString('en-US')} evaluations/s${rows}`);
+        const rows = t.decisionsWritten
+          ? `, ${Math.round(rate).toLocaleString('en-US')} decision rows/s  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`
+          : '';
+        console.log(
+          `  batched writes: ${t.rowsWritten.toLocaleString('en-US')} rollout rows + ${t.decisionsWritten.toLocaleString('en-US')} decisions in ${fmt(t.writeMs)} = ${Math.round(t.rowsWritten / (t.writeMs / 1000)).toLocaleString('en-US')} evaluations/s${rows}`,
+        );
       }
-      console.log(`  heap after the run: ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB (the loop keeps one gate state per active rollout)`);
-      console.log(`  actions: ${fmt(t.actionMs)} for ${result.actions} rollbacks (claim, provider call, record: ${fmt(immediate)} in single decision appends)`);
+      console.log(
+        `  heap after the run: ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB (the loop keeps one gate state per active rollout)`,
+      );
+      console.log(
+        `  actions: ${fmt(t.actionMs)} for ${result.actions} rollbacks (claim, provider call, record: ${fmt(immediate)} in single decision appends)`,
+      );
       if (db.kind === 'postgres') {
-        const stats = await db.knex.raw(`select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname = 'rollouts'`);
+        const stats = await db.knex.raw(
+          `select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname = 'rollouts'`,
+        );
         const { n_tup_upd: upd, n_tup_hot_upd: hot } = stats.rows[0] ?? {};
-        console.log(`  PostgreSQL rollouts updates so far: ${upd}, of which HOT (no index writes): ${hot}`);
+        console.log(
+          `  PostgreSQL rollouts updates so far: ${upd}, of which HOT (no index writes): ${hot}`,
+        );
       }
-      console.log(`  store time by method: ${[...timings.entries()].sort((a, b) => b[1].ms - a[1].ms).map(([n, v]) => `${n} ${fmt(v.ms)}/${v.calls}`).join(', ')}`);
+      console.log(
+        `  store time by method: ${[...timings.entries()]
+          .sort((a, b) => b[1].ms - a[1].ms)
+          .map(([n, v]) => `${n} ${fmt(v.ms)}/${v.calls}`)
+          .join(', ')}`,
+      );
       // Who was rolled back: regressing rollouts, or healthy ones — and on how many distinct
       // telemetry series (rollouts share 40 per weight and health, so false rollbacks come in groups).
-      const rolledNow = (await db.knex('rollouts').where({ status: 'rolled-back' }).select('target')).map((r: { target: string }) => r.target);
+      const rolledNow = (
+        await db
+          .knex('rollouts')
+          .where({ status: 'rolled-back' })
+          .select('target')
+      ).map((r: { target: string }) => r.target);
       const fresh = rolledNow.filter(tg => !rolledBack.has(tg));
       fresh.forEach(tg => rolledBack.add(tg));
       const healthy = fresh.filter(tg => !regressingTargets.has(tg));
       const healthySeries = new Set(healthy.map(tg => seriesOf.get(tg)));
-      console.log(`  rolled back in this run: ${fresh.length} (${fresh.length - healthy.length} regressing, ${healthy.length} healthy on ${healthySeries.size} distinct healthy series)`);
+      console.log(
+        `  rolled back in this run: ${fresh.length} (${fresh.length - healthy.length} regressing, ${healthy.length} healthy on ${healthySeries.size} distinct healthy series)`,
+      );
     }
 
     // The store's batch append alone: decisions carrying the engine's evidence, and compact ones.
@@ -197,35 +265,80 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     const rawStore = DatabaseRolloutsStore.fromKnex(db.knex);
     const full = evidenceTemplates(16);
     const appendBatch = Math.max(1, Number(args.get('append-batch') ?? 500));
-    const appendRate = async (evidenceOf: (i: number) => Record<string, unknown>) => {
+    const appendRate = async (
+      evidenceOf: (i: number) => Record<string, unknown>,
+    ) => {
       const n = 10_000;
       const batch = Array.from({ length: n }, (_, i) => ({
-        rolloutId: active[i % active.length].id, entityRef: active[i % active.length].entityRef, stepIndex: 0, verdict: 'continue' as const, kind: 'automatic' as const,
-        actor: 'scheduler', reasons: ['bench'], evidence: evidenceOf(i), policyHash: null, outcome: 'none' as const,
+        rolloutId: active[i % active.length].id,
+        entityRef: active[i % active.length].entityRef,
+        stepIndex: 0,
+        verdict: 'continue' as const,
+        kind: 'automatic' as const,
+        actor: 'scheduler',
+        reasons: ['bench'],
+        evidence: evidenceOf(i),
+        policyHash: null,
+        outcome: 'none' as const,
       }));
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      for (let i = 0; i < n; i += appendBatch) await rawStore.appendDecisions(batch.slice(i, i + appendBatch));
+      for (let i = 0; i < n; i += appendBatch)
+        await rawStore.appendDecisions(batch.slice(i, i + appendBatch));
       const ms = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
-      return { n, ms, cpuMs: (cpu.user + cpu.system) / 1000, bytes: JSON.stringify(evidenceOf(0)).length };
+      return {
+        n,
+        ms,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        bytes: JSON.stringify(evidenceOf(0)).length,
+      };
     };
     const runs = Math.max(1, Number(args.get('append-runs') ?? 1));
     const results: Array<[string, Awaited<ReturnType<typeof appendRate>>]> = [];
     for (let run = 0; run < runs; run++) {
-      results.push(['engine evidence', await appendRate(i => full[i % full.length] as unknown as Record<string, unknown>)]);
-      results.push(['own engine evidence', await appendRate(i => structuredClone(full[i % full.length]) as unknown as Record<string, unknown>)]);
-      results.push(['small evidence', await appendRate(i => ({ verdict: 'continue', score: full[i % full.length].score, tick: full[i % full.length].tick }))]);
+      results.push([
+        'engine evidence',
+        await appendRate(
+          i => full[i % full.length] as unknown as Record<string, unknown>,
+        ),
+      ]);
+      results.push([
+        'own engine evidence',
+        await appendRate(
+          i =>
+            structuredClone(full[i % full.length]) as unknown as Record<
+              string,
+              unknown
+            >,
+        ),
+      ]);
+      results.push([
+        'small evidence',
+        await appendRate(i => ({
+          verdict: 'continue',
+          score: full[i % full.length].score,
+          tick: full[i % full.length].tick,
+        })),
+      ]);
     }
-    console.log(`\n${db.label}: store.appendDecisions, 10,000 decisions in batches of ${appendBatch} (load average ${machineLine().split('load average ')[1]})`);
+    console.log(
+      `\n${db.label}: store.appendDecisions, 10,000 decisions in batches of ${appendBatch} (load average ${machineLine().split('load average ')[1]})`,
+    );
     for (const [what, r] of results) {
       const rate = r.n / (r.ms / 1000);
-      console.log(`  ${what} (${(r.bytes / 1024).toFixed(1)} KiB each): ${fmt(r.ms)} = ${Math.round(rate).toLocaleString('en-US')} rows/s, ${Math.round((r.cpuMs * 1000) / r.n)} µs Node CPU per row  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`);
+      console.log(
+        `  ${what} (${(r.bytes / 1024).toFixed(1)} KiB each): ${fmt(r.ms)} = ${Math.round(rate).toLocaleString('en-US')} rows/s, ${Math.round((r.cpuMs * 1000) / r.n)} µs Node CPU per row  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`,
+      );
     }
     if (args.has('verify')) {
       const v0 = performance.now();
-      const verification = await DatabaseRolloutsStore.fromKnex(db.knex).verifyDecisions();
-      console.log(`  verifyDecisions: ${JSON.stringify(verification)} in ${((performance.now() - v0) / 1000).toFixed(1)} s`);
+      const verification = await DatabaseRolloutsStore.fromKnex(
+        db.knex,
+      ).verifyDecisions();
+      console.log(
+        `  verifyDecisions: ${JSON.stringify(verification)} in ${((performance.now() - v0) / 1000).toFixed(1)} s`,
+      );
     }
     return ticks;
   } finally {

@@ -3,8 +3,16 @@
  * benchmark. Each returns one verdict per tick (stopping at promote/rollback), using only data up
  * to that tick.
  */
-import { gateMath, histogramQuantile, slowCount } from '../../plugins/rollouts-common/src/engine';
-import type { CohortCounts, MeanKpiCounts, ProportionKpiCounts } from '../../plugins/rollouts-common/src/engine';
+import {
+  gateMath,
+  histogramQuantile,
+  slowCount,
+} from '../../plugins/rollouts-common/src/engine';
+import type {
+  CohortCounts,
+  MeanKpiCounts,
+  ProportionKpiCounts,
+} from '../../plugins/rollouts-common/src/engine';
 import type { Scenario } from './scenario';
 
 export type Verdict = 'continue' | 'hold' | 'promote' | 'rollback';
@@ -13,7 +21,10 @@ export interface PeerLine {
   verdict: Verdict;
 }
 
-const errRate = (c?: CohortCounts) => (c && c.requests !== undefined && c.errors !== undefined && c.requests > 0 ? c.errors / c.requests : null);
+const errRate = (c?: CohortCounts) =>
+  c && c.requests !== undefined && c.errors !== undefined && c.requests > 0
+    ? c.errors / c.requests
+    : null;
 function slowFrac(s: Scenario, c?: CohortCounts): number | null {
   if (!c?.latency || !s.ctx.slo.latency) return null;
   const sc = slowCount(c.latency, s.ctx.slo.latency.thresholdMs);
@@ -27,7 +38,11 @@ function slowFrac(s: Scenario, c?: CohortCounts): number | null {
  * measurements are inconclusive (pause = hold); after the step's pause (`count` = 20 successful
  * measurements, same minimum duration as the engine's default) the rollout is promoted.
  */
-export function argoStyle(s: Scenario, failureLimit = 0, count = 20): PeerLine[] {
+export function argoStyle(
+  s: Scenario,
+  failureLimit = 0,
+  count = 20,
+): PeerLine[] {
   const out: PeerLine[] = [];
   const errThr = 1 - s.ctx.slo.availability;
   const latThr = s.ctx.slo.latency ? 1 - s.ctx.slo.latency.objective : null;
@@ -39,7 +54,8 @@ export function argoStyle(s: Scenario, failureLimit = 0, count = 20): PeerLine[]
     let v: Verdict = 'continue';
     if (e === null || (latThr !== null && l === null)) v = 'hold';
     else {
-      const failed = e > errThr || (latThr !== null && l !== null && l > latThr);
+      const failed =
+        e > errThr || (latThr !== null && l !== null && l > latThr);
       if (failed) failures++;
       else successes++;
       if (failures > failureLimit) v = 'rollback';
@@ -58,14 +74,20 @@ export function argoStyle(s: Scenario, failureLimit = 0, count = 20): PeerLine[]
  * "no values found"); `threshold` 5 consecutive failed checks → rollback; after maxWeight/stepWeight
  * = 50/10 = 5 passing iterations → promote.
  */
-export function flaggerStyle(s: Scenario, threshold = 5, iterations = 5): PeerLine[] {
+export function flaggerStyle(
+  s: Scenario,
+  threshold = 5,
+  iterations = 5,
+): PeerLine[] {
   const out: PeerLine[] = [];
   const latMs = s.ctx.slo.latency?.thresholdMs ?? 500;
   let failed = 0;
   let passed = 0;
   for (const t of s.ticks) {
     const e = errRate(t.canary);
-    const p99 = t.canary?.latency ? histogramQuantile(0.99, t.canary.latency) : null;
+    const p99 = t.canary?.latency
+      ? histogramQuantile(0.99, t.canary.latency)
+      : null;
     const ok = e !== null && e <= 0.01 && p99 !== null && p99 <= latMs;
     let v: Verdict = 'continue';
     if (ok) {
@@ -87,10 +109,12 @@ export function mannWhitneyZ(x: number[], y: number[]): number {
   const n1 = x.length;
   const n2 = y.length;
   if (n1 === 0 || n2 === 0) return 0;
-  const all = [...x.map((v) => ({ v, g: 0 })), ...y.map((v) => ({ v, g: 1 }))].sort((a, b) => a.v - b.v);
+  const all = [...x.map(v => ({ v, g: 0 })), ...y.map(v => ({ v, g: 1 }))].sort(
+    (a, b) => a.v - b.v,
+  );
   const ranks = new Array<number>(all.length);
   let tieSum = 0;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     while (j + 1 < all.length && all[j + 1].v === all[i].v) j++;
     const r = (i + j) / 2 + 1;
@@ -115,17 +139,28 @@ export function mannWhitneyZ(x: number[], y: number[]): number {
 
 type MetricFn = (c?: CohortCounts) => number | null;
 
-function metricFns(s: Scenario): Array<{ name: string; harmUp: boolean; critical: boolean; f: MetricFn }> {
-  const m: Array<{ name: string; harmUp: boolean; critical: boolean; f: MetricFn }> = [
-    { name: 'errors', harmUp: true, critical: true, f: errRate },
-  ];
-  if (s.ctx.slo.latency) m.push({ name: 'latency', harmUp: true, critical: true, f: (c) => slowFrac(s, c) });
+function metricFns(
+  s: Scenario,
+): Array<{ name: string; harmUp: boolean; critical: boolean; f: MetricFn }> {
+  const m: Array<{
+    name: string;
+    harmUp: boolean;
+    critical: boolean;
+    f: MetricFn;
+  }> = [{ name: 'errors', harmUp: true, critical: true, f: errRate }];
+  if (s.ctx.slo.latency)
+    m.push({
+      name: 'latency',
+      harmUp: true,
+      critical: true,
+      f: c => slowFrac(s, c),
+    });
   for (const k of s.ctx.kpis) {
     m.push({
       name: k.name,
       harmUp: k.direction === 'decrease',
       critical: false,
-      f: (c) => {
+      f: c => {
         const v = c?.kpis?.[k.name];
         if (!v) return null;
         if (k.type === 'proportion') {
@@ -154,12 +189,18 @@ export function kayentaStyle(s: Scenario, interval = 30): PeerLine[] {
   for (const t of s.ticks) {
     let v: Verdict = 'continue';
     if (t.tick % interval === 0) {
-      const window = s.ticks.filter((x) => x.tick > t.tick - interval && x.tick <= t.tick);
+      const window = s.ticks.filter(
+        x => x.tick > t.tick - interval && x.tick <= t.tick,
+      );
       let pass = 0;
       let criticalFail = false;
       for (const m of metrics) {
-        const cv = window.map((x) => m.f(x.canary)).filter((x): x is number => x !== null);
-        const bv = window.map((x) => m.f(x.baseline)).filter((x): x is number => x !== null);
+        const cv = window
+          .map(x => m.f(x.canary))
+          .filter((x): x is number => x !== null);
+        const bv = window
+          .map(x => m.f(x.baseline))
+          .filter((x): x is number => x !== null);
         if (cv.length < 3 || bv.length < 3) continue; // no data: metric not scored (counts as not passing)
         const zz = mannWhitneyZ(cv, bv);
         const worse = m.harmUp ? zz > z : zz < -z;
@@ -184,37 +225,61 @@ export function kayentaStyle(s: Scenario, interval = 30): PeerLine[] {
  * any significant harm → rollback; none after 20 ticks → promote. Ticks with missing data are
  * skipped (hold).
  */
-export function peekingZ(s: Scenario, promoteAfter = 20, alpha = 0.05): PeerLine[] {
+export function peekingZ(
+  s: Scenario,
+  promoteAfter = 20,
+  alpha = 0.05,
+): PeerLine[] {
   const out: PeerLine[] = [];
   const zc = gateMath.normalQuantile(1 - alpha);
-  type Acc = { cx: number; cn: number; bx: number; bn: number; cs?: number; css?: number; bs?: number; bss?: number };
+  type Acc = {
+    cx: number;
+    cn: number;
+    bx: number;
+    bn: number;
+    cs?: number;
+    css?: number;
+    bs?: number;
+    bss?: number;
+  };
   const acc = new Map<string, Acc>();
   const lat = s.ctx.slo.latency;
-  const rates: Array<{ name: string; harmUp: boolean; get: (c: CohortCounts) => [number, number] | null }> = [
-    { name: 'errors', harmUp: true, get: (c) => (c.requests !== undefined && c.errors !== undefined ? [c.errors, c.requests] : null) },
+  const rates: Array<{
+    name: string;
+    harmUp: boolean;
+    get: (c: CohortCounts) => [number, number] | null;
+  }> = [
+    {
+      name: 'errors',
+      harmUp: true,
+      get: c =>
+        c.requests !== undefined && c.errors !== undefined
+          ? [c.errors, c.requests]
+          : null,
+    },
   ];
   if (lat) {
     rates.push({
       name: 'latency',
       harmUp: true,
-      get: (c) => {
+      get: c => {
         if (!c.latency) return null;
         const sc = slowCount(c.latency, lat.thresholdMs);
         return sc ? [sc.slow, sc.total] : null;
       },
     });
   }
-  for (const k of s.ctx.kpis.filter((kpi) => kpi.type === 'proportion')) {
+  for (const k of s.ctx.kpis.filter(kpi => kpi.type === 'proportion')) {
     rates.push({
       name: k.name,
       harmUp: k.direction === 'decrease',
-      get: (c) => {
+      get: c => {
         const v = c.kpis?.[k.name] as ProportionKpiCounts | undefined;
         return v && v.trials !== undefined ? [v.successes, v.trials] : null;
       },
     });
   }
-  const means = s.ctx.kpis.filter((k) => k.type === 'mean');
+  const means = s.ctx.kpis.filter(k => k.type === 'mean');
   for (const t of s.ticks) {
     let v: Verdict = 'continue';
     if (!t.canary || !t.baseline) v = 'hold';
@@ -241,7 +306,16 @@ export function peekingZ(s: Scenario, promoteAfter = 20, alpha = 0.05): PeerLine
         const c = t.canary.kpis?.[k.name] as MeanKpiCounts | undefined;
         const b = t.baseline.kpis?.[k.name] as MeanKpiCounts | undefined;
         if (!c || !b || c.n === undefined || b.n === undefined) continue;
-        const a = acc.get(k.name) ?? { cx: 0, cn: 0, bx: 0, bn: 0, cs: 0, css: 0, bs: 0, bss: 0 };
+        const a = acc.get(k.name) ?? {
+          cx: 0,
+          cn: 0,
+          bx: 0,
+          bn: 0,
+          cs: 0,
+          css: 0,
+          bs: 0,
+          bss: 0,
+        };
         a.cn += c.n;
         a.cs! += c.sum;
         a.css! += c.sumSq;

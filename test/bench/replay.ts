@@ -7,7 +7,7 @@ import { loadScenario, ScenarioError } from './scenario';
 import { replayScenario } from './engine-runner';
 
 function main(argv: string[]): number {
-  const files = argv.filter((a) => a !== '--');
+  const files = argv.filter(a => a !== '--');
   if (files.length === 0) {
     process.stderr.write('usage: npm run --silent replay -- FILE.jsonl...\n');
     return 2;
@@ -16,9 +16,13 @@ function main(argv: string[]): number {
     try {
       const s = loadScenario(f);
       const lines = replayScenario(s);
-      process.stdout.write(lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : ''));
+      process.stdout.write(
+        lines.map(l => JSON.stringify(l)).join('\n') +
+          (lines.length ? '\n' : ''),
+      );
     } catch (e) {
-      if (e instanceof ScenarioError) process.stderr.write(`replay: ${e.message}\n`);
+      if (e instanceof ScenarioError)
+        process.stderr.write(`replay: ${e.message}\n`);
       else process.stderr.write(`replay: ${f}: ${(e as Error).message}\n`);
       return 1;
     }

@@ -3,7 +3,12 @@
  * Node-only (reads files); the engine itself never does I/O.
  */
 import { readFileSync } from 'node:fs';
-import type { CohortCounts, GateContext, LatencyHistogram, TelemetryTick } from '../../plugins/rollouts-common/src/engine';
+import type {
+  CohortCounts,
+  GateContext,
+  LatencyHistogram,
+  TelemetryTick,
+} from '../../plugins/rollouts-common/src/engine';
 
 export interface ScenarioHeader {
   format: 'rollout-scenario/v1';
@@ -43,22 +48,30 @@ export class ScenarioError extends Error {
   }
 }
 
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isNum = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isFinite(v);
 
-function parseHistogram(v: unknown, fail: (m: string) => never): LatencyHistogram {
-  if (!v || typeof v !== 'object') fail('latency must be an object with le and counts');
+function parseHistogram(
+  v: unknown,
+  fail: (m: string) => never,
+): LatencyHistogram {
+  if (!v || typeof v !== 'object')
+    fail('latency must be an object with le and counts');
   const o = v as { le?: unknown; counts?: unknown };
-  if (!Array.isArray(o.le) || !Array.isArray(o.counts)) fail('latency.le and latency.counts must be arrays');
+  if (!Array.isArray(o.le) || !Array.isArray(o.counts))
+    fail('latency.le and latency.counts must be arrays');
   const le = (o.le as unknown[]).map((x, i) => {
     if (x === '+Inf' || x === 'Infinity' || x === Infinity) return Infinity;
     if (!isNum(x)) fail(`latency.le[${i}] must be a number or "+Inf"`);
     return x as number;
   });
   const counts = (o.counts as unknown[]).map((x, i) => {
-    if (!isNum(x) || x < 0) fail(`latency.counts[${i}] must be a non-negative number`);
+    if (!isNum(x) || x < 0)
+      fail(`latency.counts[${i}] must be a non-negative number`);
     return x as number;
   });
-  if (le.length !== counts.length) fail('latency.le and latency.counts differ in length');
+  if (le.length !== counts.length)
+    fail('latency.le and latency.counts differ in length');
   return { le, counts };
 }
 
@@ -81,43 +94,78 @@ export function parseScenario(text: string, file: string): Scenario {
     } catch (e) {
       fail(`not valid JSON (${(e as Error).message})`);
     }
-    if (!obj || typeof obj !== 'object' || Array.isArray(obj)) fail('expected a JSON object');
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj))
+      fail('expected a JSON object');
     const o = obj as Record<string, unknown>;
     if (!header) {
-      if (o.format !== 'rollout-scenario/v1') fail(`unsupported format ${JSON.stringify(o.format)}; expected "rollout-scenario/v1" in the header line`);
-      if (typeof o.name !== 'string' || !o.name) fail('header: name must be a non-empty string');
-      if (!isNum(o.tickSeconds) || o.tickSeconds <= 0) fail('header: tickSeconds must be a positive number');
-      if (!isNum(o.maxTicks) || o.maxTicks < 1) fail('header: maxTicks must be a positive number');
-      if (!isNum(o.expectedCanaryShare) || o.expectedCanaryShare <= 0 || o.expectedCanaryShare >= 1) fail('header: expectedCanaryShare must be between 0 and 1');
+      if (o.format !== 'rollout-scenario/v1')
+        fail(
+          `unsupported format ${JSON.stringify(o.format)}; expected "rollout-scenario/v1" in the header line`,
+        );
+      if (typeof o.name !== 'string' || !o.name)
+        fail('header: name must be a non-empty string');
+      if (!isNum(o.tickSeconds) || o.tickSeconds <= 0)
+        fail('header: tickSeconds must be a positive number');
+      if (!isNum(o.maxTicks) || o.maxTicks < 1)
+        fail('header: maxTicks must be a positive number');
+      if (
+        !isNum(o.expectedCanaryShare) ||
+        o.expectedCanaryShare <= 0 ||
+        o.expectedCanaryShare >= 1
+      )
+        fail('header: expectedCanaryShare must be between 0 and 1');
       const slo = o.slo as Record<string, unknown> | undefined;
-      if (!slo || !isNum(slo.availability) || slo.availability <= 0 || slo.availability >= 1) fail('header: slo.availability must be between 0 and 1');
+      if (
+        !slo ||
+        !isNum(slo.availability) ||
+        slo.availability <= 0 ||
+        slo.availability >= 1
+      )
+        fail('header: slo.availability must be between 0 and 1');
       const lat = slo!.latency as Record<string, unknown> | undefined;
-      if (lat !== undefined && (!isNum(lat.thresholdMs) || !isNum(lat.objective) || lat.objective <= 0 || lat.objective >= 1)) {
+      if (
+        lat !== undefined &&
+        (!isNum(lat.thresholdMs) ||
+          !isNum(lat.objective) ||
+          lat.objective <= 0 ||
+          lat.objective >= 1)
+      ) {
         fail('header: slo.latency needs thresholdMs and objective in (0, 1)');
       }
       const kpis = o.kpis ?? [];
       if (!Array.isArray(kpis)) fail('header: kpis must be an array');
       (kpis as unknown[]).forEach((k, j) => {
         const kk = k as Record<string, unknown>;
-        if (!kk || typeof kk.name !== 'string') fail(`header: kpis[${j}].name must be a string`);
-        if (kk.type !== 'proportion' && kk.type !== 'mean') fail(`header: kpis[${j}].type must be "proportion" or "mean"`);
-        if (kk.direction !== 'increase' && kk.direction !== 'decrease') fail(`header: kpis[${j}].direction must be "increase" or "decrease"`);
+        if (!kk || typeof kk.name !== 'string')
+          fail(`header: kpis[${j}].name must be a string`);
+        if (kk.type !== 'proportion' && kk.type !== 'mean')
+          fail(`header: kpis[${j}].type must be "proportion" or "mean"`);
+        if (kk.direction !== 'increase' && kk.direction !== 'decrease')
+          fail(`header: kpis[${j}].direction must be "increase" or "decrease"`);
       });
-      header = { ...(o as unknown as ScenarioHeader), kpis: kpis as ScenarioHeader['kpis'] };
+      header = {
+        ...(o as unknown as ScenarioHeader),
+        kpis: kpis as ScenarioHeader['kpis'],
+      };
       continue;
     }
-    if (!isNum(o.tick) || !Number.isInteger(o.tick) || o.tick < 1) fail('tick must be a positive integer');
-    if (o.cohort !== 'baseline' && o.cohort !== 'canary') fail('cohort must be "baseline" or "canary"');
+    if (!isNum(o.tick) || !Number.isInteger(o.tick) || o.tick < 1)
+      fail('tick must be a positive integer');
+    if (o.cohort !== 'baseline' && o.cohort !== 'canary')
+      fail('cohort must be "baseline" or "canary"');
     const t = o.tick as number;
-    if (t < lastTick) fail(`tick ${t} after tick ${lastTick}: tick lines must be in order`);
+    if (t < lastTick)
+      fail(`tick ${t} after tick ${lastTick}: tick lines must be in order`);
     lastTick = t;
     const cc: CohortCounts = {};
     for (const f of ['requests', 'errors'] as const) {
       if (o[f] === undefined || o[f] === null) continue;
-      if (!isNum(o[f]) || (o[f] as number) < 0) fail(`${f} must be a non-negative number`);
+      if (!isNum(o[f]) || (o[f] as number) < 0)
+        fail(`${f} must be a non-negative number`);
       cc[f] = o[f] as number;
     }
-    if (o.latency !== undefined && o.latency !== null) cc.latency = parseHistogram(o.latency, fail);
+    if (o.latency !== undefined && o.latency !== null)
+      cc.latency = parseHistogram(o.latency, fail);
     if (o.kpis !== undefined && o.kpis !== null) {
       if (typeof o.kpis !== 'object') fail('kpis must be an object');
       cc.kpis = o.kpis as CohortCounts['kpis'];
@@ -131,10 +179,16 @@ export function parseScenario(text: string, file: string): Scenario {
       tk = { tick: t };
       byTick.set(t, tk);
     }
-    if (tk[o.cohort as 'baseline' | 'canary']) fail(`duplicate ${o.cohort} line for tick ${t}`);
+    if (tk[o.cohort as 'baseline' | 'canary'])
+      fail(`duplicate ${o.cohort} line for tick ${t}`);
     tk[o.cohort as 'baseline' | 'canary'] = cc;
   }
-  if (!header) throw new ScenarioError(file, 1, 'empty file: expected a rollout-scenario/v1 header line');
+  if (!header)
+    throw new ScenarioError(
+      file,
+      1,
+      'empty file: expected a rollout-scenario/v1 header line',
+    );
   const h = header;
   const maxTicks = Math.max(h.maxTicks, lastTick);
   const ticks: TelemetryTick[] = [];
@@ -162,7 +216,9 @@ export function loadScenario(file: string): Scenario {
 
 export function loadTruth(scenarioFile: string): Truth | null {
   try {
-    return JSON.parse(readFileSync(scenarioFile.replace(/\.jsonl$/, '.truth.json'), 'utf8')) as Truth;
+    return JSON.parse(
+      readFileSync(scenarioFile.replace(/\.jsonl$/, '.truth.json'), 'utf8'),
+    ) as Truth;
   } catch {
     return null;
   }

@@ -21,8 +21,14 @@ export interface ScenarioScore {
   ticksToPromote: number | null;
 }
 
-export function scoreScenario(s: Scenario, truth: Truth, lines: Line[]): ScenarioScore {
-  const fin = lines.find((l) => l.verdict === 'promote' || l.verdict === 'rollback') ?? null;
+export function scoreScenario(
+  s: Scenario,
+  truth: Truth,
+  lines: Line[],
+): ScenarioScore {
+  const fin =
+    lines.find(l => l.verdict === 'promote' || l.verdict === 'rollback') ??
+    null;
   const from = truth.fromTick ?? 1;
   const r: ScenarioScore = {
     name: s.header.name,
@@ -44,7 +50,9 @@ export function scoreScenario(s: Scenario, truth: Truth, lines: Line[]): Scenari
       r.falseRollback = true; // rolled back before the regression started
     }
     const end = r.caught ? fin!.tick : s.maxTicks;
-    for (const t of s.ticks) if (t.tick >= from && t.tick <= end) r.exposure += t.canary?.requests ?? 0;
+    for (const t of s.ticks)
+      if (t.tick >= from && t.tick <= end)
+        r.exposure += t.canary?.requests ?? 0;
   } else if (truth.verdict === 'promote') {
     if (fin?.verdict === 'rollback') r.falseRollback = true;
     if (fin?.verdict === 'promote') r.ticksToPromote = fin.tick;
@@ -82,14 +90,19 @@ export interface MethodSummary {
   aaPromoted: number;
 }
 
-export function summarise(method: string, scores: ScenarioScore[]): MethodSummary {
-  const reg = scores.filter((s) => s.truth === 'rollback');
-  const aa = scores.filter((s) => s.truth === 'promote');
-  const hold = scores.filter((s) => s.truth === 'hold');
-  const ttd = reg.filter((s) => s.caught).map((s) => s.ticksToDetect!);
-  const ttp = aa.filter((s) => s.ticksToPromote !== null).map((s) => s.ticksToPromote!);
+export function summarise(
+  method: string,
+  scores: ScenarioScore[],
+): MethodSummary {
+  const reg = scores.filter(s => s.truth === 'rollback');
+  const aa = scores.filter(s => s.truth === 'promote');
+  const hold = scores.filter(s => s.truth === 'hold');
+  const ttd = reg.filter(s => s.caught).map(s => s.ticksToDetect!);
+  const ttp = aa
+    .filter(s => s.ticksToPromote !== null)
+    .map(s => s.ticksToPromote!);
   // an A/A rollout that never promotes counts as maxTicks+ for the median (pessimistic)
-  const ttpAll = aa.map((s) => s.ticksToPromote ?? Infinity);
+  const ttpAll = aa.map(s => s.ticksToPromote ?? Infinity);
   return {
     method,
     regressions: reg.length,
@@ -97,10 +110,10 @@ export function summarise(method: string, scores: ScenarioScore[]): MethodSummar
     medianTicks: quantile(ttd, 0.5),
     p90Ticks: quantile(ttd, 0.9),
     aa: aa.length,
-    aaFalseRollbacks: aa.filter((s) => s.falseRollback).length,
+    aaFalseRollbacks: aa.filter(s => s.falseRollback).length,
     hold: hold.length,
-    holdPromoted: hold.filter((s) => s.holdPromoted).length,
-    holdFalseRollbacks: hold.filter((s) => s.falseRollback).length,
+    holdPromoted: hold.filter(s => s.holdPromoted).length,
+    holdFalseRollbacks: hold.filter(s => s.falseRollback).length,
     exposure: reg.reduce((a, s) => a + s.exposure, 0),
     aaMedianTicksToPromote: ttpAll.length ? quantile(ttpAll, 0.5) : null,
     aaPromoted: ttp.length,
@@ -108,12 +121,23 @@ export function summarise(method: string, scores: ScenarioScore[]): MethodSummar
 }
 
 export function formatTable(rows: MethodSummary[]): string {
-  const head = ['method', 'regressions caught', 'median ticks', 'p90 ticks', 'A/A false rollbacks', 'hold promoted', 'hold false rollbacks', 'exposure (canary req.)', 'A/A promoted', 'A/A median ticks to promote'];
+  const head = [
+    'method',
+    'regressions caught',
+    'median ticks',
+    'p90 ticks',
+    'A/A false rollbacks',
+    'hold promoted',
+    'hold false rollbacks',
+    'exposure (canary req.)',
+    'A/A promoted',
+    'A/A median ticks to promote',
+  ];
   const f = (x: number | null) => {
     if (x === null) return '–';
     return Number.isFinite(x) ? String(x) : 'never';
   };
-  const body = rows.map((r) => [
+  const body = rows.map(r => [
     r.method,
     `${r.caught}/${r.regressions}`,
     f(r.medianTicks),
@@ -125,7 +149,14 @@ export function formatTable(rows: MethodSummary[]): string {
     `${r.aaPromoted}/${r.aa}`,
     f(r.aaMedianTicksToPromote),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...body.map(b => b[i].length)),
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  return [
+    line(head),
+    `|${widths.map(w => '-'.repeat(w + 2)).join('|')}|`,
+    ...body.map(line),
+  ].join('\n');
 }

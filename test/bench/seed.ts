@@ -39,8 +39,15 @@ import {
 } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
 import { figureColumns } from '../../plugins/rollouts-backend/src/database/figures';
 import { PolicyResolver } from '../../plugins/rollouts-backend/src/policy/PolicyResolver';
-import { gateContextFor, gatePolicyFor } from '../../plugins/rollouts-backend/src/service/GateLoop';
-import { postgresUnavailableReason, startPostgres, type PostgresServer } from '../support/postgres';
+import {
+  gateContextFor,
+  gatePolicyFor,
+} from '../../plugins/rollouts-backend/src/service/GateLoop';
+import {
+  postgresUnavailableReason,
+  startPostgres,
+  type PostgresServer,
+} from '../support/postgres';
 
 export const DAY_MS = 86_400_000;
 export const TICK_SECONDS = 60;
@@ -49,7 +56,12 @@ export const TICK_SECONDS = 60;
 export const BENCH_POLICY = {
   slo: { availability: 0.999, latency: { thresholdMs: 300, objective: 0.99 } },
   kpis: [
-    { name: 'conversion', type: 'proportion', direction: 'increase', margin: 0.05 },
+    {
+      name: 'conversion',
+      type: 'proportion',
+      direction: 'increase',
+      margin: 0.05,
+    },
     { name: 'order_value', type: 'mean', direction: 'increase', margin: 0.05 },
   ],
   steps: [
@@ -58,11 +70,16 @@ export const BENCH_POLICY = {
     { weight: 25, minDurationSeconds: 1200 },
     { weight: 100 },
   ],
-  gate: { alpha: 0.05, promote: { minDurationSeconds: 1200, minCanaryRequests: 1000 } },
+  gate: {
+    alpha: 0.05,
+    promote: { minDurationSeconds: 1200, minCanaryRequests: 1000 },
+  },
 };
 
 export function benchPolicies(): PolicyResolver {
-  return PolicyResolver.fromConfig(new ConfigReader({ rollouts: { policies: { standard: BENCH_POLICY } } }));
+  return PolicyResolver.fromConfig(
+    new ConfigReader({ rollouts: { policies: { standard: BENCH_POLICY } } }),
+  );
 }
 
 // --- randomness -----------------------------------------------------------------------------
@@ -74,14 +91,24 @@ export const mulberry32 = gateMath.mulberry32;
 
 /** One cohort's counts for one interval, shaped like the standard policy asks. */
 function cohort(rng: () => number, n: number, errorRate: number): CohortCounts {
-  const pois = (m: number) => Math.max(0, Math.round(m + Math.sqrt(m) * (rng() * 2 - 1) * 1.7));
+  const pois = (m: number) =>
+    Math.max(0, Math.round(m + Math.sqrt(m) * (rng() * 2 - 1) * 1.7));
   const slow = pois(n * 0.004);
   const trials = Math.round(n * 0.1);
   const conv = Math.min(trials, pois(trials * 0.03));
   return {
     requests: n,
     errors: Math.min(n, pois(n * errorRate)),
-    latency: { le: [50, 100, 300, 1000, Infinity], counts: [Math.round(n * 0.5), Math.round(n * 0.8), n - slow, n - Math.round(slow / 4), n] },
+    latency: {
+      le: [50, 100, 300, 1000, Infinity],
+      counts: [
+        Math.round(n * 0.5),
+        Math.round(n * 0.8),
+        n - slow,
+        n - Math.round(slow / 4),
+        n,
+      ],
+    },
     kpis: {
       conversion: { trials, successes: conv },
       order_value: { n: conv, sum: conv * 40, sumSq: conv * 1700 },
@@ -95,15 +122,24 @@ function cohort(rng: () => number, n: number, errorRate: number): CohortCounts {
  * Rollouts share series, so their verdicts are correlated (a healthy series
  * that crosses a boundary rolls back every rollout given it).
  */
-export function seriesLibrary(rng: () => number, extraTicks = 0): Map<string, TelemetryTick[][]> {
+export function seriesLibrary(
+  rng: () => number,
+  extraTicks = 0,
+): Map<string, TelemetryTick[][]> {
   const library = new Map<string, TelemetryTick[][]>();
   for (const weight of [1, 5, 25]) {
     for (const regressing of [false, true]) {
       library.set(
         `${weight}:${regressing}`,
         Array.from({ length: 40 }, () =>
-          // eslint-disable-next-line @typescript-eslint/no-use-before-define -- read when called, long after the module has loaded
-          telemetrySeries(rng, LOOP_SEED.maxTicksInStep + 2 + extraTicks, 4000 + Math.floor(rng() * 40000), weight / 100, regressing ? 4 : 1),
+          telemetrySeries(
+            rng,
+            // eslint-disable-next-line @typescript-eslint/no-use-before-define -- read when called, long after the module has loaded
+            LOOP_SEED.maxTicksInStep + 2 + extraTicks,
+            4000 + Math.floor(rng() * 40000),
+            weight / 100,
+            regressing ? 4 : 1,
+          ),
         ),
       );
     }
@@ -115,11 +151,21 @@ export function seriesLibrary(rng: () => number, extraTicks = 0): Map<string, Te
  * A series of interval counts for one rollout: `traffic` requests per
  * interval, `share` of them on the canary; a regressing canary has `errorFactor` × the errors.
  */
-export function telemetrySeries(rng: () => number, ticks: number, traffic: number, share: number, errorFactor = 1): TelemetryTick[] {
+export function telemetrySeries(
+  rng: () => number,
+  ticks: number,
+  traffic: number,
+  share: number,
+  errorFactor = 1,
+): TelemetryTick[] {
   const out: TelemetryTick[] = [];
   for (let t = 1; t <= ticks; t++) {
     const nc = Math.max(1, Math.round(traffic * share));
-    out.push({ tick: t, baseline: cohort(rng, traffic - nc, 0.0005), canary: cohort(rng, nc, 0.0005 * errorFactor) });
+    out.push({
+      tick: t,
+      baseline: cohort(rng, traffic - nc, 0.0005),
+      canary: cohort(rng, nc, 0.0005 * errorFactor),
+    });
   }
   return out;
 }
@@ -137,7 +183,13 @@ export function evidenceTemplates(count: number, seed = 42): GateDecision[] {
       TICK_SECONDS,
     );
     const regressing = i % 8 === 7;
-    const ticks = telemetrySeries(rng, 5 + Math.floor(rng() * 20), 2000 + Math.floor(rng() * 40000), weight / 100, regressing ? 4 : 1);
+    const ticks = telemetrySeries(
+      rng,
+      5 + Math.floor(rng() * 20),
+      2000 + Math.floor(rng() * 40000),
+      weight / 100,
+      regressing ? 4 : 1,
+    );
     out.push(evaluateGate(ctx, ticks, gatePolicyFor(policy)));
   }
   return out;
@@ -159,7 +211,9 @@ export interface BenchDatabase {
 }
 
 /** Why a kind of bench database cannot be opened here, or undefined. */
-export function benchDatabaseUnavailable(kind: BenchDbKind): string | undefined {
+export function benchDatabaseUnavailable(
+  kind: BenchDbKind,
+): string | undefined {
   return kind === 'postgres' ? postgresUnavailableReason() : undefined;
 }
 
@@ -169,16 +223,25 @@ export function benchDatabaseUnavailable(kind: BenchDbKind): string | undefined 
  * private cluster (`startPostgres`) with the database Backstage would use
  * for the plugin (`backstage_plugin_rollouts`).
  */
-export async function openBenchDatabase(kind: BenchDbKind): Promise<BenchDatabase> {
+export async function openBenchDatabase(
+  kind: BenchDbKind,
+): Promise<BenchDatabase> {
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
-    const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: join(dir, 'rollouts.sqlite') }, useNullAsDefault: true });
+    const knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: join(dir, 'rollouts.sqlite') },
+      useNullAsDefault: true,
+    });
     await migrateRolloutsDatabase(knex);
     return {
       kind,
       label: 'SQLite',
       knex,
-      backendDatabaseConfig: { client: 'better-sqlite3', connection: { directory: dir } },
+      backendDatabaseConfig: {
+        client: 'better-sqlite3',
+        connection: { directory: dir },
+      },
       async close() {
         await knex.destroy();
         rmSync(dir, { recursive: true, force: true });
@@ -206,7 +269,10 @@ export async function openBenchDatabase(kind: BenchDbKind): Promise<BenchDatabas
       kind,
       label: 'PostgreSQL',
       knex,
-      backendDatabaseConfig: { client: 'pg', connection: { host: conn.host, port: conn.port, user: conn.user } },
+      backendDatabaseConfig: {
+        client: 'pg',
+        connection: { host: conn.host, port: conn.port, user: conn.user },
+      },
       async close() {
         await knex.destroy();
         stop();
@@ -303,7 +369,13 @@ export interface SeedResult {
   rollouts: SeededRollout[];
   decisions: number;
   bytes: { rolloutEvidence: number; decisionEvidence: number };
-  ms: { generate: number; rollouts: number; decisions: number; analyze: number; total: number };
+  ms: {
+    generate: number;
+    rollouts: number;
+    decisions: number;
+    analyze: number;
+    total: number;
+  };
 }
 
 export const PROVIDER_ID = 'bench';
@@ -312,12 +384,21 @@ function serviceName(i: number) {
   return `svc-${String(i).padStart(4, '0')}`;
 }
 
-export function targetOf(service: number, t: number, targetsPerService: number) {
-  return targetsPerService === 1 ? `shop/${serviceName(service)}` : `shop/${serviceName(service)}/r${t}`;
+export function targetOf(
+  service: number,
+  t: number,
+  targetsPerService: number,
+) {
+  return targetsPerService === 1
+    ? `shop/${serviceName(service)}`
+    : `shop/${serviceName(service)}/r${t}`;
 }
 
 /** Catalog entities for the bench services, annotated for Tollgate. */
-export function benchEntities(services: number, targetsPerService: number): Entity[] {
+export function benchEntities(
+  services: number,
+  targetsPerService: number,
+): Entity[] {
   return Array.from({ length: services }, (_, i) => ({
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Component',
@@ -325,7 +406,10 @@ export function benchEntities(services: number, targetsPerService: number): Enti
       name: serviceName(i),
       namespace: 'default',
       annotations: {
-        'tollgate.dev/rollouts': Array.from({ length: targetsPerService }, (__, t) => `${PROVIDER_ID}:${targetOf(i, t, targetsPerService)}`).join(','),
+        'tollgate.dev/rollouts': Array.from(
+          { length: targetsPerService },
+          (__, t) => `${PROVIDER_ID}:${targetOf(i, t, targetsPerService)}`,
+        ).join(','),
         'tollgate.dev/runbook': `https://runbooks.example/${serviceName(i)}`,
       },
     },
@@ -345,7 +429,14 @@ function compactEvidence(d: GateDecision): Record<string, unknown> {
     rubric: d.rubric,
     score: d.score,
     tick: d.tick,
-    signals: d.signals.map(s => ({ name: s.name, kind: s.kind, baseline: s.baseline, canary: s.canary, difference: s.difference, rule: s.rule })),
+    signals: d.signals.map(s => ({
+      name: s.name,
+      kind: s.kind,
+      baseline: s.baseline,
+      canary: s.canary,
+      difference: s.difference,
+      rule: s.rule,
+    })),
   };
 }
 
@@ -357,10 +448,16 @@ const FINISHED: Array<[RolloutStatus, number]> = [
 ];
 
 /** The last decision of a finished rollout: how it ended, and whether its action was applied. */
-function endingOf(status: RolloutStatus): { verdict: DecisionEntry['verdict']; outcome: DecisionEntry['outcome'] } {
+function endingOf(status: RolloutStatus): {
+  verdict: DecisionEntry['verdict'];
+  outcome: DecisionEntry['outcome'];
+} {
   if (status === 'promoted') return { verdict: 'promote', outcome: 'applied' };
   if (status === 'aborted') return { verdict: 'observe', outcome: 'none' };
-  return { verdict: 'rollback', outcome: status === 'failed' ? 'failed' : 'applied' };
+  return {
+    verdict: 'rollback',
+    outcome: status === 'failed' ? 'failed' : 'applied',
+  };
 }
 
 function pick<T>(rng: () => number, table: Array<[T, number]>): T {
@@ -377,7 +474,12 @@ function pick<T>(rng: () => number, table: Array<[T, number]>): T {
  * multi-row insert to a compound SELECT capped at 500 terms); runs `produce`
  * for the next batch while the previous statement is in flight.
  */
-async function insertPipelined(trx: Knex.Transaction, table: string, batches: number, produce: (b: number) => Record<string, unknown>[]) {
+async function insertPipelined(
+  trx: Knex.Transaction,
+  table: string,
+  batches: number,
+  produce: (b: number) => Record<string, unknown>[],
+) {
   let inFlight: Promise<unknown> | undefined;
   for (let b = 0; b < batches; b++) {
     const rows = produce(b);
@@ -387,7 +489,8 @@ async function insertPipelined(trx: Knex.Transaction, table: string, batches: nu
     const columns = Object.keys(rows[0]);
     const tuple = `(${columns.map(() => '?').join(',')})`;
     const bindings: unknown[] = [];
-    for (const row of rows) for (const c of columns) bindings.push(row[c] ?? null);
+    for (const row of rows)
+      for (const c of columns) bindings.push(row[c] ?? null);
     inFlight = trx.raw(
       `insert into "${table}" (${columns.map(c => `"${c}"`).join(',')}) values ${rows.map(() => tuple).join(',')}`,
       bindings as Knex.RawBinding[],
@@ -401,7 +504,10 @@ async function insertPipelined(trx: Knex.Transaction, table: string, batches: nu
  * days; decisions are spread over each rollout's lifetime and numbered in
  * time order, so `seq` order is chronological like a real log.
  */
-export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promise<SeedResult> {
+export async function seedBenchDatabase(
+  knex: Knex,
+  options: SeedOptions,
+): Promise<SeedResult> {
   const t0 = performance.now();
   const rng = mulberry32(options.seed);
   const now = options.now.getTime();
@@ -414,7 +520,10 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
   const rowJson = new JsonOnce();
   const entities = benchEntities(options.services, options.targetsPerService);
   const targets = options.services * options.targetsPerService;
-  if (options.activeRollouts > targets) throw new Error(`at most one active rollout per target: ${options.activeRollouts} > ${targets} targets`);
+  if (options.activeRollouts > targets)
+    throw new Error(
+      `at most one active rollout per target: ${options.activeRollouts} > ${targets} targets`,
+    );
 
   // Rollouts: round-robin over targets, oldest first; the newest per target may be active.
   const perTarget = Math.ceil(options.rollouts / targets);
@@ -422,10 +531,19 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
   const templateOf: number[] = [];
   let activeLeft = options.activeRollouts;
   for (let k = 0; k < perTarget; k++) {
-    for (let tgt = 0; tgt < targets && rollouts.length < options.rollouts; tgt++) {
+    for (
+      let tgt = 0;
+      tgt < targets && rollouts.length < options.rollouts;
+      tgt++
+    ) {
       const service = Math.floor(tgt / options.targetsPerService);
-      const target = targetOf(service, tgt % options.targetsPerService, options.targetsPerService);
-      const newest = k === perTarget - 1 || rollouts.length + targets >= options.rollouts;
+      const target = targetOf(
+        service,
+        tgt % options.targetsPerService,
+        options.targetsPerService,
+      );
+      const newest =
+        k === perTarget - 1 || rollouts.length + targets >= options.rollouts;
       const active = newest && activeLeft > 0;
       const version = `1.${k + 1}.0`;
       const base = {
@@ -442,7 +560,9 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         activeLeft--;
         const stepIndex = Math.floor(rng() * 3);
         const inStepTicks = 1 + Math.floor(rng() * options.maxTicksInStep);
-        const stepStartedAt = new Date(now - inStepTicks * TICK_SECONDS * 1000 - 30_000);
+        const stepStartedAt = new Date(
+          now - inStepTicks * TICK_SECONDS * 1000 - 30_000,
+        );
         let status: RolloutStatus = 'progressing';
         if (stepIndex === 2 && rng() < 0.3) status = 'awaiting-approval';
         else if (rng() < 0.05) status = 'paused';
@@ -451,18 +571,24 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
           status,
           currentStepIndex: stepIndex,
           currentWeight: steps[stepIndex].weight,
-          startedAt: new Date(stepStartedAt.getTime() - stepIndex * 20 * 60_000 - rng() * 3_600_000),
+          startedAt: new Date(
+            stepStartedAt.getTime() -
+              stepIndex * 20 * 60_000 -
+              rng() * 3_600_000,
+          ),
           stepStartedAt,
           regressing: rng() < options.regressingShare,
         });
       } else {
-        const startedAt = now - 90 * DAY_MS + ((k + rng()) / perTarget) * 88 * DAY_MS;
+        const startedAt =
+          now - 90 * DAY_MS + ((k + rng()) / perTarget) * 88 * DAY_MS;
         const finishedAt = startedAt + (2 + rng() * 10) * 3_600_000;
         const status = pick(rng, FINISHED);
         const stepIndex = status === 'promoted' ? 3 : Math.floor(rng() * 3);
         let currentWeight = 0; // rolled back: no traffic
         if (status === 'promoted') currentWeight = 100;
-        else if (status !== 'rolled-back') currentWeight = steps[stepIndex].weight;
+        else if (status !== 'rolled-back')
+          currentWeight = steps[stepIndex].weight;
         rollouts.push({
           ...base,
           status,
@@ -488,7 +614,13 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
     let d = 0;
     for (let r = 0; r < rollouts.length && d < n; r++) {
       const left = rollouts.length - r;
-      const want = r === rollouts.length - 1 ? n - d : Math.max(1, Math.min(n - d - (left - 1), Math.round(mean * (0.5 + rng()))));
+      const want =
+        r === rollouts.length - 1
+          ? n - d
+          : Math.max(
+              1,
+              Math.min(n - d - (left - 1), Math.round(mean * (0.5 + rng()))),
+            );
       const ro = rollouts[r];
       const from = ro.startedAt.getTime();
       const to = ro.finishedAt?.getTime() ?? now - 60_000;
@@ -496,7 +628,8 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         rolloutOf[d] = r;
         posOf[d] = i;
         // evenly spaced with jitter: keeps each rollout's own order
-        timeOf[d] = from + ((i + 0.5 + (rng() - 0.5) * 0.9) / want) * (to - from);
+        timeOf[d] =
+          from + ((i + 0.5 + (rng() - 0.5) * 0.9) / want) * (to - from);
         d++;
       }
       countOf[r] = want;
@@ -518,44 +651,63 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
   await knex.transaction(async trx => {
     const r0 = performance.now();
     const batch = 500;
-    await insertPipelined(trx, 'rollouts', Math.ceil(rollouts.length / batch), b =>
-      rollouts.slice(b * batch, (b + 1) * batch).map((r, i) => {
-        const t = templates[templateOf[b * batch + i]];
-        const active = !r.finishedAt;
-        const withEvidence = !active || options.withLastEvaluation;
-        const evidence = withEvidence ? fullJson[templateOf[b * batch + i]] : null;
-        if (evidence) bytes.rolloutEvidence += evidence.length;
-        const lastEvaluation = active && !options.withLastEvaluation
-          ? null
-          : JSON.stringify({ verdict: t.verdict === 'promote' && active ? 'continue' : t.verdict, rubric: t.rubric, score: t.score, reasons: t.reasons, evaluatedAt: new Date((r.finishedAt ?? options.now).getTime()).toISOString() });
-        let figureCols: Record<string, unknown> = {};
-        if (figures) figureCols = withEvidence ? figures[templateOf[b * batch + i]] : { burn_rate: null, kpi_deltas: null };
-        return {
-          id: r.id,
-          entity_ref: r.entityRef,
-          provider: PROVIDER_ID,
-          target: r.target,
-          external_id: r.externalId,
-          version: r.version,
-          previous_version: r.previousVersion,
-          status: r.status,
-          steps: JSON.stringify(steps),
-          current_step_index: r.currentStepIndex,
-          current_weight: r.currentWeight,
-          started_at: r.startedAt.toISOString(),
-          step_started_at: r.stepStartedAt.toISOString(),
-          finished_at: r.finishedAt?.toISOString() ?? null,
-          updated_at: (r.finishedAt ?? options.now).toISOString(),
-          policy_name: policy.name,
-          policy_hash: policy.hash,
-          last_evaluation: lastEvaluation,
-          evidence,
-          last_error: null,
-          pending_action: null,
-          row_version: 3,
-          ...figureCols,
-        };
-      }),
+    await insertPipelined(
+      trx,
+      'rollouts',
+      Math.ceil(rollouts.length / batch),
+      b =>
+        rollouts.slice(b * batch, (b + 1) * batch).map((r, i) => {
+          const t = templates[templateOf[b * batch + i]];
+          const active = !r.finishedAt;
+          const withEvidence = !active || options.withLastEvaluation;
+          const evidence = withEvidence
+            ? fullJson[templateOf[b * batch + i]]
+            : null;
+          if (evidence) bytes.rolloutEvidence += evidence.length;
+          const lastEvaluation =
+            active && !options.withLastEvaluation
+              ? null
+              : JSON.stringify({
+                  verdict:
+                    t.verdict === 'promote' && active ? 'continue' : t.verdict,
+                  rubric: t.rubric,
+                  score: t.score,
+                  reasons: t.reasons,
+                  evaluatedAt: new Date(
+                    (r.finishedAt ?? options.now).getTime(),
+                  ).toISOString(),
+                });
+          let figureCols: Record<string, unknown> = {};
+          if (figures)
+            figureCols = withEvidence
+              ? figures[templateOf[b * batch + i]]
+              : { burn_rate: null, kpi_deltas: null };
+          return {
+            id: r.id,
+            entity_ref: r.entityRef,
+            provider: PROVIDER_ID,
+            target: r.target,
+            external_id: r.externalId,
+            version: r.version,
+            previous_version: r.previousVersion,
+            status: r.status,
+            steps: JSON.stringify(steps),
+            current_step_index: r.currentStepIndex,
+            current_weight: r.currentWeight,
+            started_at: r.startedAt.toISOString(),
+            step_started_at: r.stepStartedAt.toISOString(),
+            finished_at: r.finishedAt?.toISOString() ?? null,
+            updated_at: (r.finishedAt ?? options.now).toISOString(),
+            policy_name: policy.name,
+            policy_hash: policy.hash,
+            last_evaluation: lastEvaluation,
+            evidence,
+            last_error: null,
+            pending_action: null,
+            row_version: 3,
+            ...figureCols,
+          };
+        }),
     );
     tRollouts = performance.now() - r0;
 
@@ -583,17 +735,26 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         if (pos === 0) verdict = 'register';
         else if (last && ro.finishedAt) {
           ({ verdict, outcome } = endingOf(ro.status));
-        } else if (pos % promoteEvery === 0 && stepOf[r] < promotions - (ro.status === 'promoted' ? 1 : 0)) {
+        } else if (
+          pos % promoteEvery === 0 &&
+          stepOf[r] < promotions - (ro.status === 'promoted' ? 1 : 0)
+        ) {
           verdict = 'promote';
           outcome = 'applied';
         } else verdict = rng() < 0.3 ? 'hold' : 'continue';
         const stepIndex = stepOf[r];
-        if (verdict === 'promote' && outcome === 'applied' && stepOf[r] < 3) stepOf[r]++;
+        if (verdict === 'promote' && outcome === 'applied' && stepOf[r] < 3)
+          stepOf[r]++;
         const ti = (templateOf[r] + pos) % templates.length;
-        const full = verdict !== 'register' && verdict !== 'observe' && rng() < options.fullEvidenceShare;
+        const full =
+          verdict !== 'register' &&
+          verdict !== 'observe' &&
+          rng() < options.fullEvidenceShare;
         let evidence: GateDecision | Record<string, unknown> | null = null;
-        if (verdict !== 'register' && verdict !== 'observe') evidence = full ? templates[ti] : compact[ti];
-        if (evidence !== null) bytes.decisionEvidence += rowJson.of(evidence).length;
+        if (verdict !== 'register' && verdict !== 'observe')
+          evidence = full ? templates[ti] : compact[ti];
+        if (evidence !== null)
+          bytes.decisionEvidence += rowJson.of(evidence).length;
         const entry: Omit<DecisionEntry, 'hash'> = {
           seq,
           id: randomUUID(),
@@ -603,7 +764,10 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
           verdict,
           kind: 'automatic',
           actor: 'scheduler',
-          reasons: verdict === 'register' ? [`${PROVIDER_ID} reported ${ro.version} on ${ro.target}`] : templates[ti].reasons,
+          reasons:
+            verdict === 'register'
+              ? [`${PROVIDER_ID} reported ${ro.version} on ${ro.target}`]
+              : templates[ti].reasons,
           evidence: evidence as Record<string, unknown> | null,
           policyHash: policy.hash ?? null,
           outcome,
@@ -612,7 +776,12 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
         };
         // The first `legacyDecisions` entries as a log written before chain version 2; the rest as the store writes now.
         let row: DecisionRow;
-        if (seq <= legacy) row = decisionRow({ ...entry, hash: decisionHash(entry) }, rowJson, 1);
+        if (seq <= legacy)
+          row = decisionRow(
+            { ...entry, hash: decisionHash(entry) },
+            rowJson,
+            1,
+          );
         else row = sealDecision(entry, rowJson).row;
         prevHash = row.hash;
         ro.decisionSeqs.push(seq);
@@ -620,7 +789,9 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
       }
       return rows;
     });
-    await trx('decision_chain').where({ id: 1 }).update({ seq: n, hash: prevHash });
+    await trx('decision_chain')
+      .where({ id: 1 })
+      .update({ seq: n, hash: prevHash });
     tDecisions = performance.now() - d0;
   });
 
@@ -635,7 +806,13 @@ export async function seedBenchDatabase(knex: Knex, options: SeedOptions): Promi
     rollouts,
     decisions: n,
     bytes,
-    ms: { generate: tGenerated - t0, rollouts: tRollouts, decisions: tDecisions, analyze: tAnalyze, total: performance.now() - t0 },
+    ms: {
+      generate: tGenerated - t0,
+      rollouts: tRollouts,
+      decisions: tDecisions,
+      analyze: tAnalyze,
+      total: performance.now() - t0,
+    },
   };
 }
 
@@ -659,7 +836,8 @@ export function parseArgs(argv: string[]): Map<string, string> {
     if (!a.startsWith('--')) continue;
     const [k, v] = a.slice(2).split('=', 2);
     if (v !== undefined) out.set(k, v);
-    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out.set(k, argv[++i]);
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--'))
+      out.set(k, argv[++i]);
     else out.set(k, 'true');
   }
   return out;
@@ -667,7 +845,10 @@ export function parseArgs(argv: string[]): Map<string, string> {
 
 export function machineLine(): string {
   const cpus = os.cpus();
-  const load = os.loadavg().map(x => x.toFixed(2)).join(' ');
+  const load = os
+    .loadavg()
+    .map(x => x.toFixed(2))
+    .join(' ');
   return `${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${load}`;
 }
 
@@ -678,7 +859,8 @@ export async function forEachBenchDatabase(
   benchOne: (kind: BenchDbKind, args: Map<string, string>) => Promise<unknown>,
 ): Promise<void> {
   const which = args.get('db') ?? 'both';
-  const kinds: BenchDbKind[] = which === 'both' ? ['sqlite', 'postgres'] : [which as BenchDbKind];
+  const kinds: BenchDbKind[] =
+    which === 'both' ? ['sqlite', 'postgres'] : [which as BenchDbKind];
   console.log(`${name} on ${machineLine()}`);
   for (const kind of kinds) {
     const why = benchDatabaseUnavailable(kind);
@@ -688,5 +870,7 @@ export async function forEachBenchDatabase(
     }
     await benchOne(kind, args);
   }
-  console.log(`\nload average after: ${machineLine().split('load average ')[1]}`);
+  console.log(
+    `\nload average after: ${machineLine().split('load average ')[1]}`,
+  );
 }

@@ -38,8 +38,14 @@ describe.runIf(run)('demo portal in Chromium', () => {
     browser = await chromium.launch({
       executablePath: chromiumPath(),
       args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
       ],
     });
     page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
@@ -52,21 +58,32 @@ describe.runIf(run)('demo portal in Chromium', () => {
     await portal?.stop();
   });
 
-  it('shows a service\'s rollout on its Rollouts tab', async () => {
+  it("shows a service's rollout on its Rollouts tab", async () => {
     const token = await guestToken(portal.baseUrl);
     // The gate loop imports the simulator's rollouts within a few seconds.
     let version: string | undefined;
     for (let i = 0; i < 60 && !version; i++) {
-      const res = await fetch(`${portal.baseUrl}/api/rollouts/v1/rollouts?entityRef=component:default/cart-service&status=active`, {
-        headers: { Authorization: `Bearer ${token}` },
-      });
+      const res = await fetch(
+        `${portal.baseUrl}/api/rollouts/v1/rollouts?entityRef=component:default/cart-service&status=active`,
+        {
+          headers: { Authorization: `Bearer ${token}` },
+        },
+      );
       version = ((await res.json()) as any).items?.[0]?.version;
       if (!version) await new Promise(r => setTimeout(r, 1000));
     }
     expect(version).toBeDefined();
-    await page.goto(`${portal.baseUrl}/catalog/default/component/cart-service/rollouts`);
-    await page.getByText(version!, { exact: false }).first().waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: join(artifacts, 'entity-rollouts-tab.png'), fullPage: true });
+    await page.goto(
+      `${portal.baseUrl}/catalog/default/component/cart-service/rollouts`,
+    );
+    await page
+      .getByText(version!, { exact: false })
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await page.screenshot({
+      path: join(artifacts, 'entity-rollouts-tab.png'),
+      fullPage: true,
+    });
   });
 
   it('lists active rollouts on the Rollouts page, reached from its sidebar item', async () => {
@@ -74,8 +91,14 @@ describe.runIf(run)('demo portal in Chromium', () => {
     await page.locator('nav').getByRole('link', { name: 'Rollouts' }).click();
     await page.waitForURL(/\/rollouts$/);
     await page.getByText('cart-service').first().waitFor({ timeout: 30_000 });
-    await page.getByText('payments-gateway').first().waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: join(artifacts, 'rollouts-dashboard.png'), fullPage: true });
+    await page
+      .getByText('payments-gateway')
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await page.screenshot({
+      path: join(artifacts, 'rollouts-dashboard.png'),
+      fullPage: true,
+    });
   });
 
   it('shows an engineer the rollback verdict and its reasons on a regressing service', async () => {
@@ -83,53 +106,107 @@ describe.runIf(run)('demo portal in Chromium', () => {
     const token = await guestToken(portal.baseUrl);
     let rolledBack: any;
     for (let i = 0; i < 150 && !rolledBack; i++) {
-      const res = await fetch(`${portal.baseUrl}/api/rollouts/v1/rollouts?entityRef=component:default/checkout-api&status=rolled-back`, {
-        headers: { Authorization: `Bearer ${token}` },
-      });
+      const res = await fetch(
+        `${portal.baseUrl}/api/rollouts/v1/rollouts?entityRef=component:default/checkout-api&status=rolled-back`,
+        {
+          headers: { Authorization: `Bearer ${token}` },
+        },
+      );
       // Seeded history has rolled-back rollouts too: only a live one counts.
-      rolledBack = (((await res.json()) as any).items ?? []).find((r: any) => Date.parse(r.startedAt) >= startedAt);
+      rolledBack = (((await res.json()) as any).items ?? []).find(
+        (r: any) => Date.parse(r.startedAt) >= startedAt,
+      );
       if (!rolledBack) await new Promise(r => setTimeout(r, 1000));
     }
     expect(rolledBack).toBeDefined();
-    await page.goto(`${portal.baseUrl}/catalog/default/component/checkout-api/rollouts`);
+    await page.goto(
+      `${portal.baseUrl}/catalog/default/component/checkout-api/rollouts`,
+    );
     // The finished rollout is listed under past rollouts; opening it shows its decisions.
     await page.getByText(rolledBack.version).first().click();
-    await page.getByText(/error rate: canary/i).first().waitFor({ timeout: 30_000 });
-    await page.getByText('rollback', { exact: true }).first().waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: join(artifacts, 'regressing-service.png'), fullPage: true });
+    await page
+      .getByText(/error rate: canary/i)
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await page
+      .getByText('rollback', { exact: true })
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await page.screenshot({
+      path: join(artifacts, 'regressing-service.png'),
+      fullPage: true,
+    });
   }, 240_000);
 
   it('lets on-call roll back with a reason and shows it in the timeline', async () => {
-    await page.goto(`${portal.baseUrl}/catalog/default/component/cart-service/rollouts`);
-    const button = page.getByRole('button', { name: 'Roll back', exact: true }).first();
+    await page.goto(
+      `${portal.baseUrl}/catalog/default/component/cart-service/rollouts`,
+    );
+    const button = page
+      .getByRole('button', { name: 'Roll back', exact: true })
+      .first();
     await button.waitFor({ timeout: 30_000 });
     await expectEnabled(button);
     await button.click();
-    await page.getByLabel('Reason').fill('e2e: checkout latency alarm at 03:12');
+    await page
+      .getByLabel('Reason')
+      .fill('e2e: checkout latency alarm at 03:12');
     await page.screenshot({ path: join(artifacts, 'rollback-dialog.png') });
     await page.getByRole('button', { name: 'Confirm roll back' }).click();
-    await page.getByText(/e2e: checkout latency alarm at 03:12/).first().waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: join(artifacts, 'after-rollback.png'), fullPage: true });
+    await page
+      .getByText(/e2e: checkout latency alarm at 03:12/)
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await page.screenshot({
+      path: join(artifacts, 'after-rollback.png'),
+      fullPage: true,
+    });
   });
 
   it('shows the rollback button disabled to a user without the permission', async () => {
-    await page.goto(`${portal.baseUrl}/catalog/default/component/payments-gateway/rollouts`);
-    const button = page.getByRole('button', { name: 'Roll back', exact: true }).first();
+    await page.goto(
+      `${portal.baseUrl}/catalog/default/component/payments-gateway/rollouts`,
+    );
+    const button = page
+      .getByRole('button', { name: 'Roll back', exact: true })
+      .first();
     await button.waitFor({ timeout: 30_000 });
-    await expect.poll(async () => button.isDisabled(), { timeout: 15_000 }).toBe(true);
-    await page.screenshot({ path: join(artifacts, 'permission-denied.png'), fullPage: true });
+    await expect
+      .poll(async () => button.isDisabled(), { timeout: 15_000 })
+      .toBe(true);
+    await page.screenshot({
+      path: join(artifacts, 'permission-denied.png'),
+      fullPage: true,
+    });
   });
 
   it('lets a manager filter the dashboard by owner', async () => {
     await page.goto(`${portal.baseUrl}/rollouts`);
-    await page.getByText('payments-gateway').first().waitFor({ timeout: 30_000 });
-    await page.locator('[data-testid=owner-filter]').selectOption('group:default/team-payments');
-    await expect.poll(async () => page.getByText('cart-service').count(), { timeout: 15_000 }).toBe(0);
-    await page.getByText('payments-gateway').first().waitFor({ timeout: 15_000 });
-    await page.screenshot({ path: join(artifacts, 'dashboard-filtered.png'), fullPage: true });
+    await page
+      .getByText('payments-gateway')
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await page
+      .locator('[data-testid=owner-filter]')
+      .selectOption('group:default/team-payments');
+    await expect
+      .poll(async () => page.getByText('cart-service').count(), {
+        timeout: 15_000,
+      })
+      .toBe(0);
+    await page
+      .getByText('payments-gateway')
+      .first()
+      .waitFor({ timeout: 15_000 });
+    await page.screenshot({
+      path: join(artifacts, 'dashboard-filtered.png'),
+      fullPage: true,
+    });
   });
 });
 
 async function expectEnabled(locator: import('playwright-core').Locator) {
-  await expect.poll(async () => locator.isEnabled(), { timeout: 15_000 }).toBe(true);
+  await expect
+    .poll(async () => locator.isEnabled(), { timeout: 15_000 })
+    .toBe(true);
 }

@@ -11,7 +11,11 @@ import type { Knex } from 'knex';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertPostgresOrSkip, startPostgres, type PostgresServer } from '../support/postgres';
+import {
+  assertPostgresOrSkip,
+  startPostgres,
+  type PostgresServer,
+} from '../support/postgres';
 import {
   api,
   decisionsAppliedTwice,
@@ -50,7 +54,17 @@ interface DecisionRow {
 }
 
 async function decisions(db: Knex): Promise<DecisionRow[]> {
-  return db('decisions').select('seq', 'hash', 'rollout_id', 'step_index', 'verdict', 'outcome', 'reasons').orderBy('seq');
+  return db('decisions')
+    .select(
+      'seq',
+      'hash',
+      'rollout_id',
+      'step_index',
+      'verdict',
+      'outcome',
+      'reasons',
+    )
+    .orderBy('seq');
 }
 
 async function expectSurvivesCrashes(database: Database, dataDir: string) {
@@ -74,8 +88,13 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
   for (let i = 0; i <= CRASHES; i++) {
     const backend = await startBackend(env, dataDir);
     const verify = await api(backend.baseUrl, '/v1/decisions/verify');
-    expect(verify.status, `decisions/verify after restart ${i}: ${JSON.stringify(verify.body)}`).toBe(200);
-    expect(verify.body, `decision log after restart ${i}`).toMatchObject({ ok: true });
+    expect(
+      verify.status,
+      `decisions/verify after restart ${i}: ${JSON.stringify(verify.body)}`,
+    ).toBe(200);
+    expect(verify.body, `decision log after restart ${i}`).toMatchObject({
+      ok: true,
+    });
     verified++;
     checkedEntries += verify.body.checked;
 
@@ -98,13 +117,23 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
         expect(last.body.ok).toBe(true);
         // …and a graceful stop lets the action it is taking finish: nothing is left in flight.
         await backend.stop();
-        expect(backend.process.signalCode, 'the last backend stopped on SIGTERM, not by the SIGKILL fallback').not.toBe('SIGKILL');
-        reconciliations = await checkFinalState(database, stateFile, [...claims.values()]);
+        expect(
+          backend.process.signalCode,
+          'the last backend stopped on SIGTERM, not by the SIGKILL fallback',
+        ).not.toBe('SIGKILL');
+        reconciliations = await checkFinalState(database, stateFile, [
+          ...claims.values(),
+        ]);
       } catch (e) {
         // What the last backend said about the loop, to see why it did not settle.
-        const lines = backend.logs().split('\n').filter(l => /rollouts|task|schedul|error/i.test(l));
+        const lines = backend
+          .logs()
+          .split('\n')
+          .filter(l => /rollouts|task|schedul|error/i.test(l));
         // eslint-disable-next-line no-console
-        console.log(`[reliability] crash (${database.kind}, seed ${SEED}): the last backend's log:\n${lines.slice(-60).join('\n')}`);
+        console.log(
+          `[reliability] crash (${database.kind}, seed ${SEED}): the last backend's log:\n${lines.slice(-60).join('\n')}`,
+        );
         throw e;
       }
       break;
@@ -114,7 +143,9 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
     const db2 = database.connect();
     try {
       for (const d of await decisions(db2)) seen.set(Number(d.seq), d.hash);
-      interrupted = await db2('rollouts').whereNotNull('pending_action').select('id', 'row_version');
+      interrupted = await db2('rollouts')
+        .whereNotNull('pending_action')
+        .select('id', 'row_version');
       for (const r of interrupted) claims.set(`${r.id}@${r.row_version}`, r.id);
     } finally {
       await db2.destroy();
@@ -137,21 +168,34 @@ interface InFlight {
  * longer carries that claim (once the dead process's hold on the loop
  * expires, after schedule.timeoutSeconds).
  */
-async function waitReconciled(database: Database, inFlight: InFlight[]): Promise<void> {
+async function waitReconciled(
+  database: Database,
+  inFlight: InFlight[],
+): Promise<void> {
   if (!inFlight.length) return;
   const db = database.connect();
   try {
     const deadline = Date.now() + 90_000;
     for (;;) {
-      const rows: Array<InFlight & { pending_action: string | null }> = await db('rollouts')
-        .whereIn('id', inFlight.map(r => r.id))
-        .select('id', 'row_version', 'pending_action');
+      const rows: Array<InFlight & { pending_action: string | null }> =
+        await db('rollouts')
+          .whereIn(
+            'id',
+            inFlight.map(r => r.id),
+          )
+          .select('id', 'row_version', 'pending_action');
       const stuck = inFlight.filter(before => {
         const now = rows.find(r => r.id === before.id);
-        return now?.pending_action && Number(now.row_version) === Number(before.row_version);
+        return (
+          now?.pending_action &&
+          Number(now.row_version) === Number(before.row_version)
+        );
       });
       if (!stuck.length) return;
-      if (Date.now() > deadline) throw new Error(`actions in flight at the kill not reconciled within 90 s: ${JSON.stringify(stuck)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `actions in flight at the kill not reconciled within 90 s: ${JSON.stringify(stuck)}`,
+        );
       await sleep(1000);
     }
   } finally {
@@ -160,15 +204,35 @@ async function waitReconciled(database: Database, inFlight: InFlight[]): Promise
 }
 
 /** Checks the end state; returns how many reconciliations the log holds. */
-async function checkFinalState(database: Database, stateFile: string, interruptedIds: string[]): Promise<number> {
+async function checkFinalState(
+  database: Database,
+  stateFile: string,
+  interruptedIds: string[],
+): Promise<number> {
   const db = database.connect();
   try {
     const rows = await decisions(db);
-    const rollouts: Array<{ id: string; target: string; version: string; status: string; current_step_index: number; pending_action: string | null }> =
-      await db('rollouts').select('id', 'target', 'version', 'status', 'current_step_index', 'pending_action');
+    const rollouts: Array<{
+      id: string;
+      target: string;
+      version: string;
+      status: string;
+      current_step_index: number;
+      pending_action: string | null;
+    }> = await db('rollouts').select(
+      'id',
+      'target',
+      'version',
+      'status',
+      'current_step_index',
+      'pending_action',
+    );
 
     // No rollout stuck with an action in flight.
-    expect(rollouts.filter(r => r.pending_action), 'rollouts with an action in flight').toEqual([]);
+    expect(
+      rollouts.filter(r => r.pending_action),
+      'rollouts with an action in flight',
+    ).toEqual([]);
 
     // No gate decision acted on twice, and the deploy system never received the same action twice…
     expect(decisionsAppliedTwice(rows), 'decisions applied twice').toEqual([]);
@@ -178,7 +242,9 @@ async function checkFinalState(database: Database, stateFile: string, interrupte
     // …and every action it took is in the decision log: applied, or reconciled after a crash.
     const unlogged: string[] = [];
     for (const c of calls) {
-      const rollout = rollouts.find(r => r.target === c.target && r.version === c.version);
+      const rollout = rollouts.find(
+        r => r.target === c.target && r.version === c.version,
+      );
       if (!rollout) {
         unlogged.push(`${c.target}@${c.version} ${c.op}: no rollout row`);
         continue;
@@ -187,19 +253,31 @@ async function checkFinalState(database: Database, stateFile: string, interrupte
       const logged = rows.some(
         d =>
           d.rollout_id === rollout.id &&
-          ((d.verdict === verdict && d.outcome === 'applied') || (d.verdict === 'observe' && d.reasons.includes('was reconciled with'))),
+          ((d.verdict === verdict && d.outcome === 'applied') ||
+            (d.verdict === 'observe' &&
+              d.reasons.includes('was reconciled with'))),
       );
-      if (!logged) unlogged.push(`${c.target}@${c.version} ${c.op}${c.stepIndex ?? ''}`);
+      if (!logged)
+        unlogged.push(`${c.target}@${c.version} ${c.op}${c.stepIndex ?? ''}`);
     }
-    expect(unlogged, 'deploy actions missing from the decision log').toEqual([]);
+    expect(unlogged, 'deploy actions missing from the decision log').toEqual(
+      [],
+    );
     expect(calls.length, 'the loop acted at all').toBeGreaterThan(3);
 
     // Every action in flight at a kill was reconciled (logged) by a later process.
-    const reconciliations = rows.filter(d => d.verdict === 'observe' && d.reasons.includes('was reconciled with'));
-    const missing = [...new Set(interruptedIds)].filter(
-      id => reconciliations.filter(d => d.rollout_id === id).length < interruptedIds.filter(x => x === id).length,
+    const reconciliations = rows.filter(
+      d => d.verdict === 'observe' && d.reasons.includes('was reconciled with'),
     );
-    expect(missing, 'rollouts whose interrupted action was never reconciled').toEqual([]);
+    const missing = [...new Set(interruptedIds)].filter(
+      id =>
+        reconciliations.filter(d => d.rollout_id === id).length <
+        interruptedIds.filter(x => x === id).length,
+    );
+    expect(
+      missing,
+      'rollouts whose interrupted action was never reconciled',
+    ).toEqual([]);
     return reconciliations.length;
   } finally {
     await db.destroy();
@@ -228,9 +306,15 @@ describe('crash safety (kill -9 at random moments)', () => {
     afterAll(async () => {
       await pg?.stop();
     });
-    it.runIf(available)(`PostgreSQL: ${CRASHES} crashes, nothing lost, nothing duplicated, nothing stuck`, async () => {
-      const { host, port, user } = pg!.connection('postgres');
-      await expectSurvivesCrashes(postgresDatabase({ host, port, user }, 'crash_'), dataDir);
-    });
+    it.runIf(available)(
+      `PostgreSQL: ${CRASHES} crashes, nothing lost, nothing duplicated, nothing stuck`,
+      async () => {
+        const { host, port, user } = pg!.connection('postgres');
+        await expectSurvivesCrashes(
+          postgresDatabase({ host, port, user }, 'crash_'),
+          dataDir,
+        );
+      },
+    );
   });
 });

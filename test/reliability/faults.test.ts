@@ -8,16 +8,28 @@
  * refused rollback stays visible as failed until a later run gets it
  * through.
  */
-import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
 import { createBackendModule } from '@backstage/backend-plugin-api';
 import { schedulerServiceFactory } from '@backstage/backend-defaults/scheduler';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import { DEMO_SERVICES, Simulation, type SimulatedService } from '@tollgate/plugin-rollouts-backend-module-simulator';
+import {
+  DEMO_SERVICES,
+  Simulation,
+  type SimulatedService,
+} from '@tollgate/plugin-rollouts-backend-module-simulator';
 import {
   rolloutsDeployProvidersExtensionPoint,
   rolloutsTelemetryProvidersExtensionPoint,
 } from '@tollgate/plugin-rollouts-node';
-import { FaultInjector, type Fault, type ProviderCall } from '@tollgate/plugin-rollouts-node/testUtils';
+import {
+  FaultInjector,
+  type Fault,
+  type ProviderCall,
+} from '@tollgate/plugin-rollouts-node/testUtils';
 import request from 'supertest';
 import { rolloutsPlugin } from '../../plugins/rollouts-backend/src/plugin';
 
@@ -26,7 +38,11 @@ const FLAPS = 'checkout/pricing-service';
 const WRONG = 'search/search-api';
 const SLOW = 'payments/payments-gateway';
 const REFUSES_ROLLBACK = 'checkout/checkout-api';
-const HEALTHY = ['payments/fraud-scoring', 'payments/ledger-service', 'search/recommendations'];
+const HEALTHY = [
+  'payments/fraud-scoring',
+  'payments/ledger-service',
+  'search/recommendations',
+];
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
@@ -35,7 +51,8 @@ function services(): SimulatedService[] {
     ...s,
     rps: s.rps * 100,
     firstRolloutDelaySeconds: 0,
-    firstScenario: s.target === REFUSES_ROLLBACK ? 'error-regression' : 'healthy',
+    firstScenario:
+      s.target === REFUSES_ROLLBACK ? 'error-regression' : 'healthy',
   }));
 }
 
@@ -54,24 +71,37 @@ describe('faults at the providers', () => {
       ],
     });
     let rollbackRefused = true;
-    const faults = new FaultInjector((call: ProviderCall): Fault | undefined => {
-      if (call.provider === 'telemetry') {
-        if (call.target === HANGS) return { kind: 'hang', ms: 30_000 };
-        if (call.target === FLAPS) return (call.n - 1) % 8 < 4 ? { kind: 'http-5xx', status: 503 } : undefined;
-        if (call.target === WRONG) return { kind: 'wrong-data' };
-        if (call.target === SLOW) return { kind: 'latency', ms: 300 };
-      }
-      if (call.provider === 'deploy' && call.method === 'rollback' && call.target === REFUSES_ROLLBACK && rollbackRefused) {
-        return { kind: 'reset' };
-      }
-      return undefined;
-    });
+    const faults = new FaultInjector(
+      (call: ProviderCall): Fault | undefined => {
+        if (call.provider === 'telemetry') {
+          if (call.target === HANGS) return { kind: 'hang', ms: 30_000 };
+          if (call.target === FLAPS)
+            return (call.n - 1) % 8 < 4
+              ? { kind: 'http-5xx', status: 503 }
+              : undefined;
+          if (call.target === WRONG) return { kind: 'wrong-data' };
+          if (call.target === SLOW) return { kind: 'latency', ms: 300 };
+        }
+        if (
+          call.provider === 'deploy' &&
+          call.method === 'rollback' &&
+          call.target === REFUSES_ROLLBACK &&
+          rollbackRefused
+        ) {
+          return { kind: 'reset' };
+        }
+        return undefined;
+      },
+    );
     const providers = createBackendModule({
       pluginId: 'rollouts',
       moduleId: 'faulty-simulator',
       register(env) {
         env.registerInit({
-          deps: { d: rolloutsDeployProvidersExtensionPoint, t: rolloutsTelemetryProvidersExtensionPoint },
+          deps: {
+            d: rolloutsDeployProvidersExtensionPoint,
+            t: rolloutsTelemetryProvidersExtensionPoint,
+          },
           async init({ d, t }) {
             d.addDeployProvider(faults.deploy(simulation.deploy));
             t.addTelemetryProvider(faults.telemetry(simulation.telemetry));
@@ -82,8 +112,16 @@ describe('faults at the providers', () => {
     const entities = DEMO_SERVICES.map(s => ({
       apiVersion: 'backstage.io/v1alpha1',
       kind: 'Component',
-      metadata: { name: s.entityRef.split('/')[1], namespace: 'default', annotations: { 'tollgate.dev/rollouts': `simulator:${s.target}` } },
-      spec: { type: 'service', owner: 'group:default/team', lifecycle: 'production' },
+      metadata: {
+        name: s.entityRef.split('/')[1],
+        namespace: 'default',
+        annotations: { 'tollgate.dev/rollouts': `simulator:${s.target}` },
+      },
+      spec: {
+        type: 'service',
+        owner: 'group:default/team',
+        lifecycle: 'production',
+      },
     }));
     const { server } = await startTestBackend({
       features: [
@@ -98,14 +136,25 @@ describe('faults at the providers', () => {
               schedule: { frequencySeconds: 1 },
               telemetry: { stepSeconds: 1 },
               notifications: { enabled: false },
-              retries: { attempts: 2, initialBackoffMs: 20, timeoutSeconds: 1, budgetPerRun: 20 },
+              retries: {
+                attempts: 2,
+                initialBackoffMs: 20,
+                timeoutSeconds: 1,
+                budgetPerRun: 20,
+              },
               policies: {
                 standard: {
-                  slo: { availability: 0.995, latency: { thresholdMs: 500, objective: 0.99 } },
+                  slo: {
+                    availability: 0.995,
+                    latency: { thresholdMs: 500, objective: 0.99 },
+                  },
                   // α = 0.001: this suite is about faults, not statistics. At the default 0.05 a
                   // healthy service is occasionally (and correctly, within α) rolled back at one of
                   // its steps, and three services × four steps made that a coin toss per run.
-                  gate: { alpha: 0.001, promote: { minDurationSeconds: 2, minCanaryRequests: 300 } },
+                  gate: {
+                    alpha: 0.001,
+                    promote: { minDurationSeconds: 2, minCanaryRequests: 300 },
+                  },
                 },
               },
             },
@@ -114,10 +163,17 @@ describe('faults at the providers', () => {
       ],
     });
     const get = async (path: string) =>
-      (await request(server).get(`/api/rollouts${path}`).set('Authorization', mockCredentials.user.header()).expect(200)).body;
+      (
+        await request(server)
+          .get(`/api/rollouts${path}`)
+          .set('Authorization', mockCredentials.user.header())
+          .expect(200)
+      ).body;
     const byTarget = async () => {
       const list = await get('/v1/rollouts?limit=100');
-      return new Map<string, any>((list.items as any[]).map(r => [r.target, r]));
+      return new Map<string, any>(
+        (list.items as any[]).map(r => [r.target, r]),
+      );
     };
 
     // Phase 1: faults on. Watch until the healthy services are promoted (each
@@ -132,7 +188,8 @@ describe('faults at the providers', () => {
       const checkout = now.get(REFUSES_ROLLBACK);
       if (checkout?.lastError?.action === 'rollback') seenRefused = true;
       const healthyDone = HEALTHY.every(t => now.get(t)?.status === 'promoted');
-      if (seenRefused && healthyDone && now.get(SLOW)?.currentStepIndex > 0) break;
+      if (seenRefused && healthyDone && now.get(SLOW)?.currentStepIndex > 0)
+        break;
     }
     const phase1 = await byTarget();
     const phase1Seconds = Math.round((Date.now() - phase1Start) / 1000);
@@ -140,41 +197,82 @@ describe('faults at the providers', () => {
     // The loop kept going for everyone else: the healthy and the slow services progressed.
     for (const t of HEALTHY) {
       const r = phase1.get(t);
-      expect(r?.status, `${t} promoted despite the others' faults (after ${phase1Seconds} s: step ${r?.currentStepIndex}, ${r?.lastEvaluation?.verdict}: ${r?.lastEvaluation?.reasons?.join('; ')})`).toBe('promoted');
+      expect(
+        r?.status,
+        `${t} promoted despite the others' faults (after ${phase1Seconds} s: step ${r?.currentStepIndex}, ${r?.lastEvaluation?.verdict}: ${r?.lastEvaluation?.reasons?.join('; ')})`,
+      ).toBe('promoted');
     }
     const slow = phase1.get(SLOW);
-    expect(slow?.currentStepIndex, `the slow service progressed (after ${phase1Seconds} s: ${slow?.status}, ${slow?.lastEvaluation?.verdict}: ${slow?.lastEvaluation?.reasons?.join('; ')}; error ${slow?.lastError?.message})`).toBeGreaterThan(0);
+    expect(
+      slow?.currentStepIndex,
+      `the slow service progressed (after ${phase1Seconds} s: ${slow?.status}, ${slow?.lastEvaluation?.verdict}: ${slow?.lastEvaluation?.reasons?.join('; ')}; error ${slow?.lastError?.message})`,
+    ).toBeGreaterThan(0);
 
     // Failed and wrong telemetry never promoted, and the failure shows in the API.
     const hangs = phase1.get(HANGS);
     expect(hangs).toMatchObject({ status: 'progressing', currentStepIndex: 0 });
     expect(hangs.lastEvaluation.verdict).toBe('hold');
-    expect(hangs.lastError.message).toMatch(/telemetry unavailable: .*no answer within 1 s/);
+    expect(hangs.lastError.message).toMatch(
+      /telemetry unavailable: .*no answer within 1 s/,
+    );
     const wrong = phase1.get(WRONG);
     expect(wrong).toMatchObject({ status: 'progressing', currentStepIndex: 0 });
-    expect(wrong.lastError.message).toMatch(/cannot be right: ticks\[\d+\]\.canary\.errors: \d+ errors of \d+ requests/);
-    const flapsLog = await get(`/v1/rollouts/${phase1.get(FLAPS).id}/decisions?limit=200`);
-    expect((flapsLog.items as any[]).some(d => d.verdict === 'hold' && /503/.test(d.reasons[0]))).toBe(true);
+    expect(wrong.lastError.message).toMatch(
+      /cannot be right: ticks\[\d+\]\.canary\.errors: \d+ errors of \d+ requests/,
+    );
+    const flapsLog = await get(
+      `/v1/rollouts/${phase1.get(FLAPS).id}/decisions?limit=200`,
+    );
+    expect(
+      (flapsLog.items as any[]).some(
+        d => d.verdict === 'hold' && /503/.test(d.reasons[0]),
+      ),
+    ).toBe(true);
 
     // No promotion of a service in a run whose telemetry read failed: every setStep/promote
     // of the flapping service follows a telemetry call that succeeded.
     const promotedAfterFailure = faults.calls.filter((c, i) => {
-      if (c.provider !== 'deploy' || c.target !== FLAPS || (c.method !== 'setStep' && c.method !== 'promote')) return false;
-      const lastRead = [...faults.calls.slice(0, i)].reverse().find(r => r.provider === 'telemetry' && r.target === FLAPS);
+      if (
+        c.provider !== 'deploy' ||
+        c.target !== FLAPS ||
+        (c.method !== 'setStep' && c.method !== 'promote')
+      )
+        return false;
+      const lastRead = [...faults.calls.slice(0, i)]
+        .reverse()
+        .find(r => r.provider === 'telemetry' && r.target === FLAPS);
       return !lastRead || (lastRead.n - 1) % 8 < 4;
     });
-    expect(promotedAfterFailure, 'promotions right after a failed telemetry read').toEqual([]);
+    expect(
+      promotedAfterFailure,
+      'promotions right after a failed telemetry read',
+    ).toEqual([]);
     for (const t of [HANGS, WRONG]) {
-      expect(faults.calls.filter(c => c.provider === 'deploy' && c.target === t && c.method !== 'getRollout')).toEqual([]);
+      expect(
+        faults.calls.filter(
+          c =>
+            c.provider === 'deploy' &&
+            c.target === t &&
+            c.method !== 'getRollout',
+        ),
+      ).toEqual([]);
     }
 
     // The refused rollback stays visible as failed, with its decision.
     const checkout = phase1.get(REFUSES_ROLLBACK);
     expect(checkout.status).toBe('progressing');
     expect(checkout.lastError).toMatchObject({ action: 'rollback' });
-    expect(checkout.lastError.message).toMatch(/did not accept the rollback: .*ECONNRESET/);
-    const checkoutLog = await get(`/v1/rollouts/${checkout.id}/decisions?limit=200`);
-    expect((checkoutLog.items as any[]).some(d => d.verdict === 'rollback' && d.outcome === 'failed')).toBe(true);
+    expect(checkout.lastError.message).toMatch(
+      /did not accept the rollback: .*ECONNRESET/,
+    );
+    const checkoutLog = await get(
+      `/v1/rollouts/${checkout.id}/decisions?limit=200`,
+    );
+    expect(
+      (checkoutLog.items as any[]).some(
+        d => d.verdict === 'rollback' && d.outcome === 'failed',
+      ),
+    ).toBe(true);
 
     // Phase 2: the deploy system answers again; a later run gets the rollback through.
     rollbackRefused = false;
@@ -193,7 +291,9 @@ describe('faults at the providers', () => {
     console.log(
       `[reliability] faults: injected ${Object.entries(faults.injected)
         .map(([k, n]) => `${n} ${k}`)
-        .join(', ')} over ${faults.calls.length} provider calls; ${HEALTHY.length} healthy services promoted meanwhile (${phase1Seconds} s), 0 promotions on failed telemetry, refused rollback retried and applied`,
+        .join(
+          ', ',
+        )} over ${faults.calls.length} provider calls; ${HEALTHY.length} healthy services promoted meanwhile (${phase1Seconds} s), 0 promotions on failed telemetry, refused rollback retried and applied`,
     );
   });
 });

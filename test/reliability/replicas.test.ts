@@ -8,9 +8,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertPostgresOrSkip, startPostgres, type PostgresServer } from '../support/postgres';
+import {
+  assertPostgresOrSkip,
+  startPostgres,
+  type PostgresServer,
+} from '../support/postgres';
 import { guestToken, startPortal, type Portal } from '../support/portal';
-import { api, decisionsAppliedTwice, deployActionsTwice, fastLoopEnv, journal, postgresDatabase, sleep } from './support/cluster';
+import {
+  api,
+  decisionsAppliedTwice,
+  deployActionsTwice,
+  fastLoopEnv,
+  journal,
+  postgresDatabase,
+  sleep,
+} from './support/cluster';
 
 const available = assertPostgresOrSkip('two replicas on PostgreSQL');
 
@@ -39,7 +51,10 @@ describe.runIf(available)('two replicas on one PostgreSQL', () => {
       ...database.env,
     };
     // Started one after the other: both migrate the same database.
-    replicas = [await startPortal(env, { dataDir: join(dir, 'a') }), await startPortal(env, { dataDir: join(dir, 'b') })];
+    replicas = [
+      await startPortal(env, { dataDir: join(dir, 'a') }),
+      await startPortal(env, { dataDir: join(dir, 'b') }),
+    ];
     const [a, b] = replicas;
 
     // Let both loops run for a while.
@@ -48,8 +63,13 @@ describe.runIf(available)('two replicas on one PostgreSQL', () => {
     // Two on-call engineers, one on each replica, roll back the same rollouts at once.
     const tokens = [await guestToken(a.baseUrl), await guestToken(b.baseUrl)];
     const active = await api(a.baseUrl, '/v1/rollouts?status=active&limit=100');
-    const targets = (active.body.items as any[]).filter(r => r.target.startsWith('checkout/')).slice(0, 3);
-    expect(targets.length, 'active checkout rollouts to roll back').toBeGreaterThan(0);
+    const targets = (active.body.items as any[])
+      .filter(r => r.target.startsWith('checkout/'))
+      .slice(0, 3);
+    expect(
+      targets.length,
+      'active checkout rollouts to roll back',
+    ).toBeGreaterThan(0);
     let bothSaw = 0;
     for (const rollout of targets) {
       const results = await Promise.all(
@@ -57,7 +77,10 @@ describe.runIf(available)('two replicas on one PostgreSQL', () => {
           api(replica.baseUrl, `/v1/rollouts/${rollout.id}/actions/rollback`, {
             method: 'POST',
             headers: { Authorization: `Bearer ${tokens[i]}` },
-            body: JSON.stringify({ reason: `on-call ${i + 1}: canary pages at 3 a.m.`, idempotencyKey: `replica-${i}-${rollout.id}` }),
+            body: JSON.stringify({
+              reason: `on-call ${i + 1}: canary pages at 3 a.m.`,
+              idempotencyKey: `replica-${i}-${rollout.id}`,
+            }),
           }),
         ),
       );
@@ -66,20 +89,36 @@ describe.runIf(available)('two replicas on one PostgreSQL', () => {
         expect(r.body.rollout.status).toBe('rolled-back');
       }
       bothSaw++;
-      const rollbacks = journal(stateFile).filter(c => c.op === 'rollback' && c.changed && c.target === rollout.target && c.version === rollout.version);
-      expect(rollbacks, `rollbacks of ${rollout.target}@${rollout.version} at the deploy system`).toHaveLength(1);
+      const rollbacks = journal(stateFile).filter(
+        c =>
+          c.op === 'rollback' &&
+          c.changed &&
+          c.target === rollout.target &&
+          c.version === rollout.version,
+      );
+      expect(
+        rollbacks,
+        `rollbacks of ${rollout.target}@${rollout.version} at the deploy system`,
+      ).toHaveLength(1);
     }
 
     await sleep(10_000);
     const db = database.connect();
     try {
-      const rows: Array<{ rollout_id: string; step_index: number; verdict: string; outcome: string }> = await db('decisions').select(
+      const rows: Array<{
+        rollout_id: string;
+        step_index: number;
+        verdict: string;
+        outcome: string;
+      }> = await db('decisions').select(
         'rollout_id',
         'step_index',
         'verdict',
         'outcome',
       );
-      expect(decisionsAppliedTwice(rows), 'decisions applied twice').toEqual([]);
+      expect(decisionsAppliedTwice(rows), 'decisions applied twice').toEqual(
+        [],
+      );
     } finally {
       await db.destroy();
     }

@@ -10,14 +10,20 @@ import { join } from 'node:path';
 
 export const repoRoot = join(__dirname, '..', '..');
 
-
 export function chromiumPath(): string | undefined {
-  return ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(p => existsSync(p));
+  return ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(p =>
+    existsSync(p),
+  );
 }
 
 /** Outside CI a missing Chromium skips the suite with a message; in CI it fails. */
 export function assertChromiumOrSkip(suite: string): boolean {
-  return runsOrSkips(suite, chromiumPath() ? undefined : 'Chromium is not installed (Debian package `chromium`; .ci/run installs it)');
+  return runsOrSkips(
+    suite,
+    chromiumPath()
+      ? undefined
+      : 'Chromium is not installed (Debian package `chromium`; .ci/run installs it)',
+  );
 }
 
 export function buildApp() {
@@ -48,17 +54,28 @@ export interface PortalOptions {
   waitForCatalog?: boolean;
 }
 
-export async function startPortal(env: Record<string, string> = {}, options: PortalOptions = {}): Promise<Portal> {
+export async function startPortal(
+  env: Record<string, string> = {},
+  options: PortalOptions = {},
+): Promise<Portal> {
   const port = options.port ?? (await freePort());
   const baseUrl = `http://localhost:${port}`;
   const ownsData = !options.dataDir;
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
+  const dataDir =
+    options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
   let output = '';
   const child = spawn(
     process.execPath,
     [
       '--require',
-      join(repoRoot, 'node_modules', '@backstage', 'cli-node', 'config', 'nodeTransform.cjs'),
+      join(
+        repoRoot,
+        'node_modules',
+        '@backstage',
+        'cli-node',
+        'config',
+        'nodeTransform.cjs',
+      ),
       join(repoRoot, 'packages', 'backend', 'src', 'index.ts'),
     ],
     {
@@ -80,31 +97,45 @@ export async function startPortal(env: Record<string, string> = {}, options: Por
   child.stderr!.on('data', d => (output += d));
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`backend exited (${child.exitCode}):\n${output.slice(-3000)}`);
+    if (child.exitCode !== null)
+      throw new Error(
+        `backend exited (${child.exitCode}):\n${output.slice(-3000)}`,
+      );
     try {
       const res = await fetch(`${baseUrl}/api/rollouts/health`);
       if (res.ok) break;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`backend did not become healthy:\n${output.slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `backend did not become healthy:\n${output.slice(-3000)}`,
+      );
     await new Promise(r => setTimeout(r, 500));
   }
   // Sign-in resolves the guest through the catalog: wait until it is there.
-  for (; options.waitForCatalog !== false; ) {
+  for (; options.waitForCatalog !== false;) {
     try {
       const token = await guestToken(baseUrl);
-      const res = await fetch(`${baseUrl}/api/catalog/entities/by-name/user/default/guest`, {
-        headers: { Authorization: `Bearer ${token}` },
-      });
+      const res = await fetch(
+        `${baseUrl}/api/catalog/entities/by-name/user/default/guest`,
+        {
+          headers: { Authorization: `Bearer ${token}` },
+        },
+      );
       if (res.ok) break;
     } catch {
       // catalog still starting
     }
-    if (Date.now() > deadline) throw new Error(`catalog never listed the guest user:\n${output.slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `catalog never listed the guest user:\n${output.slice(-3000)}`,
+      );
     await new Promise(r => setTimeout(r, 500));
   }
-  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()));
+  const exited = new Promise<void>(resolve =>
+    child.once('exit', () => resolve()),
+  );
   return {
     baseUrl,
     dataDir,
@@ -114,7 +145,8 @@ export async function startPortal(env: Record<string, string> = {}, options: Por
       child.kill('SIGTERM');
       // A graceful stop lets the gate loop finish the action it is taking.
       await Promise.race([exited, new Promise(r => setTimeout(r, 20_000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null)
+        child.kill('SIGKILL');
       await exited;
       if (ownsData) rmSync(dataDir, { recursive: true, force: true });
     },
@@ -127,7 +159,10 @@ export async function startPortal(env: Record<string, string> = {}, options: Por
 
 /** A guest token, as the app gets it. */
 export async function guestToken(baseUrl: string): Promise<string> {
-  const res = await fetch(`${baseUrl}/api/auth/guest/refresh`, { method: 'POST', headers: { 'x-requested-with': 'XMLHttpRequest' } });
+  const res = await fetch(`${baseUrl}/api/auth/guest/refresh`, {
+    method: 'POST',
+    headers: { 'x-requested-with': 'XMLHttpRequest' },
+  });
   const body = (await res.json()) as any;
   return body.backstageIdentity.token;
 }

@@ -5,13 +5,24 @@
  */
 import { freePort, runsOrSkips } from './system';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface PostgresServer {
   /** Connection string for a database that is created on demand by `createDatabase`. */
-  connection(database: string): { host: string; port: number; user: string; database: string };
+  connection(database: string): {
+    host: string;
+    port: number;
+    user: string;
+    database: string;
+  };
   createDatabase(name: string): Promise<void>;
   stop(): void;
 }
@@ -22,7 +33,8 @@ function findBinDir(): string | undefined {
   const versions = readdirSync(base).sort((a, b) => Number(b) - Number(a));
   for (const v of versions) {
     const dir = join(base, v, 'bin');
-    if (existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl'))) return dir;
+    if (existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl')))
+      return dir;
   }
   return undefined;
 }
@@ -43,37 +55,76 @@ export function assertPostgresOrSkip(suite: string): boolean {
   return runsOrSkips(suite, postgresUnavailableReason());
 }
 
-
 export async function startPostgres(): Promise<PostgresServer> {
   const bin = findBinDir();
   if (!bin) throw new Error(postgresUnavailableReason());
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-pg-'));
   const data = join(dir, 'data');
   const port = await freePort();
-  const pgUid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-  const pgGid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  const pgUid = Number(
+    execFileSync('id', ['-u', 'postgres']).toString().trim(),
+  );
+  const pgGid = Number(
+    execFileSync('id', ['-g', 'postgres']).toString().trim(),
+  );
   chownSync(dir, pgUid, pgGid);
   const asPg = (cmd: string, args: string[]) => {
-    const r = spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
+    const r = spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], {
+      encoding: 'utf8',
+    });
+    if (r.status !== 0)
+      throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
   };
-  asPg(join(bin, 'initdb'), ['-D', data, '--auth=trust', '-U', 'postgres', '--no-sync']);
+  asPg(join(bin, 'initdb'), [
+    '-D',
+    data,
+    '--auth=trust',
+    '-U',
+    'postgres',
+    '--no-sync',
+  ]);
   asPg(join(bin, 'pg_ctl'), [
-    '-D', data,
-    '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
-    '-l', join(dir, 'pg.log'),
-    '-w', 'start',
+    '-D',
+    data,
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+    '-l',
+    join(dir, 'pg.log'),
+    '-w',
+    'start',
   ]);
   const stop = () => {
-    spawnSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'], { encoding: 'utf8' });
+    spawnSync(
+      'runuser',
+      [
+        '-u',
+        'postgres',
+        '--',
+        join(bin, 'pg_ctl'),
+        '-D',
+        data,
+        '-m',
+        'immediate',
+        'stop',
+      ],
+      { encoding: 'utf8' },
+    );
     rmSync(dir, { recursive: true, force: true });
   };
-  const connection = (database: string) => ({ host: '127.0.0.1', port, user: 'postgres', database });
+  const connection = (database: string) => ({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    database,
+  });
   return {
     connection,
     async createDatabase(name: string) {
       const { default: knexFactory } = await import('knex');
-      const admin = knexFactory({ client: 'pg', connection: connection('postgres') });
+      const admin = knexFactory({
+        client: 'pg',
+        connection: connection('postgres'),
+      });
       try {
         await admin.raw(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
       } finally {

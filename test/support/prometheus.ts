@@ -51,7 +51,11 @@ export interface OpenMetricsSeries {
  * `_bucket`). Timestamps are in seconds; the text ends with `# EOF`.
  */
 export function openMetrics(
-  families: Array<{ family: string; type: 'counter' | 'gauge' | 'histogram' | 'unknown'; series: OpenMetricsSeries[] }>,
+  families: Array<{
+    family: string;
+    type: 'counter' | 'gauge' | 'histogram' | 'unknown';
+    series: OpenMetricsSeries[];
+  }>,
 ): string {
   const lines: string[] = [];
   const fmt = (v: number) => {
@@ -63,7 +67,9 @@ export function openMetrics(
     lines.push(`# TYPE ${f.family} ${f.type}`);
     for (const s of f.series) {
       const labels = Object.entries(s.labels)
-        .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)
+        .map(
+          ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
+        )
         .join(',');
       for (const [t, v] of [...s.samples].sort((a, b) => a[0] - b[0])) {
         lines.push(`${s.name}{${labels}} ${fmt(v)} ${t}`);
@@ -73,7 +79,6 @@ export function openMetrics(
   lines.push('# EOF');
   return `${lines.join('\n')}\n`;
 }
-
 
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -91,7 +96,10 @@ function installExitHook() {
  * Samples must lie in the past and within the retention (15 days); a query
  * must ask for the backfilled range.
  */
-export async function startPrometheus(options: { openMetrics: string; readyTimeoutMs?: number }): Promise<PrometheusServer> {
+export async function startPrometheus(options: {
+  openMetrics: string;
+  readyTimeoutMs?: number;
+}): Promise<PrometheusServer> {
   const reason = prometheusUnavailableReason();
   if (reason) throw new Error(reason);
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-prom-'));
@@ -101,7 +109,9 @@ export async function startPrometheus(options: { openMetrics: string; readyTimeo
 
   const cleanUp = async () => {
     if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>(resolve => child!.once('exit', () => resolve()));
+      const exited = new Promise<void>(resolve =>
+        child!.once('exit', () => resolve()),
+      );
       child.kill('SIGTERM');
       const timer = setTimeout(() => child?.kill('SIGKILL'), 5_000);
       await exited;
@@ -114,12 +124,21 @@ export async function startPrometheus(options: { openMetrics: string; readyTimeo
   try {
     const file = join(dir, 'data.om');
     writeFileSync(file, options.openMetrics);
-    const backfill = spawnSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', file, tsdb], { encoding: 'utf8' });
+    const backfill = spawnSync(
+      'promtool',
+      ['tsdb', 'create-blocks-from', 'openmetrics', file, tsdb],
+      { encoding: 'utf8' },
+    );
     if (backfill.status !== 0) {
-      throw new Error(`promtool tsdb create-blocks-from openmetrics failed: ${(backfill.stderr || backfill.stdout || '').trim()}`);
+      throw new Error(
+        `promtool tsdb create-blocks-from openmetrics failed: ${(backfill.stderr || backfill.stdout || '').trim()}`,
+      );
     }
     const config = join(dir, 'prometheus.yml');
-    writeFileSync(config, 'global:\n  scrape_interval: 1h\n  evaluation_interval: 1h\nscrape_configs: []\n');
+    writeFileSync(
+      config,
+      'global:\n  scrape_interval: 1h\n  evaluation_interval: 1h\nscrape_configs: []\n',
+    );
     const port = await freePort();
     installExitHook();
     child = spawn(
@@ -145,15 +164,22 @@ export async function startPrometheus(options: { openMetrics: string; readyTimeo
     const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`prometheus exited (${child.exitCode ?? child.signalCode}) before it was ready: ${log.join('').trim()}`);
+        throw new Error(
+          `prometheus exited (${child.exitCode ?? child.signalCode}) before it was ready: ${log.join('').trim()}`,
+        );
       }
       try {
-        const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) });
+        const res = await fetch(`${url}/-/ready`, {
+          signal: AbortSignal.timeout(1_000),
+        });
         if (res.ok) break;
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`prometheus was not ready within the timeout: ${log.join('').trim()}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `prometheus was not ready within the timeout: ${log.join('').trim()}`,
+        );
       await new Promise(r => setTimeout(r, 100));
     }
     return { url, stop: cleanUp };

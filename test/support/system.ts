@@ -6,10 +6,15 @@ import { createServer } from 'node:net';
  * since CI never skips; elsewhere it says `[skipped] …` and why.
  * Returns true when the suite can run.
  */
-export function runsOrSkips(suite: string, unavailableReason: string | undefined): boolean {
+export function runsOrSkips(
+  suite: string,
+  unavailableReason: string | undefined,
+): boolean {
   if (!unavailableReason) return true;
   if (process.env.CI) {
-    throw new Error(`${suite}: ${unavailableReason}. CI never skips this suite.`);
+    throw new Error(
+      `${suite}: ${unavailableReason}. CI never skips this suite.`,
+    );
   }
   // eslint-disable-next-line no-console
   console.warn(`[skipped] ${suite}: ${unavailableReason}`);
@@ -23,7 +28,11 @@ export async function freePort(): Promise<number> {
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no free port'))));
+      srv.close(() =>
+        typeof addr === 'object' && addr
+          ? resolve(addr.port)
+          : reject(new Error('no free port')),
+      );
     });
   });
 }

@@ -32,12 +32,12 @@ export interface UnleashServer {
 const REPO_ROOT = resolve(__dirname, '../..');
 const SERVER_JS = join(REPO_ROOT, 'node_modules/unleash-server/dist/server.js');
 
-
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 /** Kills a detached child's whole process group; true when it was still running. */
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): boolean {
-  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return false;
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid)
+    return false;
   try {
     process.kill(-child.pid, signal);
     return true;
@@ -52,9 +52,13 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): boolean {
  * it, with one admin API token. Resolves once `/health` is GOOD and the
  * token is accepted.
  */
-export async function startUnleash(options: { timeoutMs?: number } = {}): Promise<UnleashServer> {
+export async function startUnleash(
+  options: { timeoutMs?: number } = {},
+): Promise<UnleashServer> {
   if (!existsSync(SERVER_JS)) {
-    throw new Error(`unleash-server is not installed (${SERVER_JS} is missing): run npm install`);
+    throw new Error(
+      `unleash-server is not installed (${SERVER_JS} is missing): run npm install`,
+    );
   }
   const timeoutMs = options.timeoutMs ?? 90_000;
   let pg: PostgresServer | undefined;
@@ -76,7 +80,10 @@ export async function startUnleash(options: { timeoutMs?: number } = {}): Promis
     if (child && killGroup(child, 'SIGTERM')) {
       const c = child;
       const exited = new Promise<void>(r => c.once('exit', () => r()));
-      const timedOut = await Promise.race([exited.then(() => false), sleep(5_000).then(() => true)]);
+      const timedOut = await Promise.race([
+        exited.then(() => false),
+        sleep(5_000).then(() => true),
+      ]);
       if (timedOut) {
         killGroup(c, 'SIGKILL');
         await Promise.race([exited, sleep(2_000)]);
@@ -125,13 +132,19 @@ export async function startUnleash(options: { timeoutMs?: number } = {}): Promis
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`unleash-server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${tail()}`);
+        throw new Error(
+          `unleash-server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${tail()}`,
+        );
       }
       if (Date.now() > deadline) {
-        throw new Error(`unleash-server was not ready within ${timeoutMs} ms:\n${tail()}`);
+        throw new Error(
+          `unleash-server was not ready within ${timeoutMs} ms:\n${tail()}`,
+        );
       }
       try {
-        const health = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
+        const health = await fetch(`${url}/health`, {
+          signal: AbortSignal.timeout(2_000),
+        });
         if (health.ok) {
           const projects = await fetch(`${url}/api/admin/projects`, {
             headers: { Authorization: adminToken },
@@ -146,7 +159,11 @@ export async function startUnleash(options: { timeoutMs?: number } = {}): Promis
     }
     const startMs = Date.now() - began;
 
-    const admin = async <T,>(method: string, path: string, body?: unknown): Promise<T> => {
+    const admin = async <T>(
+      method: string,
+      path: string,
+      body?: unknown,
+    ): Promise<T> => {
       const res = await fetch(`${url}${path}`, {
         method,
         headers: {
@@ -157,7 +174,10 @@ export async function startUnleash(options: { timeoutMs?: number } = {}): Promis
         signal: AbortSignal.timeout(10_000),
       });
       const text = await res.text();
-      if (!res.ok) throw new Error(`Unleash ${method} ${path} answered ${res.status}: ${text}`);
+      if (!res.ok)
+        throw new Error(
+          `Unleash ${method} ${path} answered ${res.status}: ${text}`,
+        );
       return (text ? JSON.parse(text) : undefined) as T;
     };
 

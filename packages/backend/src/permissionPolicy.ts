@@ -23,7 +23,11 @@ import {
   rolloutRollbackPermission,
 } from '@tollgate/plugin-rollouts-common';
 
-const ACT = [rolloutPromotePermission, rolloutRollbackPermission, rolloutApprovePermission];
+const ACT = [
+  rolloutPromotePermission,
+  rolloutRollbackPermission,
+  rolloutApprovePermission,
+];
 
 /**
  * The demo's permission policy: everyone may read; a service's rollouts
@@ -37,11 +41,20 @@ export class DemoRolloutsPolicy implements PermissionPolicy {
     request: PolicyQuery,
     user?: PolicyQueryUser,
   ): Promise<PolicyDecision> {
-    if (ACT.some(p => isPermission(request.permission, p)) && isResourcePermission(request.permission, 'catalog-entity')) {
+    if (
+      ACT.some(p => isPermission(request.permission, p)) &&
+      isResourcePermission(request.permission, 'catalog-entity')
+    ) {
       const claims = user?.info.ownershipEntityRefs ?? [];
-      return createCatalogConditionalDecision(request.permission, catalogConditions.isEntityOwner({ claims }));
+      return createCatalogConditionalDecision(
+        request.permission,
+        catalogConditions.isEntityOwner({ claims }),
+      );
     }
-    if (isPermission(request.permission, rolloutRegisterPermission) || isPermission(request.permission, rolloutJudgePermission)) {
+    if (
+      isPermission(request.permission, rolloutRegisterPermission) ||
+      isPermission(request.permission, rolloutJudgePermission)
+    ) {
       // Users never register or judge rollouts; service principals (CI, Argo, Flagger) do.
       return { result: user ? AuthorizeResult.DENY : AuthorizeResult.ALLOW };
     }

@@ -1,9 +1,20 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { ProviderRollout, RolloutsDeployProvider } from '@tollgate/plugin-rollouts-node';
-import { POD_TEMPLATE_HASH_LABEL, type ArgoRollout, type PodTemplate, type ReplicaSet } from './argoTypes';
+import type {
+  ProviderRollout,
+  RolloutsDeployProvider,
+} from '@tollgate/plugin-rollouts-node';
+import {
+  POD_TEMPLATE_HASH_LABEL,
+  type ArgoRollout,
+  type PodTemplate,
+  type ReplicaSet,
+} from './argoTypes';
 import type { ArgoRolloutsProviderConfig } from './config';
 import { ArgoRolloutsError } from './errors';
-import { KubeClusterClient, type ArgoRolloutsClusterConfig } from './KubeClusterClient';
+import {
+  KubeClusterClient,
+  type ArgoRolloutsClusterConfig,
+} from './KubeClusterClient';
 import {
   canarySteps,
   isFullyPromoted,
@@ -53,10 +64,20 @@ function invalidState(cluster: string, message: string): ArgoRolloutsError {
   return new ArgoRolloutsError(message, { cluster, reason: 'InvalidState' });
 }
 
-function withResourceVersion(patch: Patch, resourceVersion: string | undefined): Patch['body'] {
+function withResourceVersion(
+  patch: Patch,
+  resourceVersion: string | undefined,
+): Patch['body'] {
   if (!patch.precondition || !resourceVersion) return patch.body;
   if (Array.isArray(patch.body)) {
-    return [{ op: 'replace', path: '/metadata/resourceVersion', value: resourceVersion }, ...patch.body];
+    return [
+      {
+        op: 'replace',
+        path: '/metadata/resourceVersion',
+        value: resourceVersion,
+      },
+      ...patch.body,
+    ];
   }
   const metadata = (patch.body.metadata ?? {}) as Record<string, unknown>;
   return { ...patch.body, metadata: { ...metadata, resourceVersion } };
@@ -67,8 +88,10 @@ function rolloutTemplateOf(rs: ReplicaSet): PodTemplate | undefined {
   if (!rs.spec?.template) return undefined;
   const template = JSON.parse(JSON.stringify(rs.spec.template)) as PodTemplate;
   if (template.metadata) {
-    if (template.metadata.labels) delete template.metadata.labels[POD_TEMPLATE_HASH_LABEL];
-    if (template.metadata.creationTimestamp === null) delete template.metadata.creationTimestamp;
+    if (template.metadata.labels)
+      delete template.metadata.labels[POD_TEMPLATE_HASH_LABEL];
+    if (template.metadata.creationTimestamp === null)
+      delete template.metadata.creationTimestamp;
   }
   return template;
 }
@@ -82,11 +105,17 @@ function rolloutTemplateOf(rs: ReplicaSet): PodTemplate | undefined {
 function derivative(a: unknown, b: unknown): boolean {
   if (a === null || a === undefined) return true;
   if (Array.isArray(a)) {
-    return Array.isArray(b) && a.length === b.length && a.every((x, i) => derivative(x, b[i]));
+    return (
+      Array.isArray(b) &&
+      a.length === b.length &&
+      a.every((x, i) => derivative(x, b[i]))
+    );
   }
   if (typeof a === 'object') {
     if (!b || typeof b !== 'object' || Array.isArray(b)) return false;
-    return Object.entries(a).every(([k, v]) => derivative(v, (b as Record<string, unknown>)[k]));
+    return Object.entries(a).every(([k, v]) =>
+      derivative(v, (b as Record<string, unknown>)[k]),
+    );
   }
   return a === b;
 }
@@ -115,15 +144,20 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
   private constructor(options: ArgoRolloutsDeployProviderOptions) {
     this.id = options.id ?? 'argo-rollouts';
     const timeoutMs = options.requestTimeoutMs ?? 10_000;
-    this.#clusters = options.clusters.map(c => KubeClusterClient.create(c, { timeoutMs }));
-    if (this.#clusters.length === 0) throw new Error('the Argo Rollouts provider needs at least one cluster');
+    this.#clusters = options.clusters.map(c =>
+      KubeClusterClient.create(c, { timeoutMs }),
+    );
+    if (this.#clusters.length === 0)
+      throw new Error('the Argo Rollouts provider needs at least one cluster');
     this.#logger = options.logger;
     this.#indefinitePause = options.indefinitePause ?? 'approval';
     this.#undoOnRollback = options.undoOnRollback ?? false;
     this.#now = options.now ?? (() => new Date());
   }
 
-  static create(options: ArgoRolloutsDeployProviderOptions): ArgoRolloutsDeployProvider {
+  static create(
+    options: ArgoRolloutsDeployProviderOptions,
+  ): ArgoRolloutsDeployProvider {
     return new ArgoRolloutsDeployProvider(options);
   }
 
@@ -134,7 +168,10 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
     return new ArgoRolloutsDeployProvider({
       id: config.id,
       clusters: config.clusters,
-      requestTimeoutMs: config.requestTimeoutSeconds === undefined ? undefined : config.requestTimeoutSeconds * 1000,
+      requestTimeoutMs:
+        config.requestTimeoutSeconds === undefined
+          ? undefined
+          : config.requestTimeoutSeconds * 1000,
       indefinitePause: config.indefinitePause,
       undoOnRollback: config.undoOnRollback,
       ...options,
@@ -149,18 +186,27 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
   // ---------------------------------------------------------------- reading
 
   async listRollouts(): Promise<ProviderRollout[]> {
-    const settled = await Promise.allSettled(this.#clusters.map(c => this.#listCluster(c)));
-    const failed = settled.flatMap(s => (s.status === 'rejected' ? [s.reason as unknown] : []));
+    const settled = await Promise.allSettled(
+      this.#clusters.map(c => this.#listCluster(c)),
+    );
+    const failed = settled.flatMap(s =>
+      s.status === 'rejected' ? [s.reason as unknown] : [],
+    );
     if (failed.length === 1) throw failed[0];
     if (failed.length > 1) {
       // Never return a partial list: the gate loop would take the missing rollouts for finished ones.
       const first = failed[0] as ArgoRolloutsError;
-      throw new ArgoRolloutsError(failed.map(e => (e instanceof Error ? e.message : String(e))).join(' | '), {
-        cluster: first.cluster ?? 'several',
-        reason: first.reason ?? 'Unknown',
-        statusCode: first.statusCode,
-        cause: first,
-      });
+      throw new ArgoRolloutsError(
+        failed
+          .map(e => (e instanceof Error ? e.message : String(e)))
+          .join(' | '),
+        {
+          cluster: first.cluster ?? 'several',
+          reason: first.reason ?? 'Unknown',
+          statusCode: first.statusCode,
+          cause: first,
+        },
+      );
     }
     this.#pruneFirstSeen();
     return settled.flatMap(s => (s.status === 'fulfilled' ? s.value : []));
@@ -172,7 +218,8 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
     try {
       ro = await at.client.getRollout(at.namespace, at.name);
     } catch (e) {
-      if (e instanceof ArgoRolloutsError && e.statusCode === 404) return undefined;
+      if (e instanceof ArgoRolloutsError && e.statusCode === 404)
+        return undefined;
       throw e;
     }
     const replicaSets = await this.#ownedReplicaSetsOrNone(at.client, ro);
@@ -180,16 +227,25 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
   }
 
   async #listCluster(client: KubeClusterClient): Promise<ProviderRollout[]> {
-    const rollouts = (await client.listRollouts()).filter(ro => ro.spec?.strategy?.canary);
+    const rollouts = (await client.listRollouts()).filter(
+      ro => ro.spec?.strategy?.canary,
+    );
     const byOwner = await this.#replicaSetsByOwner(client, rollouts);
     return rollouts.flatMap(ro => {
-      const mapped = this.#map(client, ro, byOwner.get(ro.metadata.uid ?? '') ?? []);
+      const mapped = this.#map(
+        client,
+        ro,
+        byOwner.get(ro.metadata.uid ?? '') ?? [],
+      );
       return mapped ? [mapped] : [];
     });
   }
 
   /** Argo's ReplicaSets, by the uid of the Rollout that controls them; empty (with a warning) when they cannot be read. */
-  async #replicaSetsByOwner(client: KubeClusterClient, rollouts: ArgoRollout[]): Promise<Map<string, ReplicaSet[]>> {
+  async #replicaSetsByOwner(
+    client: KubeClusterClient,
+    rollouts: ArgoRollout[],
+  ): Promise<Map<string, ReplicaSet[]>> {
     const byOwner = new Map<string, ReplicaSet[]>();
     if (rollouts.length === 0) return byOwner;
     const namespaces = client.namespaces
@@ -197,40 +253,67 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
       : [undefined];
     try {
       for (const namespace of namespaces) {
-        for (const rs of await client.listReplicaSets(namespace, POD_TEMPLATE_HASH_LABEL)) {
-          const owner = rs.metadata.ownerReferences?.find(o => o.controller && o.kind === 'Rollout');
+        for (const rs of await client.listReplicaSets(
+          namespace,
+          POD_TEMPLATE_HASH_LABEL,
+        )) {
+          const owner = rs.metadata.ownerReferences?.find(
+            o => o.controller && o.kind === 'Rollout',
+          );
           if (!owner) continue;
           byOwner.set(owner.uid, [...(byOwner.get(owner.uid) ?? []), rs]);
         }
       }
       this.#warned.delete(`rs:${client.name}`);
     } catch (e) {
-      this.#warnOnce(`rs:${client.name}`, `rollouts: versions and start times of cluster "${client.name}" are partial: ${(e as Error).message}`);
+      this.#warnOnce(
+        `rs:${client.name}`,
+        `rollouts: versions and start times of cluster "${client.name}" are partial: ${(e as Error).message}`,
+      );
       byOwner.clear();
     }
     return byOwner;
   }
 
   /** The ReplicaSets one Rollout controls (as `kubectl argo rollouts undo` finds them). */
-  async #ownedReplicaSets(client: KubeClusterClient, ro: ArgoRollout): Promise<ReplicaSet[]> {
+  async #ownedReplicaSets(
+    client: KubeClusterClient,
+    ro: ArgoRollout,
+  ): Promise<ReplicaSet[]> {
     const labels = ro.spec.selector?.matchLabels ?? {};
     const selector = Object.keys(labels).length
-      ? Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',')
+      ? Object.entries(labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',')
       : POD_TEMPLATE_HASH_LABEL;
     const all = await client.listReplicaSets(ro.metadata.namespace, selector);
-    return all.filter(rs => rs.metadata.ownerReferences?.some(o => o.controller && o.uid === ro.metadata.uid));
+    return all.filter(rs =>
+      rs.metadata.ownerReferences?.some(
+        o => o.controller && o.uid === ro.metadata.uid,
+      ),
+    );
   }
 
-  async #ownedReplicaSetsOrNone(client: KubeClusterClient, ro: ArgoRollout): Promise<ReplicaSet[]> {
+  async #ownedReplicaSetsOrNone(
+    client: KubeClusterClient,
+    ro: ArgoRollout,
+  ): Promise<ReplicaSet[]> {
     try {
       return await this.#ownedReplicaSets(client, ro);
     } catch (e) {
-      this.#warnOnce(`rs:${client.name}`, `rollouts: versions and start times of cluster "${client.name}" are partial: ${(e as Error).message}`);
+      this.#warnOnce(
+        `rs:${client.name}`,
+        `rollouts: versions and start times of cluster "${client.name}" are partial: ${(e as Error).message}`,
+      );
       return [];
     }
   }
 
-  #map(client: KubeClusterClient, ro: ArgoRollout, replicaSets: ReplicaSet[]): ProviderRollout | undefined {
+  #map(
+    client: KubeClusterClient,
+    ro: ArgoRollout,
+    replicaSets: ReplicaSet[],
+  ): ProviderRollout | undefined {
     return mapRollout(ro, {
       cluster: client.name,
       target: this.#targetOf(client, ro),
@@ -249,7 +332,8 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
 
   #pruneFirstSeen() {
     const cutoff = this.#now().getTime() - FINISHED_SEEN_TTL_MS;
-    for (const [key, at] of this.#firstSeen) if (at.getTime() < cutoff) this.#firstSeen.delete(key);
+    for (const [key, at] of this.#firstSeen)
+      if (at.getTime() < cutoff) this.#firstSeen.delete(key);
   }
 
   #warnOnce(key: string, message: string) {
@@ -268,7 +352,9 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
   /** The form this provider reports: `<namespace>/<rollout>` with one cluster, `<cluster>/<namespace>/<rollout>` with several. */
   normalizeTarget(target: string): string {
     const { client, namespace, name } = this.#locate(target.trim());
-    return this.#clusters.length === 1 ? `${namespace}/${name}` : `${client.name}/${namespace}/${name}`;
+    return this.#clusters.length === 1
+      ? `${namespace}/${name}`
+      : `${client.name}/${namespace}/${name}`;
   }
 
   #locate(target: string): Located {
@@ -291,10 +377,13 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
     }
     const client = this.#clusters.find(c => c.name === parts[0]);
     if (!client) {
-      throw new ArgoRolloutsError(`target "${target}": no cluster "${parts[0]}" is configured (configured: ${clusters})`, {
-        cluster: parts[0],
-        reason: 'InvalidTarget',
-      });
+      throw new ArgoRolloutsError(
+        `target "${target}": no cluster "${parts[0]}" is configured (configured: ${clusters})`,
+        {
+          cluster: parts[0],
+          reason: 'InvalidTarget',
+        },
+      );
     }
     return { client, namespace: parts[1], name: parts[2] };
   }
@@ -315,29 +404,47 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
     for (let attempt = 1; ; attempt++) {
       const ro = await at.client.getRollout(at.namespace, at.name);
       if (!ro.spec?.strategy?.canary) {
-        throw invalidState(at.client.name, `rollout ${at.namespace}/${at.name} is not a canary rollout; Tollgate drives canary steps only`);
+        throw invalidState(
+          at.client.name,
+          `rollout ${at.namespace}/${at.name} is not a canary rollout; Tollgate drives canary steps only`,
+        );
       }
       const patches = await plan(ro, at);
       let current = ro;
       try {
         for (const patch of patches) {
-          current = await at.client.patchRollout(at.namespace, at.name, withResourceVersion(patch, current.metadata.resourceVersion), patch);
+          current = await at.client.patchRollout(
+            at.namespace,
+            at.name,
+            withResourceVersion(patch, current.metadata.resourceVersion),
+            patch,
+          );
         }
       } catch (e) {
         if (e instanceof ArgoRolloutsError && e.statusCode === 409) {
           if (attempt === 1) {
-            this.#logger.info(`rollouts: ${action} of ${target} met a concurrent change (409); reading it again`);
+            this.#logger.info(
+              `rollouts: ${action} of ${target} met a concurrent change (409); reading it again`,
+            );
             continue;
           }
           throw new ArgoRolloutsError(
             `could not ${action} ${target}: the rollout changed again while Tollgate retried with a fresh resourceVersion (409 Conflict twice). ` +
               `Argo's controller or another client keeps writing to it; the gate loop will try again.`,
-            { cluster: at.client.name, reason: 'Conflict', statusCode: 409, cause: e },
+            {
+              cluster: at.client.name,
+              reason: 'Conflict',
+              statusCode: 409,
+              cause: e,
+            },
           );
         }
         throw e;
       }
-      if (patches.length) this.#logger.info(`rollouts: ${action} ${target} (${patches.length} patch${patches.length > 1 ? 'es' : ''})`);
+      if (patches.length)
+        this.#logger.info(
+          `rollouts: ${action} ${target} (${patches.length} patch${patches.length > 1 ? 'es' : ''})`,
+        );
       return this.#map(at.client, current, [])!;
     }
   }
@@ -355,9 +462,19 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
   #fullPromotion(ro: ArgoRollout): Patch[] {
     const patches: Patch[] = [];
     if (!ro.status?.promoteFull) {
-      patches.push({ subresource: 'status', strategy: 'merge', body: { status: { promoteFull: true } }, precondition: true });
+      patches.push({
+        subresource: 'status',
+        strategy: 'merge',
+        body: { status: { promoteFull: true } },
+        precondition: true,
+      });
     }
-    if (ro.spec.paused) patches.push({ strategy: 'merge', body: { spec: { paused: false } }, precondition: true });
+    if (ro.spec.paused)
+      patches.push({
+        strategy: 'merge',
+        body: { spec: { paused: false } },
+        precondition: true,
+      });
     return patches;
   }
 
@@ -376,24 +493,48 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
       if (isFullyPromoted(ro)) return [];
       const mapped = this.#map(at.client, ro, [])!;
       if (mapped.status === 'failed') {
-        throw invalidState(at.client.name, `cannot move ${where}: Argo reports it Degraded (${ro.status?.message ?? 'failed'})`);
+        throw invalidState(
+          at.client.name,
+          `cannot move ${where}: Argo reports it Degraded (${ro.status?.message ?? 'failed'})`,
+        );
       }
       const ladder = mapCanarySteps(canarySteps(ro), this.#indefinitePause);
-      if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= ladder.steps.length) {
-        throw invalidState(at.client.name, `step ${stepIndex} does not exist: ${where} has ${ladder.steps.length} steps`);
+      if (
+        !Number.isInteger(stepIndex) ||
+        stepIndex < 0 ||
+        stepIndex >= ladder.steps.length
+      ) {
+        throw invalidState(
+          at.client.name,
+          `step ${stepIndex} does not exist: ${where} has ${ladder.steps.length} steps`,
+        );
       }
       if (stepIndex <= mapped.currentStepIndex) return []; // already there (or past it)
-      if (stepIndex === ladder.steps.length - 1 && ladder.steps[stepIndex].weight >= 100) return this.#fullPromotion(ro);
+      if (
+        stepIndex === ladder.steps.length - 1 &&
+        ladder.steps[stepIndex].weight >= 100
+      )
+        return this.#fullPromotion(ro);
 
       const steps = canarySteps(ro);
       const status = ro.status ?? {};
       const index = Math.min(status.currentStepIndex ?? 0, steps.length);
       const pauses = status.pauseConditions ?? [];
       const patches: Patch[] = [];
-      if (ro.spec.paused) patches.push({ strategy: 'merge', body: { spec: { paused: false } }, precondition: true });
+      if (ro.spec.paused)
+        patches.push({
+          strategy: 'merge',
+          body: { spec: { paused: false } },
+          precondition: true,
+        });
       if (pauses.some(p => p.reason.startsWith('Inconclusive'))) {
         // A person decides past an inconclusive analysis: plain promote.
-        patches.unshift({ subresource: 'status', strategy: 'merge', body: { status: { pauseConditions: null } }, precondition: true });
+        patches.unshift({
+          subresource: 'status',
+          strategy: 'merge',
+          body: { status: { pauseConditions: null } },
+          precondition: true,
+        });
         return patches;
       }
       const goal = ladder.argoIndexOfTollgate[stepIndex];
@@ -413,11 +554,18 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
         );
       }
       const next = blocking ?? goal;
-      const clearOnly = stepKind(steps[index]) === 'pause' && pauses.length > 0 && next === index + 1;
+      const clearOnly =
+        stepKind(steps[index]) === 'pause' &&
+        pauses.length > 0 &&
+        next === index + 1;
       patches.unshift({
         subresource: 'status',
         strategy: 'merge',
-        body: { status: clearOnly ? { pauseConditions: null } : { pauseConditions: null, currentStepIndex: next } },
+        body: {
+          status: clearOnly
+            ? { pauseConditions: null }
+            : { pauseConditions: null, currentStepIndex: next },
+        },
         precondition: true,
       });
       return patches;
@@ -449,7 +597,14 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
       }
       return ro.status?.abort
         ? []
-        : [{ subresource: 'status', strategy: 'merge', body: { status: { abort: true } }, precondition: false }];
+        : [
+            {
+              subresource: 'status',
+              strategy: 'merge',
+              body: { status: { abort: true } },
+              precondition: false,
+            },
+          ];
     });
     this.#logger.info(`rollouts: aborted ${target}: ${reason}`);
     if (!this.#undoOnRollback) return aborted;
@@ -460,21 +615,46 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
   /** Stop automatic progress: `spec.paused: true` (`kubectl argo rollouts pause`). */
   async pause(target: string): Promise<ProviderRollout> {
     return this.#act(target, 'pause', ro =>
-      ro.spec.paused ? [] : [{ strategy: 'merge', body: { spec: { paused: true } }, precondition: false }],
+      ro.spec.paused
+        ? []
+        : [
+            {
+              strategy: 'merge',
+              body: { spec: { paused: true } },
+              precondition: false,
+            },
+          ],
     );
   }
 
   /** Undo `pause`: `spec.paused: false`. Argo's own step pauses stay for the gate. */
   async resume(target: string): Promise<ProviderRollout> {
     return this.#act(target, 'resume', ro =>
-      ro.spec.paused ? [{ strategy: 'merge', body: { spec: { paused: false } }, precondition: false }] : [],
+      ro.spec.paused
+        ? [
+            {
+              strategy: 'merge',
+              body: { spec: { paused: false } },
+              precondition: false,
+            },
+          ]
+        : [],
     );
   }
 
   /** Restart an aborted rollout: `status.abort: false` (`kubectl argo rollouts retry rollout`). */
   async retry(target: string): Promise<ProviderRollout> {
     return this.#act(target, 'retry', ro =>
-      ro.status?.abort ? [{ subresource: 'status', strategy: 'merge', body: { status: { abort: false } }, precondition: false }] : [],
+      ro.status?.abort
+        ? [
+            {
+              subresource: 'status',
+              strategy: 'merge',
+              body: { status: { abort: false } },
+              precondition: false,
+            },
+          ]
+        : [],
     );
   }
 
@@ -488,17 +668,34 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
     return this.#act(target, 'undo', async (ro, at) => {
       const where = `${at.namespace}/${at.name}`;
       if (ro.spec.workloadRef) {
-        throw invalidState(at.client.name, `cannot undo ${where}: it uses workloadRef; undo the referenced ${ro.spec.workloadRef.kind ?? 'workload'} instead`);
+        throw invalidState(
+          at.client.name,
+          `cannot undo ${where}: it uses workloadRef; undo the referenced ${ro.spec.workloadRef.kind ?? 'workload'} instead`,
+        );
       }
       const stableHash = ro.status?.stableRS;
-      if (!stableHash) throw invalidState(at.client.name, `cannot undo ${where}: Argo reports no stable revision`);
+      if (!stableHash)
+        throw invalidState(
+          at.client.name,
+          `cannot undo ${where}: Argo reports no stable revision`,
+        );
       const stable = (await this.#ownedReplicaSets(at.client, ro)).find(
         rs => rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] === stableHash,
       );
       const template = stable && rolloutTemplateOf(stable);
-      if (!template) throw invalidState(at.client.name, `cannot undo ${where}: the stable ReplicaSet (${stableHash}) was not found`);
+      if (!template)
+        throw invalidState(
+          at.client.name,
+          `cannot undo ${where}: the stable ReplicaSet (${stableHash}) was not found`,
+        );
       if (ro.spec.template && derivative(ro.spec.template, template)) return []; // already the stable template
-      return [{ strategy: 'json', body: [{ op: 'replace', path: '/spec/template', value: template }], precondition: true }];
+      return [
+        {
+          strategy: 'json',
+          body: [{ op: 'replace', path: '/spec/template', value: template }],
+          precondition: true,
+        },
+      ];
     });
   }
 }

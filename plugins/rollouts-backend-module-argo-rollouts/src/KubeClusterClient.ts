@@ -53,16 +53,20 @@ const GROUP_OF: Record<Operation['resource'], string> = {
 };
 
 function authMethods(c: ArgoRolloutsClusterConfig): string[] {
-  return [c.kubeconfig && 'kubeconfig', c.inCluster && 'inCluster', c.serviceAccountToken && 'serviceAccountToken'].filter(
-    (m): m is string => Boolean(m),
-  );
+  return [
+    c.kubeconfig && 'kubeconfig',
+    c.inCluster && 'inCluster',
+    c.serviceAccountToken && 'serviceAccountToken',
+  ].filter((m): m is string => Boolean(m));
 }
 
 /** A KubeConfig for one configured cluster; throws when the entry is incomplete. */
 export function kubeConfigFor(c: ArgoRolloutsClusterConfig): KubeConfig {
   const where = `rollouts.providers.argoRollouts.clusters[${c.name}]`;
   if (!c.name || /[/,\s:]/.test(c.name)) {
-    throw new Error(`${where}: name must be set and contain no "/", ",", ":" or spaces (it is part of the rollout target)`);
+    throw new Error(
+      `${where}: name must be set and contain no "/", ",", ":" or spaces (it is part of the rollout target)`,
+    );
   }
   const methods = authMethods(c);
   if (methods.length !== 1) {
@@ -72,9 +76,17 @@ export function kubeConfigFor(c: ArgoRolloutsClusterConfig): KubeConfig {
   }
   const kc = new KubeConfig();
   if (c.serviceAccountToken) {
-    if (!c.url) throw new Error(`${where}: url is required with serviceAccountToken`);
+    if (!c.url)
+      throw new Error(`${where}: url is required with serviceAccountToken`);
     kc.loadFromOptions({
-      clusters: [{ name: c.name, server: c.url, caData: c.caData, skipTLSVerify: c.skipTLSVerify ?? false }],
+      clusters: [
+        {
+          name: c.name,
+          server: c.url,
+          caData: c.caData,
+          skipTLSVerify: c.skipTLSVerify ?? false,
+        },
+      ],
       users: [{ name: 'tollgate', token: c.serviceAccountToken }],
       contexts: [{ name: c.name, cluster: c.name, user: 'tollgate' }],
       currentContext: c.name,
@@ -84,18 +96,27 @@ export function kubeConfigFor(c: ArgoRolloutsClusterConfig): KubeConfig {
   if (c.inCluster) {
     kc.loadFromCluster();
   } else {
-    const inline = c.kubeconfig!.includes('\n') || c.kubeconfig!.trimStart().startsWith('{');
+    const inline =
+      c.kubeconfig!.includes('\n') || c.kubeconfig!.trimStart().startsWith('{');
     if (inline) kc.loadFromString(c.kubeconfig!);
     else kc.loadFromFile(c.kubeconfig!);
     if (c.context) kc.setCurrentContext(c.context);
   }
   const current = kc.getCurrentCluster();
-  if (!current) throw new Error(`${where}: the kubeconfig names no cluster for its current context`);
+  if (!current)
+    throw new Error(
+      `${where}: the kubeconfig names no cluster for its current context`,
+    );
   if (c.url || c.caData || c.skipTLSVerify !== undefined) {
     kc.loadFromOptions({
       clusters: kc.clusters.map(cl =>
         cl.name === current.name
-          ? { ...cl, server: c.url ?? cl.server, caData: c.caData ?? cl.caData, skipTLSVerify: c.skipTLSVerify ?? cl.skipTLSVerify }
+          ? {
+              ...cl,
+              server: c.url ?? cl.server,
+              caData: c.caData ?? cl.caData,
+              skipTLSVerify: c.skipTLSVerify ?? cl.skipTLSVerify,
+            }
           : cl,
       ),
       users: kc.users,
@@ -110,8 +131,15 @@ export function kubeConfigFor(c: ArgoRolloutsClusterConfig): KubeConfig {
 function identityOf(c: ArgoRolloutsClusterConfig, kc: KubeConfig): string {
   if (c.serviceAccountToken) {
     try {
-      const payload = JSON.parse(Buffer.from(c.serviceAccountToken.split('.')[1] ?? '', 'base64url').toString('utf8'));
-      const sub = /^system:serviceaccount:([^:]+):(.+)$/.exec(String(payload.sub ?? ''));
+      const payload = JSON.parse(
+        Buffer.from(
+          c.serviceAccountToken.split('.')[1] ?? '',
+          'base64url',
+        ).toString('utf8'),
+      );
+      const sub = /^system:serviceaccount:([^:]+):(.+)$/.exec(
+        String(payload.sub ?? ''),
+      );
       if (sub) return `service account ${sub[1]}/${sub[2]}`;
     } catch {
       // not a JWT: fall through
@@ -131,7 +159,8 @@ function operationTarget(op: Operation): string {
 
 /** Who a 403's `User "…"` names: a service account, a user, else `fallback` (the user is not in the message). */
 function forbiddenSubject(user: string | undefined, fallback: string): string {
-  if (user?.startsWith('system:serviceaccount:')) return `service account ${user.split(':').slice(2).join('/')}`;
+  if (user?.startsWith('system:serviceaccount:'))
+    return `service account ${user.split(':').slice(2).join('/')}`;
   if (user) return `user ${user}`;
   return fallback;
 }
@@ -172,9 +201,16 @@ export class KubeClusterClient {
   readonly #identity: string;
   readonly #server: string;
 
-  private constructor(name: string, kc: KubeConfig, identity: string, options: { timeoutMs: number; namespaces?: string[] }) {
+  private constructor(
+    name: string,
+    kc: KubeConfig,
+    identity: string,
+    options: { timeoutMs: number; namespaces?: string[] },
+  ) {
     this.name = name;
-    this.namespaces = options.namespaces?.length ? [...options.namespaces] : undefined;
+    this.namespaces = options.namespaces?.length
+      ? [...options.namespaces]
+      : undefined;
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.#apps = kc.makeApiClient(AppsV1Api);
     this.#timeoutMs = options.timeoutMs;
@@ -182,9 +218,15 @@ export class KubeClusterClient {
     this.#server = kc.getCurrentCluster()?.server ?? 'unknown';
   }
 
-  static create(config: ArgoRolloutsClusterConfig, options: { timeoutMs: number }): KubeClusterClient {
+  static create(
+    config: ArgoRolloutsClusterConfig,
+    options: { timeoutMs: number },
+  ): KubeClusterClient {
     const kc = kubeConfigFor(config);
-    return new KubeClusterClient(config.name, kc, identityOf(config, kc), { ...options, namespaces: config.namespaces });
+    return new KubeClusterClient(config.name, kc, identityOf(config, kc), {
+      ...options,
+      namespaces: config.namespaces,
+    });
   }
 
   #options(contentType?: string): ConfigurationOptions<ObservableMiddleware> {
@@ -192,21 +234,33 @@ export class KubeClusterClient {
       middleware: [timeoutMiddleware(this.#timeoutMs)],
       middlewareMergeStrategy: 'append',
     };
-    return contentType ? setHeaderOptions('Content-Type', contentType, base) : base;
+    return contentType
+      ? setHeaderOptions('Content-Type', contentType, base)
+      : base;
   }
 
   /** Every Rollout in the configured namespaces (or the whole cluster). */
   async listRollouts(): Promise<ArgoRollout[]> {
     if (!this.namespaces) {
-      const list = await this.#call({ verb: 'list', resource: 'rollouts' }, () =>
-        this.#custom.listClusterCustomObject({ ...ROLLOUT_GVR }, this.#options()),
+      const list = await this.#call(
+        { verb: 'list', resource: 'rollouts' },
+        () =>
+          this.#custom.listClusterCustomObject(
+            { ...ROLLOUT_GVR },
+            this.#options(),
+          ),
       );
       return (list?.items ?? []) as ArgoRollout[];
     }
     const items: ArgoRollout[] = [];
     for (const namespace of this.namespaces) {
-      const list = await this.#call({ verb: 'list', resource: 'rollouts', namespace }, () =>
-        this.#custom.listNamespacedCustomObject({ ...ROLLOUT_GVR, namespace }, this.#options()),
+      const list = await this.#call(
+        { verb: 'list', resource: 'rollouts', namespace },
+        () =>
+          this.#custom.listNamespacedCustomObject(
+            { ...ROLLOUT_GVR, namespace },
+            this.#options(),
+          ),
       );
       items.push(...((list?.items ?? []) as ArgoRollout[]));
     }
@@ -214,8 +268,13 @@ export class KubeClusterClient {
   }
 
   async getRollout(namespace: string, name: string): Promise<ArgoRollout> {
-    return this.#call({ verb: 'get', resource: 'rollouts', namespace, name }, () =>
-      this.#custom.getNamespacedCustomObject({ ...ROLLOUT_GVR, namespace, name }, this.#options()),
+    return this.#call(
+      { verb: 'get', resource: 'rollouts', namespace, name },
+      () =>
+        this.#custom.getNamespacedCustomObject(
+          { ...ROLLOUT_GVR, namespace, name },
+          this.#options(),
+        ),
     );
   }
 
@@ -235,24 +294,54 @@ export class KubeClusterClient {
     body: unknown,
     options: { subresource?: 'status'; strategy: 'merge' | 'json' },
   ): Promise<ArgoRollout> {
-    const contentType = options.strategy === 'merge' ? PatchStrategy.MergePatch : PatchStrategy.JsonPatch;
-    const request = { ...ROLLOUT_GVR, namespace, name, body, ...(options.strategy === 'merge' ? { fieldValidation: 'Strict' } : {}) };
+    const contentType =
+      options.strategy === 'merge'
+        ? PatchStrategy.MergePatch
+        : PatchStrategy.JsonPatch;
+    const request = {
+      ...ROLLOUT_GVR,
+      namespace,
+      name,
+      body,
+      ...(options.strategy === 'merge' ? { fieldValidation: 'Strict' } : {}),
+    };
     if (options.subresource === 'status') {
-      return this.#call({ verb: 'patch', resource: 'rollouts/status', namespace, name }, () =>
-        this.#custom.patchNamespacedCustomObjectStatus(request, this.#options(contentType)),
+      return this.#call(
+        { verb: 'patch', resource: 'rollouts/status', namespace, name },
+        () =>
+          this.#custom.patchNamespacedCustomObjectStatus(
+            request,
+            this.#options(contentType),
+          ),
       );
     }
-    return this.#call({ verb: 'patch', resource: 'rollouts', namespace, name }, () =>
-      this.#custom.patchNamespacedCustomObject(request, this.#options(contentType)),
+    return this.#call(
+      { verb: 'patch', resource: 'rollouts', namespace, name },
+      () =>
+        this.#custom.patchNamespacedCustomObject(
+          request,
+          this.#options(contentType),
+        ),
     );
   }
 
   /** ReplicaSets matching a label selector, in one namespace or (undefined) all of them. */
-  async listReplicaSets(namespace: string | undefined, labelSelector: string): Promise<ReplicaSet[]> {
-    const list = await this.#call({ verb: 'list', resource: 'replicasets', namespace }, () =>
-      namespace
-        ? this.#apps.listNamespacedReplicaSet({ namespace, labelSelector }, this.#options())
-        : this.#apps.listReplicaSetForAllNamespaces({ labelSelector }, this.#options()),
+  async listReplicaSets(
+    namespace: string | undefined,
+    labelSelector: string,
+  ): Promise<ReplicaSet[]> {
+    const list = await this.#call(
+      { verb: 'list', resource: 'replicasets', namespace },
+      () =>
+        namespace
+          ? this.#apps.listNamespacedReplicaSet(
+              { namespace, labelSelector },
+              this.#options(),
+            )
+          : this.#apps.listReplicaSetForAllNamespaces(
+              { labelSelector },
+              this.#options(),
+            ),
     );
     return (list.items ?? []) as unknown as ReplicaSet[];
   }
@@ -271,7 +360,12 @@ export class KubeClusterClient {
     if (e instanceof ApiException) {
       const status = parseStatus(e.body);
       const said = status?.message ? ` Kubernetes said: ${status.message}` : '';
-      const base = { cluster, statusCode: e.code, reason: status?.reason ?? `HTTP${e.code}`, cause: e };
+      const base = {
+        cluster,
+        statusCode: e.code,
+        reason: status?.reason ?? `HTTP${e.code}`,
+        cause: e,
+      };
       switch (e.code) {
         case 401:
           return new ArgoRolloutsError(
@@ -281,7 +375,9 @@ export class KubeClusterClient {
         case 403: {
           const user = /User "([^"]+)"/.exec(status?.message ?? '')?.[1];
           const who = forbiddenSubject(user, this.#identity);
-          const scope = op.namespace ? `in namespace "${op.namespace}"` : 'at the cluster scope (a ClusterRole)';
+          const scope = op.namespace
+            ? `in namespace "${op.namespace}"`
+            : 'at the cluster scope (a ClusterRole)';
           return new ArgoRolloutsError(
             `cluster "${cluster}": ${who} lacks the "${op.verb}" permission on "${op.resource}" (API group ${GROUP_OF[op.resource]}) ${scope} (403 Forbidden). ` +
               `Grant it in the Role bound to ${who}; the module README lists the least-privilege rules.${said}`,
@@ -290,20 +386,26 @@ export class KubeClusterClient {
         }
         case 404:
           if (op.name) {
-            return new ArgoRolloutsError(`rollout not found: ${op.namespace}/${op.name} in cluster "${cluster}" (404).${said}`, {
-              ...base,
-              reason: 'NotFound',
-            });
+            return new ArgoRolloutsError(
+              `rollout not found: ${op.namespace}/${op.name} in cluster "${cluster}" (404).${said}`,
+              {
+                ...base,
+                reason: 'NotFound',
+              },
+            );
           }
           return new ArgoRolloutsError(
             `cluster "${cluster}" does not serve ${op.resource} (${GROUP_OF[op.resource]}): is Argo Rollouts installed? (404).${said}`,
             { ...base, reason: 'NotFound' },
           );
         case 409:
-          return new ArgoRolloutsError(`rollout ${op.namespace}/${op.name} changed in cluster "${cluster}" while Tollgate patched it (409 Conflict).${said}`, {
-            ...base,
-            reason: 'Conflict',
-          });
+          return new ArgoRolloutsError(
+            `rollout ${op.namespace}/${op.name} changed in cluster "${cluster}" while Tollgate patched it (409 Conflict).${said}`,
+            {
+              ...base,
+              reason: 'Conflict',
+            },
+          );
         case 400:
           if (/unknown field/.test(status?.message ?? '')) {
             return new ArgoRolloutsError(
@@ -312,7 +414,10 @@ export class KubeClusterClient {
               base,
             );
           }
-          return new ArgoRolloutsError(`cluster "${cluster}" refused ${what} (400 ${status?.reason ?? 'BadRequest'}).${said}`, base);
+          return new ArgoRolloutsError(
+            `cluster "${cluster}" refused ${what} (400 ${status?.reason ?? 'BadRequest'}).${said}`,
+            base,
+          );
         default:
           return new ArgoRolloutsError(
             `cluster "${cluster}" refused ${what} (${e.code} ${status?.reason ?? 'error'}).${said || ` ${String(e.body ?? '').slice(0, 300)}`}`,
@@ -320,17 +425,29 @@ export class KubeClusterClient {
           );
       }
     }
-    const err = e as { name?: string; message?: string; type?: string; code?: string };
-    if (err?.name === 'AbortError' || err?.name === 'TimeoutError' || err?.type === 'aborted') {
+    const err = e as {
+      name?: string;
+      message?: string;
+      type?: string;
+      code?: string;
+    };
+    if (
+      err?.name === 'AbortError' ||
+      err?.name === 'TimeoutError' ||
+      err?.type === 'aborted'
+    ) {
       return new ArgoRolloutsError(
         `cluster "${cluster}" did not answer ${what} within ${this.#timeoutMs / 1000} s (${this.#server})`,
         { cluster, reason: 'Timeout', cause: e },
       );
     }
-    return new ArgoRolloutsError(`cannot reach cluster "${cluster}" at ${this.#server} for ${what}: ${err?.message ?? String(e)}`, {
-      cluster,
-      reason: 'Unreachable',
-      cause: e,
-    });
+    return new ArgoRolloutsError(
+      `cannot reach cluster "${cluster}" at ${this.#server} for ${what}: ${err?.message ?? String(e)}`,
+      {
+        cluster,
+        reason: 'Unreachable',
+        cause: e,
+      },
+    );
   }
 }

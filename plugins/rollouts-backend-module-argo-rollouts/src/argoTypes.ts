@@ -5,7 +5,11 @@
  */
 
 /** `group`, `version` and `plural` of the Rollout custom resource. */
-export const ROLLOUT_GVR = { group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts' } as const;
+export const ROLLOUT_GVR = {
+  group: 'argoproj.io',
+  version: 'v1alpha1',
+  plural: 'rollouts',
+} as const;
 
 /** Label Argo puts on every ReplicaSet (and pod) it creates for a Rollout. */
 export const POD_TEMPLATE_HASH_LABEL = 'rollouts-pod-template-hash';
@@ -22,12 +26,29 @@ export interface ObjectMeta {
   creationTimestamp?: string | Date;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  ownerReferences?: Array<{ apiVersion?: string; kind: string; name: string; uid: string; controller?: boolean }>;
+  ownerReferences?: Array<{
+    apiVersion?: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+  }>;
 }
 
 export interface PodTemplate {
-  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string>; [key: string]: unknown };
-  spec?: { containers?: Array<{ name: string; image?: string; [key: string]: unknown }>; [key: string]: unknown };
+  metadata?: {
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [key: string]: unknown;
+  };
+  spec?: {
+    containers?: Array<{
+      name: string;
+      image?: string;
+      [key: string]: unknown;
+    }>;
+    [key: string]: unknown;
+  };
 }
 
 /** One canary step; exactly one field is set. */
@@ -69,7 +90,11 @@ export interface ArgoRollout {
     template?: PodTemplate;
     workloadRef?: { apiVersion?: string; kind?: string; name?: string };
     strategy: {
-      canary?: { steps?: ArgoCanaryStep[]; trafficRouting?: unknown; [key: string]: unknown };
+      canary?: {
+        steps?: ArgoCanaryStep[];
+        trafficRouting?: unknown;
+        [key: string]: unknown;
+      };
       blueGreen?: unknown;
     };
     [key: string]: unknown;

@@ -18,16 +18,26 @@ export interface ArgoRolloutsProviderConfig {
 const KEY = 'rollouts.providers.argoRollouts';
 
 /** Reads the provider's config; undefined when the key is absent. Throws, naming the key, on a bad value. */
-export function readArgoRolloutsConfig(config: RootConfigService): ArgoRolloutsProviderConfig | undefined {
+export function readArgoRolloutsConfig(
+  config: RootConfigService,
+): ArgoRolloutsProviderConfig | undefined {
   const c = config.getOptionalConfig(KEY);
   if (!c) return undefined;
   const indefinitePause = c.getOptionalString('indefinitePause');
-  if (indefinitePause !== undefined && indefinitePause !== 'approval' && indefinitePause !== 'gate') {
-    throw new Error(`${KEY}.indefinitePause must be "approval" or "gate", not "${indefinitePause}"`);
+  if (
+    indefinitePause !== undefined &&
+    indefinitePause !== 'approval' &&
+    indefinitePause !== 'gate'
+  ) {
+    throw new Error(
+      `${KEY}.indefinitePause must be "approval" or "gate", not "${indefinitePause}"`,
+    );
   }
   const timeout = c.getOptionalNumber('requestTimeoutSeconds');
   if (timeout !== undefined && !(timeout > 0)) {
-    throw new Error(`${KEY}.requestTimeoutSeconds must be a positive number of seconds`);
+    throw new Error(
+      `${KEY}.requestTimeoutSeconds must be a positive number of seconds`,
+    );
   }
   const clusters = c.getConfigArray('clusters').map(cc => ({
     name: cc.getString('name'),
@@ -42,7 +52,8 @@ export function readArgoRolloutsConfig(config: RootConfigService): ArgoRolloutsP
   }));
   const names = clusters.map(cl => cl.name);
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
-  if (duplicate) throw new Error(`${KEY}.clusters: the name "${duplicate}" is used twice`);
+  if (duplicate)
+    throw new Error(`${KEY}.clusters: the name "${duplicate}" is used twice`);
   return {
     id: c.getOptionalString('id'),
     requestTimeoutSeconds: timeout,

@@ -13,8 +13,19 @@ export class ArgoRolloutsError extends Error {
   readonly reason: string;
   readonly cluster: string;
 
-  constructor(message: string, options: { cluster: string; reason: string; statusCode?: number; cause?: unknown }) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(
+    message: string,
+    options: {
+      cluster: string;
+      reason: string;
+      statusCode?: number;
+      cause?: unknown;
+    },
+  ) {
+    super(
+      message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.cluster = options.cluster;
     this.reason = options.reason;
     this.statusCode = options.statusCode;
@@ -29,5 +40,10 @@ export interface KubernetesStatus {
   message?: string;
   reason?: string;
   code?: number;
-  details?: { name?: string; group?: string; kind?: string; causes?: Array<{ reason?: string; message?: string; field?: string }> };
+  details?: {
+    name?: string;
+    group?: string;
+    kind?: string;
+    causes?: Array<{ reason?: string; message?: string; field?: string }>;
+  };
 }

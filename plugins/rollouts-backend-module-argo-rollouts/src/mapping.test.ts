@@ -7,11 +7,21 @@ import {
   parseArgoDuration,
   type IndefinitePauseMode,
 } from './mapping';
-import { cartService, checkoutApi, inventory, paymentsWorker, searchApi, storefront } from './__testUtils__/fixtures';
+import {
+  cartService,
+  checkoutApi,
+  inventory,
+  paymentsWorker,
+  searchApi,
+  storefront,
+} from './__testUtils__/fixtures';
 
 const SEEN = new Date('2026-11-20T12:00:00Z');
 
-function map(f: { rollout: unknown; replicaSets: unknown[] }, mode: IndefinitePauseMode = 'approval') {
+function map(
+  f: { rollout: unknown; replicaSets: unknown[] },
+  mode: IndefinitePauseMode = 'approval',
+) {
   const ro = f.rollout as ArgoRollout;
   return mapRollout(ro, {
     cluster: 'prod',
@@ -40,21 +50,38 @@ describe('canary steps → Tollgate steps', () => {
   });
 
   it('leaves an indefinite pause to the gate in gate mode', () => {
-    expect(mapCanarySteps(docsExample, 'gate').steps[0]).toEqual({ weight: 20 });
+    expect(mapCanarySteps(docsExample, 'gate').steps[0]).toEqual({
+      weight: 20,
+    });
   });
 
   it('gives steps before the first setWeight a 0% step, sums pauses and keeps a final 100%', () => {
     const ladder = mapCanarySteps(
-      [{ pause: { duration: '30s' } }, { analysis: { templates: [] } }, { setWeight: 50 }, { pause: { duration: '1m' } }, { pause: { duration: 90 } }, { setWeight: 100 }],
+      [
+        { pause: { duration: '30s' } },
+        { analysis: { templates: [] } },
+        { setWeight: 50 },
+        { pause: { duration: '1m' } },
+        { pause: { duration: 90 } },
+        { setWeight: 100 },
+      ],
       'approval',
     );
-    expect(ladder.steps).toEqual([{ weight: 0, minDurationSeconds: 30 }, { weight: 50, minDurationSeconds: 150 }, { weight: 100 }]);
+    expect(ladder.steps).toEqual([
+      { weight: 0, minDurationSeconds: 30 },
+      { weight: 50, minDurationSeconds: 150 },
+      { weight: 100 },
+    ]);
     expect(ladder.tollgateIndexOfArgo).toEqual([0, 0, 1, 1, 1, 2, 2]);
     expect(ladder.argoIndexOfTollgate).toEqual([0, 2, 5]);
   });
 
   it('maps a canary without steps to one 100% step', () => {
-    expect(mapCanarySteps([], 'approval')).toEqual({ steps: [{ weight: 100 }], tollgateIndexOfArgo: [0], argoIndexOfTollgate: [0] });
+    expect(mapCanarySteps([], 'approval')).toEqual({
+      steps: [{ weight: 100 }],
+      tollgateIndexOfArgo: [0],
+      argoIndexOfTollgate: [0],
+    });
   });
 
   it('reads Argo durations: integer seconds and Go duration strings', () => {
@@ -73,10 +100,16 @@ describe('canary steps → Tollgate steps', () => {
 describe('versions', () => {
   it('takes the image tag, a short digest, or latest', () => {
     expect(imageVersion('ghcr.io/acme/cart-service:2.4.1')).toBe('2.4.1');
-    expect(imageVersion('registry.example.com:5000/search/api:3.12.0')).toBe('3.12.0');
+    expect(imageVersion('registry.example.com:5000/search/api:3.12.0')).toBe(
+      '3.12.0',
+    );
     expect(imageVersion('registry.example.com:5000/search/api')).toBe('latest');
-    expect(imageVersion('ghcr.io/acme/api@sha256:0123456789abcdef0123456789abcdef')).toBe('sha256:0123456789ab');
-    expect(imageVersion('ghcr.io/acme/api:1.0@sha256:0123456789abcdef')).toBe('1.0');
+    expect(
+      imageVersion('ghcr.io/acme/api@sha256:0123456789abcdef0123456789abcdef'),
+    ).toBe('sha256:0123456789ab');
+    expect(imageVersion('ghcr.io/acme/api:1.0@sha256:0123456789abcdef')).toBe(
+      '1.0',
+    );
   });
 });
 
@@ -114,7 +147,11 @@ describe('a Rollout → a Tollgate rollout', () => {
       currentWeight: 10,
       version: '3.12.0',
       previousVersion: '3.11.4',
-      steps: [{ weight: 10, minDurationSeconds: 60 }, { weight: 50, minDurationSeconds: 300 }, { weight: 100 }],
+      steps: [
+        { weight: 10, minDurationSeconds: 60 },
+        { weight: 50, minDurationSeconds: 300 },
+        { weight: 100 },
+      ],
     });
   });
 
@@ -141,7 +178,11 @@ describe('a Rollout → a Tollgate rollout', () => {
   });
 
   it('reports a Degraded rollout (progress deadline exceeded) as failed', () => {
-    expect(map(paymentsWorker())).toMatchObject({ status: 'failed', currentWeight: 20, finishedAt: new Date('2026-11-20T09:08:00Z') });
+    expect(map(paymentsWorker())).toMatchObject({
+      status: 'failed',
+      currentWeight: 20,
+      finishedAt: new Date('2026-11-20T09:08:00Z'),
+    });
   });
 
   it('leaves blue-green rollouts out', () => {
@@ -150,24 +191,47 @@ describe('a Rollout → a Tollgate rollout', () => {
 
   it('falls back to first-seen times and the stable hash without ReplicaSets', () => {
     const mapped = map({ rollout: checkoutApi().rollout, replicaSets: [] });
-    expect(mapped).toMatchObject({ version: 'yellow', previousVersion: '5d8f9c6b4d', startedAt: SEEN });
+    expect(mapped).toMatchObject({
+      version: 'yellow',
+      previousVersion: '5d8f9c6b4d',
+      startedAt: SEEN,
+    });
   });
 
   it('counts a released pause (controllerPause, no pauseConditions) as done: the controller moves on', () => {
     const { rollout } = checkoutApi();
-    Object.assign(rollout.status, { pauseConditions: null, phase: 'Progressing' });
-    expect(map({ rollout, replicaSets: [] })).toMatchObject({ status: 'progressing', currentStepIndex: 1, currentWeight: 40, stepStartedAt: SEEN });
+    Object.assign(rollout.status, {
+      pauseConditions: null,
+      phase: 'Progressing',
+    });
+    expect(map({ rollout, replicaSets: [] })).toMatchObject({
+      status: 'progressing',
+      currentStepIndex: 1,
+      currentWeight: 40,
+      stepStartedAt: SEEN,
+    });
   });
 
   it('maps promoteFull in flight to the last step', () => {
     const { rollout } = checkoutApi();
-    Object.assign(rollout.status, { promoteFull: true, pauseConditions: null, phase: 'Progressing' });
-    expect(map({ rollout, replicaSets: [] })).toMatchObject({ status: 'progressing', currentStepIndex: 4, currentWeight: 100 });
+    Object.assign(rollout.status, {
+      promoteFull: true,
+      pauseConditions: null,
+      phase: 'Progressing',
+    });
+    expect(map({ rollout, replicaSets: [] })).toMatchObject({
+      status: 'progressing',
+      currentStepIndex: 4,
+      currentWeight: 100,
+    });
   });
 });
 
 describe('statuses', () => {
-  const status = (mutate: (ro: any) => void, mode: IndefinitePauseMode = 'approval') => {
+  const status = (
+    mutate: (ro: any) => void,
+    mode: IndefinitePauseMode = 'approval',
+  ) => {
     const { rollout } = checkoutApi();
     mutate(rollout);
     return mapStatus(rollout as ArgoRollout, mode);
@@ -180,9 +244,18 @@ describe('statuses', () => {
     expect(status(ro => (ro.spec.paused = true))).toBe('paused');
   });
   it('awaiting approval on an inconclusive analysis, whatever the mode', () => {
-    expect(status(ro => (ro.status.pauseConditions = [{ reason: 'InconclusiveAnalysisRun', startTime: '2026-11-20T09:03:00Z' }]), 'gate')).toBe(
-      'awaiting-approval',
-    );
+    expect(
+      status(
+        ro =>
+          (ro.status.pauseConditions = [
+            {
+              reason: 'InconclusiveAnalysisRun',
+              startTime: '2026-11-20T09:03:00Z',
+            },
+          ]),
+        'gate',
+      ),
+    ).toBe('awaiting-approval');
   });
   it('progressing at a timed pause (Argo moves on by itself)', () => {
     expect(status(ro => (ro.status.currentStepIndex = 3))).toBe('progressing');
@@ -190,11 +263,20 @@ describe('statuses', () => {
   it('failed on InvalidSpec', () => {
     expect(
       status(ro =>
-        ro.status.conditions.push({ type: 'InvalidSpec', status: 'True', reason: 'InvalidSpec', message: 'The Rollout "checkout-api" is invalid' }),
+        ro.status.conditions.push({
+          type: 'InvalidSpec',
+          status: 'True',
+          reason: 'InvalidSpec',
+          message: 'The Rollout "checkout-api" is invalid',
+        }),
       ),
     ).toBe('failed');
   });
   it('rolled back before anything else once aborted', () => {
-    expect(status(ro => Object.assign(ro.status, { abort: true, phase: 'Degraded' }))).toBe('rolled-back');
+    expect(
+      status(ro =>
+        Object.assign(ro.status, { abort: true, phase: 'Degraded' }),
+      ),
+    ).toBe('rolled-back');
   });
 });

@@ -2,7 +2,10 @@
  * Argo Rollouts → Tollgate: canary steps, step index, weight, status and
  * versions. Pure functions of a Rollout and its ReplicaSets.
  */
-import type { RolloutStatus, RolloutStep } from '@tollgate/plugin-rollouts-common';
+import type {
+  RolloutStatus,
+  RolloutStep,
+} from '@tollgate/plugin-rollouts-common';
 import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
 import {
   POD_TEMPLATE_HASH_LABEL,
@@ -23,9 +26,12 @@ import {
 export type IndefinitePauseMode = 'approval' | 'gate';
 
 /** Kinds of canary step, by the one field a step sets. */
-export type ArgoStepKind = 'setWeight' | 'pause' | 'analysis' | 'experiment' | 'other';
+export type ArgoStepKind =
+  'setWeight' | 'pause' | 'analysis' | 'experiment' | 'other';
 
-export function stepKind(step: ArgoCanaryStep | undefined): ArgoStepKind | undefined {
+export function stepKind(
+  step: ArgoCanaryStep | undefined,
+): ArgoStepKind | undefined {
   if (!step) return undefined;
   if (typeof step.setWeight === 'number') return 'setWeight';
   if (step.pause) return 'pause';
@@ -34,15 +40,26 @@ export function stepKind(step: ArgoCanaryStep | undefined): ArgoStepKind | undef
   return 'other';
 }
 
-const DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-9,
+  us: 1e-6,
+  µs: 1e-6,
+  ms: 1e-3,
+  s: 1,
+  m: 60,
+  h: 3600,
+};
 
 /**
  * Seconds of an Argo pause duration: an integer (seconds) or a Go duration
  * string (`"30s"`, `"5m"`, `"1h30m"`); undefined when absent or unreadable.
  */
-export function parseArgoDuration(value: string | number | undefined | null): number | undefined {
+export function parseArgoDuration(
+  value: string | number | undefined | null,
+): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  if (typeof value === 'number')
+    return Number.isFinite(value) && value >= 0 ? value : undefined;
   const text = value.trim();
   if (/^\d+$/.test(text)) return Number(text);
   const part = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
@@ -68,7 +85,10 @@ export function imageVersion(image: string): string {
 }
 
 /** The image of the container named like the rollout, else of the first container. */
-export function templateImage(template: PodTemplate | undefined, rolloutName: string): string | undefined {
+export function templateImage(
+  template: PodTemplate | undefined,
+  rolloutName: string,
+): string | undefined {
   const containers = template?.spec?.containers ?? [];
   return (containers.find(c => c.name === rolloutName) ?? containers[0])?.image;
 }
@@ -88,7 +108,10 @@ export interface CanaryLadder {
   argoIndexOfTollgate: number[];
 }
 
-export function mapCanarySteps(argoSteps: ArgoCanaryStep[], indefinitePause: IndefinitePauseMode): CanaryLadder {
+export function mapCanarySteps(
+  argoSteps: ArgoCanaryStep[],
+  indefinitePause: IndefinitePauseMode,
+): CanaryLadder {
   const steps: RolloutStep[] = [];
   const tollgateIndexOfArgo: number[] = [];
   const argoIndexOfTollgate: number[] = [];
@@ -105,7 +128,9 @@ export function mapCanarySteps(argoSteps: ArgoCanaryStep[], indefinitePause: Ind
       if (step.pause) {
         const seconds = parseArgoDuration(step.pause.duration);
         if (seconds !== undefined) {
-          current.minDurationSeconds = Math.ceil((current.minDurationSeconds ?? 0) + seconds);
+          current.minDurationSeconds = Math.ceil(
+            (current.minDurationSeconds ?? 0) + seconds,
+          );
         } else if (indefinitePause === 'approval') {
           current.requiresApproval = true;
         }
@@ -133,11 +158,14 @@ export function canarySteps(ro: ArgoRollout): ArgoCanaryStep[] {
  */
 export function effectiveArgoIndex(ro: ArgoRollout): number {
   const steps = canarySteps(ro);
-  const raw = Math.min(Math.max(ro.status?.currentStepIndex ?? 0, 0), steps.length);
+  const raw = Math.min(
+    Math.max(ro.status?.currentStepIndex ?? 0, 0),
+    steps.length,
+  );
   const released =
     stepKind(steps[raw]) === 'pause' &&
     ro.status?.controllerPause === true &&
-    !(ro.status.pauseConditions?.length) &&
+    !ro.status.pauseConditions?.length &&
     !ro.spec.paused;
   return released ? raw + 1 : raw;
 }
@@ -149,25 +177,33 @@ function condition(ro: ArgoRollout, type: string) {
 /** True when the new revision is the stable one: Argo finished the update. */
 export function isFullyPromoted(ro: ArgoRollout): boolean {
   const s = ro.status;
-  return Boolean(s?.currentPodHash && s.stableRS && s.stableRS === s.currentPodHash);
+  return Boolean(
+    s?.currentPodHash && s.stableRS && s.stableRS === s.currentPodHash,
+  );
 }
 
 /** Tollgate status of an Argo Rollout (see the mapping table in the README). */
-export function mapStatus(ro: ArgoRollout, indefinitePause: IndefinitePauseMode): RolloutStatus {
+export function mapStatus(
+  ro: ArgoRollout,
+  indefinitePause: IndefinitePauseMode,
+): RolloutStatus {
   const s = ro.status;
   if (!s?.currentPodHash) return 'pending';
   if (s.abort) return 'rolled-back';
   if (isFullyPromoted(ro)) return 'promoted';
   const invalid = condition(ro, 'InvalidSpec')?.status === 'True';
-  const timedOut = condition(ro, 'Progressing')?.reason === 'ProgressDeadlineExceeded';
+  const timedOut =
+    condition(ro, 'Progressing')?.reason === 'ProgressDeadlineExceeded';
   if (invalid || timedOut || s.phase === 'Degraded') return 'failed';
   if (ro.spec.paused) return 'paused';
   if (s.promoteFull) return 'progressing';
   const reasons = (s.pauseConditions ?? []).map(p => p.reason);
-  if (reasons.some(r => r.startsWith('Inconclusive'))) return 'awaiting-approval';
+  if (reasons.some(r => r.startsWith('Inconclusive')))
+    return 'awaiting-approval';
   if (reasons.includes('CanaryPauseStep') && indefinitePause === 'approval') {
     const step = canarySteps(ro)[s.currentStepIndex ?? 0];
-    if (step?.pause && parseArgoDuration(step.pause.duration) === undefined) return 'awaiting-approval';
+    if (step?.pause && parseArgoDuration(step.pause.duration) === undefined)
+      return 'awaiting-approval';
   }
   return 'progressing';
 }
@@ -199,21 +235,37 @@ function revisionOf(rs: ReplicaSet): number {
   return Number.isFinite(n) ? n : -1;
 }
 
-function byHash(replicaSets: ReplicaSet[], hash: string | undefined): ReplicaSet | undefined {
-  return hash ? replicaSets.find(rs => rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] === hash) : undefined;
+function byHash(
+  replicaSets: ReplicaSet[],
+  hash: string | undefined,
+): ReplicaSet | undefined {
+  return hash
+    ? replicaSets.find(
+        rs => rs.metadata.labels?.[POD_TEMPLATE_HASH_LABEL] === hash,
+      )
+    : undefined;
 }
 
 function finishedAt(ro: ArgoRollout, status: RolloutStatus): Date | undefined {
   switch (status) {
     case 'promoted': {
       const completed = condition(ro, 'Completed');
-      const at = completed?.status === 'True' ? completed.lastTransitionTime : condition(ro, 'Progressing')?.lastUpdateTime;
+      const at =
+        completed?.status === 'True'
+          ? completed.lastTransitionTime
+          : condition(ro, 'Progressing')?.lastUpdateTime;
       return toDate(at);
     }
     case 'rolled-back':
-      return toDate(ro.status?.abortedAt) ?? toDate(condition(ro, 'Progressing')?.lastTransitionTime);
+      return (
+        toDate(ro.status?.abortedAt) ??
+        toDate(condition(ro, 'Progressing')?.lastTransitionTime)
+      );
     case 'failed':
-      return toDate(condition(ro, 'InvalidSpec')?.lastTransitionTime ?? condition(ro, 'Progressing')?.lastTransitionTime);
+      return toDate(
+        condition(ro, 'InvalidSpec')?.lastTransitionTime ??
+          condition(ro, 'Progressing')?.lastTransitionTime,
+      );
     default:
       return undefined;
   }
@@ -232,30 +284,43 @@ export interface MapContext {
 
 /** `<cluster>/<namespace>/<name>@<currentPodHash>`: one id per revision of a rollout. */
 export function externalIdOf(cluster: string, ro: ArgoRollout): string {
-  const revision = ro.status?.currentPodHash ?? `generation-${ro.metadata.generation ?? 0}`;
+  const revision =
+    ro.status?.currentPodHash ?? `generation-${ro.metadata.generation ?? 0}`;
   return `${cluster}/${ro.metadata.namespace}/${ro.metadata.name}@${revision}`;
 }
 
 /** The Tollgate view of a canary Rollout; undefined for a blue-green one (not supported). */
-export function mapRollout(ro: ArgoRollout, ctx: MapContext): ProviderRollout | undefined {
+export function mapRollout(
+  ro: ArgoRollout,
+  ctx: MapContext,
+): ProviderRollout | undefined {
   if (!ro.spec.strategy.canary) return undefined;
   const ladder = mapCanarySteps(canarySteps(ro), ctx.indefinitePause);
   const status = mapStatus(ro, ctx.indefinitePause);
   const last = ladder.steps.length - 1;
   const currentStepIndex =
-    status === 'promoted' || ro.status?.promoteFull ? last : ladder.tollgateIndexOfArgo[effectiveArgoIndex(ro)];
+    status === 'promoted' || ro.status?.promoteFull
+      ? last
+      : ladder.tollgateIndexOfArgo[effectiveArgoIndex(ro)];
 
   const name = ro.metadata.name;
   const current = byHash(ctx.replicaSets, ro.status?.currentPodHash);
-  const image = templateImage(ro.spec.template ?? current?.spec?.template, name);
-  const version = image ? imageVersion(image) : (ro.status?.currentPodHash ?? 'unknown');
+  const image = templateImage(
+    ro.spec.template ?? current?.spec?.template,
+    name,
+  );
+  const version = image
+    ? imageVersion(image)
+    : (ro.status?.currentPodHash ?? 'unknown');
 
   let previous: ReplicaSet | undefined;
   if (!isFullyPromoted(ro)) {
     previous = byHash(ctx.replicaSets, ro.status?.stableRS);
   } else if (current) {
     // Fully promoted: the previous version is the newest older revision.
-    const older = ctx.replicaSets.filter(rs => revisionOf(rs) >= 0 && revisionOf(rs) < revisionOf(current));
+    const older = ctx.replicaSets.filter(
+      rs => revisionOf(rs) >= 0 && revisionOf(rs) < revisionOf(current),
+    );
     previous = older.sort((a, b) => revisionOf(b) - revisionOf(a))[0];
   }
   const previousImage = templateImage(previous?.spec?.template, name);
@@ -274,8 +339,10 @@ export function mapRollout(ro: ArgoRollout, ctx: MapContext): ProviderRollout | 
     steps: ladder.steps,
     currentStepIndex,
     currentWeight: mapWeight(ro, status),
-    startedAt: toDate(current?.metadata.creationTimestamp) ?? ctx.firstSeen(externalId),
-    stepStartedAt: pausedSince ?? ctx.firstSeen(`${externalId}#${currentStepIndex}`),
+    startedAt:
+      toDate(current?.metadata.creationTimestamp) ?? ctx.firstSeen(externalId),
+    stepStartedAt:
+      pausedSince ?? ctx.firstSeen(`${externalId}#${currentStepIndex}`),
     finishedAt: finishedAt(ro, status),
   };
 }

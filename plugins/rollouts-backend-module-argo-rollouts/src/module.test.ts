@@ -1,6 +1,9 @@
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { createBackendPlugin } from '@backstage/backend-plugin-api';
-import { rolloutsDeployProvidersExtensionPoint, type RolloutsDeployProvider } from '@tollgate/plugin-rollouts-node';
+import {
+  rolloutsDeployProvidersExtensionPoint,
+  type RolloutsDeployProvider,
+} from '@tollgate/plugin-rollouts-node';
 import { ArgoRolloutsDeployProvider } from './ArgoRolloutsDeployProvider';
 import { rolloutsModuleArgoRollouts } from './module';
 import { FakeKubeApi } from './__testUtils__/FakeKubeApi';
@@ -38,7 +41,15 @@ describe('rolloutsModuleArgoRollouts', () => {
               providers: {
                 argoRollouts: {
                   requestTimeoutSeconds: 5,
-                  clusters: [{ name: 'prod-eu', url: api.url, serviceAccountToken: 'tollgate-token', skipTLSVerify: true, namespaces: ['payments'] }],
+                  clusters: [
+                    {
+                      name: 'prod-eu',
+                      url: api.url,
+                      serviceAccountToken: 'tollgate-token',
+                      skipTLSVerify: true,
+                      namespaces: ['payments'],
+                    },
+                  ],
                 },
               },
             },
@@ -50,7 +61,10 @@ describe('rolloutsModuleArgoRollouts', () => {
     const [provider] = registered;
     expect(provider).toBeInstanceOf(ArgoRolloutsDeployProvider);
     expect(provider.id).toBe('argo-rollouts');
-    expect((await provider.listRollouts()).map(r => r.target).sort()).toEqual(['payments/checkout-api', 'payments/payments-worker']);
+    expect((await provider.listRollouts()).map(r => r.target).sort()).toEqual([
+      'payments/checkout-api',
+      'payments/payments-worker',
+    ]);
   });
 
   it('takes its id and pause mode from config', async () => {
@@ -66,7 +80,14 @@ describe('rolloutsModuleArgoRollouts', () => {
                 argoRollouts: {
                   id: 'argo-eu',
                   indefinitePause: 'gate',
-                  clusters: [{ name: 'prod-eu', url: api.url, serviceAccountToken: 'tollgate-token', skipTLSVerify: true }],
+                  clusters: [
+                    {
+                      name: 'prod-eu',
+                      url: api.url,
+                      serviceAccountToken: 'tollgate-token',
+                      skipTLSVerify: true,
+                    },
+                  ],
                 },
               },
             },
@@ -75,12 +96,29 @@ describe('rolloutsModuleArgoRollouts', () => {
       ],
     });
     expect(registered[0].id).toBe('argo-eu');
-    expect(await registered[0].getRollout('payments/checkout-api')).toMatchObject({ status: 'progressing', steps: [{ weight: 20 }, expect.anything(), expect.anything(), expect.anything(), { weight: 100 }] });
+    expect(
+      await registered[0].getRollout('payments/checkout-api'),
+    ).toMatchObject({
+      status: 'progressing',
+      steps: [
+        { weight: 20 },
+        expect.anything(),
+        expect.anything(),
+        expect.anything(),
+        { weight: 100 },
+      ],
+    });
   });
 
   it('registers nothing without clusters', async () => {
     const registered: RolloutsDeployProvider[] = [];
-    await startTestBackend({ features: [fakeRolloutsPlugin(registered), rolloutsModuleArgoRollouts, mockServices.rootConfig.factory({ data: {} })] });
+    await startTestBackend({
+      features: [
+        fakeRolloutsPlugin(registered),
+        rolloutsModuleArgoRollouts,
+        mockServices.rootConfig.factory({ data: {} }),
+      ],
+    });
     expect(registered).toEqual([]);
   });
 
@@ -91,10 +129,20 @@ describe('rolloutsModuleArgoRollouts', () => {
           fakeRolloutsPlugin([]),
           rolloutsModuleArgoRollouts,
           mockServices.rootConfig.factory({
-            data: { rollouts: { providers: { argoRollouts: { clusters: [{ name: 'prod-eu', url: api.url }] } } } },
+            data: {
+              rollouts: {
+                providers: {
+                  argoRollouts: {
+                    clusters: [{ name: 'prod-eu', url: api.url }],
+                  },
+                },
+              },
+            },
           }),
         ],
       }),
-    ).rejects.toThrow(/rollouts\.providers\.argoRollouts\.clusters\[prod-eu\]: set exactly one of kubeconfig, inCluster or serviceAccountToken/);
+    ).rejects.toThrow(
+      /rollouts\.providers\.argoRollouts\.clusters\[prod-eu\]: set exactly one of kubeconfig, inCluster or serviceAccountToken/,
+    );
   });
 });

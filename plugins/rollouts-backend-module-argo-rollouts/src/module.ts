@@ -1,4 +1,7 @@
-import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
+import {
+  coreServices,
+  createBackendModule,
+} from '@backstage/backend-plugin-api';
 import { rolloutsDeployProvidersExtensionPoint } from '@tollgate/plugin-rollouts-node';
 import { ArgoRolloutsDeployProvider } from './ArgoRolloutsDeployProvider';
 import { readArgoRolloutsConfig } from './config';
@@ -23,12 +26,18 @@ export const rolloutsModuleArgoRollouts = createBackendModule({
       async init({ config, logger, deploy }) {
         const providerConfig = readArgoRolloutsConfig(config);
         if (!providerConfig || providerConfig.clusters.length === 0) {
-          logger.warn('rollouts: argo-rollouts module installed but rollouts.providers.argoRollouts.clusters is empty; no provider registered');
+          logger.warn(
+            'rollouts: argo-rollouts module installed but rollouts.providers.argoRollouts.clusters is empty; no provider registered',
+          );
           return;
         }
-        const provider = ArgoRolloutsDeployProvider.fromConfig(providerConfig, { logger });
+        const provider = ArgoRolloutsDeployProvider.fromConfig(providerConfig, {
+          logger,
+        });
         deploy.addDeployProvider(provider);
-        logger.info(`rollouts: argo-rollouts provider "${provider.id}" for clusters ${provider.clusterNames.join(', ')}`);
+        logger.info(
+          `rollouts: argo-rollouts provider "${provider.id}" for clusters ${provider.clusterNames.join(', ')}`,
+        );
       },
     });
   },

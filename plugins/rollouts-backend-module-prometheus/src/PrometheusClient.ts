@@ -27,8 +27,14 @@ export class PrometheusQueryError extends Error {
   readonly errorType?: string;
   readonly httpStatus?: number;
 
-  constructor(message: string, options?: { errorType?: string; httpStatus?: number; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  constructor(
+    message: string,
+    options?: { errorType?: string; httpStatus?: number; cause?: unknown },
+  ) {
+    super(
+      message,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'PrometheusQueryError';
     this.errorType = options?.errorType;
     this.httpStatus = options?.httpStatus;
@@ -77,7 +83,12 @@ export class PrometheusClient {
   }
 
   /** Evaluates `query` at start, start + step, … ≤ end (epoch seconds). */
-  async queryRange(query: string, start: number, end: number, stepSeconds: number): Promise<MatrixSeries[]> {
+  async queryRange(
+    query: string,
+    start: number,
+    end: number,
+    stepSeconds: number,
+  ): Promise<MatrixSeries[]> {
     const data = await this.#call('/api/v1/query_range', {
       query,
       start: String(start),
@@ -85,26 +96,39 @@ export class PrometheusClient {
       step: String(stepSeconds),
     });
     if (data.resultType !== 'matrix' || !Array.isArray(data.result)) {
-      throw new PrometheusQueryError(`expected a range vector (matrix), Prometheus answered ${data.resultType}`);
+      throw new PrometheusQueryError(
+        `expected a range vector (matrix), Prometheus answered ${data.resultType}`,
+      );
     }
     return data.result as MatrixSeries[];
   }
 
   /** Evaluates `query` at one instant (epoch seconds); a scalar answer comes back as one sample. */
   async query(query: string, time: number): Promise<VectorSample[]> {
-    const data = await this.#call('/api/v1/query', { query, time: String(time) });
+    const data = await this.#call('/api/v1/query', {
+      query,
+      time: String(time),
+    });
     if (data.resultType === 'scalar' && Array.isArray(data.result)) {
       return [{ metric: {}, value: data.result as [number, string] }];
     }
     if (data.resultType !== 'vector' || !Array.isArray(data.result)) {
-      throw new PrometheusQueryError(`expected an instant vector, Prometheus answered ${data.resultType}`);
+      throw new PrometheusQueryError(
+        `expected an instant vector, Prometheus answered ${data.resultType}`,
+      );
     }
     return data.result as VectorSample[];
   }
 
-  async #call(path: string, params: Record<string, string>): Promise<NonNullable<ApiResponse['data']>> {
+  async #call(
+    path: string,
+    params: Record<string, string>,
+  ): Promise<NonNullable<ApiResponse['data']>> {
     const url = `${this.#base}${path}`;
-    const form = new URLSearchParams({ ...params, timeout: `${this.#timeoutSeconds}s` });
+    const form = new URLSearchParams({
+      ...params,
+      timeout: `${this.#timeoutSeconds}s`,
+    });
     let res: Response;
     let text: string;
     try {
@@ -126,7 +150,10 @@ export class PrometheusClient {
           { errorType: 'timeout', cause: e },
         );
       }
-      throw new PrometheusQueryError(`cannot reach Prometheus at ${url}: ${describeCause(e)}`, { cause: e });
+      throw new PrometheusQueryError(
+        `cannot reach Prometheus at ${url}: ${describeCause(e)}`,
+        { cause: e },
+      );
     }
     let json: ApiResponse | undefined;
     try {
@@ -135,32 +162,49 @@ export class PrometheusClient {
       json = undefined;
     }
     if (json?.status === 'error') {
-      throw new PrometheusQueryError(`${json.errorType ?? 'error'}: ${json.error ?? '(no message)'} (HTTP ${res.status})`, {
-        errorType: json.errorType,
-        httpStatus: res.status,
-      });
+      throw new PrometheusQueryError(
+        `${json.errorType ?? 'error'}: ${json.error ?? '(no message)'} (HTTP ${res.status})`,
+        {
+          errorType: json.errorType,
+          httpStatus: res.status,
+        },
+      );
     }
     if (!res.ok) {
       const snippet = text.trim().slice(0, 200);
-      throw new PrometheusQueryError(`HTTP ${res.status} ${res.statusText} from ${url}${snippet ? `: ${snippet}` : ''}`, {
-        httpStatus: res.status,
-      });
+      throw new PrometheusQueryError(
+        `HTTP ${res.status} ${res.statusText} from ${url}${snippet ? `: ${snippet}` : ''}`,
+        {
+          httpStatus: res.status,
+        },
+      );
     }
     if (json?.status !== 'success' || !json.data) {
-      throw new PrometheusQueryError(`unexpected answer from ${url} (not a Prometheus API response): ${text.slice(0, 200)}`, {
-        httpStatus: res.status,
-      });
+      throw new PrometheusQueryError(
+        `unexpected answer from ${url} (not a Prometheus API response): ${text.slice(0, 200)}`,
+        {
+          httpStatus: res.status,
+        },
+      );
     }
     return json.data;
   }
 
-  #send(url: string, form: URLSearchParams, method: 'GET' | 'POST'): Promise<Response> {
+  #send(
+    url: string,
+    form: URLSearchParams,
+    method: 'GET' | 'POST',
+  ): Promise<Response> {
     const signal = AbortSignal.timeout(this.#timeoutSeconds * 1000);
     const headers = { ...this.#headers, accept: 'application/json' };
-    if (method === 'GET') return fetch(`${url}?${form}`, { method, headers, signal });
+    if (method === 'GET')
+      return fetch(`${url}?${form}`, { method, headers, signal });
     return fetch(url, {
       method,
-      headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+      headers: {
+        ...headers,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
       body: form,
       signal,
     });

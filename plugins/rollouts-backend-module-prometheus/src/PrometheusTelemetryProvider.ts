@@ -1,5 +1,12 @@
-import type { LoggerService, RootConfigService } from '@backstage/backend-plugin-api';
-import type { CohortCounts, LatencyHistogram, TelemetryTick } from '@tollgate/plugin-rollouts-common';
+import type {
+  LoggerService,
+  RootConfigService,
+} from '@backstage/backend-plugin-api';
+import type {
+  CohortCounts,
+  LatencyHistogram,
+  TelemetryTick,
+} from '@tollgate/plugin-rollouts-common';
 import type {
   RolloutsTelemetryProvider,
   TelemetryRequest,
@@ -11,7 +18,11 @@ import {
   type PrometheusSettings,
   type PrometheusTelemetryProviderOptions,
 } from './config';
-import { PrometheusClient, PrometheusQueryError, type MatrixSeries } from './PrometheusClient';
+import {
+  PrometheusClient,
+  PrometheusQueryError,
+  type MatrixSeries,
+} from './PrometheusClient';
 import {
   checkCohortTemplate,
   checkTemplate,
@@ -64,7 +75,8 @@ function parseValue(raw: string): number {
 }
 
 function parseLe(raw: string, unit: 'seconds' | 'milliseconds'): number {
-  if (raw === '+Inf' || raw === 'Inf' || raw === 'inf' || raw === '+inf') return Infinity;
+  if (raw === '+Inf' || raw === 'Inf' || raw === 'inf' || raw === '+inf')
+    return Infinity;
   const v = Number(raw);
   if (!Number.isFinite(v)) return NaN;
   return unit === 'seconds' ? Number((v * 1000).toPrecision(12)) : v;
@@ -88,13 +100,24 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
   readonly #warned = new Set<string>();
 
   /** Reads `rollouts.providers.prometheus` from config; errors name the key. */
-  static fromConfig(config: RootConfigService, options?: { logger?: LoggerService }): PrometheusTelemetryProvider {
-    return new PrometheusTelemetryProvider(readPrometheusSettings(config), options?.logger);
+  static fromConfig(
+    config: RootConfigService,
+    options?: { logger?: LoggerService },
+  ): PrometheusTelemetryProvider {
+    return new PrometheusTelemetryProvider(
+      readPrometheusSettings(config),
+      options?.logger,
+    );
   }
 
   /** For direct use: the same settings as app-config, in code. */
-  static create(options: PrometheusTelemetryProviderOptions & { logger?: LoggerService }): PrometheusTelemetryProvider {
-    return new PrometheusTelemetryProvider(settingsFromOptions(options, 'options'), options.logger);
+  static create(
+    options: PrometheusTelemetryProviderOptions & { logger?: LoggerService },
+  ): PrometheusTelemetryProvider {
+    return new PrometheusTelemetryProvider(
+      settingsFromOptions(options, 'options'),
+      options.logger,
+    );
   }
 
   private constructor(settings: PrometheusSettings, logger?: LoggerService) {
@@ -108,10 +131,14 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     });
   }
 
-  async getCohortTelemetry(request: TelemetryRequest): Promise<TelemetryResult> {
+  async getCohortTelemetry(
+    request: TelemetryRequest,
+  ): Promise<TelemetryResult> {
     const step = request.stepSeconds;
     if (!(typeof step === 'number' && Number.isFinite(step) && step > 0)) {
-      throw new Error(`prometheus (${this.id}): stepSeconds must be a positive number (got ${step})`);
+      throw new Error(
+        `prometheus (${this.id}): stepSeconds must be a positive number (got ${step})`,
+      );
     }
     const resolved = this.#resolve(request);
     const plan = this.#plan(request, resolved);
@@ -119,7 +146,10 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     const startSec = request.start.getTime() / 1000;
     const endSec = request.end.getTime() / 1000;
     // Interval n covers [start + (n-1)·step, start + n·step); only intervals that ended by `end` count.
-    const intervals = Math.max(0, Math.floor((endSec - startSec) / step + 1e-9));
+    const intervals = Math.max(
+      0,
+      Math.floor((endSec - startSec) / step + 1e-9),
+    );
     if (intervals === 0) return { ticks: [] };
 
     const scalars = new Map<string, Map<number, number>>();
@@ -127,10 +157,21 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     let newestTick = 0;
 
     await runPool(plan, CONCURRENCY, async q => {
-      const series = await this.#queryRange(request, resolved, q, startSec, intervals, step);
+      const series = await this.#queryRange(
+        request,
+        resolved,
+        q,
+        startSec,
+        intervals,
+        step,
+      );
       if (q.key === 'latency') {
-        buckets.set(q.cohort, this.#collectBuckets(request, q, series, startSec, step, intervals));
-        for (const t of buckets.get(q.cohort)!.ticks.keys()) newestTick = Math.max(newestTick, t);
+        buckets.set(
+          q.cohort,
+          this.#collectBuckets(request, q, series, startSec, step, intervals),
+        );
+        for (const t of buckets.get(q.cohort)!.ticks.keys())
+          newestTick = Math.max(newestTick, t);
         return;
       }
       if (series.length > 1) {
@@ -155,13 +196,27 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     for (let t = 1; t <= intervals; t++) {
       const tick: TelemetryTick = { tick: t, time: startSec + t * step };
       for (const cohort of COHORTS) {
-        const counts = this.#cohortCounts(request, resolved, cohort, t, scalars, buckets.get(cohort));
+        const counts = this.#cohortCounts(
+          request,
+          resolved,
+          cohort,
+          t,
+          scalars,
+          buckets.get(cohort),
+        );
         if (counts) tick[cohort] = counts;
       }
       ticks.push(tick);
     }
 
-    const lagSeconds = await this.#lag(request, resolved, endSec, startSec, step, newestTick);
+    const lagSeconds = await this.#lag(
+      request,
+      resolved,
+      endSec,
+      startSec,
+      step,
+      newestTick,
+    );
     return { ticks, lagSeconds };
   }
 
@@ -169,7 +224,10 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
   #resolve(request: TelemetryRequest): Resolved {
     const templates: Record<string, string> = {};
     const sources: Record<string, TemplateSource> = {};
-    const put = (from: Record<string, string> | undefined, source: TemplateSource) => {
+    const put = (
+      from: Record<string, string> | undefined,
+      source: TemplateSource,
+    ) => {
       for (const [k, v] of Object.entries(from ?? {})) {
         templates[k] = v;
         sources[k] = source;
@@ -203,7 +261,8 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     const keys = ['requests', 'errors'];
     if (templates.latency) keys.push('latency');
     for (const name of new Set(request.kpis)) {
-      const has = (prefix: string, fields: readonly string[]) => fields.filter(f => templates[`${prefix}.${name}.${f}`]);
+      const has = (prefix: string, fields: readonly string[]) =>
+        fields.filter(f => templates[`${prefix}.${name}.${f}`]);
       const proportion = has('kpis', PROPORTION_FIELDS);
       const mean = has('kpis', MEAN_FIELDS);
       const counts = has('counts', COUNT_FIELDS);
@@ -213,7 +272,12 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
             'a proportion KPI needs trials and successes, a mean KPI n, sum and sumSq',
         );
       }
-      const requireAll = (what: string, prefix: string, got: string[], all: readonly string[]) => {
+      const requireAll = (
+        what: string,
+        prefix: string,
+        got: string[],
+        all: readonly string[],
+      ) => {
         const missing = all.filter(f => !got.includes(f));
         if (got.length && missing.length) {
           throw new Error(
@@ -241,7 +305,11 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     const plan: PlannedQuery[] = [];
     for (const key of keys) {
       for (const cohort of COHORTS) {
-        plan.push({ key, cohort, promql: this.#render(templates[key], request, cohort) });
+        plan.push({
+          key,
+          cohort,
+          promql: this.#render(templates[key], request, cohort),
+        });
       }
     }
     return plan;
@@ -256,9 +324,17 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     });
   }
 
-  #describe(request: TelemetryRequest, { sources }: Resolved, q: { key: string; cohort?: Cohort }): string {
+  #describe(
+    request: TelemetryRequest,
+    { sources }: Resolved,
+    q: { key: string; cohort?: Cohort },
+  ): string {
     const who = q.cohort ? `${q.cohort} ${q.key}` : q.key;
-    const from = { config: 'the default config', 'target config': "the target's config", policy: 'the policy' }[sources[q.key] ?? 'config'];
+    const from = {
+      config: 'the default config',
+      'target config': "the target's config",
+      policy: 'the policy',
+    }[sources[q.key] ?? 'config'];
     return `query for ${who} of ${request.target} (template from ${from})`;
   }
 
@@ -275,7 +351,12 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
       const last = Math.min(intervals, first + MAX_POINTS_PER_QUERY - 1);
       let chunk: MatrixSeries[];
       try {
-        chunk = await this.#client.queryRange(q.promql, startSec + first * step, startSec + last * step, step);
+        chunk = await this.#client.queryRange(
+          q.promql,
+          startSec + first * step,
+          startSec + last * step,
+          step,
+        );
       } catch (e) {
         throw this.#wrap(e, request, resolved, q);
       }
@@ -294,7 +375,12 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     return out;
   }
 
-  #wrap(e: unknown, request: TelemetryRequest, resolved: Resolved, q: { key: string; cohort?: Cohort; promql: string }) {
+  #wrap(
+    e: unknown,
+    request: TelemetryRequest,
+    resolved: Resolved,
+    q: { key: string; cohort?: Cohort; promql: string },
+  ) {
     const inner = e as PrometheusQueryError;
     return new PrometheusQueryError(
       `prometheus (${this.id}): ${this.#describe(request, resolved, q)} failed: ${inner?.message ?? String(e)}; query: ${q.promql}`,
@@ -313,7 +399,8 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     const data: BucketData = { seriesPerLe: new Map(), ticks: new Map() };
     for (const s of series) {
       const rawLe = s.metric.le;
-      const le = rawLe === undefined ? NaN : parseLe(rawLe, this.#s.latencyUnit);
+      const le =
+        rawLe === undefined ? NaN : parseLe(rawLe, this.#s.latencyUnit);
       if (Number.isNaN(le)) {
         throw new PrometheusQueryError(
           `prometheus (${this.id}): query for ${q.cohort} latency of ${request.target} returned a series ` +
@@ -338,7 +425,10 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
   }
 
   /** The tick's histogram, only when every bucket (with +Inf) has a value and counts are cumulative. */
-  #histogram(data: BucketData | undefined, tick: number): LatencyHistogram | undefined {
+  #histogram(
+    data: BucketData | undefined,
+    tick: number,
+  ): LatencyHistogram | undefined {
     const byLe = data?.ticks.get(tick);
     if (!data || !byLe) return undefined;
     const le = [...data.seriesPerLe.keys()].sort((a, b) => a - b);
@@ -350,7 +440,8 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
       let v = cell.sum;
       const prev = counts.length ? counts[counts.length - 1] : 0;
       if (v < prev) {
-        if (prev - v > CUMULATIVE_TOLERANCE * Math.max(1, prev)) return undefined;
+        if (prev - v > CUMULATIVE_TOLERANCE * Math.max(1, prev))
+          return undefined;
         v = prev;
       }
       counts.push(v);
@@ -378,17 +469,20 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
       if (templates[`kpis.${name}.trials`]) {
         const trials = get(`kpis.${name}.trials`);
         const successes = get(`kpis.${name}.successes`);
-        if (trials !== undefined && successes !== undefined) (out.kpis ??= {})[name] = { trials, successes };
+        if (trials !== undefined && successes !== undefined)
+          (out.kpis ??= {})[name] = { trials, successes };
       } else if (templates[`kpis.${name}.n`]) {
         const n = get(`kpis.${name}.n`);
         const sum = get(`kpis.${name}.sum`);
         const sumSq = get(`kpis.${name}.sumSq`);
-        if (n !== undefined && sum !== undefined && sumSq !== undefined) (out.kpis ??= {})[name] = { n, sum, sumSq };
+        if (n !== undefined && sum !== undefined && sumSq !== undefined)
+          (out.kpis ??= {})[name] = { n, sum, sumSq };
       }
       if (templates[`counts.${name}.events`]) {
         const events = get(`counts.${name}.events`);
         const exposures = get(`counts.${name}.exposures`);
-        if (events !== undefined && exposures !== undefined) (out.counts ??= {})[name] = { events, exposures };
+        if (events !== undefined && exposures !== undefined)
+          (out.counts ??= {})[name] = { events, exposures };
       }
     }
     return Object.keys(out).length ? out : undefined;
@@ -416,21 +510,35 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
       } catch (e) {
         throw this.#wrap(e, request, resolved, { key: 'freshness', promql });
       }
-      const newest = Math.max(...samples.map(s => parseValue(s.value[1])).filter(v => !Number.isNaN(v)));
+      const newest = Math.max(
+        ...samples
+          .map(s => parseValue(s.value[1]))
+          .filter(v => !Number.isNaN(v)),
+      );
       if (Number.isFinite(newest)) return Math.max(0, endSec - newest);
     }
-    if (newestTick > 0) return Math.max(0, endSec - (startSec + newestTick * step));
+    if (newestTick > 0)
+      return Math.max(0, endSec - (startSec + newestTick * step));
     return endSec - startSec;
   }
 }
 
 /** Tick number of an evaluation timestamp (the end of its interval), or undefined outside the window. */
-function tickOf(ts: number, startSec: number, step: number, intervals: number): number | undefined {
+function tickOf(
+  ts: number,
+  startSec: number,
+  step: number,
+  intervals: number,
+): number | undefined {
   const t = Math.round((Number(ts) - startSec) / step);
   return t >= 1 && t <= intervals ? t : undefined;
 }
 
-async function runPool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+async function runPool<T>(
+  items: T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failed = false;
   const worker = async () => {
@@ -444,5 +552,7 @@ async function runPool<T>(items: T[], limit: number, work: (item: T) => Promise<
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, worker),
+  );
 }

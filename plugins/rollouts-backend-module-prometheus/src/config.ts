@@ -61,14 +61,21 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * Checks options and turns them into settings. `where` prefixes every key in
  * error messages (the app-config path, or `options` for direct use).
  */
-export function settingsFromOptions(o: PrometheusTelemetryProviderOptions, where: string): PrometheusSettings {
+export function settingsFromOptions(
+  o: PrometheusTelemetryProviderOptions,
+  where: string,
+): PrometheusSettings {
   const id = o.id ?? 'prometheus';
   if (typeof id !== 'string' || !PROVIDER_ID.test(id)) {
-    throw new Error(`${where}.id must be letters, digits, '.', '_' or '-' (got ${JSON.stringify(id)})`);
+    throw new Error(
+      `${where}.id must be letters, digits, '.', '_' or '-' (got ${JSON.stringify(id)})`,
+    );
   }
 
   if (typeof o.baseUrl !== 'string' || o.baseUrl === '') {
-    throw new Error(`${where}.baseUrl is required: the Prometheus server's URL, e.g. http://prometheus:9090`);
+    throw new Error(
+      `${where}.baseUrl is required: the Prometheus server's URL, e.g. http://prometheus:9090`,
+    );
   }
   let url: URL;
   try {
@@ -77,41 +84,62 @@ export function settingsFromOptions(o: PrometheusTelemetryProviderOptions, where
     throw new Error(`${where}.baseUrl is not a valid URL: ${o.baseUrl}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`${where}.baseUrl must be an http or https URL (got ${url.protocol})`);
+    throw new Error(
+      `${where}.baseUrl must be an http or https URL (got ${url.protocol})`,
+    );
   }
   if (url.search || url.hash) {
-    throw new Error(`${where}.baseUrl must not carry a query string or fragment`);
+    throw new Error(
+      `${where}.baseUrl must not carry a query string or fragment`,
+    );
   }
 
   const headers: Record<string, string> = {};
   if (o.headers !== undefined) {
-    if (!isObject(o.headers)) throw new Error(`${where}.headers must be an object of header names to values`);
+    if (!isObject(o.headers))
+      throw new Error(
+        `${where}.headers must be an object of header names to values`,
+      );
     for (const [name, value] of Object.entries(o.headers)) {
-      if (typeof value !== 'string') throw new Error(`${where}.headers.${name} must be a string`);
+      if (typeof value !== 'string')
+        throw new Error(`${where}.headers.${name} must be a string`);
       headers[name] = value;
     }
   }
   if (o.token !== undefined) {
-    if (typeof o.token !== 'string' || o.token === '') throw new Error(`${where}.token must be a non-empty string`);
+    if (typeof o.token !== 'string' || o.token === '')
+      throw new Error(`${where}.token must be a non-empty string`);
     if (Object.keys(headers).some(h => h.toLowerCase() === 'authorization')) {
-      throw new Error(`${where}.token and ${where}.headers.Authorization are both set; use one`);
+      throw new Error(
+        `${where}.token and ${where}.headers.Authorization are both set; use one`,
+      );
     }
     headers.Authorization = `Bearer ${o.token}`;
   }
 
   const timeoutSeconds = o.timeoutSeconds ?? 30;
-  if (typeof timeoutSeconds !== 'number' || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 600) {
-    throw new Error(`${where}.timeoutSeconds must be a number of seconds in (0, 600] (got ${JSON.stringify(o.timeoutSeconds)})`);
+  if (
+    typeof timeoutSeconds !== 'number' ||
+    !Number.isFinite(timeoutSeconds) ||
+    timeoutSeconds <= 0 ||
+    timeoutSeconds > 600
+  ) {
+    throw new Error(
+      `${where}.timeoutSeconds must be a number of seconds in (0, 600] (got ${JSON.stringify(o.timeoutSeconds)})`,
+    );
   }
 
-  if (o.cohort !== undefined && !isObject(o.cohort)) throw new Error(`${where}.cohort must be an object`);
+  if (o.cohort !== undefined && !isObject(o.cohort))
+    throw new Error(`${where}.cohort must be an object`);
   const cohort: CohortLabels = {
     label: o.cohort?.label ?? 'track',
     canary: o.cohort?.canary ?? 'canary',
     baseline: o.cohort?.baseline ?? 'stable',
   };
   if (typeof cohort.label !== 'string' || !LABEL_NAME.test(cohort.label)) {
-    throw new Error(`${where}.cohort.label must be a Prometheus label name (got ${JSON.stringify(cohort.label)})`);
+    throw new Error(
+      `${where}.cohort.label must be a Prometheus label name (got ${JSON.stringify(cohort.label)})`,
+    );
   }
   for (const k of ['canary', 'baseline'] as const) {
     if (typeof cohort[k] !== 'string' || cohort[k] === '') {
@@ -119,29 +147,46 @@ export function settingsFromOptions(o: PrometheusTelemetryProviderOptions, where
     }
   }
   if (cohort.canary === cohort.baseline) {
-    throw new Error(`${where}.cohort.canary and ${where}.cohort.baseline must differ (both are "${cohort.canary}")`);
+    throw new Error(
+      `${where}.cohort.canary and ${where}.cohort.baseline must differ (both are "${cohort.canary}")`,
+    );
   }
 
   const latencyUnit = o.latencyUnit ?? 'seconds';
   if (latencyUnit !== 'seconds' && latencyUnit !== 'milliseconds') {
-    throw new Error(`${where}.latencyUnit must be "seconds" or "milliseconds" (got ${JSON.stringify(latencyUnit)})`);
+    throw new Error(
+      `${where}.latencyUnit must be "seconds" or "milliseconds" (got ${JSON.stringify(latencyUnit)})`,
+    );
   }
 
   const queries = flattenQueries(o.queries, `${where}.queries`);
   const targets: Record<string, Record<string, string>> = {};
   if (o.targets !== undefined) {
-    if (!isObject(o.targets)) throw new Error(`${where}.targets must be an object keyed by target`);
+    if (!isObject(o.targets))
+      throw new Error(`${where}.targets must be an object keyed by target`);
     for (const [target, t] of Object.entries(o.targets)) {
       const path = `${where}.targets["${target}"]`;
       if (!isObject(t)) throw new Error(`${path} must be an object`);
       for (const key of Object.keys(t)) {
-        if (key !== 'queries') throw new Error(`${path}.${key} is not a known setting (only queries)`);
+        if (key !== 'queries')
+          throw new Error(
+            `${path}.${key} is not a known setting (only queries)`,
+          );
       }
       targets[target] = flattenQueries(t.queries, `${path}.queries`);
     }
   }
 
-  return { id, baseUrl: o.baseUrl, headers, timeoutSeconds, cohort, latencyUnit, queries, targets };
+  return {
+    id,
+    baseUrl: o.baseUrl,
+    headers,
+    timeoutSeconds,
+    cohort,
+    latencyUnit,
+    queries,
+    targets,
+  };
 }
 
 /**
@@ -149,10 +194,14 @@ export function settingsFromOptions(o: PrometheusTelemetryProviderOptions, where
  * and header names are read as raw objects, since targets such as
  * `payments/checkout-api` are not valid Backstage config key paths.
  */
-export function readPrometheusSettings(config: RootConfigService): PrometheusSettings {
+export function readPrometheusSettings(
+  config: RootConfigService,
+): PrometheusSettings {
   const c = config.getOptionalConfig(CONFIG_ROOT);
   if (!c) {
-    throw new Error(`${CONFIG_ROOT}.baseUrl is required: the Prometheus server's URL, e.g. http://prometheus:9090`);
+    throw new Error(
+      `${CONFIG_ROOT}.baseUrl is required: the Prometheus server's URL, e.g. http://prometheus:9090`,
+    );
   }
   const latencyUnit = c.getOptionalString('latencyUnit');
   return settingsFromOptions(
@@ -163,7 +212,8 @@ export function readPrometheusSettings(config: RootConfigService): PrometheusSet
       token: c.getOptionalString('token'),
       timeoutSeconds: c.getOptionalNumber('timeoutSeconds'),
       cohort: c.getOptional('cohort'),
-      latencyUnit: latencyUnit as PrometheusTelemetryProviderOptions['latencyUnit'],
+      latencyUnit:
+        latencyUnit as PrometheusTelemetryProviderOptions['latencyUnit'],
       queries: c.getOptional('queries'),
       targets: c.getOptional('targets'),
     },

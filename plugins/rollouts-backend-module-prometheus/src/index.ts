@@ -3,8 +3,14 @@
  *
  * @packageDocumentation
  */
-export { rolloutsModulePrometheus as default, rolloutsModulePrometheus } from './module';
+export {
+  rolloutsModulePrometheus as default,
+  rolloutsModulePrometheus,
+} from './module';
 export { PrometheusTelemetryProvider } from './PrometheusTelemetryProvider';
 export { PrometheusQueryError } from './PrometheusClient';
-export type { PrometheusTelemetryProviderOptions, CohortLabels } from './config';
+export type {
+  PrometheusTelemetryProviderOptions,
+  CohortLabels,
+} from './config';
 export { PLACEHOLDERS, type Placeholder } from './templates';

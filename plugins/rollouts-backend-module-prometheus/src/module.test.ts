@@ -1,5 +1,8 @@
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
-import { rolloutsTelemetryProvidersExtensionPoint, type RolloutsTelemetryProvider } from '@tollgate/plugin-rollouts-node';
+import {
+  rolloutsTelemetryProvidersExtensionPoint,
+  type RolloutsTelemetryProvider,
+} from '@tollgate/plugin-rollouts-node';
 import { rolloutsModulePrometheus } from './module';
 import { PrometheusTelemetryProvider } from './PrometheusTelemetryProvider';
 import defaultExport from './index';
@@ -8,11 +11,19 @@ async function start(prometheus: Record<string, any>) {
   const added: RolloutsTelemetryProvider[] = [];
   const backend = await startTestBackend({
     extensionPoints: [
-      [rolloutsTelemetryProvidersExtensionPoint, { addTelemetryProvider: (...p: RolloutsTelemetryProvider[]) => added.push(...p) }],
+      [
+        rolloutsTelemetryProvidersExtensionPoint,
+        {
+          addTelemetryProvider: (...p: RolloutsTelemetryProvider[]) =>
+            added.push(...p),
+        },
+      ],
     ],
     features: [
       rolloutsModulePrometheus,
-      mockServices.rootConfig.factory({ data: { rollouts: { providers: { prometheus } } } }),
+      mockServices.rootConfig.factory({
+        data: { rollouts: { providers: { prometheus } } },
+      }),
     ],
   });
   return { added, backend };
@@ -20,7 +31,8 @@ async function start(prometheus: Record<string, any>) {
 
 const queries = {
   requests: 'sum(increase(http_requests_total{{{cohort}}}[{{step}}]))',
-  errors: 'sum(increase(http_requests_total{code=~"5..",{{cohort}}}[{{step}}]))',
+  errors:
+    'sum(increase(http_requests_total{code=~"5..",{{cohort}}}[{{step}}]))',
 };
 
 describe('rolloutsModulePrometheus', () => {
@@ -29,7 +41,11 @@ describe('rolloutsModulePrometheus', () => {
   });
 
   it('registers a telemetry provider on the rollouts extension point', async () => {
-    const { added, backend } = await start({ baseUrl: 'http://127.0.0.1:9', id: 'prom-eu', queries });
+    const { added, backend } = await start({
+      baseUrl: 'http://127.0.0.1:9',
+      id: 'prom-eu',
+      queries,
+    });
     try {
       expect(added).toHaveLength(1);
       expect(added[0]).toBeInstanceOf(PrometheusTelemetryProvider);
@@ -49,8 +65,15 @@ describe('rolloutsModulePrometheus', () => {
   });
 
   it('fails start-up on invalid config, naming the key', async () => {
-    await expect(start({ queries })).rejects.toThrow(/rollouts\.providers\.prometheus\.baseUrl is required/);
-    await expect(start({ baseUrl: 'http://p:9090', queries: { requests: 'sum(x{{{cohort}}}[{{stpe}}])' } })).rejects.toThrow(
+    await expect(start({ queries })).rejects.toThrow(
+      /rollouts\.providers\.prometheus\.baseUrl is required/,
+    );
+    await expect(
+      start({
+        baseUrl: 'http://p:9090',
+        queries: { requests: 'sum(x{{{cohort}}}[{{stpe}}])' },
+      }),
+    ).rejects.toThrow(
       /rollouts\.providers\.prometheus\.queries\.requests: unknown placeholder \{\{stpe\}\}/,
     );
   });

@@ -25,10 +25,14 @@ export const rolloutsModulePrometheus = createBackendModule({
       },
       async init({ config, logger, telemetry }) {
         if (config.getOptionalBoolean(`${CONFIG_ROOT}.enabled`) === false) {
-          logger.info('rollouts prometheus telemetry provider disabled by config');
+          logger.info(
+            'rollouts prometheus telemetry provider disabled by config',
+          );
           return;
         }
-        const provider = PrometheusTelemetryProvider.fromConfig(config, { logger });
+        const provider = PrometheusTelemetryProvider.fromConfig(config, {
+          logger,
+        });
         telemetry.addTelemetryProvider(provider);
         logger.info(
           `rollouts prometheus telemetry provider '${provider.id}' at ${config.getString(`${CONFIG_ROOT}.baseUrl`)}`,

@@ -1,6 +1,11 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import { readPrometheusSettings } from './config';
-import { checkCohortTemplate, checkTemplate, flattenQueries, renderTemplate } from './templates';
+import {
+  checkCohortTemplate,
+  checkTemplate,
+  flattenQueries,
+  renderTemplate,
+} from './templates';
 
 const vars = {
   target: 'payments/checkout "api"',
@@ -18,22 +23,42 @@ describe('query templates', () => {
       'sum(increase(x{track="canary",service="payments/checkout \\"api\\"",ns="payments",name="checkout \\"api\\"",' +
         'e="component:default/checkout",n="checkout",track=~"canary|x"}[60s]))',
     );
-    expect(renderTemplate('{{step}}', { ...vars, stepSeconds: 1.5 })).toBe('1500ms');
-    expect(renderTemplate('{{targetNamespace}}/{{targetName}}', { ...vars, target: 'plain' })).toBe('/plain');
+    expect(renderTemplate('{{step}}', { ...vars, stepSeconds: 1.5 })).toBe(
+      '1500ms',
+    );
+    expect(
+      renderTemplate('{{targetNamespace}}/{{targetName}}', {
+        ...vars,
+        target: 'plain',
+      }),
+    ).toBe('/plain');
   });
 
   it('rejects unknown and malformed placeholders, naming where the template is', () => {
     expect(() => checkTemplate('sum(x{{{cohrot}}})', 'here.requests')).toThrow(
       /^here\.requests: unknown placeholder \{\{cohrot\}\}; known: \{\{cohort\}\}/,
     );
-    expect(() => checkTemplate('sum(x{{{cohort}})', 'here.requests')).not.toThrow();
-    expect(() => checkTemplate('x{{cohort}', 'here.requests')).toThrow(/here\.requests: malformed placeholder/);
-    expect(() => checkTemplate('  ', 'here.requests')).toThrow(/non-empty string/);
+    expect(() =>
+      checkTemplate('sum(x{{{cohort}})', 'here.requests'),
+    ).not.toThrow();
+    expect(() => checkTemplate('x{{cohort}', 'here.requests')).toThrow(
+      /here\.requests: malformed placeholder/,
+    );
+    expect(() => checkTemplate('  ', 'here.requests')).toThrow(
+      /non-empty string/,
+    );
   });
 
   it('requires per-cohort templates to select the cohort', () => {
-    expect(() => checkCohortTemplate('sum(rate(x[{{step}}]))', 'q.errors')).toThrow(/q\.errors: the template must select the cohort/);
-    expect(() => checkCohortTemplate('sum(rate(x{track="{{cohortValue}}"}[{{step}}]))', 'q.errors')).not.toThrow();
+    expect(() =>
+      checkCohortTemplate('sum(rate(x[{{step}}]))', 'q.errors'),
+    ).toThrow(/q\.errors: the template must select the cohort/);
+    expect(() =>
+      checkCohortTemplate(
+        'sum(rate(x{track="{{cohortValue}}"}[{{step}}]))',
+        'q.errors',
+      ),
+    ).not.toThrow();
   });
 
   it('flattens nested and flat templates and names unknown keys', () => {
@@ -41,7 +66,12 @@ describe('query templates', () => {
       flattenQueries(
         {
           requests: 'a{{cohort}}',
-          kpis: { 'checkout.conversion': { trials: 't{{cohort}}', successes: 's{{cohort}}' } },
+          kpis: {
+            'checkout.conversion': {
+              trials: 't{{cohort}}',
+              successes: 's{{cohort}}',
+            },
+          },
           'counts.signups.events': 'e{{cohort}}',
           freshness: 'max(timestamp(x))',
         },
@@ -54,15 +84,25 @@ describe('query templates', () => {
       'counts.signups.events': 'e{{cohort}}',
       freshness: 'max(timestamp(x))',
     });
-    expect(() => flattenQueries({ request: 'a{{cohort}}' }, 'root')).toThrow(/^root\.request: unknown signal "request"/);
-    expect(() => flattenQueries({ kpis: { c: { trial: 'x{{cohort}}' } } }, 'root')).toThrow(/root\.kpis\.c\.trial: unknown signal/);
-    expect(() => flattenQueries({ errors: 42 }, 'root')).toThrow(/root\.errors must be a string/);
+    expect(() => flattenQueries({ request: 'a{{cohort}}' }, 'root')).toThrow(
+      /^root\.request: unknown signal "request"/,
+    );
+    expect(() =>
+      flattenQueries({ kpis: { c: { trial: 'x{{cohort}}' } } }, 'root'),
+    ).toThrow(/root\.kpis\.c\.trial: unknown signal/);
+    expect(() => flattenQueries({ errors: 42 }, 'root')).toThrow(
+      /root\.errors must be a string/,
+    );
   });
 });
 
 describe('config', () => {
   const read = (data: Record<string, any>) =>
-    readPrometheusSettings(mockServices.rootConfig({ data: { rollouts: { providers: { prometheus: data } } } }));
+    readPrometheusSettings(
+      mockServices.rootConfig({
+        data: { rollouts: { providers: { prometheus: data } } },
+      }),
+    );
   const queries = { requests: 'r{{cohort}}', errors: 'e{{cohort}}' };
 
   it('reads defaults, headers, token and per-target queries (targets may hold slashes)', () => {
@@ -71,7 +111,9 @@ describe('config', () => {
       token: 's3cret',
       headers: { 'X-Scope-OrgID': 'shop' },
       queries,
-      targets: { 'payments/checkout-api': { queries: { requests: 'other{{cohort}}' } } },
+      targets: {
+        'payments/checkout-api': { queries: { requests: 'other{{cohort}}' } },
+      },
     });
     expect(s).toMatchObject({
       id: 'prometheus',
@@ -85,21 +127,52 @@ describe('config', () => {
   });
 
   it('names the config key of every invalid setting', () => {
-    expect(() => readPrometheusSettings(mockServices.rootConfig({ data: {} }))).toThrow(/rollouts\.providers\.prometheus\.baseUrl is required/);
-    expect(() => read({ queries })).toThrow(/rollouts\.providers\.prometheus\.baseUrl is required/);
-    expect(() => read({ baseUrl: 'prometheus:9090x' })).toThrow(/rollouts\.providers\.prometheus\.baseUrl must be an http or https URL/);
-    expect(() => read({ baseUrl: 'not a url' })).toThrow(/rollouts\.providers\.prometheus\.baseUrl is not a valid URL/);
-    expect(() => read({ baseUrl: 'http://p:9090', timeoutSeconds: 0 })).toThrow(/rollouts\.providers\.prometheus\.timeoutSeconds/);
-    expect(() => read({ baseUrl: 'http://p:9090', timeoutSeconds: 'soon' })).toThrow(/rollouts\.providers\.prometheus\.timeoutSeconds/);
-    expect(() => read({ baseUrl: 'http://p:9090', cohort: { label: 'the track' } })).toThrow(/rollouts\.providers\.prometheus\.cohort\.label/);
-    expect(() => read({ baseUrl: 'http://p:9090', cohort: { canary: 'stable' } })).toThrow(/cohort\.canary and .*cohort\.baseline must differ/);
-    expect(() => read({ baseUrl: 'http://p:9090', latencyUnit: 'minutes' })).toThrow(/rollouts\.providers\.prometheus\.latencyUnit/);
-    expect(() => read({ baseUrl: 'http://p:9090', queries: { requests: 'sum(x)' } })).toThrow(
+    expect(() =>
+      readPrometheusSettings(mockServices.rootConfig({ data: {} })),
+    ).toThrow(/rollouts\.providers\.prometheus\.baseUrl is required/);
+    expect(() => read({ queries })).toThrow(
+      /rollouts\.providers\.prometheus\.baseUrl is required/,
+    );
+    expect(() => read({ baseUrl: 'prometheus:9090x' })).toThrow(
+      /rollouts\.providers\.prometheus\.baseUrl must be an http or https URL/,
+    );
+    expect(() => read({ baseUrl: 'not a url' })).toThrow(
+      /rollouts\.providers\.prometheus\.baseUrl is not a valid URL/,
+    );
+    expect(() => read({ baseUrl: 'http://p:9090', timeoutSeconds: 0 })).toThrow(
+      /rollouts\.providers\.prometheus\.timeoutSeconds/,
+    );
+    expect(() =>
+      read({ baseUrl: 'http://p:9090', timeoutSeconds: 'soon' }),
+    ).toThrow(/rollouts\.providers\.prometheus\.timeoutSeconds/);
+    expect(() =>
+      read({ baseUrl: 'http://p:9090', cohort: { label: 'the track' } }),
+    ).toThrow(/rollouts\.providers\.prometheus\.cohort\.label/);
+    expect(() =>
+      read({ baseUrl: 'http://p:9090', cohort: { canary: 'stable' } }),
+    ).toThrow(/cohort\.canary and .*cohort\.baseline must differ/);
+    expect(() =>
+      read({ baseUrl: 'http://p:9090', latencyUnit: 'minutes' }),
+    ).toThrow(/rollouts\.providers\.prometheus\.latencyUnit/);
+    expect(() =>
+      read({ baseUrl: 'http://p:9090', queries: { requests: 'sum(x)' } }),
+    ).toThrow(
       /rollouts\.providers\.prometheus\.queries\.requests: the template must select the cohort/,
     );
-    expect(() => read({ baseUrl: 'http://p:9090', targets: { 'a/b': { queries: { errors: '{{nope}}' } } } })).toThrow(
+    expect(() =>
+      read({
+        baseUrl: 'http://p:9090',
+        targets: { 'a/b': { queries: { errors: '{{nope}}' } } },
+      }),
+    ).toThrow(
       /rollouts\.providers\.prometheus\.targets\["a\/b"\]\.queries\.errors: unknown placeholder \{\{nope\}\}/,
     );
-    expect(() => read({ baseUrl: 'http://p:9090', token: 't', headers: { authorization: 'Basic x' } })).toThrow(/token and .*Authorization are both set/);
+    expect(() =>
+      read({
+        baseUrl: 'http://p:9090',
+        token: 't',
+        headers: { authorization: 'Basic x' },
+      }),
+    ).toThrow(/token and .*Authorization are both set/);
   });
 });

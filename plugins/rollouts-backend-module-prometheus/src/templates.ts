@@ -8,7 +8,8 @@ export const PROPORTION_FIELDS = ['trials', 'successes'] as const;
 export const MEAN_FIELDS = ['n', 'sum', 'sumSq'] as const;
 export const COUNT_FIELDS = ['events', 'exposures'] as const;
 
-type KpiField = (typeof PROPORTION_FIELDS)[number] | (typeof MEAN_FIELDS)[number];
+type KpiField =
+  (typeof PROPORTION_FIELDS)[number] | (typeof MEAN_FIELDS)[number];
 type CountField = (typeof COUNT_FIELDS)[number];
 
 /** What a flat signal key (`requests`, `kpis.conversion.trials`, …) names. */
@@ -22,13 +23,19 @@ const COUNT_KEY = /^counts\.(.+)\.(events|exposures)$/;
 
 /** Parses a flat signal key; undefined when the key is not one this provider knows. */
 export function parseSignalKey(key: string): SignalKey | undefined {
-  if (key === 'requests' || key === 'errors' || key === 'latency' || key === 'freshness') {
+  if (
+    key === 'requests' ||
+    key === 'errors' ||
+    key === 'latency' ||
+    key === 'freshness'
+  ) {
     return { kind: key };
   }
   const kpi = KPI_KEY.exec(key);
   if (kpi) return { kind: 'kpi', name: kpi[1], field: kpi[2] as KpiField };
   const count = COUNT_KEY.exec(key);
-  if (count) return { kind: 'count', name: count[1], field: count[2] as CountField };
+  if (count)
+    return { kind: 'count', name: count[1], field: count[2] as CountField };
   return undefined;
 }
 
@@ -53,14 +60,20 @@ const MALFORMED = /\{\{\s*[A-Za-z]/;
 
 /** Escapes a value for use inside a double-quoted PromQL string. */
 export function promqlString(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  return value
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(/\n/g, '\\n');
 }
 
 /**
  * Checks a template's placeholders and returns the ones it uses. Throws an
  * error that starts with `where` (the config key or policy field).
  */
-export function checkTemplate(template: string, where: string): Set<Placeholder> {
+export function checkTemplate(
+  template: string,
+  where: string,
+): Set<Placeholder> {
   if (typeof template !== 'string' || template.trim() === '') {
     throw new Error(`${where}: a query template must be a non-empty string`);
   }
@@ -75,7 +88,9 @@ export function checkTemplate(template: string, where: string): Set<Placeholder>
     used.add(name as Placeholder);
   }
   if (MALFORMED.test(template.replace(PLACEHOLDER, ''))) {
-    throw new Error(`${where}: malformed placeholder (write {{name}}) in: ${template}`);
+    throw new Error(
+      `${where}: malformed placeholder (write {{name}}) in: ${template}`,
+    );
   }
   return used;
 }
@@ -103,12 +118,18 @@ export interface TemplateVariables {
 
 function splitTarget(target: string): { namespace: string; name: string } {
   const i = target.indexOf('/');
-  return i < 0 ? { namespace: '', name: target } : { namespace: target.slice(0, i), name: target.slice(i + 1) };
+  return i < 0
+    ? { namespace: '', name: target }
+    : { namespace: target.slice(0, i), name: target.slice(i + 1) };
 }
 
 function entityName(entityRef: string): string {
-  const afterKind = entityRef.includes(':') ? entityRef.slice(entityRef.indexOf(':') + 1) : entityRef;
-  return afterKind.includes('/') ? afterKind.slice(afterKind.lastIndexOf('/') + 1) : afterKind;
+  const afterKind = entityRef.includes(':')
+    ? entityRef.slice(entityRef.indexOf(':') + 1)
+    : entityRef;
+  return afterKind.includes('/')
+    ? afterKind.slice(afterKind.lastIndexOf('/') + 1)
+    : afterKind;
 }
 
 /** Formats a number of seconds as a PromQL duration (`60s`, `1500ms`). */
@@ -118,7 +139,10 @@ export function promqlDuration(seconds: number): string {
 }
 
 /** Expands a checked template. String values are escaped for double-quoted PromQL strings. */
-export function renderTemplate(template: string, vars: TemplateVariables): string {
+export function renderTemplate(
+  template: string,
+  vars: TemplateVariables,
+): string {
   const { namespace, name } = splitTarget(vars.target);
   const values: Record<Placeholder, string> = {
     cohort: `${vars.cohort.label}="${promqlString(vars.cohort.value)}"`,
@@ -139,7 +163,10 @@ export function renderTemplate(template: string, vars: TemplateVariables): strin
  * or already flat (`{ "kpis.conversion.trials": … }`) into flat signal keys, checking each
  * template. `where` is the config path used in error messages.
  */
-export function flattenQueries(raw: unknown, where: string): Record<string, string> {
+export function flattenQueries(
+  raw: unknown,
+  where: string,
+): Record<string, string> {
   if (raw === undefined || raw === null) return {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new Error(`${where} must be an object of query templates`);
@@ -152,19 +179,31 @@ export function flattenQueries(raw: unknown, where: string): Record<string, stri
         `${path}: unknown signal "${key}"; known: requests, errors, latency, freshness, kpis.<name>.{trials,successes,n,sum,sumSq}, counts.<name>.{events,exposures}`,
       );
     }
-    if (typeof value !== 'string') throw new Error(`${path} must be a string (a PromQL template)`);
+    if (typeof value !== 'string')
+      throw new Error(`${path} must be a string (a PromQL template)`);
     if (parsed.kind === 'freshness') checkTemplate(value, path);
     else checkCohortTemplate(value, path);
     out[key] = value;
   };
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     const path = `${where}.${key}`;
-    if ((key === 'kpis' || key === 'counts') && value && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [name, fields] of Object.entries(value as Record<string, unknown>)) {
+    if (
+      (key === 'kpis' || key === 'counts') &&
+      value &&
+      typeof value === 'object' &&
+      !Array.isArray(value)
+    ) {
+      for (const [name, fields] of Object.entries(
+        value as Record<string, unknown>,
+      )) {
         if (!fields || typeof fields !== 'object' || Array.isArray(fields)) {
-          throw new Error(`${path}.${name} must be an object of query templates`);
+          throw new Error(
+            `${path}.${name} must be an object of query templates`,
+          );
         }
-        for (const [field, template] of Object.entries(fields as Record<string, unknown>)) {
+        for (const [field, template] of Object.entries(
+          fields as Record<string, unknown>,
+        )) {
           put(`${key}.${name}.${field}`, template, `${path}.${name}.${field}`);
         }
       }

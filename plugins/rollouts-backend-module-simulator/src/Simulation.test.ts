@@ -7,7 +7,11 @@ import { DEMO_SERVICES } from './demoServices';
 const T0 = Date.UTC(2026, 10, 21, 9, 0, 0);
 
 function simAt(clock: { t: number }, seed = 42) {
-  return new Simulation({ seed, services: DEMO_SERVICES, now: () => new Date(clock.t) });
+  return new Simulation({
+    seed,
+    services: DEMO_SERVICES,
+    now: () => new Date(clock.t),
+  });
 }
 
 const request = (target: string, start: number, end: number) => ({
@@ -27,14 +31,28 @@ describe('Simulation', () => {
     const b = simAt(clock);
     const c = simAt(clock, 43);
     clock.t += 120_000;
-    const whole = a.cohortTelemetry(request('checkout/cart-service', T0, T0 + 120_000));
-    const firstHalf = b.cohortTelemetry(request('checkout/cart-service', T0, T0 + 60_000));
-    const secondHalf = b.cohortTelemetry(request('checkout/cart-service', T0 + 60_000, T0 + 120_000));
+    const whole = a.cohortTelemetry(
+      request('checkout/cart-service', T0, T0 + 120_000),
+    );
+    const firstHalf = b.cohortTelemetry(
+      request('checkout/cart-service', T0, T0 + 60_000),
+    );
+    const secondHalf = b.cohortTelemetry(
+      request('checkout/cart-service', T0 + 60_000, T0 + 120_000),
+    );
     expect(whole.ticks).toHaveLength(12);
-    expect(firstHalf.ticks.map(t => t.canary)).toEqual(whole.ticks.slice(0, 6).map(t => t.canary));
-    expect(secondHalf.ticks.map(t => t.baseline)).toEqual(whole.ticks.slice(6).map(t => t.baseline));
-    const other = c.cohortTelemetry(request('checkout/cart-service', T0, T0 + 120_000));
-    expect(other.ticks.map(t => t.baseline?.requests)).not.toEqual(whole.ticks.map(t => t.baseline?.requests));
+    expect(firstHalf.ticks.map(t => t.canary)).toEqual(
+      whole.ticks.slice(0, 6).map(t => t.canary),
+    );
+    expect(secondHalf.ticks.map(t => t.baseline)).toEqual(
+      whole.ticks.slice(6).map(t => t.baseline),
+    );
+    const other = c.cohortTelemetry(
+      request('checkout/cart-service', T0, T0 + 120_000),
+    );
+    expect(other.ticks.map(t => t.baseline?.requests)).not.toEqual(
+      whole.ticks.map(t => t.baseline?.requests),
+    );
   });
 
   it('splits traffic by the current weight and keeps histograms consistent', async () => {
@@ -42,7 +60,9 @@ describe('Simulation', () => {
     const sim = simAt(clock);
     await sim.deploy.listRollouts();
     clock.t += 600_000;
-    const { ticks } = sim.cohortTelemetry(request('search/search-api', T0, clock.t));
+    const { ticks } = sim.cohortTelemetry(
+      request('search/search-api', T0, clock.t),
+    );
     const canary = ticks.reduce((s, t) => s + (t.canary?.requests ?? 0), 0);
     const baseline = ticks.reduce((s, t) => s + (t.baseline?.requests ?? 0), 0);
     expect(canary / (canary + baseline)).toBeGreaterThan(0.007);
@@ -67,9 +87,17 @@ describe('Simulation', () => {
       const err = ticks.reduce((s, t) => s + (t[cohort]?.errors ?? 0), 0);
       return err / req;
     };
-    expect(rate('checkout/checkout-api', 'canary') / rate('checkout/checkout-api', 'baseline')).toBeGreaterThan(2.5);
-    expect(rate('checkout/cart-service', 'canary') / rate('checkout/cart-service', 'baseline')).toBeLessThan(1.6);
-    const gaps = sim.cohortTelemetry(request('search/search-indexer', T0, clock.t)).ticks.filter(t => !t.canary);
+    expect(
+      rate('checkout/checkout-api', 'canary') /
+        rate('checkout/checkout-api', 'baseline'),
+    ).toBeGreaterThan(2.5);
+    expect(
+      rate('checkout/cart-service', 'canary') /
+        rate('checkout/cart-service', 'baseline'),
+    ).toBeLessThan(1.6);
+    const gaps = sim
+      .cohortTelemetry(request('search/search-indexer', T0, clock.t))
+      .ticks.filter(t => !t.canary);
     expect(gaps.length).toBeGreaterThan(10);
   });
 
@@ -80,7 +108,9 @@ describe('Simulation', () => {
     expect(first.currentWeight).toBe(1);
     const rolled = await sim.deploy.rollback(first.target, 'test');
     expect(rolled).toMatchObject({ status: 'rolled-back', currentWeight: 0 });
-    await expect(sim.deploy.setStep(first.target, 1)).rejects.toThrow(/already ended/);
+    await expect(sim.deploy.setStep(first.target, 1)).rejects.toThrow(
+      /already ended/,
+    );
     clock.t += 121_000;
     const next = await sim.deploy.getRollout(first.target);
     expect(next?.status).toBe('progressing');
@@ -95,7 +125,9 @@ describe('Simulation', () => {
     expect(h1.length).toBeGreaterThan(60);
     const oldest = Math.min(...h1.map(r => r.startedAt.getTime()));
     expect((T0 - oldest) / 86_400_000).toBeGreaterThan(25);
-    expect(new Set(h1.map(r => r.status))).toEqual(new Set(['promoted', 'rolled-back']));
+    expect(new Set(h1.map(r => r.status))).toEqual(
+      new Set(['promoted', 'rolled-back']),
+    );
   });
 
   it('keeps the deploy state in a state file: it survives a restart and is shared between processes', async () => {
@@ -103,18 +135,34 @@ describe('Simulation', () => {
     try {
       const clock = { t: T0 };
       const stateFile = join(dir, 'state.json');
-      const first = new Simulation({ seed: 42, services: DEMO_SERVICES, stateFile, now: () => new Date(clock.t) });
+      const first = new Simulation({
+        seed: 42,
+        services: DEMO_SERVICES,
+        stateFile,
+        now: () => new Date(clock.t),
+      });
       const [before] = await first.deploy.listRollouts();
       clock.t += 90_000;
       await first.deploy.setStep(before.target, 1);
 
       // A second instance (a restarted or a second backend) sees the same rollouts, ids included.
-      const second = new Simulation({ seed: 42, services: DEMO_SERVICES, stateFile, now: () => new Date(clock.t) });
+      const second = new Simulation({
+        seed: 42,
+        services: DEMO_SERVICES,
+        stateFile,
+        now: () => new Date(clock.t),
+      });
       const seen = await second.deploy.getRollout(before.target);
-      expect(seen).toMatchObject({ externalId: before.externalId, currentStepIndex: 1, currentWeight: 5 });
+      expect(seen).toMatchObject({
+        externalId: before.externalId,
+        currentStepIndex: 1,
+        currentWeight: 5,
+      });
       await second.deploy.rollback(before.target, 'canary errors');
       await first.deploy.rollback(before.target, 'canary errors, again');
-      expect((await first.deploy.getRollout(before.target))?.status).toBe('rolled-back');
+      expect((await first.deploy.getRollout(before.target))?.status).toBe(
+        'rolled-back',
+      );
 
       // Every mutating call is journaled, with whether it changed anything.
       expect(first.journal().map(c => [c.op, c.stepIndex, c.changed])).toEqual([
@@ -122,14 +170,22 @@ describe('Simulation', () => {
         ['rollback', undefined, true],
         ['rollback', undefined, false],
       ]);
-      await expect(first.deploy.setStep(before.target, 2)).rejects.toThrow(/already ended/);
+      await expect(first.deploy.setStep(before.target, 2)).rejects.toThrow(
+        /already ended/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('keeps its defaults for options given as undefined (unset config keys)', async () => {
-    const sim = new Simulation({ seed: 1, services: DEMO_SERVICES, steps: undefined, idleSeconds: undefined, historyDays: undefined });
+    const sim = new Simulation({
+      seed: 1,
+      services: DEMO_SERVICES,
+      steps: undefined,
+      idleSeconds: undefined,
+      historyDays: undefined,
+    });
     const [first] = await sim.deploy.listRollouts();
     expect(first.steps.map(s => s.weight)).toEqual([1, 5, 25, 100]);
     expect(sim.history().length).toBeGreaterThan(0);

@@ -11,7 +11,14 @@ import type {
   TelemetryRequest,
   TelemetryResult,
 } from '@tollgate/plugin-rollouts-node';
-import { binomial, normal, normalCdf, poisson, rngFor, type Rng } from './random';
+import {
+  binomial,
+  normal,
+  normalCdf,
+  poisson,
+  rngFor,
+  type Rng,
+} from './random';
 import { SimulationStateFile, type SimulatorCall } from './stateFile';
 
 /** How a simulated release behaves. */
@@ -89,7 +96,19 @@ export const DEFAULT_STEPS: RolloutStep[] = [
   { weight: 100 },
 ];
 
-const LATENCY_BUCKETS = [25, 50, 100, 200, 300, 500, 750, 1000, 2500, 5000, Infinity];
+const LATENCY_BUCKETS = [
+  25,
+  50,
+  100,
+  200,
+  300,
+  500,
+  750,
+  1000,
+  2500,
+  5000,
+  Infinity,
+];
 const SCENARIO_WEIGHTS: Array<[Scenario, number]> = [
   ['healthy', 0.75],
   ['error-regression', 0.12],
@@ -109,8 +128,10 @@ function pick(rng: Rng): Scenario {
 
 /** Why a regressing historical rollout was rolled back at a step of `weight`%. */
 function regressionReason(scenario: Scenario, weight: number): string {
-  if (scenario === 'error-regression') return `error rate: canary worse than baseline beyond the margin at ${weight}%`;
-  if (scenario === 'latency-regression') return 'latency SLI: more canary requests slower than the SLO threshold than baseline';
+  if (scenario === 'error-regression')
+    return `error rate: canary worse than baseline beyond the margin at ${weight}%`;
+  if (scenario === 'latency-regression')
+    return 'latency SLI: more canary requests slower than the SLO threshold than baseline';
   return 'conversion: canary below baseline beyond the non-inferiority margin';
 }
 
@@ -129,7 +150,9 @@ function semver(seq: number, seed: number, target: string): string {
  * interval's start, so they never change once reported.
  */
 export class Simulation {
-  readonly #o: Required<Omit<SimulationOptions, 'now' | 'stateFile' | 'deployLatencyMs'>>;
+  readonly #o: Required<
+    Omit<SimulationOptions, 'now' | 'stateFile' | 'deployLatencyMs'>
+  >;
   readonly #now: () => Date;
   readonly #services = new Map<string, SimulatedService>();
   #current = new Map<string, SimRollout>();
@@ -141,7 +164,9 @@ export class Simulation {
     const { stateFile, now, deployLatencyMs, ...rest } = options;
     this.#latencyMs = deployLatencyMs ?? 0;
     // An option given as undefined keeps its default.
-    const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as typeof rest;
+    const given = Object.fromEntries(
+      Object.entries(rest).filter(([, v]) => v !== undefined),
+    ) as typeof rest;
     this.#o = {
       steps: DEFAULT_STEPS,
       idleSeconds: 120,
@@ -172,12 +197,17 @@ export class Simulation {
    * Runs a deploy-side operation: under the state file's lock on fresh
    * state when there is one, then saved and journaled.
    */
-  #op<T>(call: Omit<SimulatorCall, 'at' | 'pid' | 'version' | 'changed'> | undefined, fn: () => T): T {
+  #op<T>(
+    call: Omit<SimulatorCall, 'at' | 'pid' | 'version' | 'changed'> | undefined,
+    fn: () => T,
+  ): T {
     if (!this.#file) return fn();
     return this.#file.update(state => {
       this.#bootedAt = state.bootedAt ?? this.#bootedAt;
       this.#current = new Map(state.rollouts.map(r => [r.target, r]));
-      const before = call ? JSON.stringify(this.#current.get(call.target) ?? null) : '';
+      const before = call
+        ? JSON.stringify(this.#current.get(call.target) ?? null)
+        : '';
       let result: T;
       let failed: unknown;
       try {
@@ -202,9 +232,13 @@ export class Simulation {
   }
 
   /** A mutating call: it takes effect at once, then the answer takes `deployLatencyMs`. */
-  async #answer<T>(call: Omit<SimulatorCall, 'at' | 'pid' | 'version' | 'changed'>, fn: () => T): Promise<T> {
+  async #answer<T>(
+    call: Omit<SimulatorCall, 'at' | 'pid' | 'version' | 'changed'>,
+    fn: () => T,
+  ): Promise<T> {
     const result = this.#op(call, fn);
-    if (this.#latencyMs > 0) await new Promise(r => setTimeout(r, this.#latencyMs));
+    if (this.#latencyMs > 0)
+      await new Promise(r => setTimeout(r, this.#latencyMs));
     return result;
   }
 
@@ -225,17 +259,42 @@ export class Simulation {
       if (!current) {
         const delay = service.firstRolloutDelaySeconds ?? 0;
         if (delay < 0 || now < this.#bootedAt + delay * 1000) continue;
-        this.#start(service, 1, service.firstScenario ?? 'healthy', this.#bootedAt + delay * 1000);
-      } else if (current.finishedAt !== undefined && now >= current.finishedAt + this.#o.idleSeconds * 1000) {
-        const rng = rngFor(this.#o.seed, 'scenario', service.target, current.seq + 1);
-        this.#start(service, current.seq + 1, pick(rng), current.finishedAt + this.#o.idleSeconds * 1000);
+        this.#start(
+          service,
+          1,
+          service.firstScenario ?? 'healthy',
+          this.#bootedAt + delay * 1000,
+        );
+      } else if (
+        current.finishedAt !== undefined &&
+        now >= current.finishedAt + this.#o.idleSeconds * 1000
+      ) {
+        const rng = rngFor(
+          this.#o.seed,
+          'scenario',
+          service.target,
+          current.seq + 1,
+        );
+        this.#start(
+          service,
+          current.seq + 1,
+          pick(rng),
+          current.finishedAt + this.#o.idleSeconds * 1000,
+        );
       }
     }
   }
 
-  #start(service: SimulatedService, seq: number, scenario: Scenario, at: number) {
+  #start(
+    service: SimulatedService,
+    seq: number,
+    scenario: Scenario,
+    at: number,
+  ) {
     const version = semver(seq, this.#o.seed, service.target);
-    const previous = this.#current.get(service.target)?.version ?? semver(seq - 1, this.#o.seed, service.target);
+    const previous =
+      this.#current.get(service.target)?.version ??
+      semver(seq - 1, this.#o.seed, service.target);
     this.#current.set(service.target, {
       target: service.target,
       seq,
@@ -266,7 +325,8 @@ export class Simulation {
       currentWeight: r.weights[r.weights.length - 1][1],
       startedAt: new Date(r.startedAt),
       stepStartedAt: new Date(r.stepStartedAt),
-      finishedAt: r.finishedAt !== undefined ? new Date(r.finishedAt) : undefined,
+      finishedAt:
+        r.finishedAt !== undefined ? new Date(r.finishedAt) : undefined,
     };
   }
 
@@ -280,7 +340,9 @@ export class Simulation {
   #mutable(target: string): SimRollout {
     const r = this.#get(target);
     if (r.finishedAt !== undefined) {
-      throw new Error(`simulator: the rollout of ${r.version} on ${target} already ended (${r.status})`);
+      throw new Error(
+        `simulator: the rollout of ${r.version} on ${target} already ended (${r.status})`,
+      );
     }
     return r;
   }
@@ -303,51 +365,66 @@ export class Simulation {
         const r = this.#current.get(target);
         return r ? this.#toProvider(r) : undefined;
       }),
-    setStep: async (target, stepIndex) => this.#answer({ op: 'setStep', target, stepIndex }, () => {
-      const r = this.#mutable(target);
-      if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= this.#o.steps.length) {
-        throw new Error(`simulator: step ${stepIndex} does not exist (0–${this.#o.steps.length - 1})`);
-      }
-      r.stepIndex = stepIndex;
-      r.stepStartedAt = this.#now().getTime();
-      r.status = 'progressing';
-      this.#setWeight(r, this.#o.steps[stepIndex].weight);
-      return this.#toProvider(r);
-    }),
-    promote: async target => this.#answer({ op: 'promote', target }, () => {
-      const r = this.#mutable(target);
-      r.stepIndex = this.#o.steps.length - 1;
-      r.status = 'promoted';
-      r.finishedAt = this.#now().getTime();
-      this.#setWeight(r, 100);
-      return this.#toProvider(r);
-    }),
-    rollback: async target => this.#answer({ op: 'rollback', target }, () => {
-      const r = this.#get(target);
-      if (r.status === 'rolled-back') return this.#toProvider(r);
-      if (r.finishedAt !== undefined) throw new Error(`simulator: ${r.version} already ended (${r.status})`);
-      r.status = 'rolled-back';
-      r.finishedAt = this.#now().getTime();
-      this.#setWeight(r, 0);
-      return this.#toProvider(r);
-    }),
-    pause: async target => this.#answer({ op: 'pause', target }, () => {
-      const r = this.#mutable(target);
-      r.status = 'paused';
-      return this.#toProvider(r);
-    }),
-    resume: async target => this.#answer({ op: 'resume', target }, () => {
-      const r = this.#mutable(target);
-      r.status = 'progressing';
-      return this.#toProvider(r);
-    }),
+    setStep: async (target, stepIndex) =>
+      this.#answer({ op: 'setStep', target, stepIndex }, () => {
+        const r = this.#mutable(target);
+        if (
+          !Number.isInteger(stepIndex) ||
+          stepIndex < 0 ||
+          stepIndex >= this.#o.steps.length
+        ) {
+          throw new Error(
+            `simulator: step ${stepIndex} does not exist (0–${this.#o.steps.length - 1})`,
+          );
+        }
+        r.stepIndex = stepIndex;
+        r.stepStartedAt = this.#now().getTime();
+        r.status = 'progressing';
+        this.#setWeight(r, this.#o.steps[stepIndex].weight);
+        return this.#toProvider(r);
+      }),
+    promote: async target =>
+      this.#answer({ op: 'promote', target }, () => {
+        const r = this.#mutable(target);
+        r.stepIndex = this.#o.steps.length - 1;
+        r.status = 'promoted';
+        r.finishedAt = this.#now().getTime();
+        this.#setWeight(r, 100);
+        return this.#toProvider(r);
+      }),
+    rollback: async target =>
+      this.#answer({ op: 'rollback', target }, () => {
+        const r = this.#get(target);
+        if (r.status === 'rolled-back') return this.#toProvider(r);
+        if (r.finishedAt !== undefined)
+          throw new Error(
+            `simulator: ${r.version} already ended (${r.status})`,
+          );
+        r.status = 'rolled-back';
+        r.finishedAt = this.#now().getTime();
+        this.#setWeight(r, 0);
+        return this.#toProvider(r);
+      }),
+    pause: async target =>
+      this.#answer({ op: 'pause', target }, () => {
+        const r = this.#mutable(target);
+        r.status = 'paused';
+        return this.#toProvider(r);
+      }),
+    resume: async target =>
+      this.#answer({ op: 'resume', target }, () => {
+        const r = this.#mutable(target);
+        r.status = 'progressing';
+        return this.#toProvider(r);
+      }),
     listHistory: async () => this.history(),
   };
 
   readonly telemetry: RolloutsTelemetryProvider = {
     id: 'simulator',
-    getCohortTelemetry: async (request: TelemetryRequest): Promise<TelemetryResult> =>
-      this.cohortTelemetry(request),
+    getCohortTelemetry: async (
+      request: TelemetryRequest,
+    ): Promise<TelemetryResult> => this.cohortTelemetry(request),
   };
 
   /** Counts per interval for the target's current rollout over the window. */
@@ -355,7 +432,8 @@ export class Simulation {
     this.#op(undefined, () => this.#advance());
     const r = this.#current.get(request.target);
     const service = this.#services.get(request.target);
-    if (!r || !service) throw new Error(`simulator: no telemetry for target ${request.target}`);
+    if (!r || !service)
+      throw new Error(`simulator: no telemetry for target ${request.target}`);
     const stepMs = request.stepSeconds * 1000;
     const start = Math.max(request.start.getTime(), r.startedAt);
     const end = Math.min(request.end.getTime(), r.finishedAt ?? Infinity);
@@ -368,8 +446,22 @@ export class Simulation {
       ticks.push({
         tick,
         time: (from + stepMs) / 1000,
-        baseline: this.#cohort(service, r, k, request.stepSeconds, 'baseline', 1 - weight / 100),
-        canary: this.#cohort(service, r, k, request.stepSeconds, 'canary', weight / 100),
+        baseline: this.#cohort(
+          service,
+          r,
+          k,
+          request.stepSeconds,
+          'baseline',
+          1 - weight / 100,
+        ),
+        canary: this.#cohort(
+          service,
+          r,
+          k,
+          request.stepSeconds,
+          'canary',
+          weight / 100,
+        ),
       });
     }
     return { ticks, lagSeconds: 0 };
@@ -391,7 +483,14 @@ export class Simulation {
     cohort: 'baseline' | 'canary',
     share: number,
   ): CohortCounts | undefined {
-    const rng = rngFor(this.#o.seed, service.target, r.version, k, seconds, cohort);
+    const rng = rngFor(
+      this.#o.seed,
+      service.target,
+      r.version,
+      k,
+      seconds,
+      cohort,
+    );
     const bad = cohort === 'canary' ? r.scenario : 'healthy';
     if (bad === 'telemetry-gap' && rng() < 0.35) return undefined;
     // Traffic follows a gentle daily cycle.
@@ -400,28 +499,37 @@ export class Simulation {
     const requests = poisson(rng, service.rps * seconds * share * daily);
     const errorRate = service.errorRate * (bad === 'error-regression' ? 4 : 1);
     const errors = binomial(rng, requests, errorRate);
-    const medianMs = service.latencyMedianMs * (bad === 'latency-regression' ? 1.8 : 1);
+    const medianMs =
+      service.latencyMedianMs * (bad === 'latency-regression' ? 1.8 : 1);
     const sigma = service.latencySigma ?? 0.6;
     const counts: number[] = [];
     let remaining = requests;
     let cumulative = 0;
     let prevCdf = 0;
     for (const le of LATENCY_BUCKETS) {
-      const cdf = le === Infinity ? 1 : normalCdf((Math.log(le) - Math.log(medianMs)) / sigma);
+      const cdf =
+        le === Infinity
+          ? 1
+          : normalCdf((Math.log(le) - Math.log(medianMs)) / sigma);
       const p = prevCdf >= 1 ? 1 : Math.min(1, (cdf - prevCdf) / (1 - prevCdf));
-      const inBucket = le === Infinity ? remaining : binomial(rng, remaining, p);
+      const inBucket =
+        le === Infinity ? remaining : binomial(rng, remaining, p);
       remaining -= inBucket;
       cumulative += inBucket;
       counts.push(cumulative);
       prevCdf = cdf;
     }
     const trials = binomial(rng, requests, 0.1);
-    const conversion = service.conversionRate * (bad === 'conversion-drop' ? 0.8 : 1);
+    const conversion =
+      service.conversionRate * (bad === 'conversion-drop' ? 0.8 : 1);
     const successes = binomial(rng, trials, conversion);
     let sum = 0;
     let sumSq = 0;
     for (let i = 0; i < successes; i++) {
-      const v = Math.max(1, service.orderValueMean + service.orderValueSd * normal(rng));
+      const v = Math.max(
+        1,
+        service.orderValueMean + service.orderValueSd * normal(rng),
+      );
       sum += v;
       sumSq += v * v;
     }
@@ -431,7 +539,11 @@ export class Simulation {
       latency: { le: LATENCY_BUCKETS, counts },
       kpis: {
         conversion: { trials, successes },
-        order_value: { n: successes, sum: Math.round(sum * 100) / 100, sumSq: Math.round(sumSq * 100) / 100 },
+        order_value: {
+          n: successes,
+          sum: Math.round(sum * 100) / 100,
+          sumSq: Math.round(sumSq * 100) / 100,
+        },
       },
     };
   }
@@ -454,18 +566,43 @@ export class Simulation {
         let at = t;
         let status: HistoricalRollout['status'] = 'promoted';
         let stepIndex = 0;
-        const regress = scenario === 'error-regression' || scenario === 'latency-regression' || scenario === 'conversion-drop';
+        const regress =
+          scenario === 'error-regression' ||
+          scenario === 'latency-regression' ||
+          scenario === 'conversion-drop';
         const failStep = regress ? Math.floor(rng() * 3) : -1;
-        const conversionDelta = regress && scenario === 'conversion-drop' ? -0.15 - rng() * 0.1 : (rng() - 0.45) * 0.04;
-        const burn = regress && scenario !== 'conversion-drop' ? 4 + rng() * 12 : rng() * 1.2;
+        const conversionDelta =
+          regress && scenario === 'conversion-drop'
+            ? -0.15 - rng() * 0.1
+            : (rng() - 0.45) * 0.04;
+        const burn =
+          regress && scenario !== 'conversion-drop'
+            ? 4 + rng() * 12
+            : rng() * 1.2;
         for (stepIndex = 0; stepIndex < this.#o.steps.length; stepIndex++) {
           at += stepMinutes * 60_000 * (0.7 + rng() * 0.6);
           const evidence = {
             signals: [
-              { name: 'conversion', kind: 'kpi', relativeDifference: conversionDelta },
-              { name: 'error_rate', kind: 'sli', relativeDifference: regress && scenario === 'error-regression' ? 2 + rng() * 2 : (rng() - 0.5) * 0.2 },
+              {
+                name: 'conversion',
+                kind: 'kpi',
+                relativeDifference: conversionDelta,
+              },
+              {
+                name: 'error_rate',
+                kind: 'sli',
+                relativeDifference:
+                  regress && scenario === 'error-regression'
+                    ? 2 + rng() * 2
+                    : (rng() - 0.5) * 0.2,
+              },
             ],
-            checks: { burn: { canary: { burnRate: burn }, service: { burnRate: rng() * 1.5 } } },
+            checks: {
+              burn: {
+                canary: { burnRate: burn },
+                service: { burnRate: rng() * 1.5 },
+              },
+            },
           };
           if (stepIndex === failStep) {
             status = 'rolled-back';
@@ -473,7 +610,9 @@ export class Simulation {
               at: new Date(at),
               stepIndex,
               verdict: 'rollback',
-              reasons: [regressionReason(scenario, this.#o.steps[stepIndex].weight)],
+              reasons: [
+                regressionReason(scenario, this.#o.steps[stepIndex].weight),
+              ],
               evidence,
             });
             break;
@@ -482,11 +621,18 @@ export class Simulation {
             at: new Date(at),
             stepIndex,
             verdict: 'promote',
-            reasons: [`step ${stepIndex + 1} (${this.#o.steps[stepIndex].weight}%): every guardrail non-inferior`],
+            reasons: [
+              `step ${stepIndex + 1} (${this.#o.steps[stepIndex].weight}%): every guardrail non-inferior`,
+            ],
             evidence,
           });
           if (scenario === 'telemetry-gap' && stepIndex === 1) {
-            decisions.push({ at: new Date(at + 60_000), stepIndex: 2, verdict: 'hold', reasons: ['canary telemetry missing for 3 ticks'] });
+            decisions.push({
+              at: new Date(at + 60_000),
+              stepIndex: 2,
+              verdict: 'hold',
+              reasons: ['canary telemetry missing for 3 ticks'],
+            });
             at += 10 * 60_000;
           }
         }
@@ -502,7 +648,9 @@ export class Simulation {
           currentStepIndex: lastStep,
           currentWeight: status === 'promoted' ? 100 : 0,
           startedAt: new Date(t),
-          stepStartedAt: new Date(decisions[decisions.length - 1].at.getTime() - stepMinutes * 60_000),
+          stepStartedAt: new Date(
+            decisions[decisions.length - 1].at.getTime() - stepMinutes * 60_000,
+          ),
           finishedAt: new Date(finishedAt),
           decisions,
         });

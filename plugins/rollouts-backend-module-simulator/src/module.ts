@@ -18,7 +18,9 @@ function stepsFrom(value: unknown): RolloutStep[] | undefined {
   if (value === undefined) return undefined;
   const parsed = rolloutStepsSchema.safeParse(value);
   if (!parsed.success) {
-    throw new Error(`invalid rollouts.providers.simulator.steps: ${formatZodIssues(parsed.error, 'steps').join('; ')}`);
+    throw new Error(
+      `invalid rollouts.providers.simulator.steps: ${formatZodIssues(parsed.error, 'steps').join('; ')}`,
+    );
   }
   return parsed.data;
 }
@@ -53,11 +55,16 @@ export const rolloutsModuleSimulator = createBackendModule({
           stateFile: c?.getOptionalString('stateFile'),
           deployLatencyMs: c?.getOptionalNumber('deployLatencyMs'),
           steps: stepsFrom(c?.getOptional('steps')),
-          services: DEMO_SERVICES.map(s => ({ ...s, rps: s.rps * (c?.getOptionalNumber('trafficScale') ?? 1) })),
+          services: DEMO_SERVICES.map(s => ({
+            ...s,
+            rps: s.rps * (c?.getOptionalNumber('trafficScale') ?? 1),
+          })),
         } as ConstructorParameters<typeof Simulation>[0]);
         deploy.addDeployProvider(simulation.deploy);
         telemetry.addTelemetryProvider(simulation.telemetry);
-        logger.info(`rollouts simulator: ${simulation.services.length} services`);
+        logger.info(
+          `rollouts simulator: ${simulation.services.length} services`,
+        );
       },
     });
   },

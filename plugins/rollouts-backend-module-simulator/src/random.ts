@@ -41,7 +41,8 @@ export function normal(rng: Rng): number {
 
 export function poisson(rng: Rng, lambda: number): number {
   if (lambda <= 0) return 0;
-  if (lambda > 60) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * normal(rng)));
+  if (lambda > 60)
+    return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * normal(rng)));
   const limit = Math.exp(-lambda);
   let k = 0;
   let p = 1;
@@ -69,10 +70,12 @@ export function binomial(rng: Rng, n: number, p: number): number {
 
 /** Standard normal CDF (Abramowitz–Stegun 7.1.26 via erf), for bucket shares. */
 export function normalCdf(z: number): number {
-  const t = 1 / (1 + 0.3275911 * Math.abs(z) / Math.SQRT2);
+  const t = 1 / (1 + (0.3275911 * Math.abs(z)) / Math.SQRT2);
   const y =
     1 -
-    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) *
+      t +
+      0.254829592) *
       t *
       Math.exp(-(z * z) / 2);
   return z >= 0 ? 0.5 * (1 + y) : 0.5 * (1 - y);

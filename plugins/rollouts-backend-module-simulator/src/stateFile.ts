@@ -1,4 +1,11 @@
-import { mkdirSync, readFileSync, renameSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import type { SimRollout } from './Simulation';
 
 /** One mutating call on the simulated deploy system. */
@@ -42,7 +49,9 @@ export class SimulationStateFile {
       return readFileSync(this.path, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY;
-      throw new Error(`simulator: cannot read its state file ${this.path}: ${(e as Error).message}`);
+      throw new Error(
+        `simulator: cannot read its state file ${this.path}: ${(e as Error).message}`,
+      );
     }
   }
 
@@ -53,7 +62,8 @@ export class SimulationStateFile {
       const before = this.#text();
       const state = JSON.parse(before) as SimulationState;
       const result = fn(state);
-      if (state.journal.length > MAX_JOURNAL) state.journal.splice(0, state.journal.length - MAX_JOURNAL);
+      if (state.journal.length > MAX_JOURNAL)
+        state.journal.splice(0, state.journal.length - MAX_JOURNAL);
       const after = JSON.stringify(state);
       if (after !== before) {
         const tmp = `${this.path}.${process.pid}.tmp`;
@@ -84,7 +94,10 @@ export class SimulationStateFile {
       } catch {
         continue; // released meanwhile
       }
-      if (Date.now() > deadline) throw new Error(`simulator: state file ${this.path} stayed locked for 30 s`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `simulator: state file ${this.path} stayed locked for 30 s`,
+        );
       Atomics.wait(pause, 0, 0, 2);
     }
   }

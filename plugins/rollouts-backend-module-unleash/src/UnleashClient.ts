@@ -20,9 +20,18 @@ export class UnleashApiError extends Error {
 
   constructor(
     message: string,
-    details: { method: string; path: string; status?: number; unleashMessage?: string; cause?: unknown },
+    details: {
+      method: string;
+      path: string;
+      status?: number;
+      unleashMessage?: string;
+      cause?: unknown;
+    },
   ) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(
+      message,
+      details.cause === undefined ? undefined : { cause: details.cause },
+    );
     this.method = details.method;
     this.path = details.path;
     this.status = details.status;
@@ -47,10 +56,16 @@ function unleashMessageOf(text: string): string | undefined {
   try {
     const body = JSON.parse(text);
     const details = Array.isArray(body?.details)
-      ? body.details.map((d: any) => d?.description ?? d?.message).filter(Boolean)
+      ? body.details
+          .map((d: any) => d?.description ?? d?.message)
+          .filter(Boolean)
       : [];
-    const message = typeof body?.message === 'string' ? body.message : undefined;
-    const parts = [message, ...details.filter((d: string) => d !== message)].filter(Boolean);
+    const message =
+      typeof body?.message === 'string' ? body.message : undefined;
+    const parts = [
+      message,
+      ...details.filter((d: string) => d !== message),
+    ].filter(Boolean);
     return parts.length ? parts.join('; ') : undefined;
   } catch {
     return text.slice(0, 300);
@@ -65,7 +80,10 @@ export class UnleashClient {
   readonly #timeoutKey: string;
 
   constructor(options: UnleashClientOptions) {
-    this.baseUrl = options.baseUrl.trim().replace(/\/+$/, '').replace(/\/api$/, '');
+    this.baseUrl = options.baseUrl
+      .trim()
+      .replace(/\/+$/, '')
+      .replace(/\/api$/, '');
     this.#token = options.apiToken;
     this.#timeoutMs = options.timeoutMs;
     this.#tokenKey = options.tokenConfigKey ?? 'apiToken';
@@ -73,7 +91,11 @@ export class UnleashClient {
   }
 
   /** Calls `path` (starting with `/api/…`); resolves to the parsed JSON body, or undefined for an empty one. */
-  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<T> {
     const where = `${method} ${path}`;
     let res: Response;
     try {
@@ -95,12 +117,16 @@ export class UnleashClient {
           { method, path, cause: e },
         );
       }
-      const reason = err?.cause?.code ?? err?.cause?.message ?? err?.message ?? String(e);
-      throw new UnleashApiError(`Unleash at ${this.baseUrl} is unreachable: ${where} failed (${reason})`, {
-        method,
-        path,
-        cause: e,
-      });
+      const reason =
+        err?.cause?.code ?? err?.cause?.message ?? err?.message ?? String(e);
+      throw new UnleashApiError(
+        `Unleash at ${this.baseUrl} is unreachable: ${where} failed (${reason})`,
+        {
+          method,
+          path,
+          cause: e,
+        },
+      );
     }
     const text = await res.text().catch(() => '');
     if (res.ok) {
@@ -108,11 +134,14 @@ export class UnleashClient {
       try {
         return JSON.parse(text) as T;
       } catch {
-        throw new UnleashApiError(`Unleash answered ${where} with a body that is not JSON`, {
-          method,
-          path,
-          status: res.status,
-        });
+        throw new UnleashApiError(
+          `Unleash answered ${where} with a body that is not JSON`,
+          {
+            method,
+            path,
+            status: res.status,
+          },
+        );
       }
     }
     const unleashMessage = unleashMessageOf(text);
@@ -126,11 +155,20 @@ export class UnleashClient {
       );
     }
     if (res.status === 404) {
-      throw new UnleashApiError(`Unleash found nothing at ${where} (HTTP 404${said})`, details);
+      throw new UnleashApiError(
+        `Unleash found nothing at ${where} (HTTP 404${said})`,
+        details,
+      );
     }
     if (res.status >= 500) {
-      throw new UnleashApiError(`Unleash failed on ${where} (HTTP ${res.status}${said})`, details);
+      throw new UnleashApiError(
+        `Unleash failed on ${where} (HTTP ${res.status}${said})`,
+        details,
+      );
     }
-    throw new UnleashApiError(`Unleash rejected ${where} (HTTP ${res.status}${said})`, details);
+    throw new UnleashApiError(
+      `Unleash rejected ${where} (HTTP ${res.status}${said})`,
+      details,
+    );
   }
 }

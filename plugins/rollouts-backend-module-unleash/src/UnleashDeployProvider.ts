@@ -1,6 +1,12 @@
-import type { LoggerService, RootConfigService } from '@backstage/backend-plugin-api';
+import type {
+  LoggerService,
+  RootConfigService,
+} from '@backstage/backend-plugin-api';
 import type { RolloutStep } from '@tollgate/plugin-rollouts-common';
-import type { ProviderRollout, RolloutsDeployProvider } from '@tollgate/plugin-rollouts-node';
+import type {
+  ProviderRollout,
+  RolloutsDeployProvider,
+} from '@tollgate/plugin-rollouts-node';
 import {
   CONFIG_KEY,
   DEFAULT_UNLEASH_STEPS,
@@ -26,7 +32,11 @@ interface UnleashFeature {
   project: string;
   archived?: boolean;
   createdAt?: string;
-  environments: Array<{ name: string; enabled: boolean; strategies?: UnleashStrategy[] }>;
+  environments: Array<{
+    name: string;
+    enabled: boolean;
+    strategies?: UnleashStrategy[];
+  }>;
 }
 
 interface Resolved {
@@ -39,7 +49,11 @@ interface Resolved {
 const enc = encodeURIComponent;
 
 /** Runs `fn` over `items`, at most `limit` at a time, keeping the order. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimited<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
@@ -48,7 +62,9 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
       out[i] = await fn(items[i]);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, worker),
+  );
   return out;
 }
 
@@ -80,22 +96,34 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
     options: { logger?: LoggerService } = {},
   ): UnleashDeployProvider | undefined {
     const read = readUnleashConfig(config);
-    return read ? UnleashDeployProvider.create({ ...read, logger: options.logger }) : undefined;
+    return read
+      ? UnleashDeployProvider.create({ ...read, logger: options.logger })
+      : undefined;
   }
 
   static create(
-    options: UnleashDeployProviderOptions & { logger?: LoggerService; now?: () => Date },
+    options: UnleashDeployProviderOptions & {
+      logger?: LoggerService;
+      now?: () => Date;
+    },
   ): UnleashDeployProvider {
     return new UnleashDeployProvider(options);
   }
 
-  private constructor(options: UnleashDeployProviderOptions & { logger?: LoggerService; now?: () => Date }) {
+  private constructor(
+    options: UnleashDeployProviderOptions & {
+      logger?: LoggerService;
+      now?: () => Date;
+    },
+  ) {
     this.id = options.id ?? 'unleash';
     this.#defaults = {
       project: options.project ?? 'default',
       environment: options.environment ?? 'production',
     };
-    this.#steps = options.steps ? parseSteps(options.steps, `${CONFIG_KEY}.steps`) : [...DEFAULT_UNLEASH_STEPS];
+    this.#steps = options.steps
+      ? parseSteps(options.steps, `${CONFIG_KEY}.steps`)
+      : [...DEFAULT_UNLEASH_STEPS];
     this.#rollbackMode = options.rollbackMode ?? 'both';
     this.#title = options.strategyTitle ?? 'tollgate';
     this.#logger = options.logger;
@@ -109,16 +137,27 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
     });
     options.flags?.forEach((f, i) => {
       const flag = parseTarget(f.target, this.#defaults);
-      const steps = f.steps ? parseSteps(f.steps, `${CONFIG_KEY}.flags[${i}].steps`) : this.#steps;
-      this.#flags.set(targetKey(flag), { target: f.target.trim(), flag, steps });
+      const steps = f.steps
+        ? parseSteps(f.steps, `${CONFIG_KEY}.flags[${i}].steps`)
+        : this.#steps;
+      this.#flags.set(targetKey(flag), {
+        target: f.target.trim(),
+        flag,
+        steps,
+      });
     });
     if (options.discovery?.enabled !== false) {
       const tag = options.discovery?.tag ?? 'tollgate:managed';
       const idx = tag.indexOf(':');
       if (idx <= 0 || idx === tag.length - 1) {
-        throw new Error(`${CONFIG_KEY}.discovery.tag must be <type>:<value>, e.g. tollgate:managed, not "${tag}"`);
+        throw new Error(
+          `${CONFIG_KEY}.discovery.tag must be <type>:<value>, e.g. tollgate:managed, not "${tag}"`,
+        );
       }
-      this.#discoveryTag = { type: tag.slice(0, idx), value: tag.slice(idx + 1) };
+      this.#discoveryTag = {
+        type: tag.slice(0, idx),
+        value: tag.slice(idx + 1),
+      };
     }
   }
 
@@ -136,8 +175,13 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
       if (!features.has(key)) {
         features.set(
           key,
-          this.#getFeature({ project, flag, environment: this.#defaults.environment }).catch(e => {
-            if (e instanceof UnleashApiError && e.status === 404) return undefined;
+          this.#getFeature({
+            project,
+            flag,
+            environment: this.#defaults.environment,
+          }).catch(e => {
+            if (e instanceof UnleashApiError && e.status === 404)
+              return undefined;
             throw e;
           }),
         );
@@ -149,18 +193,31 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
     const seen = new Set(this.#flags.keys());
     if (this.#discoveryTag) {
       const tagged = await this.#searchTagged(this.#discoveryTag);
-      const found = await mapLimited(tagged, 4, async t => ({ t, f: await feature(t.project, t.name) }));
+      const found = await mapLimited(tagged, 4, async t => ({
+        t,
+        f: await feature(t.project, t.name),
+      }));
       for (const { t, f } of found) {
         if (!f || f.archived) continue;
-        const marked = f.environments.filter(env => findManagedStrategy(env.strategies ?? [], this.#title)?.marker);
+        const marked = f.environments.filter(
+          env => findManagedStrategy(env.strategies ?? [], this.#title)?.marker,
+        );
         // the environments with Tollgate's strategy, else the default environment when the flag has it
         let envs = marked.map(env => env.name);
-        if (!envs.length && f.environments.some(env => env.name === this.#defaults.environment)) envs = [this.#defaults.environment];
+        if (
+          !envs.length &&
+          f.environments.some(env => env.name === this.#defaults.environment)
+        )
+          envs = [this.#defaults.environment];
         for (const environment of envs) {
           const flag = { project: t.project, flag: t.name, environment };
           if (seen.has(targetKey(flag))) continue;
           seen.add(targetKey(flag));
-          wanted.push({ target: shortTarget(flag, this.#defaults), flag, steps: this.#steps });
+          wanted.push({
+            target: shortTarget(flag, this.#defaults),
+            flag,
+            steps: this.#steps,
+          });
         }
       }
     }
@@ -243,8 +300,11 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
       const path = `${this.#strategiesPath(r.flag)}/${enc(managed.strategy.id)}`;
       if (this.#rollbackMode === 'disable') {
         // Switch off first: the marker alone must never sit on an exposed flag.
-        if (env.enabled) await this.#client.request('POST', `${this.#envPath(r.flag)}/off`);
-        await this.#client.request('PATCH', path, [{ op: 'add', path: '/title', value: title }]);
+        if (env.enabled)
+          await this.#client.request('POST', `${this.#envPath(r.flag)}/off`);
+        await this.#client.request('PATCH', path, [
+          { op: 'add', path: '/title', value: title },
+        ]);
       } else {
         await this.#client.request('PATCH', path, [
           { op: 'add', path: '/parameters/rollout', value: '0' },
@@ -279,16 +339,29 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
         steps: r.steps,
       });
       // After a rollback, exposing the flag again starts the next ramp.
-      const generation = state.status === 'rolled-back' ? state.generation + 1 : state.generation;
+      const generation =
+        state.status === 'rolled-back'
+          ? state.generation + 1
+          : state.generation;
       const patch: Array<{ op: string; path: string; value: unknown }> = [
         { op: 'add', path: '/parameters/rollout', value: String(weight) },
-        { op: 'add', path: '/title', value: formatMarker(this.#title, { generation }) },
+        {
+          op: 'add',
+          path: '/title',
+          value: formatMarker(this.#title, { generation }),
+        },
       ];
-      if (managed.strategy.disabled) patch.push({ op: 'add', path: '/disabled', value: false });
-      await this.#client.request('PATCH', `${this.#strategiesPath(r.flag)}/${enc(managed.strategy.id)}`, patch);
+      if (managed.strategy.disabled)
+        patch.push({ op: 'add', path: '/disabled', value: false });
+      await this.#client.request(
+        'PATCH',
+        `${this.#strategiesPath(r.flag)}/${enc(managed.strategy.id)}`,
+        patch,
+      );
     }
     // The percentage is set before the flag goes on, so no stale percentage is ever exposed.
-    if (!env.enabled) await this.#client.request('POST', `${this.#envPath(r.flag)}/on`);
+    if (!env.enabled)
+      await this.#client.request('POST', `${this.#envPath(r.flag)}/on`);
     return this.#mustGet(r);
   }
 
@@ -296,12 +369,17 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
     const feature = await this.#getFeature(r.flag);
     const rollout = await this.#toRollout(r, feature);
     if (!rollout) {
-      throw new Error(`unleash ${r.target}: the managed strategy disappeared while Tollgate changed it`);
+      throw new Error(
+        `unleash ${r.target}: the managed strategy disappeared while Tollgate changed it`,
+      );
     }
     return rollout;
   }
 
-  async #toRollout(r: Resolved, feature: UnleashFeature): Promise<ProviderRollout | undefined> {
+  async #toRollout(
+    r: Resolved,
+    feature: UnleashFeature,
+  ): Promise<ProviderRollout | undefined> {
     const env = feature.environments.find(e => e.name === r.flag.environment);
     if (!env) return undefined;
     const managed = findManagedStrategy(env.strategies ?? [], this.#title);
@@ -313,13 +391,22 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
       steps: r.steps,
     });
     const strategyId = managed.strategy.id;
-    const times = rampTimes(await this.#events(r.flag), strategyId, state, this.#title);
-    const created = feature.createdAt ? new Date(feature.createdAt) : this.#now();
+    const times = rampTimes(
+      await this.#events(r.flag),
+      strategyId,
+      state,
+      this.#title,
+    );
+    const created = feature.createdAt
+      ? new Date(feature.createdAt)
+      : this.#now();
     const stepStartedAt = times.stepStartedAt ?? times.startedAt ?? created;
-    const startedAt = times.startedAt ?? (state.generation === 1 ? created : stepStartedAt);
+    const startedAt =
+      times.startedAt ?? (state.generation === 1 ? created : stepStartedAt);
     const ramp = state.generation > 1 ? `#r${state.generation}` : '';
     let finishedAt: Date | undefined;
-    if (state.status === 'rolled-back') finishedAt = state.rolledBackAt ?? stepStartedAt;
+    if (state.status === 'rolled-back')
+      finishedAt = state.rolledBackAt ?? stepStartedAt;
     if (state.status === 'promoted') finishedAt = stepStartedAt;
     return {
       externalId: `${targetKey(r.flag)}#${strategyId}${ramp}`,
@@ -338,7 +425,11 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
   #resolve(target: string): Resolved {
     const flag = parseTarget(target, this.#defaults);
     const configured = this.#flags.get(targetKey(flag));
-    return { target: target.trim(), flag, steps: configured?.steps ?? this.#steps };
+    return {
+      target: target.trim(),
+      flag,
+      steps: configured?.steps ?? this.#steps,
+    };
   }
 
   #featurePath(t: FlagTarget) {
@@ -368,19 +459,25 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
       const what = projectMissing
         ? `project "${t.project}" not found`
         : `flag "${t.flag}" not found in project "${t.project}"`;
-      throw new UnleashApiError(`Unleash: ${what} (GET ${path}: HTTP 404${e.unleashMessage ? `, ${e.unleashMessage}` : ''})`, {
-        method: 'GET',
-        path,
-        status: 404,
-        unleashMessage: e.unleashMessage,
-      });
+      throw new UnleashApiError(
+        `Unleash: ${what} (GET ${path}: HTTP 404${e.unleashMessage ? `, ${e.unleashMessage}` : ''})`,
+        {
+          method: 'GET',
+          path,
+          status: 404,
+          unleashMessage: e.unleashMessage,
+        },
+      );
     }
     if (feature.archived) {
-      throw new UnleashApiError(`Unleash: flag "${t.flag}" in project "${t.project}" is archived (GET ${path})`, {
-        method: 'GET',
-        path,
-        status: 404,
-      });
+      throw new UnleashApiError(
+        `Unleash: flag "${t.flag}" in project "${t.project}" is archived (GET ${path})`,
+        {
+          method: 'GET',
+          path,
+          status: 404,
+        },
+      );
     }
     return feature;
   }
@@ -399,19 +496,24 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
   }
 
   /** Flags carrying the discovery tag, in every project the token can see. */
-  async #searchTagged(tag: { type: string; value: string }): Promise<Array<{ name: string; project: string }>> {
+  async #searchTagged(tag: {
+    type: string;
+    value: string;
+  }): Promise<Array<{ name: string; project: string }>> {
     const out: Array<{ name: string; project: string }> = [];
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const query = new URLSearchParams({
         tag: `INCLUDE:${tag.type}:${tag.value}`,
         limit: '100',
         offset: String(offset),
       });
-      const page = await this.#client.request<{ features: Array<{ name: string; project: string }>; total: number }>(
-        'GET',
-        `/api/admin/search/features?${query}`,
+      const page = await this.#client.request<{
+        features: Array<{ name: string; project: string }>;
+        total: number;
+      }>('GET', `/api/admin/search/features?${query}`);
+      out.push(
+        ...page.features.map(f => ({ name: f.name, project: f.project })),
       );
-      out.push(...page.features.map(f => ({ name: f.name, project: f.project })));
       offset += page.features.length;
       if (page.features.length === 0 || offset >= page.total) return out;
     }
@@ -426,10 +528,15 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
       limit: '100',
     });
     try {
-      const res = await this.#client.request<{ events: UnleashEvent[] }>('GET', `/api/admin/search/events?${query}`);
+      const res = await this.#client.request<{ events: UnleashEvent[] }>(
+        'GET',
+        `/api/admin/search/events?${query}`,
+      );
       return res?.events ?? [];
     } catch (e) {
-      this.#logger?.warn(`unleash: could not read the events of ${targetKey(t)} for the ramp's times: ${(e as Error).message}`);
+      this.#logger?.warn(
+        `unleash: could not read the events of ${targetKey(t)} for the ramp's times: ${(e as Error).message}`,
+      );
       return [];
     }
   }

@@ -2,11 +2,15 @@ import { mockServices } from '@backstage/backend-test-utils';
 import { parseSteps, readUnleashConfig } from './config';
 
 const config = (unleash: unknown) =>
-  mockServices.rootConfig({ data: { rollouts: { providers: { unleash } } } as any });
+  mockServices.rootConfig({
+    data: { rollouts: { providers: { unleash } } } as any,
+  });
 
 describe('unleash provider config', () => {
   it('reads steps as percentages or step objects', () => {
-    expect(parseSteps([1, { weight: 50, requiresApproval: true }, 100], 'k')).toEqual([
+    expect(
+      parseSteps([1, { weight: 50, requiresApproval: true }, 100], 'k'),
+    ).toEqual([
       { weight: 1 },
       { weight: 50, requiresApproval: true },
       { weight: 100 },
@@ -23,15 +27,25 @@ describe('unleash provider config', () => {
   });
 
   it('names the missing keys and the bad values', () => {
-    expect(() => readUnleashConfig(mockServices.rootConfig({ data: {} }))).toThrow(
-      /rollouts\.providers\.unleash is missing.*baseUrl.*apiToken/,
-    );
-    expect(() => readUnleashConfig(config({ baseUrl: 'http://u' }))).toThrow(/apiToken/);
-    expect(() => readUnleashConfig(config({ baseUrl: 'http://u', apiToken: 't', rollbackMode: 'off' }))).toThrow(
-      /rollbackMode must be zero, disable or both/,
+    expect(() =>
+      readUnleashConfig(mockServices.rootConfig({ data: {} })),
+    ).toThrow(/rollouts\.providers\.unleash is missing.*baseUrl.*apiToken/);
+    expect(() => readUnleashConfig(config({ baseUrl: 'http://u' }))).toThrow(
+      /apiToken/,
     );
     expect(() =>
-      readUnleashConfig(config({ baseUrl: 'http://u', apiToken: 't', flags: [{ target: 'x', steps: [50, 10] }] })),
+      readUnleashConfig(
+        config({ baseUrl: 'http://u', apiToken: 't', rollbackMode: 'off' }),
+      ),
+    ).toThrow(/rollbackMode must be zero, disable or both/);
+    expect(() =>
+      readUnleashConfig(
+        config({
+          baseUrl: 'http://u',
+          apiToken: 't',
+          flags: [{ target: 'x', steps: [50, 10] }],
+        }),
+      ),
     ).toThrow(/rollouts\.providers\.unleash\.flags\[0\]\.steps must rise/);
     expect(readUnleashConfig(config({ enabled: false }))).toBeUndefined();
   });
@@ -58,7 +72,9 @@ describe('unleash provider config', () => {
       steps: [{ weight: 2 }, { weight: 10 }, { weight: 100 }],
       rollbackMode: 'zero',
       timeoutSeconds: 3,
-      flags: [{ target: 'new-checkout', steps: [{ weight: 10 }, { weight: 100 }] }],
+      flags: [
+        { target: 'new-checkout', steps: [{ weight: 10 }, { weight: 100 }] },
+      ],
       discovery: { tag: 'rollout:tollgate' },
     });
   });

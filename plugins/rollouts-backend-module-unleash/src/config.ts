@@ -58,30 +58,46 @@ export interface UnleashDeployProviderOptions {
 /** Reads a list of steps (percentages, or `{ weight, minDurationSeconds, requiresApproval }`), naming `key` in errors. */
 export function parseSteps(raw: unknown, key: string): RolloutStep[] {
   if (!Array.isArray(raw) || raw.length === 0) {
-    throw new Error(`${key} must be a non-empty list of percentages, e.g. [1, 5, 25, 100]`);
+    throw new Error(
+      `${key} must be a non-empty list of percentages, e.g. [1, 5, 25, 100]`,
+    );
   }
   const steps = raw.map((item, i): RolloutStep => {
-    const o = (typeof item === 'number' ? { weight: item } : item) as Partial<RolloutStep> | null;
-    if (!o || typeof o !== 'object' || !Number.isInteger(o.weight) || o.weight! < 1 || o.weight! > 100) {
+    const o = (
+      typeof item === 'number' ? { weight: item } : item
+    ) as Partial<RolloutStep> | null;
+    if (
+      !o ||
+      typeof o !== 'object' ||
+      !Number.isInteger(o.weight) ||
+      o.weight! < 1 ||
+      o.weight! > 100
+    ) {
       throw new Error(
         `${key}[${i}] must be a whole percentage from 1 to 100 (or { weight, minDurationSeconds, requiresApproval })`,
       );
     }
     const step: RolloutStep = { weight: o.weight! };
-    if (typeof o.minDurationSeconds === 'number') step.minDurationSeconds = o.minDurationSeconds;
-    if (typeof o.requiresApproval === 'boolean') step.requiresApproval = o.requiresApproval;
+    if (typeof o.minDurationSeconds === 'number')
+      step.minDurationSeconds = o.minDurationSeconds;
+    if (typeof o.requiresApproval === 'boolean')
+      step.requiresApproval = o.requiresApproval;
     return step;
   });
   steps.forEach((s, i) => {
     if (i > 0 && s.weight <= steps[i - 1].weight) {
-      throw new Error(`${key} must rise step by step: ${steps[i - 1].weight}% is followed by ${s.weight}%`);
+      throw new Error(
+        `${key} must rise step by step: ${steps[i - 1].weight}% is followed by ${s.weight}%`,
+      );
     }
   });
   return steps;
 }
 
 /** Reads `rollouts.providers.unleash`; undefined when it says `enabled: false`. */
-export function readUnleashConfig(config: RootConfigService): UnleashDeployProviderOptions | undefined {
+export function readUnleashConfig(
+  config: RootConfigService,
+): UnleashDeployProviderOptions | undefined {
   const c = config.getOptionalConfig(CONFIG_KEY);
   if (c?.getOptionalBoolean('enabled') === false) return undefined;
   if (!c) {
@@ -91,19 +107,29 @@ export function readUnleashConfig(config: RootConfigService): UnleashDeployProvi
     );
   }
   const rollbackMode = c.getOptionalString('rollbackMode');
-  if (rollbackMode !== undefined && !['zero', 'disable', 'both'].includes(rollbackMode)) {
-    throw new Error(`${CONFIG_KEY}.rollbackMode must be zero, disable or both, not "${rollbackMode}"`);
+  if (
+    rollbackMode !== undefined &&
+    !['zero', 'disable', 'both'].includes(rollbackMode)
+  ) {
+    throw new Error(
+      `${CONFIG_KEY}.rollbackMode must be zero, disable or both, not "${rollbackMode}"`,
+    );
   }
   const timeoutSeconds = c.getOptionalNumber('timeoutSeconds');
   if (timeoutSeconds !== undefined && !(timeoutSeconds > 0)) {
-    throw new Error(`${CONFIG_KEY}.timeoutSeconds must be a positive number of seconds`);
+    throw new Error(
+      `${CONFIG_KEY}.timeoutSeconds must be a positive number of seconds`,
+    );
   }
   const steps = c.getOptional('steps');
   const flags = c.getOptionalConfigArray('flags')?.map((f, i) => {
     const flagSteps = f.getOptional('steps');
     return {
       target: f.getString('target'),
-      steps: flagSteps === undefined ? undefined : parseSteps(flagSteps, `${CONFIG_KEY}.flags[${i}].steps`),
+      steps:
+        flagSteps === undefined
+          ? undefined
+          : parseSteps(flagSteps, `${CONFIG_KEY}.flags[${i}].steps`),
     };
   });
   const d = c.getOptionalConfig('discovery');
@@ -113,11 +139,19 @@ export function readUnleashConfig(config: RootConfigService): UnleashDeployProvi
     apiToken: c.getString('apiToken'),
     project: c.getOptionalString('project'),
     environment: c.getOptionalString('environment'),
-    steps: steps === undefined ? undefined : parseSteps(steps, `${CONFIG_KEY}.steps`),
+    steps:
+      steps === undefined
+        ? undefined
+        : parseSteps(steps, `${CONFIG_KEY}.steps`),
     rollbackMode: rollbackMode as UnleashRollbackMode | undefined,
     strategyTitle: c.getOptionalString('strategyTitle'),
     timeoutSeconds,
     flags,
-    discovery: d ? { enabled: d.getOptionalBoolean('enabled'), tag: d.getOptionalString('tag') } : undefined,
+    discovery: d
+      ? {
+          enabled: d.getOptionalBoolean('enabled'),
+          tag: d.getOptionalString('tag'),
+        }
+      : undefined,
   };
 }

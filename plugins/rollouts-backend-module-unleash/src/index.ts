@@ -4,7 +4,10 @@
  *
  * @packageDocumentation
  */
-export { rolloutsModuleUnleash as default, rolloutsModuleUnleash } from './module';
+export {
+  rolloutsModuleUnleash as default,
+  rolloutsModuleUnleash,
+} from './module';
 export { UnleashDeployProvider } from './UnleashDeployProvider';
 export { UnleashApiError } from './UnleashClient';
 export {

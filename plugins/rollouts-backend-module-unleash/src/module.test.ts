@@ -7,7 +7,9 @@ import {
 import { rolloutsModuleUnleash, UnleashDeployProvider } from './index';
 
 /** A stand-in for the rollouts backend that owns the extension point and keeps what modules add. */
-function capturingRolloutsPlugin(onInit?: (providers: RolloutsDeployProvider[]) => Promise<void>) {
+function capturingRolloutsPlugin(
+  onInit?: (providers: RolloutsDeployProvider[]) => Promise<void>,
+) {
   const providers: RolloutsDeployProvider[] = [];
   const plugin = createBackendPlugin({
     pluginId: 'rollouts',
@@ -17,9 +19,12 @@ function capturingRolloutsPlugin(onInit?: (providers: RolloutsDeployProvider[]) 
           providers.push(...items);
         },
       });
-      env.registerInit({ deps: {}, async init() {
-        await onInit?.(providers);
-      } });
+      env.registerInit({
+        deps: {},
+        async init() {
+          await onInit?.(providers);
+        },
+      });
     },
   });
   return { plugin, providers };
@@ -35,7 +40,13 @@ describe('rolloutsModuleUnleash', () => {
         mockServices.rootConfig.factory({
           data: {
             rollouts: {
-              providers: { unleash: { id: 'flags', baseUrl: 'http://127.0.0.1:1', apiToken: 'secret' } },
+              providers: {
+                unleash: {
+                  id: 'flags',
+                  baseUrl: 'http://127.0.0.1:1',
+                  apiToken: 'secret',
+                },
+              },
             },
           },
         }),
@@ -52,7 +63,9 @@ describe('rolloutsModuleUnleash', () => {
       features: [
         plugin,
         rolloutsModuleUnleash,
-        mockServices.rootConfig.factory({ data: { rollouts: { providers: { unleash: { enabled: false } } } } }),
+        mockServices.rootConfig.factory({
+          data: { rollouts: { providers: { unleash: { enabled: false } } } },
+        }),
       ],
     });
     expect(providers).toEqual([]);
@@ -66,7 +79,11 @@ describe('rolloutsModuleUnleash', () => {
           plugin,
           rolloutsModuleUnleash,
           mockServices.rootConfig.factory({
-            data: { rollouts: { providers: { unleash: { baseUrl: 'http://127.0.0.1:1' } } } },
+            data: {
+              rollouts: {
+                providers: { unleash: { baseUrl: 'http://127.0.0.1:1' } },
+              },
+            },
           }),
         ],
       }),

@@ -12,7 +12,10 @@
  * | `tollgate: rolled back from 25% at 2026-11-21T10:00:00.000Z`   | ramp 1, rolled back by Tollgate     |
  * | `tollgate#2: rolled back from 5% at 2026-11-21T10:00:00.000Z`  | ramp 2, rolled back by Tollgate     |
  */
-import type { RolloutStatus, RolloutStep } from '@tollgate/plugin-rollouts-common';
+import type {
+  RolloutStatus,
+  RolloutStep,
+} from '@tollgate/plugin-rollouts-common';
 
 /** Tollgate's marker, parsed from a strategy title. */
 export interface Marker {
@@ -27,7 +30,10 @@ function escapeRegExp(s: string) {
 }
 
 /** The marker in `title`, or undefined when the title is not Tollgate's. */
-export function parseMarker(title: string | null | undefined, base: string): Marker | undefined {
+export function parseMarker(
+  title: string | null | undefined,
+  base: string,
+): Marker | undefined {
   if (!title) return undefined;
   const re = new RegExp(
     `^${escapeRegExp(base)}(?:#(\\d+))?(?::\\s*rolled back(?: from (\\d+(?:\\.\\d+)?)%)?(?: at (\\S+))?)?\\s*$`,
@@ -51,8 +57,13 @@ export function parseMarker(title: string | null | undefined, base: string): Mar
 export function formatMarker(base: string, marker: Marker): string {
   const generation = marker.generation > 1 ? `#${marker.generation}` : '';
   if (!marker.rolledBack) return `${base}${generation}`;
-  const from = marker.rolledBack.fromWeight !== undefined ? ` from ${marker.rolledBack.fromWeight}%` : '';
-  const at = marker.rolledBack.at ? ` at ${marker.rolledBack.at.toISOString()}` : '';
+  const from =
+    marker.rolledBack.fromWeight !== undefined
+      ? ` from ${marker.rolledBack.fromWeight}%`
+      : '';
+  const at = marker.rolledBack.at
+    ? ` at ${marker.rolledBack.at.toISOString()}`
+    : '';
   return `${base}${generation}: rolled back${from}${at}`;
 }
 
@@ -151,7 +162,13 @@ export function rampState(input: {
   const reexposed = Boolean(marker?.rolledBack);
   const current = reexposed ? generation + 1 : generation;
   if (exposed === 0) {
-    return { status: 'pending', currentWeight: 0, currentStepIndex: 0, generation: current, reexposed };
+    return {
+      status: 'pending',
+      currentWeight: 0,
+      currentStepIndex: 0,
+      generation: current,
+      reexposed,
+    };
   }
   if (exposed >= 100) {
     return {
@@ -192,9 +209,12 @@ export function rampTimes(
   state: RampState,
   base: string,
 ): { startedAt?: Date; stepStartedAt?: Date } {
-  const ours = (e: UnleashEvent) => (e.data?.id ?? e.preData?.id) === strategyId;
-  const isAdd = (e: UnleashEvent) => e.type === 'feature-strategy-add' && ours(e);
-  const isUpdate = (e: UnleashEvent) => e.type === 'feature-strategy-update' && ours(e);
+  const ours = (e: UnleashEvent) =>
+    (e.data?.id ?? e.preData?.id) === strategyId;
+  const isAdd = (e: UnleashEvent) =>
+    e.type === 'feature-strategy-add' && ours(e);
+  const isUpdate = (e: UnleashEvent) =>
+    e.type === 'feature-strategy-update' && ours(e);
   const exposureChange = (e: UnleashEvent) =>
     isAdd(e) ||
     e.type === 'feature-environment-enabled' ||
@@ -213,12 +233,25 @@ export function rampTimes(
   if (state.reexposed) {
     // The first exposure change after Tollgate's rollback started this ramp.
     const since = state.rolledBackAt?.getTime() ?? 0;
-    startedAt = at([...sorted].reverse().find(e => exposureChange(e) && new Date(e.createdAt).getTime() > since));
+    startedAt = at(
+      [...sorted]
+        .reverse()
+        .find(
+          e => exposureChange(e) && new Date(e.createdAt).getTime() > since,
+        ),
+    );
   } else if (state.generation > 1) {
     // Tollgate wrote the new generation into the title when it restarted the ramp.
-    const genOf = (title: unknown) => parseMarker(typeof title === 'string' ? title : undefined, base)?.generation;
+    const genOf = (title: unknown) =>
+      parseMarker(typeof title === 'string' ? title : undefined, base)
+        ?.generation;
     startedAt = at(
-      sorted.find(e => isUpdate(e) && genOf(e.data?.title) === state.generation && genOf(e.preData?.title) !== state.generation),
+      sorted.find(
+        e =>
+          isUpdate(e) &&
+          genOf(e.data?.title) === state.generation &&
+          genOf(e.preData?.title) !== state.generation,
+      ),
     );
   } else {
     startedAt = at(sorted.find(isAdd));

@@ -29,7 +29,11 @@ export function parseTarget(
   const slash = left.indexOf('/');
   const project = slash >= 0 ? left.slice(0, slash) : defaults.project;
   const flag = slash >= 0 ? left.slice(slash + 1) : left;
-  for (const [what, value] of [['project', project], ['flag', flag], ['environment', environment]] as const) {
+  for (const [what, value] of [
+    ['project', project],
+    ['flag', flag],
+    ['environment', environment],
+  ] as const) {
     if (!NAME.test(value)) {
       throw new Error(
         `unleash target "${target}": the ${what} ${value ? `"${value}" is not a valid Unleash name` : 'is missing'}; ` +
@@ -49,8 +53,12 @@ export function targetKey(t: FlagTarget): string {
  * The shortest form that parses back to `t` with these defaults: the form
  * the provider reports for flags it discovers by tag.
  */
-export function shortTarget(t: FlagTarget, defaults: { project: string; environment: string }): string {
+export function shortTarget(
+  t: FlagTarget,
+  defaults: { project: string; environment: string },
+): string {
   const project = t.project === defaults.project ? '' : `${t.project}/`;
-  const environment = t.environment === defaults.environment ? '' : `@${t.environment}`;
+  const environment =
+    t.environment === defaults.environment ? '' : `@${t.environment}`;
   return `${project}${t.flag}${environment}`;
 }

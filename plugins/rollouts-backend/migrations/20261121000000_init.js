@@ -33,14 +33,18 @@ exports.up = async function up(knex) {
     table.text('last_error').nullable();
     table.string('pending_action', 32).nullable();
     table.integer('row_version').notNullable().defaultTo(0);
-    table.unique(['provider', 'external_id'], { indexName: 'rollouts_provider_external_id_uniq' });
+    table.unique(['provider', 'external_id'], {
+      indexName: 'rollouts_provider_external_id_uniq',
+    });
     table.index(['entity_ref'], 'rollouts_entity_ref_idx');
     table.index(['status'], 'rollouts_status_idx');
     table.index(['finished_at'], 'rollouts_finished_at_idx');
   });
 
   await knex.schema.createTable('decisions', table => {
-    table.comment('Append-only decision log; every row is hash-chained to the previous one');
+    table.comment(
+      'Append-only decision log; every row is hash-chained to the previous one',
+    );
     table.bigInteger('seq').primary().notNullable();
     table.string('id', 64).notNullable();
     table.string('rollout_id', 64).notNullable();
@@ -63,7 +67,9 @@ exports.up = async function up(knex) {
   });
 
   await knex.schema.createTable('decision_chain', table => {
-    table.comment('Head of the decision hash chain (a single row, locked while appending)');
+    table.comment(
+      'Head of the decision hash chain (a single row, locked while appending)',
+    );
     table.integer('id').primary().notNullable();
     table.bigInteger('seq').notNullable();
     table.string('hash', 64).notNullable();

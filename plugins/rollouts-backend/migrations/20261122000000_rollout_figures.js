@@ -40,7 +40,9 @@ exports.up = async function up(knex) {
         .where({ id: row.id })
         .update({
           burn_rate: worstBurnRate(evidence) ?? null,
-          kpi_deltas: Object.keys(deltas).length ? JSON.stringify(deltas) : null,
+          kpi_deltas: Object.keys(deltas).length
+            ? JSON.stringify(deltas)
+            : null,
         });
     }
     after = rows[rows.length - 1].id;
@@ -49,7 +51,15 @@ exports.up = async function up(knex) {
   await knex.schema.alterTable('rollouts', table => {
     // Covers the summary's read (active rollouts and those finished in the window) without the table.
     table.index(
-      ['finished_at', 'entity_ref', 'status', 'started_at', 'step_started_at', 'burn_rate', 'kpi_deltas'],
+      [
+        'finished_at',
+        'entity_ref',
+        'status',
+        'started_at',
+        'step_started_at',
+        'burn_rate',
+        'kpi_deltas',
+      ],
       'rollouts_summary_idx',
     );
     // A service's rollouts, newest first (the entity tab's lists).
@@ -88,7 +98,8 @@ function worstBurnRate(evidence) {
     for (const [k, x] of Object.entries(v)) {
       if (/burn.?rate/i.test(k) || k === 'rate' || k === 'longBurn') {
         const n = num(x);
-        if (n !== undefined) worst = worst === undefined ? n : Math.max(worst, n);
+        if (n !== undefined)
+          worst = worst === undefined ? n : Math.max(worst, n);
       } else if (typeof x === 'object') visit(x);
     }
   };
@@ -103,12 +114,20 @@ function kpiDeltas(evidence) {
   const signals = evidence?.signals;
   if (!Array.isArray(signals)) return out;
   for (const s of signals) {
-    if (!s || (s.kind !== 'kpi' && s.kind !== 'proportion' && s.kind !== 'mean' && !String(s.kind ?? '').startsWith('kpi'))) continue;
+    if (
+      !s ||
+      (s.kind !== 'kpi' &&
+        s.kind !== 'proportion' &&
+        s.kind !== 'mean' &&
+        !String(s.kind ?? '').startsWith('kpi'))
+    )
+      continue;
     const base = num(s.baseline?.estimate ?? s.baseline);
     const canary = num(s.canary?.estimate ?? s.canary);
     const rel = num(s.relativeDifference);
     if (rel !== undefined) out[s.name] = rel;
-    else if (base !== undefined && canary !== undefined && base !== 0) out[s.name] = (canary - base) / base;
+    else if (base !== undefined && canary !== undefined && base !== 0)
+      out[s.name] = (canary - base) / base;
   }
   return out;
 }

@@ -27,8 +27,12 @@ exports.up = async function up(knex) {
     table.integer('chain_version').notNullable().defaultTo(1);
   });
   if (await hasLz4(knex)) {
-    await knex.raw('alter table "decisions" alter column "evidence" set compression lz4');
-    await knex.raw('alter table "rollouts" alter column "evidence" set compression lz4');
+    await knex.raw(
+      'alter table "decisions" alter column "evidence" set compression lz4',
+    );
+    await knex.raw(
+      'alter table "rollouts" alter column "evidence" set compression lz4',
+    );
   }
 };
 
@@ -39,7 +43,8 @@ exports.up = async function up(knex) {
  */
 async function hasLz4(knex) {
   const client = String(knex.client.config.client ?? '');
-  if (client !== 'pg' && client !== 'postgres' && client !== 'postgresql') return false;
+  if (client !== 'pg' && client !== 'postgres' && client !== 'postgresql')
+    return false;
   const result = await knex.raw(
     `select 1 from pg_settings where name = 'default_toast_compression' and 'lz4' = any(enumvals)`,
   );
@@ -53,13 +58,21 @@ async function hasLz4(knex) {
  * @param {import('knex').Knex} knex
  */
 exports.down = async function down(knex) {
-  const [{ n }] = await knex('decisions').where('chain_version', '>', 1).count({ n: '*' });
+  const [{ n }] = await knex('decisions')
+    .where('chain_version', '>', 1)
+    .count({ n: '*' });
   if (Number(n) > 0) {
-    throw new Error(`cannot remove decisions.chain_version: ${n} decisions are hashed with chain version 2`);
+    throw new Error(
+      `cannot remove decisions.chain_version: ${n} decisions are hashed with chain version 2`,
+    );
   }
   if (await hasLz4(knex)) {
-    await knex.raw('alter table "decisions" alter column "evidence" set compression default');
-    await knex.raw('alter table "rollouts" alter column "evidence" set compression default');
+    await knex.raw(
+      'alter table "decisions" alter column "evidence" set compression default',
+    );
+    await knex.raw(
+      'alter table "rollouts" alter column "evidence" set compression default',
+    );
   }
   await knex.schema.alterTable('decisions', table => {
     table.dropColumn('chain_version');

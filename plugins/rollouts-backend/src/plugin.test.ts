@@ -10,7 +10,10 @@ import {
   rolloutsDeployProvidersExtensionPoint,
   rolloutsTelemetryProvidersExtensionPoint,
 } from '@tollgate/plugin-rollouts-node';
-import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import {
+  FakeDeployProvider,
+  FakeTelemetryProvider,
+} from '@tollgate/plugin-rollouts-node/testUtils';
 import knexFactory from 'knex';
 import request from 'supertest';
 import { rolloutsPlugin } from './plugin';
@@ -25,7 +28,10 @@ function component(name: string, target: string, owner: string) {
     metadata: {
       name,
       namespace: 'default',
-      annotations: { 'tollgate.dev/rollouts': `fake:${target}`, 'tollgate.dev/runbook': `https://runbooks.example/${name}` },
+      annotations: {
+        'tollgate.dev/rollouts': `fake:${target}`,
+        'tollgate.dev/runbook': `https://runbooks.example/${name}`,
+      },
     },
     spec: { type: 'service', owner, lifecycle: 'production' },
   };
@@ -33,7 +39,11 @@ function component(name: string, target: string, owner: string) {
 
 async function startBackend(extra: any[] = []) {
   const deploy = new FakeDeployProvider('fake');
-  deploy.add({ target: 'shop/checkout', version: '2.1.0', previousVersion: '2.0.9' });
+  deploy.add({
+    target: 'shop/checkout',
+    version: '2.1.0',
+    previousVersion: '2.0.9',
+  });
   const telemetry = new FakeTelemetryProvider('fake', () => []);
   const auditor = mockServices.auditor.mock();
   const fakeModule = createBackendModule({
@@ -41,7 +51,10 @@ async function startBackend(extra: any[] = []) {
     moduleId: 'fake-providers',
     register(env) {
       env.registerInit({
-        deps: { d: rolloutsDeployProvidersExtensionPoint, t: rolloutsTelemetryProvidersExtensionPoint },
+        deps: {
+          d: rolloutsDeployProvidersExtensionPoint,
+          t: rolloutsTelemetryProvidersExtensionPoint,
+        },
         async init({ d, t }) {
           d.addDeployProvider(deploy);
           t.addTelemetryProvider(telemetry);
@@ -55,8 +68,13 @@ async function startBackend(extra: any[] = []) {
       requests.map(r => {
         const user = options.credentials.principal.userEntityRef;
         const acting = r.permission.name !== 'rollouts.rollout.read';
-        const allowed = !acting || (r.resourceRef === 'component:default/checkout' && user === OWNER) || options.credentials.principal.type === 'service';
-        return { result: allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY };
+        const allowed =
+          !acting ||
+          (r.resourceRef === 'component:default/checkout' && user === OWNER) ||
+          options.credentials.principal.type === 'service';
+        return {
+          result: allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY,
+        };
       }),
   } as any);
   const { server } = await startTestBackend({
@@ -64,7 +82,9 @@ async function startBackend(extra: any[] = []) {
       rolloutsPlugin,
       fakeModule,
       catalogServiceMock.factory({
-        entities: [component('checkout', 'shop/checkout', 'group:default/team-checkout')],
+        entities: [
+          component('checkout', 'shop/checkout', 'group:default/team-checkout'),
+        ],
       }),
       permissions.factory,
       auditor.factory,
@@ -80,18 +100,31 @@ async function startBackend(extra: any[] = []) {
 describe('rollouts backend over HTTP', () => {
   it('opens /health alone and rejects anonymous requests elsewhere', async () => {
     const { server } = await startBackend();
-    await request(server).get('/api/rollouts/health').expect(200, { status: 'ok' });
-    await request(server).get('/api/rollouts/v1/rollouts').set('Authorization', mockCredentials.none.header()).expect(401);
+    await request(server)
+      .get('/api/rollouts/health')
+      .expect(200, { status: 'ok' });
+    await request(server)
+      .get('/api/rollouts/v1/rollouts')
+      .set('Authorization', mockCredentials.none.header())
+      .expect(401);
   });
 
-  it('registers a rollout from CI, lists it, and takes an owner\'s rollback once per idempotency key', async () => {
+  it("registers a rollout from CI, lists it, and takes an owner's rollback once per idempotency key", async () => {
     const { server, deploy, auditor } = await startBackend();
     const registered = await request(server)
       .post('/api/rollouts/v1/rollouts')
       .set('Authorization', mockCredentials.service.header())
-      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'shop/checkout', version: '2.1.0' })
+      .send({
+        entityRef: 'component:default/checkout',
+        provider: 'fake',
+        target: 'shop/checkout',
+        version: '2.1.0',
+      })
       .expect(201);
-    expect(registered.body).toMatchObject({ status: 'pending', entityRef: 'component:default/checkout' });
+    expect(registered.body).toMatchObject({
+      status: 'pending',
+      entityRef: 'component:default/checkout',
+    });
     const id = registered.body.id;
 
     const list = await request(server)
@@ -106,10 +139,19 @@ describe('rollouts backend over HTTP', () => {
       .expect(200);
     expect(detail.body.runbookUrl).toBe('https://runbooks.example/checkout');
 
-    const body = { reason: 'error rate doubled on canary', idempotencyKey: 'rollback-0001' };
+    const body = {
+      reason: 'error rate doubled on canary',
+      idempotencyKey: 'rollback-0001',
+    };
     const [first, second] = await Promise.all([
-      request(server).post(`/api/rollouts/v1/rollouts/${id}/actions/rollback`).set('Authorization', mockCredentials.user.header(OWNER)).send(body),
-      request(server).post(`/api/rollouts/v1/rollouts/${id}/actions/rollback`).set('Authorization', mockCredentials.user.header(OWNER)).send(body),
+      request(server)
+        .post(`/api/rollouts/v1/rollouts/${id}/actions/rollback`)
+        .set('Authorization', mockCredentials.user.header(OWNER))
+        .send(body),
+      request(server)
+        .post(`/api/rollouts/v1/rollouts/${id}/actions/rollback`)
+        .set('Authorization', mockCredentials.user.header(OWNER))
+        .send(body),
     ]);
     expect(first.status).toBe(200);
     expect(second.status).toBe(200);
@@ -121,9 +163,17 @@ describe('rollouts backend over HTTP', () => {
       .get(`/api/rollouts/v1/rollouts/${id}/decisions`)
       .set('Authorization', mockCredentials.user.header(OWNER))
       .expect(200);
-    const rollback = decisions.body.items.find((d: any) => d.verdict === 'rollback');
-    expect(rollback).toMatchObject({ actor: OWNER, kind: 'manual', outcome: 'applied' });
-    expect(rollback.reasons.join(' ')).toContain('error rate doubled on canary');
+    const rollback = decisions.body.items.find(
+      (d: any) => d.verdict === 'rollback',
+    );
+    expect(rollback).toMatchObject({
+      actor: OWNER,
+      kind: 'manual',
+      outcome: 'applied',
+    });
+    expect(rollback.reasons.join(' ')).toContain(
+      'error rate doubled on canary',
+    );
 
     // Verifying reads the whole log: its own permission, which this policy gives services only.
     const refused = await request(server)
@@ -133,26 +183,53 @@ describe('rollouts backend over HTTP', () => {
     expect(refused.body.error.message).toContain('rollouts.decisions.verify');
     // Services may; callers asking at once all get the result.
     const verified = await Promise.all(
-      [1, 2, 3].map(() => request(server).get('/api/rollouts/v1/decisions/verify').set('Authorization', mockCredentials.service.header())),
+      [1, 2, 3].map(() =>
+        request(server)
+          .get('/api/rollouts/v1/decisions/verify')
+          .set('Authorization', mockCredentials.service.header()),
+      ),
     );
-    expect(verified.map(v => [v.status, v.body])).toEqual([1, 2, 3].map(() => [200, { ok: true, checked: 2 }]));
-    expect(auditor.createEvent).toHaveBeenCalledWith(expect.objectContaining({ eventId: 'rollout-action' }));
+    expect(verified.map(v => [v.status, v.body])).toEqual(
+      [1, 2, 3].map(() => [200, { ok: true, checked: 2 }]),
+    );
+    expect(auditor.createEvent).toHaveBeenCalledWith(
+      expect.objectContaining({ eventId: 'rollout-action' }),
+    );
   });
 
   it("answers an unexpected failure with a 500 naming a log reference, never the database's words", async () => {
-    const knex = knexFactory({ client: 'better-sqlite3', connection: ':memory:', useNullAsDefault: true });
+    const knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: ':memory:',
+      useNullAsDefault: true,
+    });
     const logger = mockServices.logger.mock();
-    const { server } = await startBackend([mockServices.database.factory({ knex }), logger.factory]);
+    const { server } = await startBackend([
+      mockServices.database.factory({ knex }),
+      logger.factory,
+    ]);
     await knex.destroy(); // every query fails from now on
-    const res = await request(server).get('/api/rollouts/v1/rollouts').set('Authorization', mockCredentials.user.header(OWNER)).expect(500);
-    expect(res.body.error.message).toMatch(/^internal error \(ref [0-9a-f]{8}\); the backend log has the details$/);
+    const res = await request(server)
+      .get('/api/rollouts/v1/rollouts')
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(500);
+    expect(res.body.error.message).toMatch(
+      /^internal error \(ref [0-9a-f]{8}\); the backend log has the details$/,
+    );
     const ref = res.body.error.message.match(/ref ([0-9a-f]{8})/)[1];
-    expect(JSON.stringify(res.body)).not.toMatch(/select|rollouts\b.*from|pool|knex|sqlite/i);
+    expect(JSON.stringify(res.body)).not.toMatch(
+      /select|rollouts\b.*from|pool|knex|sqlite/i,
+    );
     // The log has the reference and what really happened.
-    const logged = logger.error.mock.calls.find((c: unknown[]) => String(c[0]).includes(ref));
+    const logged = logger.error.mock.calls.find((c: unknown[]) =>
+      String(c[0]).includes(ref),
+    );
     expect(String(logged?.[0])).toMatch(/GET \/v1\/rollouts failed/);
     // A caller's mistake still names the field.
-    const bad = await request(server).get('/api/rollouts/v1/rollouts?limit=zero').set('Authorization', mockCredentials.user.header(OWNER)).expect(400);
+    const bad = await request(server)
+      .get('/api/rollouts/v1/rollouts?limit=zero')
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(400);
     expect(bad.body.error.message).toMatch(/limit/);
   });
 
@@ -161,9 +238,17 @@ describe('rollouts backend over HTTP', () => {
     const { body: rollout } = await request(server)
       .post('/api/rollouts/v1/rollouts')
       .set('Authorization', mockCredentials.service.header())
-      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'shop/checkout', version: '2.1.0' });
+      .send({
+        entityRef: 'component:default/checkout',
+        provider: 'fake',
+        target: 'shop/checkout',
+        version: '2.1.0',
+      });
     const failed = vi.fn(async () => {});
-    auditor.createEvent.mockImplementation(async () => ({ success: async () => {}, fail: failed }));
+    auditor.createEvent.mockImplementation(async () => ({
+      success: async () => {},
+      fail: failed,
+    }));
     const res = await request(server)
       .post(`/api/rollouts/v1/rollouts/${rollout.id}/actions/rollback`)
       .set('Authorization', mockCredentials.user.header(STRANGER))
@@ -179,7 +264,12 @@ describe('rollouts backend over HTTP', () => {
     const { body: rollout } = await request(server)
       .post('/api/rollouts/v1/rollouts')
       .set('Authorization', mockCredentials.service.header())
-      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'shop/checkout', version: '2.1.0' });
+      .send({
+        entityRef: 'component:default/checkout',
+        provider: 'fake',
+        target: 'shop/checkout',
+        version: '2.1.0',
+      });
     const missingReason = await request(server)
       .post(`/api/rollouts/v1/rollouts/${rollout.id}/actions/rollback`)
       .set('Authorization', mockCredentials.user.header(OWNER))
@@ -189,7 +279,13 @@ describe('rollouts backend over HTTP', () => {
     const badStep = await request(server)
       .post('/api/rollouts/v1/rollouts')
       .set('Authorization', mockCredentials.service.header())
-      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'x', version: '1', steps: [{ weight: 5 }, { weight: 150 }] })
+      .send({
+        entityRef: 'component:default/checkout',
+        provider: 'fake',
+        target: 'x',
+        version: '1',
+        steps: [{ weight: 5 }, { weight: 150 }],
+      })
       .expect(400);
     expect(badStep.body.error.message).toMatch(/steps\[1\]\.weight/);
     const badAction = await request(server)
@@ -201,14 +297,20 @@ describe('rollouts backend over HTTP', () => {
     const validate = await request(server)
       .post('/api/rollouts/v1/policies/validate')
       .set('Authorization', mockCredentials.user.header(OWNER))
-      .send({ yaml: 'slo:\n  availability: 1.5\nkpis:\n  - name: conversion\n    type: ratio\n    direction: increase\n' })
+      .send({
+        yaml: 'slo:\n  availability: 1.5\nkpis:\n  - name: conversion\n    type: ratio\n    direction: increase\n',
+      })
       .expect(200);
     expect(validate.body.valid).toBe(false);
-    expect(validate.body.problems.map((p: any) => p.path)).toEqual(expect.arrayContaining(['slo.availability', 'kpis[0].type']));
+    expect(validate.body.problems.map((p: any) => p.path)).toEqual(
+      expect.arrayContaining(['slo.availability', 'kpis[0].type']),
+    );
     const decisions = await request(server)
       .get(`/api/rollouts/v1/rollouts/${rollout.id}/decisions`)
       .set('Authorization', mockCredentials.user.header(OWNER));
-    expect(decisions.body.items.map((d: any) => d.verdict)).toEqual(['register']);
+    expect(decisions.body.items.map((d: any) => d.verdict)).toEqual([
+      'register',
+    ]);
   });
 
   it('says so when the deploy system fails a rollback, and records it as failed', async () => {
@@ -216,17 +318,33 @@ describe('rollouts backend over HTTP', () => {
     const { body: rollout } = await request(server)
       .post('/api/rollouts/v1/rollouts')
       .set('Authorization', mockCredentials.service.header())
-      .send({ entityRef: 'component:default/checkout', provider: 'fake', target: 'shop/checkout', version: '2.1.0' });
-    deploy.failWith = new Error('connect ECONNREFUSED kubernetes.default.svc:443');
+      .send({
+        entityRef: 'component:default/checkout',
+        provider: 'fake',
+        target: 'shop/checkout',
+        version: '2.1.0',
+      });
+    deploy.failWith = new Error(
+      'connect ECONNREFUSED kubernetes.default.svc:443',
+    );
     const res = await request(server)
       .post(`/api/rollouts/v1/rollouts/${rollout.id}/actions/rollback`)
       .set('Authorization', mockCredentials.user.header(OWNER))
       .send({ reason: 'pager went off', idempotencyKey: 'rollback-fail-1' })
       .expect(503);
-    expect(res.body.error.message).toMatch(/fake did not accept the rollback.*ECONNREFUSED/);
-    const detail = await request(server).get(`/api/rollouts/v1/rollouts/${rollout.id}`).set('Authorization', mockCredentials.user.header(OWNER));
+    expect(res.body.error.message).toMatch(
+      /fake did not accept the rollback.*ECONNREFUSED/,
+    );
+    const detail = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${rollout.id}`)
+      .set('Authorization', mockCredentials.user.header(OWNER));
     expect(detail.body.lastError.message).toMatch(/ECONNREFUSED/);
-    const decisions = await request(server).get(`/api/rollouts/v1/rollouts/${rollout.id}/decisions`).set('Authorization', mockCredentials.user.header(OWNER));
-    expect(decisions.body.items[0]).toMatchObject({ verdict: 'rollback', outcome: 'failed' });
+    const decisions = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${rollout.id}/decisions`)
+      .set('Authorization', mockCredentials.user.header(OWNER));
+    expect(decisions.body.items[0]).toMatchObject({
+      verdict: 'rollback',
+      outcome: 'failed',
+    });
   });
 });

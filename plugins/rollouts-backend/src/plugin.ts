@@ -67,15 +67,23 @@ export const rolloutsPlugin = createBackendPlugin({
       async init(deps) {
         const { config, logger } = deps;
         deps.permissionsRegistry.addPermissions(rolloutsPermissions);
-        const store = await DatabaseRolloutsStore.create({ database: deps.database });
+        const store = await DatabaseRolloutsStore.create({
+          database: deps.database,
+        });
         const policies = PolicyResolver.fromConfig(config, deps.urlReader);
         for (const broken of policies.brokenPolicies()) {
           logger.warn(
             `rollouts: policy "${broken.name}" (${broken.where}) is invalid and holds every rollout that uses it: ${broken.problems.map(p => `${p.path}: ${p.message}`).join('; ')}`,
           );
         }
-        const entities = new EntityIndex(deps.catalog, deps.auth, undefined, (p, t) => providers.normalizeTarget(p, t));
-        const notificationsEnabled = config.getOptionalBoolean('rollouts.notifications.enabled') ?? true;
+        const entities = new EntityIndex(
+          deps.catalog,
+          deps.auth,
+          undefined,
+          (p, t) => providers.normalizeTarget(p, t),
+        );
+        const notificationsEnabled =
+          config.getOptionalBoolean('rollouts.notifications.enabled') ?? true;
         const events = new RolloutEvents({
           logger,
           signals: deps.signals,
@@ -83,12 +91,20 @@ export const rolloutsPlugin = createBackendPlugin({
         });
         const retry = {
           attempts: config.getOptionalNumber('rollouts.retries.attempts') ?? 3,
-          initialBackoffMs: config.getOptionalNumber('rollouts.retries.initialBackoffMs') ?? 200,
-          timeoutMs: (config.getOptionalNumber('rollouts.retries.timeoutSeconds') ?? 30) * 1000,
+          initialBackoffMs:
+            config.getOptionalNumber('rollouts.retries.initialBackoffMs') ??
+            200,
+          timeoutMs:
+            (config.getOptionalNumber('rollouts.retries.timeoutSeconds') ??
+              30) * 1000,
         };
-        const retryBudgetPerRun = config.getOptionalNumber('rollouts.retries.budgetPerRun') ?? 100;
-        const telemetryStepSeconds = config.getOptionalNumber('rollouts.telemetry.stepSeconds') ?? 60;
-        const defaultTelemetryProvider = config.getOptionalString('rollouts.telemetry.defaultProvider');
+        const retryBudgetPerRun =
+          config.getOptionalNumber('rollouts.retries.budgetPerRun') ?? 100;
+        const telemetryStepSeconds =
+          config.getOptionalNumber('rollouts.telemetry.stepSeconds') ?? 60;
+        const defaultTelemetryProvider = config.getOptionalString(
+          'rollouts.telemetry.defaultProvider',
+        );
         const loop = new GateLoop({
           store,
           providers,
@@ -114,7 +130,10 @@ export const rolloutsPlugin = createBackendPlugin({
             telemetryStepSeconds,
             defaultTelemetryProvider,
           }),
-          maxEvaluationAgeSeconds: config.getOptionalNumber('rollouts.judge.maxEvaluationAgeSeconds') ?? telemetryStepSeconds,
+          maxEvaluationAgeSeconds:
+            config.getOptionalNumber(
+              'rollouts.judge.maxEvaluationAgeSeconds',
+            ) ?? telemetryStepSeconds,
         });
 
         deps.httpRouter.use(
@@ -139,16 +158,27 @@ export const rolloutsPlugin = createBackendPlugin({
           permissions: deps.permissions,
           auditor: deps.auditor,
         });
-        deps.httpRouter.addAuthPolicy({ path: '/health', allow: 'unauthenticated' });
-        deps.httpRouter.addAuthPolicy({ path: FLAGGER_WEBHOOK_PATH, allow: 'unauthenticated' });
+        deps.httpRouter.addAuthPolicy({
+          path: '/health',
+          allow: 'unauthenticated',
+        });
+        deps.httpRouter.addAuthPolicy({
+          path: FLAGGER_WEBHOOK_PATH,
+          allow: 'unauthenticated',
+        });
 
-        const frequencySeconds = config.getOptionalNumber('rollouts.schedule.frequencySeconds') ?? 60;
+        const frequencySeconds =
+          config.getOptionalNumber('rollouts.schedule.frequencySeconds') ?? 60;
         // A replica that dies mid-run holds the loop until this timeout: keep it
         // a few runs long, not minutes.
-        const timeoutSeconds = config.getOptionalNumber('rollouts.schedule.timeoutSeconds') ?? Math.max(30, 3 * frequencySeconds);
+        const timeoutSeconds =
+          config.getOptionalNumber('rollouts.schedule.timeoutSeconds') ??
+          Math.max(30, 3 * frequencySeconds);
         // A graceful stop (SIGTERM on a rolling restart) lets the run in
         // progress finish its action and write its evaluations, and starts no new one.
-        deps.lifecycle.addShutdownHook(() => loop.stop(Math.min(timeoutSeconds, 30) * 1000));
+        deps.lifecycle.addShutdownHook(() =>
+          loop.stop(Math.min(timeoutSeconds, 30) * 1000),
+        );
         let seeded = false;
         await deps.scheduler.scheduleTask({
           id: 'rollouts-gate-loop',
@@ -165,14 +195,18 @@ export const rolloutsPlugin = createBackendPlugin({
             } catch (e) {
               // History is a nicety: the gates must run without it.
               seeded = true;
-              logger.error('rollouts: could not seed the rollout history', e as Error);
+              logger.error(
+                'rollouts: could not seed the rollout history',
+                e as Error,
+              );
             }
             const result = await loop.run();
-            logger.debug(`rollouts: gate loop evaluated ${result.evaluated}, acted ${result.actions}, failed ${result.failures}`);
+            logger.debug(
+              `rollouts: gate loop evaluated ${result.evaluated}, acted ${result.actions}, failed ${result.failures}`,
+            );
           },
         });
       },
     });
   },
 });
-

@@ -24,7 +24,9 @@ export interface RolloutsAnnotationTarget {
  *
  * @public
  */
-export function parseRolloutsAnnotation(value: string | undefined): RolloutsAnnotationTarget[] {
+export function parseRolloutsAnnotation(
+  value: string | undefined,
+): RolloutsAnnotationTarget[] {
   if (value === undefined || value.trim() === '') {
     return [];
   }
@@ -36,7 +38,10 @@ export function parseRolloutsAnnotation(value: string | undefined): RolloutsAnno
         `annotation ${ROLLOUTS_ANNOTATION}: "${part}" is not of the form <provider>:<target>`,
       );
     }
-    return { provider: part.slice(0, idx).trim(), target: part.slice(idx + 1).trim() };
+    return {
+      provider: part.slice(0, idx).trim(),
+      target: part.slice(idx + 1).trim(),
+    };
   });
 }
 

@@ -6,13 +6,15 @@ import { z } from 'zod/v3';
  */
 
 /** C0 and C1 control characters (NUL included) except tab, line feed and carriage return. */
-// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
-const CONTROL_CHARACTERS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+const CONTROL_CHARACTERS =
+  // eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 /** Any control character, line breaks and tabs included. */
 // eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const ANY_CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 /** A UTF-16 surrogate without its other half: not Unicode text, and no database stores it as sent. */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const LONE_SURROGATE =
+  /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
  * A name-like value that ends up in a database column and in decision log
@@ -23,8 +25,14 @@ const label = (max: number, min = 1) =>
     .string()
     .min(min)
     .max(max)
-    .refine(s => !ANY_CONTROL_CHARACTER.test(s), 'must not contain control characters')
-    .refine(s => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (no lone surrogates)');
+    .refine(
+      s => !ANY_CONTROL_CHARACTER.test(s),
+      'must not contain control characters',
+    )
+    .refine(
+      s => !LONE_SURROGATE.test(s),
+      'must be well-formed Unicode (no lone surrogates)',
+    );
 
 /** Free text a person writes (a reason): line breaks and tabs allowed, other control characters not. */
 const freeText = (max: number) =>
@@ -33,8 +41,14 @@ const freeText = (max: number) =>
     .trim()
     .min(1, 'is required')
     .max(max)
-    .refine(s => !CONTROL_CHARACTERS.test(s), 'must not contain control characters other than tab and line breaks')
-    .refine(s => !LONE_SURROGATE.test(s), 'must be well-formed Unicode (no lone surrogates)');
+    .refine(
+      s => !CONTROL_CHARACTERS.test(s),
+      'must not contain control characters other than tab and line breaks',
+    )
+    .refine(
+      s => !LONE_SURROGATE.test(s),
+      'must be well-formed Unicode (no lone surrogates)',
+    );
 
 /**
  * A number in a query string. Only a single string value is read as a
@@ -42,20 +56,35 @@ const freeText = (max: number) =>
  * refused, where `z.coerce.number()` would read `["5"]` as 5.
  */
 const queryNumber = (schema: z.ZodNumber) =>
-  z.preprocess(v => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v), schema);
+  z.preprocess(
+    v => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v),
+    schema,
+  );
 
 const entityRef = z
   .string()
   .max(512)
-  .regex(/^[a-z0-9_-]+:([a-z0-9_.-]+\/)?[a-z0-9_.-]+$/i, 'must be an entity ref like component:default/checkout');
+  .regex(
+    /^[a-z0-9_-]+:([a-z0-9_.-]+\/)?[a-z0-9_.-]+$/i,
+    'must be an entity ref like component:default/checkout',
+  );
 
-const providerId = z.string().min(1).max(64).regex(/^[a-z0-9-]+$/, 'must be a provider id like argo-rollouts');
+const providerId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9-]+$/, 'must be a provider id like argo-rollouts');
 
 /** One exposure step, as CI and policy files give it. @public */
 export const rolloutStepSchema = z
   .object({
     weight: z.number().min(0).max(100),
-    minDurationSeconds: z.number().int().min(0).max(7 * 86400).optional(),
+    minDurationSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 86400)
+      .optional(),
     requiresApproval: z.boolean().optional(),
   })
   .strict();
@@ -90,14 +119,27 @@ export const registerRolloutRequestSchema = z
   })
   .strict();
 /** @public */
-export type RegisterRolloutRequest = z.infer<typeof registerRolloutRequestSchema>;
+export type RegisterRolloutRequest = z.infer<
+  typeof registerRolloutRequestSchema
+>;
 
 /** `GET /v1/rollouts` query. @public */
 export const listRolloutsQuerySchema = z
   .object({
     entityRef: entityRef.optional(),
     status: z
-      .enum(['active', 'finished', 'pending', 'progressing', 'paused', 'awaiting-approval', 'promoted', 'rolled-back', 'aborted', 'failed'])
+      .enum([
+        'active',
+        'finished',
+        'pending',
+        'progressing',
+        'paused',
+        'awaiting-approval',
+        'promoted',
+        'rolled-back',
+        'aborted',
+        'failed',
+      ])
       .optional(),
     limit: queryNumber(z.number().int().min(1).max(1000)).optional(),
   })
@@ -172,7 +214,8 @@ export const flaggerWebhookPayloadSchema = z
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ['name'],
-        message: 'with the namespace, must be at most 256 characters (namespace/name is the rollout target)',
+        message:
+          'with the namespace, must be at most 256 characters (namespace/name is the rollout target)',
       });
     }
   });
@@ -187,7 +230,11 @@ export type FlaggerWebhookPayload = z.infer<typeof flaggerWebhookPayloadSchema>;
  */
 export const validatePolicyRequestSchema = z
   .object({
-    yaml: z.string({ invalid_type_error: 'must be a string holding the policy YAML' }).optional(),
+    yaml: z
+      .string({
+        invalid_type_error: 'must be a string holding the policy YAML',
+      })
+      .optional(),
     policy: z.unknown().optional(),
   })
   .strict()
@@ -195,9 +242,17 @@ export const validatePolicyRequestSchema = z
     const hasYaml = body.yaml !== undefined;
     const hasPolicy = body.policy !== undefined;
     if (hasYaml && hasPolicy) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['policy'], message: 'send either yaml or policy, not both' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['policy'],
+        message: 'send either yaml or policy, not both',
+      });
     } else if (!hasYaml && !hasPolicy) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [], message: 'send { "yaml": "<policy YAML>" } or { "policy": { … } }' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: [],
+        message: 'send { "yaml": "<policy YAML>" } or { "policy": { … } }',
+      });
     }
   });
 
@@ -215,8 +270,13 @@ export function formatZodIssues(error: z.ZodError, root?: string): string[] {
     }, root ?? '');
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {
-      const shown = issue.keys.slice(0, 10).map(k => JSON.stringify(k.length > 64 ? `${k.slice(0, 64)}…` : k));
-      const more = issue.keys.length > shown.length ? ` and ${issue.keys.length - shown.length} more` : '';
+      const shown = issue.keys
+        .slice(0, 10)
+        .map(k => JSON.stringify(k.length > 64 ? `${k.slice(0, 64)}…` : k));
+      const more =
+        issue.keys.length > shown.length
+          ? ` and ${issue.keys.length - shown.length} more`
+          : '';
       message = `unknown field(s) ${shown.join(', ')}${more}`;
     }
     return `${path || '(root)'}: ${message}`;

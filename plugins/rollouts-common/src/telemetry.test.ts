@@ -4,9 +4,27 @@ describe('telemetryProblems', () => {
   it('accepts plausible data, and missing fields (missing is not wrong)', () => {
     expect(
       telemetryProblems([
-        { tick: 1, baseline: { requests: 100, errors: 1, latency: { le: [100, Infinity], counts: [90, 100] } }, canary: { requests: 10 } },
+        {
+          tick: 1,
+          baseline: {
+            requests: 100,
+            errors: 1,
+            latency: { le: [100, Infinity], counts: [90, 100] },
+          },
+          canary: { requests: 10 },
+        },
         { tick: 2 },
-        { tick: 3, canary: { requests: 5, errors: 0, kpis: { conversion: { trials: 5, successes: 1 }, value: { n: 1, sum: 12.5, sumSq: 156.25 } } } },
+        {
+          tick: 3,
+          canary: {
+            requests: 5,
+            errors: 0,
+            kpis: {
+              conversion: { trials: 5, successes: 1 },
+              value: { n: 1, sum: 12.5, sumSq: 156.25 },
+            },
+          },
+        },
       ]),
     ).toEqual([]);
   });
@@ -15,9 +33,25 @@ describe('telemetryProblems', () => {
     expect(
       telemetryProblems([
         { tick: 1, canary: { requests: 100, errors: 150 } },
-        { tick: 2, canary: { requests: -3 }, baseline: { requests: 10, errors: Number.NaN } },
-        { tick: 2, baseline: { requests: 10, latency: { le: [100, 50], counts: [5, 4] } } },
-        { tick: 4, canary: { requests: 1, kpis: { conversion: { trials: 2, successes: 3 } } } },
+        {
+          tick: 2,
+          canary: { requests: -3 },
+          baseline: { requests: 10, errors: Number.NaN },
+        },
+        {
+          tick: 2,
+          baseline: {
+            requests: 10,
+            latency: { le: [100, 50], counts: [5, 4] },
+          },
+        },
+        {
+          tick: 4,
+          canary: {
+            requests: 1,
+            kpis: { conversion: { trials: 2, successes: 3 } },
+          },
+        },
       ]),
     ).toEqual([
       'ticks[0].canary.errors: 150 errors of 100 requests',

@@ -2,7 +2,8 @@ import type { CohortCounts, TelemetryTick } from './engine/types';
 
 function count(value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value)) return `is ${String(value)}, not a finite number`;
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    return `is ${String(value)}, not a finite number`;
   if (value < 0) return `is negative (${value})`;
   return undefined;
 }
@@ -12,20 +13,34 @@ function cohortProblems(c: CohortCounts, path: string, out: string[]) {
     const p = count(c[field]);
     if (p) out.push(`${path}.${field} ${p}`);
   }
-  if (typeof c.requests === 'number' && typeof c.errors === 'number' && c.errors > c.requests) {
+  if (
+    typeof c.requests === 'number' &&
+    typeof c.errors === 'number' &&
+    c.errors > c.requests
+  ) {
     out.push(`${path}.errors: ${c.errors} errors of ${c.requests} requests`);
   }
   if (c.latency) {
     const { le, counts } = c.latency;
-    if (!Array.isArray(le) || !Array.isArray(counts) || le.length !== counts.length || le.length === 0) {
+    if (
+      !Array.isArray(le) ||
+      !Array.isArray(counts) ||
+      le.length !== counts.length ||
+      le.length === 0
+    ) {
       out.push(`${path}.latency: le and counts must be arrays of one length`);
     } else {
-      if (le[le.length - 1] !== Infinity) out.push(`${path}.latency.le must end with Infinity`);
+      if (le[le.length - 1] !== Infinity)
+        out.push(`${path}.latency.le must end with Infinity`);
       for (let i = 0; i < counts.length; i++) {
         const p = count(counts[i]);
         if (p) out.push(`${path}.latency.counts[${i}] ${p}`);
-        if (i > 0 && !(le[i] > le[i - 1])) out.push(`${path}.latency.le[${i}] is not above le[${i - 1}]`);
-        if (i > 0 && counts[i] < counts[i - 1]) out.push(`${path}.latency.counts[${i}] is below counts[${i - 1}] (buckets are cumulative)`);
+        if (i > 0 && !(le[i] > le[i - 1]))
+          out.push(`${path}.latency.le[${i}] is not above le[${i - 1}]`);
+        if (i > 0 && counts[i] < counts[i - 1])
+          out.push(
+            `${path}.latency.counts[${i}] is below counts[${i - 1}] (buckets are cumulative)`,
+          );
       }
     }
   }
@@ -35,11 +50,17 @@ function cohortProblems(c: CohortCounts, path: string, out: string[]) {
         const p = count(k[f]);
         if (p) out.push(`${path}.kpis.${name}.${f} ${p}`);
       }
-      if (k.successes > k.trials) out.push(`${path}.kpis.${name}: ${k.successes} successes of ${k.trials} trials`);
+      if (k.successes > k.trials)
+        out.push(
+          `${path}.kpis.${name}: ${k.successes} successes of ${k.trials} trials`,
+        );
     } else {
       const p = count(k.n) ?? count(k.sumSq);
       if (p) out.push(`${path}.kpis.${name} ${p}`);
-      if (!Number.isFinite(k.sum)) out.push(`${path}.kpis.${name}.sum is ${String(k.sum)}, not a finite number`);
+      if (!Number.isFinite(k.sum))
+        out.push(
+          `${path}.kpis.${name}.sum is ${String(k.sum)}, not a finite number`,
+        );
     }
   }
   for (const [name, e] of Object.entries(c.counts ?? {})) {
@@ -61,8 +82,10 @@ export function telemetryProblems(ticks: TelemetryTick[]): string[] {
   const out: string[] = [];
   let last = -Infinity;
   ticks.forEach((t, i) => {
-    if (typeof t.tick !== 'number' || !Number.isFinite(t.tick)) out.push(`ticks[${i}].tick is not a number`);
-    else if (t.tick <= last) out.push(`ticks[${i}].tick ${t.tick} is not after ${last}`);
+    if (typeof t.tick !== 'number' || !Number.isFinite(t.tick))
+      out.push(`ticks[${i}].tick is not a number`);
+    else if (t.tick <= last)
+      out.push(`ticks[${i}].tick ${t.tick} is not after ${last}`);
     else last = t.tick;
     if (t.baseline) cohortProblems(t.baseline, `ticks[${i}].baseline`, out);
     if (t.canary) cohortProblems(t.canary, `ticks[${i}].canary`, out);

@@ -49,7 +49,8 @@ export interface RolloutStep {
 export type GateVerdict = 'continue' | 'hold' | 'promote' | 'rollback';
 
 /** What a person can do to a rollout. @public */
-export type RolloutAction = 'promote' | 'pause' | 'resume' | 'approve' | 'rollback';
+export type RolloutAction =
+  'promote' | 'pause' | 'resume' | 'approve' | 'rollback';
 
 /** Every action, in the order the UI shows them. @public */
 export const ROLLOUT_ACTIONS: readonly RolloutAction[] = [
@@ -162,7 +163,12 @@ export interface RolloutsSummary {
   /** Mean minutes from the first non-continue verdict to the rollback. */
   meanDetectionLagMinutes: number | null;
   services: ServiceSummary[];
-  trend: Array<{ day: string; promoted: number; rolledBack: number; other: number }>;
+  trend: Array<{
+    day: string;
+    promoted: number;
+    rolledBack: number;
+    other: number;
+  }>;
 }
 
 /** One service's row on the dashboard. @public */

@@ -1,5 +1,8 @@
 import { createExtensionPoint } from '@backstage/backend-plugin-api';
-import type { RolloutsDeployProvider, RolloutsTelemetryProvider } from './providers';
+import type {
+  RolloutsDeployProvider,
+  RolloutsTelemetryProvider,
+} from './providers';
 
 /**
  * Lets a module add deploy providers to the rollouts backend.

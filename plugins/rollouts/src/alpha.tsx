@@ -6,8 +6,14 @@ import {
   discoveryApiRef,
   fetchApiRef,
 } from '@backstage/frontend-plugin-api';
-import { EntityCardBlueprint, EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
-import { compatWrapper, convertLegacyRouteRef } from '@backstage/core-compat-api';
+import {
+  EntityCardBlueprint,
+  EntityContentBlueprint,
+} from '@backstage/plugin-catalog-react/alpha';
+import {
+  compatWrapper,
+  convertLegacyRouteRef,
+} from '@backstage/core-compat-api';
 import TimelineIcon from '@mui/icons-material/Timeline';
 import { RolloutsClient, rolloutsApiRef } from './api';
 import { isRolloutsAvailable } from './plugin';
@@ -19,7 +25,8 @@ const rolloutsApi = ApiBlueprint.make({
       createApiFactory({
         api: rolloutsApiRef,
         deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
-        factory: ({ discoveryApi, fetchApi }) => new RolloutsClient({ discoveryApi, fetchApi }),
+        factory: ({ discoveryApi, fetchApi }) =>
+          new RolloutsClient({ discoveryApi, fetchApi }),
       }),
     ),
 });
@@ -31,7 +38,10 @@ const rolloutsPage = PageBlueprint.make({
     // the page's nav item in the app's sidebar
     icon: <TimelineIcon fontSize="inherit" />,
     routeRef: convertLegacyRouteRef(rootRouteRef),
-    loader: () => import('./components/RolloutsPage').then(m => compatWrapper(<m.RolloutsPage />)),
+    loader: () =>
+      import('./components/RolloutsPage').then(m =>
+        compatWrapper(<m.RolloutsPage />),
+      ),
   },
 });
 
@@ -42,7 +52,9 @@ const entityRolloutsContent = EntityContentBlueprint.make({
     title: 'Rollouts',
     filter: isRolloutsAvailable,
     loader: () =>
-      import('./components/EntityRolloutsContent').then(m => compatWrapper(<m.EntityRolloutsContent />)),
+      import('./components/EntityRolloutsContent').then(m =>
+        compatWrapper(<m.EntityRolloutsContent />),
+      ),
   },
 });
 
@@ -51,7 +63,10 @@ const entityRolloutsCard = EntityCardBlueprint.make({
   params: {
     type: 'content',
     filter: isRolloutsAvailable,
-    loader: () => import('./components/EntityRolloutsCard').then(m => compatWrapper(<m.EntityRolloutsCard />)),
+    loader: () =>
+      import('./components/EntityRolloutsCard').then(m =>
+        compatWrapper(<m.EntityRolloutsCard />),
+      ),
   },
 });
 
@@ -61,7 +76,12 @@ const rolloutsPlugin = createFrontendPlugin({
   title: 'Rollouts',
   info: { packageJson: () => import('../package.json') },
   routes: { root: convertLegacyRouteRef(rootRouteRef) },
-  extensions: [rolloutsApi, rolloutsPage, entityRolloutsContent, entityRolloutsCard],
+  extensions: [
+    rolloutsApi,
+    rolloutsPage,
+    entityRolloutsContent,
+    entityRolloutsCard,
+  ],
 });
 
 export default rolloutsPlugin;

@@ -12,5 +12,10 @@ export {
   isRolloutsAvailable,
 } from './plugin';
 export { rolloutsApiRef, RolloutsClient } from './api';
-export type { RolloutsApi, ListRolloutsRequest, SummaryRequest, RolloutActionResult } from './api';
+export type {
+  RolloutsApi,
+  ListRolloutsRequest,
+  SummaryRequest,
+  RolloutActionResult,
+} from './api';
 export { rootRouteRef } from './routes';

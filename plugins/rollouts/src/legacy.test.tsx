@@ -10,7 +10,10 @@ import { Route } from 'react-router-dom';
 import { render, screen } from '@testing-library/react';
 import { createApp } from '@backstage/app-defaults';
 import { AppRouter, FlatRoutes } from '@backstage/core-app-api';
-import { createApiFactory, type SignInPageProps } from '@backstage/core-plugin-api';
+import {
+  createApiFactory,
+  type SignInPageProps,
+} from '@backstage/core-plugin-api';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { permissionApiRef } from '@backstage/plugin-permission-react';
 import {
@@ -25,7 +28,11 @@ import { createMockApi, entity } from './__testUtils__/fixtures';
 import { permissionApi } from './__testUtils__/render';
 
 const guest = {
-  getBackstageIdentity: async () => ({ type: 'user' as const, userEntityRef: 'user:default/guest', ownershipEntityRefs: [] }),
+  getBackstageIdentity: async () => ({
+    type: 'user' as const,
+    userEntityRef: 'user:default/guest',
+    ownershipEntityRefs: [],
+  }),
   getCredentials: async () => ({}),
   getProfileInfo: async () => ({ displayName: 'Guest' }),
   signOut: async () => {},
@@ -44,12 +51,18 @@ function legacyApp(api: ReturnType<typeof createMockApi>) {
     APP_CONFIG: [
       {
         context: 'test',
-        data: { app: { title: 'Legacy', baseUrl: 'http://localhost:3000' }, backend: { baseUrl: 'http://localhost:7007' } },
+        data: {
+          app: { title: 'Legacy', baseUrl: 'http://localhost:3000' },
+          backend: { baseUrl: 'http://localhost:7007' },
+        },
       },
     ] as any,
   };
   const app = createApp({
-    apis: [createApiFactory(rolloutsApiRef, api), createApiFactory(permissionApiRef, permissionApi())],
+    apis: [
+      createApiFactory(rolloutsApiRef, api),
+      createApiFactory(permissionApiRef, permissionApi()),
+    ],
     plugins: [rolloutsPlugin],
     components: { SignInPage: SignIn },
   });
@@ -77,7 +90,13 @@ describe('legacy frontend system', () => {
     const api = createMockApi();
     window.history.pushState({}, '', '/rollouts');
     render(legacyApp(api));
-    expect((await screen.findAllByText('checkout-api', undefined, { timeout: 10_000 })).length).toBeGreaterThan(0);
+    expect(
+      (
+        await screen.findAllByText('checkout-api', undefined, {
+          timeout: 10_000,
+        })
+      ).length,
+    ).toBeGreaterThan(0);
     expect(api.getSummary).toHaveBeenCalled();
   });
 
@@ -85,8 +104,16 @@ describe('legacy frontend system', () => {
     const api = createMockApi();
     window.history.pushState({}, '', '/service');
     render(legacyApp(api));
-    expect(await screen.findByRole('link', { name: /View rollouts/ }, { timeout: 10_000 })).toBeInTheDocument();
-    expect(await screen.findByRole('button', { name: 'Roll back' })).toBeInTheDocument();
+    expect(
+      await screen.findByRole(
+        'link',
+        { name: /View rollouts/ },
+        { timeout: 10_000 },
+      ),
+    ).toBeInTheDocument();
+    expect(
+      await screen.findByRole('button', { name: 'Roll back' }),
+    ).toBeInTheDocument();
     expect(api.listRollouts).toHaveBeenCalled();
   });
 });

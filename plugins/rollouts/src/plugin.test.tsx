@@ -1,8 +1,15 @@
 // @vitest-environment jsdom
 // material-ui-popup-state (used by plugin-catalog-react's peek-ahead popover) does not load as native ESM under vitest
-vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }));
+vi.mock('material-ui-popup-state/HoverPopover', () => ({
+  default: () => null,
+}));
 import * as legacy from './index';
-import alphaPlugin, { entityRolloutsCard, entityRolloutsContent, rolloutsApi, rolloutsPage } from './alpha';
+import alphaPlugin, {
+  entityRolloutsCard,
+  entityRolloutsContent,
+  rolloutsApi,
+  rolloutsPage,
+} from './alpha';
 import { entity, entityWithoutAnnotation } from './__testUtils__/fixtures';
 
 describe('plugin exports', () => {
@@ -13,7 +20,9 @@ describe('plugin exports', () => {
     expect(typeof legacy.RolloutsPage).toBe('function');
     expect(typeof legacy.EntityRolloutsContent).toBe('function');
     expect(typeof legacy.EntityRolloutsCard).toBe('function');
-    expect([...legacy.rolloutsPlugin.getApis()].map(f => f.api.id)).toEqual(['plugin.rollouts.service']);
+    expect([...legacy.rolloutsPlugin.getApis()].map(f => f.api.id)).toEqual([
+      'plugin.rollouts.service',
+    ]);
   });
 
   it('tells which entities have rollouts', () => {

@@ -11,7 +11,9 @@ import { RolloutsClient, rolloutsApiRef } from './api';
 import { rootRouteRef } from './routes';
 
 /** True when the entity has Tollgate rollouts (the `tollgate.dev/rollouts` annotation). @public */
-export function isRolloutsAvailable(entity: { metadata: { annotations?: Record<string, string> } }): boolean {
+export function isRolloutsAvailable(entity: {
+  metadata: { annotations?: Record<string, string> };
+}): boolean {
   return hasRolloutsAnnotation(entity);
 }
 
@@ -22,7 +24,8 @@ export const rolloutsPlugin = createPlugin({
     createApiFactory({
       api: rolloutsApiRef,
       deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
-      factory: ({ discoveryApi, fetchApi }) => new RolloutsClient({ discoveryApi, fetchApi }),
+      factory: ({ discoveryApi, fetchApi }) =>
+        new RolloutsClient({ discoveryApi, fetchApi }),
     }),
   ],
   routes: {
@@ -34,7 +37,8 @@ export const rolloutsPlugin = createPlugin({
 export const RolloutsPage = rolloutsPlugin.provide(
   createRoutableExtension({
     name: 'RolloutsPage',
-    component: () => import('./components/RolloutsPage').then(m => m.RolloutsPage),
+    component: () =>
+      import('./components/RolloutsPage').then(m => m.RolloutsPage),
     mountPoint: rootRouteRef,
   }),
 );
@@ -44,7 +48,10 @@ export const EntityRolloutsContent = rolloutsPlugin.provide(
   createComponentExtension({
     name: 'EntityRolloutsContent',
     component: {
-      lazy: () => import('./components/EntityRolloutsContent').then(m => m.EntityRolloutsContent),
+      lazy: () =>
+        import('./components/EntityRolloutsContent').then(
+          m => m.EntityRolloutsContent,
+        ),
     },
   }),
 );
@@ -54,7 +61,10 @@ export const EntityRolloutsCard = rolloutsPlugin.provide(
   createComponentExtension({
     name: 'EntityRolloutsCard',
     component: {
-      lazy: () => import('./components/EntityRolloutsCard').then(m => m.EntityRolloutsCard),
+      lazy: () =>
+        import('./components/EntityRolloutsCard').then(
+          m => m.EntityRolloutsCard,
+        ),
     },
   }),
 );

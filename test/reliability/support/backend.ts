@@ -9,7 +9,11 @@
  * unencoded or badly encoded paths, any Content-Type, bodies that are not
  * JSON at all.
  */
-import { mockCredentials, mockServices, startTestBackend } from '@backstage/backend-test-utils';
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
 import { createBackendModule } from '@backstage/backend-plugin-api';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
@@ -17,7 +21,10 @@ import {
   rolloutsDeployProvidersExtensionPoint,
   rolloutsTelemetryProvidersExtensionPoint,
 } from '@tollgate/plugin-rollouts-node';
-import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import {
+  FakeDeployProvider,
+  FakeTelemetryProvider,
+} from '@tollgate/plugin-rollouts-node/testUtils';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { rolloutsPlugin } from '../../../plugins/rollouts-backend/src/plugin';
@@ -56,11 +63,15 @@ export const headers = {
   invalidUser: () => mockCredentials.user.invalidHeader(),
   service: () => mockCredentials.service.header(),
   /** A service token for another service subject (the mock reads `sub`). */
-  serviceAs: (subject: string) => `Bearer mock-service-token:${JSON.stringify({ sub: subject })}`,
+  serviceAs: (subject: string) =>
+    `Bearer mock-service-token:${JSON.stringify({ sub: subject })}`,
   invalidService: () => mockCredentials.service.invalidHeader(),
   /** A service token issued for another plugin. */
   otherPluginService: () =>
-    mockCredentials.service.header({ onBehalfOf: mockCredentials.service('external:ci'), targetPluginId: 'catalog' }),
+    mockCredentials.service.header({
+      onBehalfOf: mockCredentials.service('external:ci'),
+      targetPluginId: 'catalog',
+    }),
 };
 
 export interface PermissionCall {
@@ -78,7 +89,11 @@ export interface AuditRecord {
   error?: Error;
 }
 
-function component(name: string, annotations: Record<string, string>, owner: string) {
+function component(
+  name: string,
+  annotations: Record<string, string>,
+  owner: string,
+) {
   return {
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Component',
@@ -111,21 +126,39 @@ export interface ReliabilityBackend {
   auditEvents: AuditRecord[];
   send(req: RawRequest): Promise<Response>;
   /** JSON convenience: sets Content-Type and serialises the body. */
-  call(method: string, path: string, auth: string | undefined, body?: unknown): Promise<Response>;
+  call(
+    method: string,
+    path: string,
+    auth: string | undefined,
+    body?: unknown,
+  ): Promise<Response>;
   stop(): Promise<void>;
 }
 
-export async function startReliabilityBackend(options: { config?: Record<string, unknown> } = {}): Promise<ReliabilityBackend> {
+export async function startReliabilityBackend(
+  options: { config?: Record<string, unknown> } = {},
+): Promise<ReliabilityBackend> {
   const deploy = new FakeDeployProvider('fake');
-  deploy.add({ target: 'shop/checkout', version: '2.1.0', previousVersion: '2.0.9' });
-  deploy.add({ target: 'shop/payments', version: '7.0.0', previousVersion: '6.9.3' });
+  deploy.add({
+    target: 'shop/checkout',
+    version: '2.1.0',
+    previousVersion: '2.0.9',
+  });
+  deploy.add({
+    target: 'shop/payments',
+    version: '7.0.0',
+    previousVersion: '6.9.3',
+  });
   const telemetry = new FakeTelemetryProvider('fake', () => []);
   const fakeModule = createBackendModule({
     pluginId: 'rollouts',
     moduleId: 'reliability-fakes',
     register(env) {
       env.registerInit({
-        deps: { d: rolloutsDeployProvidersExtensionPoint, t: rolloutsTelemetryProvidersExtensionPoint },
+        deps: {
+          d: rolloutsDeployProvidersExtensionPoint,
+          t: rolloutsTelemetryProvidersExtensionPoint,
+        },
         async init({ d, t }) {
           d.addDeployProvider(deploy);
           t.addTelemetryProvider(telemetry);
@@ -143,29 +176,49 @@ export async function startReliabilityBackend(options: { config?: Record<string,
         let allowed: boolean;
         if (principal.type === 'service') {
           const grant = SERVICE_GRANTS[principal.subject];
-          allowed = grant === 'all' || (grant === 'read' && name === 'rollouts.rollout.read');
+          allowed =
+            grant === 'all' ||
+            (grant === 'read' && name === 'rollouts.rollout.read');
         } else if (principal.type === 'user') {
           if (principal.userEntityRef === BLOCKED) allowed = false;
           else if (name === 'rollouts.rollout.read') allowed = true;
-          else if (name === 'rollouts.rollout.register' || name === 'rollouts.judge' || name === 'rollouts.decisions.verify') allowed = false;
-          else allowed = (OWNERS[r.resourceRef] ?? []).includes(principal.userEntityRef);
+          else if (
+            name === 'rollouts.rollout.register' ||
+            name === 'rollouts.judge' ||
+            name === 'rollouts.decisions.verify'
+          )
+            allowed = false;
+          else
+            allowed = (OWNERS[r.resourceRef] ?? []).includes(
+              principal.userEntityRef,
+            );
         } else {
           allowed = false;
         }
         permissionCalls.push({
           permission: name,
           resourceRef: r.resourceRef,
-          principal: principal.type === 'user' ? principal.userEntityRef : `service:${principal.subject}`,
+          principal:
+            principal.type === 'user'
+              ? principal.userEntityRef
+              : `service:${principal.subject}`,
           result: allowed ? 'ALLOW' : 'DENY',
         });
-        return { result: allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY };
+        return {
+          result: allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY,
+        };
       }),
   } as any);
 
   const auditEvents: AuditRecord[] = [];
   const auditor = mockServices.auditor.mock({
     createEvent: async (o: any) => {
-      const record: AuditRecord = { eventId: o.eventId, severityLevel: o.severityLevel, meta: o.meta, outcome: 'pending' };
+      const record: AuditRecord = {
+        eventId: o.eventId,
+        severityLevel: o.severityLevel,
+        meta: o.meta,
+        outcome: 'pending',
+      };
       auditEvents.push(record);
       return {
         success: async (s?: any) => {
@@ -187,17 +240,38 @@ export async function startReliabilityBackend(options: { config?: Record<string,
       fakeModule,
       catalogServiceMock.factory({
         entities: [
-          component('checkout', { 'tollgate.dev/rollouts': 'fake:shop/checkout', 'tollgate.dev/runbook': 'https://runbooks.example/checkout' }, 'group:default/team-checkout'),
-          component('payments', { 'tollgate.dev/rollouts': 'fake:shop/payments' }, 'group:default/team-payments'),
-          component('podinfo', { 'tollgate.dev/rollouts': 'flagger:test/podinfo' }, 'group:default/team-checkout'),
-          component('cart', { 'tollgate.dev/rollouts': 'argo-rollouts:shop/cart' }, 'group:default/team-checkout'),
+          component(
+            'checkout',
+            {
+              'tollgate.dev/rollouts': 'fake:shop/checkout',
+              'tollgate.dev/runbook': 'https://runbooks.example/checkout',
+            },
+            'group:default/team-checkout',
+          ),
+          component(
+            'payments',
+            { 'tollgate.dev/rollouts': 'fake:shop/payments' },
+            'group:default/team-payments',
+          ),
+          component(
+            'podinfo',
+            { 'tollgate.dev/rollouts': 'flagger:test/podinfo' },
+            'group:default/team-checkout',
+          ),
+          component(
+            'cart',
+            { 'tollgate.dev/rollouts': 'argo-rollouts:shop/cart' },
+            'group:default/team-checkout',
+          ),
         ],
       }),
       permissions.factory,
       auditor.factory,
       // No Authorization header means no credentials, as in production (the
       // test backend's default would be a user).
-      mockServices.httpAuth.factory({ defaultCredentials: mockCredentials.none() }),
+      mockServices.httpAuth.factory({
+        defaultCredentials: mockCredentials.none(),
+      }),
       mockServices.rootConfig.factory({
         data: {
           rollouts: {
@@ -215,25 +289,44 @@ export async function startReliabilityBackend(options: { config?: Record<string,
 
   const send = (req: RawRequest): Promise<Response> =>
     new Promise((resolve, reject) => {
-      const body = req.body === undefined || Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, 'utf8');
+      const body =
+        req.body === undefined || Buffer.isBuffer(req.body)
+          ? req.body
+          : Buffer.from(req.body, 'utf8');
       const h: Record<string, string | number> = { ...req.headers };
       if (body !== undefined) h['Content-Length'] = body.length;
       const r = http.request(
-        { host: '127.0.0.1', port, method: req.method, path: `${BASE}${req.path}`, headers: h, agent },
+        {
+          host: '127.0.0.1',
+          port,
+          method: req.method,
+          path: `${BASE}${req.path}`,
+          headers: h,
+          agent,
+        },
         res => {
           const chunks: Buffer[] = [];
           res.on('data', c => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             let json: any;
-            if (/application\/json/.test(String(res.headers['content-type'] ?? ''))) {
+            if (
+              /application\/json/.test(
+                String(res.headers['content-type'] ?? ''),
+              )
+            ) {
               try {
                 json = JSON.parse(text);
               } catch {
                 json = undefined;
               }
             }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text,
+              json,
+            });
           });
           res.on('error', reject);
         },
@@ -243,7 +336,12 @@ export async function startReliabilityBackend(options: { config?: Record<string,
       r.end();
     });
 
-  const call = (method: string, path: string, auth: string | undefined, body?: unknown) =>
+  const call = (
+    method: string,
+    path: string,
+    auth: string | undefined,
+    body?: unknown,
+  ) =>
     send({
       method,
       path,
@@ -269,7 +367,11 @@ export async function startReliabilityBackend(options: { config?: Record<string,
 }
 
 /** Registers a rollout of `component:default/<name>` from CI and returns its id. */
-export async function registerRollout(b: ReliabilityBackend, name: 'checkout' | 'payments', version: string): Promise<string> {
+export async function registerRollout(
+  b: ReliabilityBackend,
+  name: 'checkout' | 'payments',
+  version: string,
+): Promise<string> {
   const target = `shop/${name}`;
   const res = await b.call('POST', '/v1/rollouts', headers.service(), {
     entityRef: `component:default/${name}`,
@@ -284,15 +386,23 @@ export async function registerRollout(b: ReliabilityBackend, name: 'checkout' | 
 }
 
 /** The decision log's size and health, as the API reports it (to CI: verifying is a service permission here). */
-export async function decisionLog(b: ReliabilityBackend): Promise<{ ok: boolean; checked: number }> {
+export async function decisionLog(
+  b: ReliabilityBackend,
+): Promise<{ ok: boolean; checked: number }> {
   const res = await b.call('GET', '/v1/decisions/verify', headers.service());
-  if (res.status !== 200) throw new Error(`verify failed: ${res.status} ${res.text}`);
+  if (res.status !== 200)
+    throw new Error(`verify failed: ${res.status} ${res.text}`);
   return res.json;
 }
 
 /** Every rollout id the owner can see. */
 export async function rolloutIds(b: ReliabilityBackend): Promise<string[]> {
-  const res = await b.call('GET', '/v1/rollouts?limit=1000', headers.user(OWNER));
-  if (res.status !== 200) throw new Error(`list failed: ${res.status} ${res.text}`);
+  const res = await b.call(
+    'GET',
+    '/v1/rollouts?limit=1000',
+    headers.user(OWNER),
+  );
+  if (res.status !== 200)
+    throw new Error(`list failed: ${res.status} ${res.text}`);
   return res.json.items.map((r: any) => r.id).sort();
 }

@@ -33,7 +33,10 @@ export function sqliteDatabase(dataDir: string): Database {
   };
 }
 
-export function postgresDatabase(connection: { host: string; port: number; user: string; password?: string }, prefix: string): Database {
+export function postgresDatabase(
+  connection: { host: string; port: number; user: string; password?: string },
+  prefix: string,
+): Database {
   return {
     kind: 'postgres',
     env: {
@@ -41,7 +44,11 @@ export function postgresDatabase(connection: { host: string; port: number; user:
       APP_CONFIG_backend_database_connection: JSON.stringify(connection),
       APP_CONFIG_backend_database_prefix: prefix,
     },
-    connect: () => knexFactory({ client: 'pg', connection: { ...connection, database: `${prefix}rollouts` } }),
+    connect: () =>
+      knexFactory({
+        client: 'pg',
+        connection: { ...connection, database: `${prefix}rollouts` },
+      }),
   };
 }
 
@@ -65,19 +72,33 @@ export function fastLoopEnv(stateFile: string): Record<string, string> {
     APP_CONFIG_rollouts_policies_standard_gate_promote_minDurationSeconds: '2',
     APP_CONFIG_rollouts_notifications_enabled: 'false',
     APP_CONFIG_backend_auth_externalAccess: JSON.stringify([
-      { type: 'static', options: { token: SERVICE_TOKEN, subject: 'reliability-suite' } },
+      {
+        type: 'static',
+        options: { token: SERVICE_TOKEN, subject: 'reliability-suite' },
+      },
     ]),
   };
 }
 
-export async function startBackend(env: Record<string, string>, dataDir: string): Promise<Portal> {
+export async function startBackend(
+  env: Record<string, string>,
+  dataDir: string,
+): Promise<Portal> {
   return startPortal(env, { dataDir, waitForCatalog: false });
 }
 
-export async function api<T = any>(baseUrl: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+export async function api<T = any>(
+  baseUrl: string,
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: T }> {
   const res = await fetch(`${baseUrl}/api/rollouts${path}`, {
     ...init,
-    headers: { Authorization: `Bearer ${SERVICE_TOKEN}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+    headers: {
+      Authorization: `Bearer ${SERVICE_TOKEN}`,
+      'content-type': 'application/json',
+      ...(init.headers ?? {}),
+    },
   });
   const text = await res.text();
   let body: any = text;
@@ -100,11 +121,25 @@ export function journal(stateFile: string): SimulatorCall[] {
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 /** Keys of gate decisions applied more than once: one promote per step, one rollback per rollout. */
-export function decisionsAppliedTwice(rows: Array<{ rollout_id: string; step_index: number; verdict: string; outcome: string }>): string[] {
+export function decisionsAppliedTwice(
+  rows: Array<{
+    rollout_id: string;
+    step_index: number;
+    verdict: string;
+    outcome: string;
+  }>,
+): string[] {
   const applied = new Map<string, number>();
   for (const d of rows) {
-    if (d.outcome !== 'applied' || (d.verdict !== 'promote' && d.verdict !== 'rollback')) continue;
-    const key = d.verdict === 'rollback' ? `${d.rollout_id} rollback` : `${d.rollout_id} promote@${d.step_index}`;
+    if (
+      d.outcome !== 'applied' ||
+      (d.verdict !== 'promote' && d.verdict !== 'rollback')
+    )
+      continue;
+    const key =
+      d.verdict === 'rollback'
+        ? `${d.rollout_id} rollback`
+        : `${d.rollout_id} promote@${d.step_index}`;
     applied.set(key, (applied.get(key) ?? 0) + 1);
   }
   return [...applied].filter(([, n]) => n > 1).map(([k, n]) => `${k} ×${n}`);

@@ -24,7 +24,12 @@
  * the tests need; see its comment.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Rollout } from '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Rollout';
 
@@ -55,7 +60,10 @@ export interface RecordedRequest {
 
 type Json = any;
 
-const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json'];
+const PATCH_TYPES = [
+  'application/json-patch+json',
+  'application/merge-patch+json',
+];
 const HASH_LABEL = 'rollouts-pod-template-hash';
 
 class HttpError extends Error {
@@ -70,11 +78,22 @@ class HttpError extends Error {
 }
 
 function status(code: number, reason: string, message: string, details?: Json) {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code };
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  };
 }
 
-const clone = <T>(v: T): T => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
-const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const clone = <T>(v: T): T =>
+  v === undefined ? v : JSON.parse(JSON.stringify(v));
+const isObject = (v: unknown): v is Record<string, Json> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** RFC 7386 JSON merge patch. */
 export function applyMergePatch(target: Json, patch: Json): Json {
@@ -89,12 +108,16 @@ export function applyMergePatch(target: Json, patch: Json): Json {
 
 function pointer(path: string): string[] {
   if (!path.startsWith('/')) throw new Error(`invalid JSON pointer "${path}"`);
-  return path.slice(1).split('/').map(p => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map(p => p.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 /** RFC 6902 JSON patch (add, replace, remove, test). */
 export function applyJsonPatch(doc: Json, ops: Json): Json {
-  if (!Array.isArray(ops)) throw new Error('a JSON patch must be an array of operations');
+  if (!Array.isArray(ops))
+    throw new Error('a JSON patch must be an array of operations');
   const out = clone(doc);
   for (const op of ops) {
     const keys = pointer(String(op?.path ?? ''));
@@ -102,25 +125,40 @@ export function applyJsonPatch(doc: Json, ops: Json): Json {
     let parent: Json = out;
     for (const k of keys) {
       parent = parent?.[Array.isArray(parent) ? Number(k) : k];
-      if (parent === undefined) throw new Error(`path ${op.path} does not exist`);
+      if (parent === undefined)
+        throw new Error(`path ${op.path} does not exist`);
     }
-    const exists = Array.isArray(parent) ? Number(last) < parent.length : isObject(parent) && last in parent;
+    const exists = Array.isArray(parent)
+      ? Number(last) < parent.length
+      : isObject(parent) && last in parent;
     switch (op.op) {
       case 'add':
-        if (Array.isArray(parent)) parent.splice(last === '-' ? parent.length : Number(last), 0, clone(op.value));
+        if (Array.isArray(parent))
+          parent.splice(
+            last === '-' ? parent.length : Number(last),
+            0,
+            clone(op.value),
+          );
         else parent[last] = clone(op.value);
         break;
       case 'replace':
-        if (!exists) throw new Error(`replace operation does not apply: doc is missing key: ${op.path}`);
+        if (!exists)
+          throw new Error(
+            `replace operation does not apply: doc is missing key: ${op.path}`,
+          );
         parent[Array.isArray(parent) ? Number(last) : last] = clone(op.value);
         break;
       case 'remove':
-        if (!exists) throw new Error(`remove operation does not apply: doc is missing path: ${op.path}`);
+        if (!exists)
+          throw new Error(
+            `remove operation does not apply: doc is missing path: ${op.path}`,
+          );
         if (Array.isArray(parent)) parent.splice(Number(last), 1);
         else delete parent[last];
         break;
       case 'test':
-        if (JSON.stringify(parent?.[last]) !== JSON.stringify(op.value)) throw new Error(`testing value ${op.path} failed`);
+        if (JSON.stringify(parent?.[last]) !== JSON.stringify(op.value))
+          throw new Error(`testing value ${op.path} failed`);
         break;
       default:
         throw new Error(`Unexpected kind: ${op?.op}`);
@@ -130,24 +168,45 @@ export function applyJsonPatch(doc: Json, ops: Json): Json {
 }
 
 /** Paths (key lists) a patch sets to a non-null value, down to its leaves. */
-function touchedPaths(value: Json, prefix: Array<string | number> = []): Array<Array<string | number>> {
-  if (Array.isArray(value)) return value.flatMap((v, i) => touchedPaths(v, [...prefix, i]));
+function touchedPaths(
+  value: Json,
+  prefix: Array<string | number> = [],
+): Array<Array<string | number>> {
+  if (Array.isArray(value))
+    return value.flatMap((v, i) => touchedPaths(v, [...prefix, i]));
   if (isObject(value)) {
     const entries = Object.entries(value).filter(([, v]) => v !== null);
     if (entries.length === 0) return prefix.length ? [prefix] : [];
-    return entries.flatMap(([k, v]) => [[...prefix, k], ...touchedPaths(v, [...prefix, k])]);
+    return entries.flatMap(([k, v]) => [
+      [...prefix, k],
+      ...touchedPaths(v, [...prefix, k]),
+    ]);
   }
   return prefix.length ? [prefix] : [];
 }
 
-type ValidationErrors = Array<{ instancePath: string; message?: string; keyword: string; params: Json }>;
+type ValidationErrors = Array<{
+  instancePath: string;
+  message?: string;
+  keyword: string;
+  params: Json;
+}>;
 
 function rolloutErrors(obj: Json): ValidationErrors {
   try {
     new Rollout(obj).validate();
     return [];
   } catch (e) {
-    return ((e as { errors?: ValidationErrors }).errors ?? [{ instancePath: '', keyword: 'unknown', params: {}, message: String(e) }]);
+    return (
+      (e as { errors?: ValidationErrors }).errors ?? [
+        {
+          instancePath: '',
+          keyword: 'unknown',
+          params: {},
+          message: String(e),
+        },
+      ]
+    );
   }
 }
 
@@ -173,13 +232,22 @@ function deleteAt(obj: Json, path: Array<string | number>) {
  * property it knows: a field is known when some value of a wrong type there
  * makes validation fail at that path.
  */
-function isKnownField(obj: Json, path: Array<string | number>, lacking: string[]): boolean {
+function isKnownField(
+  obj: Json,
+  path: Array<string | number>,
+  lacking: string[],
+): boolean {
   if (lacking.includes(path.join('.'))) return false;
   const at = `/${path.join('/')}`;
   for (const probe of [true, 0.5, 'probe']) {
     const copy = clone(obj);
     setAt(copy, path, probe);
-    if (rolloutErrors(copy).some(e => e.instancePath === at || e.instancePath.startsWith(`${at}/`))) return true;
+    if (
+      rolloutErrors(copy).some(
+        e => e.instancePath === at || e.instancePath.startsWith(`${at}/`),
+      )
+    )
+      return true;
   }
   return false;
 }
@@ -192,7 +260,11 @@ function faultReason(code: number): string {
 }
 
 /** The RBAC verb of a request on rollouts: GET of one (get), of all (list, or watch), PATCH of one; else none. */
-function rolloutVerb(method: string, name: string | undefined, watch: boolean): 'get' | 'list' | 'watch' | 'patch' | undefined {
+function rolloutVerb(
+  method: string,
+  name: string | undefined,
+  watch: boolean,
+): 'get' | 'list' | 'watch' | 'patch' | undefined {
   if (method === 'PATCH') return 'patch';
   if (method !== 'GET') return undefined;
   if (name) return 'get';
@@ -207,10 +279,17 @@ function jsonKind(value: Json): string {
 }
 
 function fieldName(instancePath: string): string {
-  return instancePath.slice(1).split('/').map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : `${i ? '.' : ''}${p}`)).join('');
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : `${i ? '.' : ''}${p}`))
+    .join('');
 }
 
-function matchesSelector(labels: Record<string, string> = {}, selector: string | undefined): boolean {
+function matchesSelector(
+  labels: Record<string, string> = {},
+  selector: string | undefined,
+): boolean {
   if (!selector) return true;
   return selector.split(',').every(term => {
     const t = term.trim();
@@ -231,14 +310,25 @@ function withoutHashLabel(template: Json): Json {
 }
 
 function podTemplateHash(template: Json): string {
-  return createHash('sha1').update(JSON.stringify(withoutHashLabel(template))).digest('hex').slice(0, 10);
+  return createHash('sha1')
+    .update(JSON.stringify(withoutHashLabel(template)))
+    .digest('hex')
+    .slice(0, 10);
 }
 
 /** Every field set in `a` equals `b`'s (a ReplicaSet's template has defaults its Rollout's lacks). */
 function derivative(a: Json, b: Json): boolean {
   if (a === null || a === undefined) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => derivative(x, b[i]));
-  if (isObject(a)) return isObject(b) && Object.entries(a).every(([k, v]) => derivative(v, b[k]));
+  if (Array.isArray(a))
+    return (
+      Array.isArray(b) &&
+      a.length === b.length &&
+      a.every((x, i) => derivative(x, b[i]))
+    );
+  if (isObject(a))
+    return (
+      isObject(b) && Object.entries(a).every(([k, v]) => derivative(v, b[k]))
+    );
   return a === b;
 }
 
@@ -261,7 +351,11 @@ export class FakeKubeApi {
   #server?: Server;
   #url = '';
 
-  private constructor(options: { identities: Record<string, FakeIdentity>; now?: () => Date; crdLacks?: string[] }) {
+  private constructor(options: {
+    identities: Record<string, FakeIdentity>;
+    now?: () => Date;
+    crdLacks?: string[];
+  }) {
     this.#identities = options.identities;
     this.#crdLacks = options.crdLacks ?? [];
     this.#now = options.now ?? (() => new Date());
@@ -295,7 +389,9 @@ export class FakeKubeApi {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>(resolve => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    await new Promise<void>(resolve =>
+      this.#server ? this.#server.close(() => resolve()) : resolve(),
+    );
   }
 
   /** Patches and requests other than reads, as recorded. */
@@ -310,23 +406,38 @@ export class FakeKubeApi {
   /** Creates or replaces a Rollout (validated against the CRD schema, like a create). */
   putRollout(obj: Json): Json {
     const errors = rolloutErrors(obj);
-    if (errors.length) throw new Error(`fixture ${obj?.metadata?.name} is not a valid Rollout: ${JSON.stringify(errors)}`);
+    if (errors.length)
+      throw new Error(
+        `fixture ${obj?.metadata?.name} is not a valid Rollout: ${JSON.stringify(errors)}`,
+      );
     const stored = clone(obj);
-    stored.metadata.uid ??= createHash('sha1').update(`${stored.metadata.namespace}/${stored.metadata.name}`).digest('hex');
+    stored.metadata.uid ??= createHash('sha1')
+      .update(`${stored.metadata.namespace}/${stored.metadata.name}`)
+      .digest('hex');
     stored.metadata.generation ??= 1;
     stored.metadata.resourceVersion = String(++this.#resourceVersion);
-    this.#rollouts.set(`${stored.metadata.namespace}/${stored.metadata.name}`, stored);
+    this.#rollouts.set(
+      `${stored.metadata.namespace}/${stored.metadata.name}`,
+      stored,
+    );
     return clone(stored);
   }
 
   putReplicaSet(obj: Json): void {
     const stored = clone(obj);
     stored.metadata.resourceVersion = String(++this.#resourceVersion);
-    this.#replicaSets.set(`${stored.metadata.namespace}/${stored.metadata.name}`, stored);
+    this.#replicaSets.set(
+      `${stored.metadata.namespace}/${stored.metadata.name}`,
+      stored,
+    );
   }
 
   /** A write by someone else (Argo's controller, another client): changes the Rollout and its resourceVersion. */
-  touchRollout(namespace: string, name: string, mutate: (ro: Json) => void = () => {}): void {
+  touchRollout(
+    namespace: string,
+    name: string,
+    mutate: (ro: Json) => void = () => {},
+  ): void {
     const ro = this.rollout(namespace, name);
     mutate(ro);
     ro.metadata.resourceVersion = String(++this.#resourceVersion);
@@ -345,10 +456,20 @@ export class FakeKubeApi {
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
       contentType: req.headers['content-type'],
-      body: raw ? (() => { try { return JSON.parse(raw); } catch { return raw; } })() : undefined,
+      body: raw
+        ? (() => {
+            try {
+              return JSON.parse(raw);
+            } catch {
+              return raw;
+            }
+          })()
+        : undefined,
     };
     this.requests.push(recorded);
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+    };
     let code = 200;
     let body: Json;
     try {
@@ -356,7 +477,11 @@ export class FakeKubeApi {
       if (this.fault && this.fault.times > 0) {
         this.fault.times--;
         const reason = faultReason(this.fault.code);
-        throw new HttpError(this.fault.code, reason, 'the server is currently unable to handle the request');
+        throw new HttpError(
+          this.fault.code,
+          reason,
+          'the server is currently unable to handle the request',
+        );
       }
       const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
       const identity = token ? this.#identities[token] : undefined;
@@ -374,56 +499,126 @@ export class FakeKubeApi {
     res.end(JSON.stringify(body));
   }
 
-  #route(r: RecordedRequest, identity: FakeIdentity, raw: string, headers: Record<string, string>): Json {
-    const ro = /^\/apis\/argoproj\.io\/v1alpha1(?:\/namespaces\/([^/]+))?\/rollouts(?:\/([^/]+)(?:\/(status))?)?$/.exec(r.path);
-    const rs = /^\/apis\/apps\/v1(?:\/namespaces\/([^/]+))?\/replicasets$/.exec(r.path);
+  #route(
+    r: RecordedRequest,
+    identity: FakeIdentity,
+    raw: string,
+    headers: Record<string, string>,
+  ): Json {
+    const ro =
+      /^\/apis\/argoproj\.io\/v1alpha1(?:\/namespaces\/([^/]+))?\/rollouts(?:\/([^/]+)(?:\/(status))?)?$/.exec(
+        r.path,
+      );
+    const rs = /^\/apis\/apps\/v1(?:\/namespaces\/([^/]+))?\/replicasets$/.exec(
+      r.path,
+    );
     if (ro) {
       const [, namespace, name, subresource] = ro;
-      if (name && !namespace) throw new HttpError(404, 'NotFound', 'the server could not find the requested resource');
+      if (name && !namespace)
+        throw new HttpError(
+          404,
+          'NotFound',
+          'the server could not find the requested resource',
+        );
       const verb = rolloutVerb(r.method, name, r.query.watch === 'true');
       if (!verb || (verb === 'patch' && !name)) {
-        throw new HttpError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+        throw new HttpError(
+          405,
+          'MethodNotAllowed',
+          `the server does not allow this method on the requested resource`,
+        );
       }
-      this.#authorize(identity, verb, 'argoproj.io', subresource ? `rollouts/${subresource}` : 'rollouts', namespace, name);
-      if (verb === 'watch') throw new HttpError(501, 'NotImplemented', 'watch is not implemented by the fake API server');
+      this.#authorize(
+        identity,
+        verb,
+        'argoproj.io',
+        subresource ? `rollouts/${subresource}` : 'rollouts',
+        namespace,
+        name,
+      );
+      if (verb === 'watch')
+        throw new HttpError(
+          501,
+          'NotImplemented',
+          'watch is not implemented by the fake API server',
+        );
       if (verb === 'list') {
-        const items = [...this.#rollouts.values()].filter(x => !namespace || x.metadata.namespace === namespace);
+        const items = [...this.#rollouts.values()].filter(
+          x => !namespace || x.metadata.namespace === namespace,
+        );
         return {
           apiVersion: 'argoproj.io/v1alpha1',
           kind: 'RolloutList',
           metadata: { continue: '', resourceVersion: this.resourceVersion },
-          items: clone(items.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`))),
+          items: clone(
+            items.sort((a, b) =>
+              `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
+                `${b.metadata.namespace}/${b.metadata.name}`,
+              ),
+            ),
+          ),
         };
       }
       const current = this.#rollouts.get(`${namespace}/${name}`);
       if (!current) {
-        throw new HttpError(404, 'NotFound', `rollouts.argoproj.io "${name}" not found`, { name, group: 'argoproj.io', kind: 'rollouts' });
+        throw new HttpError(
+          404,
+          'NotFound',
+          `rollouts.argoproj.io "${name}" not found`,
+          { name, group: 'argoproj.io', kind: 'rollouts' },
+        );
       }
       if (verb === 'get') return clone(current);
       return this.#patch(r, current, subresource === 'status', raw, headers);
     }
     if (rs) {
       const [, namespace] = rs;
-      if (r.method !== 'GET') throw new HttpError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      if (r.method !== 'GET')
+        throw new HttpError(
+          405,
+          'MethodNotAllowed',
+          'the server does not allow this method on the requested resource',
+        );
       this.#authorize(identity, 'list', 'apps', 'replicasets', namespace);
       const items = [...this.#replicaSets.values()].filter(
-        x => (!namespace || x.metadata.namespace === namespace) && matchesSelector(x.metadata.labels, r.query.labelSelector),
+        x =>
+          (!namespace || x.metadata.namespace === namespace) &&
+          matchesSelector(x.metadata.labels, r.query.labelSelector),
       );
-      return { kind: 'ReplicaSetList', apiVersion: 'apps/v1', metadata: { resourceVersion: this.resourceVersion }, items: clone(items) };
+      return {
+        kind: 'ReplicaSetList',
+        apiVersion: 'apps/v1',
+        metadata: { resourceVersion: this.resourceVersion },
+        items: clone(items),
+      };
     }
-    throw new HttpError(404, 'NotFound', 'the server could not find the requested resource');
+    throw new HttpError(
+      404,
+      'NotFound',
+      'the server could not find the requested resource',
+    );
   }
 
-  #authorize(identity: FakeIdentity, verb: string, group: string, resource: string, namespace?: string, name?: string) {
+  #authorize(
+    identity: FakeIdentity,
+    verb: string,
+    group: string,
+    resource: string,
+    namespace?: string,
+    name?: string,
+  ) {
     const allowed = identity.rules.some(
       rule =>
         (rule.verbs.includes('*') || rule.verbs.includes(verb as never)) &&
         (rule.resources.includes('*') || rule.resources.includes(resource)) &&
-        (!rule.namespaces || (namespace !== undefined && rule.namespaces.includes(namespace))),
+        (!rule.namespaces ||
+          (namespace !== undefined && rule.namespaces.includes(namespace))),
     );
     if (allowed) return;
     const plural = resource.split('/')[0];
-    const scope = namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
+    const scope = namespace
+      ? `in the namespace "${namespace}"`
+      : 'at the cluster scope';
     throw new HttpError(
       403,
       'Forbidden',
@@ -432,7 +627,13 @@ export class FakeKubeApi {
     );
   }
 
-  #patch(r: RecordedRequest, current: Json, statusOnly: boolean, raw: string, headers: Record<string, string>): Json {
+  #patch(
+    r: RecordedRequest,
+    current: Json,
+    statusOnly: boolean,
+    raw: string,
+    headers: Record<string, string>,
+  ): Json {
     const name = current.metadata.name;
     const type = (r.contentType ?? '').split(';')[0].trim().toLowerCase();
     if (!PATCH_TYPES.includes(type)) {
@@ -447,11 +648,18 @@ export class FakeKubeApi {
     try {
       patch = JSON.parse(raw);
     } catch (e) {
-      throw new HttpError(400, 'BadRequest', `error decoding patch: ${(e as Error).message}`);
+      throw new HttpError(
+        400,
+        'BadRequest',
+        `error decoding patch: ${(e as Error).message}`,
+      );
     }
     let patched: Json;
     try {
-      patched = type === 'application/merge-patch+json' ? applyMergePatch(current, patch) : applyJsonPatch(current, patch);
+      patched =
+        type === 'application/merge-patch+json'
+          ? applyMergePatch(current, patch)
+          : applyJsonPatch(current, patch);
     } catch (e) {
       throw new HttpError(422, 'Invalid', (e as Error).message);
     }
@@ -460,40 +668,73 @@ export class FakeKubeApi {
     const touched =
       type === 'application/merge-patch+json'
         ? touchedPaths(patch)
-        : (patch as Json[]).filter(op => op.op === 'add' || op.op === 'replace').flatMap(op => {
-            const base = pointer(op.path);
-            return [base, ...touchedPaths(op.value, base)];
-          });
+        : (patch as Json[])
+            .filter(op => op.op === 'add' || op.op === 'replace')
+            .flatMap(op => {
+              const base = pointer(op.path);
+              return [base, ...touchedPaths(op.value, base)];
+            });
     const unknown: Array<Array<string | number>> = [];
-    const distinct = [...new Map(touched.map(p => [JSON.stringify(p), p])).values()];
+    const distinct = [
+      ...new Map(touched.map(p => [JSON.stringify(p), p])).values(),
+    ];
     for (const p of distinct.sort((a, b) => a.length - b.length)) {
-      const underUnknown = unknown.some(q => q.length < p.length && q.every((k, i) => k === p[i]));
-      if (!underUnknown && !isKnownField(patched, p, this.#crdLacks)) unknown.push(p);
+      const underUnknown = unknown.some(
+        q => q.length < p.length && q.every((k, i) => k === p[i]),
+      );
+      if (!underUnknown && !isKnownField(patched, p, this.#crdLacks))
+        unknown.push(p);
     }
     if (unknown.length) {
       const names = unknown.map(p => `unknown field "${p.join('.')}"`);
       const mode = r.query.fieldValidation ?? 'Warn';
-      if (mode === 'Strict') throw new HttpError(400, 'BadRequest', `strict decoding error: ${names.join(', ')}`);
+      if (mode === 'Strict')
+        throw new HttpError(
+          400,
+          'BadRequest',
+          `strict decoding error: ${names.join(', ')}`,
+        );
       for (const p of unknown) deleteAt(patched, p);
-      if (mode === 'Warn') headers.warning = names.map(n => `299 - "${n.replace(/"/g, '\\"')}"`).join(', ');
+      if (mode === 'Warn')
+        headers.warning = names
+          .map(n => `299 - "${n.replace(/"/g, '\\"')}"`)
+          .join(', ');
     }
 
     // The main resource ignores status; the status subresource ignores everything else.
-    const result = statusOnly ? { ...clone(current), status: patched.status } : { ...patched, status: clone(current.status) };
-    result.metadata = { ...result.metadata, name, namespace: current.metadata.namespace, uid: current.metadata.uid };
-    if (statusOnly) result.metadata.resourceVersion = patched.metadata?.resourceVersion;
+    const result = statusOnly
+      ? { ...clone(current), status: patched.status }
+      : { ...patched, status: clone(current.status) };
+    result.metadata = {
+      ...result.metadata,
+      name,
+      namespace: current.metadata.namespace,
+      uid: current.metadata.uid,
+    };
+    if (statusOnly)
+      result.metadata.resourceVersion = patched.metadata?.resourceVersion;
 
     const errors = rolloutErrors(result);
     if (errors.length) {
       const causes = errors.map(e => {
         const field = fieldName(e.instancePath);
-        const value = e.instancePath.slice(1).split('/').reduce((o: Json, k) => o?.[k], result);
+        const value = e.instancePath
+          .slice(1)
+          .split('/')
+          .reduce((o: Json, k) => o?.[k], result);
         const kind = jsonKind(value);
         const message =
           e.keyword === 'type'
             ? `Invalid value: "${kind}": ${field} in body must be of type ${e.params.type}: "${kind}"`
             : `Invalid value: ${JSON.stringify(value)}: ${field} in body ${e.message}`;
-        return { reason: e.keyword === 'type' ? 'FieldValueTypeInvalid' : 'FieldValueInvalid', message, field };
+        return {
+          reason:
+            e.keyword === 'type'
+              ? 'FieldValueTypeInvalid'
+              : 'FieldValueInvalid',
+          message,
+          field,
+        };
       });
       throw new HttpError(
         422,
@@ -512,7 +753,8 @@ export class FakeKubeApi {
     }
     const changed = JSON.stringify(result) !== JSON.stringify(current);
     if (!changed) return clone(current);
-    if (JSON.stringify(result.spec) !== JSON.stringify(current.spec)) result.metadata.generation = (current.metadata.generation ?? 1) + 1;
+    if (JSON.stringify(result.spec) !== JSON.stringify(current.spec))
+      result.metadata.generation = (current.metadata.generation ?? 1) + 1;
     result.metadata.resourceVersion = String(++this.#resourceVersion);
     this.#rollouts.set(`${current.metadata.namespace}/${name}`, result);
     return clone(result);
@@ -538,25 +780,63 @@ export class FakeKubeApi {
     const now = this.#now().toISOString();
     const known = [...this.#replicaSets.values()].find(
       x =>
-        x.metadata.ownerReferences?.some((o: Json) => o.uid === ro.metadata.uid) &&
-        derivative(withoutHashLabel(ro.spec.template), withoutHashLabel(x.spec?.template)),
+        x.metadata.ownerReferences?.some(
+          (o: Json) => o.uid === ro.metadata.uid,
+        ) &&
+        derivative(
+          withoutHashLabel(ro.spec.template),
+          withoutHashLabel(x.spec?.template),
+        ),
     );
-    const hash = known?.metadata.labels?.[HASH_LABEL] ?? podTemplateHash(ro.spec.template);
+    const hash =
+      known?.metadata.labels?.[HASH_LABEL] ?? podTemplateHash(ro.spec.template);
     if (hash !== s.currentPodHash) {
-      Object.assign(s, { currentPodHash: hash, abort: false, promoteFull: false, controllerPause: false, pauseConditions: null });
+      Object.assign(s, {
+        currentPodHash: hash,
+        abort: false,
+        promoteFull: false,
+        controllerPause: false,
+        pauseConditions: null,
+      });
       delete s.abortedAt;
       s.currentStepIndex = hash === s.stableRS ? steps.length : 0;
     }
-    const condition = (type: string, value: string, reason: string, message: string) => {
+    const condition = (
+      type: string,
+      value: string,
+      reason: string,
+      message: string,
+    ) => {
       const others = (s.conditions ?? []).filter((c: Json) => c.type !== type);
       const previous = (s.conditions ?? []).find((c: Json) => c.type === type);
-      const lastTransitionTime = previous?.status === value ? previous.lastTransitionTime : now;
-      s.conditions = [...others, { type, status: value, reason, message, lastTransitionTime, lastUpdateTime: now }];
+      const lastTransitionTime =
+        previous?.status === value ? previous.lastTransitionTime : now;
+      s.conditions = [
+        ...others,
+        {
+          type,
+          status: value,
+          reason,
+          message,
+          lastTransitionTime,
+          lastUpdateTime: now,
+        },
+      ];
     };
     let weight = 0;
     if (s.abort) {
-      condition('Progressing', 'False', 'RolloutAborted', 'Rollout aborted update to revision');
-      Object.assign(s, { phase: 'Degraded', message: 'RolloutAborted: Rollout aborted update', pauseConditions: null, controllerPause: false });
+      condition(
+        'Progressing',
+        'False',
+        'RolloutAborted',
+        'Rollout aborted update to revision',
+      );
+      Object.assign(s, {
+        phase: 'Degraded',
+        message: 'RolloutAborted: Rollout aborted update',
+        pauseConditions: null,
+        controllerPause: false,
+      });
       s.abortedAt ??= now;
     } else if (ro.spec.paused) {
       Object.assign(s, { phase: 'Paused', message: 'manually paused' });
@@ -568,7 +848,10 @@ export class FakeKubeApi {
         if (step.pause) {
           if (s.pauseConditions?.length) break;
           if (!s.controllerPause) {
-            Object.assign(s, { controllerPause: true, pauseConditions: [{ reason: 'CanaryPauseStep', startTime: now }] });
+            Object.assign(s, {
+              controllerPause: true,
+              pauseConditions: [{ reason: 'CanaryPauseStep', startTime: now }],
+            });
             break;
           }
           s.controllerPause = false; // released: the pause is done
@@ -585,11 +868,30 @@ export class FakeKubeApi {
       }
       s.currentStepIndex = i;
       if (i >= steps.length) {
-        Object.assign(s, { stableRS: s.currentPodHash, phase: 'Healthy', message: undefined, promoteFull: false, pauseConditions: null });
-        condition('Completed', 'True', 'RolloutCompleted', 'Rollout completed update');
+        Object.assign(s, {
+          stableRS: s.currentPodHash,
+          phase: 'Healthy',
+          message: undefined,
+          promoteFull: false,
+          pauseConditions: null,
+        });
+        condition(
+          'Completed',
+          'True',
+          'RolloutCompleted',
+          'Rollout completed update',
+        );
         weight = 100;
       } else {
-        Object.assign(s, s.pauseConditions?.length ? { phase: 'Paused', message: 'CanaryPauseStep' } : { phase: 'Progressing', message: 'more replicas need to be updated' });
+        Object.assign(
+          s,
+          s.pauseConditions?.length
+            ? { phase: 'Paused', message: 'CanaryPauseStep' }
+            : {
+                phase: 'Progressing',
+                message: 'more replicas need to be updated',
+              },
+        );
       }
     }
     if (ro.spec.strategy?.canary?.trafficRouting) {
@@ -597,8 +899,14 @@ export class FakeKubeApi {
       s.canary = {
         ...s.canary,
         weights: {
-          canary: { weight: done || s.abort ? 0 : weight, podTemplateHash: s.currentPodHash },
-          stable: { weight: done || s.abort ? 100 : 100 - weight, podTemplateHash: s.stableRS },
+          canary: {
+            weight: done || s.abort ? 0 : weight,
+            podTemplateHash: s.currentPodHash,
+          },
+          stable: {
+            weight: done || s.abort ? 100 : 100 - weight,
+            podTemplateHash: s.stableRS,
+          },
         },
       };
     }

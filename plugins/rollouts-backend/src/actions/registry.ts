@@ -21,7 +21,11 @@ import { randomUUID } from 'node:crypto';
 import type { z as zod } from 'zod/v3';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
 import type { ActionService } from '../service/ActionService';
-import { actionPermission, requirePermission, takeRolloutAction } from './rolloutAction';
+import {
+  actionPermission,
+  requirePermission,
+  takeRolloutAction,
+} from './rolloutAction';
 
 /**
  * Tollgate's actions in Backstage's actions registry (ids `rollouts:<name>`),
@@ -37,7 +41,10 @@ export interface RolloutActionsOptions {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const STATUSES = [...ACTIVE_ROLLOUT_STATUSES, ...FINAL_ROLLOUT_STATUSES] as [string, ...string[]];
+const STATUSES = [...ACTIVE_ROLLOUT_STATUSES, ...FINAL_ROLLOUT_STATUSES] as [
+  string,
+  ...string[],
+];
 
 function quote(value: unknown): string {
   const text = String(value);
@@ -52,7 +59,9 @@ const rolloutInput = (z: typeof zod) => ({
   entityRef: z
     .string()
     .optional()
-    .describe("The service's catalog entity ref, e.g. component:default/checkout: picks its active rollout. Give this or rolloutId."),
+    .describe(
+      "The service's catalog entity ref, e.g. component:default/checkout: picks its active rollout. Give this or rolloutId.",
+    ),
 });
 
 const rolloutOutput = (z: typeof zod) =>
@@ -86,7 +95,13 @@ const rolloutOutput = (z: typeof zod) =>
       })
       .optional()
       .describe("The gate's latest verdict and its reasons"),
-    lastError: z.object({ message: z.string(), at: z.string(), action: z.string().optional() }).optional(),
+    lastError: z
+      .object({
+        message: z.string(),
+        at: z.string(),
+        action: z.string().optional(),
+      })
+      .optional(),
   });
 
 const decisionOutput = (z: typeof zod) =>
@@ -122,9 +137,19 @@ function rolloutView(r: Rollout) {
     stepStartedAt: r.stepStartedAt,
     finishedAt: r.finishedAt ?? undefined,
     policyName: r.policyName ?? undefined,
-    lastEvaluation: e && { verdict: e.verdict, rubric: e.rubric, score: e.score, reasons: e.reasons, evaluatedAt: e.evaluatedAt },
+    lastEvaluation: e && {
+      verdict: e.verdict,
+      rubric: e.rubric,
+      score: e.score,
+      reasons: e.reasons,
+      evaluatedAt: e.evaluatedAt,
+    },
     lastError: r.lastError
-      ? { message: r.lastError.message, at: r.lastError.at, ...(r.lastError.action ? { action: r.lastError.action } : {}) }
+      ? {
+          message: r.lastError.message,
+          at: r.lastError.at,
+          ...(r.lastError.action ? { action: r.lastError.action } : {}),
+        }
       : undefined,
   };
 }
@@ -152,27 +177,44 @@ async function resolveRollout(
     throw new InputError('rolloutId, entityRef: give one of them, not both');
   }
   if (rolloutId !== undefined) {
-    if (!UUID.test(rolloutId)) throw new InputError(`rolloutId: must be a rollout id (a UUID), got ${quote(rolloutId)}`);
+    if (!UUID.test(rolloutId))
+      throw new InputError(
+        `rolloutId: must be a rollout id (a UUID), got ${quote(rolloutId)}`,
+      );
     const rollout = await store.getRollout(rolloutId);
-    if (!rollout) throw new NotFoundError(`rolloutId: no rollout with id ${rolloutId}`);
+    if (!rollout)
+      throw new NotFoundError(`rolloutId: no rollout with id ${rolloutId}`);
     return rollout;
   }
   if (entityRef === undefined) {
-    throw new InputError("rolloutId: is required (or give entityRef to act on that service's active rollout)");
+    throw new InputError(
+      "rolloutId: is required (or give entityRef to act on that service's active rollout)",
+    );
   }
   const parsed = listRolloutsQuerySchema.safeParse({ entityRef });
-  if (!parsed.success) throw new InputError(formatZodIssues(parsed.error).join('; '));
-  const ref = stringifyEntityRef(parseEntityRef(entityRef, { defaultNamespace: 'default' }));
+  if (!parsed.success)
+    throw new InputError(formatZodIssues(parsed.error).join('; '));
+  const ref = stringifyEntityRef(
+    parseEntityRef(entityRef, { defaultNamespace: 'default' }),
+  );
   await requirePermission(permissions, credentials, rolloutReadPermission, ref);
-  const active = await store.listRollouts({ entityRefs: [ref], status: [...ACTIVE_ROLLOUT_STATUSES], limit: 10 });
+  const active = await store.listRollouts({
+    entityRefs: [ref],
+    status: [...ACTIVE_ROLLOUT_STATUSES],
+    limit: 10,
+  });
   if (active.length > 1) {
     throw new InputError(
       `entityRef: ${ref} has ${active.length} active rollouts (${active.map(r => r.id).join(', ')}); give rolloutId instead`,
     );
   }
   let [found] = active;
-  if (!found && orLatest) [found] = await store.listRollouts({ entityRefs: [ref], limit: 1 });
-  if (!found) throw new NotFoundError(`entityRef: ${ref} has no ${orLatest ? '' : 'active '}rollout`);
+  if (!found && orLatest)
+    [found] = await store.listRollouts({ entityRefs: [ref], limit: 1 });
+  if (!found)
+    throw new NotFoundError(
+      `entityRef: ${ref} has no ${orLatest ? '' : 'active '}rollout`,
+    );
   // Lists leave the evidence out: read the full row.
   return (await store.getRollout(found.id)) ?? found;
 }
@@ -196,14 +238,16 @@ const ACTIONS: Array<{
   {
     action: 'pause',
     title: 'Pause a rollout',
-    description: 'Pauses a rollout at its current step: the gate loop stops moving it until it is resumed. Pausing a paused rollout does nothing.',
+    description:
+      'Pauses a rollout at its current step: the gate loop stops moving it until it is resumed. Pausing a paused rollout does nothing.',
     destructive: false,
     idempotent: true,
   },
   {
     action: 'resume',
     title: 'Resume a rollout',
-    description: 'Resumes a paused rollout: the gate loop moves it again. Resuming a progressing rollout does nothing.',
+    description:
+      'Resumes a paused rollout: the gate loop moves it again. Resuming a progressing rollout does nothing.',
     destructive: false,
     idempotent: true,
   },
@@ -240,14 +284,35 @@ export function registerRolloutActions(options: RolloutActionsOptions): void {
       output: z =>
         z.object({
           rollout: rolloutOutput(z),
-          lastDecision: decisionOutput(z).optional().describe('The newest entry of its decision log'),
+          lastDecision: decisionOutput(z)
+            .optional()
+            .describe('The newest entry of its decision log'),
         }),
     },
     action: async ({ input, credentials }) => {
-      const rollout = await resolveRollout(store, permissions, credentials, input, true);
-      await requirePermission(permissions, credentials, rolloutReadPermission, rollout.entityRef);
-      const { items } = await store.listDecisions({ rolloutId: rollout.id, limit: 1 });
-      return { output: { rollout: rolloutView(rollout), lastDecision: decisionView(items[0]) } };
+      const rollout = await resolveRollout(
+        store,
+        permissions,
+        credentials,
+        input,
+        true,
+      );
+      await requirePermission(
+        permissions,
+        credentials,
+        rolloutReadPermission,
+        rollout.entityRef,
+      );
+      const { items } = await store.listDecisions({
+        rolloutId: rollout.id,
+        limit: 1,
+      });
+      return {
+        output: {
+          rollout: rolloutView(rollout),
+          lastDecision: decisionView(items[0]),
+        },
+      };
     },
   });
 
@@ -256,25 +321,43 @@ export function registerRolloutActions(options: RolloutActionsOptions): void {
       name: spec.action,
       title: spec.title,
       description: `${spec.description} Needs the ${actionPermission[spec.action].name} permission on the service. Written to the decision log with the caller as actor and the reason given.`,
-      attributes: { readOnly: false, destructive: spec.destructive, idempotent: spec.idempotent },
+      attributes: {
+        readOnly: false,
+        destructive: spec.destructive,
+        idempotent: spec.idempotent,
+      },
       schema: {
         input: z =>
           z.object({
             ...rolloutInput(z),
-            reason: z.string().describe('Why: written to the decision log (1 to 2000 characters)'),
+            reason: z
+              .string()
+              .describe(
+                'Why: written to the decision log (1 to 2000 characters)',
+              ),
             idempotencyKey: z
               .string()
               .optional()
               .describe(
-                'Optional, 8 to 128 letters, digits or _ . : - . A second call with the same key answers the first call\'s result without acting again. Without it every call is a new request.',
+                "Optional, 8 to 128 letters, digits or _ . : - . A second call with the same key answers the first call's result without acting again. Without it every call is a new request.",
               ),
           }),
         output: z =>
           z.object({
             rollout: rolloutOutput(z),
-            decision: decisionOutput(z).optional().describe('The decision log entry this call wrote'),
-            alreadyInState: z.boolean().describe('True when nothing had to be done (e.g. rolling back a rolled-back rollout)'),
-            replayed: z.boolean().describe('True when this is the stored answer of an earlier call with the same idempotencyKey'),
+            decision: decisionOutput(z)
+              .optional()
+              .describe('The decision log entry this call wrote'),
+            alreadyInState: z
+              .boolean()
+              .describe(
+                'True when nothing had to be done (e.g. rolling back a rolled-back rollout)',
+              ),
+            replayed: z
+              .boolean()
+              .describe(
+                'True when this is the stored answer of an earlier call with the same idempotencyKey',
+              ),
           }),
       },
       action: async ({ input, credentials }) => {
@@ -283,8 +366,17 @@ export function registerRolloutActions(options: RolloutActionsOptions): void {
           reason: input.reason,
           idempotencyKey: input.idempotencyKey ?? `action-${randomUUID()}`,
         });
-        if (!parsed.success) throw new InputError(`invalid input: ${formatZodIssues(parsed.error).join('; ')}`);
-        const rollout = await resolveRollout(store, permissions, credentials, input, false);
+        if (!parsed.success)
+          throw new InputError(
+            `invalid input: ${formatZodIssues(parsed.error).join('; ')}`,
+          );
+        const rollout = await resolveRollout(
+          store,
+          permissions,
+          credentials,
+          input,
+          false,
+        );
         const result = await takeRolloutAction(
           { actions, permissions, auditor },
           {

@@ -28,7 +28,10 @@ import type { ActionResult, ActionService } from '../service/ActionService';
  */
 
 /** The permission each action checks, on the catalog entity that owns the rollout. */
-export const actionPermission: Record<RolloutAction, ResourcePermission<'catalog-entity'>> = {
+export const actionPermission: Record<
+  RolloutAction,
+  ResourcePermission<'catalog-entity'>
+> = {
   promote: rolloutPromotePermission,
   pause: rolloutPromotePermission,
   resume: rolloutPromotePermission,
@@ -38,7 +41,11 @@ export const actionPermission: Record<RolloutAction, ResourcePermission<'catalog
 
 /** Who the decision log names: the user's entity ref, or `service:<subject>`. */
 export function actorOf(credentials: BackstageCredentials): string {
-  const principal = credentials.principal as { type: string; userEntityRef?: string; subject?: string };
+  const principal = credentials.principal as {
+    type: string;
+    userEntityRef?: string;
+    subject?: string;
+  };
   return principal.type === 'user'
     ? principal.userEntityRef!
     : `service:${principal.subject ?? 'unknown'}`;
@@ -52,11 +59,20 @@ export async function requirePermission(
   resourceRef?: string,
 ): Promise<void> {
   const [decision] = await permissions.authorize(
-    [resourceRef ? { permission: permission as ResourcePermission<'catalog-entity'>, resourceRef } : { permission: permission as BasicPermission }],
+    [
+      resourceRef
+        ? {
+            permission: permission as ResourcePermission<'catalog-entity'>,
+            resourceRef,
+          }
+        : { permission: permission as BasicPermission },
+    ],
     { credentials },
   );
   if (decision.result !== AuthorizeResult.ALLOW) {
-    throw new NotAllowedError(`you lack the ${permission.name} permission${resourceRef ? ` on ${resourceRef}` : ''}`);
+    throw new NotAllowedError(
+      `you lack the ${permission.name} permission${resourceRef ? ` on ${resourceRef}` : ''}`,
+    );
   }
 }
 
@@ -80,26 +96,39 @@ export interface RolloutActionRequest {
 }
 
 /** Audits, authorizes and takes one action on one rollout. */
-export async function takeRolloutAction(deps: RolloutActionDeps, req: RolloutActionRequest): Promise<ActionResult> {
+export async function takeRolloutAction(
+  deps: RolloutActionDeps,
+  req: RolloutActionRequest,
+): Promise<ActionResult> {
   const { rollout, action, credentials } = req;
   const principalType = (credentials.principal as { type: string }).type;
   if (principalType !== 'user' && principalType !== 'service') {
-    throw new NotAllowedError('credentials: a user or a service must take actions on rollouts, not an anonymous caller');
+    throw new NotAllowedError(
+      'credentials: a user or a service must take actions on rollouts, not an anonymous caller',
+    );
   }
   const event = await deps.auditor.createEvent({
     eventId: 'rollout-action',
-    severityLevel: action === 'rollback' || action === 'promote' ? 'high' : 'medium',
+    severityLevel:
+      action === 'rollback' || action === 'promote' ? 'high' : 'medium',
     request: req.request,
     meta: {
       action,
       rolloutId: rollout.id,
       entityRef: rollout.entityRef,
       reason: req.reason,
-      ...(req.request ? {} : { actor: actorOf(credentials), via: req.via ?? 'backend' }),
+      ...(req.request
+        ? {}
+        : { actor: actorOf(credentials), via: req.via ?? 'backend' }),
     },
   });
   try {
-    await requirePermission(deps.permissions, credentials, actionPermission[action], rollout.entityRef);
+    await requirePermission(
+      deps.permissions,
+      credentials,
+      actionPermission[action],
+      rollout.entityRef,
+    );
     const result = await deps.actions.act({
       rolloutId: rollout.id,
       action,
@@ -107,7 +136,13 @@ export async function takeRolloutAction(deps: RolloutActionDeps, req: RolloutAct
       idempotencyKey: req.idempotencyKey,
       actor: actorOf(credentials),
     });
-    await event.success({ meta: { status: result.rollout.status, replayed: Boolean(result.replayed), alreadyInState: Boolean(result.alreadyInState) } });
+    await event.success({
+      meta: {
+        status: result.rollout.status,
+        replayed: Boolean(result.replayed),
+        alreadyInState: Boolean(result.alreadyInState),
+      },
+    });
     return result;
   } catch (error) {
     await event.fail({ error: error as Error });

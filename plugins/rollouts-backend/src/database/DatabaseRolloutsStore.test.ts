@@ -28,7 +28,15 @@ beforeAll(async () => {
 afterAll(() => pg?.stop());
 
 const databases: Array<[string, () => Promise<Knex>]> = [
-  ['SQLite', async () => knexFactory({ client: 'better-sqlite3', connection: ':memory:', useNullAsDefault: true })],
+  [
+    'SQLite',
+    async () =>
+      knexFactory({
+        client: 'better-sqlite3',
+        connection: ':memory:',
+        useNullAsDefault: true,
+      }),
+  ],
 ];
 if (runPg) {
   databases.push([
@@ -36,12 +44,20 @@ if (runPg) {
     async () => {
       const name = `store_${randomUUID().slice(0, 8)}`;
       await pg!.createDatabase(name);
-      return knexFactory({ client: 'pg', connection: pg!.connection(name), pool: { min: 0, max: 10 } });
+      return knexFactory({
+        client: 'pg',
+        connection: pg!.connection(name),
+        pool: { min: 0, max: 10 },
+      });
     },
   ]);
 }
 
-function decisionFor(rollout: StoredRollout, i: number, overrides: Partial<NewDecision> = {}): NewDecision {
+function decisionFor(
+  rollout: StoredRollout,
+  i: number,
+  overrides: Partial<NewDecision> = {},
+): NewDecision {
   return {
     rolloutId: rollout.id,
     entityRef: rollout.entityRef,
@@ -62,14 +78,35 @@ function engineEvidence(conversionCanary: number, longBurn: number) {
   return {
     verdict: 'continue',
     signals: [
-      { name: 'error rate', kind: 'error-rate', baseline: 0.001, canary: 0.001 },
-      { name: 'conversion', kind: 'kpi-proportion', baseline: 0.04, canary: conversionCanary },
+      {
+        name: 'error rate',
+        kind: 'error-rate',
+        baseline: 0.001,
+        canary: 0.001,
+      },
+      {
+        name: 'conversion',
+        kind: 'kpi-proportion',
+        baseline: 0.04,
+        canary: conversionCanary,
+      },
     ],
-    checks: { burn: { canary: { availability: [{ name: 'page', longBurn, shortBurn: longBurn * 3 }] }, service: { availability: [{ name: 'page', longBurn: 0.1, shortBurn: 0.1 }] } } },
+    checks: {
+      burn: {
+        canary: {
+          availability: [{ name: 'page', longBurn, shortBurn: longBurn * 3 }],
+        },
+        service: {
+          availability: [{ name: 'page', longBurn: 0.1, shortBurn: 0.1 }],
+        },
+      },
+    },
   };
 }
 
-function rolloutInput(overrides: Partial<StoredRollout> = {}): Omit<StoredRollout, 'rowVersion' | 'updatedAt'> {
+function rolloutInput(
+  overrides: Partial<StoredRollout> = {},
+): Omit<StoredRollout, 'rowVersion' | 'updatedAt'> {
   const now = new Date().toISOString();
   return {
     id: randomUUID(),
@@ -90,10 +127,19 @@ function rolloutInput(overrides: Partial<StoredRollout> = {}): Omit<StoredRollou
 
 describe('timeOrderedUuid', () => {
   it('makes version-7 UUIDs that sort by time', () => {
-    const ids = [Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1) + 1, Date.UTC(2027, 5, 1)].map(t => timeOrderedUuid(t));
-    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const ids = [
+      Date.UTC(2026, 0, 1),
+      Date.UTC(2026, 0, 1) + 1,
+      Date.UTC(2027, 5, 1),
+    ].map(t => timeOrderedUuid(t));
+    for (const id of ids)
+      expect(id).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+      );
     expect([...ids].sort()).toEqual(ids);
-    expect(new Set(Array.from({ length: 1000 }, () => timeOrderedUuid())).size).toBe(1000);
+    expect(
+      new Set(Array.from({ length: 1000 }, () => timeOrderedUuid())).size,
+    ).toBe(1000);
   });
 });
 
@@ -128,10 +174,14 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
 
   it('applies a conditional update only at the expected row version', async () => {
     const { rollout } = await store.upsertDiscovered(rolloutInput());
-    const updated = await store.updateRollout(rollout.id, rollout.rowVersion, { status: 'paused' });
+    const updated = await store.updateRollout(rollout.id, rollout.rowVersion, {
+      status: 'paused',
+    });
     expect(updated?.status).toBe('paused');
     expect(updated?.rowVersion).toBe(rollout.rowVersion + 1);
-    const stale = await store.updateRollout(rollout.id, rollout.rowVersion, { status: 'rolled-back' });
+    const stale = await store.updateRollout(rollout.id, rollout.rowVersion, {
+      status: 'rolled-back',
+    });
     expect(stale).toBeUndefined();
     expect((await store.getRollout(rollout.id))?.status).toBe('paused');
   });
@@ -139,13 +189,24 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
   it('keeps one linear hash chain under concurrent appends', async () => {
     const { rollout } = await store.upsertDiscovered(rolloutInput());
     await Promise.all(
-      Array.from({ length: 40 }, (_, i) => store.appendDecision(decisionFor(rollout, i, { evidence: { i } }))),
+      Array.from({ length: 40 }, (_, i) =>
+        store.appendDecision(decisionFor(rollout, i, { evidence: { i } })),
+      ),
     );
     const verification = await store.verifyDecisions();
     expect(verification).toEqual({ ok: true, checked: 40 });
-    const page = await store.listDecisions({ rolloutId: rollout.id, limit: 15 });
-    expect(page.items.map(d => d.seq)).toEqual(Array.from({ length: 15 }, (_, i) => 40 - i));
-    const next = await store.listDecisions({ rolloutId: rollout.id, limit: 15, before: page.nextCursor });
+    const page = await store.listDecisions({
+      rolloutId: rollout.id,
+      limit: 15,
+    });
+    expect(page.items.map(d => d.seq)).toEqual(
+      Array.from({ length: 15 }, (_, i) => 40 - i),
+    );
+    const next = await store.listDecisions({
+      rolloutId: rollout.id,
+      limit: 15,
+      before: page.nextCursor,
+    });
     expect(next.items[0].seq).toBe(25);
   });
 
@@ -153,17 +214,29 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     const { rollout } = await store.upsertDiscovered(rolloutInput());
     for (let i = 0; i < 5; i++) {
       await store.appendDecision({
-        rolloutId: rollout.id, entityRef: rollout.entityRef, stepIndex: 0, verdict: 'continue',
-        kind: 'automatic', actor: 'scheduler', reasons: [`r${i}`], evidence: null, policyHash: null, outcome: 'none',
+        rolloutId: rollout.id,
+        entityRef: rollout.entityRef,
+        stepIndex: 0,
+        verdict: 'continue',
+        kind: 'automatic',
+        actor: 'scheduler',
+        reasons: [`r${i}`],
+        evidence: null,
+        policyHash: null,
+        outcome: 'none',
       });
     }
-    await knex('decisions').where({ seq: 3 }).update({ reasons: JSON.stringify(['rewritten history']) });
+    await knex('decisions')
+      .where({ seq: 3 })
+      .update({ reasons: JSON.stringify(['rewritten history']) });
     const tampered = await store.verifyDecisions();
     expect(tampered.ok).toBe(false);
     expect(tampered.firstBroken?.seq).toBe(3);
     expect(tampered.firstBroken?.problem).toMatch(/changed/);
 
-    await knex('decisions').where({ seq: 3 }).update({ reasons: JSON.stringify(['r2']) });
+    await knex('decisions')
+      .where({ seq: 3 })
+      .update({ reasons: JSON.stringify(['r2']) });
     expect((await store.verifyDecisions()).ok).toBe(true);
     await knex('decisions').where({ seq: 5 }).delete();
     const truncated = await store.verifyDecisions();
@@ -174,8 +247,12 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
   it('appends a batch of decisions as one stretch of the chain, between single appends', async () => {
     const { rollout } = await store.upsertDiscovered(rolloutInput());
     await store.appendDecision(decisionFor(rollout, 0));
-    const batch = await store.appendDecisions(Array.from({ length: 1203 }, (_, i) => decisionFor(rollout, i + 1)));
-    expect(batch.map(d => d.seq)).toEqual(Array.from({ length: 1203 }, (_, i) => i + 2));
+    const batch = await store.appendDecisions(
+      Array.from({ length: 1203 }, (_, i) => decisionFor(rollout, i + 1)),
+    );
+    expect(batch.map(d => d.seq)).toEqual(
+      Array.from({ length: 1203 }, (_, i) => i + 2),
+    );
     expect(batch[0].prevHash).not.toBe(batch[1].prevHash);
     expect(batch[1].prevHash).toBe(batch[0].hash);
     const last = await store.appendDecision(decisionFor(rollout, 1204));
@@ -190,9 +267,20 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
   it('keeps one chain when two stores append batches concurrently', async () => {
     // Two stores as two replicas would hold them: on PostgreSQL each with its own connection pool.
     const other = await (async () => {
-      if (_name !== 'PostgreSQL') return { store: DatabaseRolloutsStore.fromKnex(knex), close: async () => {} };
-      const k2 = knexFactory({ client: 'pg', connection: (knex.client.config as any).connection, pool: { min: 0, max: 10 } });
-      return { store: DatabaseRolloutsStore.fromKnex(k2), close: () => k2.destroy() };
+      if (_name !== 'PostgreSQL')
+        return {
+          store: DatabaseRolloutsStore.fromKnex(knex),
+          close: async () => {},
+        };
+      const k2 = knexFactory({
+        client: 'pg',
+        connection: (knex.client.config as any).connection,
+        pool: { min: 0, max: 10 },
+      });
+      return {
+        store: DatabaseRolloutsStore.fromKnex(k2),
+        close: () => k2.destroy(),
+      };
     })();
     try {
       const { rollout } = await store.upsertDiscovered(rolloutInput());
@@ -200,42 +288,91 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
       const results = await Promise.all(
         Array.from({ length: 12 }, (_, w) =>
           w % 3 === 2
-            ? writers[w % 2].appendDecision(decisionFor(rollout, w * 1000)).then(d => [d])
-            : writers[w % 2].appendDecisions(Array.from({ length: 40 + w }, (__, i) => decisionFor(rollout, w * 1000 + i))),
+            ? writers[w % 2]
+                .appendDecision(decisionFor(rollout, w * 1000))
+                .then(d => [d])
+            : writers[w % 2].appendDecisions(
+                Array.from({ length: 40 + w }, (__, i) =>
+                  decisionFor(rollout, w * 1000 + i),
+                ),
+              ),
         ),
       );
       const total = results.reduce((n, r) => n + r.length, 0);
       // every batch is one contiguous stretch of the log
-      for (const r of results) expect(r.map(d => d.seq)).toEqual(r.map((_, i) => r[0].seq + i));
-      const seqs = results.flat().map(d => d.seq).sort((a, b) => a - b);
+      for (const r of results)
+        expect(r.map(d => d.seq)).toEqual(r.map((_, i) => r[0].seq + i));
+      const seqs = results
+        .flat()
+        .map(d => d.seq)
+        .sort((a, b) => a - b);
       expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
-      expect(await store.verifyDecisions()).toEqual({ ok: true, checked: total });
-      expect(await other.store.verifyDecisions()).toEqual({ ok: true, checked: total });
+      expect(await store.verifyDecisions()).toEqual({
+        ok: true,
+        checked: total,
+      });
+      expect(await other.store.verifyDecisions()).toEqual({
+        ok: true,
+        checked: total,
+      });
     } finally {
       await other.close();
     }
   });
 
   it('applies a batch of conditional updates and logs decisions only for those that applied', async () => {
-    const rows = await Promise.all(Array.from({ length: 7 }, (_, i) => store.upsertDiscovered(rolloutInput({ entityRef: `component:default/svc-${i}` })).then(r => r.rollout)));
+    const rows = await Promise.all(
+      Array.from({ length: 7 }, (_, i) =>
+        store
+          .upsertDiscovered(
+            rolloutInput({ entityRef: `component:default/svc-${i}` }),
+          )
+          .then(r => r.rollout),
+      ),
+    );
     // someone else moves rollout 2 first
-    await store.updateRollout(rows[2].id, rows[2].rowVersion, { status: 'paused' });
+    await store.updateRollout(rows[2].id, rows[2].rowVersion, {
+      status: 'paused',
+    });
     const before = store.generation();
     const results = await store.updateRollouts(
       rows.map((r, i) => ({
         rollout: r,
         patch:
           i % 2
-            ? { lastEvaluation: { verdict: 'hold', rubric: 'not ready', score: 0.2, reasons: ['r'], evaluatedAt: r.startedAt }, evidence: engineEvidence(0.05, 2 + i), lastError: null }
-            : { status: 'promoted', finishedAt: '2026-11-21T13:00:00.000Z', currentWeight: 100, pendingAction: null },
-        decision: i === 5 ? undefined : decisionFor(r, i, { verdict: i % 2 ? 'hold' : 'promote', outcome: i % 2 ? 'none' : 'applied' }),
+            ? {
+                lastEvaluation: {
+                  verdict: 'hold',
+                  rubric: 'not ready',
+                  score: 0.2,
+                  reasons: ['r'],
+                  evaluatedAt: r.startedAt,
+                },
+                evidence: engineEvidence(0.05, 2 + i),
+                lastError: null,
+              }
+            : {
+                status: 'promoted',
+                finishedAt: '2026-11-21T13:00:00.000Z',
+                currentWeight: 100,
+                pendingAction: null,
+              },
+        decision:
+          i === 5
+            ? undefined
+            : decisionFor(r, i, {
+                verdict: i % 2 ? 'hold' : 'promote',
+                outcome: i % 2 ? 'none' : 'applied',
+              }),
       })),
     );
     expect(store.generation()).toBeGreaterThan(before);
     expect(results[2]).toBeUndefined();
     expect(results.filter(Boolean)).toHaveLength(6);
     expect(results[5]?.decision).toBeUndefined();
-    expect(results.filter(r => r?.decision).map(r => r!.decision!.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(results.filter(r => r?.decision).map(r => r!.decision!.seq)).toEqual(
+      [1, 2, 3, 4, 5],
+    );
     for (const [i, r] of results.entries()) {
       if (!r) continue;
       // the returned row is what the database now holds
@@ -245,12 +382,25 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     }
     expect((await store.getRollout(rows[2].id))?.status).toBe('paused');
     expect(await store.updateRollouts([])).toEqual([]);
-    await expect(store.updateRollouts([{ rollout: rows[0], patch: {} }, { rollout: rows[0], patch: {} }])).rejects.toThrow(/once/);
+    await expect(
+      store.updateRollouts([
+        { rollout: rows[0], patch: {} },
+        { rollout: rows[0], patch: {} },
+      ]),
+    ).rejects.toThrow(/once/);
     expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 5 });
     // the dashboard's figures come from the evidence written
-    const figures = await store.listRolloutFigures({ entityRefs: ['component:default/svc-3'], finishedSince: '2000-01-01T00:00:00.000Z' });
+    const figures = await store.listRolloutFigures({
+      entityRefs: ['component:default/svc-3'],
+      finishedSince: '2000-01-01T00:00:00.000Z',
+    });
     expect(figures).toEqual([
-      expect.objectContaining({ entityRef: 'component:default/svc-3', status: 'progressing', burnRate: 5, kpiDeltas: { conversion: expect.closeTo(0.25, 6) } }),
+      expect.objectContaining({
+        entityRef: 'component:default/svc-3',
+        status: 'progressing',
+        burnRate: 5,
+        kpiDeltas: { conversion: expect.closeTo(0.25, 6) },
+      }),
     ]);
   });
 
@@ -258,46 +408,111 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     const now = Date.parse('2026-11-21T12:00:00.000Z');
     const at = (h: number) => new Date(now - h * 3_600_000).toISOString();
     const inputs = [
-      rolloutInput({ entityRef: 'component:default/a', startedAt: at(5), evidence: engineEvidence(0.04, 1.5) }),
-      rolloutInput({ entityRef: 'component:default/a', startedAt: at(30), status: 'rolled-back', finishedAt: at(29), evidence: engineEvidence(0.02, 9) }),
-      rolloutInput({ entityRef: 'component:default/b', startedAt: at(900), status: 'promoted', finishedAt: at(899), evidence: engineEvidence(0.05, 1) }),
+      rolloutInput({
+        entityRef: 'component:default/a',
+        startedAt: at(5),
+        evidence: engineEvidence(0.04, 1.5),
+      }),
+      rolloutInput({
+        entityRef: 'component:default/a',
+        startedAt: at(30),
+        status: 'rolled-back',
+        finishedAt: at(29),
+        evidence: engineEvidence(0.02, 9),
+      }),
+      rolloutInput({
+        entityRef: 'component:default/b',
+        startedAt: at(900),
+        status: 'promoted',
+        finishedAt: at(899),
+        evidence: engineEvidence(0.05, 1),
+      }),
       rolloutInput({ entityRef: 'component:default/c', startedAt: at(3) }),
     ];
     for (const input of inputs) await store.upsertDiscovered(input);
-    const listed = await store.listRollouts({ entityRefs: ['component:default/a'] });
+    const listed = await store.listRollouts({
+      entityRefs: ['component:default/a'],
+    });
     expect(listed.map(r => r.startedAt)).toEqual([at(5), at(30)]);
     expect(listed.every(r => r.evidence === undefined)).toBe(true);
-    const withEvidence = await store.listRollouts({ entityRefs: ['component:default/a'], withEvidence: true });
+    const withEvidence = await store.listRollouts({
+      entityRefs: ['component:default/a'],
+      withEvidence: true,
+    });
     expect(withEvidence[0].evidence).toEqual(engineEvidence(0.04, 1.5));
-    expect((await store.getRollout(listed[1].id))?.evidence).toEqual(engineEvidence(0.02, 9));
+    expect((await store.getRollout(listed[1].id))?.evidence).toEqual(
+      engineEvidence(0.02, 9),
+    );
 
     const since = at(24 * 7);
-    const short = await store.listRolloutFigures({ entityRefs: ['component:default/a', 'component:default/b'], finishedSince: since });
+    const short = await store.listRolloutFigures({
+      entityRefs: ['component:default/a', 'component:default/b'],
+      finishedSince: since,
+    });
     expect(short.map(f => [f.entityRef, f.status, f.burnRate]).sort()).toEqual([
       ['component:default/a', 'progressing', 1.5],
       ['component:default/a', 'rolled-back', 9],
     ]);
-    expect(short.find(f => f.status === 'rolled-back')?.kpiDeltas?.conversion).toBeCloseTo(-0.5, 6);
+    expect(
+      short.find(f => f.status === 'rolled-back')?.kpiDeltas?.conversion,
+    ).toBeCloseTo(-0.5, 6);
     // a long list of services (every one in the catalog) filters the same way
-    const many = Array.from({ length: 600 }, (_, i) => `component:default/x${i}`).concat('component:default/c');
-    const long = await store.listRolloutFigures({ entityRefs: many, finishedSince: since });
-    expect(long).toEqual([{ entityRef: 'component:default/c', status: 'progressing', startedAt: at(3), stepStartedAt: inputs[3].stepStartedAt, finishedAt: undefined, burnRate: undefined, kpiDeltas: undefined }]);
-    expect(await store.listRolloutFigures({ entityRefs: [], finishedSince: since })).toEqual([]);
-    expect(await store.listRolloutFigures({ finishedSince: since })).toHaveLength(3);
+    const many = Array.from(
+      { length: 600 },
+      (_, i) => `component:default/x${i}`,
+    ).concat('component:default/c');
+    const long = await store.listRolloutFigures({
+      entityRefs: many,
+      finishedSince: since,
+    });
+    expect(long).toEqual([
+      {
+        entityRef: 'component:default/c',
+        status: 'progressing',
+        startedAt: at(3),
+        stepStartedAt: inputs[3].stepStartedAt,
+        finishedAt: undefined,
+        burnRate: undefined,
+        kpiDeltas: undefined,
+      },
+    ]);
+    expect(
+      await store.listRolloutFigures({ entityRefs: [], finishedSince: since }),
+    ).toEqual([]);
+    expect(
+      await store.listRolloutFigures({ finishedSince: since }),
+    ).toHaveLength(3);
   });
 
   it('backfills the figure columns of existing rollouts when migrating', async () => {
     await knex.migrate.rollback({ directory: migrationsDir }, true);
-    await knex.migrate.up({ directory: migrationsDir, name: '20261121000000_init.js' });
+    await knex.migrate.up({
+      directory: migrationsDir,
+      name: '20261121000000_init.js',
+    });
     expect(await knex.schema.hasColumn('rollouts', 'burn_rate')).toBe(false);
     const input = rolloutInput({ evidence: engineEvidence(0.03, 4) });
     await knex('rollouts').insert({
-      id: input.id, entity_ref: input.entityRef, provider: input.provider, target: input.target, external_id: input.externalId,
-      version: input.version, status: input.status, steps: JSON.stringify(input.steps), current_step_index: 0, current_weight: 5,
-      started_at: input.startedAt, step_started_at: input.stepStartedAt, updated_at: input.startedAt, evidence: JSON.stringify(input.evidence), row_version: 0,
+      id: input.id,
+      entity_ref: input.entityRef,
+      provider: input.provider,
+      target: input.target,
+      external_id: input.externalId,
+      version: input.version,
+      status: input.status,
+      steps: JSON.stringify(input.steps),
+      current_step_index: 0,
+      current_weight: 5,
+      started_at: input.startedAt,
+      step_started_at: input.stepStartedAt,
+      updated_at: input.startedAt,
+      evidence: JSON.stringify(input.evidence),
+      row_version: 0,
     });
     await migrateRolloutsDatabase(knex);
-    const [figures] = await store.listRolloutFigures({ finishedSince: input.startedAt });
+    const [figures] = await store.listRolloutFigures({
+      finishedSince: input.startedAt,
+    });
     expect(figures.burnRate).toBe(4);
     expect(figures.kpiDeltas?.conversion).toBeCloseTo(-0.25, 6);
   });
@@ -307,7 +522,10 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     const written = await store.appendDecisions([
       decisionFor(rollout, 0, { evidence: engineEvidence(0.05, 2) }),
       decisionFor(rollout, 1, { evidence: null, policyHash: 'a'.repeat(64) }),
-      decisionFor(rollout, 2, { reasons: ['line one\nline two', 'ünïcode ✓'], actor: 'user:default/jane' }),
+      decisionFor(rollout, 2, {
+        reasons: ['line one\nline two', 'ünïcode ✓'],
+        actor: 'user:default/jane',
+      }),
     ]);
     const rows = await knex('decisions').orderBy('seq');
     expect(rows.map(r => Number(r.chain_version))).toEqual([2, 2, 2]);
@@ -315,17 +533,25 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
       expect(row.hash).toBe(written[i].hash);
       expect(decisionRowHash(row)).toBe(row.hash);
       // the stored evidence is the snapshot's JSON text as written, hashed as is
-      expect(row.evidence).toBe(written[i].evidence === null ? null : JSON.stringify(written[i].evidence));
+      expect(row.evidence).toBe(
+        written[i].evidence === null
+          ? null
+          : JSON.stringify(written[i].evidence),
+      );
     }
     expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 3 });
     // what the store hands back is what a reader gets
-    expect((await store.listDecisions({ rolloutId: rollout.id })).items.reverse()).toEqual(written);
+    expect(
+      (await store.listDecisions({ rolloutId: rollout.id })).items.reverse(),
+    ).toEqual(written);
   });
 
   it('verifies a version-1 log written before the upgrade, then version-2 rows, across the boundary', async () => {
     // the log as the code before chain version 2 wrote it, without the chain_version column
     await knex.migrate.down({ directory: migrationsDir });
-    expect(await knex.schema.hasColumn('decisions', 'chain_version')).toBe(false);
+    expect(await knex.schema.hasColumn('decisions', 'chain_version')).toBe(
+      false,
+    );
     const { rollout } = await store.upsertDiscovered(rolloutInput());
     const json = new JsonOnce();
     let prevHash = GENESIS_HASH;
@@ -333,7 +559,8 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     for (let i = 0; i < 4; i++) {
       const base: Omit<DecisionEntry, 'hash'> = {
         ...decisionFor(rollout, i, i === 2 ? { evidence: null } : {}),
-        evidence: i === 2 ? null : { i, nested: { b: 2, a: [1, { y: 1, x: 0 }] } },
+        evidence:
+          i === 2 ? null : { i, nested: { b: 2, a: [1, { y: 1, x: 0 }] } },
         seq: i + 1,
         id: timeOrderedUuid(),
         createdAt: new Date(Date.UTC(2026, 10, 20, 12, i)).toISOString(),
@@ -345,19 +572,34 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
       v1.push(entry);
       prevHash = entry.hash;
     }
-    await knex('decision_chain').where({ id: 1 }).update({ seq: 4, hash: prevHash });
+    await knex('decision_chain')
+      .where({ id: 1 })
+      .update({ seq: 4, hash: prevHash });
 
     await migrateRolloutsDatabase(knex);
-    expect((await knex('decisions').select('chain_version')).map(r => Number(r.chain_version))).toEqual([1, 1, 1, 1]);
+    expect(
+      (await knex('decisions').select('chain_version')).map(r =>
+        Number(r.chain_version),
+      ),
+    ).toEqual([1, 1, 1, 1]);
     expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 4 });
 
-    const v2 = await store.appendDecisions([decisionFor(rollout, 4), decisionFor(rollout, 5)]);
+    const v2 = await store.appendDecisions([
+      decisionFor(rollout, 4),
+      decisionFor(rollout, 5),
+    ]);
     expect(v2[0].prevHash).toBe(v1[3].hash);
-    expect((await knex('decisions').orderBy('seq').select('chain_version')).map(r => Number(r.chain_version))).toEqual([1, 1, 1, 1, 2, 2]);
+    expect(
+      (await knex('decisions').orderBy('seq').select('chain_version')).map(r =>
+        Number(r.chain_version),
+      ),
+    ).toEqual([1, 1, 1, 1, 2, 2]);
     expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 6 });
 
     // version-1 rows keep the version-1 rule: a changed one is still found
-    await knex('decisions').where({ seq: 2 }).update({ actor: 'user:default/mallory' });
+    await knex('decisions')
+      .where({ seq: 2 })
+      .update({ actor: 'user:default/mallory' });
     expect((await store.verifyDecisions()).firstBroken?.seq).toBe(2);
     await knex('decisions').where({ seq: 2 }).update({ actor: 'scheduler' });
     // a version-2 row relabelled as version 1 does not verify under the version-1 rule
@@ -372,14 +614,21 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     await store.appendDecisions([
       decisionFor(rollout, 0),
       decisionFor(rollout, 1),
-      decisionFor(rollout, 2, { evidence: engineEvidence(0.05, 2), policyHash: 'b'.repeat(64), reasons: ['r2', 'second'] }),
+      decisionFor(rollout, 2, {
+        evidence: engineEvidence(0.05, 2),
+        policyHash: 'b'.repeat(64),
+        reasons: ['r2', 'second'],
+      }),
       decisionFor(rollout, 3, { evidence: null }),
       decisionFor(rollout, 4),
     ]);
     expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 5 });
-    const original = async (seq: number) => knex('decisions').where({ seq }).first();
+    const original = async (seq: number) =>
+      knex('decisions').where({ seq }).first();
     const row3 = await original(3);
-    const reordered = JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(row3.evidence)).reverse()));
+    const reordered = JSON.stringify(
+      Object.fromEntries(Object.entries(JSON.parse(row3.evidence)).reverse()),
+    );
     expect(JSON.parse(reordered)).toEqual(JSON.parse(row3.evidence));
     // [seq of the row, column, tampered value]: content changes, and text changes with equal content
     const tampers: Array<[number, string, unknown]> = [
@@ -392,7 +641,11 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
       [3, 'actor', 'user:default/mallory'],
       [3, 'reasons', JSON.stringify(['r2'])],
       [3, 'reasons', JSON.stringify(['r2', 'second'], null, 1)],
-      [3, 'evidence', JSON.stringify({ ...JSON.parse(row3.evidence), verdict: 'rollback' })],
+      [
+        3,
+        'evidence',
+        JSON.stringify({ ...JSON.parse(row3.evidence), verdict: 'rollback' }),
+      ],
       [3, 'evidence', reordered],
       [3, 'evidence', `${row3.evidence} `],
       [3, 'evidence', null],
@@ -401,7 +654,11 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
       [3, 'policy_hash', null],
       [4, 'policy_hash', ''],
       [3, 'outcome', 'applied'],
-      [3, 'created_at', new Date(Date.parse(row3.created_at) + 1).toISOString()],
+      [
+        3,
+        'created_at',
+        new Date(Date.parse(row3.created_at) + 1).toISOString(),
+      ],
       [3, 'prev_hash', 'f'.repeat(64)],
       [3, 'hash', 'e'.repeat(64)],
       [3, 'chain_version', 1],
@@ -413,9 +670,17 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     const anyProblem = expect.any(String);
     for (const [seq, column, value] of tampers) {
       const before = await original(seq);
-      await knex('decisions').where({ seq }).update({ [column]: value });
+      await knex('decisions')
+        .where({ seq })
+        .update({ [column]: value });
       const result = await store.verifyDecisions();
-      expect({ column, value, ok: result.ok, seq: result.firstBroken?.seq, problem: result.firstBroken?.problem }).toEqual({
+      expect({
+        column,
+        value,
+        ok: result.ok,
+        seq: result.firstBroken?.seq,
+        problem: result.firstBroken?.problem,
+      }).toEqual({
         column,
         value,
         ok: false,
@@ -426,24 +691,39 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
       if (column === 'seq') {
         await knex('decisions').where({ seq: value }).update({ seq });
       } else {
-        await knex('decisions').where({ seq }).update({ [column]: before[column] });
+        await knex('decisions')
+          .where({ seq })
+          .update({ [column]: before[column] });
       }
       expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 5 });
     }
     // a change to a later row's link, and a row swapped in whole from elsewhere in the log
     const row2 = await original(2);
     const { seq: _s, ...rest2 } = row2;
-    await knex('decisions').where({ seq: 4 }).update({ ...rest2, id: row2.id.replace(/.$/, (c: string) => (c === '0' ? '1' : '0')) });
+    await knex('decisions')
+      .where({ seq: 4 })
+      .update({
+        ...rest2,
+        id: row2.id.replace(/.$/, (c: string) => (c === '0' ? '1' : '0')),
+      });
     expect((await store.verifyDecisions()).firstBroken?.seq).toBe(4);
   });
 
   it('hands out an idempotency key once', async () => {
-    const record = { idempotencyKey: 'key-12345678', rolloutId: 'r1', action: 'rollback', actor: 'user:default/guest', createdAt: new Date().toISOString() };
+    const record = {
+      idempotencyKey: 'key-12345678',
+      rolloutId: 'r1',
+      action: 'rollback',
+      actor: 'user:default/guest',
+      createdAt: new Date().toISOString(),
+    };
     expect((await store.claimActionRequest(record)).claimed).toBe(true);
     const again = await store.claimActionRequest(record);
     expect(again.claimed).toBe(false);
     expect(again.existing?.state).toBe('running');
     await store.finishActionRequest(record.idempotencyKey, 'done', { ok: 1 });
-    expect((await store.getActionRequest(record.idempotencyKey))?.result).toEqual({ ok: 1 });
+    expect(
+      (await store.getActionRequest(record.idempotencyKey))?.result,
+    ).toEqual({ ok: 1 });
   });
 });

@@ -76,8 +76,22 @@ export interface DecisionRow {
 
 /** The decisions table's columns in insert order. */
 const DECISION_COLUMNS: ReadonlyArray<keyof DecisionRow> = [
-  'seq', 'id', 'rollout_id', 'entity_ref', 'step_index', 'verdict', 'kind', 'actor', 'reasons', 'evidence',
-  'policy_hash', 'outcome', 'created_at', 'prev_hash', 'hash', 'chain_version',
+  'seq',
+  'id',
+  'rollout_id',
+  'entity_ref',
+  'step_index',
+  'verdict',
+  'kind',
+  'actor',
+  'reasons',
+  'evidence',
+  'policy_hash',
+  'outcome',
+  'created_at',
+  'prev_hash',
+  'hash',
+  'chain_version',
 ];
 
 /**
@@ -108,8 +122,20 @@ function evidenceKind(evidence: unknown): boolean | string {
 export function decisionRowHash(row: Omit<DecisionRow, 'hash'>): string {
   const evidence: unknown = row.evidence;
   const header = JSON.stringify([
-    2, intColumn(row.seq), row.id, row.rollout_id, row.entity_ref, intColumn(row.step_index), row.verdict, row.kind, row.actor,
-    row.reasons, row.policy_hash, row.outcome, row.created_at, row.prev_hash,
+    2,
+    intColumn(row.seq),
+    row.id,
+    row.rollout_id,
+    row.entity_ref,
+    intColumn(row.step_index),
+    row.verdict,
+    row.kind,
+    row.actor,
+    row.reasons,
+    row.policy_hash,
+    row.outcome,
+    row.created_at,
+    row.prev_hash,
     evidenceKind(evidence),
   ]);
   const h = createHash('sha256').update(header).update('\n');
@@ -125,15 +151,36 @@ export function decisionRowHash(row: Omit<DecisionRow, 'hash'>): string {
  * differently from the integer.
  */
 function intColumn(value: unknown): unknown {
-  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : String(value);
-  return typeof value === 'string' && /^(0|-?[1-9][0-9]{0,14})$/.test(value) ? Number(value) : value;
+  if (typeof value === 'bigint')
+    return Number.isSafeInteger(Number(value)) ? Number(value) : String(value);
+  return typeof value === 'string' && /^(0|-?[1-9][0-9]{0,14})$/.test(value)
+    ? Number(value)
+    : value;
 }
 
 /** Every rollouts column a `StoredRollout` is built from, but the evidence snapshot. */
 const LIST_COLUMNS = [
-  'id', 'entity_ref', 'provider', 'target', 'external_id', 'version', 'previous_version', 'status', 'steps',
-  'current_step_index', 'current_weight', 'started_at', 'step_started_at', 'finished_at', 'updated_at',
-  'policy_name', 'policy_hash', 'last_evaluation', 'last_error', 'pending_action', 'row_version',
+  'id',
+  'entity_ref',
+  'provider',
+  'target',
+  'external_id',
+  'version',
+  'previous_version',
+  'status',
+  'steps',
+  'current_step_index',
+  'current_weight',
+  'started_at',
+  'step_started_at',
+  'finished_at',
+  'updated_at',
+  'policy_name',
+  'policy_hash',
+  'last_evaluation',
+  'last_error',
+  'pending_action',
+  'row_version',
 ];
 
 /** PostgreSQL types of the rollouts columns a batch update may set (the rest are text-like). */
@@ -177,11 +224,15 @@ const pgInsertText = (() => {
 })();
 
 /** The prepared single-row insert of each better-sqlite3 connection. */
-const sqliteInserts = new WeakMap<object, { run(values: unknown[]): unknown }>();
+const sqliteInserts = new WeakMap<
+  object,
+  { run(values: unknown[]): unknown }
+>();
 
 function decisionInsertSql(rows: number, placeholder: () => string): string {
   const tuples: string[] = [];
-  for (let r = 0; r < rows; r++) tuples.push(`(${DECISION_COLUMNS.map(placeholder).join(', ')})`);
+  for (let r = 0; r < rows; r++)
+    tuples.push(`(${DECISION_COLUMNS.map(placeholder).join(', ')})`);
   return `insert into "decisions" (${DECISION_COLUMNS.map(c => `"${c}"`).join(', ')}) values ${tuples.join(', ')}`;
 }
 
@@ -218,7 +269,11 @@ export class JsonOnce {
  * chain version that hash was computed with (see `sealDecision` to hash a
  * new entry).
  */
-export function decisionRow(entry: DecisionEntry, json: JsonOnce, chainVersion: number = DECISION_CHAIN_VERSION): DecisionRow {
+export function decisionRow(
+  entry: DecisionEntry,
+  json: JsonOnce,
+  chainVersion: number = DECISION_CHAIN_VERSION,
+): DecisionRow {
   return {
     seq: entry.seq,
     id: entry.id,
@@ -229,7 +284,10 @@ export function decisionRow(entry: DecisionEntry, json: JsonOnce, chainVersion: 
     kind: entry.kind,
     actor: entry.actor,
     reasons: JSON.stringify(entry.reasons),
-    evidence: entry.evidence === null || entry.evidence === undefined ? null : json.of(entry.evidence),
+    evidence:
+      entry.evidence === null || entry.evidence === undefined
+        ? null
+        : json.of(entry.evidence),
     policy_hash: entry.policyHash ?? null,
     outcome: entry.outcome,
     created_at: entry.createdAt,
@@ -244,7 +302,10 @@ export function decisionRow(entry: DecisionEntry, json: JsonOnce, chainVersion: 
  * it will be stored as: returns that row and the entry with its hash. Each
  * evidence object is serialised once (by `json`) and hashed as that text.
  */
-export function sealDecision(base: Omit<DecisionEntry, 'hash'>, json: JsonOnce): { entry: DecisionEntry; row: DecisionRow } {
+export function sealDecision(
+  base: Omit<DecisionEntry, 'hash'>,
+  json: JsonOnce,
+): { entry: DecisionEntry; row: DecisionRow } {
   const row = decisionRow({ ...base, hash: '' }, json, DECISION_CHAIN_VERSION);
   row.hash = decisionRowHash(row);
   return { entry: { ...base, hash: row.hash }, row };
@@ -259,7 +320,10 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   readonly #isBetterSqlite: boolean;
   #generation = 0;
 
-  static async create(options: { database: DatabaseService; skipMigrations?: boolean }): Promise<DatabaseRolloutsStore> {
+  static async create(options: {
+    database: DatabaseService;
+    skipMigrations?: boolean;
+  }): Promise<DatabaseRolloutsStore> {
     const client = await options.database.getClient();
     if (!options.database.migrations?.skip && !options.skipMigrations) {
       await migrateRolloutsDatabase(client);
@@ -275,7 +339,8 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   private constructor(db: Knex) {
     this.#db = db;
     const client = String(db.client.config.client ?? '');
-    this.#isPg = client === 'pg' || client === 'postgres' || client === 'postgresql';
+    this.#isPg =
+      client === 'pg' || client === 'postgres' || client === 'postgresql';
     this.#isBetterSqlite = client === 'better-sqlite3';
   }
 
@@ -329,7 +394,8 @@ export class DatabaseRolloutsStore implements RolloutsStore {
       if (key in patch) {
         const value = patch[key];
         if (value === undefined || value === null) row[column] = null;
-        else if (isJson) row[column] = json ? json.of(value) : JSON.stringify(value);
+        else if (isJson)
+          row[column] = json ? json.of(value) : JSON.stringify(value);
         else row[column] = value;
       }
     }
@@ -338,10 +404,19 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   }
 
   /** The row a successful conditional update leaves, without reading it back. */
-  #applyPatch(rollout: StoredRollout, patch: RolloutPatch, updatedAt: string): StoredRollout {
-    const next: StoredRollout = { ...rollout, updatedAt, rowVersion: rollout.rowVersion + 1 };
+  #applyPatch(
+    rollout: StoredRollout,
+    patch: RolloutPatch,
+    updatedAt: string,
+  ): StoredRollout {
+    const next: StoredRollout = {
+      ...rollout,
+      updatedAt,
+      rowVersion: rollout.rowVersion + 1,
+    };
     // as in #patchToRow: a key present with null or undefined clears the column
-    for (const [key, value] of Object.entries(patch)) (next as any)[key] = value ?? undefined;
+    for (const [key, value] of Object.entries(patch))
+      (next as any)[key] = value ?? undefined;
     return next;
   }
 
@@ -359,7 +434,9 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     }
   }
 
-  async upsertDiscovered(rollout: Omit<StoredRollout, 'rowVersion' | 'updatedAt'>) {
+  async upsertDiscovered(
+    rollout: Omit<StoredRollout, 'rowVersion' | 'updatedAt'>,
+  ) {
     const existing = await this.#db('rollouts')
       .where({ provider: rollout.provider, external_id: rollout.externalId })
       .first();
@@ -396,18 +473,28 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   }
 
   async listRollouts(filter: RolloutFilter = {}) {
-    const q = this.#db('rollouts').select(filter.withEvidence ? [...LIST_COLUMNS, 'evidence'] : LIST_COLUMNS);
+    const q = this.#db('rollouts').select(
+      filter.withEvidence ? [...LIST_COLUMNS, 'evidence'] : LIST_COLUMNS,
+    );
     if (filter.entityRefs) q.whereIn('entity_ref', filter.entityRefs);
     if (filter.status) q.whereIn('status', filter.status);
     if (filter.finishedSince) {
-      q.where(b => b.whereNull('finished_at').orWhere('finished_at', '>=', filter.finishedSince!));
+      q.where(b =>
+        b
+          .whereNull('finished_at')
+          .orWhere('finished_at', '>=', filter.finishedSince!),
+      );
     }
     q.orderBy('started_at', 'desc');
     if (filter.limit) q.limit(filter.limit);
     return (await q).map(r => this.#toRollout(r));
   }
 
-  async updateRollout(id: string, expectedVersion: number, patch: RolloutPatch) {
+  async updateRollout(
+    id: string,
+    expectedVersion: number,
+    patch: RolloutPatch,
+  ) {
     const count = await this.#write(() =>
       this.#db('rollouts')
         .where({ id, row_version: expectedVersion })
@@ -429,20 +516,40 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   }
 
   async #updateRollouts(updates: RolloutUpdate[]) {
-    const out: Array<{ rollout: StoredRollout; decision?: DecisionEntry } | undefined> = [];
+    const out: Array<
+      { rollout: StoredRollout; decision?: DecisionEntry } | undefined
+    > = [];
     for (const chunk of chunks(updates, BATCH)) {
       const updatedAt = new Date().toISOString();
       const json = new JsonOnce();
       const result = await this.#db.transaction(async trx => {
         const applied = await this.#updateMany(
           trx,
-          chunk.map(u => ({ id: u.rollout.id, expected: u.rollout.rowVersion, row: { ...this.#patchToRow(u.patch, json), updated_at: updatedAt } })),
+          chunk.map(u => ({
+            id: u.rollout.id,
+            expected: u.rollout.rowVersion,
+            row: { ...this.#patchToRow(u.patch, json), updated_at: updatedAt },
+          })),
         );
-        const rows = chunk.map(u => (applied.has(u.rollout.id) ? this.#applyPatch(u.rollout, u.patch, updatedAt) : undefined));
-        const toLog = chunk.map((u, i) => (rows[i] && u.decision ? u.decision : undefined));
-        const logged = await this.#appendInTransaction(trx, toLog.filter((d): d is NewDecision => d !== undefined), json);
+        const rows = chunk.map(u =>
+          applied.has(u.rollout.id)
+            ? this.#applyPatch(u.rollout, u.patch, updatedAt)
+            : undefined,
+        );
+        const toLog = chunk.map((u, i) =>
+          rows[i] && u.decision ? u.decision : undefined,
+        );
+        const logged = await this.#appendInTransaction(
+          trx,
+          toLog.filter((d): d is NewDecision => d !== undefined),
+          json,
+        );
         let next = 0;
-        return rows.map((rollout, i) => (rollout ? { rollout, decision: toLog[i] ? logged[next++] : undefined } : undefined));
+        return rows.map((rollout, i) =>
+          rollout
+            ? { rollout, decision: toLog[i] ? logged[next++] : undefined }
+            : undefined,
+        );
       });
       out.push(...result);
     }
@@ -454,12 +561,26 @@ export class DatabaseRolloutsStore implements RolloutsStore {
    * row changes only while it still has its expected row version. Returns
    * the ids that changed.
    */
-  async #updateMany(trx: Knex.Transaction, items: Array<{ id: string; expected: number; row: Record<string, unknown> }>): Promise<Set<string>> {
+  async #updateMany(
+    trx: Knex.Transaction,
+    items: Array<{
+      id: string;
+      expected: number;
+      row: Record<string, unknown>;
+    }>,
+  ): Promise<Set<string>> {
     const applied = new Set<string>();
     if (!items.length) return applied;
     if (this.#isPg) {
       // Lock the rows in one order, so two replicas' batches never deadlock on each other.
-      await trx('rollouts').select('id').whereIn('id', items.map(i => i.id)).orderBy('id').forUpdate();
+      await trx('rollouts')
+        .select('id')
+        .whereIn(
+          'id',
+          items.map(i => i.id),
+        )
+        .orderBy('id')
+        .forUpdate();
     }
     const groups = new Map<string, typeof items>();
     for (const item of items) {
@@ -471,7 +592,8 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     for (const [signature, group] of groups) {
       const columns = signature.split(',');
       const names = ['id', 'expected', ...columns];
-      const cast = (name: string) => (this.#isPg ? `::${PG_TYPES[name] ?? 'text'}` : '');
+      const cast = (name: string) =>
+        this.#isPg ? `::${PG_TYPES[name] ?? 'text'}` : '';
       const tuple = `(${names.map(n => `?${cast(n)}`).join(', ')})`;
       const bindings: unknown[] = [];
       for (const item of group) {
@@ -496,7 +618,9 @@ export class DatabaseRolloutsStore implements RolloutsStore {
 
   async appendDecisions(decisions: NewDecision[]): Promise<DecisionEntry[]> {
     if (!decisions.length) return [];
-    return this.#write(() => this.#db.transaction(trx => this.#appendInTransaction(trx, decisions)));
+    return this.#write(() =>
+      this.#db.transaction(trx => this.#appendInTransaction(trx, decisions)),
+    );
   }
 
   /**
@@ -507,7 +631,11 @@ export class DatabaseRolloutsStore implements RolloutsStore {
    * `DECISION_INSERT_ROWS`; the next run is hashed while the database
    * inserts the previous one.
    */
-  async #appendInTransaction(trx: Knex.Transaction, decisions: NewDecision[], json = new JsonOnce()): Promise<DecisionEntry[]> {
+  async #appendInTransaction(
+    trx: Knex.Transaction,
+    decisions: NewDecision[],
+    json = new JsonOnce(),
+  ): Promise<DecisionEntry[]> {
     if (!decisions.length) return [];
     const headQuery = trx('decision_chain').where({ id: 1 });
     const head = await (this.#isPg ? headQuery.forUpdate() : headQuery).first();
@@ -580,10 +708,14 @@ export class DatabaseRolloutsStore implements RolloutsStore {
    * Anything else goes through knex. Every statement runs on the
    * transaction's connection, so it is part of the same transaction.
    */
-  async #decisionInserter(trx: Knex.Transaction): Promise<(rows: DecisionRow[]) => Promise<void>> {
+  async #decisionInserter(
+    trx: Knex.Transaction,
+  ): Promise<(rows: DecisionRow[]) => Promise<void>> {
     const conn: any = await (trx as any).client?.acquireConnection?.();
     if (this.#isBetterSqlite && conn && typeof conn.prepare === 'function') {
-      const st: { run(values: unknown[]): unknown } = sqliteInserts.get(conn) ?? conn.prepare(decisionInsertSql(1, () => '?'));
+      const st: { run(values: unknown[]): unknown } =
+        sqliteInserts.get(conn) ??
+        conn.prepare(decisionInsertSql(1, () => '?'));
       sqliteInserts.set(conn, st);
       return async rows => {
         for (const row of rows) st.run(DECISION_COLUMNS.map(c => row[c]));
@@ -592,36 +724,65 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     if (this.#isPg && conn && typeof conn.query === 'function') {
       return async rows => {
         const values: unknown[] = [];
-        for (const row of rows) for (const c of DECISION_COLUMNS) values.push(row[c]);
+        for (const row of rows)
+          for (const c of DECISION_COLUMNS) values.push(row[c]);
         if (rows.length === DECISION_INSERT_ROWS) {
           await conn.query({ text: pgInsertText, values });
         } else {
           let p = 0;
-          await conn.query({ text: decisionInsertSql(rows.length, () => `$${++p}`), values });
+          await conn.query({
+            text: decisionInsertSql(rows.length, () => `$${++p}`),
+            values,
+          });
         }
       };
     }
-    return rows => this.#insertRows(trx, 'decisions', rows as unknown as Record<string, unknown>[]);
+    return rows =>
+      this.#insertRows(
+        trx,
+        'decisions',
+        rows as unknown as Record<string, unknown>[],
+      );
   }
 
   /** One multi-row `VALUES` insert (knex turns a SQLite multi-row insert into a compound SELECT capped at 500 terms). */
-  async #insertRows(trx: Knex.Transaction, table: string, rows: Record<string, unknown>[]) {
+  async #insertRows(
+    trx: Knex.Transaction,
+    table: string,
+    rows: Record<string, unknown>[],
+  ) {
     const columns = Object.keys(rows[0]);
     const tuple = `(${columns.map(() => '?').join(', ')})`;
     const bindings: unknown[] = [];
-    for (const row of rows) for (const c of columns) bindings.push(row[c] ?? null);
+    for (const row of rows)
+      for (const c of columns) bindings.push(row[c] ?? null);
     await trx.raw(
       `insert into "${table}" (${columns.map(c => `"${c}"`).join(', ')}) values ${rows.map(() => tuple).join(', ')}`,
       bindings as Knex.RawBinding[],
     );
   }
 
-  async listRolloutFigures(filter: { entityRefs?: string[]; finishedSince: string }): Promise<RolloutFigures[]> {
+  async listRolloutFigures(filter: {
+    entityRefs?: string[];
+    finishedSince: string;
+  }): Promise<RolloutFigures[]> {
     const refs = filter.entityRefs;
     if (refs && refs.length === 0) return [];
     const q = this.#db('rollouts')
-      .select('entity_ref', 'status', 'started_at', 'step_started_at', 'finished_at', 'burn_rate', 'kpi_deltas')
-      .where(b => b.whereNull('finished_at').orWhere('finished_at', '>=', filter.finishedSince));
+      .select(
+        'entity_ref',
+        'status',
+        'started_at',
+        'step_started_at',
+        'finished_at',
+        'burn_rate',
+        'kpi_deltas',
+      )
+      .where(b =>
+        b
+          .whereNull('finished_at')
+          .orWhere('finished_at', '>=', filter.finishedSince),
+      );
     // A short list filters in the database; a long one (every service in the catalog) is cheaper as a set here.
     const inSql = refs && refs.length <= 200;
     if (inSql) q.whereIn('entity_ref', refs);
@@ -635,7 +796,10 @@ export class DatabaseRolloutsStore implements RolloutsStore {
         startedAt: row.started_at,
         stepStartedAt: row.step_started_at,
         finishedAt: row.finished_at ?? undefined,
-        burnRate: row.burn_rate === null || row.burn_rate === undefined ? undefined : Number(row.burn_rate),
+        burnRate:
+          row.burn_rate === null || row.burn_rate === undefined
+            ? undefined
+            : Number(row.burn_rate),
         kpiDeltas: row.kpi_deltas ? JSON.parse(row.kpi_deltas) : undefined,
       });
     }
@@ -662,7 +826,13 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     };
   }
 
-  async listDecisions(options: { rolloutId?: string; entityRefs?: string[]; since?: string; limit?: number; before?: number }): Promise<DecisionPage> {
+  async listDecisions(options: {
+    rolloutId?: string;
+    entityRefs?: string[];
+    since?: string;
+    limit?: number;
+    before?: number;
+  }): Promise<DecisionPage> {
     const limit = options.limit ?? 50;
     const q = this.#db('decisions');
     if (options.rolloutId) q.where('rollout_id', options.rolloutId);
@@ -699,10 +869,26 @@ export class DatabaseRolloutsStore implements RolloutsStore {
         const seq = Number(row.seq);
         checked++;
         if (seq !== expectedSeq) {
-          return { ok: false, checked, firstBroken: { seq: expectedSeq, id: row.id, problem: `entry ${expectedSeq} is missing (next is ${row.seq})` } };
+          return {
+            ok: false,
+            checked,
+            firstBroken: {
+              seq: expectedSeq,
+              id: row.id,
+              problem: `entry ${expectedSeq} is missing (next is ${row.seq})`,
+            },
+          };
         }
         if (row.prev_hash !== prev) {
-          return { ok: false, checked, firstBroken: { seq, id: row.id, problem: 'previous-hash link does not match the entry before it' } };
+          return {
+            ok: false,
+            checked,
+            firstBroken: {
+              seq,
+              id: row.id,
+              problem: 'previous-hash link does not match the entry before it',
+            },
+          };
         }
         const version = row.chain_version === undefined ? 1 : row.chain_version;
         let expected: string;
@@ -713,15 +899,39 @@ export class DatabaseRolloutsStore implements RolloutsStore {
           try {
             entry = this.#toDecision(row);
           } catch {
-            return { ok: false, checked, firstBroken: { seq, id: row.id, problem: 'content is not valid JSON (the row was changed)' } };
+            return {
+              ok: false,
+              checked,
+              firstBroken: {
+                seq,
+                id: row.id,
+                problem: 'content is not valid JSON (the row was changed)',
+              },
+            };
           }
           const { hash: _hash, ...rest } = entry;
           expected = decisionHash(rest);
         } else {
-          return { ok: false, checked, firstBroken: { seq, id: row.id, problem: `unknown chain version ${JSON.stringify(version)} (the row was changed)` } };
+          return {
+            ok: false,
+            checked,
+            firstBroken: {
+              seq,
+              id: row.id,
+              problem: `unknown chain version ${JSON.stringify(version)} (the row was changed)`,
+            },
+          };
         }
         if (expected !== row.hash) {
-          return { ok: false, checked, firstBroken: { seq, id: row.id, problem: 'content does not match its hash (the row was changed)' } };
+          return {
+            ok: false,
+            checked,
+            firstBroken: {
+              seq,
+              id: row.id,
+              problem: 'content does not match its hash (the row was changed)',
+            },
+          };
         }
         prev = row.hash;
         expectedSeq++;
@@ -730,12 +940,22 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     }
     const head = await this.#db('decision_chain').where({ id: 1 }).first();
     if (Number(head.seq) !== expectedSeq - 1 || head.hash !== prev) {
-      return { ok: false, checked, firstBroken: { seq: Number(head.seq), id: '', problem: `the chain head says ${head.seq} entries but ${expectedSeq - 1} were found (entries were deleted)` } };
+      return {
+        ok: false,
+        checked,
+        firstBroken: {
+          seq: Number(head.seq),
+          id: '',
+          problem: `the chain head says ${head.seq} entries but ${expectedSeq - 1} were found (entries were deleted)`,
+        },
+      };
     }
     return { ok: true, checked };
   }
 
-  async claimActionRequest(record: Omit<ActionRequestRecord, 'state' | 'result'>) {
+  async claimActionRequest(
+    record: Omit<ActionRequestRecord, 'state' | 'result'>,
+  ) {
     try {
       await this.#db('action_requests').insert({
         idempotency_key: record.idempotencyKey,
@@ -754,14 +974,22 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     }
   }
 
-  async finishActionRequest(key: string, state: 'done' | 'failed', result: unknown) {
+  async finishActionRequest(
+    key: string,
+    state: 'done' | 'failed',
+    result: unknown,
+  ) {
     await this.#db('action_requests')
       .where({ idempotency_key: key })
       .update({ state, result: JSON.stringify(result) });
   }
 
-  async getActionRequest(key: string): Promise<ActionRequestRecord | undefined> {
-    const row = await this.#db('action_requests').where({ idempotency_key: key }).first();
+  async getActionRequest(
+    key: string,
+  ): Promise<ActionRequestRecord | undefined> {
+    const row = await this.#db('action_requests')
+      .where({ idempotency_key: key })
+      .first();
     if (!row) return undefined;
     return {
       idempotencyKey: row.idempotency_key,

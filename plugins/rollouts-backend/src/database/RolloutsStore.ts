@@ -7,7 +7,10 @@ import type {
 } from '@tollgate/plugin-rollouts-common';
 
 /** A decision before it is appended (the store gives it seq, id and hashes). */
-export type NewDecision = Omit<DecisionEntry, 'seq' | 'id' | 'prevHash' | 'hash' | 'createdAt'> & {
+export type NewDecision = Omit<
+  DecisionEntry,
+  'seq' | 'id' | 'prevHash' | 'hash' | 'createdAt'
+> & {
   createdAt?: string;
 };
 
@@ -87,14 +90,20 @@ export interface ActionRequestRecord {
  * Persistence of rollouts, the decision log and action idempotency keys.
  */
 export interface RolloutsStore {
-  upsertDiscovered(rollout: Omit<StoredRollout, 'rowVersion' | 'updatedAt'>): Promise<{ rollout: StoredRollout; created: boolean }>;
+  upsertDiscovered(
+    rollout: Omit<StoredRollout, 'rowVersion' | 'updatedAt'>,
+  ): Promise<{ rollout: StoredRollout; created: boolean }>;
   getRollout(id: string): Promise<StoredRollout | undefined>;
   listRollouts(filter?: RolloutFilter): Promise<StoredRollout[]>;
   /**
    * Applies the patch only when the row still has `expectedVersion`;
    * returns the new row, or undefined when another writer got there first.
    */
-  updateRollout(id: string, expectedVersion: number, patch: RolloutPatch): Promise<StoredRollout | undefined>;
+  updateRollout(
+    id: string,
+    expectedVersion: number,
+    patch: RolloutPatch,
+  ): Promise<StoredRollout | undefined>;
 
   /**
    * Applies many conditional updates, and appends the decisions of those
@@ -102,10 +111,17 @@ export interface RolloutsStore {
    * new row of each update that applied (undefined where another writer got
    * there first) and the decision logged with it.
    */
-  updateRollouts(updates: RolloutUpdate[]): Promise<Array<{ rollout: StoredRollout; decision?: DecisionEntry } | undefined>>;
+  updateRollouts(
+    updates: RolloutUpdate[],
+  ): Promise<
+    Array<{ rollout: StoredRollout; decision?: DecisionEntry } | undefined>
+  >;
 
   /** Active rollouts and those finished since `finishedSince`, for the dashboard. */
-  listRolloutFigures(filter: { entityRefs?: string[]; finishedSince: string }): Promise<RolloutFigures[]>;
+  listRolloutFigures(filter: {
+    entityRefs?: string[];
+    finishedSince: string;
+  }): Promise<RolloutFigures[]>;
 
   /** A number that changes whenever this store instance writes (for caches of derived figures). */
   generation(): number;
@@ -116,11 +132,23 @@ export interface RolloutsStore {
    * in order; like `appendDecision` it holds the chain head while it does.
    */
   appendDecisions(decisions: NewDecision[]): Promise<DecisionEntry[]>;
-  listDecisions(options: { rolloutId?: string; entityRefs?: string[]; since?: string; limit?: number; before?: number }): Promise<DecisionPage>;
+  listDecisions(options: {
+    rolloutId?: string;
+    entityRefs?: string[];
+    since?: string;
+    limit?: number;
+    before?: number;
+  }): Promise<DecisionPage>;
   verifyDecisions(): Promise<DecisionChainVerification>;
 
   /** Inserts the key, or returns the existing record when the key was seen before. */
-  claimActionRequest(record: Omit<ActionRequestRecord, 'state' | 'result'>): Promise<{ claimed: boolean; existing?: ActionRequestRecord }>;
-  finishActionRequest(key: string, state: 'done' | 'failed', result: unknown): Promise<void>;
+  claimActionRequest(
+    record: Omit<ActionRequestRecord, 'state' | 'result'>,
+  ): Promise<{ claimed: boolean; existing?: ActionRequestRecord }>;
+  finishActionRequest(
+    key: string,
+    state: 'done' | 'failed',
+    result: unknown,
+  ): Promise<void>;
   getActionRequest(key: string): Promise<ActionRequestRecord | undefined>;
 }

@@ -2,7 +2,12 @@ import type { Config } from '@backstage/config';
 import type { UrlReaderService } from '@backstage/backend-plugin-api';
 import { InputError, NotFoundError } from '@backstage/errors';
 import { POLICY_ANNOTATION } from '@tollgate/plugin-rollouts-common';
-import { validatePolicyObject, validatePolicyYaml, type PolicyProblem, type RolloutPolicy } from './policy';
+import {
+  validatePolicyObject,
+  validatePolicyYaml,
+  type PolicyProblem,
+  type RolloutPolicy,
+} from './policy';
 
 const BUILTIN_STANDARD = {
   slo: { availability: 0.999, latency: { thresholdMs: 300, objective: 0.99 } },
@@ -18,7 +23,8 @@ export interface BrokenPolicy {
   problems: PolicyProblem[];
 }
 
-const describe = (problems: PolicyProblem[]) => problems.map(p => `${p.path}: ${p.message}`).join('; ');
+const describe = (problems: PolicyProblem[]) =>
+  problems.map(p => `${p.path}: ${p.message}`).join('; ');
 
 /**
  * Finds the policy an entity's rollouts run under: a URL in
@@ -42,13 +48,18 @@ export class PolicyResolver {
 
   private constructor(config: Config, reader?: UrlReaderService) {
     this.#reader = reader;
-    this.#defaultName = config.getOptionalString('rollouts.defaultPolicy') ?? 'standard';
+    this.#defaultName =
+      config.getOptionalString('rollouts.defaultPolicy') ?? 'standard';
     const policies = config.getOptionalConfig('rollouts.policies');
     for (const name of policies?.keys() ?? []) {
       const where = `rollouts.policies.${name}`;
       const raw = policies!.get<unknown>(name);
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-        this.#broken.set(name, { name, where, problems: [{ path: '(root)', message: 'a policy must be a mapping' }] });
+        this.#broken.set(name, {
+          name,
+          where,
+          problems: [{ path: '(root)', message: 'a policy must be a mapping' }],
+        });
         continue;
       }
       const { policy, problems } = validatePolicyObject({ name, ...raw });
@@ -56,10 +67,18 @@ export class PolicyResolver {
       else this.#broken.set(name, { name, where, problems });
     }
     if (!this.#named.has('standard') && !this.#broken.has('standard')) {
-      this.#named.set('standard', validatePolicyObject({ name: 'standard', ...BUILTIN_STANDARD }).policy!);
+      this.#named.set(
+        'standard',
+        validatePolicyObject({ name: 'standard', ...BUILTIN_STANDARD }).policy!,
+      );
     }
-    if (!this.#named.has(this.#defaultName) && !this.#broken.has(this.#defaultName)) {
-      throw new InputError(`rollouts.defaultPolicy: no policy named "${this.#defaultName}" under rollouts.policies`);
+    if (
+      !this.#named.has(this.#defaultName) &&
+      !this.#broken.has(this.#defaultName)
+    ) {
+      throw new InputError(
+        `rollouts.defaultPolicy: no policy named "${this.#defaultName}" under rollouts.policies`,
+      );
     }
   }
 
@@ -72,11 +91,16 @@ export class PolicyResolver {
     const policy = this.#named.get(name);
     if (policy) return policy;
     const broken = this.#broken.get(name);
-    if (broken) throw new InputError(`the policy "${name}" (${broken.where}) is invalid: ${describe(broken.problems)}`);
+    if (broken)
+      throw new InputError(
+        `the policy "${name}" (${broken.where}) is invalid: ${describe(broken.problems)}`,
+      );
     throw new NotFoundError(`no policy named "${name}"`);
   }
 
-  async forAnnotations(annotations: Record<string, string> | undefined): Promise<RolloutPolicy> {
+  async forAnnotations(
+    annotations: Record<string, string> | undefined,
+  ): Promise<RolloutPolicy> {
     const ref = annotations?.[POLICY_ANNOTATION]?.trim();
     if (!ref) return this.named(this.#defaultName);
     if (ref.startsWith('default:')) {
@@ -85,12 +109,17 @@ export class PolicyResolver {
         return this.named(name);
       } catch (e) {
         if (e instanceof NotFoundError) {
-          throw new NotFoundError(`${POLICY_ANNOTATION}: no policy named "${name}" under rollouts.policies`);
+          throw new NotFoundError(
+            `${POLICY_ANNOTATION}: no policy named "${name}" under rollouts.policies`,
+          );
         }
         throw e;
       }
     }
-    if (!this.#reader) throw new InputError(`${POLICY_ANNOTATION}: cannot read ${ref} (no URL reader)`);
+    if (!this.#reader)
+      throw new InputError(
+        `${POLICY_ANNOTATION}: cannot read ${ref} (no URL reader)`,
+      );
     const cached = this.#cache.get(ref);
     if (cached && Date.now() - cached.at < 60_000) return cached.policy;
     const response = await this.#reader.readUrl(ref);
@@ -99,7 +128,10 @@ export class PolicyResolver {
     if (!policy) {
       throw new InputError(`policy ${ref} is invalid: ${describe(problems)}`);
     }
-    const named = { ...policy, name: policy.name === 'unnamed' ? ref : policy.name };
+    const named = {
+      ...policy,
+      name: policy.name === 'unnamed' ? ref : policy.name,
+    };
     this.#cache.set(ref, { at: Date.now(), policy: named });
     return named;
   }

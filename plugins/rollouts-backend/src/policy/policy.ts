@@ -13,8 +13,16 @@ import { canonicalJson, sha256 } from '../database/canonical';
 /** A rollout policy: the SLO, the KPIs, the gate's statistical settings and the steps. */
 export interface RolloutPolicy {
   name: string;
-  slo: { availability: number; latency?: { thresholdMs: number; objective: number } };
-  kpis: Array<{ name: string; type: 'proportion' | 'mean'; direction: 'increase' | 'decrease'; margin?: number }>;
+  slo: {
+    availability: number;
+    latency?: { thresholdMs: number; objective: number };
+  };
+  kpis: Array<{
+    name: string;
+    type: 'proportion' | 'mean';
+    direction: 'increase' | 'decrease';
+    margin?: number;
+  }>;
   steps?: RolloutStep[];
   /** Query templates handed to the telemetry provider (for example PromQL per signal). */
   telemetry?: { queries?: Record<string, string> };
@@ -35,7 +43,10 @@ const policySchema = z
       .object({
         availability: z.number().gt(0).lt(1),
         latency: z
-          .object({ thresholdMs: z.number().positive(), objective: z.number().gt(0).lt(1) })
+          .object({
+            thresholdMs: z.number().positive(),
+            objective: z.number().gt(0).lt(1),
+          })
           .strict()
           .optional(),
       })
@@ -45,7 +56,14 @@ const policySchema = z
       .array(
         z
           .object({
-            name: z.string().min(1).max(64).regex(/^[a-zA-Z0-9_.-]+$/, 'may hold only letters, digits and _ . -'),
+            name: z
+              .string()
+              .min(1)
+              .max(64)
+              .regex(
+                /^[a-zA-Z0-9_.-]+$/,
+                'may hold only letters, digits and _ . -',
+              ),
             type: z.enum(['proportion', 'mean']),
             direction: z.enum(['increase', 'decrease']),
             margin: z.number().min(0).max(1).optional(),
@@ -69,7 +87,10 @@ const policySchema = z
  * Checks a policy object and returns every problem with its field path
  * (an empty list when it is valid).
  */
-export function validatePolicyObject(input: unknown): { policy?: RolloutPolicy; problems: PolicyProblem[] } {
+export function validatePolicyObject(input: unknown): {
+  policy?: RolloutPolicy;
+  problems: PolicyProblem[];
+} {
   const parsed = policySchema.safeParse(input);
   const problems: PolicyProblem[] = [];
   const seen = new Set<string>();
@@ -82,7 +103,8 @@ export function validatePolicyObject(input: unknown): { policy?: RolloutPolicy; 
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
         // one problem per unknown field, at its own path (`slo.availabilty`)
-        for (const key of issue.keys) add(formatGatePolicyPath([...issue.path, key]), 'unknown field');
+        for (const key of issue.keys)
+          add(formatGatePolicyPath([...issue.path, key]), 'unknown field');
       } else {
         add(formatGatePolicyPath(issue.path), issue.message);
       }
@@ -92,7 +114,10 @@ export function validatePolicyObject(input: unknown): { policy?: RolloutPolicy; 
   const gate = validateGatePolicy(gateInput);
   if (!gate.ok) {
     for (const p of gate.problems) {
-      add(!p.path || p.path === '(root)' ? 'gate' : `gate.${p.path}`, p.message);
+      add(
+        !p.path || p.path === '(root)' ? 'gate' : `gate.${p.path}`,
+        p.message,
+      );
     }
   }
   if (!parsed.success || problems.length > 0) {
@@ -101,7 +126,11 @@ export function validatePolicyObject(input: unknown): { policy?: RolloutPolicy; 
   const { name, ...rest } = parsed.data;
   const content = { ...rest, gate: parsed.data.gate as Partial<GatePolicy> };
   return {
-    policy: { name: name ?? 'unnamed', ...content, hash: sha256(canonicalJson(content)) },
+    policy: {
+      name: name ?? 'unnamed',
+      ...content,
+      hash: sha256(canonicalJson(content)),
+    },
     problems,
   };
 }
@@ -117,7 +146,10 @@ export const MAX_POLICY_YAML_BYTES = 256 * 1024;
  * a document recurses once per level: thousands of `[` exhaust the call
  * stack, and under source-map support that kills the process.)
  */
-function tooDeep(text: string, max: number): { line: number; col: number } | undefined {
+function tooDeep(
+  text: string,
+  max: number,
+): { line: number; col: number } | undefined {
   const parser = new Parser();
   let offset = 0;
   for (const lexeme of new Lexer().lex(text, false)) {
@@ -137,22 +169,42 @@ function tooDeep(text: string, max: number): { line: number; col: number } | und
 function yamlProblem(e: YAMLError): PolicyProblem {
   const pos = e.linePos?.[0];
   // The position is in the path; the library repeats it at the end of its message.
-  const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-  return { path: pos ? `(yaml line ${pos.line}, column ${pos.col})` : '(yaml)', message };
+  const message = e.message
+    .split('\n')[0]
+    .replace(/ at line \d+, column \d+:?$/, '');
+  return {
+    path: pos ? `(yaml line ${pos.line}, column ${pos.col})` : '(yaml)',
+    message,
+  };
 }
 
 /** Parses policy YAML text; problems name their field path (or the YAML line). */
-export function validatePolicyYaml(text: string): { policy?: RolloutPolicy; problems: PolicyProblem[] } {
+export function validatePolicyYaml(text: string): {
+  policy?: RolloutPolicy;
+  problems: PolicyProblem[];
+} {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_POLICY_YAML_BYTES) {
-    return { problems: [{ path: '(yaml)', message: `the policy is ${bytes} bytes; the limit is ${MAX_POLICY_YAML_BYTES / 1024} KiB` }] };
+    return {
+      problems: [
+        {
+          path: '(yaml)',
+          message: `the policy is ${bytes} bytes; the limit is ${MAX_POLICY_YAML_BYTES / 1024} KiB`,
+        },
+      ],
+    };
   }
   let data: unknown;
   try {
     const deep = tooDeep(text, MAX_POLICY_YAML_DEPTH);
     if (deep) {
       return {
-        problems: [{ path: `(yaml line ${deep.line}, column ${deep.col})`, message: `nested more than ${MAX_POLICY_YAML_DEPTH} levels deep` }],
+        problems: [
+          {
+            path: `(yaml line ${deep.line}, column ${deep.col})`,
+            message: `nested more than ${MAX_POLICY_YAML_DEPTH} levels deep`,
+          },
+        ],
       };
     }
     const doc = parseDocument(text, { prettyErrors: true });
@@ -164,19 +216,35 @@ export function validatePolicyYaml(text: string): { policy?: RolloutPolicy; prob
   } catch (e) {
     if (e instanceof YAMLError) return { problems: [yamlProblem(e)] };
     // Whatever else the YAML library throws (too many aliases) is still a problem with the text, not a crash.
-    return { problems: [{ path: '(yaml)', message: `cannot be read: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` }] };
+    return {
+      problems: [
+        {
+          path: '(yaml)',
+          message: `cannot be read: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+        },
+      ],
+    };
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    return { problems: [{ path: '(root)', message: 'a policy must be a YAML mapping' }] };
+    return {
+      problems: [
+        { path: '(root)', message: 'a policy must be a YAML mapping' },
+      ],
+    };
   }
   return validatePolicyObject(data);
 }
 
 /** Like validatePolicyObject but throws an InputError listing every problem. */
-export function parsePolicyObject(input: unknown, where: string): RolloutPolicy {
+export function parsePolicyObject(
+  input: unknown,
+  where: string,
+): RolloutPolicy {
   const { policy, problems } = validatePolicyObject(input);
   if (!policy) {
-    throw new InputError(`invalid policy ${where}: ${problems.map(p => `${p.path}: ${p.message}`).join('; ')}`);
+    throw new InputError(
+      `invalid policy ${where}: ${problems.map(p => `${p.path}: ${p.message}`).join('; ')}`,
+    );
   }
   return policy;
 }

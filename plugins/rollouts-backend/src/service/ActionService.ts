@@ -25,7 +25,6 @@ export interface ActionResult {
   replayed?: boolean;
 }
 
-
 export function publicRollout(r: StoredRollout): Rollout {
   const { rowVersion, externalId, pendingAction, evidence, ...rest } = r;
   return rest;
@@ -42,7 +41,8 @@ export class ActionService {
     private readonly providers: ProviderRegistry,
     private readonly events: RolloutEvents,
     private readonly retry: { attempts: number; initialBackoffMs: number },
-    private readonly sleep: (ms: number) => Promise<void> = ms => new Promise(r => setTimeout(r, ms)),
+    private readonly sleep: (ms: number) => Promise<void> = ms =>
+      new Promise(r => setTimeout(r, ms)),
   ) {}
 
   async act(request: {
@@ -53,7 +53,8 @@ export class ActionService {
     actor: string;
   }): Promise<ActionResult> {
     const rollout = await this.store.getRollout(request.rolloutId);
-    if (!rollout) throw new NotFoundError(`no rollout with id ${request.rolloutId}`);
+    if (!rollout)
+      throw new NotFoundError(`no rollout with id ${request.rolloutId}`);
 
     const claim = await this.store.claimActionRequest({
       idempotencyKey: request.idempotencyKey,
@@ -67,7 +68,11 @@ export class ActionService {
     }
     try {
       const result = await this.#perform(rollout, request);
-      await this.store.finishActionRequest(request.idempotencyKey, 'done', result);
+      await this.store.finishActionRequest(
+        request.idempotencyKey,
+        'done',
+        result,
+      );
       return result;
     } catch (e) {
       await this.store.finishActionRequest(request.idempotencyKey, 'failed', {
@@ -80,9 +85,14 @@ export class ActionService {
 
   async #replay(
     request: { rolloutId: string; action: string; idempotencyKey: string },
-    existing: NonNullable<Awaited<ReturnType<RolloutsStore['getActionRequest']>>>,
+    existing: NonNullable<
+      Awaited<ReturnType<RolloutsStore['getActionRequest']>>
+    >,
   ): Promise<ActionResult> {
-    if (existing.rolloutId !== request.rolloutId || existing.action !== request.action) {
+    if (
+      existing.rolloutId !== request.rolloutId ||
+      existing.action !== request.action
+    ) {
       throw new ConflictError(
         `idempotencyKey was already used for ${existing.action} on rollout ${existing.rolloutId}`,
       );
@@ -90,14 +100,19 @@ export class ActionService {
     let record = existing;
     for (let i = 0; i < 100 && record.state === 'running'; i++) {
       await this.sleep(100);
-      record = (await this.store.getActionRequest(request.idempotencyKey)) ?? record;
+      record =
+        (await this.store.getActionRequest(request.idempotencyKey)) ?? record;
     }
     if (record.state === 'running') {
-      throw new ConflictError('the first request with this idempotencyKey is still running');
+      throw new ConflictError(
+        'the first request with this idempotencyKey is still running',
+      );
     }
     if (record.state === 'failed') {
       const err = record.result as { name: string; message: string };
-      throw new ServiceUnavailableError(`the first request with this idempotencyKey failed: ${err.message}`);
+      throw new ServiceUnavailableError(
+        `the first request with this idempotencyKey failed: ${err.message}`,
+      );
     }
     return { ...(record.result as ActionResult), replayed: true };
   }
@@ -118,13 +133,19 @@ export class ActionService {
       return { rollout: publicRollout(rollout), alreadyInState: true };
     }
     if (final) {
-      throw new ConflictError(`cannot ${action}: the rollout already ended (${rollout.status})`);
+      throw new ConflictError(
+        `cannot ${action}: the rollout already ended (${rollout.status})`,
+      );
     }
     if (action === 'approve' && rollout.status !== 'awaiting-approval') {
-      throw new ConflictError(`cannot approve: the rollout is ${rollout.status}, not awaiting approval`);
+      throw new ConflictError(
+        `cannot approve: the rollout is ${rollout.status}, not awaiting approval`,
+      );
     }
     if (action === 'resume' && rollout.status !== 'paused') {
-      throw new ConflictError(`cannot resume: the rollout is ${rollout.status}, not paused`);
+      throw new ConflictError(
+        `cannot resume: the rollout is ${rollout.status}, not paused`,
+      );
     }
     if (!this.providers.hasDeploy(rollout.provider)) {
       return this.#requestFromController(rollout, request);
@@ -132,19 +153,33 @@ export class ActionService {
     if (rollout.pendingAction) {
       const settled = await this.#sameActionInFlight(rollout, action);
       if (settled) return settled;
-      throw new ConflictError(`another action (${rollout.pendingAction}) is in flight on this rollout; try again in a moment`);
+      throw new ConflictError(
+        `another action (${rollout.pendingAction}) is in flight on this rollout; try again in a moment`,
+      );
     }
 
-    const claimed = await this.store.updateRollout(rollout.id, rollout.rowVersion, { pendingAction: action });
+    const claimed = await this.store.updateRollout(
+      rollout.id,
+      rollout.rowVersion,
+      { pendingAction: action },
+    );
     if (!claimed) {
       // Someone else changed the rollout first: re-read and report the state.
       const now = await this.store.getRollout(rollout.id);
-      if (now && ((action === 'rollback' && now.status === 'rolled-back') || (action === 'promote' && now.status === 'promoted'))) {
+      if (
+        now &&
+        ((action === 'rollback' && now.status === 'rolled-back') ||
+          (action === 'promote' && now.status === 'promoted'))
+      ) {
         return { rollout: publicRollout(now), alreadyInState: true };
       }
-      const settled = now?.pendingAction ? await this.#sameActionInFlight(now, action) : undefined;
+      const settled = now?.pendingAction
+        ? await this.#sameActionInFlight(now, action)
+        : undefined;
       if (settled) return settled;
-      throw new ConflictError('the rollout changed while the action was being taken; reload and try again');
+      throw new ConflictError(
+        'the rollout changed while the action was being taken; reload and try again',
+      );
     }
 
     const provider = this.providers.deploy(rollout.provider);
@@ -154,22 +189,40 @@ export class ActionService {
     try {
       switch (action) {
         case 'rollback':
-          after = await withRetry(() => provider.rollback(rollout.target, request.reason), this.retry);
+          after = await withRetry(
+            () => provider.rollback(rollout.target, request.reason),
+            this.retry,
+          );
           break;
         case 'promote':
         case 'approve':
           after = await withRetry(
-            () => (isLast ? provider.promote(rollout.target) : provider.setStep(rollout.target, rollout.currentStepIndex + 1)),
+            () =>
+              isLast
+                ? provider.promote(rollout.target)
+                : provider.setStep(
+                    rollout.target,
+                    rollout.currentStepIndex + 1,
+                  ),
             this.retry,
           );
-          if (after.status === 'paused' || after.status === 'awaiting-approval') localStatus = 'progressing';
+          if (after.status === 'paused' || after.status === 'awaiting-approval')
+            localStatus = 'progressing';
           break;
         case 'pause':
-          if (provider.pause) after = await withRetry(() => provider.pause!(rollout.target), this.retry);
+          if (provider.pause)
+            after = await withRetry(
+              () => provider.pause!(rollout.target),
+              this.retry,
+            );
           localStatus = 'paused';
           break;
         case 'resume':
-          if (provider.resume) after = await withRetry(() => provider.resume!(rollout.target), this.retry);
+          if (provider.resume)
+            after = await withRetry(
+              () => provider.resume!(rollout.target),
+              this.retry,
+            );
           localStatus = 'progressing';
           break;
         default:
@@ -178,31 +231,57 @@ export class ActionService {
     } catch (e) {
       if (e instanceof InputError) throw e;
       const message = `${provider.id} did not accept the ${action}: ${errorMessage(e)}`;
-      const failed = await this.store.updateRollout(claimed.id, claimed.rowVersion, {
-        pendingAction: null,
-        lastError: { message, at: new Date().toISOString(), action },
-      });
-      await this.#log(claimed, request, [message, `reason given: ${request.reason}`], 'failed');
-      this.events.changed(failed ?? claimed, action === 'rollback' ? { notify: 'rollback-failed' } : undefined);
-      throw new ServiceUnavailableError(`${message}. The ${action} is recorded as failed; retry it with a new idempotency key.`);
+      const failed = await this.store.updateRollout(
+        claimed.id,
+        claimed.rowVersion,
+        {
+          pendingAction: null,
+          lastError: { message, at: new Date().toISOString(), action },
+        },
+      );
+      await this.#log(
+        claimed,
+        request,
+        [message, `reason given: ${request.reason}`],
+        'failed',
+      );
+      this.events.changed(
+        failed ?? claimed,
+        action === 'rollback' ? { notify: 'rollback-failed' } : undefined,
+      );
+      throw new ServiceUnavailableError(
+        `${message}. The ${action} is recorded as failed; retry it with a new idempotency key.`,
+      );
     }
-    const done = await this.store.updateRollout(claimed.id, claimed.rowVersion, {
-      pendingAction: null,
-      lastError: null,
-      ...(after
-        ? {
-            status: after.status,
-            currentStepIndex: after.currentStepIndex,
-            currentWeight: after.currentWeight,
-            stepStartedAt: after.stepStartedAt.toISOString(),
-            finishedAt: after.finishedAt?.toISOString(),
-          }
-        : {}),
-      ...(localStatus ? { status: localStatus } : {}),
-    });
-    const decision = await this.#log(claimed, request, [`reason given: ${request.reason}`], 'applied');
+    const done = await this.store.updateRollout(
+      claimed.id,
+      claimed.rowVersion,
+      {
+        pendingAction: null,
+        lastError: null,
+        ...(after
+          ? {
+              status: after.status,
+              currentStepIndex: after.currentStepIndex,
+              currentWeight: after.currentWeight,
+              stepStartedAt: after.stepStartedAt.toISOString(),
+              finishedAt: after.finishedAt?.toISOString(),
+            }
+          : {}),
+        ...(localStatus ? { status: localStatus } : {}),
+      },
+    );
+    const decision = await this.#log(
+      claimed,
+      request,
+      [`reason given: ${request.reason}`],
+      'applied',
+    );
     const current = done ?? (await this.store.getRollout(rollout.id))!;
-    this.events.changed(current, action === 'rollback' ? { notify: 'rollback' } : undefined);
+    this.events.changed(
+      current,
+      action === 'rollback' ? { notify: 'rollback' } : undefined,
+    );
     return { rollout: publicRollout(current), decision };
   }
 
@@ -212,14 +291,23 @@ export class ActionService {
    * Undefined when the action in flight is a different one, or still
    * running after 30 s.
    */
-  async #sameActionInFlight(rollout: StoredRollout, action: RolloutAction): Promise<ActionResult | undefined> {
-    if (rollout.pendingAction !== action || (action !== 'rollback' && action !== 'promote')) return undefined;
-    const done: StoredRollout['status'] = action === 'rollback' ? 'rolled-back' : 'promoted';
+  async #sameActionInFlight(
+    rollout: StoredRollout,
+    action: RolloutAction,
+  ): Promise<ActionResult | undefined> {
+    if (
+      rollout.pendingAction !== action ||
+      (action !== 'rollback' && action !== 'promote')
+    )
+      return undefined;
+    const done: StoredRollout['status'] =
+      action === 'rollback' ? 'rolled-back' : 'promoted';
     for (let i = 0; i < 300; i++) {
       await this.sleep(100);
       const now = await this.store.getRollout(rollout.id);
       if (!now) return undefined;
-      if (now.status === done) return { rollout: publicRollout(now), alreadyInState: true };
+      if (now.status === done)
+        return { rollout: publicRollout(now), alreadyInState: true };
       if (now.pendingAction !== action) return undefined;
     }
     return undefined;
@@ -243,27 +331,38 @@ export class ActionService {
       return { rollout: publicRollout(rollout), alreadyInState: true };
     }
     const at = new Date().toISOString();
-    const claimed = await this.store.updateRollout(rollout.id, rollout.rowVersion, {
-      pendingAction: 'rollback',
-      lastEvaluation: {
-        verdict: 'rollback',
-        rubric: 'not ready',
-        score: 0,
-        reasons: [`rollback requested by ${request.actor}: ${request.reason}`],
-        evaluatedAt: at,
+    const claimed = await this.store.updateRollout(
+      rollout.id,
+      rollout.rowVersion,
+      {
+        pendingAction: 'rollback',
+        lastEvaluation: {
+          verdict: 'rollback',
+          rubric: 'not ready',
+          score: 0,
+          reasons: [
+            `rollback requested by ${request.actor}: ${request.reason}`,
+          ],
+          evaluatedAt: at,
+        },
       },
-    });
+    );
     if (!claimed) {
       const now = await this.store.getRollout(rollout.id);
       if (now?.pendingAction === 'rollback' || now?.status === 'rolled-back') {
         return { rollout: publicRollout(now), alreadyInState: true };
       }
-      throw new ConflictError('the rollout changed while the action was being taken; reload and try again');
+      throw new ConflictError(
+        'the rollout changed while the action was being taken; reload and try again',
+      );
     }
     const decision = await this.#log(
       rollout,
       request,
-      [`requested from ${rollout.provider}: it rolls back at its next call to Tollgate (Flagger's rollback webhook, Argo's analysis)`, `reason given: ${request.reason}`],
+      [
+        `requested from ${rollout.provider}: it rolls back at its next call to Tollgate (Flagger's rollback webhook, Argo's analysis)`,
+        `reason given: ${request.reason}`,
+      ],
       'none',
     );
     this.events.changed(claimed, { notify: 'rollback' });
@@ -287,7 +386,9 @@ export class ActionService {
       verdict: request.action,
       kind: overrides && request.action === 'promote' ? 'override' : 'manual',
       actor: request.actor,
-      reasons: automaticVerdict ? [...reasons, `gate verdict at the time: ${automaticVerdict}`] : reasons,
+      reasons: automaticVerdict
+        ? [...reasons, `gate verdict at the time: ${automaticVerdict}`]
+        : reasons,
       evidence: rollout.evidence ?? null,
       policyHash: rollout.policyHash ?? null,
       outcome,

@@ -8,8 +8,16 @@ function component(name: string, annotation: string) {
   return {
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Component',
-    metadata: { name, namespace: 'default', annotations: { 'tollgate.dev/rollouts': annotation } },
-    spec: { type: 'service', owner: 'group:default/team-a', lifecycle: 'production' },
+    metadata: {
+      name,
+      namespace: 'default',
+      annotations: { 'tollgate.dev/rollouts': annotation },
+    },
+    spec: {
+      type: 'service',
+      owner: 'group:default/team-a',
+      lifecycle: 'production',
+    },
   };
 }
 
@@ -19,7 +27,8 @@ describe('EntityIndex', () => {
     const argoLike = Object.assign(new FakeDeployProvider('argo-rollouts'), {
       normalizeTarget: (t: string) => {
         const parts = t.split('/');
-        if (parts.length === 3 && parts[0] === 'prod-eu') return parts.slice(1).join('/');
+        if (parts.length === 3 && parts[0] === 'prod-eu')
+          return parts.slice(1).join('/');
         if (parts.length !== 2) throw new Error(`bad target ${t}`);
         return t;
       },
@@ -34,14 +43,32 @@ describe('EntityIndex', () => {
         component('odd', 'argo-rollouts:a/b/c/d'),
       ],
     });
-    const index = new EntityIndex(catalog, mockServices.auth(), 30_000, (p, t) => providers.normalizeTarget(p, t));
+    const index = new EntityIndex(
+      catalog,
+      mockServices.auth(),
+      30_000,
+      (p, t) => providers.normalizeTarget(p, t),
+    );
 
-    expect((await index.byTarget('argo-rollouts', 'payments/checkout-api'))?.entityRef).toBe('component:default/checkout');
-    expect((await index.byTarget('argo-rollouts', 'prod-eu/payments/checkout-api'))?.entityRef).toBe('component:default/checkout');
-    expect((await index.byTarget('argo-rollouts', 'prod-eu/search/search-api'))?.entityRef).toBe('component:default/search');
+    expect(
+      (await index.byTarget('argo-rollouts', 'payments/checkout-api'))
+        ?.entityRef,
+    ).toBe('component:default/checkout');
+    expect(
+      (await index.byTarget('argo-rollouts', 'prod-eu/payments/checkout-api'))
+        ?.entityRef,
+    ).toBe('component:default/checkout');
+    expect(
+      (await index.byTarget('argo-rollouts', 'prod-eu/search/search-api'))
+        ?.entityRef,
+    ).toBe('component:default/search');
     // A target the provider cannot parse is compared as written; a provider without normalizeTarget compares text.
-    expect((await index.byTarget('argo-rollouts', 'a/b/c/d'))?.entityRef).toBe('component:default/odd');
-    expect((await index.byTarget('plain', 'shop/Cart'))?.entityRef).toBe('component:default/search');
+    expect((await index.byTarget('argo-rollouts', 'a/b/c/d'))?.entityRef).toBe(
+      'component:default/odd',
+    );
+    expect((await index.byTarget('plain', 'shop/Cart'))?.entityRef).toBe(
+      'component:default/search',
+    );
     expect(await index.byTarget('plain', 'shop/cart')).toBeUndefined();
   });
 });

@@ -1,5 +1,9 @@
 import type { AuthService } from '@backstage/backend-plugin-api';
-import { parseEntityRef, stringifyEntityRef, type Entity } from '@backstage/catalog-model';
+import {
+  parseEntityRef,
+  stringifyEntityRef,
+  type Entity,
+} from '@backstage/catalog-model';
 import type { CatalogService } from '@backstage/plugin-catalog-node';
 import { CATALOG_FILTER_EXISTS } from '@backstage/catalog-client';
 import {
@@ -8,10 +12,16 @@ import {
 } from '@tollgate/plugin-rollouts-common';
 
 /** `team-x` → `group:default/team-x`, so filters compare full refs only. */
-function fullRef(value: unknown, defaultKind: string, defaultNamespace = 'default'): string | undefined {
+function fullRef(
+  value: unknown,
+  defaultKind: string,
+  defaultNamespace = 'default',
+): string | undefined {
   if (typeof value !== 'string' || !value) return undefined;
   try {
-    return stringifyEntityRef(parseEntityRef(value, { defaultKind, defaultNamespace }));
+    return stringifyEntityRef(
+      parseEntityRef(value, { defaultKind, defaultNamespace }),
+    );
   } catch {
     return undefined;
   }
@@ -41,15 +51,28 @@ export class EntityIndex {
     private readonly auth: AuthService,
     private readonly ttlMs = 30_000,
     /** The deploy provider's one spelling of a target (`ProviderRegistry.normalizeTarget`). */
-    private readonly normalizeTarget: (provider: string, target: string) => string = (_p, t) => t,
+    private readonly normalizeTarget: (
+      provider: string,
+      target: string,
+    ) => string = (_p, t) => t,
   ) {}
 
   async #load() {
     const credentials = await this.auth.getOwnServiceCredentials();
     const { items } = await this.catalog.getEntities(
       {
-        filter: { [`metadata.annotations.${ROLLOUTS_ANNOTATION}`]: CATALOG_FILTER_EXISTS },
-        fields: ['kind', 'metadata.name', 'metadata.namespace', 'metadata.annotations', 'spec.owner', 'spec.system'],
+        filter: {
+          [`metadata.annotations.${ROLLOUTS_ANNOTATION}`]:
+            CATALOG_FILTER_EXISTS,
+        },
+        fields: [
+          'kind',
+          'metadata.name',
+          'metadata.namespace',
+          'metadata.annotations',
+          'spec.owner',
+          'spec.system',
+        ],
       },
       { credentials },
     );
@@ -67,10 +90,18 @@ export class EntityIndex {
         entityRef: stringifyEntityRef(entity),
         annotations,
         owner: fullRef(entity.spec?.owner, 'group', entity.metadata.namespace),
-        system: fullRef(entity.spec?.system, 'system', entity.metadata.namespace),
+        system: fullRef(
+          entity.spec?.system,
+          'system',
+          entity.metadata.namespace,
+        ),
       };
       byRef.set(indexed.entityRef, indexed);
-      for (const t of targets) byTarget.set(`${t.provider}:${this.normalizeTarget(t.provider, t.target)}`, indexed);
+      for (const t of targets)
+        byTarget.set(
+          `${t.provider}:${this.normalizeTarget(t.provider, t.target)}`,
+          indexed,
+        );
     }
     this.#byTarget = byTarget;
     this.#byRef = byRef;
@@ -85,9 +116,14 @@ export class EntityIndex {
     await this.#loading;
   }
 
-  async byTarget(provider: string, target: string): Promise<IndexedEntity | undefined> {
+  async byTarget(
+    provider: string,
+    target: string,
+  ): Promise<IndexedEntity | undefined> {
     await this.refresh();
-    return this.#byTarget.get(`${provider}:${this.normalizeTarget(provider, target)}`);
+    return this.#byTarget.get(
+      `${provider}:${this.normalizeTarget(provider, target)}`,
+    );
   }
 
   async byRef(entityRef: string): Promise<IndexedEntity | undefined> {

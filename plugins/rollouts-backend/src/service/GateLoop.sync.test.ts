@@ -1,41 +1,85 @@
 import { ConfigReader } from '@backstage/config';
 import { mockServices } from '@backstage/backend-test-utils';
-import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import {
+  FakeDeployProvider,
+  FakeTelemetryProvider,
+} from '@tollgate/plugin-rollouts-node/testUtils';
 import knexFactory from 'knex';
-import { DatabaseRolloutsStore, migrateRolloutsDatabase } from '../database/DatabaseRolloutsStore';
+import {
+  DatabaseRolloutsStore,
+  migrateRolloutsDatabase,
+} from '../database/DatabaseRolloutsStore';
 import { PolicyResolver } from '../policy/PolicyResolver';
 import type { EntityIndex } from './EntityIndex';
-import { GateLoop, ladderFor, providerRolloutProblem, registeredExternalId } from './GateLoop';
+import {
+  GateLoop,
+  ladderFor,
+  providerRolloutProblem,
+  registeredExternalId,
+} from './GateLoop';
 import { ProviderRegistry } from './ProviderRegistry';
 import { RolloutEvents } from './RolloutEvents';
 
-const PROVIDER_STEPS = [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
+const PROVIDER_STEPS = [
+  { weight: 1 },
+  { weight: 5 },
+  { weight: 25 },
+  { weight: 100 },
+];
 
 describe('ladderFor', () => {
   it("keeps the provider's ladder, with the policy's durations and approvals when the weights agree", () => {
-    const policy = [{ weight: 1, minDurationSeconds: 600 }, { weight: 5 }, { weight: 25, requiresApproval: true }, { weight: 100 }];
+    const policy = [
+      { weight: 1, minDurationSeconds: 600 },
+      { weight: 5 },
+      { weight: 25, requiresApproval: true },
+      { weight: 100 },
+    ];
     expect(ladderFor(PROVIDER_STEPS, policy)).toBe(policy);
-    expect(ladderFor(PROVIDER_STEPS, [{ weight: 10 }, { weight: 50 }, { weight: 100 }])).toBe(PROVIDER_STEPS);
+    expect(
+      ladderFor(PROVIDER_STEPS, [
+        { weight: 10 },
+        { weight: 50 },
+        { weight: 100 },
+      ]),
+    ).toBe(PROVIDER_STEPS);
     expect(ladderFor(PROVIDER_STEPS, undefined)).toBe(PROVIDER_STEPS);
   });
 });
 
 describe('providerRolloutProblem', () => {
   const ok = {
-    externalId: 'a@1', target: 'a', version: '1', status: 'progressing' as const, steps: PROVIDER_STEPS,
-    currentStepIndex: 1, currentWeight: 5, startedAt: new Date(), stepStartedAt: new Date(),
+    externalId: 'a@1',
+    target: 'a',
+    version: '1',
+    status: 'progressing' as const,
+    steps: PROVIDER_STEPS,
+    currentStepIndex: 1,
+    currentWeight: 5,
+    startedAt: new Date(),
+    stepStartedAt: new Date(),
   };
   it('accepts a plausible rollout and names what cannot be right', () => {
     expect(providerRolloutProblem(ok)).toBeUndefined();
-    expect(providerRolloutProblem({ ...ok, currentStepIndex: 11 })).toBe('currentStepIndex 11 is not one of its 4 steps');
-    expect(providerRolloutProblem({ ...ok, currentWeight: -5 })).toBe('currentWeight -5 is not a percentage');
-    expect(providerRolloutProblem({ ...ok, steps: [] })).toBe('it has no steps');
+    expect(providerRolloutProblem({ ...ok, currentStepIndex: 11 })).toBe(
+      'currentStepIndex 11 is not one of its 4 steps',
+    );
+    expect(providerRolloutProblem({ ...ok, currentWeight: -5 })).toBe(
+      'currentWeight -5 is not a percentage',
+    );
+    expect(providerRolloutProblem({ ...ok, steps: [] })).toBe(
+      'it has no steps',
+    );
   });
 });
 
 describe('GateLoop sync', () => {
   async function setup() {
-    const knex = knexFactory({ client: 'better-sqlite3', connection: ':memory:', useNullAsDefault: true });
+    const knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: ':memory:',
+      useNullAsDefault: true,
+    });
     await migrateRolloutsDatabase(knex);
     const store = DatabaseRolloutsStore.fromKnex(knex);
     const deploy = new FakeDeployProvider('fake');
@@ -43,8 +87,14 @@ describe('GateLoop sync', () => {
     providers.addDeploy(deploy);
     providers.addTelemetry(new FakeTelemetryProvider('fake', () => []));
     const entities = {
-      byTarget: async () => ({ entityRef: 'component:default/checkout', annotations: {} }),
-      byRef: async () => ({ entityRef: 'component:default/checkout', annotations: {} }),
+      byTarget: async () => ({
+        entityRef: 'component:default/checkout',
+        annotations: {},
+      }),
+      byRef: async () => ({
+        entityRef: 'component:default/checkout',
+        annotations: {},
+      }),
       all: async () => [],
       refresh: async () => {},
     } as unknown as EntityIndex;
@@ -63,10 +113,16 @@ describe('GateLoop sync', () => {
 
   it("keeps a step's wait for approval while the provider reports it progressing", async () => {
     const { knex, store, deploy, loop } = await setup();
-    deploy.add({ target: 'shop/checkout', currentStepIndex: 1, currentWeight: 5 });
+    deploy.add({
+      target: 'shop/checkout',
+      currentStepIndex: 1,
+      currentWeight: 5,
+    });
     await loop.sync();
     const [row] = await store.listRollouts({});
-    await store.updateRollout(row.id, row.rowVersion, { status: 'awaiting-approval' });
+    await store.updateRollout(row.id, row.rowVersion, {
+      status: 'awaiting-approval',
+    });
     await loop.sync();
     expect((await store.getRollout(row.id))?.status).toBe('awaiting-approval');
     await knex.destroy();
@@ -81,7 +137,10 @@ describe('GateLoop sync', () => {
       entityRef: 'component:default/checkout',
       provider: 'fake',
       target: 'shop/checkout',
-      externalId: registeredExternalId({ target: 'shop/checkout', version: '2.1.0' }),
+      externalId: registeredExternalId({
+        target: 'shop/checkout',
+        version: '2.1.0',
+      }),
       version: '2.1.0',
       status: 'pending',
       steps: [{ weight: 10, minDurationSeconds: 600 }, { weight: 100 }],
@@ -90,13 +149,23 @@ describe('GateLoop sync', () => {
       startedAt: now,
       stepStartedAt: now,
     });
-    deploy.add({ target: 'shop/checkout', version: '2.1.0', externalId: 'argo:prod/shop/checkout#rev-7', currentStepIndex: 1, currentWeight: 5 });
+    deploy.add({
+      target: 'shop/checkout',
+      version: '2.1.0',
+      externalId: 'argo:prod/shop/checkout#rev-7',
+      currentStepIndex: 1,
+      currentWeight: 5,
+    });
     await loop.sync();
     await loop.sync();
 
     const rows = await store.listRollouts({});
     expect(rows.map(r => r.id)).toEqual([ci.id]);
-    expect(rows[0]).toMatchObject({ status: 'progressing', currentStepIndex: 1, currentWeight: 5 });
+    expect(rows[0]).toMatchObject({
+      status: 'progressing',
+      currentStepIndex: 1,
+      currentWeight: 5,
+    });
     // The provider's ladder, since the registration's weights differ from it.
     expect(rows[0].steps.map(s => s.weight)).toEqual([1, 5, 25, 100]);
     await knex.destroy();
@@ -109,7 +178,11 @@ describe('GateLoop sync', () => {
     deploy.add({ ...reported, currentStepIndex: 9, currentWeight: -5 });
     await loop.sync();
     const [row] = await store.listRollouts({});
-    expect(row).toMatchObject({ status: 'progressing', currentStepIndex: 0, currentWeight: 1 });
+    expect(row).toMatchObject({
+      status: 'progressing',
+      currentStepIndex: 0,
+      currentWeight: 1,
+    });
     await knex.destroy();
   });
 });

@@ -1,6 +1,9 @@
 import { ConfigReader } from '@backstage/config';
 import { mockServices } from '@backstage/backend-test-utils';
-import { Simulation, DEMO_SERVICES } from '@tollgate/plugin-rollouts-backend-module-simulator';
+import {
+  Simulation,
+  DEMO_SERVICES,
+} from '@tollgate/plugin-rollouts-backend-module-simulator';
 import knexFactory, { type Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import {
@@ -8,9 +11,19 @@ import {
   startPostgres,
   type PostgresServer,
 } from '../../../../test/support/postgres';
-import { evaluateGate, type CohortCounts, type TelemetryTick } from '@tollgate/plugin-rollouts-common';
-import { FakeDeployProvider, FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
-import { DatabaseRolloutsStore, migrateRolloutsDatabase } from '../database/DatabaseRolloutsStore';
+import {
+  evaluateGate,
+  type CohortCounts,
+  type TelemetryTick,
+} from '@tollgate/plugin-rollouts-common';
+import {
+  FakeDeployProvider,
+  FakeTelemetryProvider,
+} from '@tollgate/plugin-rollouts-node/testUtils';
+import {
+  DatabaseRolloutsStore,
+  migrateRolloutsDatabase,
+} from '../database/DatabaseRolloutsStore';
 import type { RolloutsStore } from '../database/RolloutsStore';
 import { PolicyResolver } from '../policy/PolicyResolver';
 import type { EntityIndex } from './EntityIndex';
@@ -23,10 +36,23 @@ const policies = PolicyResolver.fromConfig(
     rollouts: {
       policies: {
         standard: {
-          slo: { availability: 0.995, latency: { thresholdMs: 500, objective: 0.99 } },
+          slo: {
+            availability: 0.995,
+            latency: { thresholdMs: 500, objective: 0.99 },
+          },
           kpis: [
-            { name: 'conversion', type: 'proportion', direction: 'increase', margin: 0.05 },
-            { name: 'order_value', type: 'mean', direction: 'increase', margin: 0.05 },
+            {
+              name: 'conversion',
+              type: 'proportion',
+              direction: 'increase',
+              margin: 0.05,
+            },
+            {
+              name: 'order_value',
+              type: 'mean',
+              direction: 'increase',
+              margin: 0.05,
+            },
           ],
           gate: { promote: { minDurationSeconds: 60, minCanaryRequests: 300 } },
         },
@@ -37,7 +63,12 @@ const policies = PolicyResolver.fromConfig(
 
 /** The catalog part the loop needs: every simulated service, annotated. */
 function entityIndexFor(services = DEMO_SERVICES): EntityIndex {
-  const byTarget = new Map(services.map(s => [`simulator:${s.target}`, { entityRef: s.entityRef, annotations: {} }]));
+  const byTarget = new Map(
+    services.map(s => [
+      `simulator:${s.target}`,
+      { entityRef: s.entityRef, annotations: {} },
+    ]),
+  );
   return {
     byTarget: async (p: string, t: string) => byTarget.get(`${p}:${t}`),
     byRef: async (ref: string) => ({ entityRef: ref, annotations: {} }),
@@ -46,9 +77,20 @@ function entityIndexFor(services = DEMO_SERVICES): EntityIndex {
   } as unknown as EntityIndex;
 }
 
-function setup(store: DatabaseRolloutsStore, services: typeof DEMO_SERVICES, clock: { t: number }, sim?: Simulation) {
+function setup(
+  store: DatabaseRolloutsStore,
+  services: typeof DEMO_SERVICES,
+  clock: { t: number },
+  sim?: Simulation,
+) {
   const simulation =
-    sim ?? new Simulation({ seed: 7, services, historyDays: 0, now: () => new Date(clock.t) });
+    sim ??
+    new Simulation({
+      seed: 7,
+      services,
+      historyDays: 0,
+      now: () => new Date(clock.t),
+    });
   const providers = new ProviderRegistry();
   providers.addDeploy(simulation.deploy);
   providers.addTelemetry(simulation.telemetry);
@@ -66,8 +108,15 @@ function setup(store: DatabaseRolloutsStore, services: typeof DEMO_SERVICES, clo
   return { loop, simulation };
 }
 
-async function sqliteStore(): Promise<{ knex: Knex; store: DatabaseRolloutsStore }> {
-  const knex = knexFactory({ client: 'better-sqlite3', connection: ':memory:', useNullAsDefault: true });
+async function sqliteStore(): Promise<{
+  knex: Knex;
+  store: DatabaseRolloutsStore;
+}> {
+  const knex = knexFactory({
+    client: 'better-sqlite3',
+    connection: ':memory:',
+    useNullAsDefault: true,
+  });
   await migrateRolloutsDatabase(knex);
   return { knex, store: DatabaseRolloutsStore.fromKnex(knex) };
 }
@@ -75,31 +124,50 @@ async function sqliteStore(): Promise<{ knex: Knex; store: DatabaseRolloutsStore
 describe('GateLoop with the simulator', () => {
   it('promotes a healthy rollout step by step and rolls back a regressing one', async () => {
     const { knex, store } = await sqliteStore();
-    const services = DEMO_SERVICES.filter(s => s.target === 'checkout/cart-service' || s.target === 'checkout/checkout-api')
-      .map(s => ({ ...s, rps: s.rps * 4 }));
+    const services = DEMO_SERVICES.filter(
+      s =>
+        s.target === 'checkout/cart-service' ||
+        s.target === 'checkout/checkout-api',
+    ).map(s => ({ ...s, rps: s.rps * 4 }));
     const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
     const { loop } = setup(store, services, clock);
     for (let i = 0; i < 400; i++) {
       clock.t += 10_000;
       await loop.run();
-      const all = (await store.listRollouts({})).sort((x, y) => x.startedAt.localeCompare(y.startedAt));
-      const firsts = services.map(sv => all.find(r => r.entityRef === sv.entityRef));
+      const all = (await store.listRollouts({})).sort((x, y) =>
+        x.startedAt.localeCompare(y.startedAt),
+      );
+      const firsts = services.map(sv =>
+        all.find(r => r.entityRef === sv.entityRef),
+      );
       if (firsts.every(r => r?.finishedAt)) break;
     }
     // The first rollout of each service (later ones start after an idle pause).
-    const rollouts = (await store.listRollouts({})).sort((x, y) => x.startedAt.localeCompare(y.startedAt));
+    const rollouts = (await store.listRollouts({})).sort((x, y) =>
+      x.startedAt.localeCompare(y.startedAt),
+    );
     const healthy = rollouts.find(r => r.entityRef.endsWith('cart-service'))!;
-    const regressing = rollouts.find(r => r.entityRef.endsWith('checkout-api'))!;
+    const regressing = rollouts.find(r =>
+      r.entityRef.endsWith('checkout-api'),
+    )!;
     expect(regressing.status).toBe('rolled-back');
     expect(healthy.status).toBe('promoted');
 
-    const healthyLog = (await store.listDecisions({ rolloutId: healthy.id, limit: 100 })).items.reverse();
+    const healthyLog = (
+      await store.listDecisions({ rolloutId: healthy.id, limit: 100 })
+    ).items.reverse();
     const promotions = healthyLog.filter(d => d.verdict === 'promote');
-    expect(promotions.map(d => d.stepIndex)).toEqual([0, 1, 2, 3].slice(0, promotions.length));
+    expect(promotions.map(d => d.stepIndex)).toEqual(
+      [0, 1, 2, 3].slice(0, promotions.length),
+    );
     expect(promotions.length).toBeGreaterThanOrEqual(3);
-    expect(promotions.every(d => d.outcome === 'applied' && d.actor === 'scheduler')).toBe(true);
+    expect(
+      promotions.every(d => d.outcome === 'applied' && d.actor === 'scheduler'),
+    ).toBe(true);
 
-    const rollback = (await store.listDecisions({ rolloutId: regressing.id, limit: 100 })).items.find(d => d.verdict === 'rollback')!;
+    const rollback = (
+      await store.listDecisions({ rolloutId: regressing.id, limit: 100 })
+    ).items.find(d => d.verdict === 'rollback')!;
     expect(rollback.reasons.join(' ')).toMatch(/error/i);
     expect(rollback.evidence).toMatchObject({ verdict: 'rollback' });
     expect((await store.verifyDecisions()).ok).toBe(true);
@@ -108,7 +176,9 @@ describe('GateLoop with the simulator', () => {
 
   it('holds, and never promotes, when telemetry fails', async () => {
     const { knex, store } = await sqliteStore();
-    const services = DEMO_SERVICES.filter(s => s.target === 'checkout/cart-service');
+    const services = DEMO_SERVICES.filter(
+      s => s.target === 'checkout/cart-service',
+    );
     const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
     const { loop, simulation } = setup(store, services, clock);
     const broken = simulation.telemetry.getCohortTelemetry;
@@ -130,8 +200,11 @@ describe('GateLoop with the simulator', () => {
 
   it('stops gracefully: the action in flight finishes and is logged, and nothing new starts', async () => {
     const { knex, store } = await sqliteStore();
-    const services = DEMO_SERVICES.filter(s => s.target === 'checkout/cart-service' || s.target === 'search/search-api')
-      .map(s => ({ ...s, rps: s.rps * 4 }));
+    const services = DEMO_SERVICES.filter(
+      s =>
+        s.target === 'checkout/cart-service' ||
+        s.target === 'search/search-api',
+    ).map(s => ({ ...s, rps: s.rps * 4 }));
     const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
     const { loop, simulation } = setup(store, services, clock);
     const setStep = simulation.deploy.setStep.bind(simulation.deploy);
@@ -151,10 +224,18 @@ describe('GateLoop with the simulator', () => {
     for (let i = 0; i < 400 && !running; i++) {
       clock.t += 10_000;
       const run = loop.run();
-      if ((await Promise.race([run.then(() => 'done'), inFlight.then(() => 'acting')])) === 'acting') running = run;
+      if (
+        (await Promise.race([
+          run.then(() => 'done'),
+          inFlight.then(() => 'acting'),
+        ])) === 'acting'
+      )
+        running = run;
     }
     expect(running, 'the loop reached a promotion').toBeDefined();
-    const [claimed] = (await store.listRollouts({})).filter(r => r.pendingAction);
+    const [claimed] = (await store.listRollouts({})).filter(
+      r => r.pendingAction,
+    );
     expect(claimed.pendingAction).toBe('promote');
 
     let stopped = false;
@@ -168,14 +249,18 @@ describe('GateLoop with the simulator', () => {
     const after = await store.getRollout(claimed.id);
     expect(after?.pendingAction ?? null).toBeNull();
     expect(after?.currentStepIndex).toBe(claimed.currentStepIndex + 1);
-    const log = (await store.listDecisions({ rolloutId: claimed.id, limit: 10 })).items;
+    const log = (
+      await store.listDecisions({ rolloutId: claimed.id, limit: 10 })
+    ).items;
     expect(log[0]).toMatchObject({ verdict: 'promote', outcome: 'applied' });
 
     // Stopped: no run and no action starts any more.
     clock.t += 3_600_000;
     expect((await loop.run()).evaluated).toBe(0);
     expect(calls).toBe(1);
-    expect((await store.listRollouts({})).filter(r => r.pendingAction)).toEqual([]);
+    expect((await store.listRollouts({})).filter(r => r.pendingAction)).toEqual(
+      [],
+    );
     await knex.destroy();
   });
 });
@@ -189,11 +274,25 @@ function intervalCounts(tick: number, revision = 0): TelemetryTick {
     return {
       requests: n,
       errors,
-      latency: { le: [100, 300, 1000, Infinity], counts: [Math.round(n * 0.8), n - slow, n - Math.round(slow / 4), n] },
-      kpis: { conversion: { trials, successes: conv }, order_value: { n: conv, sum: conv * 40 + tick, sumSq: conv * 1700 + tick * 50 } },
+      latency: {
+        le: [100, 300, 1000, Infinity],
+        counts: [Math.round(n * 0.8), n - slow, n - Math.round(slow / 4), n],
+      },
+      kpis: {
+        conversion: { trials, successes: conv },
+        order_value: {
+          n: conv,
+          sum: conv * 40 + tick,
+          sumSq: conv * 1700 + tick * 50,
+        },
+      },
     };
   };
-  return { tick, baseline: cohort(99_000, 50 + (tick % 5)), canary: cohort(1_000, (tick % 2) + revision) };
+  return {
+    tick,
+    baseline: cohort(99_000, 50 + (tick % 5)),
+    canary: cohort(1_000, (tick % 2) + revision),
+  };
 }
 
 /** Fake providers with `count` rollouts of one step each at 1%, and an entity index for them. */
@@ -201,15 +300,32 @@ function fakes(count: number, clock: { t: number }, stepMinSeconds = 3600) {
   const deploy = new FakeDeployProvider('fake');
   const started = new Date(clock.t);
   for (let i = 0; i < count; i++) {
-    deploy.add({ target: `shop/svc-${i}`, externalId: `shop/svc-${i}@2.0.0`, version: '2.0.0', startedAt: started, stepStartedAt: started, steps: [{ weight: 1, minDurationSeconds: stepMinSeconds }, { weight: 100 }] });
+    deploy.add({
+      target: `shop/svc-${i}`,
+      externalId: `shop/svc-${i}@2.0.0`,
+      version: '2.0.0',
+      startedAt: started,
+      stepStartedAt: started,
+      steps: [
+        { weight: 1, minDurationSeconds: stepMinSeconds },
+        { weight: 100 },
+      ],
+    });
   }
   const revisions = new Map<number, number>();
   const telemetry = new FakeTelemetryProvider('fake', req => {
-    const whole = Math.floor((req.end.getTime() - req.start.getTime()) / (req.stepSeconds * 1000));
-    return Array.from({ length: whole }, (_, k) => intervalCounts(k + 1, revisions.get(k + 1)));
+    const whole = Math.floor(
+      (req.end.getTime() - req.start.getTime()) / (req.stepSeconds * 1000),
+    );
+    return Array.from({ length: whole }, (_, k) =>
+      intervalCounts(k + 1, revisions.get(k + 1)),
+    );
   });
   const entities = {
-    byTarget: async (_p: string, t: string) => ({ entityRef: `component:default/${t.split('/')[1]}`, annotations: {} }),
+    byTarget: async (_p: string, t: string) => ({
+      entityRef: `component:default/${t.split('/')[1]}`,
+      annotations: {},
+    }),
     byRef: async (ref: string) => ({ entityRef: ref, annotations: {} }),
     all: async () => [],
     refresh: async () => {},
@@ -217,7 +333,12 @@ function fakes(count: number, clock: { t: number }, stepMinSeconds = 3600) {
   return { deploy, telemetry, entities, revisions };
 }
 
-function fakeLoop(store: RolloutsStore, f: ReturnType<typeof fakes>, clock: { t: number }, batchSize?: number) {
+function fakeLoop(
+  store: RolloutsStore,
+  f: ReturnType<typeof fakes>,
+  clock: { t: number },
+  batchSize?: number,
+) {
   const providers = new ProviderRegistry();
   providers.addDeploy(f.deploy);
   providers.addTelemetry(f.telemetry);
@@ -244,10 +365,21 @@ describe('GateLoop at scale', () => {
     clock.t += 5 * 60_000 + 1000;
     const first = await loop.run();
     expect(first).toMatchObject({ evaluated: 1203, actions: 0, failures: 0 });
-    expect(first.timings).toMatchObject({ rowsWritten: 1203, decisionsWritten: 1203, engineStateMisses: 1203, engineStateHits: 0 });
-    expect(first.timings.totalMs).toBeGreaterThanOrEqual(first.timings.engineMs + first.timings.writeMs);
+    expect(first.timings).toMatchObject({
+      rowsWritten: 1203,
+      decisionsWritten: 1203,
+      engineStateMisses: 1203,
+      engineStateHits: 0,
+    });
+    expect(first.timings.totalMs).toBeGreaterThanOrEqual(
+      first.timings.engineMs + first.timings.writeMs,
+    );
     const rollouts = await store.listRollouts({});
-    expect(rollouts.every(r => r.lastEvaluation?.verdict === 'continue' && r.rowVersion === 1)).toBe(true);
+    expect(
+      rollouts.every(
+        r => r.lastEvaluation?.verdict === 'continue' && r.rowVersion === 1,
+      ),
+    ).toBe(true);
     const log = await store.listDecisions({ rolloutId: rollouts[0].id });
     expect(log.items.map(d => d.verdict)).toEqual(['continue', 'register']);
     expect(log.items[0].evidence).toMatchObject({ verdict: 'continue' });
@@ -255,7 +387,12 @@ describe('GateLoop at scale', () => {
     // A minute later: one new interval each, folded into the kept gate states; same verdicts, so no new decisions.
     clock.t += 60_000;
     const second = await loop.run();
-    expect(second.timings).toMatchObject({ rowsWritten: 1203, decisionsWritten: 0, engineStateHits: 1203, engineStateMisses: 0 });
+    expect(second.timings).toMatchObject({
+      rowsWritten: 1203,
+      decisionsWritten: 0,
+      engineStateHits: 1203,
+      engineStateMisses: 0,
+    });
     expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 2406 });
     await knex.destroy();
   });
@@ -268,8 +405,29 @@ describe('GateLoop at scale', () => {
     const policy = await policies.forAnnotations({});
     const fresh = async () => {
       const [r] = await store.listRollouts({});
-      const ticks = (await f.telemetry.getCohortTelemetry({ provider: 'fake', target: r.target, entityRef: r.entityRef, start: new Date(r.stepStartedAt), end: new Date(clock.t), stepSeconds: 60, kpis: [] })).ticks;
-      return { stored: (await store.getRollout(r.id))!.evidence, expected: JSON.parse(JSON.stringify(evaluateGate(gateContextFor(r, policy, 60), ticks, gatePolicyFor(policy)))) };
+      const ticks = (
+        await f.telemetry.getCohortTelemetry({
+          provider: 'fake',
+          target: r.target,
+          entityRef: r.entityRef,
+          start: new Date(r.stepStartedAt),
+          end: new Date(clock.t),
+          stepSeconds: 60,
+          kpis: [],
+        })
+      ).ticks;
+      return {
+        stored: (await store.getRollout(r.id))!.evidence,
+        expected: JSON.parse(
+          JSON.stringify(
+            evaluateGate(
+              gateContextFor(r, policy, 60),
+              ticks,
+              gatePolicyFor(policy),
+            ),
+          ),
+        ),
+      };
     };
     const hits: number[] = [];
     for (let minute = 1; minute <= 4; minute++) {
@@ -284,10 +442,15 @@ describe('GateLoop at scale', () => {
     f.revisions.set(2, 7);
     clock.t += 60_000;
     const revised = await loop.run();
-    expect(revised.timings).toMatchObject({ engineStateHits: 0, engineStateMisses: 1 });
+    expect(revised.timings).toMatchObject({
+      engineStateHits: 0,
+      engineStateMisses: 1,
+    });
     const { stored, expected } = await fresh();
     expect(stored).toEqual(expected);
-    expect((stored as any).signals[0].samples.canaryEvents).toBe(expected.signals[0].samples.canaryEvents);
+    expect((stored as any).signals[0].samples.canaryEvents).toBe(
+      expected.signals[0].samples.canaryEvents,
+    );
     await knex.destroy();
   });
 
@@ -299,13 +462,17 @@ describe('GateLoop at scale', () => {
     const flaky = new Proxy(store, {
       get(target, prop) {
         const value = Reflect.get(target, prop, target);
-        if (prop !== 'updateRollouts') return typeof value === 'function' ? value.bind(target) : value;
-        return async (updates: Parameters<RolloutsStore['updateRollouts']>[0]) => {
+        if (prop !== 'updateRollouts')
+          return typeof value === 'function' ? value.bind(target) : value;
+        return async (
+          updates: Parameters<RolloutsStore['updateRollouts']>[0],
+        ) => {
           if (updates.length > 1) {
             batchCalls++;
             throw new Error('statement too large');
           }
-          if (updates[0].rollout.target === 'shop/svc-3') throw new Error('value too long for type character varying(512)');
+          if (updates[0].rollout.target === 'shop/svc-3')
+            throw new Error('value too long for type character varying(512)');
           return target.updateRollouts(updates);
         };
       },
@@ -332,21 +499,46 @@ describe.runIf(runPg)('two gate loops sharing one PostgreSQL', () => {
   it('act once on each decision', async () => {
     const name = `loops_${randomUUID().slice(0, 8)}`;
     await pg.createDatabase(name);
-    const k1 = knexFactory({ client: 'pg', connection: pg.connection(name), pool: { min: 0, max: 5 } });
-    const k2 = knexFactory({ client: 'pg', connection: pg.connection(name), pool: { min: 0, max: 5 } });
+    const k1 = knexFactory({
+      client: 'pg',
+      connection: pg.connection(name),
+      pool: { min: 0, max: 5 },
+    });
+    const k2 = knexFactory({
+      client: 'pg',
+      connection: pg.connection(name),
+      pool: { min: 0, max: 5 },
+    });
     await migrateRolloutsDatabase(k1);
-    const services = DEMO_SERVICES.filter(s => s.target === 'checkout/checkout-api').map(s => ({ ...s, rps: s.rps * 4 }));
+    const services = DEMO_SERVICES.filter(
+      s => s.target === 'checkout/checkout-api',
+    ).map(s => ({ ...s, rps: s.rps * 4 }));
     const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
     // One deploy system, two replicas of Tollgate.
-    const simulation = new Simulation({ seed: 7, services, historyDays: 0, now: () => new Date(clock.t) });
+    const simulation = new Simulation({
+      seed: 7,
+      services,
+      historyDays: 0,
+      now: () => new Date(clock.t),
+    });
     let rollbackCalls = 0;
     const realRollback = simulation.deploy.rollback;
     simulation.deploy.rollback = async (t, r) => {
       rollbackCalls++;
       return realRollback(t, r);
     };
-    const a = setup(DatabaseRolloutsStore.fromKnex(k1), services, clock, simulation);
-    const b = setup(DatabaseRolloutsStore.fromKnex(k2), services, clock, simulation);
+    const a = setup(
+      DatabaseRolloutsStore.fromKnex(k1),
+      services,
+      clock,
+      simulation,
+    );
+    const b = setup(
+      DatabaseRolloutsStore.fromKnex(k2),
+      services,
+      clock,
+      simulation,
+    );
     const store = DatabaseRolloutsStore.fromKnex(k1);
     for (let i = 0; i < 200; i++) {
       clock.t += 10_000;
@@ -357,7 +549,9 @@ describe.runIf(runPg)('two gate loops sharing one PostgreSQL', () => {
     const [rollout] = await store.listRollouts({});
     expect(rollout.status).toBe('rolled-back');
     expect(rollbackCalls).toBe(1);
-    const decisions = (await store.listDecisions({ rolloutId: rollout.id, limit: 200 })).items;
+    const decisions = (
+      await store.listDecisions({ rolloutId: rollout.id, limit: 200 })
+    ).items;
     expect(decisions.filter(d => d.verdict === 'rollback')).toHaveLength(1);
     expect(decisions.filter(d => d.verdict === 'register')).toHaveLength(1);
     expect((await store.verifyDecisions()).ok).toBe(true);

@@ -14,13 +14,23 @@ import {
 } from '@tollgate/plugin-rollouts-common';
 import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
 import { randomUUID } from 'node:crypto';
-import type { NewDecision, RolloutPatch, RolloutsStore, StoredRollout } from '../database/RolloutsStore';
+import type {
+  NewDecision,
+  RolloutPatch,
+  RolloutsStore,
+  StoredRollout,
+} from '../database/RolloutsStore';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
 import type { EntityIndex } from './EntityIndex';
 import type { ProviderRegistry } from './ProviderRegistry';
 import { readCohortTelemetry, telemetryHoldReason } from './evaluation';
-import { errorMessage, promotesFully, withRetry, type RetryOptions } from './retry';
+import {
+  errorMessage,
+  promotesFully,
+  withRetry,
+  type RetryOptions,
+} from './retry';
 import type { NotifyKind, RolloutEvents } from './RolloutEvents';
 
 export interface GateLoopOptions {
@@ -107,7 +117,8 @@ function textHash(s: string): number {
   let h = textHashes.get(s);
   if (h === undefined) {
     h = 0x811c9dc5;
-    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+    for (let i = 0; i < s.length; i++)
+      h = Math.imul(h ^ s.charCodeAt(i), 16777619);
     h >>>= 0;
     if (textHashes.size < 10_000) textHashes.set(s, h);
   }
@@ -169,8 +180,17 @@ class Fingerprint {
 
 function emptyTimings(): GateLoopTimings {
   return {
-    syncMs: 0, evaluateMs: 0, telemetryMs: 0, engineMs: 0, writeMs: 0, actionMs: 0, totalMs: 0,
-    rowsWritten: 0, decisionsWritten: 0, engineStateHits: 0, engineStateMisses: 0,
+    syncMs: 0,
+    evaluateMs: 0,
+    telemetryMs: 0,
+    engineMs: 0,
+    writeMs: 0,
+    actionMs: 0,
+    totalMs: 0,
+    rowsWritten: 0,
+    decisionsWritten: 0,
+    engineStateHits: 0,
+    engineStateMisses: 0,
   };
 }
 
@@ -185,7 +205,11 @@ export function gateContextFor(
     tickSeconds,
     expectedCanaryShare: Math.min(1, Math.max(0, rollout.currentWeight / 100)),
     slo: policy.slo,
-    kpis: policy.kpis.map(k => ({ name: k.name, type: k.type, direction: k.direction })),
+    kpis: policy.kpis.map(k => ({
+      name: k.name,
+      type: k.type,
+      direction: k.direction,
+    })),
   };
 }
 
@@ -194,39 +218,68 @@ export function gateContextFor(
  * (its `setStep` moves along it), with the policy's minimum durations and
  * approvals when the policy's ladder has the same weights.
  */
-export function ladderFor(provider: RolloutStep[], policy: RolloutStep[] | undefined): RolloutStep[] {
-  if (!policy || policy.length !== provider.length || policy.some((s, i) => s.weight !== provider[i].weight)) return provider;
+export function ladderFor(
+  provider: RolloutStep[],
+  policy: RolloutStep[] | undefined,
+): RolloutStep[] {
+  if (
+    !policy ||
+    policy.length !== provider.length ||
+    policy.some((s, i) => s.weight !== provider[i].weight)
+  )
+    return provider;
   return policy;
 }
 
 /** Why a rollout a provider reported cannot be right, or undefined. */
-export function providerRolloutProblem(pr: ProviderRollout): string | undefined {
-  if (!Array.isArray(pr.steps) || pr.steps.length === 0) return 'it has no steps';
-  if (!Number.isInteger(pr.currentStepIndex) || pr.currentStepIndex < 0 || pr.currentStepIndex >= pr.steps.length) {
+export function providerRolloutProblem(
+  pr: ProviderRollout,
+): string | undefined {
+  if (!Array.isArray(pr.steps) || pr.steps.length === 0)
+    return 'it has no steps';
+  if (
+    !Number.isInteger(pr.currentStepIndex) ||
+    pr.currentStepIndex < 0 ||
+    pr.currentStepIndex >= pr.steps.length
+  ) {
     return `currentStepIndex ${pr.currentStepIndex} is not one of its ${pr.steps.length} steps`;
   }
-  if (!Number.isFinite(pr.currentWeight) || pr.currentWeight < 0 || pr.currentWeight > 100) {
+  if (
+    !Number.isFinite(pr.currentWeight) ||
+    pr.currentWeight < 0 ||
+    pr.currentWeight > 100
+  ) {
     return `currentWeight ${pr.currentWeight} is not a percentage`;
   }
-  if (!(pr.startedAt instanceof Date) || Number.isNaN(pr.startedAt.getTime())) return 'startedAt is not a date';
+  if (!(pr.startedAt instanceof Date) || Number.isNaN(pr.startedAt.getTime()))
+    return 'startedAt is not a date';
   return undefined;
 }
 
 /** The id a rollout registered from CI carries until its provider reports it. */
-export function registeredExternalId(r: { target: string; version: string }): string {
+export function registeredExternalId(r: {
+  target: string;
+  version: string;
+}): string {
   return `${r.target}@${r.version}`;
 }
 
 /** The gate policy the engine gets: the policy's gate section plus KPI margins from `kpis[]`. */
 export function gatePolicyFor(policy: RolloutPolicy): RolloutPolicy['gate'] {
   const gate = policy.gate as Record<string, any>;
-  const listed: Array<{ name: string; [k: string]: unknown }> = Array.isArray(gate.kpis) ? gate.kpis : [];
+  const listed: Array<{ name: string; [k: string]: unknown }> = Array.isArray(
+    gate.kpis,
+  )
+    ? gate.kpis
+    : [];
   const kpis = [...listed];
   for (const k of policy.kpis) {
     if (k.margin === undefined || listed.some(l => l.name === k.name)) continue;
     kpis.push({ name: k.name, margin: k.margin });
   }
-  return kpis.length ? ({ ...gate, kpis } as RolloutPolicy['gate']) : policy.gate;
+  return kpis.length
+    ? ({ ...gate, kpis } as RolloutPolicy['gate'])
+    : policy.gate;
 }
 
 function summarize(decision: GateDecision, at: Date): GateEvaluationSummary {
@@ -278,22 +331,33 @@ export class GateLoop {
   async sync(): Promise<number> {
     let seen = 0;
     // One read of the active rollouts serves every provider: a reported rollout found here needs no lookup.
-    const active = await this.#o.store.listRollouts({ status: [...ACTIVE_ROLLOUT_STATUSES] });
-    const known = new Map(active.map(r => [`${r.provider}\n${r.externalId}`, r]));
+    const active = await this.#o.store.listRollouts({
+      status: [...ACTIVE_ROLLOUT_STATUSES],
+    });
+    const known = new Map(
+      active.map(r => [`${r.provider}\n${r.externalId}`, r]),
+    );
     // Rollouts CI registered (POST /v1/rollouts) before the provider reported
     // them carry `target@version` as their id: the provider's report of that
     // target and version is the same rollout, not a second one.
-    const registeredKey = (provider: string, r: { target: string; version: string }) =>
+    const registeredKey = (
+      provider: string,
+      r: { target: string; version: string },
+    ) =>
       `${provider}\n${this.#o.providers.normalizeTarget(provider, r.target)}@${r.version}`;
     const registered = new Map(
-      active.filter(r => r.externalId === registeredExternalId(r)).map(r => [registeredKey(r.provider, r), r]),
+      active
+        .filter(r => r.externalId === registeredExternalId(r))
+        .map(r => [registeredKey(r.provider, r), r]),
     );
     for (const provider of this.#o.providers.deployProviders()) {
       let reported: ProviderRollout[];
       try {
         reported = await withRetry(() => provider.listRollouts(), this.#retry);
       } catch (e) {
-        this.#o.logger.error(`rollouts: deploy provider ${provider.id} could not list rollouts: ${errorMessage(e)}`);
+        this.#o.logger.error(
+          `rollouts: deploy provider ${provider.id} could not list rollouts: ${errorMessage(e)}`,
+        );
         continue;
       }
       const reportedIds = new Set<string>();
@@ -305,17 +369,32 @@ export class GateLoop {
         const problem = providerRolloutProblem(pr);
         if (problem) {
           // Wrong data is not news: keep what is known and say so.
-          this.#o.logger.error(`rollouts: ${provider.id} reported ${pr.target}@${pr.version} in a state that cannot be right (${problem}); ignored`);
+          this.#o.logger.error(
+            `rollouts: ${provider.id} reported ${pr.target}@${pr.version} in a state that cannot be right (${problem}); ignored`,
+          );
           continue;
         }
         seen++;
-        const row = known.get(`${provider.id}\n${pr.externalId}`) ?? registered.get(registeredKey(provider.id, pr));
+        const row =
+          known.get(`${provider.id}\n${pr.externalId}`) ??
+          registered.get(registeredKey(provider.id, pr));
         if (row) reportedIds.add(row.externalId);
-        await this.#upsert(provider.id, pr, entityRef, entity?.annotations, row);
+        await this.#upsert(
+          provider.id,
+          pr,
+          entityRef,
+          entity?.annotations,
+          row,
+        );
       }
       // Active rollouts the provider no longer reports ended outside Tollgate.
       for (const r of active) {
-        if (r.provider !== provider.id || reportedIds.has(r.externalId) || r.pendingAction) continue;
+        if (
+          r.provider !== provider.id ||
+          reportedIds.has(r.externalId) ||
+          r.pendingAction
+        )
+          continue;
         const updated = await this.#o.store.updateRollout(r.id, r.rowVersion, {
           status: 'aborted',
           finishedAt: this.#now().toISOString(),
@@ -325,7 +404,9 @@ export class GateLoop {
             verdict: 'observe',
             kind: 'automatic',
             actor: 'scheduler',
-            reasons: [`${provider.id} no longer reports this rollout; it ended outside Tollgate`],
+            reasons: [
+              `${provider.id} no longer reports this rollout; it ended outside Tollgate`,
+            ],
             outcome: 'none',
           });
         }
@@ -385,11 +466,16 @@ export class GateLoop {
     // Waiting for approval is Tollgate's own state on top of the provider's
     // "progressing" at the same step: a sync must not undo it.
     const status =
-      rollout.status === 'awaiting-approval' && pr.status === 'progressing' && pr.currentStepIndex === rollout.currentStepIndex
+      rollout.status === 'awaiting-approval' &&
+      pr.status === 'progressing' &&
+      pr.currentStepIndex === rollout.currentStepIndex
         ? rollout.status
         : pr.status;
     // A registration's ladder gives way to the provider's (its durations and approvals kept where the weights agree).
-    const steps = rollout.externalId === pr.externalId ? rollout.steps : ladderFor(pr.steps, rollout.steps);
+    const steps =
+      rollout.externalId === pr.externalId
+        ? rollout.steps
+        : ladderFor(pr.steps, rollout.steps);
     const changed =
       rollout.status !== status ||
       rollout.currentStepIndex !== pr.currentStepIndex ||
@@ -397,14 +483,20 @@ export class GateLoop {
       steps !== rollout.steps;
     if (!changed) return;
     const finished = FINAL_ROLLOUT_STATUSES.includes(pr.status);
-    const updated = await this.#o.store.updateRollout(rollout.id, rollout.rowVersion, {
-      ...(steps !== rollout.steps ? { steps } : {}),
-      status,
-      currentStepIndex: pr.currentStepIndex,
-      currentWeight: pr.currentWeight,
-      stepStartedAt: pr.stepStartedAt.toISOString(),
-      finishedAt: finished ? (pr.finishedAt ?? this.#now()).toISOString() : undefined,
-    });
+    const updated = await this.#o.store.updateRollout(
+      rollout.id,
+      rollout.rowVersion,
+      {
+        ...(steps !== rollout.steps ? { steps } : {}),
+        status,
+        currentStepIndex: pr.currentStepIndex,
+        currentWeight: pr.currentWeight,
+        stepStartedAt: pr.stepStartedAt.toISOString(),
+        finishedAt: finished
+          ? (pr.finishedAt ?? this.#now()).toISOString()
+          : undefined,
+      },
+    );
     if (updated) this.#o.events.changed(updated);
   }
 
@@ -430,7 +522,8 @@ export class GateLoop {
 
   /** Sync, then evaluate every active rollout. One rollout's failure never stops the others. */
   async run(): Promise<GateLoopRunResult> {
-    if (this.#stopping) return { evaluated: 0, actions: 0, failures: 0, timings: emptyTimings() };
+    if (this.#stopping)
+      return { evaluated: 0, actions: 0, failures: 0, timings: emptyTimings() };
     const running = this.#runOnce();
     this.#current = running;
     try {
@@ -444,10 +537,20 @@ export class GateLoop {
     const started = performance.now();
     const t = emptyTimings();
     const run = ++this.#run;
-    const result: GateLoopRunResult = { evaluated: 0, actions: 0, failures: 0, timings: t };
-    this.#retry = { ...this.#o.retry, budget: { remaining: this.#o.retryBudgetPerRun ?? 100 } };
+    const result: GateLoopRunResult = {
+      evaluated: 0,
+      actions: 0,
+      failures: 0,
+      timings: t,
+    };
+    this.#retry = {
+      ...this.#o.retry,
+      budget: { remaining: this.#o.retryBudgetPerRun ?? 100 },
+    };
     await this.sync();
-    const active = await this.#o.store.listRollouts({ status: ['progressing', 'paused', 'awaiting-approval'] });
+    const active = await this.#o.store.listRollouts({
+      status: ['progressing', 'paused', 'awaiting-approval'],
+    });
     t.syncMs = performance.now() - started;
     let pending: PendingWrite[] = [];
     for (const rollout of active) {
@@ -463,7 +566,9 @@ export class GateLoop {
         if (acted) result.actions++;
       } catch (e) {
         result.failures++;
-        this.#o.logger.error(`rollouts: gate failed for ${rollout.entityRef} (${rollout.id}): ${errorMessage(e)}`);
+        this.#o.logger.error(
+          `rollouts: gate failed for ${rollout.entityRef} (${rollout.id}): ${errorMessage(e)}`,
+        );
       }
       t.evaluateMs += performance.now() - t0 - (t.actionMs - actionsBefore);
       if (pending.length >= this.#batchSize) {
@@ -473,7 +578,8 @@ export class GateLoop {
     }
     result.failures += await this.#flush(pending, t);
     // Gate states of rollouts that are no longer active are not needed again.
-    for (const [id, kept] of this.#gates) if (kept.run !== run) this.#gates.delete(id);
+    for (const [id, kept] of this.#gates)
+      if (kept.run !== run) this.#gates.delete(id);
     t.totalMs = performance.now() - started;
     return result;
   }
@@ -484,7 +590,10 @@ export class GateLoop {
     const t = emptyTimings();
     const acted = await this.#evaluate(rollout, pending, this.#run, t);
     const failed = await this.#flush(pending, t);
-    if (failed) throw new Error(`rollouts: could not record the evaluation of ${rollout.id}`);
+    if (failed)
+      throw new Error(
+        `rollouts: could not record the evaluation of ${rollout.id}`,
+      );
     return acted;
   }
 
@@ -499,17 +608,33 @@ export class GateLoop {
     let failures = 0;
     let results: Awaited<ReturnType<RolloutsStore['updateRollouts']>>;
     try {
-      results = await this.#o.store.updateRollouts(pending.map(p => ({ rollout: p.rollout, patch: p.patch, decision: p.decision })));
+      results = await this.#o.store.updateRollouts(
+        pending.map(p => ({
+          rollout: p.rollout,
+          patch: p.patch,
+          decision: p.decision,
+        })),
+      );
     } catch (e) {
-      this.#o.logger.warn(`rollouts: batch write of ${pending.length} evaluations failed, writing them one by one: ${errorMessage(e)}`);
+      this.#o.logger.warn(
+        `rollouts: batch write of ${pending.length} evaluations failed, writing them one by one: ${errorMessage(e)}`,
+      );
       results = [];
       for (const p of pending) {
         try {
-          results.push((await this.#o.store.updateRollouts([{ rollout: p.rollout, patch: p.patch, decision: p.decision }]))[0]);
+          results.push(
+            (
+              await this.#o.store.updateRollouts([
+                { rollout: p.rollout, patch: p.patch, decision: p.decision },
+              ])
+            )[0],
+          );
         } catch (e2) {
           failures++;
           results.push(undefined);
-          this.#o.logger.error(`rollouts: could not record the evaluation of ${p.rollout.entityRef} (${p.rollout.id}): ${errorMessage(e2)}`);
+          this.#o.logger.error(
+            `rollouts: could not record the evaluation of ${p.rollout.entityRef} (${p.rollout.id}): ${errorMessage(e2)}`,
+          );
         }
       }
     }
@@ -518,15 +643,29 @@ export class GateLoop {
       if (!written) return; // another writer changed the row first; the next run sees its state
       t.rowsWritten++;
       if (written.decision) t.decisionsWritten++;
-      if (p.event) this.#o.events.changed(written.rollout, p.event.notify ? { notify: p.event.notify } : undefined);
+      if (p.event)
+        this.#o.events.changed(
+          written.rollout,
+          p.event.notify ? { notify: p.event.notify } : undefined,
+        );
     });
     t.writeMs += performance.now() - t0;
     return failures;
   }
 
   /** The engine's verdict on the telemetry, folding only intervals the kept gate state has not seen. */
-  #decide(rollout: StoredRollout, policy: RolloutPolicy, ticks: TelemetryTick[], run: number, t: GateLoopTimings): GateDecision {
-    const sorted = ticks.every((tick, i) => i === 0 || ticks[i - 1].tick <= tick.tick) ? ticks : [...ticks].sort((a, b) => a.tick - b.tick);
+  #decide(
+    rollout: StoredRollout,
+    policy: RolloutPolicy,
+    ticks: TelemetryTick[],
+    run: number,
+    t: GateLoopTimings,
+  ): GateDecision {
+    const sorted = ticks.every(
+      (tick, i) => i === 0 || ticks[i - 1].tick <= tick.tick,
+    )
+      ? ticks
+      : [...ticks].sort((a, b) => a.tick - b.tick);
     const key = `${rollout.currentStepIndex}|${rollout.stepStartedAt}|${rollout.currentWeight}|${rollout.entityRef}|${policy.name}|${policy.hash}|${this.#o.telemetryStepSeconds}`;
     let kept = this.#gates.get(rollout.id);
     let print = new Fingerprint();
@@ -542,7 +681,10 @@ export class GateLoop {
         i = 0;
         kept = {
           key,
-          state: createGateState(gateContextFor(rollout, policy, this.#o.telemetryStepSeconds), gatePolicyFor(policy)),
+          state: createGateState(
+            gateContextFor(rollout, policy, this.#o.telemetryStepSeconds),
+            gatePolicyFor(policy),
+          ),
           folded: 0,
           h1: 0,
           h2: 0,
@@ -565,7 +707,12 @@ export class GateLoop {
     }
   }
 
-  async #evaluate(rollout: StoredRollout, pending: PendingWrite[], run: number, t: GateLoopTimings): Promise<boolean> {
+  async #evaluate(
+    rollout: StoredRollout,
+    pending: PendingWrite[],
+    run: number,
+    t: GateLoopTimings,
+  ): Promise<boolean> {
     const now = this.#now();
     if (rollout.pendingAction) {
       await this.#timedAction(() => this.#reconcile(rollout), t);
@@ -576,14 +723,26 @@ export class GateLoop {
     try {
       policy = await this.#o.policies.forAnnotations(entity?.annotations);
     } catch (e) {
-      this.#recordHold(rollout, [`policy cannot be used: ${errorMessage(e)}`], now, pending);
+      this.#recordHold(
+        rollout,
+        [`policy cannot be used: ${errorMessage(e)}`],
+        now,
+        pending,
+      );
       return false;
     }
 
     let decision: GateDecision;
     try {
       const t0 = performance.now();
-      const result = await readCohortTelemetry(this.#o, rollout, entity?.annotations, policy, now, this.#retry);
+      const result = await readCohortTelemetry(
+        this.#o,
+        rollout,
+        entity?.annotations,
+        policy,
+        now,
+        this.#retry,
+      );
       const t1 = performance.now();
       t.telemetryMs += t1 - t0;
       decision = this.#decide(rollout, policy, result.ticks, run, t);
@@ -600,7 +759,8 @@ export class GateLoop {
 
     if (verdict === 'promote') {
       const step = rollout.steps[rollout.currentStepIndex];
-      const inStep = (now.getTime() - new Date(rollout.stepStartedAt).getTime()) / 1000;
+      const inStep =
+        (now.getTime() - new Date(rollout.stepStartedAt).getTime()) / 1000;
       if (rollout.status === 'paused') {
         verdict = 'hold';
         reasons.unshift('ready to promote, but the rollout is paused');
@@ -609,17 +769,30 @@ export class GateLoop {
         reasons.unshift('ready to promote; waiting for approval');
       } else if (step?.minDurationSeconds && inStep < step.minDurationSeconds) {
         verdict = 'continue';
-        reasons.unshift(`step minimum duration not reached (${Math.round(inStep)} of ${step.minDurationSeconds} s)`);
+        reasons.unshift(
+          `step minimum duration not reached (${Math.round(inStep)} of ${step.minDurationSeconds} s)`,
+        );
       } else if (step?.requiresApproval) {
         pending.push({
           rollout,
           patch: {
             status: 'awaiting-approval',
-            lastEvaluation: { ...summary, verdict: 'hold', reasons: ['ready to promote; waiting for approval', ...reasons] },
+            lastEvaluation: {
+              ...summary,
+              verdict: 'hold',
+              reasons: ['ready to promote; waiting for approval', ...reasons],
+            },
             evidence,
             lastError: null,
           },
-          decision: this.#decision(rollout, { verdict: 'hold', kind: 'automatic', actor: 'scheduler', reasons: ['step requires approval: ready to promote', ...reasons], evidence, outcome: 'none' }),
+          decision: this.#decision(rollout, {
+            verdict: 'hold',
+            kind: 'automatic',
+            actor: 'scheduler',
+            reasons: ['step requires approval: ready to promote', ...reasons],
+            evidence,
+            outcome: 'none',
+          }),
           event: { notify: 'approval' },
         });
         return false;
@@ -630,7 +803,18 @@ export class GateLoop {
       // Shutting down: take no new action; the next run (here or on another replica) decides again.
       if (this.#stopping) return false;
       const v = verdict;
-      return this.#timedAction(() => this.#act(rollout, v, reasons, evidence, { ...summary, verdict: v, reasons }, policy), t);
+      return this.#timedAction(
+        () =>
+          this.#act(
+            rollout,
+            v,
+            reasons,
+            evidence,
+            { ...summary, verdict: v, reasons },
+            policy,
+          ),
+        t,
+      );
     }
 
     // continue / hold: record the evaluation; log only when the verdict changes.
@@ -647,7 +831,17 @@ export class GateLoop {
       rollout,
       patch,
       decision: changed
-        ? this.#decision({ ...rollout, policyHash: policy.hash }, { verdict, kind: 'automatic', actor: 'scheduler', reasons, evidence, outcome: 'none' })
+        ? this.#decision(
+            { ...rollout, policyHash: policy.hash },
+            {
+              verdict,
+              kind: 'automatic',
+              actor: 'scheduler',
+              reasons,
+              evidence,
+              outcome: 'none',
+            },
+          )
         : undefined,
       event: { notify: changed && verdict === 'hold' ? 'hold' : undefined },
     });
@@ -663,16 +857,36 @@ export class GateLoop {
     }
   }
 
-  #recordHold(rollout: StoredRollout, reasons: string[], now: Date, pending: PendingWrite[]) {
+  #recordHold(
+    rollout: StoredRollout,
+    reasons: string[],
+    now: Date,
+    pending: PendingWrite[],
+  ) {
     const previous = rollout.lastEvaluation;
-    const logIt = previous?.verdict !== 'hold' || previous.reasons[0] !== reasons[0];
+    const logIt =
+      previous?.verdict !== 'hold' || previous.reasons[0] !== reasons[0];
     pending.push({
       rollout,
       patch: {
-        lastEvaluation: { verdict: 'hold', rubric: 'not ready', score: 0, reasons, evaluatedAt: now.toISOString() },
+        lastEvaluation: {
+          verdict: 'hold',
+          rubric: 'not ready',
+          score: 0,
+          reasons,
+          evaluatedAt: now.toISOString(),
+        },
         lastError: { message: reasons[0], at: now.toISOString() },
       },
-      decision: logIt ? this.#decision(rollout, { verdict: 'hold', kind: 'automatic', actor: 'scheduler', reasons, outcome: 'none' }) : undefined,
+      decision: logIt
+        ? this.#decision(rollout, {
+            verdict: 'hold',
+            kind: 'automatic',
+            actor: 'scheduler',
+            reasons,
+            outcome: 'none',
+          })
+        : undefined,
       event: logIt ? { notify: 'hold' } : false,
     });
   }
@@ -686,32 +900,57 @@ export class GateLoop {
     summary: GateEvaluationSummary,
     policy: RolloutPolicy,
   ): Promise<boolean> {
-    const claimed = await this.#o.store.updateRollout(rollout.id, rollout.rowVersion, {
-      pendingAction: verdict,
-      lastEvaluation: summary,
-      evidence,
-      policyName: policy.name,
-      policyHash: policy.hash,
-    });
+    const claimed = await this.#o.store.updateRollout(
+      rollout.id,
+      rollout.rowVersion,
+      {
+        pendingAction: verdict,
+        lastEvaluation: summary,
+        evidence,
+        policyName: policy.name,
+        policyHash: policy.hash,
+      },
+    );
     if (!claimed) return false; // another replica acted on this rollout first
     const provider = this.#o.providers.deploy(rollout.provider);
     const isLast = promotesFully(rollout);
     let after: ProviderRollout;
     try {
       after = await withRetry(() => {
-        if (verdict === 'rollback') return provider.rollback(rollout.target, reasons[0] ?? 'gate verdict: rollback');
+        if (verdict === 'rollback')
+          return provider.rollback(
+            rollout.target,
+            reasons[0] ?? 'gate verdict: rollback',
+          );
         if (isLast) return provider.promote(rollout.target);
         return provider.setStep(rollout.target, rollout.currentStepIndex + 1);
       }, this.#retry);
     } catch (e) {
       const message = `${provider.id} did not accept the ${verdict}: ${errorMessage(e)}`;
       // The decision first: a crash before the row is released leaves it to reconciliation, never unlogged.
-      await this.#log(claimed, { verdict, kind: 'automatic', actor: 'scheduler', reasons: [message, ...reasons], evidence, outcome: 'failed' });
-      const failed = await this.#o.store.updateRollout(claimed.id, claimed.rowVersion, {
-        pendingAction: null,
-        lastError: { message, at: this.#now().toISOString(), action: verdict },
+      await this.#log(claimed, {
+        verdict,
+        kind: 'automatic',
+        actor: 'scheduler',
+        reasons: [message, ...reasons],
+        evidence,
+        outcome: 'failed',
       });
-      this.#o.events.changed(failed ?? claimed, { notify: verdict === 'rollback' ? 'rollback-failed' : undefined });
+      const failed = await this.#o.store.updateRollout(
+        claimed.id,
+        claimed.rowVersion,
+        {
+          pendingAction: null,
+          lastError: {
+            message,
+            at: this.#now().toISOString(),
+            action: verdict,
+          },
+        },
+      );
+      this.#o.events.changed(failed ?? claimed, {
+        notify: verdict === 'rollback' ? 'rollback-failed' : undefined,
+      });
       return false;
     }
     // The decision first: a crash before the row is released leaves it to reconciliation, never unlogged.
@@ -721,28 +960,42 @@ export class GateLoop {
       actor: 'scheduler',
       reasons:
         verdict === 'promote' && !isLast
-          ? [`step ${rollout.currentStepIndex + 1} passed: moving to ${rollout.steps[rollout.currentStepIndex + 1]?.weight}%`, ...reasons]
+          ? [
+              `step ${rollout.currentStepIndex + 1} passed: moving to ${rollout.steps[rollout.currentStepIndex + 1]?.weight}%`,
+              ...reasons,
+            ]
           : reasons,
       evidence,
       outcome: 'applied',
     });
-    const done = await this.#o.store.updateRollout(claimed.id, claimed.rowVersion, {
-      pendingAction: null,
-      status: after.status,
-      currentStepIndex: after.currentStepIndex,
-      currentWeight: after.currentWeight,
-      stepStartedAt: after.stepStartedAt.toISOString(),
-      finishedAt: after.finishedAt?.toISOString(),
-      lastError: null,
-    });
-    if (done) this.#o.events.changed(done, verdict === 'rollback' ? { notify: 'rollback' } : undefined);
+    const done = await this.#o.store.updateRollout(
+      claimed.id,
+      claimed.rowVersion,
+      {
+        pendingAction: null,
+        status: after.status,
+        currentStepIndex: after.currentStepIndex,
+        currentWeight: after.currentWeight,
+        stepStartedAt: after.stepStartedAt.toISOString(),
+        finishedAt: after.finishedAt?.toISOString(),
+        lastError: null,
+      },
+    );
+    if (done)
+      this.#o.events.changed(
+        done,
+        verdict === 'rollback' ? { notify: 'rollback' } : undefined,
+      );
     return true;
   }
 
   /** An action was in flight when a process died: align with the provider. */
   async #reconcile(rollout: StoredRollout) {
     const provider = this.#o.providers.deploy(rollout.provider);
-    const pr = await withRetry(() => provider.getRollout(rollout.target), this.#retry);
+    const pr = await withRetry(
+      () => provider.getRollout(rollout.target),
+      this.#retry,
+    );
     const finished = pr && FINAL_ROLLOUT_STATUSES.includes(pr.status);
     // The observation first, then the row: a crash in between repeats the
     // reconciliation, it never loses it.
@@ -755,22 +1008,34 @@ export class GateLoop {
       ],
       outcome: 'none',
     });
-    const updated = await this.#o.store.updateRollout(rollout.id, rollout.rowVersion, {
-      pendingAction: null,
-      ...(pr
-        ? {
-            status: pr.status,
-            currentStepIndex: pr.currentStepIndex,
-            currentWeight: pr.currentWeight,
-            stepStartedAt: pr.stepStartedAt.toISOString(),
-            finishedAt: finished ? (pr.finishedAt ?? this.#now()).toISOString() : undefined,
-          }
-        : {}),
-    });
+    const updated = await this.#o.store.updateRollout(
+      rollout.id,
+      rollout.rowVersion,
+      {
+        pendingAction: null,
+        ...(pr
+          ? {
+              status: pr.status,
+              currentStepIndex: pr.currentStepIndex,
+              currentWeight: pr.currentWeight,
+              stepStartedAt: pr.stepStartedAt.toISOString(),
+              finishedAt: finished
+                ? (pr.finishedAt ?? this.#now()).toISOString()
+                : undefined,
+            }
+          : {}),
+      },
+    );
     if (updated) this.#o.events.changed(updated);
   }
 
-  #decision(rollout: Pick<StoredRollout, 'id' | 'entityRef' | 'currentStepIndex' | 'policyHash'>, d: DecisionInput): NewDecision {
+  #decision(
+    rollout: Pick<
+      StoredRollout,
+      'id' | 'entityRef' | 'currentStepIndex' | 'policyHash'
+    >,
+    d: DecisionInput,
+  ): NewDecision {
     return {
       rolloutId: rollout.id,
       entityRef: rollout.entityRef,
@@ -787,7 +1052,10 @@ export class GateLoop {
   }
 
   async #log(
-    rollout: Pick<StoredRollout, 'id' | 'entityRef' | 'currentStepIndex' | 'policyHash'>,
+    rollout: Pick<
+      StoredRollout,
+      'id' | 'entityRef' | 'currentStepIndex' | 'policyHash'
+    >,
     d: DecisionInput,
   ) {
     return this.#o.store.appendDecision(this.#decision(rollout, d));

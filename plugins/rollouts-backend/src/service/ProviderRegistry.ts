@@ -11,14 +11,18 @@ export class ProviderRegistry {
 
   addDeploy(provider: RolloutsDeployProvider) {
     if (this.#deploy.has(provider.id)) {
-      throw new Error(`a rollouts deploy provider with id "${provider.id}" is already registered; each module must use its own id`);
+      throw new Error(
+        `a rollouts deploy provider with id "${provider.id}" is already registered; each module must use its own id`,
+      );
     }
     this.#deploy.set(provider.id, provider);
   }
 
   addTelemetry(provider: RolloutsTelemetryProvider) {
     if (this.#telemetry.has(provider.id)) {
-      throw new Error(`a rollouts telemetry provider with id "${provider.id}" is already registered; each module must use its own id`);
+      throw new Error(
+        `a rollouts telemetry provider with id "${provider.id}" is already registered; each module must use its own id`,
+      );
     }
     this.#telemetry.set(provider.id, provider);
   }
@@ -50,12 +54,21 @@ export class ProviderRegistry {
   }
 
   /** The annotation's choice, else the deploy provider's namesake, else the default, else the only one. */
-  telemetryFor(deployProviderId: string, annotated?: string, fallback?: string): RolloutsTelemetryProvider {
+  telemetryFor(
+    deployProviderId: string,
+    annotated?: string,
+    fallback?: string,
+  ): RolloutsTelemetryProvider {
     for (const id of [annotated, deployProviderId, fallback]) {
       if (id && this.#telemetry.has(id)) return this.#telemetry.get(id)!;
     }
-    if (annotated) throw new NotFoundError(`no telemetry provider "${annotated}" is installed`);
+    if (annotated)
+      throw new NotFoundError(
+        `no telemetry provider "${annotated}" is installed`,
+      );
     if (this.#telemetry.size === 1) return [...this.#telemetry.values()][0];
-    throw new NotFoundError(`no telemetry provider for rollouts of "${deployProviderId}"; set rollouts.telemetry.defaultProvider`);
+    throw new NotFoundError(
+      `no telemetry provider for rollouts of "${deployProviderId}"; set rollouts.telemetry.defaultProvider`,
+    );
   }
 }

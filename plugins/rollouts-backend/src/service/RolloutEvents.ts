@@ -30,22 +30,41 @@ export class RolloutEvents {
       ?.publish({
         recipients: { type: 'broadcast' },
         channel: ROLLOUTS_SIGNAL_CHANNEL,
-        message: { rolloutId: rollout.id, entityRef: rollout.entityRef, status: rollout.status },
+        message: {
+          rolloutId: rollout.id,
+          entityRef: rollout.entityRef,
+          status: rollout.status,
+        },
       })
       .catch(e => logger.debug(`rollouts: signal not sent: ${e}`));
     if (!opts?.notify || !notifications) return;
     const what = {
-      rollback: { title: `Rolled back ${rollout.version}`, severity: 'high' as const },
-      'rollback-failed': { title: `Rollback of ${rollout.version} FAILED`, severity: 'critical' as const },
-      hold: { title: `Rollout of ${rollout.version} on hold`, severity: 'normal' as const },
-      approval: { title: `Rollout of ${rollout.version} needs approval`, severity: 'high' as const },
+      rollback: {
+        title: `Rolled back ${rollout.version}`,
+        severity: 'high' as const,
+      },
+      'rollback-failed': {
+        title: `Rollback of ${rollout.version} FAILED`,
+        severity: 'critical' as const,
+      },
+      hold: {
+        title: `Rollout of ${rollout.version} on hold`,
+        severity: 'normal' as const,
+      },
+      approval: {
+        title: `Rollout of ${rollout.version} needs approval`,
+        severity: 'high' as const,
+      },
     }[opts.notify];
     notifications
       .send({
         recipients: { type: 'entity', entityRef: rollout.entityRef },
         payload: {
           title: what.title,
-          description: rollout.lastEvaluation?.reasons?.[0] ?? rollout.lastError?.message ?? '',
+          description:
+            rollout.lastEvaluation?.reasons?.[0] ??
+            rollout.lastError?.message ??
+            '',
           link: entityRolloutsPath(rollout.entityRef),
           severity: what.severity,
           topic: `rollout:${rollout.id}`,

@@ -16,7 +16,12 @@ import { errorMessage, withRetry, type RetryOptions } from './retry';
 
 /** What one evaluation of a rollout came to. */
 export type RolloutEvaluation =
-  | { ok: true; policy: RolloutPolicy; decision: GateDecision; summary: GateEvaluationSummary }
+  | {
+      ok: true;
+      policy: RolloutPolicy;
+      decision: GateDecision;
+      summary: GateEvaluationSummary;
+    }
   | { ok: false; policy?: RolloutPolicy; reasons: string[] };
 
 export interface RolloutEvaluatorOptions {
@@ -33,11 +38,14 @@ export function telemetryHoldReason(e: unknown): string {
 }
 
 /** The share of requests the canary received over the ticks, or undefined with no traffic. */
-export function observedCanaryShare(ticks: TelemetryTick[]): number | undefined {
+export function observedCanaryShare(
+  ticks: TelemetryTick[],
+): number | undefined {
   let canary = 0;
   let total = 0;
   for (const t of ticks) {
-    if (t.canary?.requests === undefined || t.baseline?.requests === undefined) continue;
+    if (t.canary?.requests === undefined || t.baseline?.requests === undefined)
+      continue;
     canary += t.canary.requests;
     total += t.canary.requests + t.baseline.requests;
   }
@@ -52,14 +60,21 @@ export function observedCanaryShare(ticks: TelemetryTick[]): number | undefined 
  * caller holds, as for data that did not arrive.
  */
 export async function readCohortTelemetry(
-  o: Pick<RolloutEvaluatorOptions, 'providers' | 'telemetryStepSeconds' | 'defaultTelemetryProvider'>,
+  o: Pick<
+    RolloutEvaluatorOptions,
+    'providers' | 'telemetryStepSeconds' | 'defaultTelemetryProvider'
+  >,
   rollout: StoredRollout,
   annotations: Record<string, string> | undefined,
   policy: RolloutPolicy,
   now: Date,
   retry: RetryOptions,
 ): Promise<TelemetryResult> {
-  const telemetry = o.providers.telemetryFor(rollout.provider, annotations?.[TELEMETRY_ANNOTATION], o.defaultTelemetryProvider);
+  const telemetry = o.providers.telemetryFor(
+    rollout.provider,
+    annotations?.[TELEMETRY_ANNOTATION],
+    o.defaultTelemetryProvider,
+  );
   const result = await withRetry(
     () =>
       telemetry.getCohortTelemetry({
@@ -77,7 +92,9 @@ export async function readCohortTelemetry(
   const problems = telemetryProblems(result.ticks);
   if (problems.length > 0) {
     const more = problems.length > 3 ? ` and ${problems.length - 3} more` : '';
-    throw new Error(`telemetry from ${telemetry.id} cannot be right: ${problems.slice(0, 3).join('; ')}${more}`);
+    throw new Error(
+      `telemetry from ${telemetry.id} cannot be right: ${problems.slice(0, 3).join('; ')}${more}`,
+    );
   }
   return result;
 }
@@ -101,23 +118,49 @@ export class RolloutEvaluator {
     try {
       policy = await this.o.policies.forAnnotations(annotations);
     } catch (e) {
-      return { ok: false, reasons: [`policy cannot be used: ${errorMessage(e)}`] };
+      return {
+        ok: false,
+        reasons: [`policy cannot be used: ${errorMessage(e)}`],
+      };
     }
     try {
-      const result = await readCohortTelemetry(this.o, rollout, annotations, policy, now, retry);
-      const context = gateContextFor(rollout, policy, this.o.telemetryStepSeconds);
+      const result = await readCohortTelemetry(
+        this.o,
+        rollout,
+        annotations,
+        policy,
+        now,
+        retry,
+      );
+      const context = gateContextFor(
+        rollout,
+        policy,
+        this.o.telemetryStepSeconds,
+      );
       const notes: string[] = [];
-      if (!(context.expectedCanaryShare > 0 && context.expectedCanaryShare < 1)) {
+      if (!(
+        context.expectedCanaryShare > 0 && context.expectedCanaryShare < 1
+      )) {
         // The controller did not say how much traffic the canary gets
         // (Flagger's webhooks do not): compare against what it observed.
         const observed = observedCanaryShare(result.ticks);
         if (observed === undefined) {
-          return { ok: false, policy, reasons: ['no canary and baseline traffic observed yet; holding'] };
+          return {
+            ok: false,
+            policy,
+            reasons: ['no canary and baseline traffic observed yet; holding'],
+          };
         }
         context.expectedCanaryShare = observed;
-        notes.push(`the canary's traffic share is not known to Tollgate: the sample-ratio check uses the observed ${(observed * 100).toFixed(1)}%`);
+        notes.push(
+          `the canary's traffic share is not known to Tollgate: the sample-ratio check uses the observed ${(observed * 100).toFixed(1)}%`,
+        );
       }
-      const decision = evaluateGate(context, result.ticks, gatePolicyFor(policy));
+      const decision = evaluateGate(
+        context,
+        result.ticks,
+        gatePolicyFor(policy),
+      );
       if (notes.length) decision.reasons = [...decision.reasons, ...notes];
       return {
         ok: true,

@@ -15,11 +15,20 @@ import { rolloutsPlugin } from '../plugin';
 const OWNER = 'user:default/priya';
 
 /** 60 ten-second ticks: 900 baseline and 100 canary requests each, at the given error rates. */
-function ticks(canaryErrorRate: number, baselineErrorRate = 0.001): TelemetryTick[] {
+function ticks(
+  canaryErrorRate: number,
+  baselineErrorRate = 0.001,
+): TelemetryTick[] {
   return Array.from({ length: 60 }, (_, tick) => ({
     tick,
-    baseline: { requests: 900, errors: Math.round(900 * baselineErrorRate * (tick % 2 ? 1.5 : 0.5)) },
-    canary: { requests: 100, errors: Math.round(100 * canaryErrorRate * (tick % 2 ? 1.5 : 0.5)) },
+    baseline: {
+      requests: 900,
+      errors: Math.round(900 * baselineErrorRate * (tick % 2 ? 1.5 : 0.5)),
+    },
+    canary: {
+      requests: 100,
+      errors: Math.round(100 * canaryErrorRate * (tick % 2 ? 1.5 : 0.5)),
+    },
   }));
 }
 
@@ -27,8 +36,16 @@ function component(name: string, annotation: string) {
   return {
     apiVersion: 'backstage.io/v1alpha1',
     kind: 'Component',
-    metadata: { name, namespace: 'default', annotations: { 'tollgate.dev/rollouts': annotation } },
-    spec: { type: 'service', owner: 'group:default/team-checkout', lifecycle: 'production' },
+    metadata: {
+      name,
+      namespace: 'default',
+      annotations: { 'tollgate.dev/rollouts': annotation },
+    },
+    spec: {
+      type: 'service',
+      owner: 'group:default/team-checkout',
+      lifecycle: 'production',
+    },
   };
 }
 
@@ -57,10 +74,20 @@ async function startBackend() {
       requests.map(r => {
         const principal = options.credentials.principal;
         if (r.permission.name === 'rollouts.judge') {
-          return { result: principal.type === 'service' ? AuthorizeResult.ALLOW : AuthorizeResult.DENY };
+          return {
+            result:
+              principal.type === 'service'
+                ? AuthorizeResult.ALLOW
+                : AuthorizeResult.DENY,
+          };
         }
         const acting = r.permission.name !== 'rollouts.rollout.read';
-        return { result: !acting || principal.userEntityRef === OWNER ? AuthorizeResult.ALLOW : AuthorizeResult.DENY };
+        return {
+          result:
+            !acting || principal.userEntityRef === OWNER
+              ? AuthorizeResult.ALLOW
+              : AuthorizeResult.DENY,
+        };
       }),
   } as any);
   const { server } = await startTestBackend({
@@ -68,7 +95,10 @@ async function startBackend() {
       rolloutsPlugin,
       fakeModule,
       catalogServiceMock.factory({
-        entities: [component('podinfo', 'flagger:test/podinfo'), component('checkout', 'argo-rollouts:shop/checkout')],
+        entities: [
+          component('podinfo', 'flagger:test/podinfo'),
+          component('checkout', 'argo-rollouts:shop/checkout'),
+        ],
       }),
       permissions.factory,
       mockServices.rootConfig.factory({
@@ -80,7 +110,9 @@ async function startBackend() {
             policies: {
               standard: {
                 slo: { availability: 0.995 },
-                gate: { promote: { minDurationSeconds: 60, minCanaryRequests: 300 } },
+                gate: {
+                  promote: { minDurationSeconds: 60, minCanaryRequests: 300 },
+                },
               },
             },
           },
@@ -105,14 +137,20 @@ async function decisionsOf(server: any, rolloutId: string) {
     .get(`/api/rollouts/v1/rollouts/${rolloutId}/decisions`)
     .set('Authorization', mockCredentials.user.header(OWNER))
     .expect(200);
-  return res.body.items as Array<{ verdict: string; actor: string; reasons: string[] }>;
+  return res.body.items as Array<{
+    verdict: string;
+    actor: string;
+    reasons: string[];
+  }>;
 }
 
 describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
   it('answers Flagger webhooks as Flagger expects and logs every call', async () => {
     const { server, answers } = await startBackend();
     const hook = (name: string, body: object = flaggerPayload()) =>
-      request(server).post(`/api/rollouts/v1/webhooks/flagger/${name}`).send(body);
+      request(server)
+        .post(`/api/rollouts/v1/webhooks/flagger/${name}`)
+        .send(body);
 
     // Before any telemetry: the rollout registers, and a promotion waits.
     const pre = await hook('pre-rollout').expect(200);
@@ -124,7 +162,11 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
     // A healthy canary: promotion confirmed, no rollback.
     answers.set('test/podinfo', ticks(0.001));
     const promotion = await hook('confirm-promotion').expect(200);
-    expect(promotion.body.answer).toMatchObject({ verdict: 'promote', promote: true, rollback: false });
+    expect(promotion.body.answer).toMatchObject({
+      verdict: 'promote',
+      promote: true,
+      rollback: false,
+    });
     await hook('rollback').expect(412);
     await hook('confirm-traffic-increase').expect(200);
 
@@ -142,13 +184,20 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
       .get(`/api/rollouts/v1/rollouts/${id}`)
       .set('Authorization', mockCredentials.user.header(OWNER))
       .expect(200);
-    expect(detail.body).toMatchObject({ status: 'rolled-back', provider: 'flagger', target: 'test/podinfo', version: '85d557f47b' });
+    expect(detail.body).toMatchObject({
+      status: 'rolled-back',
+      provider: 'flagger',
+      target: 'test/podinfo',
+      version: '85d557f47b',
+    });
 
     const log = await decisionsOf(server, id);
     const calls = log.filter(d => d.reasons[0]?.startsWith('flagger '));
     expect(calls).toHaveLength(10);
     expect(calls.every(d => d.actor.startsWith('service:'))).toBe(true);
-    expect(log.map(d => d.reasons[0])).toContain('flagger rollback (phase Progressing): answered 200 — the gate says roll back');
+    expect(log.map(d => d.reasons[0])).toContain(
+      'flagger rollback (phase Progressing): answered 200 — the gate says roll back',
+    );
     const verify = await request(server)
       .get('/api/rollouts/v1/decisions/verify')
       .set('Authorization', mockCredentials.user.header(OWNER))
@@ -162,10 +211,27 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
     const { metadata, ...anonymous } = flaggerPayload();
     const none = await request(server).post(url).send(anonymous).expect(401);
     expect(none.body.error.message).toMatch(/metadata\.token/);
-    await request(server).post(url).send(flaggerPayload({ metadata: { token: mockCredentials.user.token(OWNER) } })).expect(401);
-    await request(server).post(url).send(flaggerPayload({ metadata: { token: 'forged' } })).expect(401);
-    await request(server).post(url).set('Authorization', mockCredentials.service.header()).send(anonymous).expect(200);
-    await request(server).get('/api/rollouts/v1/judge?target=shop/checkout&version=abc').set('Authorization', mockCredentials.none.header()).expect(401);
+    await request(server)
+      .post(url)
+      .send(
+        flaggerPayload({
+          metadata: { token: mockCredentials.user.token(OWNER) },
+        }),
+      )
+      .expect(401);
+    await request(server)
+      .post(url)
+      .send(flaggerPayload({ metadata: { token: 'forged' } }))
+      .expect(401);
+    await request(server)
+      .post(url)
+      .set('Authorization', mockCredentials.service.header())
+      .send(anonymous)
+      .expect(200);
+    await request(server)
+      .get('/api/rollouts/v1/judge?target=shop/checkout&version=abc')
+      .set('Authorization', mockCredentials.none.header())
+      .expect(401);
     await request(server)
       .get('/api/rollouts/v1/judge?target=shop/checkout&version=abc')
       .set('Authorization', mockCredentials.user.header(OWNER))
@@ -188,7 +254,9 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
       .post('/api/rollouts/v1/webhooks/flagger/pre-rollout')
       .send(flaggerPayload({ name: 'nobody' }))
       .expect(404);
-    expect(unknown.body.error.message).toMatch(/no catalog entity claims flagger:test\/nobody/);
+    expect(unknown.body.error.message).toMatch(
+      /no catalog entity claims flagger:test\/nobody/,
+    );
     const list = await request(server)
       .get('/api/rollouts/v1/rollouts')
       .set('Authorization', mockCredentials.user.header(OWNER))
@@ -199,36 +267,62 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
   it('gives Argo Rollouts a verdict fit for successCondition and failureCondition', async () => {
     const { server, answers } = await startBackend();
     const judge = (query: string) =>
-      request(server).get(`/api/rollouts/v1/judge?${query}`).set('Authorization', mockCredentials.service.header());
+      request(server)
+        .get(`/api/rollouts/v1/judge?${query}`)
+        .set('Authorization', mockCredentials.service.header());
 
     answers.set('shop/checkout', ticks(0.001));
-    const healthy = await judge('target=shop/checkout&version=6f9c7d&weight=10').expect(200);
-    expect(healthy.body).toMatchObject({ provider: 'argo-rollouts', healthy: true, rollback: false, hold: false });
+    const healthy = await judge(
+      'target=shop/checkout&version=6f9c7d&weight=10',
+    ).expect(200);
+    expect(healthy.body).toMatchObject({
+      provider: 'argo-rollouts',
+      healthy: true,
+      rollback: false,
+      hold: false,
+    });
 
     answers.set('shop/checkout', ticks(0.25));
-    const failing = await judge('target=shop/checkout&version=6f9c7d&weight=10').expect(200);
-    expect(failing.body).toMatchObject({ verdict: 'rollback', rollback: true, healthy: false });
+    const failing = await judge(
+      'target=shop/checkout&version=6f9c7d&weight=10',
+    ).expect(200);
+    expect(failing.body).toMatchObject({
+      verdict: 'rollback',
+      rollback: true,
+      healthy: false,
+    });
 
-    const missing = await judge('target=shop/checkout&version=6f9c7d&weight=101').expect(400);
-    expect(missing.body.error.message).toMatch(/weight: Number must be less than 100/);
+    const missing = await judge(
+      'target=shop/checkout&version=6f9c7d&weight=101',
+    ).expect(400);
+    expect(missing.body.error.message).toMatch(
+      /weight: Number must be less than 100/,
+    );
     await judge('target=shop/checkout').expect(400, /version: Required/);
 
     // A new revision supersedes the old one.
     answers.set('shop/checkout', ticks(0.001));
-    const next = await judge('target=shop/checkout&version=7a0b1c&weight=10').expect(200);
+    const next = await judge(
+      'target=shop/checkout&version=7a0b1c&weight=10',
+    ).expect(200);
     expect(next.body.version).toBe('7a0b1c');
     const list = await request(server)
       .get('/api/rollouts/v1/rollouts?entityRef=component:default/checkout')
       .set('Authorization', mockCredentials.user.header(OWNER))
       .expect(200);
-    const byVersion = Object.fromEntries(list.body.items.map((r: any) => [r.version, r.status]));
+    const byVersion = Object.fromEntries(
+      list.body.items.map((r: any) => [r.version, r.status]),
+    );
     expect(byVersion).toEqual({ '6f9c7d': 'aborted', '7a0b1c': 'progressing' });
   });
 
   it("lets on-call roll back a Flagger canary from Tollgate: Flagger's rollback hook says yes", async () => {
     const { server, answers } = await startBackend();
     answers.set('test/podinfo', ticks(0.001));
-    const hook = (name: string) => request(server).post(`/api/rollouts/v1/webhooks/flagger/${name}`).send(flaggerPayload());
+    const hook = (name: string) =>
+      request(server)
+        .post(`/api/rollouts/v1/webhooks/flagger/${name}`)
+        .send(flaggerPayload());
     const first = await hook('rollback').expect(412);
     const id = first.body.answer.rolloutId;
 
@@ -236,14 +330,21 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
       request(server)
         .post(`/api/rollouts/v1/rollouts/${id}/actions/${action}`)
         .set('Authorization', mockCredentials.user.header(OWNER))
-        .send({ reason: 'customers report failed checkouts', idempotencyKey: key });
+        .send({
+          reason: 'customers report failed checkouts',
+          idempotencyKey: key,
+        });
     const promote = await act('promote', 'promote-0001').expect(409);
     expect(promote.body.error.message).toMatch(/flagger drives this rollout/);
     const rollback = await act('rollback', 'rollback-0001').expect(200);
-    expect(rollback.body.decision.reasons[0]).toMatch(/rolls back at its next call/);
+    expect(rollback.body.decision.reasons[0]).toMatch(
+      /rolls back at its next call/,
+    );
     await act('rollback', 'rollback-0002').expect(200, /"alreadyInState":true/);
 
     const now = await hook('rollback').expect(200);
-    expect(now.body.answer.reasons[0]).toBe(`rollback requested by ${OWNER}: customers report failed checkouts`);
+    expect(now.body.answer.reasons[0]).toBe(
+      `rollback requested by ${OWNER}: customers report failed checkouts`,
+    );
   });
 });

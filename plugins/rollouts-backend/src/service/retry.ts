@@ -19,17 +19,26 @@ export class ProviderTimeoutError extends Error {
   name = 'ProviderTimeoutError';
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number | undefined): Promise<T> {
+function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number | undefined,
+): Promise<T> {
   if (!ms) return promise;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ProviderTimeoutError(`no answer within ${ms / 1000} s`)), ms);
+    timer = setTimeout(
+      () => reject(new ProviderTimeoutError(`no answer within ${ms / 1000} s`)),
+      ms,
+    );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Calls fn, retrying with exponential backoff within the budget; rethrows the last error. */
-export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions): Promise<T> {
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
   const sleep = options.sleep ?? (ms => new Promise(r => setTimeout(r, ms)));
   let lastError: unknown;
   const attempts = Math.max(1, options.attempts);
@@ -57,7 +66,10 @@ export function errorMessage(e: unknown): string {
  * True when leaving the current step means full promotion: it is the last
  * step, or the next one sends all traffic (100%) to the new version.
  */
-export function promotesFully(rollout: { currentStepIndex: number; steps: Array<{ weight: number }> }): boolean {
+export function promotesFully(rollout: {
+  currentStepIndex: number;
+  steps: Array<{ weight: number }>;
+}): boolean {
   const next = rollout.steps[rollout.currentStepIndex + 1];
   return !next || next.weight >= 100;
 }

@@ -48,7 +48,11 @@ import type { z } from 'zod/v3';
 import type { RolloutsStore } from '../database/RolloutsStore';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
-import { actorOf, requirePermission as requirePermissionOf, takeRolloutAction } from '../actions/rolloutAction';
+import {
+  actorOf,
+  requirePermission as requirePermissionOf,
+  takeRolloutAction,
+} from '../actions/rolloutAction';
 import { ActionService, publicRollout } from './ActionService';
 import type { EntityIndex } from './EntityIndex';
 import type { JudgeService } from './JudgeService';
@@ -121,7 +125,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A rollout id from the path: rollout ids are UUIDs, anything else is a 400 naming `id`. */
 function rolloutIdParam(req: express.Request): string {
   const id = req.params.id;
-  if (!UUID.test(id)) throw new InputError(`id: must be a rollout id (a UUID), got ${quote(id)}`);
+  if (!UUID.test(id))
+    throw new InputError(`id: must be a rollout id (a UUID), got ${quote(id)}`);
   return id;
 }
 
@@ -144,45 +149,79 @@ function bodyError(error: any): Error {
       if (text && !text.startsWith('{') && !text.startsWith('[')) {
         return new InputError('body: must be a JSON object');
       }
-      return new InputError(`body: is not valid JSON (${String(error.message).slice(0, 200)})`);
+      return new InputError(
+        `body: is not valid JSON (${String(error.message).slice(0, 200)})`,
+      );
     }
     case 'charset.unsupported':
-      return new UnsupportedMediaTypeError(`body: unsupported charset ${quote(error.charset)}; send UTF-8 JSON`);
+      return new UnsupportedMediaTypeError(
+        `body: unsupported charset ${quote(error.charset)}; send UTF-8 JSON`,
+      );
     case 'encoding.unsupported':
-      return new UnsupportedMediaTypeError(`body: unsupported Content-Encoding ${quote(error.encoding)}; send identity, gzip or deflate`);
+      return new UnsupportedMediaTypeError(
+        `body: unsupported Content-Encoding ${quote(error.encoding)}; send identity, gzip or deflate`,
+      );
     case 'request.aborted':
     case 'request.size.invalid':
       return new InputError(`body: ${error.message}`);
     default: {
       const status = error?.statusCode ?? error?.status;
-      if (error?.expose === true && typeof status === 'number' && status >= 400 && status < 500) {
+      if (
+        error?.expose === true &&
+        typeof status === 'number' &&
+        status >= 400 &&
+        status < 500
+      ) {
         // e.g. a gzip body that does not inflate
-        return new InputError(`body: could not be read (${String(error.message).slice(0, 200)})`);
+        return new InputError(
+          `body: could not be read (${String(error.message).slice(0, 200)})`,
+        );
       }
       return error;
     }
   }
 }
 
-function parse<T extends z.ZodTypeAny>(schema: T, input: unknown, where: string): z.infer<T> {
+function parse<T extends z.ZodTypeAny>(
+  schema: T,
+  input: unknown,
+  where: string,
+): z.infer<T> {
   const result = schema.safeParse(input ?? {});
   if (!result.success) {
     const lines = formatZodIssues(result.error);
-    const more = lines.length > 20 ? `; and ${lines.length - 20} more problems` : '';
-    throw new InputError(`invalid ${where}: ${lines.slice(0, 20).join('; ')}${more}`);
+    const more =
+      lines.length > 20 ? `; and ${lines.length - 20} more problems` : '';
+    throw new InputError(
+      `invalid ${where}: ${lines.slice(0, 20).join('; ')}${more}`,
+    );
   }
   return result.data;
 }
 
 /** HTTP only: parse, authorize, call the services, answer. */
-export async function createRouter(options: RouterOptions): Promise<express.Router> {
-  const { store, actions, entities, policies, judge, auth, httpAuth, permissions, auditor } = options;
+export async function createRouter(
+  options: RouterOptions,
+): Promise<express.Router> {
+  const {
+    store,
+    actions,
+    entities,
+    policies,
+    judge,
+    auth,
+    httpAuth,
+    permissions,
+    auditor,
+  } = options;
   const router = Router();
   // A POST body must be JSON: anything else would reach the handlers as `{}`
   // and be answered with a confusing list of missing fields.
   router.use((req, _res, next) => {
     const length = req.headers['content-length'];
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+    const hasBody =
+      req.headers['transfer-encoding'] !== undefined ||
+      (length !== undefined && length !== '0');
     if (req.method === 'POST' && hasBody && !req.is('application/json')) {
       const type = req.headers['content-type'];
       throw new UnsupportedMediaTypeError(
@@ -204,18 +243,29 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       const rawKey = eq < 0 ? part : part.slice(0, eq);
       const key = decodeQueryPart(rawKey);
       if (key === undefined) {
-        throw new InputError(`invalid query: ${quote(rawKey)}: the parameter name is not valid percent-encoded UTF-8`);
+        throw new InputError(
+          `invalid query: ${quote(rawKey)}: the parameter name is not valid percent-encoded UTF-8`,
+        );
       }
       if (eq >= 0 && decodeQueryPart(part.slice(eq + 1)) === undefined) {
-        throw new InputError(`invalid query: ${key.replace(/\[.*$/, '')}: is not valid percent-encoded UTF-8`);
+        throw new InputError(
+          `invalid query: ${key.replace(/\[.*$/, '')}: is not valid percent-encoded UTF-8`,
+        );
       }
     }
     next();
   });
   router.use(express.json({ limit: BODY_LIMIT_BYTES }));
-  router.use((error: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => {
-    next(bodyError(error));
-  });
+  router.use(
+    (
+      error: unknown,
+      _req: express.Request,
+      _res: express.Response,
+      next: express.NextFunction,
+    ) => {
+      next(bodyError(error));
+    },
+  );
 
   async function allowedEntityRefs(
     credentials: BackstageCredentials,
@@ -224,10 +274,15 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const unique = [...new Set(refs)];
     if (unique.length === 0) return new Set();
     const decisions = await permissions.authorize(
-      unique.map(resourceRef => ({ permission: rolloutReadPermission, resourceRef })),
+      unique.map(resourceRef => ({
+        permission: rolloutReadPermission,
+        resourceRef,
+      })),
       { credentials },
     );
-    return new Set(unique.filter((_, i) => decisions[i].result === AuthorizeResult.ALLOW));
+    return new Set(
+      unique.filter((_, i) => decisions[i].result === AuthorizeResult.ALLOW),
+    );
   }
 
   function requirePermission(
@@ -235,14 +290,20 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     permission: ResourcePermission<'catalog-entity'> | BasicPermission,
     resourceRef?: string,
   ) {
-    return requirePermissionOf(permissions, credentials, permission, resourceRef);
+    return requirePermissionOf(
+      permissions,
+      credentials,
+      permission,
+      resourceRef,
+    );
   }
 
   function namedPolicy(name: string) {
     try {
       return policies.named(name);
     } catch (e) {
-      if (e instanceof NotFoundError || e instanceof InputError) throw new InputError(`policy: ${e.message}`);
+      if (e instanceof NotFoundError || e instanceof InputError)
+        throw new InputError(`policy: ${e.message}`);
       throw e;
     }
   }
@@ -252,7 +313,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.get('/v1/rollouts', async (req, res) => {
-    const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
     const query = parse(listRolloutsQuerySchema, req.query, 'query');
     let status: RolloutStatus[] | undefined;
     if (query.status === 'active') status = ACTIVE;
@@ -263,22 +326,44 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       status,
       limit: query.limit ?? 500,
     });
-    const allowed = await allowedEntityRefs(credentials, rows.map(r => r.entityRef));
-    res.json({ items: rows.filter(r => allowed.has(r.entityRef)).map(publicRollout) });
+    const allowed = await allowedEntityRefs(
+      credentials,
+      rows.map(r => r.entityRef),
+    );
+    res.json({
+      items: rows.filter(r => allowed.has(r.entityRef)).map(publicRollout),
+    });
   });
 
   router.post('/v1/rollouts', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['service'] });
     const body = parse(registerRolloutRequestSchema, req.body, 'body');
-    const event = await auditor.createEvent({ eventId: 'rollout-register', request: req, severityLevel: 'medium', meta: { entityRef: body.entityRef, target: body.target, version: body.version } });
+    const event = await auditor.createEvent({
+      eventId: 'rollout-register',
+      request: req,
+      severityLevel: 'medium',
+      meta: {
+        entityRef: body.entityRef,
+        target: body.target,
+        version: body.version,
+      },
+    });
     try {
       await requirePermission(credentials, rolloutRegisterPermission);
       // A policy the caller names must exist; the entity's own policy may be
       // broken or unreadable: the rollout registers and the gate loop holds it, saying why.
       const policy = body.policy
         ? namedPolicy(body.policy)
-        : await policies.forAnnotations((await entities.byRef(body.entityRef))?.annotations).catch(() => undefined);
-      const steps = body.steps ?? policy?.steps ?? [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
+        : await policies
+            .forAnnotations((await entities.byRef(body.entityRef))?.annotations)
+            .catch(() => undefined);
+      const steps = body.steps ??
+        policy?.steps ?? [
+          { weight: 1 },
+          { weight: 5 },
+          { weight: 25 },
+          { weight: 100 },
+        ];
       const now = new Date().toISOString();
       const { rollout, created } = await store.upsertDiscovered({
         id: randomUUID(),
@@ -320,11 +405,17 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.get('/v1/rollouts/:id', async (req, res) => {
-    const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
     const id = rolloutIdParam(req);
     const rollout = await store.getRollout(id);
     if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
-    await requirePermission(credentials, rolloutReadPermission, rollout.entityRef);
+    await requirePermission(
+      credentials,
+      rolloutReadPermission,
+      rollout.entityRef,
+    );
     const entity = await entities.byRef(rollout.entityRef);
     const detail: RolloutDetail = {
       ...publicRollout(rollout),
@@ -335,21 +426,37 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   });
 
   router.get('/v1/rollouts/:id/decisions', async (req, res) => {
-    const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
     const id = rolloutIdParam(req);
     const query = parse(listDecisionsQuerySchema, req.query, 'query');
     const rollout = await store.getRollout(id);
     if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
-    await requirePermission(credentials, rolloutReadPermission, rollout.entityRef);
-    res.json(await store.listDecisions({ rolloutId: rollout.id, limit: query.limit, before: query.before }));
+    await requirePermission(
+      credentials,
+      rolloutReadPermission,
+      rollout.entityRef,
+    );
+    res.json(
+      await store.listDecisions({
+        rolloutId: rollout.id,
+        limit: query.limit,
+        before: query.before,
+      }),
+    );
   });
 
   router.post('/v1/rollouts/:id/actions/:action', async (req, res) => {
-    const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
     const id = rolloutIdParam(req);
     const action = req.params.action as RolloutAction;
     if (!ROLLOUT_ACTIONS.includes(action)) {
-      throw new InputError(`action: must be one of ${ROLLOUT_ACTIONS.join(', ')}, got ${quote(action)}`);
+      throw new InputError(
+        `action: must be one of ${ROLLOUT_ACTIONS.join(', ')}, got ${quote(action)}`,
+      );
     }
     const body = parse(actionRequestSchema, req.body, 'body');
     const rollout = await store.getRollout(id);
@@ -358,7 +465,14 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.json(
       await takeRolloutAction(
         { actions, permissions, auditor },
-        { rollout, action, reason: body.reason, idempotencyKey: body.idempotencyKey, credentials, request: req },
+        {
+          rollout,
+          action,
+          reason: body.reason,
+          idempotencyKey: body.idempotencyKey,
+          credentials,
+          request: req,
+        },
       ),
     );
   });
@@ -366,7 +480,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   router.post('/v1/policies/validate', async (req, res) => {
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
     const body = parse(validatePolicyRequestSchema, req.body, 'body');
-    const result = body.yaml !== undefined ? validatePolicyYaml(body.yaml) : validatePolicyObject(body.policy);
+    const result =
+      body.yaml !== undefined
+        ? validatePolicyYaml(body.yaml)
+        : validatePolicyObject(body.policy);
     res.json({
       valid: result.problems.length === 0,
       problems: result.problems,
@@ -378,8 +495,14 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
   // verification runs share it instead of starting another full read.
   let verifying: ReturnType<RolloutsStore['verifyDecisions']> | undefined;
   router.get('/v1/decisions/verify', async (req, res) => {
-    const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
-    const event = await auditor.createEvent({ eventId: 'decision-log-verify', request: req, severityLevel: 'low' });
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    const event = await auditor.createEvent({
+      eventId: 'decision-log-verify',
+      request: req,
+      severityLevel: 'low',
+    });
     try {
       await requirePermission(credentials, decisionLogVerifyPermission);
       if (!verifying) {
@@ -415,7 +538,9 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     const credentials = await flaggerCredentials(req);
     const hook = req.params.hook as FlaggerHook;
     if (!FLAGGER_HOOKS.includes(hook)) {
-      throw new InputError(`hook: must be one of ${FLAGGER_HOOKS.join(', ')}, got ${quote(hook)}`);
+      throw new InputError(
+        `hook: must be one of ${FLAGGER_HOOKS.join(', ')}, got ${quote(hook)}`,
+      );
     }
     const payload = parse(flaggerWebhookPayloadSchema, req.body, 'body');
     await requirePermission(credentials, rolloutJudgePermission);
@@ -424,29 +549,39 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     res.status(reply.status).json(reply.body);
   });
 
-  async function flaggerCredentials(req: express.Request): Promise<BackstageCredentials> {
+  async function flaggerCredentials(
+    req: express.Request,
+  ): Promise<BackstageCredentials> {
     if (req.headers.authorization) {
       return httpAuth.credentials(req, { allow: ['service'] });
     }
     const token = (req.body as any)?.metadata?.token;
     if (typeof token !== 'string' || !token) {
-      throw new AuthenticationError('metadata.token: a Backstage service token is required; set it in the Canary webhook\'s metadata (Flagger sends no headers)');
+      throw new AuthenticationError(
+        "metadata.token: a Backstage service token is required; set it in the Canary webhook's metadata (Flagger sends no headers)",
+      );
     }
     let credentials: BackstageCredentials;
     try {
       credentials = await auth.authenticate(token);
     } catch {
-      throw new AuthenticationError('metadata.token: not a valid Backstage token');
+      throw new AuthenticationError(
+        'metadata.token: not a valid Backstage token',
+      );
     }
     if (!auth.isPrincipal(credentials, 'service')) {
-      throw new AuthenticationError('metadata.token: only service tokens (backend.auth.externalAccess) may call the Flagger webhooks');
+      throw new AuthenticationError(
+        'metadata.token: only service tokens (backend.auth.externalAccess) may call the Flagger webhooks',
+      );
     }
     return credentials;
   }
 
   const summaryJson = new WeakMap<object, string>();
   router.get('/v1/summary', async (req, res) => {
-    const credentials = await httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
     const query = parse(summaryQuerySchema, req.query, 'query');
     let refs = (await entities.all())
       .filter(e => !query.owner || e.owner === query.owner)
@@ -457,7 +592,10 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
     // computeSummary hands back the same object while its cache holds, so
     // its JSON text is kept with it: a dashboard full of managers costs one
     // serialisation per change, not one per request.
-    const summary = await computeSummary(store, { days: query.days ?? 30, entityRefs: refs });
+    const summary = await computeSummary(store, {
+      days: query.days ?? 30,
+      entityRefs: refs,
+    });
     let text = summaryJson.get(summary);
     if (text === undefined) {
       text = JSON.stringify(summary);
@@ -472,29 +610,63 @@ export async function createRouter(options: RouterOptions): Promise<express.Rout
       next();
       return;
     }
-    throw new NotFoundError(`path: no route for ${req.method} ${quote(req.path)}`);
+    throw new NotFoundError(
+      `path: no route for ${req.method} ${quote(req.path)}`,
+    );
   });
 
   // Express could not percent-decode a path parameter.
-  router.use((error: any, req: express.Request, _res: express.Response, next: express.NextFunction) => {
-    if (error?.status === 400 && typeof error.message === 'string' && error.message.startsWith('Failed to decode param')) {
-      next(new InputError(`path: ${quote(req.path)} is not valid percent-encoded UTF-8`));
-      return;
-    }
-    next(error);
-  });
+  router.use(
+    (
+      error: any,
+      req: express.Request,
+      _res: express.Response,
+      next: express.NextFunction,
+    ) => {
+      if (
+        error?.status === 400 &&
+        typeof error.message === 'string' &&
+        error.message.startsWith('Failed to decode param')
+      ) {
+        next(
+          new InputError(
+            `path: ${quote(req.path)} is not valid percent-encoded UTF-8`,
+          ),
+        );
+        return;
+      }
+      next(error);
+    },
+  );
 
   // Anything else (a database error, a bug) is logged in full and answers a
   // plain 500 naming a reference in that log: no SQL, table names or stack.
-  router.use((error: any, req: express.Request, _res: express.Response, next: express.NextFunction) => {
-    if (CALLER_ERRORS.has(error?.name) || (typeof error?.statusCode === 'number' && error.statusCode < 500)) {
-      next(error);
-      return;
-    }
-    const ref = randomUUID().slice(0, 8);
-    options.logger?.error(`rollouts: ${req.method} ${req.path} failed (ref ${ref}): ${error?.message ?? error}`, error instanceof Error ? error : undefined);
-    next(new Error(`internal error (ref ${ref}); the backend log has the details`));
-  });
+  router.use(
+    (
+      error: any,
+      req: express.Request,
+      _res: express.Response,
+      next: express.NextFunction,
+    ) => {
+      if (
+        CALLER_ERRORS.has(error?.name) ||
+        (typeof error?.statusCode === 'number' && error.statusCode < 500)
+      ) {
+        next(error);
+        return;
+      }
+      const ref = randomUUID().slice(0, 8);
+      options.logger?.error(
+        `rollouts: ${req.method} ${req.path} failed (ref ${ref}): ${error?.message ?? error}`,
+        error instanceof Error ? error : undefined,
+      );
+      next(
+        new Error(
+          `internal error (ref ${ref}); the backend log has the details`,
+        ),
+      );
+    },
+  );
 
   return router;
 }

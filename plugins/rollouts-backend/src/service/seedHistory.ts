@@ -63,12 +63,18 @@ export async function seedHistory(options: {
           reasons: d.reasons,
           evidence: d.evidence ?? null,
           policyHash: null,
-          outcome: d.verdict === 'promote' || d.verdict === 'rollback' ? 'applied' : 'none',
+          outcome:
+            d.verdict === 'promote' || d.verdict === 'rollback'
+              ? 'applied'
+              : 'none',
           createdAt: d.at.toISOString(),
         });
       }
     }
   }
-  if (imported) options.logger.info(`rollouts: imported ${imported} finished rollouts as history`);
+  if (imported)
+    options.logger.info(
+      `rollouts: imported ${imported} finished rollouts as history`,
+    );
   return imported;
 }

@@ -41,7 +41,12 @@ const caches = new WeakMap<RolloutsStore, Map<string, CacheEntry>>();
  */
 export async function computeSummary(
   store: RolloutsStore,
-  options: { days: number; entityRefs?: string[]; now?: Date; cacheTtlMs?: number },
+  options: {
+    days: number;
+    entityRefs?: string[];
+    now?: Date;
+    cacheTtlMs?: number;
+  },
 ): Promise<RolloutsSummary> {
   const ttl = options.cacheTtlMs ?? SUMMARY_TTL_MS;
   if (options.now || ttl <= 0) return summarize(store, options);
@@ -50,12 +55,19 @@ export async function computeSummary(
     cache = new Map();
     caches.set(store, cache);
   }
-  const refs = options.entityRefs ? createHash('sha1').update(options.entityRefs.join('\n')).digest('base64') : '*';
+  const refs = options.entityRefs
+    ? createHash('sha1').update(options.entityRefs.join('\n')).digest('base64')
+    : '*';
   const key = `${options.days}|${refs}`;
   const generation = store.generation();
   const hit = cache.get(key);
-  if (hit && hit.generation === generation && Date.now() - hit.at < ttl) return hit.summary;
-  const entry: CacheEntry = { at: Date.now(), generation, summary: summarize(store, options) };
+  if (hit && hit.generation === generation && Date.now() - hit.at < ttl)
+    return hit.summary;
+  const entry: CacheEntry = {
+    at: Date.now(),
+    generation,
+    summary: summarize(store, options),
+  };
   cache.delete(key);
   cache.set(key, entry);
   if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value!);
@@ -71,15 +83,22 @@ async function summarize(
 ): Promise<RolloutsSummary> {
   const now = options.now ?? new Date();
   const since = new Date(now.getTime() - options.days * DAY).toISOString();
-  const rollouts = await store.listRolloutFigures({ entityRefs: options.entityRefs, finishedSince: since });
+  const rollouts = await store.listRolloutFigures({
+    entityRefs: options.entityRefs,
+    finishedSince: since,
+  });
   const active = rollouts.filter(r => !r.finishedAt);
   const finished = rollouts.filter(r => r.finishedAt && r.finishedAt >= since);
   const promoted = finished.filter(r => r.status === 'promoted');
   const rolledBack = finished.filter(r => r.status === 'rolled-back');
   const failedish = finished.filter(r => r.status !== 'promoted');
 
-  const ttr = rolledBack.map(r => (Date.parse(r.finishedAt!) - Date.parse(r.startedAt)) / 60_000);
-  const lag = rolledBack.map(r => (Date.parse(r.finishedAt!) - Date.parse(r.stepStartedAt)) / 60_000);
+  const ttr = rolledBack.map(
+    r => (Date.parse(r.finishedAt!) - Date.parse(r.startedAt)) / 60_000,
+  );
+  const lag = rolledBack.map(
+    r => (Date.parse(r.finishedAt!) - Date.parse(r.stepStartedAt)) / 60_000,
+  );
 
   const byService = new Map<string, RolloutFigures[]>();
   for (const r of rollouts) {
@@ -87,27 +106,42 @@ async function summarize(
     list.push(r);
     byService.set(r.entityRef, list);
   }
-  const services: ServiceSummary[] = [...byService.entries()].map(([entityRef, list]) => {
-    const burns = list.filter(r => !r.finishedAt).map(r => r.burnRate).filter((x): x is number => x !== undefined);
-    const kpiSums: Record<string, number[]> = {};
-    for (const r of list) {
-      if (!r.finishedAt || !r.kpiDeltas) continue;
-      for (const [k, v] of Object.entries(r.kpiDeltas)) (kpiSums[k] ??= []).push(v);
-    }
-    return {
-      entityRef,
-      activeRollouts: list.filter(r => !r.finishedAt).length,
-      finishedRollouts: list.filter(r => r.finishedAt).length,
-      rolledBack: list.filter(r => r.status === 'rolled-back').length,
-      budgetBurnRate: burns.length ? Math.max(...burns) : null,
-      kpiImpact: Object.fromEntries(Object.entries(kpiSums).map(([k, v]) => [k, mean(v)!])),
-    };
-  });
+  const services: ServiceSummary[] = [...byService.entries()].map(
+    ([entityRef, list]) => {
+      const burns = list
+        .filter(r => !r.finishedAt)
+        .map(r => r.burnRate)
+        .filter((x): x is number => x !== undefined);
+      const kpiSums: Record<string, number[]> = {};
+      for (const r of list) {
+        if (!r.finishedAt || !r.kpiDeltas) continue;
+        for (const [k, v] of Object.entries(r.kpiDeltas))
+          (kpiSums[k] ??= []).push(v);
+      }
+      return {
+        entityRef,
+        activeRollouts: list.filter(r => !r.finishedAt).length,
+        finishedRollouts: list.filter(r => r.finishedAt).length,
+        rolledBack: list.filter(r => r.status === 'rolled-back').length,
+        budgetBurnRate: burns.length ? Math.max(...burns) : null,
+        kpiImpact: Object.fromEntries(
+          Object.entries(kpiSums).map(([k, v]) => [k, mean(v)!]),
+        ),
+      };
+    },
+  );
   services.sort((a, b) => collator.compare(a.entityRef, b.entityRef));
 
-  const trendMap = new Map<string, { promoted: number; rolledBack: number; other: number }>();
+  const trendMap = new Map<
+    string,
+    { promoted: number; rolledBack: number; other: number }
+  >();
   for (let d = options.days - 1; d >= 0; d--) {
-    trendMap.set(new Date(now.getTime() - d * DAY).toISOString().slice(0, 10), { promoted: 0, rolledBack: 0, other: 0 });
+    trendMap.set(new Date(now.getTime() - d * DAY).toISOString().slice(0, 10), {
+      promoted: 0,
+      rolledBack: 0,
+      other: 0,
+    });
   }
   for (const r of finished) {
     const bucket = trendMap.get(r.finishedAt!.slice(0, 10));
@@ -125,7 +159,9 @@ async function summarize(
     promoted: promoted.length,
     rolledBack: rolledBack.length,
     successRate: finished.length ? promoted.length / finished.length : null,
-    changeFailureRate: finished.length ? failedish.length / finished.length : null,
+    changeFailureRate: finished.length
+      ? failedish.length / finished.length
+      : null,
     meanTimeToRollbackMinutes: mean(ttr),
     meanDetectionLagMinutes: mean(lag),
     services,

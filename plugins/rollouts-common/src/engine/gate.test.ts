@@ -1,11 +1,29 @@
-import { computeWindowSums, createGateState, decide, evaluateGate, observeTick, observeTickInPlace } from './gate';
+import {
+  computeWindowSums,
+  createGateState,
+  decide,
+  evaluateGate,
+  observeTick,
+  observeTickInPlace,
+} from './gate';
 import type { GateDecision, TelemetryTick } from './types';
 import { defaultGatePolicy, type GatePolicy } from './policy';
 import { simCtx, simulate, type SimSpec } from './__testkit__/sim';
 
-const base: SimSpec = { ticks: 60, traffic: 20000, share: 0.05, errRate: 0.002, slow: 0.001, conv: 0.03 };
+const base: SimSpec = {
+  ticks: 60,
+  traffic: 20000,
+  share: 0.05,
+  errRate: 0.002,
+  slow: 0.001,
+  conv: 0.03,
+};
 
-function run(spec: SimSpec, seed: number, policy?: Parameters<typeof createGateState>[1]) {
+function run(
+  spec: SimSpec,
+  seed: number,
+  policy?: Parameters<typeof createGateState>[1],
+) {
   const ctx = simCtx(spec.share);
   const state = createGateState(ctx, policy);
   const out: GateDecision[] = [];
@@ -15,7 +33,7 @@ function run(spec: SimSpec, seed: number, policy?: Parameters<typeof createGateS
   }
   return out;
 }
-const first = (ds: GateDecision[], v: string) => ds.find((d) => d.verdict === v);
+const first = (ds: GateDecision[], v: string) => ds.find(d => d.verdict === v);
 
 describe('gate engine verdicts', () => {
   it('rolls back a canary with 5x the errors, with evidence on the error-rate signal', () => {
@@ -24,7 +42,7 @@ describe('gate engine verdicts', () => {
     expect(rb).toBeDefined();
     expect(rb!.tick).toBeLessThanOrEqual(10);
     expect(first(ds, 'promote')).toBeUndefined();
-    const sig = rb!.signals.find((s) => s.kind === 'error-rate')!;
+    const sig = rb!.signals.find(s => s.kind === 'error-rate')!;
     expect(sig.rule).toBe('deterioration');
     expect(sig.statistic).toBeGreaterThanOrEqual(sig.threshold);
     expect(sig.ci![0]).toBeGreaterThan(0);
@@ -33,10 +51,15 @@ describe('gate engine verdicts', () => {
   });
 
   it('rolls back a conversion drop through the KPI signal (direction increase)', () => {
-    const ds = run({ ...base, ticks: 60, share: 0.25, conv: 0.03, convMult: 0.5 }, 2);
+    const ds = run(
+      { ...base, ticks: 60, share: 0.25, conv: 0.03, convMult: 0.5 },
+      2,
+    );
     const rb = first(ds, 'rollback');
     expect(rb).toBeDefined();
-    expect(rb!.signals.find((s) => s.name === 'conversion')!.rule).toBe('deterioration');
+    expect(rb!.signals.find(s => s.name === 'conversion')!.rule).toBe(
+      'deterioration',
+    );
   });
 
   it('promotes an A/A canary only after the minimum duration, with non-inferior guardrails', () => {
@@ -45,7 +68,11 @@ describe('gate engine verdicts', () => {
     expect(first(ds, 'rollback')).toBeUndefined();
     expect(pr).toBeDefined();
     expect(pr!.tick).toBeGreaterThanOrEqual(30);
-    expect(pr!.signals.filter((s) => s.guardrail).every((s) => s.rule === 'non-inferiority')).toBe(true);
+    expect(
+      pr!.signals
+        .filter(s => s.guardrail)
+        .every(s => s.rule === 'non-inferiority'),
+    ).toBe(true);
     expect(['ready', 'provisionally ready']).toContain(pr!.rubric);
     expect(pr!.score).toBeGreaterThan(0.5);
     // before the minimum duration it continues
@@ -62,27 +89,40 @@ describe('gate engine verdicts', () => {
   });
 
   it('a missing field is missing, not zero: hold on the tick it is absent', () => {
-    const ds = run({ ...base, share: 0.25, dropField: { tick: 40, cohort: 'canary', field: 'latency' } }, 5);
+    const ds = run(
+      {
+        ...base,
+        share: 0.25,
+        dropField: { tick: 40, cohort: 'canary', field: 'latency' },
+      },
+      5,
+    );
     expect(ds[39].verdict).toBe('hold');
     expect(ds[39].checks.freshness.missingFields).toContain('canary.latency');
     // the missing tick did not count as zero slow requests
-    const lat = ds[39].signals.find((s) => s.kind === 'latency')!;
+    const lat = ds[39].signals.find(s => s.kind === 'latency')!;
     expect(lat.samples.ticks).toBe(39);
   });
 
   it('holds on a sample ratio mismatch, not rollback', () => {
     const ds = run({ ...base, observedShare: 0.075 }, 6);
-    expect(ds.every((d) => d.verdict !== 'promote' && d.verdict !== 'rollback')).toBe(true);
+    expect(
+      ds.every(d => d.verdict !== 'promote' && d.verdict !== 'rollback'),
+    ).toBe(true);
     expect(ds[5].verdict).toBe('hold');
     expect(ds[5].checks.srm.mismatch).toBe(true);
     expect(ds[5].reasons.join(' ')).toMatch(/sample ratio mismatch/);
   });
 
   it('holds (does not roll back) during a service-wide incident', () => {
-    const ds = run({ ...base, ticks: 80, incidentFrom: 20, incidentMult: 10 }, 7, { promote: { minDurationSeconds: 600 } });
+    const ds = run(
+      { ...base, ticks: 80, incidentFrom: 20, incidentMult: 10 },
+      7,
+      { promote: { minDurationSeconds: 600 } },
+    );
     const after = ds.slice(19);
-    expect(after.some((d) => d.verdict === 'rollback')).toBe(false);
-    expect(after.some((d) => d.verdict === 'promote')).toBe(false);
+    expect(after.some(d => d.verdict === 'rollback')).toBe(false);
+    expect(after.some(d => d.verdict === 'promote')).toBe(false);
     expect(after[0].verdict).toBe('hold');
     expect(after[0].reasons.join(' ')).toMatch(/service-wide/);
   });
@@ -91,45 +131,78 @@ describe('gate engine verdicts', () => {
     const ds = run({ ...base, share: 0.25, errRate: 0, slow: 0.0005 }, 13);
     const pr = first(ds, 'promote');
     expect(pr).toBeDefined();
-    const err = pr!.signals.find((s) => s.kind === 'error-rate')!;
+    const err = pr!.signals.find(s => s.kind === 'error-rate')!;
     expect(err.rule).toBe('non-inferiority');
     expect(err.note).toMatch(/canary's own rate/);
   });
 
   it('does not promote while the most recent window looks worse, even if the cumulative test is fine', () => {
     // a regression that starts at tick 28 at a small share: cumulative evidence is diluted
-    const spec = { ...base, share: 0.25, ticks: 34, errMult: 2.5, regressionFrom: 28 };
+    const spec = {
+      ...base,
+      share: 0.25,
+      ticks: 34,
+      errMult: 2.5,
+      regressionFrom: 28,
+    };
     const ds = run(spec, 14);
     const noGuard = run(spec, 14, { promote: { recentWindowSeconds: 0 } });
-    expect(ds.slice(29).every((d) => d.verdict !== 'promote')).toBe(true);
-    const blocked = ds.slice(29).find((d) => d.reasons.some((r) => /last 10 min/.test(r)) || d.verdict === 'rollback');
+    expect(ds.slice(29).every(d => d.verdict !== 'promote')).toBe(true);
+    const blocked = ds
+      .slice(29)
+      .find(
+        d =>
+          d.reasons.some(r => /last 10 min/.test(r)) ||
+          d.verdict === 'rollback',
+      );
     expect(blocked).toBeDefined();
     // without the guard the same data may promote at 30 (the guard is what stops it)
-    expect(noGuard.slice(29).some((d) => d.verdict === 'promote') || noGuard.slice(29).some((d) => d.verdict === 'rollback')).toBe(true);
+    expect(
+      noGuard.slice(29).some(d => d.verdict === 'promote') ||
+        noGuard.slice(29).some(d => d.verdict === 'rollback'),
+    ).toBe(true);
   });
 
   it('does not promote while a KPI looks worse over the step: the gate keeps watching until the harm is proven', () => {
     // conversion −15% at a 25% canary: too small to prove in the 30 minutes the other signals need
     const spec = { ...base, share: 0.25, ticks: 45, convMult: 0.85 };
-    const outcome = (seed: number, policy?: Parameters<typeof createGateState>[1]) =>
-      run(spec, seed, policy).find((d) => d.verdict === 'promote' || d.verdict === 'rollback')?.verdict ?? 'none';
+    const outcome = (
+      seed: number,
+      policy?: Parameters<typeof createGateState>[1],
+    ) =>
+      run(spec, seed, policy).find(
+        d => d.verdict === 'promote' || d.verdict === 'rollback',
+      )?.verdict ?? 'none';
     const seeds = Array.from({ length: 20 }, (_, i) => i + 1);
-    const braked = seeds.map((s) => outcome(s));
-    const unbraked = seeds.map((s) => outcome(s, { promote: { kpiLeanAlpha: 0 } }));
-    expect(braked.filter((v) => v === 'promote')).toEqual([]);
+    const braked = seeds.map(s => outcome(s));
+    const unbraked = seeds.map(s =>
+      outcome(s, { promote: { kpiLeanAlpha: 0 } }),
+    );
+    expect(braked.filter(v => v === 'promote')).toEqual([]);
     // without the brake the same data is often promoted at 30 min; with it, most become proven rollbacks
-    expect(unbraked.filter((v) => v === 'promote').length).toBeGreaterThanOrEqual(5);
-    expect(braked.filter((v) => v === 'rollback').length).toBeGreaterThan(unbraked.filter((v) => v === 'rollback').length);
+    expect(unbraked.filter(v => v === 'promote').length).toBeGreaterThanOrEqual(
+      5,
+    );
+    expect(braked.filter(v => v === 'rollback').length).toBeGreaterThan(
+      unbraked.filter(v => v === 'rollback').length,
+    );
 
     const held = run(spec, 1)[29];
     expect(held.verdict).toBe('continue');
-    expect(held.reasons.join(' ')).toMatch(/^conversion over the step: canary \d\.\d\d% vs baseline \d\.\d\d% \(−1\d\.\d%\), one-sided p = [\d.e-]+; not promoting while a KPI looks worse/m);
+    expect(held.reasons.join(' ')).toMatch(
+      /^conversion over the step: canary \d\.\d\d% vs baseline \d\.\d\d% \(−1\d\.\d%\), one-sided p = [\d.e-]+; not promoting while a KPI looks worse/m,
+    );
   });
 
   it('the KPI brake delays some healthy canaries, never speeds one up, and leaves the median alone', () => {
     const aa = { ...base, share: 0.25, ticks: 90 };
     const ticksToPromote = (policy?: Parameters<typeof createGateState>[1]) =>
-      Array.from({ length: 20 }, (_, i) => run(aa, 100 + i, policy).find((d) => d.verdict === 'promote')?.tick ?? Infinity);
+      Array.from(
+        { length: 20 },
+        (_, i) =>
+          run(aa, 100 + i, policy).find(d => d.verdict === 'promote')?.tick ??
+          Infinity,
+      );
     const withBrake = ticksToPromote();
     const without = ticksToPromote({ promote: { kpiLeanAlpha: 0 } });
     // the brake never speeds a promotion up, and holds some healthy streams a while
@@ -137,7 +210,8 @@ describe('gate engine verdicts', () => {
     withBrake.forEach((t, i) => expect(t).toBeGreaterThanOrEqual(without[i]));
     expect(without.filter(Number.isFinite)).toHaveLength(20);
     expect(withBrake.filter(Number.isFinite).length).toBeGreaterThanOrEqual(16);
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const median = (xs: number[]) =>
+      [...xs].sort((a, b) => a - b)[xs.length >> 1];
     expect(median(withBrake)).toBe(median(without));
   });
 
@@ -180,25 +254,39 @@ describe('gate engine state', () => {
   });
   it('incremental burn-window sums equal sums recomputed from the history (with gaps)', () => {
     const ctx = { ...simCtx(0.05), tickSeconds: 30 };
-    const ticks = simulate({ ...base, ticks: 900, canaryGap: [100, 130], dropField: { tick: 200, cohort: 'baseline', field: 'errors' } }, 12)
-      .filter((t) => t.tick % 97 !== 0); // some ticks never arrive at all
+    const ticks = simulate(
+      {
+        ...base,
+        ticks: 900,
+        canaryGap: [100, 130],
+        dropField: { tick: 200, cohort: 'baseline', field: 'errors' },
+      },
+      12,
+    ).filter(t => t.tick % 97 !== 0); // some ticks never arrive at all
     const s = createGateState(ctx);
     // at every 50th tick and right after the canary's gap: the kept sums, and the sums recomputed
-    const checks: Array<{ tick: number; kept: number[][]; recomputed: number[][] }> = [];
+    const checks: Array<{
+      tick: number;
+      kept: number[][];
+      recomputed: number[][];
+    }> = [];
     for (const t of ticks) {
       observeTickInPlace(s, t);
       if (t.tick % 50 === 0 || t.tick === 131) {
         const ref = computeWindowSums(s, s.lastTick, s.windowSums.lengths);
         checks.push({
           tick: t.tick,
-          kept: s.windowSums.sums.map((sums) => Array.from(sums)),
-          recomputed: s.windowSums.lengths.map((L) => Array.from(ref.get(L)!)),
+          kept: s.windowSums.sums.map(sums => Array.from(sums)),
+          recomputed: s.windowSums.lengths.map(L => Array.from(ref.get(L)!)),
         });
       }
     }
     expect(checks.length).toBeGreaterThan(10);
     for (const { tick, kept, recomputed } of checks) {
-      expect({ tick, kept }).toEqual({ tick, kept: recomputed.map((want) => want.map((v) => expect.closeTo(v, 6))) });
+      expect({ tick, kept }).toEqual({
+        tick,
+        kept: recomputed.map(want => want.map(v => expect.closeTo(v, 6))),
+      });
     }
     expect(s.history.length).toBeLessThanOrEqual(720);
   });
@@ -206,11 +294,21 @@ describe('gate engine state', () => {
     const ctx = simCtx(0.05, false);
     const tick: TelemetryTick = {
       tick: 1,
-      baseline: { requests: 1000, errors: 1, latency: { le: [100, 500, Infinity], counts: [600, 980, 1000] } },
-      canary: { requests: 50, errors: 0, latency: { le: [100, 500, Infinity], counts: [30, 49, 50] } },
+      baseline: {
+        requests: 1000,
+        errors: 1,
+        latency: { le: [100, 500, Infinity], counts: [600, 980, 1000] },
+      },
+      canary: {
+        requests: 50,
+        errors: 0,
+        latency: { le: [100, 500, Infinity], counts: [30, 49, 50] },
+      },
     };
-    const s = JSON.parse(JSON.stringify(observeTick(createGateState(ctx), tick)));
-    const q = decide(s).signals.find((x) => x.kind === 'latency')!.quantiles!;
+    const s = JSON.parse(
+      JSON.stringify(observeTick(createGateState(ctx), tick)),
+    );
+    const q = decide(s).signals.find(x => x.kind === 'latency')!.quantiles!;
     expect(q.baseline.p50).toBeCloseTo(100 * (500 / 600), 9);
     expect(q.baseline.p99).toBe(500);
     expect(q.canary.p95).toBeCloseTo(100 + 400 * ((47.5 - 30) / 19), 9);
@@ -224,13 +322,18 @@ describe('gate engine state', () => {
     expect(again).toEqual(s);
   });
   it('accepts a Partial<GatePolicy> (the backend passes parsed YAML) and applies it', () => {
-    const partial: Partial<GatePolicy> = { alpha: 0.01, promote: { ...defaultGatePolicy().promote, minDurationSeconds: 60 } };
+    const partial: Partial<GatePolicy> = {
+      alpha: 0.01,
+      promote: { ...defaultGatePolicy().promote, minDurationSeconds: 60 },
+    };
     const s = createGateState(simCtx(0.05), partial);
     expect(s.policy.alpha).toBe(0.01);
     expect(s.policy.promote.minDurationSeconds).toBe(60);
     expect(s.policy.errorRate.weight).toBe(3);
   });
   it('rejects an impossible context', () => {
-    expect(() => createGateState({ ...simCtx(0.05), expectedCanaryShare: 1.5 })).toThrow(/expectedCanaryShare/);
+    expect(() =>
+      createGateState({ ...simCtx(0.05), expectedCanaryShare: 1.5 }),
+    ).toThrow(/expectedCanaryShare/);
   });
 });

@@ -2,7 +2,12 @@
  * The gate: fold telemetry ticks into a JSON-serialisable state, then decide.
  * Pure and deterministic: no I/O, no clock; time comes in as tick numbers.
  */
-import { binomialUpperTail, MIN_MEAN_SAMPLES, poissonUpperTail, sampleVariance } from './math';
+import {
+  binomialUpperTail,
+  MIN_MEAN_SAMPLES,
+  poissonUpperTail,
+  sampleVariance,
+} from './math';
 import { histogramQuantile, histogramProblem, slowCount } from './histogram';
 import { kpiLean } from './kpiLean';
 import { GatePolicy, GatePolicyInput, parseGatePolicyCached } from './policy';
@@ -63,11 +68,24 @@ export interface GateSignalState {
   mean?: MeanTestState;
   /** latency only: baseline and canary histograms of the latest tick (for display quantiles) */
   /** latency only: PromQL-style quantiles of the latest tick per cohort (display; null = missing) */
-  lastQuantiles?: { baseline: Record<string, number | null>; canary: Record<string, number | null> };
+  lastQuantiles?: {
+    baseline: Record<string, number | null>;
+    canary: Record<string, number | null>;
+  };
 }
 
 /** One tick's burn inputs: [tick, bReq, bErr, bLatN, bSlow, cReq, cErr, cLatN, cSlow] (null = missing). */
-export type BurnRow = [number, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null];
+export type BurnRow = [
+  number,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+];
 
 export interface GateState {
   version: 1;
@@ -109,7 +127,10 @@ function harmSignOf(kind: GateSignalKind, direction: GateDirection): 1 | -1 {
  * The policy is validated once per distinct content (a policy equal to one already validated,
  * in any object, is not parsed again); the state gets its own copy, as before.
  */
-export function createGateState(ctx: GateContext, policy?: GatePolicyInput | GatePolicy): GateState {
+export function createGateState(
+  ctx: GateContext,
+  policy?: GatePolicyInput | GatePolicy,
+): GateState {
   // validated once per distinct policy content (a zod parse costs more than the rest of this function)
   const p = parseGatePolicyCached(policy ?? {});
   if (!(ctx.tickSeconds > 0)) throw new Error('tickSeconds: must be > 0');
@@ -141,7 +162,8 @@ export function createGateState(ctx: GateContext, policy?: GatePolicyInput | Gat
   for (const k of ctx.kpis) {
     const kp = kpiPolicy(p, k.name);
     if (!kp.enabled) continue;
-    const kind: GateSignalKind = k.type === 'mean' ? 'kpi-mean' : 'kpi-proportion';
+    const kind: GateSignalKind =
+      k.type === 'mean' ? 'kpi-mean' : 'kpi-proportion';
     const s: GateSignalState = {
       name: k.name,
       kind,
@@ -150,7 +172,16 @@ export function createGateState(ctx: GateContext, policy?: GatePolicyInput | Gat
       fields: [`kpis.${k.name}`],
       key: k.name,
     };
-    if (kind === 'kpi-mean') s.mean = { cn: 0, csum: 0, csumSq: 0, bn: 0, bsum: 0, bsumSq: 0, ticks: 0 };
+    if (kind === 'kpi-mean')
+      s.mean = {
+        cn: 0,
+        csum: 0,
+        csumSq: 0,
+        bn: 0,
+        bsum: 0,
+        bsumSq: 0,
+        ticks: 0,
+      };
     else s.rate = createRateTest();
     signals.push(s);
   }
@@ -181,14 +212,23 @@ export function createGateState(ctx: GateContext, policy?: GatePolicyInput | Gat
     canaryRequests: 0,
     baselineRequests: 0,
     history: [],
-    windowSums: { lengths, sums: lengths.map(() => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) },
+    windowSums: {
+      lengths,
+      sums: lengths.map(() => [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      ]),
+    },
     latencyBoundary: null,
   };
 }
 
 function windowLengths(p: GatePolicy, tickSeconds: number): number[] {
   const l = [1, windowTicks(p.promote.recentWindowSeconds, tickSeconds)];
-  for (const w of p.burn.windows) l.push(windowTicks(w.longSeconds, tickSeconds), windowTicks(w.shortSeconds, tickSeconds));
+  for (const w of p.burn.windows)
+    l.push(
+      windowTicks(w.longSeconds, tickSeconds),
+      windowTicks(w.shortSeconds, tickSeconds),
+    );
   return [...new Set(l)].sort((a, b) => a - b);
 }
 
@@ -219,13 +259,17 @@ function addRow(acc: number[] | Float64Array, r: BurnRow, sign: number): void {
     acc[11] += sign;
   }
   if (bA || cA) {
-    acc[12] += sign * ((bA ? (r[1] as number) : 0) + (cA ? (r[5] as number) : 0));
-    acc[13] += sign * ((bA ? (r[2] as number) : 0) + (cA ? (r[6] as number) : 0));
+    acc[12] +=
+      sign * ((bA ? (r[1] as number) : 0) + (cA ? (r[5] as number) : 0));
+    acc[13] +=
+      sign * ((bA ? (r[2] as number) : 0) + (cA ? (r[6] as number) : 0));
     acc[14] += sign;
   }
   if (bL || cL) {
-    acc[15] += sign * ((bL ? (r[3] as number) : 0) + (cL ? (r[7] as number) : 0));
-    acc[16] += sign * ((bL ? (r[4] as number) : 0) + (cL ? (r[8] as number) : 0));
+    acc[15] +=
+      sign * ((bL ? (r[3] as number) : 0) + (cL ? (r[7] as number) : 0));
+    acc[16] +=
+      sign * ((bL ? (r[4] as number) : 0) + (cL ? (r[8] as number) : 0));
     acc[17] += sign;
   }
 }
@@ -243,7 +287,7 @@ function upperBound(h: BurnRow[], t: number): number {
 }
 
 function kpiPolicy(p: GatePolicy, name: string) {
-  const own = p.kpis.find((k) => k.name === name);
+  const own = p.kpis.find(k => k.name === name);
   const d = p.kpiDefaults;
   return {
     enabled: own ? own.enabled : d.enabled,
@@ -256,7 +300,7 @@ function kpiPolicy(p: GatePolicy, name: string) {
 }
 
 function countPolicy(p: GatePolicy, name: string) {
-  const own = p.countSignals.find((k) => k.name === name);
+  const own = p.countSignals.find(k => k.name === name);
   const d = p.countDefaults;
   return {
     enabled: own ? own.enabled : d.enabled,
@@ -272,7 +316,7 @@ function countPolicy(p: GatePolicy, name: string) {
 export function cloneGateState(s: GateState): GateState {
   return {
     ...s,
-    signals: s.signals.map((g) => ({
+    signals: s.signals.map(g => ({
       ...g,
       fields: g.fields,
       rate: g.rate ? { ...g.rate, ll: g.rate.ll.slice() } : undefined,
@@ -282,7 +326,10 @@ export function cloneGateState(s: GateState): GateState {
     srm: { ...s.srm, ll: s.srm.ll.slice() },
     lastSeen: { ...s.lastSeen },
     history: s.history.slice(),
-    windowSums: { lengths: s.windowSums.lengths, sums: s.windowSums.sums.map((a) => a.slice()) },
+    windowSums: {
+      lengths: s.windowSums.lengths,
+      sums: s.windowSums.sums.map(a => a.slice()),
+    },
   };
 }
 
@@ -327,7 +374,13 @@ function fieldPlan(f: string): FieldPlan {
     kind = F_COUNT;
     name = f.slice(7);
   }
-  return { field: f, kind, name, bKey: key('baseline', f), cKey: key('canary', f) };
+  return {
+    field: f,
+    kind,
+    name,
+    bKey: key('baseline', f),
+    cKey: key('canary', f),
+  };
 }
 
 function present(c: CohortCounts | undefined, fp: FieldPlan): boolean {
@@ -336,14 +389,27 @@ function present(c: CohortCounts | undefined, fp: FieldPlan): boolean {
     case F_REQUESTS:
       return isCount(c.requests);
     case F_ERRORS:
-      return isCount(c.errors) && isCount(c.requests) && (c.errors as number) <= (c.requests as number);
+      return (
+        isCount(c.errors) &&
+        isCount(c.requests) &&
+        (c.errors as number) <= (c.requests as number)
+      );
     case F_LATENCY:
       return !!c.latency && histogramProblem(c.latency) === null;
     case F_KPI: {
-      const v = c.kpis?.[fp.name] as Partial<ProportionKpiCounts & MeanKpiCounts> | undefined;
+      const v = c.kpis?.[fp.name] as
+        Partial<ProportionKpiCounts & MeanKpiCounts> | undefined;
       if (!v) return false;
-      if ('trials' in v || 'successes' in v) return isCount(v.trials) && isCount(v.successes) && v.successes! <= v.trials!;
-      return isCount(v.n) && typeof v.sum === 'number' && Number.isFinite(v.sum) && isCount(v.sumSq);
+      if ('trials' in v || 'successes' in v)
+        return (
+          isCount(v.trials) && isCount(v.successes) && v.successes! <= v.trials!
+        );
+      return (
+        isCount(v.n) &&
+        typeof v.sum === 'number' &&
+        Number.isFinite(v.sum) &&
+        isCount(v.sumSq)
+      );
     }
     case F_COUNT: {
       const v = c.counts?.[fp.name];
@@ -354,7 +420,10 @@ function present(c: CohortCounts | undefined, fp: FieldPlan): boolean {
   }
 }
 
-const KEY_CACHE: Record<string, Map<string, string>> = { baseline: new Map(), canary: new Map() };
+const KEY_CACHE: Record<string, Map<string, string>> = {
+  baseline: new Map(),
+  canary: new Map(),
+};
 /** interned "cohort.field" keys (avoids building the same strings every tick) */
 function key(cohort: 'baseline' | 'canary', f: string): string {
   const m = KEY_CACHE[cohort];
@@ -374,7 +443,11 @@ function quantileOf(q: number, h: LatencyHistogram | undefined): number | null {
 }
 /** p50/p95/p99 like PromQL histogram_quantile; finite numbers or null (JSON-safe) */
 function quantilesOf(h?: LatencyHistogram): Record<string, number | null> {
-  return { p50: quantileOf(0.5, h), p95: quantileOf(0.95, h), p99: quantileOf(0.99, h) };
+  return {
+    p50: quantileOf(0.5, h),
+    p95: quantileOf(0.95, h),
+    p99: quantileOf(0.99, h),
+  };
 }
 
 // --- per-state plan ------------------------------------------------------------------------------
@@ -446,7 +519,10 @@ interface StatePlan {
   oneIdx: number;
   recentL: number;
   recentIdx: number;
-  guard: { windows: number[]; sli: Array<{ budget: number; idx: [number, number]; labels: string[] }> };
+  guard: {
+    windows: number[];
+    sli: Array<{ budget: number; idx: [number, number]; labels: string[] }>;
+  };
   errOn: boolean;
   latOn: boolean;
   minTicks: number;
@@ -461,7 +537,12 @@ function planFits(plan: StatePlan, state: GateState): boolean {
   if (sigs.length !== plan.sigFields.length) return false;
   for (let i = 0; i < sigs.length; i++) {
     const s = sigs[i];
-    if (s.fields !== plan.sigFields[i] || s.kind !== plan.sigKinds[i] || s.key !== plan.sigKeys[i]) return false;
+    if (
+      s.fields !== plan.sigFields[i] ||
+      s.kind !== plan.sigKinds[i] ||
+      s.key !== plan.sigKeys[i]
+    )
+      return false;
   }
   return true;
 }
@@ -491,16 +572,19 @@ function buildPlan(state: GateState): StatePlan {
   const fieldNames = [...fieldSet];
   const fields = fieldNames.map(fieldPlan);
 
-  const settings = signals.map((s) => settingsFor(state, s));
-  const weights = settings.map((x) => x.weight);
+  const settings = signals.map(s => settingsFor(state, s));
+  const weights = settings.map(x => x.weight);
   const wSum = weights.reduce((a, b) => a + b, 0);
-  const useW = p.alphaSplit === 'weights' && wSum > 0 && weights.every((w) => w > 0);
+  const useW =
+    p.alphaSplit === 'weights' && wSum > 0 && weights.every(w => w > 0);
   const sig: SignalPlan[] = signals.map((s, i) => {
     const st = settings[i];
-    const alphaShare = useW ? (p.alpha * weights[i]) / wSum : p.alpha / Math.max(1, signals.length);
+    const alphaShare = useW
+      ? (p.alpha * weights[i]) / wSum
+      : p.alpha / Math.max(1, signals.length);
     const fixedMargin = st.absMargin === undefined;
     return {
-      fieldIdx: s.fields.map((f) => fieldNames.indexOf(f)),
+      fieldIdx: s.fields.map(f => fieldNames.indexOf(f)),
       weight: st.weight,
       guardrail: st.guardrail,
       margin: fixedMargin ? st.margin : undefined,
@@ -516,15 +600,40 @@ function buildPlan(state: GateState): StatePlan {
   });
 
   const lengths = state.windowSums.lengths;
-  const windows = p.burn.windows.map((w) => {
+  const windows = p.burn.windows.map(w => {
     const lt = windowTicks(w.longSeconds, ctx.tickSeconds);
     const stt = windowTicks(w.shortSeconds, ctx.tickSeconds);
-    return { name: w.name, factor: w.factor, longSeconds: w.longSeconds, shortSeconds: w.shortSeconds, lt, stt, li: lengths.indexOf(lt), si: lengths.indexOf(stt) };
+    return {
+      name: w.name,
+      factor: w.factor,
+      longSeconds: w.longSeconds,
+      shortSeconds: w.shortSeconds,
+      lt,
+      stt,
+      li: lengths.indexOf(lt),
+      si: lengths.indexOf(stt),
+    };
   });
-  const shortest = Math.min(...p.burn.windows.map((w) => windowTicks(w.shortSeconds, ctx.tickSeconds)), 5);
+  const shortest = Math.min(
+    ...p.burn.windows.map(w => windowTicks(w.shortSeconds, ctx.tickSeconds)),
+    5,
+  );
   const guardWindows = [1, shortest];
-  const sli: StatePlan['guard']['sli'] = [{ budget: 1 - ctx.slo.availability, idx: [1, 2], labels: guardWindows.map((w) => guardLabel('availability', w, ctx.tickSeconds)) }];
-  if (ctx.slo.latency) sli.push({ budget: 1 - ctx.slo.latency.objective, idx: [3, 4], labels: guardWindows.map((w) => guardLabel('latency', w, ctx.tickSeconds)) });
+  const sli: StatePlan['guard']['sli'] = [
+    {
+      budget: 1 - ctx.slo.availability,
+      idx: [1, 2],
+      labels: guardWindows.map(w =>
+        guardLabel('availability', w, ctx.tickSeconds),
+      ),
+    },
+  ];
+  if (ctx.slo.latency)
+    sli.push({
+      budget: 1 - ctx.slo.latency.objective,
+      idx: [3, 4],
+      labels: guardWindows.map(w => guardLabel('latency', w, ctx.tickSeconds)),
+    });
   const recentL = windowTicks(p.promote.recentWindowSeconds, ctx.tickSeconds);
   const p0 = ctx.expectedCanaryShare;
 
@@ -532,9 +641,9 @@ function buildPlan(state: GateState): StatePlan {
     ctx,
     policy: p,
     signals,
-    sigFields: signals.map((s) => s.fields),
-    sigKinds: signals.map((s) => s.kind),
-    sigKeys: signals.map((s) => s.key),
+    sigFields: signals.map(s => s.fields),
+    sigKinds: signals.map(s => s.kind),
+    sigKeys: signals.map(s => s.key),
     fields,
     latencyIdx: fieldNames.indexOf('latency'),
     presB: new Uint8Array(fields.length),
@@ -552,8 +661,8 @@ function buildPlan(state: GateState): StatePlan {
     recentL,
     recentIdx: lengths.indexOf(recentL),
     guard: { windows: guardWindows, sli },
-    errOn: signals.some((s) => s.kind === 'error-rate'),
-    latOn: signals.some((s) => s.kind === 'latency'),
+    errOn: signals.some(s => s.kind === 'error-rate'),
+    latOn: signals.some(s => s.kind === 'latency'),
     minTicks: Math.ceil(p.promote.minDurationSeconds / ctx.tickSeconds),
   };
 }
@@ -563,14 +672,24 @@ function guardLabel(name: string, w: number, tickSeconds: number): string {
 }
 
 /** has the cohort the field in the tick being folded (a field outside the plan: from `lastSeen`) */
-function hasField(state: GateState, pres: Uint8Array, cohort: 'baseline' | 'canary', idx: number, f: string, t: number): boolean {
+function hasField(
+  state: GateState,
+  pres: Uint8Array,
+  cohort: 'baseline' | 'canary',
+  idx: number,
+  f: string,
+  t: number,
+): boolean {
   return idx >= 0 ? pres[idx] === 1 : state.lastSeen[key(cohort, f)] === t;
 }
 
 type SlowCounts = { slow: number; total: number; boundary: number } | null;
 
 /** Mutating variant of `observeTick` (for hot loops that own the state). Ticks must increase; older ticks are ignored. */
-export function observeTickInPlace(state: GateState, tick: TelemetryTick): void {
+export function observeTickInPlace(
+  state: GateState,
+  tick: TelemetryTick,
+): void {
   const t = tick.tick;
   if (!Number.isFinite(t) || t <= state.lastTick) return;
   const plan = planOf(state);
@@ -609,13 +728,27 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
   const cReq = presC[0] === 1;
   if (bReq && cReq) {
     const p0 = ctx.expectedCanaryShare;
-    updateRateTest(state.srm, c!.requests as number, p0, b!.requests as number, 1 - p0, plan.srmTerms);
+    updateRateTest(
+      state.srm,
+      c!.requests as number,
+      p0,
+      b!.requests as number,
+      1 - p0,
+      plan.srmTerms,
+    );
   }
   if (cReq) state.canaryRequests += c!.requests as number;
   if (bReq) state.baselineRequests += b!.requests as number;
 
   // latency slow counts, each cohort's computed at most once per tick
-  const bLat = hasField(state, presB, 'baseline', plan.latencyIdx, 'latency', t);
+  const bLat = hasField(
+    state,
+    presB,
+    'baseline',
+    plan.latencyIdx,
+    'latency',
+    t,
+  );
   const cLat = hasField(state, presC, 'canary', plan.latencyIdx, 'latency', t);
   let bSc: SlowCounts | undefined;
   let cSc: SlowCounts | undefined;
@@ -642,24 +775,52 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
     if (s.rate) {
       switch (s.kind) {
         case 'error-rate':
-          updateRateTest(s.rate, c!.errors as number, c!.requests as number, b!.errors as number, b!.requests as number);
+          updateRateTest(
+            s.rate,
+            c!.errors as number,
+            c!.requests as number,
+            b!.errors as number,
+            b!.requests as number,
+          );
           break;
         case 'latency': {
-          if (cSc === undefined) cSc = slowCount(c!.latency as LatencyHistogram, ctx.slo.latency!.thresholdMs);
-          if (bSc === undefined) bSc = slowCount(b!.latency as LatencyHistogram, ctx.slo.latency!.thresholdMs);
-          if (cSc && bSc) updateRateTest(s.rate, cSc.slow, cSc.total, bSc.slow, bSc.total);
+          if (cSc === undefined)
+            cSc = slowCount(
+              c!.latency as LatencyHistogram,
+              ctx.slo.latency!.thresholdMs,
+            );
+          if (bSc === undefined)
+            bSc = slowCount(
+              b!.latency as LatencyHistogram,
+              ctx.slo.latency!.thresholdMs,
+            );
+          if (cSc && bSc)
+            updateRateTest(s.rate, cSc.slow, cSc.total, bSc.slow, bSc.total);
           break;
         }
         case 'kpi-proportion': {
           const vc = c!.kpis![s.key!] as ProportionKpiCounts;
           const vb = b!.kpis![s.key!] as ProportionKpiCounts;
-          if ('trials' in vc && 'trials' in vb) updateRateTest(s.rate, vc.successes, vc.trials, vb.successes, vb.trials);
+          if ('trials' in vc && 'trials' in vb)
+            updateRateTest(
+              s.rate,
+              vc.successes,
+              vc.trials,
+              vb.successes,
+              vb.trials,
+            );
           break;
         }
         case 'count': {
           const vc = c!.counts![s.key!];
           const vb = b!.counts![s.key!];
-          updateRateTest(s.rate, vc.events, vc.exposures, vb.events, vb.exposures);
+          updateRateTest(
+            s.rate,
+            vc.events,
+            vc.exposures,
+            vb.events,
+            vb.exposures,
+          );
           break;
         }
         default:
@@ -688,16 +849,20 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
   let cLatN: number | null = null;
   let cSlow: number | null = null;
   if (lat && bLat) {
-    if (bSc === undefined) bSc = slowCount(b!.latency as LatencyHistogram, lat.thresholdMs);
-    if (bSc && state.latencyBoundary === null) state.latencyBoundary = bSc.boundary;
+    if (bSc === undefined)
+      bSc = slowCount(b!.latency as LatencyHistogram, lat.thresholdMs);
+    if (bSc && state.latencyBoundary === null)
+      state.latencyBoundary = bSc.boundary;
     if (bSc) {
       bLatN = bSc.total;
       bSlow = bSc.slow;
     }
   }
   if (lat && cLat) {
-    if (cSc === undefined) cSc = slowCount(c!.latency as LatencyHistogram, lat.thresholdMs);
-    if (cSc && state.latencyBoundary === null) state.latencyBoundary = cSc.boundary;
+    if (cSc === undefined)
+      cSc = slowCount(c!.latency as LatencyHistogram, lat.thresholdMs);
+    if (cSc && state.latencyBoundary === null)
+      state.latencyBoundary = cSc.boundary;
     if (cSc) {
       cLatN = cSc.total;
       cSlow = cSc.slow;
@@ -731,7 +896,8 @@ export function observeTickInPlace(state: GateState, tick: TelemetryTick): void 
   const maxWindow = ws.lengths[ws.lengths.length - 1];
   const keepFrom = t - maxWindow;
   let drop = 0;
-  while (drop < state.history.length && state.history[drop][0] <= keepFrom) drop++;
+  while (drop < state.history.length && state.history[drop][0] <= keepFrom)
+    drop++;
   if (drop > 0) state.history.splice(0, drop);
 }
 
@@ -741,7 +907,8 @@ function windowTicks(seconds: number, tickSeconds: number): number {
 
 // --- decision --------------------------------------------------------------------------------
 
-const pct = (x: number | null, digits = 2) => (x === null || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(digits)}%`);
+const pct = (x: number | null, digits = 2) =>
+  x === null || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(digits)}%`;
 function signedPct(x: number): string {
   if (!Number.isFinite(x)) return x > 0 ? '+∞' : '−∞';
   return `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
@@ -767,9 +934,13 @@ function ciText(ev: SignalEvidence): string {
 }
 
 function estimateText(ev: SignalEvidence): string {
-  if (ev.kind === 'kpi-mean') return `canary ${num(ev.canary, 4)} vs baseline ${num(ev.baseline, 4)}`;
+  if (ev.kind === 'kpi-mean')
+    return `canary ${num(ev.canary, 4)} vs baseline ${num(ev.baseline, 4)}`;
   // rates under 1% get a third digit; KPI proportions keep two
-  const d = ev.kind !== 'kpi-proportion' && ev.canary !== null && ev.canary < 0.01 ? 3 : 2;
+  const d =
+    ev.kind !== 'kpi-proportion' && ev.canary !== null && ev.canary < 0.01
+      ? 3
+      : 2;
   return `canary ${pct(ev.canary, d)} vs baseline ${pct(ev.baseline, d)}`;
 }
 
@@ -788,40 +959,78 @@ function settingsFor(state: GateState, s: GateSignalState): SignalSettings {
   const ctx = state.ctx;
   if (s.kind === 'error-rate' || s.kind === 'latency') {
     const sp = s.kind === 'error-rate' ? p.errorRate : p.latency;
-    const budget = s.kind === 'error-rate' ? 1 - ctx.slo.availability : 1 - (ctx.slo.latency?.objective ?? 0.99);
+    const budget =
+      s.kind === 'error-rate'
+        ? 1 - ctx.slo.availability
+        : 1 - (ctx.slo.latency?.objective ?? 0.99);
     let margin = sp.margin;
     let absMargin: number | undefined;
     if (margin === undefined) {
       const r = s.rate!;
-      const pb = r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : 0;
+      const pb =
+        r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : 0;
       absMargin = sp.budgetFraction * budget;
       margin = pb > 0 ? Math.min(10, absMargin / pb) : 10;
     }
-    return { absMargin, weight: sp.weight, guardrail: sp.guardrail, margin, detMargin: sp.deteriorationMargin, sigma: sp.mixtureScale ?? 0.5 };
+    return {
+      absMargin,
+      weight: sp.weight,
+      guardrail: sp.guardrail,
+      margin,
+      detMargin: sp.deteriorationMargin,
+      sigma: sp.mixtureScale ?? 0.5,
+    };
   }
   const kp = s.kind === 'count' ? countPolicy(p, s.key!) : kpiPolicy(p, s.key!);
   const defSigma = s.kind === 'count' ? 0.5 : 0.1;
-  return { weight: kp.weight, guardrail: kp.guardrail, margin: kp.margin, detMargin: kp.deteriorationMargin, sigma: kp.mixtureScale ?? defSigma };
+  return {
+    weight: kp.weight,
+    guardrail: kp.guardrail,
+    margin: kp.margin,
+    detMargin: kp.deteriorationMargin,
+    sigma: kp.mixtureScale ?? defSigma,
+  };
 }
 
 /** log-scale harm bound for a relative margin m: ratio 1+m (harm up) or 1−m (harm down). */
 function logRatioBound(harmSign: 1 | -1, m: number): number {
-  return harmSign === 1 ? Math.log(1 + m) : Math.log(Math.max(1e-6, 1 - Math.min(m, 0.999)));
+  return harmSign === 1
+    ? Math.log(1 + m)
+    : Math.log(Math.max(1e-6, 1 - Math.min(m, 0.999)));
 }
 
 /** The settings of a signal at this decision: the plan's, with an SLO-budget margin from the data. */
 function settingsNow(s: GateSignalState, sp: SignalPlan): SignalSettings {
   if (sp.absMargin === undefined) {
-    return { absMargin: undefined, weight: sp.weight, guardrail: sp.guardrail, margin: sp.margin as number, detMargin: sp.detMargin, sigma: sp.sigma };
+    return {
+      absMargin: undefined,
+      weight: sp.weight,
+      guardrail: sp.guardrail,
+      margin: sp.margin as number,
+      detMargin: sp.detMargin,
+      sigma: sp.sigma,
+    };
   }
   // as settingsFor: margin from the SLO budget relative to the baseline rate
   const r = s.rate!;
   const pb = r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : 0;
   const margin = pb > 0 ? Math.min(10, sp.absMargin / pb) : 10;
-  return { absMargin: sp.absMargin, weight: sp.weight, guardrail: sp.guardrail, margin, detMargin: sp.detMargin, sigma: sp.sigma };
+  return {
+    absMargin: sp.absMargin,
+    weight: sp.weight,
+    guardrail: sp.guardrail,
+    margin,
+    detMargin: sp.detMargin,
+    sigma: sp.sigma,
+  };
 }
 
-function evaluateSignal(state: GateState, plan: StatePlan, s: GateSignalState, sp: SignalPlan): SignalEvidence {
+function evaluateSignal(
+  state: GateState,
+  plan: StatePlan,
+  s: GateSignalState,
+  sp: SignalPlan,
+): SignalEvidence {
   const st = settingsNow(s, sp);
   const thr = sp.threshold;
   // two-sided interval at 2α: each side at the one-sided deterioration test's level
@@ -851,25 +1060,43 @@ function evaluateSignal(state: GateState, plan: StatePlan, s: GateSignalState, s
   };
   if (s.rate) {
     const r = s.rate;
-    base.samples = { baseline: r.baselineExposure, canary: r.canaryExposure, canaryEvents: r.canaryEvents, baselineEvents: r.baselineEvents, ticks: r.ticks };
+    base.samples = {
+      baseline: r.baselineExposure,
+      canary: r.canaryExposure,
+      canaryEvents: r.canaryEvents,
+      baselineEvents: r.baselineEvents,
+      ticks: r.ticks,
+    };
     if (s.kind === 'latency' && s.lastQuantiles) {
       base.quantiles = s.lastQuantiles;
-      if (state.latencyBoundary !== null && state.latencyBoundary !== state.ctx.slo.latency?.thresholdMs) {
+      if (
+        state.latencyBoundary !== null &&
+        state.latencyBoundary !== state.ctx.slo.latency?.thresholdMs
+      ) {
         base.note = `threshold ${state.ctx.slo.latency?.thresholdMs} ms is not a bucket boundary; slow means > ${state.latencyBoundary} ms`;
       }
     }
     if (r.ticks === 0) return base;
-    const pb = r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : null;
+    const pb =
+      r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : null;
     const pc = r.canaryExposure > 0 ? r.canaryEvents / r.canaryExposure : null;
     base.baseline = pb;
     base.canary = pc;
     base.difference = pb && pc !== null ? pc / pb - 1 : null;
     if (r.canaryEvents + r.baselineEvents === 0) {
       base.note = 'no events in either cohort yet';
-      if (st.absMargin !== undefined && (s.kind === 'error-rate' || s.kind === 'latency')) {
+      if (
+        st.absMargin !== undefined &&
+        (s.kind === 'error-rate' || s.kind === 'latency')
+      ) {
         // only the one-sample route can show non-inferiority without events
         base.niThreshold = plan.niThreshold2;
-        base.niStatistic = poissonBelowLogMixture(0, r.canaryExposure, st.absMargin, st.sigma);
+        base.niStatistic = poissonBelowLogMixture(
+          0,
+          r.canaryExposure,
+          st.absMargin,
+          st.sigma,
+        );
         if (base.niStatistic >= base.niThreshold) {
           base.rule = 'non-inferiority';
           base.score = 1;
@@ -885,14 +1112,31 @@ function evaluateSignal(state: GateState, plan: StatePlan, s: GateSignalState, s
     const uNi = sp.margin === undefined ? logRatioBound(h, st.margin) : sp.uNi;
     const tables = mixtureTables(r, st.sigma, TABLES);
     base.statistic = rateLogMixtureLR(r, uDet, h, st.sigma, tables);
-    base.niStatistic = rateLogMixtureLR(r, uNi, h === 1 ? -1 : 1, st.sigma, tables);
-    if (st.absMargin !== undefined && (s.kind === 'error-rate' || s.kind === 'latency')) {
+    base.niStatistic = rateLogMixtureLR(
+      r,
+      uNi,
+      h === 1 ? -1 : 1,
+      st.sigma,
+      tables,
+    );
+    if (
+      st.absMargin !== undefined &&
+      (s.kind === 'error-rate' || s.kind === 'latency')
+    ) {
       // second route for an SLO-budget margin: the canary's own rate is below baseline + margin
       // (works when events are too rare for the two-sample test); α split between the routes
       const lambda1 = (pb ?? 0) + st.absMargin;
       base.niThreshold = plan.niThreshold2;
       // the one-sample route only matters when the two-sample test has not already passed
-      const one = base.niStatistic >= base.niThreshold ? -Infinity : poissonBelowLogMixture(r.canaryEvents, r.canaryExposure, lambda1, st.sigma);
+      const one =
+        base.niStatistic >= base.niThreshold
+          ? -Infinity
+          : poissonBelowLogMixture(
+              r.canaryEvents,
+              r.canaryExposure,
+              lambda1,
+              st.sigma,
+            );
       if (one > base.niStatistic) {
         base.niStatistic = one;
         base.note = `non-inferiority from the canary's own rate: below ${pct(lambda1, 3)} (baseline + ${pct(st.absMargin, 3)} from the SLO budget)`;
@@ -926,7 +1170,11 @@ function evaluateSignal(state: GateState, plan: StatePlan, s: GateSignalState, s
     // canary variance shrunk towards the baseline's (30 pseudo-observations), never below either:
     // the plug-in variance of a small cohort is noisy and an underestimate inflates the statistic
     const vcRaw = sampleVariance(m.cn, m.csum, m.csumSq);
-    const vc = Math.max(vcRaw, ((m.cn - 1) * vcRaw + MIN_MEAN_SAMPLES * vb) / (m.cn - 1 + MIN_MEAN_SAMPLES));
+    const vc = Math.max(
+      vcRaw,
+      ((m.cn - 1) * vcRaw + MIN_MEAN_SAMPLES * vb) /
+        (m.cn - 1 + MIN_MEAN_SAMPLES),
+    );
     const v = vc / m.cn + vb / m.bn;
     const d = mc - mb;
     base.difference = d;
@@ -942,7 +1190,13 @@ function evaluateSignal(state: GateState, plan: StatePlan, s: GateSignalState, s
     }
     const tau = st.sigma * scaleRef;
     base.statistic = normalLogMixtureOneSided(d, v, h * detAbs, h, tau);
-    base.niStatistic = normalLogMixtureOneSided(d, v, h * marginAbs, h === 1 ? -1 : 1, tau);
+    base.niStatistic = normalLogMixtureOneSided(
+      d,
+      v,
+      h * marginAbs,
+      h === 1 ? -1 : 1,
+      tau,
+    );
     const rad = normalMixtureRadius(v, tau, ciAlpha);
     base.ci = [d - rad, d + rad];
     const hLo = h === 1 ? d - rad : -(d + rad);
@@ -977,7 +1231,11 @@ function scoreFrom(hLo: number, hHi: number, bound: number): number {
 export type WindowSums = Map<number, Float64Array>;
 
 /** Window sums recomputed from the history (used when deciding at a tick later than the last observed). */
-export function computeWindowSums(state: GateState, nowTick: number, lengths: number[]): WindowSums {
+export function computeWindowSums(
+  state: GateState,
+  nowTick: number,
+  lengths: number[],
+): WindowSums {
   const sorted = [...new Set(lengths)].sort((x, y) => x - y);
   const out: WindowSums = new Map();
   const acc = new Float64Array(18);
@@ -997,13 +1255,21 @@ export function computeWindowSums(state: GateState, nowTick: number, lengths: nu
   return out;
 }
 
-function burnWindows(state: GateState, plan: StatePlan, nowTick: number, view: 0 | 1 | 2, sums: ArrayLike<number>[]): BurnWindows {
+function burnWindows(
+  state: GateState,
+  plan: StatePlan,
+  nowTick: number,
+  view: 0 | 1 | 2,
+  sums: ArrayLike<number>[],
+): BurnWindows {
   const budgetA = plan.budgetA;
   const budgetL = plan.budgetL;
   const age = state.firstTick === null ? 0 : nowTick - state.firstTick + 1;
   const o = view * 6;
   const availability = burnWindowList(plan, sums, age, o, budgetA);
-  const latency = budgetL ? burnWindowList(plan, sums, age, o + 3, budgetL) : [];
+  const latency = budgetL
+    ? burnWindowList(plan, sums, age, o + 3, budgetL)
+    : [];
   const last = sums[plan.oneIdx];
   return {
     availability,
@@ -1018,7 +1284,13 @@ function anyAlerting(ws: BurnWindowEvidence[]): boolean {
   return false;
 }
 
-function burnWindowList(plan: StatePlan, sums: ArrayLike<number>[], age: number, k: number, budget: number | null): BurnWindowEvidence[] {
+function burnWindowList(
+  plan: StatePlan,
+  sums: ArrayLike<number>[],
+  age: number,
+  k: number,
+  budget: number | null,
+): BurnWindowEvidence[] {
   const out: BurnWindowEvidence[] = [];
   for (const w of plan.windows) {
     const L = sums[w.li];
@@ -1038,15 +1310,29 @@ function burnWindowList(plan: StatePlan, sums: ArrayLike<number>[], age: number,
       shortTicksUsed: S[k + 2],
       partial: age < w.lt,
       // the short window must be complete (a young rollout's long window uses what it has)
-      alerting: longBurn !== null && shortBurn !== null && age >= w.stt && longBurn >= w.factor && shortBurn >= w.factor,
+      alerting:
+        longBurn !== null &&
+        shortBurn !== null &&
+        age >= w.stt &&
+        longBurn >= w.factor &&
+        shortBurn >= w.factor,
     });
   }
   return out;
 }
 
-function guardCheck(state: GateState, plan: StatePlan, nowTick: number): BurnEvidence['guard'] {
+function guardCheck(
+  state: GateState,
+  plan: StatePlan,
+  nowTick: number,
+): BurnEvidence['guard'] {
   const p = state.policy.burn;
-  let best: BurnEvidence['guard'] = { fired: false, burn: null, pValue: null, window: null };
+  let best: BurnEvidence['guard'] = {
+    fired: false,
+    burn: null,
+    pValue: null,
+    window: null,
+  };
   const h = state.history;
   const gw = plan.guard.windows;
   for (let wi = 0; wi < gw.length; wi++) {
@@ -1071,7 +1357,12 @@ function guardCheck(state: GateState, plan: StatePlan, nowTick: number): BurnEvi
       if (burn <= p.promoteMaxBurn) continue;
       const pv = poissonUpperTail(x, p.promoteMaxBurn * q.budget * n);
       if (best.pValue === null || pv < best.pValue) {
-        best = { fired: pv < p.guardAlpha, burn, pValue: pv, window: q.labels[wi] };
+        best = {
+          fired: pv < p.guardAlpha,
+          burn,
+          pValue: pv,
+          window: q.labels[wi],
+        };
       }
     }
   }
@@ -1082,7 +1373,12 @@ function guardCheck(state: GateState, plan: StatePlan, nowTick: number): BurnEvi
  * Is the canary's count of bad events in the window significantly above what the baseline's rate
  * predicts (Poisson tail, p < 0.001)? Keeps a small canary's burn alert from firing on noise.
  */
-function canaryExcessSignificant(state: GateState, nowTick: number, sli: 'availability' | 'latency', wTicks: number): boolean {
+function canaryExcessSignificant(
+  state: GateState,
+  nowTick: number,
+  sli: 'availability' | 'latency',
+  wTicks: number,
+): boolean {
   const [bn, bx, cn, cx] = sli === 'availability' ? [1, 2, 5, 6] : [3, 4, 7, 8];
   let sbn = 0;
   let sbx = 0;
@@ -1091,14 +1387,15 @@ function canaryExcessSignificant(state: GateState, nowTick: number, sli: 'availa
   for (let i = state.history.length - 1; i >= 0; i--) {
     const r = state.history[i];
     if (r[0] <= nowTick - wTicks) break;
-    if (r[bn] === null || r[bx] === null || r[cn] === null || r[cx] === null) continue;
+    if (r[bn] === null || r[bx] === null || r[cn] === null || r[cx] === null)
+      continue;
     sbn += r[bn] as number;
     sbx += r[bx] as number;
     scn += r[cn] as number;
     scx += r[cx] as number;
   }
   if (scn <= 0 || sbn <= 0) return false;
-  const expected = Math.max(sbx, 0.5) / sbn * scn;
+  const expected = (Math.max(sbx, 0.5) / sbn) * scn;
   return poissonUpperTail(scx, expected) < 0.001;
 }
 
@@ -1113,7 +1410,9 @@ const SLIS = ['availability', 'latency'] as const;
 
 /** the last tick a key was seen (before the first tick when never) */
 function seenAt(state: GateState, k: string): number {
-  return state.lastSeen[k] ?? (state.firstTick === null ? 0 : state.firstTick - 1);
+  return (
+    state.lastSeen[k] ?? (state.firstTick === null ? 0 : state.firstTick - 1)
+  );
 }
 
 /** canary share for a log rate ratio u against the expected share p0 */
@@ -1131,7 +1430,8 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   const nowTick = Math.max(now?.tick ?? state.lastTick, state.lastTick);
   const enabled = state.signals;
   const signals: SignalEvidence[] = [];
-  for (let i = 0; i < enabled.length; i++) signals.push(evaluateSignal(state, plan, enabled[i], plan.sig[i]));
+  for (let i = 0; i < enabled.length; i++)
+    signals.push(evaluateSignal(state, plan, enabled[i], plan.sig[i]));
 
   // --- freshness
   const canaryMissingTicks = nowTick - seenAt(state, 'canary');
@@ -1162,15 +1462,32 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   const srmP = p.srm;
   const tolU = plan.srmTolU;
   const srmTables = mixtureTables(state.srm, srmP.mixtureScale, TABLES);
-  const srmUp = rateLogMixtureLR(state.srm, tolU, 1, srmP.mixtureScale, srmTables);
-  const srmDown = rateLogMixtureLR(state.srm, -tolU, -1, srmP.mixtureScale, srmTables);
+  const srmUp = rateLogMixtureLR(
+    state.srm,
+    tolU,
+    1,
+    srmP.mixtureScale,
+    srmTables,
+  );
+  const srmDown = rateLogMixtureLR(
+    state.srm,
+    -tolU,
+    -1,
+    srmP.mixtureScale,
+    srmTables,
+  );
   const srmStat = state.srm.ticks > 0 ? Math.max(srmUp, srmDown) : 0;
   const srmThr = plan.srmThreshold;
   const totalReq = state.srm.canaryEvents + state.srm.baselineEvents;
   const observedShare = totalReq > 0 ? state.srm.canaryEvents / totalReq : null;
   let srmCi: [number, number] | null = null;
   if (state.srm.ticks > 0) {
-    const [lo, hi] = rateConfidenceSequence(state.srm, srmP.alpha, srmP.mixtureScale, srmTables);
+    const [lo, hi] = rateConfidenceSequence(
+      state.srm,
+      srmP.alpha,
+      srmP.mixtureScale,
+      srmTables,
+    );
     const p0 = ctx.expectedCanaryShare;
     srmCi = [shareAt(p0, lo), shareAt(p0, hi)];
   }
@@ -1182,7 +1499,10 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
     threshold: srmThr,
     ci: srmCi,
     mismatch: srmP.enabled && srmStat >= srmThr,
-    requests: { baseline: state.srm.baselineEvents, canary: state.srm.canaryEvents },
+    requests: {
+      baseline: state.srm.baselineEvents,
+      canary: state.srm.canaryEvents,
+    },
   };
 
   // --- burn
@@ -1193,13 +1513,20 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   if (nowTick === state.lastTick) wsums = state.windowSums.sums;
   else {
     const m = computeWindowSums(state, nowTick, lengths);
-    wsums = lengths.map((L) => m.get(L)!);
+    wsums = lengths.map(L => m.get(L)!);
   }
   const canaryBurn = burnWindows(state, plan, nowTick, 0, wsums);
   const baselineBurn = burnWindows(state, plan, nowTick, 1, wsums);
   const serviceBurn = burnWindows(state, plan, nowTick, 2, wsums);
-  const guard = burnOn ? guardCheck(state, plan, nowTick) : { fired: false, burn: null, pValue: null, window: null };
-  const burn: BurnEvidence = { canary: canaryBurn, service: serviceBurn, baseline: baselineBurn, guard };
+  const guard = burnOn
+    ? guardCheck(state, plan, nowTick)
+    : { fired: false, burn: null, pValue: null, window: null };
+  const burn: BurnEvidence = {
+    canary: canaryBurn,
+    service: serviceBurn,
+    baseline: baselineBurn,
+    guard,
+  };
 
   // canary-only burn: the canary alerts on an SLI where the rest of the service does not, and burns ≥ 2× faster
   const canaryOnly: string[] = [];
@@ -1215,7 +1542,12 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
           !bw.alerting &&
           w.longBurn !== null &&
           w.longBurn >= 2 * (bw.longBurn ?? 0) &&
-          canaryExcessSignificant(state, nowTick, sli, windowTicks(w.longSeconds, ctx.tickSeconds))
+          canaryExcessSignificant(
+            state,
+            nowTick,
+            sli,
+            windowTicks(w.longSeconds, ctx.tickSeconds),
+          )
         ) {
           canaryOnly.push(
             `canary is burning its ${sli} error budget at ${num(w.longBurn, 3)}× (${durationText(w.longTicksUsed, ctx.tickSeconds)}) and ${num(w.shortBurn, 3)}× (${durationText(w.shortTicksUsed, ctx.tickSeconds)}), over the ${w.factor}× ${w.name} threshold, while the rest of the service burns at ${num(bw.longBurn, 3)}×`,
@@ -1237,14 +1569,32 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
       );
     }
   }
-  if (canaryOnly.length && p.burn.canaryAlertAction === 'rollback' && !serviceAlert) rollbackReasons.push(...canaryOnly);
+  if (
+    canaryOnly.length &&
+    p.burn.canaryAlertAction === 'rollback' &&
+    !serviceAlert
+  )
+    rollbackReasons.push(...canaryOnly);
   else if (canaryOnly.length) holdReasons.push(...canaryOnly);
 
   if (state.firstTick === null) holdReasons.push('no telemetry received yet');
-  if (state.firstTick !== null && canaryMissingTicks > 0) holdReasons.push(`canary telemetry missing for ${canaryMissingTicks} tick${canaryMissingTicks > 1 ? 's' : ''}`);
-  if (state.firstTick !== null && baselineMissingTicks > 0) holdReasons.push(`baseline telemetry missing for ${baselineMissingTicks} tick${baselineMissingTicks > 1 ? 's' : ''}`);
-  const fieldOnly = missingFields.filter((f) => !(f.startsWith('canary.') && canaryMissingTicks > 0) && !(f.startsWith('baseline.') && baselineMissingTicks > 0));
-  if (state.firstTick !== null && fieldOnly.length) holdReasons.push(`telemetry fields missing in the latest tick: ${fieldOnly.join(', ')}`);
+  if (state.firstTick !== null && canaryMissingTicks > 0)
+    holdReasons.push(
+      `canary telemetry missing for ${canaryMissingTicks} tick${canaryMissingTicks > 1 ? 's' : ''}`,
+    );
+  if (state.firstTick !== null && baselineMissingTicks > 0)
+    holdReasons.push(
+      `baseline telemetry missing for ${baselineMissingTicks} tick${baselineMissingTicks > 1 ? 's' : ''}`,
+    );
+  const fieldOnly = missingFields.filter(
+    f =>
+      !(f.startsWith('canary.') && canaryMissingTicks > 0) &&
+      !(f.startsWith('baseline.') && baselineMissingTicks > 0),
+  );
+  if (state.firstTick !== null && fieldOnly.length)
+    holdReasons.push(
+      `telemetry fields missing in the latest tick: ${fieldOnly.join(', ')}`,
+    );
   const missingHold =
     state.firstTick === null ||
     canaryMissingTicks > p.freshness.maxMissingTicks ||
@@ -1261,11 +1611,19 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
     const parts: string[] = [];
     for (const sli of ['availability', 'latency'] as const) {
       for (const w of baselineBurn[sli]) {
-        if (w.alerting) parts.push(`${sli} budget burning at ${num(w.longBurn)}× / ${num(w.shortBurn)}× (${w.name}: ${w.factor}× over ${durationText(w.longTicksUsed, ctx.tickSeconds)} and ${durationText(w.shortTicksUsed, ctx.tickSeconds)}${w.partial ? ', rollout younger than the long window' : ''})`);
+        if (w.alerting)
+          parts.push(
+            `${sli} budget burning at ${num(w.longBurn)}× / ${num(w.shortBurn)}× (${w.name}: ${w.factor}× over ${durationText(w.longTicksUsed, ctx.tickSeconds)} and ${durationText(w.shortTicksUsed, ctx.tickSeconds)}${w.partial ? ', rollout younger than the long window' : ''})`,
+          );
       }
     }
-    if (guard.fired) parts.push(`${guard.window}: burning at ${num(guard.burn)}×, above the ${p.burn.promoteMaxBurn}× allowed for promotion (p ${guard.pValue !== null && guard.pValue < 1e-12 ? '' : '= '}${pValue(guard.pValue)})`);
-    holdReasons.push(`service-wide error-budget burn not tied to the canary: ${parts.join('; ')}`);
+    if (guard.fired)
+      parts.push(
+        `${guard.window}: burning at ${num(guard.burn)}×, above the ${p.burn.promoteMaxBurn}× allowed for promotion (p ${guard.pValue !== null && guard.pValue < 1e-12 ? '' : '= '}${pValue(guard.pValue)})`,
+      );
+    holdReasons.push(
+      `service-wide error-budget burn not tied to the canary: ${parts.join('; ')}`,
+    );
   }
 
   // recent-window check (promotion only): is the canary worse than the baseline right now?
@@ -1283,7 +1641,12 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
       if (e <= 0 || xc / nc <= xb / nb) continue;
       const sh = nc / (nc + nb);
       // cheap pre-filter: a z-score below 1 cannot reach p < 0.15
-      if (e * sh * (1 - sh) > 25 && (xc - e * sh) / Math.sqrt(e * sh * (1 - sh)) < 1 && p.promote.recentAlpha < 0.15) continue;
+      if (
+        e * sh * (1 - sh) > 25 &&
+        (xc - e * sh) / Math.sqrt(e * sh * (1 - sh)) < 1 &&
+        p.promote.recentAlpha < 0.15
+      )
+        continue;
       const pv = binomialUpperTail(xc, e, sh);
       if (pv < p.promote.recentAlpha) {
         recentBlock.push(
@@ -1297,11 +1660,16 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
   if (p.promote.kpiLeanAlpha > 0) {
     for (let i = 0; i < enabled.length; i++) {
       const ev = signals[i];
-      if (ev.rule === 'non-inferiority' || ev.rule === 'deterioration') continue;
+      if (ev.rule === 'non-inferiority' || ev.rule === 'deterioration')
+        continue;
       const lean = kpiLean(enabled[i]);
       if (!lean || !(lean.pValue < p.promote.kpiLeanAlpha)) continue;
-      const value = (v: number) => (ev.kind === 'kpi-proportion' ? pct(v, 2) : num(v, 4));
-      const rel = lean.baseline !== 0 ? ` (${signedPct((lean.canary - lean.baseline) / Math.abs(lean.baseline))})` : '';
+      const value = (v: number) =>
+        ev.kind === 'kpi-proportion' ? pct(v, 2) : num(v, 4);
+      const rel =
+        lean.baseline !== 0
+          ? ` (${signedPct((lean.canary - lean.baseline) / Math.abs(lean.baseline))})`
+          : '';
       recentBlock.push(
         `${ev.name} over the step: canary ${value(lean.canary)} vs baseline ${value(lean.baseline)}${rel}, one-sided p = ${pValue(lean.pValue)}; not promoting while a KPI looks worse (not yet proven: the gate keeps watching at this exposure)`,
       );
@@ -1310,47 +1678,78 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
 
   // promotion eligibility
   const minTicks = plan.minTicks;
-  const elapsedTicks = state.firstTick === null ? 0 : nowTick - state.firstTick + 1;
-  const guardrails = signals.filter((s) => s.guardrail);
-  const guardrailsNI = guardrails.every((s) => s.rule === 'non-inferiority');
-  const allNI = signals.every((s) => s.rule === 'non-inferiority');
+  const elapsedTicks =
+    state.firstTick === null ? 0 : nowTick - state.firstTick + 1;
+  const guardrails = signals.filter(s => s.guardrail);
+  const guardrailsNI = guardrails.every(s => s.rule === 'non-inferiority');
+  const allNI = signals.every(s => s.rule === 'non-inferiority');
   const anyDet = rollbackReasons.length > 0;
   const totalW = signals.reduce((a, s) => a + s.weight, 0);
-  const score = totalW > 0 ? signals.reduce((a, s) => a + s.weight * s.score, 0) / totalW : 0;
-  const durationOk = elapsedTicks >= minTicks && state.canaryRequests >= p.promote.minCanaryRequests;
-  const blocked = anyDet || holdReasons.length > 0 || anyMissing || recentBlock.length > 0;
+  const score =
+    totalW > 0
+      ? signals.reduce((a, s) => a + s.weight * s.score, 0) / totalW
+      : 0;
+  const durationOk =
+    elapsedTicks >= minTicks &&
+    state.canaryRequests >= p.promote.minCanaryRequests;
+  const blocked =
+    anyDet || holdReasons.length > 0 || anyMissing || recentBlock.length > 0;
   let rubric: GateRubric = 'not ready';
-  if (!blocked && durationOk && guardrailsNI && score >= p.promote.minScore) rubric = allNI ? 'ready' : 'provisionally ready';
-  const eligible = rubric === 'ready' || (rubric === 'provisionally ready' && p.promote.requireRubric === 'provisionally ready');
+  if (!blocked && durationOk && guardrailsNI && score >= p.promote.minScore)
+    rubric = allNI ? 'ready' : 'provisionally ready';
+  const eligible =
+    rubric === 'ready' ||
+    (rubric === 'provisionally ready' &&
+      p.promote.requireRubric === 'provisionally ready');
 
   let verdict: GateVerdictValue;
   let reasons: string[];
   if (anyDet) {
     verdict = 'rollback';
     reasons = [...rollbackReasons, ...holdReasons];
-  } else if (holdReasons.length && (missingHold || srm.mismatch || serviceAlert || canaryOnly.length)) {
+  } else if (
+    holdReasons.length &&
+    (missingHold || srm.mismatch || serviceAlert || canaryOnly.length)
+  ) {
     verdict = 'hold';
     reasons = holdReasons;
   } else if (eligible) {
     verdict = 'promote';
-    const ni = guardrails.map((s) => `${s.name} ${estimateText(s)} (${ciText(s)}), within the ${s.scale === 'relative' ? pct(s.margin, 1) : num(s.margin)} margin`);
+    const ni = guardrails.map(
+      s =>
+        `${s.name} ${estimateText(s)} (${ciText(s)}), within the ${s.scale === 'relative' ? pct(s.margin, 1) : num(s.margin)} margin`,
+    );
     reasons = [
       `${rubric}: every guardrail is non-inferior after ${durationText(elapsedTicks, ctx.tickSeconds)} and ${state.canaryRequests} canary requests (score ${score.toFixed(2)})`,
       ...ni,
     ];
-    const pending = signals.filter((s) => !s.guardrail && s.rule !== 'non-inferiority');
-    if (pending.length) reasons.push(`not yet shown non-inferior (not guardrails): ${pending.map((s) => s.name).join(', ')}`);
+    const pending = signals.filter(
+      s => !s.guardrail && s.rule !== 'non-inferiority',
+    );
+    if (pending.length)
+      reasons.push(
+        `not yet shown non-inferior (not guardrails): ${pending.map(s => s.name).join(', ')}`,
+      );
   } else {
     verdict = 'continue';
     reasons = [...holdReasons, ...recentBlock];
     if (!durationOk && state.firstTick !== null) {
       const waits: string[] = [];
-      if (elapsedTicks < minTicks) waits.push(`${durationText(elapsedTicks, ctx.tickSeconds)} of the ${durationText(minTicks, ctx.tickSeconds)} minimum duration`);
-      if (state.canaryRequests < p.promote.minCanaryRequests) waits.push(`${state.canaryRequests} of the ${p.promote.minCanaryRequests} minimum canary requests`);
+      if (elapsedTicks < minTicks)
+        waits.push(
+          `${durationText(elapsedTicks, ctx.tickSeconds)} of the ${durationText(minTicks, ctx.tickSeconds)} minimum duration`,
+        );
+      if (state.canaryRequests < p.promote.minCanaryRequests)
+        waits.push(
+          `${state.canaryRequests} of the ${p.promote.minCanaryRequests} minimum canary requests`,
+        );
       infoReasons.push(`observing: ${waits.join(', ')}`);
     }
-    const pendingG = guardrails.filter((s) => s.rule !== 'non-inferiority');
-    if (pendingG.length) infoReasons.push(`guardrails not yet shown non-inferior: ${pendingG.map((s) => s.name).join(', ')}`);
+    const pendingG = guardrails.filter(s => s.rule !== 'non-inferiority');
+    if (pendingG.length)
+      infoReasons.push(
+        `guardrails not yet shown non-inferior: ${pendingG.map(s => s.name).join(', ')}`,
+      );
     reasons.push(...infoReasons);
   }
 
@@ -1378,7 +1777,11 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
 }
 
 /** Fold all ticks, then decide at the last one. */
-export function evaluateGate(ctx: GateContext, ticks: TelemetryTick[], policy?: GatePolicyInput | GatePolicy): GateDecision {
+export function evaluateGate(
+  ctx: GateContext,
+  ticks: TelemetryTick[],
+  policy?: GatePolicyInput | GatePolicy,
+): GateDecision {
   const state = createGateState(ctx, policy);
   const sorted = [...ticks].sort((a, b) => a.tick - b.tick);
   for (const t of sorted) observeTickInPlace(state, t);

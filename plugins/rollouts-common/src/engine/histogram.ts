@@ -7,7 +7,10 @@ import type { LatencyHistogram } from './types';
  * positive); a rank in the +Inf bucket returns the upper bound of the last finite bucket.
  * Returns null for an empty histogram.
  */
-export function histogramQuantile(q: number, h: LatencyHistogram): number | null {
+export function histogramQuantile(
+  q: number,
+  h: LatencyHistogram,
+): number | null {
   const n = h.le.length;
   if (n === 0 || h.counts.length !== n) return null;
   const total = h.counts[n - 1];
@@ -32,7 +35,10 @@ export function histogramQuantile(q: number, h: LatencyHistogram): number | null
  * threshold (so "slow" means "> that boundary"; exact when the threshold is a boundary, which the
  * engine's documentation asks for). Returns null if the histogram is unusable.
  */
-export function slowCount(h: LatencyHistogram, thresholdMs: number): { slow: number; total: number; boundary: number } | null {
+export function slowCount(
+  h: LatencyHistogram,
+  thresholdMs: number,
+): { slow: number; total: number; boundary: number } | null {
   const n = h.le.length;
   if (n === 0 || h.counts.length !== n) return null;
   const total = h.counts[n - 1];
@@ -44,15 +50,20 @@ export function slowCount(h: LatencyHistogram, thresholdMs: number): { slow: num
 
 /** Check a histogram: same lengths, ascending `le` ending with Infinity, cumulative non-negative counts. */
 export function histogramProblem(h: LatencyHistogram): string | null {
-  if (!Array.isArray(h.le) || !Array.isArray(h.counts)) return 'le and counts must be arrays';
+  if (!Array.isArray(h.le) || !Array.isArray(h.counts))
+    return 'le and counts must be arrays';
   if (h.le.length !== h.counts.length) return 'le and counts differ in length';
   if (h.le.length === 0) return 'empty histogram';
   if (h.le[h.le.length - 1] !== Infinity) return 'last le must be +Inf';
   for (let i = 0; i < h.le.length; i++) {
-    if (typeof h.le[i] !== 'number' || Number.isNaN(h.le[i])) return `le[${i}] is not a number`;
-    if (typeof h.counts[i] !== 'number' || !(h.counts[i] >= 0)) return `counts[${i}] must be a non-negative number`;
-    if (i > 0 && !(h.le[i] > h.le[i - 1])) return 'le must be strictly increasing';
-    if (i > 0 && h.counts[i] < h.counts[i - 1]) return 'counts must be cumulative (non-decreasing)';
+    if (typeof h.le[i] !== 'number' || Number.isNaN(h.le[i]))
+      return `le[${i}] is not a number`;
+    if (typeof h.counts[i] !== 'number' || !(h.counts[i] >= 0))
+      return `counts[${i}] must be a non-negative number`;
+    if (i > 0 && !(h.le[i] > h.le[i - 1]))
+      return 'le must be strictly increasing';
+    if (i > 0 && h.counts[i] < h.counts[i - 1])
+      return 'counts must be cumulative (non-decreasing)';
   }
   return null;
 }

@@ -11,7 +11,13 @@ export {
   formatGatePolicyPath,
   GatePolicyError,
 } from './policy';
-export type { GatePolicy, GatePolicyInput, GatePolicyProblem, GateSliSignalPolicy, GateKpiPolicy } from './policy';
+export type {
+  GatePolicy,
+  GatePolicyInput,
+  GatePolicyProblem,
+  GateSliSignalPolicy,
+  GateKpiPolicy,
+} from './policy';
 export {
   createGateState,
   observeTick,
@@ -20,7 +26,12 @@ export {
   decide,
   evaluateGate,
 } from './gate';
-export type { GateState, GateSignalState, MeanTestState, BurnRow } from './gate';
+export type {
+  GateState,
+  GateSignalState,
+  MeanTestState,
+  BurnRow,
+} from './gate';
 export { histogramQuantile, slowCount, histogramProblem } from './histogram';
 export {
   LOG_RATIO_GRID,

@@ -37,7 +37,12 @@ export function kpiLean(s: GateSignalState): KpiLean | undefined {
   let baseline: number;
   let se: number;
   if (s.kind === 'kpi-proportion' && s.rate) {
-    const { canaryEvents: xc, canaryExposure: nc, baselineEvents: xb, baselineExposure: nb } = s.rate;
+    const {
+      canaryEvents: xc,
+      canaryExposure: nc,
+      baselineEvents: xb,
+      baselineExposure: nb,
+    } = s.rate;
     if (nc < MIN_TRIALS || nb < MIN_TRIALS) return undefined;
     canary = xc / nc;
     baseline = xb / nb;
@@ -48,7 +53,10 @@ export function kpiLean(s: GateSignalState): KpiLean | undefined {
     if (m.cn < MIN_MEAN_SAMPLES || m.bn < MIN_MEAN_SAMPLES) return undefined;
     canary = m.csum / m.cn;
     baseline = m.bsum / m.bn;
-    se = Math.sqrt(sampleVariance(m.cn, m.csum, m.csumSq) / m.cn + sampleVariance(m.bn, m.bsum, m.bsumSq) / m.bn);
+    se = Math.sqrt(
+      sampleVariance(m.cn, m.csum, m.csumSq) / m.cn +
+        sampleVariance(m.bn, m.bsum, m.bsumSq) / m.bn,
+    );
   } else {
     return undefined;
   }

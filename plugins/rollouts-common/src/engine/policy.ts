@@ -14,8 +14,14 @@ const openUnit = () =>
     .number({ invalid_type_error: 'must be a number' })
     .gt(0, { message: 'must be between 0 and 1 (exclusive)' })
     .lt(1, { message: 'must be between 0 and 1 (exclusive)' });
-const nonNeg = () => z.number({ invalid_type_error: 'must be a number' }).min(0, { message: 'must be >= 0' });
-const positive = () => z.number({ invalid_type_error: 'must be a number' }).gt(0, { message: 'must be > 0' });
+const nonNeg = () =>
+  z
+    .number({ invalid_type_error: 'must be a number' })
+    .min(0, { message: 'must be >= 0' });
+const positive = () =>
+  z
+    .number({ invalid_type_error: 'must be a number' })
+    .gt(0, { message: 'must be > 0' });
 
 /** Settings shared by every compared signal. */
 const signalShape = {
@@ -56,14 +62,23 @@ const kpiPolicySchema = z
   .strict();
 
 const kpiDefaultsSchema = z
-  .object({ ...signalShape, guardrail: z.boolean().default(false), margin: between(0, 1).default(0.05) })
+  .object({
+    ...signalShape,
+    guardrail: z.boolean().default(false),
+    margin: between(0, 1).default(0.05),
+  })
   .strict();
 
 const countPolicySchema = z
-  .object({ name: z.string().min(1, { message: 'must not be empty' }), ...signalShape })
+  .object({
+    name: z.string().min(1, { message: 'must not be empty' }),
+    ...signalShape,
+  })
   .strict();
 
-const countDefaultsSchema = z.object({ ...signalShape, margin: between(0, 1).default(0.1) }).strict();
+const countDefaultsSchema = z
+  .object({ ...signalShape, margin: between(0, 1).default(0.1) })
+  .strict();
 
 const burnWindowSchema = z
   .object({
@@ -73,7 +88,7 @@ const burnWindowSchema = z
     factor: positive(),
   })
   .strict()
-  .refine((w) => w.shortSeconds <= w.longSeconds, {
+  .refine(w => w.shortSeconds <= w.longSeconds, {
     message: 'shortSeconds must not exceed longSeconds',
     path: ['shortSeconds'],
   });
@@ -113,19 +128,21 @@ export const gatePolicySchema = z
     freshness: z
       .object({
         /** consecutive missing ticks tolerated before `hold` (0: hold on the first missing tick) */
-        maxMissingTicks: z.number().int({ message: 'must be an integer' }).min(0, { message: 'must be >= 0' }).default(0),
+        maxMissingTicks: z
+          .number()
+          .int({ message: 'must be an integer' })
+          .min(0, { message: 'must be >= 0' })
+          .default(0),
       })
       .strict()
       .default({}),
     burn: z
       .object({
         enabled: z.boolean().default(true),
-        windows: z
-          .array(burnWindowSchema)
-          .default([
-            { name: 'page', longSeconds: 3600, shortSeconds: 300, factor: 14.4 },
-            { name: 'ticket', longSeconds: 21600, shortSeconds: 1800, factor: 6 },
-          ]),
+        windows: z.array(burnWindowSchema).default([
+          { name: 'page', longSeconds: 3600, shortSeconds: 300, factor: 14.4 },
+          { name: 'ticket', longSeconds: 21600, shortSeconds: 1800, factor: 6 },
+        ]),
         /** no promotion while the service outside the canary burns significantly faster than this */
         promoteMaxBurn: positive().default(1),
         /** significance of the promotion guard (Poisson tail of the recent error count) */
@@ -140,7 +157,9 @@ export const gatePolicySchema = z
         minDurationSeconds: nonNeg().default(1800),
         minCanaryRequests: nonNeg().default(1000),
         /** the rubric needed to promote */
-        requireRubric: z.enum(['ready', 'provisionally ready']).default('provisionally ready'),
+        requireRubric: z
+          .enum(['ready', 'provisionally ready'])
+          .default('provisionally ready'),
         /** minimum weighted score to promote */
         minScore: between(0, 1).default(0.5),
         /**
@@ -190,22 +209,33 @@ function issuesToProblems(error: z.ZodError): GatePolicyProblem[] {
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        problems.push({ path: formatGatePolicyPath([...issue.path, key]), message: 'unknown field' });
+        problems.push({
+          path: formatGatePolicyPath([...issue.path, key]),
+          message: 'unknown field',
+        });
       }
       continue;
     }
     let message = issue.message;
-    if (issue.code === 'invalid_type' && issue.received === 'undefined') message = 'is required';
+    if (issue.code === 'invalid_type' && issue.received === 'undefined')
+      message = 'is required';
     problems.push({ path: formatGatePolicyPath(issue.path), message });
   }
   return problems;
 }
 
-function duplicateNames(list: Array<{ name: string }>, field: string): GatePolicyProblem[] {
+function duplicateNames(
+  list: Array<{ name: string }>,
+  field: string,
+): GatePolicyProblem[] {
   const seen = new Set<string>();
   const out: GatePolicyProblem[] = [];
   list.forEach((k, i) => {
-    if (seen.has(k.name)) out.push({ path: `${field}[${i}].name`, message: `duplicate name "${k.name}"` });
+    if (seen.has(k.name))
+      out.push({
+        path: `${field}[${i}].name`,
+        message: `duplicate name "${k.name}"`,
+      });
     seen.add(k.name);
   });
   return out;
@@ -214,10 +244,15 @@ function duplicateNames(list: Array<{ name: string }>, field: string): GatePolic
 /** Validate without throwing. `undefined`/`null` mean "all defaults". */
 export function validateGatePolicy(
   input: unknown,
-): { ok: true; policy: GatePolicy; problems: [] } | { ok: false; problems: GatePolicyProblem[] } {
+):
+  | { ok: true; policy: GatePolicy; problems: [] }
+  | { ok: false; problems: GatePolicyProblem[] } {
   const res = gatePolicySchema.safeParse(input ?? {});
   if (!res.success) return { ok: false, problems: issuesToProblems(res.error) };
-  const dup = [...duplicateNames(res.data.kpis, 'kpis'), ...duplicateNames(res.data.countSignals, 'countSignals')];
+  const dup = [
+    ...duplicateNames(res.data.kpis, 'kpis'),
+    ...duplicateNames(res.data.countSignals, 'countSignals'),
+  ];
   if (dup.length) return { ok: false, problems: dup };
   return { ok: true, policy: res.data, problems: [] };
 }
@@ -225,7 +260,9 @@ export function validateGatePolicy(
 export class GatePolicyError extends Error {
   readonly problems: GatePolicyProblem[];
   constructor(problems: GatePolicyProblem[]) {
-    super(`invalid gate policy: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    super(
+      `invalid gate policy: ${problems.map(p => `${p.path}: ${p.message}`).join('; ')}`,
+    );
     this.name = 'GatePolicyError';
     this.problems = problems;
   }
@@ -294,7 +331,8 @@ function copyPlain<T>(v: T): T {
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map(copyPlain) as unknown as T;
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(v)) out[key] = copyPlain((v as Record<string, unknown>)[key]);
+  for (const key of Object.keys(v))
+    out[key] = copyPlain((v as Record<string, unknown>)[key]);
   return out as T;
 }
 

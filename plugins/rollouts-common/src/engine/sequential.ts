@@ -21,7 +21,7 @@ function buildGrid(): number[] {
   for (let i = 1; i <= 8; i++) pos.push(Number((0.2 + i * 0.1).toFixed(4)));
   for (let i = 1; i <= 5; i++) pos.push(Number((1 + i * 0.2).toFixed(4)));
   pos.push(2.5, 3);
-  const neg = pos.map((v) => -v).reverse();
+  const neg = pos.map(v => -v).reverse();
   return [...neg, 0, ...pos];
 }
 
@@ -85,7 +85,8 @@ export function shareTerms(s: number, into?: ShareTerms): ShareTerms {
   const t = into ?? { s, terms: new Float64Array(GRID_SIZE) };
   const oneMinusS = 1 - s;
   const terms = t.terms;
-  for (let k = 0; k < GRID_SIZE; k++) terms[k] = Math.log(s * GRID_EXP[k] + oneMinusS);
+  for (let k = 0; k < GRID_SIZE; k++)
+    terms[k] = Math.log(s * GRID_EXP[k] + oneMinusS);
   t.s = s;
   return t;
 }
@@ -100,7 +101,14 @@ const GRID_F64 = Float64Array.from(LOG_RATIO_GRID);
  * Mutates `st`. `terms`: optional precomputed `shareTerms` (used when its share is this tick's
  * share; the result is the same, bit for bit, with or without them).
  */
-export function updateRateTest(st: RateTestState, xc: number, nc: number, xb: number, nb: number, terms?: ShareTerms): void {
+export function updateRateTest(
+  st: RateTestState,
+  xc: number,
+  nc: number,
+  xb: number,
+  nb: number,
+  terms?: ShareTerms,
+): void {
   if (!(nc > 0) || !(nb > 0)) return;
   st.canaryEvents += xc;
   st.canaryExposure += nc;
@@ -111,7 +119,8 @@ export function updateRateTest(st: RateTestState, xc: number, nc: number, xb: nu
   if (e <= 0) return;
   const s = nc / (nc + nb);
   if (st.share < 0) st.share = s;
-  else if (st.constantShare && Math.abs(s - st.share) > 1e-12 * st.share) st.constantShare = false;
+  else if (st.constantShare && Math.abs(s - st.share) > 1e-12 * st.share)
+    st.constantShare = false;
   let lt: Float64Array;
   if (terms !== undefined && terms.s === s) lt = terms.terms;
   else {
@@ -129,7 +138,11 @@ export function updateRateTest(st: RateTestState, xc: number, nc: number, xb: nu
  * The conditional log-likelihood with every tick's share replaced by one share `s`:
  * X_c·u − E·log(s·e^u + 1 − s). Exact when the share never changed (always for the SRM test).
  */
-export function pooledLogLik(st: RateTestState, u: number, s = pooledShare(st)): number {
+export function pooledLogLik(
+  st: RateTestState,
+  u: number,
+  s = pooledShare(st),
+): number {
   const e = st.canaryEvents + st.baselineEvents;
   return st.canaryEvents * u - e * Math.log(s * Math.exp(u) + 1 - s);
 }
@@ -163,10 +176,13 @@ export function rateLogLik(st: RateTestState, u: number): number {
   let acc = 0;
   for (let j = 0; j < 4; j++) {
     let w = 1;
-    for (let m = 0; m < 4; m++) if (m !== j) w *= (u - g[i0 + m]) / (g[i0 + j] - g[i0 + m]);
+    for (let m = 0; m < 4; m++)
+      if (m !== j) w *= (u - g[i0 + m]) / (g[i0 + j] - g[i0 + m]);
     acc += w * st.ll[i0 + j];
   }
-  const chord = st.ll[lo] + ((st.ll[lo + 1] - st.ll[lo]) * (u - g[lo])) / (g[lo + 1] - g[lo]);
+  const chord =
+    st.ll[lo] +
+    ((st.ll[lo + 1] - st.ll[lo]) * (u - g[lo])) / (g[lo + 1] - g[lo]);
   return Math.max(acc, chord);
 }
 
@@ -182,13 +198,16 @@ function priorTables(sigma: number): PriorTables {
   let t = priorCache.get(sigma);
   if (!t) {
     const lw = new Float64Array(GRID_SIZE);
-    for (let i = 0; i < GRID_SIZE; i++) lw[i] = -0.5 * (LOG_RATIO_GRID[i] / sigma) ** 2 + Math.log(GRID_WIDTH[i]);
+    for (let i = 0; i < GRID_SIZE; i++)
+      lw[i] = -0.5 * (LOG_RATIO_GRID[i] / sigma) ** 2 + Math.log(GRID_WIDTH[i]);
     const prefix = new Float64Array(GRID_SIZE + 1);
     const suffix = new Float64Array(GRID_SIZE + 1);
     prefix[0] = -Infinity;
-    for (let i = 0; i < GRID_SIZE; i++) prefix[i + 1] = logAddExp(prefix[i], lw[i]);
+    for (let i = 0; i < GRID_SIZE; i++)
+      prefix[i + 1] = logAddExp(prefix[i], lw[i]);
     suffix[GRID_SIZE] = -Infinity;
-    for (let i = GRID_SIZE - 1; i >= 0; i--) suffix[i] = logAddExp(suffix[i + 1], lw[i]);
+    for (let i = GRID_SIZE - 1; i >= 0; i--)
+      suffix[i] = logAddExp(suffix[i + 1], lw[i]);
     t = { lw, prefix, suffix };
     if (priorCache.size > 64) priorCache.clear();
     priorCache.set(sigma, t);
@@ -232,7 +251,11 @@ const SCRATCH_E = new Float64Array(GRID_SIZE);
  * Build the tables. With `into`, the given object's arrays are reused (no allocation); the
  * caller must be done with the previous contents.
  */
-export function mixtureTables(st: RateTestState, sigma: number, into?: MixtureTables): MixtureTables {
+export function mixtureTables(
+  st: RateTestState,
+  sigma: number,
+  into?: MixtureTables,
+): MixtureTables {
   const prior = priorTables(sigma);
   const lw = prior.lw;
   const ll = st.ll;
@@ -267,21 +290,43 @@ export function mixtureTables(st: RateTestState, sigma: number, into?: MixtureTa
 /** A reusable tables object for callers that evaluate one test at a time. */
 export function createMixtureTables(): MixtureTables {
   const prior = priorTables(0.5);
-  return { m: 0, pre: new Float64Array(GRID_SIZE + 1), suf: new Float64Array(GRID_SIZE + 1), prior, ll: [], lw: prior.lw };
+  return {
+    m: 0,
+    pre: new Float64Array(GRID_SIZE + 1),
+    suf: new Float64Array(GRID_SIZE + 1),
+    prior,
+    ll: [],
+    lw: prior.lw,
+  };
 }
 
 /** log Σ_{k in [from, to)} exp(lw_k + ll_k), exact (used when the fast tables underflow). */
-function exactRangeLogSumExp(t: MixtureTables, from: number, to: number, skip = -1): number {
+function exactRangeLogSumExp(
+  t: MixtureTables,
+  from: number,
+  to: number,
+  skip = -1,
+): number {
   let m = -Infinity;
-  for (let k = from; k < to; k++) if (k !== skip && t.lw[k] + t.ll[k] > m) m = t.lw[k] + t.ll[k];
+  for (let k = from; k < to; k++)
+    if (k !== skip && t.lw[k] + t.ll[k] > m) m = t.lw[k] + t.ll[k];
   if (m === -Infinity) return -Infinity;
   let acc = 0;
-  for (let k = from; k < to; k++) if (k !== skip) acc += Math.exp(t.lw[k] + t.ll[k] - m);
+  for (let k = from; k < to; k++)
+    if (k !== skip) acc += Math.exp(t.lw[k] + t.ll[k] - m);
   return m + Math.log(acc);
 }
 
-function tableLog(t: MixtureTables, sum: number, from: number, to: number, skip = -1): number {
-  return sum > 1e-300 ? t.m + Math.log(sum) : exactRangeLogSumExp(t, from, to, skip);
+function tableLog(
+  t: MixtureTables,
+  sum: number,
+  from: number,
+  to: number,
+  skip = -1,
+): number {
+  return sum > 1e-300
+    ? t.m + Math.log(sum)
+    : exactRangeLogSumExp(t, from, to, skip);
 }
 
 /**
@@ -315,8 +360,14 @@ export function rateLogMixtureLR(
   } else {
     const at = firstIndexAbove(u0, false);
     const skip = at < GRID_SIZE && LOG_RATIO_GRID[at] === u0 ? at : -1;
-    num = skip >= 0 ? tableLog(t, t.pre[skip] + t.suf[skip + 1], 0, GRID_SIZE, skip) : tableLog(t, t.suf[0], 0, GRID_SIZE);
-    norm = skip >= 0 ? logAddExp(pr.prefix[skip], pr.suffix[skip + 1]) : pr.suffix[0];
+    num =
+      skip >= 0
+        ? tableLog(t, t.pre[skip] + t.suf[skip + 1], 0, GRID_SIZE, skip)
+        : tableLog(t, t.suf[0], 0, GRID_SIZE);
+    norm =
+      skip >= 0
+        ? logAddExp(pr.prefix[skip], pr.suffix[skip + 1])
+        : pr.suffix[0];
   }
   return num - norm - rateLogLik(st, u0);
 }
@@ -361,7 +412,13 @@ export function rateConfidenceSequence(
   return [lo, hi];
 }
 
-function pooledF(xc: number, e: number, s: number, cut: number, u: number): number {
+function pooledF(
+  xc: number,
+  e: number,
+  s: number,
+  cut: number,
+  u: number,
+): number {
   return xc * u - e * Math.log(s * Math.exp(u) + 1 - s) - cut;
 }
 
@@ -369,7 +426,14 @@ function pooledF(xc: number, e: number, s: number, cut: number, u: number): numb
  * Root of the concave f(u) = X_c·u − E·log(s·e^u + 1 − s) − cut between `inside` (f ≥ 0) and
  * `outside` (f < 0): safeguarded Newton (falls back to bisection when a step leaves the bracket).
  */
-function pooledRoot(xc: number, e: number, s: number, cut: number, inside: number, outside: number): number {
+function pooledRoot(
+  xc: number,
+  e: number,
+  s: number,
+  cut: number,
+  inside: number,
+  outside: number,
+): number {
   let a = inside;
   let b = outside;
   let u = (a + b) / 2;
@@ -397,10 +461,20 @@ function pooledInterval(st: RateTestState, cut: number): [number, number] {
   let mle: number;
   if (xc <= 0) mle = lo0;
   else if (xc >= e) mle = hi0;
-  else mle = Math.min(hi0, Math.max(lo0, Math.log((xc / (e - xc)) * ((1 - s) / s))));
+  else
+    mle = Math.min(
+      hi0,
+      Math.max(lo0, Math.log((xc / (e - xc)) * ((1 - s) / s))),
+    );
   if (pooledF(xc, e, s, cut, mle) < 0) return [mle, mle];
-  const lo = pooledF(xc, e, s, cut, lo0) >= 0 ? -Infinity : pooledRoot(xc, e, s, cut, mle, lo0);
-  const hi = pooledF(xc, e, s, cut, hi0) >= 0 ? Infinity : pooledRoot(xc, e, s, cut, mle, hi0);
+  const lo =
+    pooledF(xc, e, s, cut, lo0) >= 0
+      ? -Infinity
+      : pooledRoot(xc, e, s, cut, mle, lo0);
+  const hi =
+    pooledF(xc, e, s, cut, hi0) >= 0
+      ? Infinity
+      : pooledRoot(xc, e, s, cut, mle, hi0);
   return [lo, hi];
 }
 
@@ -414,22 +488,39 @@ function pooledInterval(st: RateTestState, cut: number): [number, number] {
  * (side −1), mixing θ − θ0 over a half-normal with scale τ:
  *   M = 2 (1+τ²I)^{-1/2} exp(τ²S²/(2(1+τ²I))) Φ(τS/√(1+τ²I)),  S = I (d − θ0)·side.
  */
-export function normalLogMixtureOneSided(d: number, v: number, theta0: number, side: 1 | -1, tau: number): number {
+export function normalLogMixtureOneSided(
+  d: number,
+  v: number,
+  theta0: number,
+  side: 1 | -1,
+  tau: number,
+): number {
   if (!(v > 0) || !(tau > 0)) return 0;
   const info = 1 / v;
   const s = info * (d - theta0) * side;
   const a = 1 + tau * tau * info;
-  return Math.log(2) - 0.5 * Math.log(a) + (tau * tau * s * s) / (2 * a) + logNormalCdf((tau * s) / Math.sqrt(a));
+  return (
+    Math.log(2) -
+    0.5 * Math.log(a) +
+    (tau * tau * s * s) / (2 * a) +
+    logNormalCdf((tau * s) / Math.sqrt(a))
+  );
 }
 
 /**
  * Half-width of the two-sided normal-mixture confidence sequence (N(0, τ²) mixing):
  *   r = sqrt( 2 v (v + τ²)/τ² · log( sqrt((v + τ²)/v) / α ) ).
  */
-export function normalMixtureRadius(v: number, tau: number, alpha: number): number {
+export function normalMixtureRadius(
+  v: number,
+  tau: number,
+  alpha: number,
+): number {
   if (!(v > 0)) return 0;
   const a = (v + tau * tau) / v;
-  return Math.sqrt(((2 * v * (v + tau * tau)) / (tau * tau)) * Math.log(Math.sqrt(a) / alpha));
+  return Math.sqrt(
+    ((2 * v * (v + tau * tau)) / (tau * tau)) * Math.log(Math.sqrt(a) / alpha),
+  );
 }
 
 /**
@@ -438,7 +529,12 @@ export function normalMixtureRadius(v: number, tau: number, alpha: number): numb
  * exp(x·v − n·λ1·(e^v − 1)) for x events in exposure n. Valid for binomial counts too (the
  * binomial is smaller than the Poisson in convex order). Returns the log e-value.
  */
-export function poissonBelowLogMixture(x: number, n: number, lambda1: number, sigma: number): number {
+export function poissonBelowLogMixture(
+  x: number,
+  n: number,
+  lambda1: number,
+  sigma: number,
+): number {
   if (!(n > 0) || !(lambda1 > 0)) return 0;
   const t = priorTables(sigma);
   const to = firstIndexAbove(0, false);

@@ -14,9 +14,22 @@ describe('A/A simulation', () => {
     for (let i = 0; i < streams; i++) {
       // alternate canary shares, like the public A/A scenarios
       const share = [0.01, 0.05, 0.25][i % 3];
-      const ticks = simulate({ ticks: 100, traffic: 4000, share, errRate: 0.003, slow: 0.002, conv: 0.05 }, 1000 + i);
+      const ticks = simulate(
+        {
+          ticks: 100,
+          traffic: 4000,
+          share,
+          errRate: 0.003,
+          slow: 0.002,
+          conv: 0.05,
+        },
+        1000 + i,
+      );
       // promotion disabled by a huge minimum so every stream is monitored for all 100 ticks
-      const state = createGateState(simCtx(share), { alpha, promote: { minDurationSeconds: 1e9 } });
+      const state = createGateState(simCtx(share), {
+        alpha,
+        promote: { minDurationSeconds: 1e9 },
+      });
       for (const t of ticks) {
         observeTickInPlace(state, t);
         const d = decide(state);
@@ -24,7 +37,8 @@ describe('A/A simulation', () => {
           falseRollbacks++;
           break;
         }
-        if (t.tick === 100 && d.checks.promotion.guardrailsNonInferior) promoted++;
+        if (t.tick === 100 && d.checks.promotion.guardrailsNonInferior)
+          promoted++;
       }
     }
     const rate = falseRollbacks / streams;

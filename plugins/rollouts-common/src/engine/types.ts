@@ -50,14 +50,18 @@ export interface GateContext {
   service?: string;
   tickSeconds: number;
   expectedCanaryShare: number;
-  slo: { availability: number; latency?: { thresholdMs: number; objective: number } };
+  slo: {
+    availability: number;
+    latency?: { thresholdMs: number; objective: number };
+  };
   kpis: GateKpiDefinition[];
   countSignals?: Array<{ name: string; direction: GateDirection }>;
 }
 
 export type GateVerdictValue = 'continue' | 'hold' | 'promote' | 'rollback';
 export type GateRubric = 'ready' | 'provisionally ready' | 'not ready';
-export type GateSignalKind = 'error-rate' | 'latency' | 'kpi-proportion' | 'kpi-mean' | 'count';
+export type GateSignalKind =
+  'error-rate' | 'latency' | 'kpi-proportion' | 'kpi-mean' | 'count';
 export type GateSignalRule =
   | 'deterioration'
   | 'non-inferiority'
@@ -103,9 +107,18 @@ export interface SignalEvidence {
   rule: GateSignalRule;
   /** 0..1 contribution to the weighted score */
   score: number;
-  samples: { baseline: number; canary: number; canaryEvents?: number; baselineEvents?: number; ticks: number };
+  samples: {
+    baseline: number;
+    canary: number;
+    canaryEvents?: number;
+    baselineEvents?: number;
+    ticks: number;
+  };
   /** PromQL-style quantiles for display (latency only), milliseconds */
-  quantiles?: { baseline: Record<string, number | null>; canary: Record<string, number | null> };
+  quantiles?: {
+    baseline: Record<string, number | null>;
+    canary: Record<string, number | null>;
+  };
   note?: string;
 }
 
@@ -161,7 +174,12 @@ export interface BurnEvidence {
   /** the service outside the canary (baseline cohort); decides whether a burn is tied to the canary */
   baseline: BurnWindows;
   /** promotion guard: service (baseline) burning significantly above the allowed rate */
-  guard: { fired: boolean; burn: number | null; pValue: number | null; window: string | null };
+  guard: {
+    fired: boolean;
+    burn: number | null;
+    pValue: number | null;
+    window: string | null;
+  };
 }
 
 export interface GateDecision {

@@ -1,4 +1,7 @@
-import type { RolloutStep, TelemetryTick } from '@tollgate/plugin-rollouts-common';
+import type {
+  RolloutStep,
+  TelemetryTick,
+} from '@tollgate/plugin-rollouts-common';
 import type {
   ProviderRollout,
   RolloutsDeployProvider,
@@ -57,7 +60,12 @@ export class FakeDeployProvider implements RolloutsDeployProvider {
     return r ? { ...r } : undefined;
   }
 
-  #mutate(method: string, target: string, arg: unknown, fn: (r: ProviderRollout) => void) {
+  #mutate(
+    method: string,
+    target: string,
+    arg: unknown,
+    fn: (r: ProviderRollout) => void,
+  ) {
     this.calls.push({ method, target, arg });
     if (this.failWith) throw this.failWith;
     const r = this.#rollouts.get(target);
@@ -121,7 +129,9 @@ export class FakeTelemetryProvider implements RolloutsTelemetryProvider {
     this.id = id;
   }
 
-  async getCohortTelemetry(request: TelemetryRequest): Promise<TelemetryResult> {
+  async getCohortTelemetry(
+    request: TelemetryRequest,
+  ): Promise<TelemetryResult> {
     this.requests.push(request);
     if (this.failWith) throw this.failWith;
     return { ticks: this.answer(request), lagSeconds: 0 };

@@ -41,17 +41,31 @@ export const faultPlans = {
   none: (): FaultPlan => () => undefined,
   /** The fault on every call matching `where`. */
   always:
-    (fault: Fault, where: (call: ProviderCall) => boolean = () => true): FaultPlan =>
+    (
+      fault: Fault,
+      where: (call: ProviderCall) => boolean = () => true,
+    ): FaultPlan =>
     call =>
       where(call) ? fault : undefined,
   /** Fails `failing` calls, then answers `healthy` calls, and so on. */
   flapping:
-    (fault: Fault, failing: number, healthy: number, where: (call: ProviderCall) => boolean = () => true): FaultPlan =>
+    (
+      fault: Fault,
+      failing: number,
+      healthy: number,
+      where: (call: ProviderCall) => boolean = () => true,
+    ): FaultPlan =>
     call =>
-      where(call) && (call.n - 1) % (failing + healthy) < failing ? fault : undefined,
+      where(call) && (call.n - 1) % (failing + healthy) < failing
+        ? fault
+        : undefined,
   /** The first `count` matching calls fail, later ones succeed. */
   first:
-    (fault: Fault, count: number, where: (call: ProviderCall) => boolean = () => true): FaultPlan =>
+    (
+      fault: Fault,
+      count: number,
+      where: (call: ProviderCall) => boolean = () => true,
+    ): FaultPlan =>
     call =>
       where(call) && call.n <= count ? fault : undefined,
 };
@@ -64,7 +78,13 @@ export const faultPlans = {
  */
 export class FaultInjector {
   plan: FaultPlan;
-  readonly injected: Record<Fault['kind'], number> = { latency: 0, hang: 0, 'http-5xx': 0, reset: 0, 'wrong-data': 0 };
+  readonly injected: Record<Fault['kind'], number> = {
+    latency: 0,
+    hang: 0,
+    'http-5xx': 0,
+    reset: 0,
+    'wrong-data': 0,
+  };
   readonly calls: ProviderCall[] = [];
   readonly #counts = new Map<string, number>();
 
@@ -72,7 +92,11 @@ export class FaultInjector {
     this.plan = plan;
   }
 
-  async #enter(provider: ProviderCall['provider'], method: string, target?: string): Promise<Fault | undefined> {
+  async #enter(
+    provider: ProviderCall['provider'],
+    method: string,
+    target?: string,
+  ): Promise<Fault | undefined> {
     const key = `${provider}.${method}.${target ?? ''}`;
     const n = (this.#counts.get(key) ?? 0) + 1;
     this.#counts.set(key, n);
@@ -87,13 +111,20 @@ export class FaultInjector {
         return undefined;
       case 'hang':
         await new Promise(r => setTimeout(r, fault.ms ?? 60_000));
-        throw Object.assign(new Error(`${method}: socket hang up`), { code: 'ECONNRESET' });
+        throw Object.assign(new Error(`${method}: socket hang up`), {
+          code: 'ECONNRESET',
+        });
       case 'http-5xx': {
         const status = fault.status ?? 503;
-        throw Object.assign(new Error(`${method}: request failed with status ${status}`), { statusCode: status });
+        throw Object.assign(
+          new Error(`${method}: request failed with status ${status}`),
+          { statusCode: status },
+        );
       }
       case 'reset':
-        throw Object.assign(new Error(`${method}: read ECONNRESET`), { code: 'ECONNRESET' });
+        throw Object.assign(new Error(`${method}: read ECONNRESET`), {
+          code: 'ECONNRESET',
+        });
       default:
         return fault;
     }
@@ -101,9 +132,16 @@ export class FaultInjector {
 
   deploy(inner: RolloutsDeployProvider): RolloutsDeployProvider {
     // Wrong data from a deploy system: a step that does not exist, a weight that is no percentage.
-    const corrupt = (r: ProviderRollout): ProviderRollout => ({ ...r, currentStepIndex: r.steps.length + 7, currentWeight: -5 });
+    const corrupt = (r: ProviderRollout): ProviderRollout => ({
+      ...r,
+      currentStepIndex: r.steps.length + 7,
+      currentWeight: -5,
+    });
     const wrap =
-      <A extends unknown[]>(method: string, fn: (...args: A) => Promise<ProviderRollout>) =>
+      <A extends unknown[]>(
+        method: string,
+        fn: (...args: A) => Promise<ProviderRollout>,
+      ) =>
       async (...args: A): Promise<ProviderRollout> => {
         const fault = await this.#enter('deploy', method, args[0] as string);
         const result = await fn(...args);
@@ -123,9 +161,15 @@ export class FaultInjector {
       },
       setStep: wrap('setStep', (t: string, i: number) => inner.setStep(t, i)),
       promote: wrap('promote', (t: string) => inner.promote(t)),
-      rollback: wrap('rollback', (t: string, reason: string) => inner.rollback(t, reason)),
-      pause: inner.pause ? wrap('pause', (t: string) => inner.pause!(t)) : undefined,
-      resume: inner.resume ? wrap('resume', (t: string) => inner.resume!(t)) : undefined,
+      rollback: wrap('rollback', (t: string, reason: string) =>
+        inner.rollback(t, reason),
+      ),
+      pause: inner.pause
+        ? wrap('pause', (t: string) => inner.pause!(t))
+        : undefined,
+      resume: inner.resume
+        ? wrap('resume', (t: string) => inner.resume!(t))
+        : undefined,
       listHistory: inner.listHistory ? () => inner.listHistory!() : undefined,
     };
   }
@@ -133,8 +177,14 @@ export class FaultInjector {
   telemetry(inner: RolloutsTelemetryProvider): RolloutsTelemetryProvider {
     return {
       id: inner.id,
-      getCohortTelemetry: async (request: TelemetryRequest): Promise<TelemetryResult> => {
-        const fault = await this.#enter('telemetry', 'getCohortTelemetry', request.target);
+      getCohortTelemetry: async (
+        request: TelemetryRequest,
+      ): Promise<TelemetryResult> => {
+        const fault = await this.#enter(
+          'telemetry',
+          'getCohortTelemetry',
+          request.target,
+        );
         const result = await inner.getCohortTelemetry(request);
         if (!fault) return result;
         // Corrupt data: more canary errors than requests, a negative and a NaN count.
@@ -145,9 +195,13 @@ export class FaultInjector {
             canary: t.canary && {
               ...t.canary,
               errors: (t.canary.requests ?? 0) + 50,
-              requests: i % 3 === 1 ? -(t.canary.requests ?? 1) : t.canary.requests,
+              requests:
+                i % 3 === 1 ? -(t.canary.requests ?? 1) : t.canary.requests,
             },
-            baseline: t.baseline && { ...t.baseline, errors: i % 3 === 2 ? Number.NaN : t.baseline.errors },
+            baseline: t.baseline && {
+              ...t.baseline,
+              errors: i % 3 === 2 ? Number.NaN : t.baseline.errors,
+            },
           })),
         };
       },

@@ -1,2 +1,8 @@
 export { FakeDeployProvider, FakeTelemetryProvider } from './fakes';
-export { FaultInjector, faultPlans, type Fault, type FaultPlan, type ProviderCall } from './faults';
+export {
+  FaultInjector,
+  faultPlans,
+  type Fault,
+  type FaultPlan,
+  type ProviderCall,
+} from './faults';

@@ -1,5 +1,11 @@
 import type { Entity } from '@backstage/catalog-model';
-import type { DecisionEntry, DecisionPage, Rollout, RolloutDetail, RolloutsSummary } from '@tollgate/plugin-rollouts-common';
+import type {
+  DecisionEntry,
+  DecisionPage,
+  Rollout,
+  RolloutDetail,
+  RolloutsSummary,
+} from '@tollgate/plugin-rollouts-common';
 import type { RolloutsApi } from '../api';
 
 export const ENTITY_REF = 'component:default/checkout-api';
@@ -15,7 +21,11 @@ export const entity: Entity = {
       'tollgate.dev/runbook': 'https://runbooks.example.com/checkout-api',
     },
   },
-  spec: { type: 'service', owner: 'group:default/team-payments', lifecycle: 'production' },
+  spec: {
+    type: 'service',
+    owner: 'group:default/team-payments',
+    lifecycle: 'production',
+  },
 };
 
 export const entityWithoutAnnotation: Entity = {
@@ -23,13 +33,17 @@ export const entityWithoutAnnotation: Entity = {
   metadata: { name: 'plain-service', namespace: 'default' },
 };
 
-const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+const minutesAgo = (m: number) =>
+  new Date(Date.now() - m * 60_000).toISOString();
 
 export const evidence = {
   verdict: 'rollback',
   rubric: 'not ready',
   score: 0.21,
-  reasons: ['error-rate deteriorated: canary 2.4% vs baseline 0.5%', 'canary burns the error budget at 20× (1h window)'],
+  reasons: [
+    'error-rate deteriorated: canary 2.4% vs baseline 0.5%',
+    'canary burns the error budget at 20× (1h window)',
+  ],
   tick: 42,
   signals: [
     {
@@ -78,13 +92,51 @@ export const evidence = {
     },
   ],
   checks: {
-    srm: { enabled: true, expectedShare: 0.05, observedShare: 0.048, statistic: 0, threshold: 3, ci: null, mismatch: false, requests: { baseline: 1, canary: 1 } },
-    freshness: { lastTick: 42, canaryMissingTicks: 0, baselineMissingTicks: 0, missingFields: [], canaryGapTicks: 0, stale: false },
+    srm: {
+      enabled: true,
+      expectedShare: 0.05,
+      observedShare: 0.048,
+      statistic: 0,
+      threshold: 3,
+      ci: null,
+      mismatch: false,
+      requests: { baseline: 1, canary: 1 },
+    },
+    freshness: {
+      lastTick: 42,
+      canaryMissingTicks: 0,
+      baselineMissingTicks: 0,
+      missingFields: [],
+      canaryGapTicks: 0,
+      stale: false,
+    },
     burn: {
       canary: {
         availability: [
-          { name: '1h', factor: 14.4, longSeconds: 3600, shortSeconds: 300, longBurn: 20.5, shortBurn: 24, longTicksUsed: 30, shortTicksUsed: 5, partial: true, alerting: true },
-          { name: '6h', factor: 6, longSeconds: 21600, shortSeconds: 1800, longBurn: 20.5, shortBurn: 22, longTicksUsed: 30, shortTicksUsed: 30, partial: true, alerting: true },
+          {
+            name: '1h',
+            factor: 14.4,
+            longSeconds: 3600,
+            shortSeconds: 300,
+            longBurn: 20.5,
+            shortBurn: 24,
+            longTicksUsed: 30,
+            shortTicksUsed: 5,
+            partial: true,
+            alerting: true,
+          },
+          {
+            name: '6h',
+            factor: 6,
+            longSeconds: 21600,
+            shortSeconds: 1800,
+            longBurn: 20.5,
+            shortBurn: 22,
+            longTicksUsed: 30,
+            shortTicksUsed: 30,
+            partial: true,
+            alerting: true,
+          },
         ],
         latency: [],
         alerting: true,
@@ -92,21 +144,57 @@ export const evidence = {
       },
       service: {
         availability: [
-          { name: '1h', factor: 14.4, longSeconds: 3600, shortSeconds: 300, longBurn: 1.5, shortBurn: 1.8, longTicksUsed: 30, shortTicksUsed: 5, partial: false, alerting: false },
-          { name: '6h', factor: 6, longSeconds: 21600, shortSeconds: 1800, longBurn: 1.4, shortBurn: 1.6, longTicksUsed: 30, shortTicksUsed: 30, partial: true, alerting: false },
+          {
+            name: '1h',
+            factor: 14.4,
+            longSeconds: 3600,
+            shortSeconds: 300,
+            longBurn: 1.5,
+            shortBurn: 1.8,
+            longTicksUsed: 30,
+            shortTicksUsed: 5,
+            partial: false,
+            alerting: false,
+          },
+          {
+            name: '6h',
+            factor: 6,
+            longSeconds: 21600,
+            shortSeconds: 1800,
+            longBurn: 1.4,
+            shortBurn: 1.6,
+            longTicksUsed: 30,
+            shortTicksUsed: 30,
+            partial: true,
+            alerting: false,
+          },
         ],
         latency: [],
         alerting: false,
         recentBurn: 1.8,
       },
-      baseline: { availability: [], latency: [], alerting: false, recentBurn: 0.4 },
+      baseline: {
+        availability: [],
+        latency: [],
+        alerting: false,
+        recentBurn: 0.4,
+      },
       guard: { fired: false, burn: null, pValue: null, window: null },
     },
-    promotion: { elapsedTicks: 42, minTicks: 10, canaryRequests: 500, minCanaryRequests: 1000, guardrailsNonInferior: false, eligible: false },
+    promotion: {
+      elapsedTicks: 42,
+      minTicks: 10,
+      canaryRequests: 500,
+      minCanaryRequests: 1000,
+      guardrailsNonInferior: false,
+      eligible: false,
+    },
   },
 };
 
-export function makeRollout(overrides: Partial<RolloutDetail> = {}): RolloutDetail {
+export function makeRollout(
+  overrides: Partial<RolloutDetail> = {},
+): RolloutDetail {
   return {
     id: 'ro-1',
     entityRef: ENTITY_REF,
@@ -134,7 +222,10 @@ export function makeRollout(overrides: Partial<RolloutDetail> = {}): RolloutDeta
   };
 }
 
-export function makeDecision(seq: number, overrides: Partial<DecisionEntry> = {}): DecisionEntry {
+export function makeDecision(
+  seq: number,
+  overrides: Partial<DecisionEntry> = {},
+): DecisionEntry {
   return {
     seq,
     id: `d-${seq}`,
@@ -145,7 +236,12 @@ export function makeDecision(seq: number, overrides: Partial<DecisionEntry> = {}
     kind: 'automatic',
     actor: 'scheduler',
     reasons: [`reason of decision ${seq}`],
-    evidence: { verdict: 'continue', rubric: 'provisionally ready', score: 0.6, reasons: [`reason of decision ${seq}`] },
+    evidence: {
+      verdict: 'continue',
+      rubric: 'provisionally ready',
+      score: 0.6,
+      reasons: [`reason of decision ${seq}`],
+    },
     policyHash: 'abc123',
     outcome: 'none',
     createdAt: minutesAgo(60 - seq),
@@ -156,7 +252,12 @@ export function makeDecision(seq: number, overrides: Partial<DecisionEntry> = {}
 }
 
 export const finishedRollout: Rollout = {
-  ...makeRollout({ id: 'ro-0', version: '2.31.3', previousVersion: '2.31.2', status: 'promoted' }),
+  ...makeRollout({
+    id: 'ro-0',
+    version: '2.31.3',
+    previousVersion: '2.31.2',
+    status: 'promoted',
+  }),
   currentStepIndex: 3,
   currentWeight: 100,
   startedAt: '2025-01-10T10:00:00.000Z',
@@ -175,8 +276,22 @@ export const summary: RolloutsSummary = {
   meanTimeToRollbackMinutes: 12.5,
   meanDetectionLagMinutes: 3.2,
   services: [
-    { entityRef: ENTITY_REF, activeRollouts: 1, finishedRollouts: 10, rolledBack: 1, budgetBurnRate: 2.5, kpiImpact: { conversion: -0.012 } },
-    { entityRef: 'component:default/search-api', activeRollouts: 1, finishedRollouts: 10, rolledBack: 1, budgetBurnRate: 0.3, kpiImpact: {} },
+    {
+      entityRef: ENTITY_REF,
+      activeRollouts: 1,
+      finishedRollouts: 10,
+      rolledBack: 1,
+      budgetBurnRate: 2.5,
+      kpiImpact: { conversion: -0.012 },
+    },
+    {
+      entityRef: 'component:default/search-api',
+      activeRollouts: 1,
+      finishedRollouts: 10,
+      rolledBack: 1,
+      budgetBurnRate: 0.3,
+      kpiImpact: {},
+    },
   ],
   trend: [
     { day: '2025-01-01', promoted: 2, rolledBack: 1, other: 0 },
@@ -184,20 +299,40 @@ export const summary: RolloutsSummary = {
   ],
 };
 
-export type MockRolloutsApi = { [K in keyof RolloutsApi]: ReturnType<typeof vi.fn> } & RolloutsApi;
+export type MockRolloutsApi = {
+  [K in keyof RolloutsApi]: ReturnType<typeof vi.fn>;
+} & RolloutsApi;
 
 /** A fake API with sensible answers; tests override what they need. */
 export function createMockApi(): MockRolloutsApi {
-  const decisions: DecisionPage = { items: [makeDecision(3, { verdict: 'rollback', reasons: ['error-rate deteriorated'] }), makeDecision(2), makeDecision(1)] };
+  const decisions: DecisionPage = {
+    items: [
+      makeDecision(3, {
+        verdict: 'rollback',
+        reasons: ['error-rate deteriorated'],
+      }),
+      makeDecision(2),
+      makeDecision(1),
+    ],
+  };
   return {
     listRollouts: vi.fn(async (req?: { status?: string }) =>
-      req?.status === 'finished' ? { items: [finishedRollout] } : { items: [makeRollout()] },
+      req?.status === 'finished'
+        ? { items: [finishedRollout] }
+        : { items: [makeRollout()] },
     ),
     getRollout: vi.fn(async () => makeRollout()),
     listDecisions: vi.fn(async () => decisions),
     performAction: vi.fn(async (_id: string, action: string) => ({
-      rollout: makeRollout({ status: action === 'rollback' ? 'rolled-back' : 'progressing', currentWeight: 0 }),
-      decision: makeDecision(4, { verdict: action as DecisionEntry['verdict'], kind: 'manual', actor: 'user:default/jane' }),
+      rollout: makeRollout({
+        status: action === 'rollback' ? 'rolled-back' : 'progressing',
+        currentWeight: 0,
+      }),
+      decision: makeDecision(4, {
+        verdict: action as DecisionEntry['verdict'],
+        kind: 'manual',
+        actor: 'user:default/jane',
+      }),
     })),
     getSummary: vi.fn(async () => summary),
   } as unknown as MockRolloutsApi;

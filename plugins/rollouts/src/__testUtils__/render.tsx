@@ -1,8 +1,15 @@
 import type { ReactNode } from 'react';
 import { SWRConfig } from 'swr';
-import { renderInTestApp, TestApiProvider, mockApis } from '@backstage/test-utils';
+import {
+  renderInTestApp,
+  TestApiProvider,
+  mockApis,
+} from '@backstage/test-utils';
 import { EntityProvider, catalogApiRef } from '@backstage/plugin-catalog-react';
-import { permissionApiRef, type PermissionApi } from '@backstage/plugin-permission-react';
+import {
+  permissionApiRef,
+  type PermissionApi,
+} from '@backstage/plugin-permission-react';
 import type { Entity } from '@backstage/catalog-model';
 import { rolloutsApiRef, type RolloutsApi } from '../api';
 
@@ -10,17 +17,27 @@ import { rolloutsApiRef, type RolloutsApi } from '../api';
 export function permissionApi(deny: string[] = []): PermissionApi {
   return {
     authorize: async (req: { permission: { name: string } }) =>
-      ({ result: deny.includes(req.permission.name) ? 'DENY' : 'ALLOW' }) as any,
+      ({
+        result: deny.includes(req.permission.name) ? 'DENY' : 'ALLOW',
+      }) as any,
   } as unknown as PermissionApi;
 }
 
 export async function renderWithApis(
   ui: ReactNode,
-  options: { api: RolloutsApi; entity?: Entity; deny?: string[]; catalogApi?: unknown },
+  options: {
+    api: RolloutsApi;
+    entity?: Entity;
+    deny?: string[];
+    catalogApi?: unknown;
+  },
 ) {
   const apis: any[] = [
     [rolloutsApiRef, options.api],
-    [permissionApiRef, options.deny ? permissionApi(options.deny) : mockApis.permission()],
+    [
+      permissionApiRef,
+      options.deny ? permissionApi(options.deny) : mockApis.permission(),
+    ],
   ];
   if (options.catalogApi) apis.push([catalogApiRef, options.catalogApi]);
   // usePermission caches answers in SWR's global cache: a fresh cache per render keeps one
@@ -28,7 +45,11 @@ export async function renderWithApis(
   return renderInTestApp(
     <SWRConfig value={{ provider: () => new Map() }}>
       <TestApiProvider apis={apis as any}>
-        {options.entity ? <EntityProvider entity={options.entity}>{ui}</EntityProvider> : ui}
+        {options.entity ? (
+          <EntityProvider entity={options.entity}>{ui}</EntityProvider>
+        ) : (
+          ui
+        )}
       </TestApiProvider>
     </SWRConfig>,
   );

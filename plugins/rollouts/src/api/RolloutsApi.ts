@@ -35,7 +35,10 @@ export interface RolloutActionResult {
 export interface RolloutsApi {
   listRollouts(request?: ListRolloutsRequest): Promise<{ items: Rollout[] }>;
   getRollout(id: string): Promise<RolloutDetail>;
-  listDecisions(id: string, options?: { limit?: number; before?: number }): Promise<DecisionPage>;
+  listDecisions(
+    id: string,
+    options?: { limit?: number; before?: number },
+  ): Promise<DecisionPage>;
   performAction(
     id: string,
     action: RolloutAction,
@@ -45,4 +48,6 @@ export interface RolloutsApi {
 }
 
 /** @public */
-export const rolloutsApiRef = createApiRef<RolloutsApi>({ id: 'plugin.rollouts.service' });
+export const rolloutsApiRef = createApiRef<RolloutsApi>({
+  id: 'plugin.rollouts.service',
+});

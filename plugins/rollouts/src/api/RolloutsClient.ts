@@ -1,7 +1,18 @@
 import type { DiscoveryApi, FetchApi } from '@backstage/core-plugin-api';
 import { ResponseError } from '@backstage/errors';
-import type { DecisionPage, RolloutAction, RolloutDetail, RolloutsSummary, Rollout } from '@tollgate/plugin-rollouts-common';
-import type { ListRolloutsRequest, RolloutActionResult, RolloutsApi, SummaryRequest } from './RolloutsApi';
+import type {
+  DecisionPage,
+  RolloutAction,
+  RolloutDetail,
+  RolloutsSummary,
+  Rollout,
+} from '@tollgate/plugin-rollouts-common';
+import type {
+  ListRolloutsRequest,
+  RolloutActionResult,
+  RolloutsApi,
+  SummaryRequest,
+} from './RolloutsApi';
 
 function query(params: Record<string, string | number | undefined>): string {
   const q = new URLSearchParams();
@@ -31,7 +42,9 @@ export class RolloutsClient implements RolloutsApi {
     return (await res.json()) as T;
   }
 
-  listRollouts(request: ListRolloutsRequest = {}): Promise<{ items: Rollout[] }> {
+  listRollouts(
+    request: ListRolloutsRequest = {},
+  ): Promise<{ items: Rollout[] }> {
     return this.request(
       `/v1/rollouts${query({ entityRef: request.entityRef, status: request.status, limit: request.limit })}`,
     );
@@ -41,7 +54,10 @@ export class RolloutsClient implements RolloutsApi {
     return this.request(`/v1/rollouts/${encodeURIComponent(id)}`);
   }
 
-  listDecisions(id: string, options: { limit?: number; before?: number } = {}): Promise<DecisionPage> {
+  listDecisions(
+    id: string,
+    options: { limit?: number; before?: number } = {},
+  ): Promise<DecisionPage> {
     return this.request(
       `/v1/rollouts/${encodeURIComponent(id)}/decisions${query({ limit: options.limit, before: options.before })}`,
     );
@@ -52,14 +68,22 @@ export class RolloutsClient implements RolloutsApi {
     action: RolloutAction,
     body: { reason: string; idempotencyKey: string },
   ): Promise<RolloutActionResult> {
-    return this.request(`/v1/rollouts/${encodeURIComponent(id)}/actions/${encodeURIComponent(action)}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ reason: body.reason, idempotencyKey: body.idempotencyKey }),
-    });
+    return this.request(
+      `/v1/rollouts/${encodeURIComponent(id)}/actions/${encodeURIComponent(action)}`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          reason: body.reason,
+          idempotencyKey: body.idempotencyKey,
+        }),
+      },
+    );
   }
 
   getSummary(request: SummaryRequest = {}): Promise<RolloutsSummary> {
-    return this.request(`/v1/summary${query({ owner: request.owner, system: request.system, days: request.days })}`);
+    return this.request(
+      `/v1/summary${query({ owner: request.owner, system: request.system, days: request.days })}`,
+    );
   }
 }

@@ -26,7 +26,9 @@ describe('useLiveData', () => {
     let n = 0;
     const load = vi.fn(async () => ++n);
     const wrapper = ({ children }: { children: ReactNode }) => (
-      <TestApiProvider apis={[[signalApiRef, signals.api]]}>{children}</TestApiProvider>
+      <TestApiProvider apis={[[signalApiRef, signals.api]]}>
+        {children}
+      </TestApiProvider>
     );
     const { result } = renderHook(
       () =>
@@ -39,15 +41,39 @@ describe('useLiveData', () => {
     expect(result.current.loading).toBe(true);
     await waitFor(() => expect(result.current.value).toBe(1));
 
-    act(() => signals.send('rollouts:changes', { entityRef: 'component:default/other' }));
-    act(() => signals.send('rollouts:changes', { entityRef: 'component:default/a', status: 'paused' }));
+    act(() =>
+      signals.send('rollouts:changes', {
+        entityRef: 'component:default/other',
+      }),
+    );
+    act(() =>
+      signals.send('rollouts:changes', {
+        entityRef: 'component:default/a',
+        status: 'paused',
+      }),
+    );
     await waitFor(() => expect(result.current.value).toBe(2));
     expect(result.current.loading).toBe(false);
 
     // a burst within the throttle window yields one trailing refresh
-    act(() => signals.send('rollouts:changes', { entityRef: 'component:default/a', n: 1 }));
-    act(() => signals.send('rollouts:changes', { entityRef: 'component:default/a', n: 2 }));
-    act(() => signals.send('rollouts:changes', { entityRef: 'component:default/a', n: 3 }));
+    act(() =>
+      signals.send('rollouts:changes', {
+        entityRef: 'component:default/a',
+        n: 1,
+      }),
+    );
+    act(() =>
+      signals.send('rollouts:changes', {
+        entityRef: 'component:default/a',
+        n: 2,
+      }),
+    );
+    act(() =>
+      signals.send('rollouts:changes', {
+        entityRef: 'component:default/a',
+        n: 3,
+      }),
+    );
     await waitFor(() => expect(result.current.value).toBe(3));
     await new Promise(r => setTimeout(r, 400));
     expect(load).toHaveBeenCalledTimes(3);
@@ -55,9 +81,14 @@ describe('useLiveData', () => {
 
   it('polls when signals are not available, and keeps the last value on a failed refresh', async () => {
     vi.useFakeTimers({ shouldAdvanceTime: true });
-    const load = vi.fn().mockResolvedValueOnce('first').mockRejectedValueOnce(new Error('blip'));
+    const load = vi
+      .fn()
+      .mockResolvedValueOnce('first')
+      .mockRejectedValueOnce(new Error('blip'));
     const { result } = renderHook(() => useLiveData(load, []), {
-      wrapper: ({ children }: { children: ReactNode }) => <TestApiProvider apis={[]}>{children}</TestApiProvider>,
+      wrapper: ({ children }: { children: ReactNode }) => (
+        <TestApiProvider apis={[]}>{children}</TestApiProvider>
+      ),
     });
     await waitFor(() => expect(result.current.value).toBe('first'));
     await act(async () => {

@@ -31,7 +31,11 @@ export function useLiveData<T>(
   } = {},
 ): LiveData<T> {
   const { live = true, signalFilter, signalThrottleMs = 2_000 } = options;
-  const [state, setState] = useState<{ value?: T; error?: Error; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<{
+    value?: T;
+    error?: Error;
+    loading: boolean;
+  }>({ loading: true });
   const call = useRef(0);
   const loadRef = useRef(load);
   loadRef.current = load;
@@ -43,7 +47,11 @@ export function useLiveData<T>(
       if (id === call.current) setState({ value, loading: false });
     } catch (e) {
       if (id === call.current) {
-        setState(prev => ({ value: prev.value, error: e as Error, loading: false }));
+        setState(prev => ({
+          value: prev.value,
+          error: e as Error,
+          loading: false,
+        }));
       }
     }
   }, []);
@@ -65,7 +73,11 @@ export function useLiveData<T>(
   const pending = useRef<ReturnType<typeof setTimeout>>();
   useEffect(() => {
     if (!live || !lastSignal) return;
-    if (filterRef.current && !filterRef.current(lastSignal as Record<string, unknown>)) return;
+    if (
+      filterRef.current &&
+      !filterRef.current(lastSignal as Record<string, unknown>)
+    )
+      return;
     if (pending.current) return; // a refresh is already scheduled and will see this change
     const wait = lastSignalRefresh.current + signalThrottleMs - Date.now();
     const run = () => {
@@ -85,9 +97,16 @@ export function useLiveData<T>(
 
   useEffect(() => {
     if (!live) return undefined;
-    const t = setInterval(() => {
-      if (typeof document === 'undefined' || document.visibilityState !== 'hidden') refresh();
-    }, isSignalsAvailable ? POLL_WITH_SIGNALS_MS : POLL_MS);
+    const t = setInterval(
+      () => {
+        if (
+          typeof document === 'undefined' ||
+          document.visibilityState !== 'hidden'
+        )
+          refresh();
+      },
+      isSignalsAvailable ? POLL_WITH_SIGNALS_MS : POLL_MS,
+    );
     return () => clearInterval(t);
   }, [live, isSignalsAvailable, refresh]);
 

@@ -24,7 +24,9 @@ export const ACTION_PAST: Record<RolloutAction, string> = {
   rollback: 'Rolled back',
 };
 
-export function permissionFor(action: RolloutAction): typeof rolloutPromotePermission {
+export function permissionFor(
+  action: RolloutAction,
+): typeof rolloutPromotePermission {
   switch (action) {
     case 'rollback':
       return rolloutRollbackPermission;
@@ -36,7 +38,9 @@ export function permissionFor(action: RolloutAction): typeof rolloutPromotePermi
 }
 
 /** The actions that make sense for a rollout in its current status, in UI order. */
-export function availableActions(rollout: Pick<Rollout, 'status'>): RolloutAction[] {
+export function availableActions(
+  rollout: Pick<Rollout, 'status'>,
+): RolloutAction[] {
   const allowed: Partial<Record<Rollout['status'], RolloutAction[]>> = {
     pending: ['pause', 'rollback'],
     progressing: ['promote', 'pause', 'rollback'],
@@ -52,7 +56,10 @@ function nextWeight(rollout: Rollout): number | undefined {
 }
 
 /** Plain words: what the action will do. */
-export function describeAction(action: RolloutAction, rollout: Rollout): string {
+export function describeAction(
+  action: RolloutAction,
+  rollout: Rollout,
+): string {
   const name = entityName(rollout.entityRef);
   const subject = `${name} ${rollout.version}`;
   const prev = rollout.previousVersion ?? 'the previous version';

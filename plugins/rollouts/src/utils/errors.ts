@@ -15,6 +15,7 @@ export function serverMessage(error: unknown): string {
 
 export function statusOf(error: unknown): number | undefined {
   if (error instanceof ResponseError) return error.response.status;
-  const s = (error as { response?: { status?: unknown } } | undefined)?.response?.status;
+  const s = (error as { response?: { status?: unknown } } | undefined)?.response
+    ?.status;
   return typeof s === 'number' ? s : undefined;
 }

@@ -57,13 +57,19 @@ export const SidebarContent = NavContentBlueprint.make({
             {nav.take('page:rollouts')}
             {nav.take('page:catalog')}
             <SidebarDivider />
-            <SidebarScrollWrapper>{nav.rest({ sortBy: 'title' })}</SidebarScrollWrapper>
+            <SidebarScrollWrapper>
+              {nav.rest({ sortBy: 'title' })}
+            </SidebarScrollWrapper>
           </SidebarGroup>
           <SidebarSpace />
           <SidebarDivider />
           <NotificationsSidebarItem />
           <SidebarDivider />
-          <SidebarGroup label="Settings" icon={<UserSettingsSignInAvatar />} to="/settings">
+          <SidebarGroup
+            label="Settings"
+            icon={<UserSettingsSignInAvatar />}
+            to="/settings"
+          >
             {nav.take('page:user-settings')}
           </SidebarGroup>
         </Sidebar>

@@ -6,7 +6,12 @@ import { SignInPageBlueprint } from '@backstage/plugin-app-react';
 const signInPage = SignInPageBlueprint.make({
   params: {
     loader: async () => props => (
-      <SignInPage {...props} providers={['guest']} title="Tollgate demo" align="center" />
+      <SignInPage
+        {...props}
+        providers={['guest']}
+        title="Tollgate demo"
+        align="center"
+      />
     ),
   },
 });

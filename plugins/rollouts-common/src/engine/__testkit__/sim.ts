@@ -3,7 +3,9 @@ import { mulberry32 } from '../math';
 import type { CohortCounts, GateContext, TelemetryTick } from '../types';
 
 export function gauss(rng: () => number): number {
-  return Math.sqrt(-2 * Math.log(rng() + 1e-300)) * Math.cos(2 * Math.PI * rng());
+  return (
+    Math.sqrt(-2 * Math.log(rng() + 1e-300)) * Math.cos(2 * Math.PI * rng())
+  );
 }
 
 /** Binomial(n, p): exact inversion for small means, normal approximation otherwise. */
@@ -20,7 +22,10 @@ export function binomial(rng: () => number, n: number, p: number): number {
     }
     return k;
   }
-  const v = Math.max(0, Math.min(n, Math.round(mean + Math.sqrt(mean * (1 - p)) * gauss(rng))));
+  const v = Math.max(
+    0,
+    Math.min(n, Math.round(mean + Math.sqrt(mean * (1 - p)) * gauss(rng))),
+  );
   return v;
 }
 
@@ -41,7 +46,11 @@ export interface SimSpec {
   conv: number;
   convMult?: number;
   canaryGap?: [number, number];
-  dropField?: { tick: number; cohort: 'baseline' | 'canary'; field: 'latency' | 'errors' | 'kpis' };
+  dropField?: {
+    tick: number;
+    cohort: 'baseline' | 'canary';
+    field: 'latency' | 'errors' | 'kpis';
+  };
 }
 
 export const simCtx = (share: number, withKpis = true): GateContext => ({
@@ -65,7 +74,10 @@ export function simulate(spec: SimSpec, seed: number): TelemetryTick[] {
     const nc = binomial(rng, total, spec.observedShare ?? spec.share);
     const nb = total - nc;
     const reg = t >= (spec.regressionFrom ?? 1);
-    const inc = spec.incidentFrom !== undefined && t >= spec.incidentFrom ? (spec.incidentMult ?? 10) : 1;
+    const inc =
+      spec.incidentFrom !== undefined && t >= spec.incidentFrom
+        ? (spec.incidentMult ?? 10)
+        : 1;
     const cohort = (n: number, canary: boolean): CohortCounts => {
       const em = canary && reg ? (spec.errMult ?? 1) : 1;
       const sm = canary && reg ? (spec.slowMult ?? 1) : 1;
@@ -84,13 +96,24 @@ export function simulate(spec: SimSpec, seed: number): TelemetryTick[] {
       const c: CohortCounts = {
         requests: n,
         errors,
-        latency: { le: [100, 500, Infinity], counts: [Math.round((n - slow) * 0.6), n - slow, n] },
-        kpis: { conversion: { trials, successes: succ }, order_value: { n: succ, sum, sumSq } },
+        latency: {
+          le: [100, 500, Infinity],
+          counts: [Math.round((n - slow) * 0.6), n - slow, n],
+        },
+        kpis: {
+          conversion: { trials, successes: succ },
+          order_value: { n: succ, sum, sumSq },
+        },
       };
       return c;
     };
-    const tick: TelemetryTick = { tick: t, baseline: cohort(nb, false), canary: cohort(nc, true) };
-    if (spec.canaryGap && t >= spec.canaryGap[0] && t <= spec.canaryGap[1]) delete tick.canary;
+    const tick: TelemetryTick = {
+      tick: t,
+      baseline: cohort(nb, false),
+      canary: cohort(nc, true),
+    };
+    if (spec.canaryGap && t >= spec.canaryGap[0] && t <= spec.canaryGap[1])
+      delete tick.canary;
     if (spec.dropField && spec.dropField.tick === t) {
       const c = tick[spec.dropField.cohort];
       if (c) delete c[spec.dropField.field];

@@ -8,7 +8,10 @@ export interface ActionNoticeValue {
 }
 
 /** The snackbar that tells the result of an action (tab and dashboard share it). */
-export function ActionNotice(props: { notice?: ActionNoticeValue; onClose: () => void }) {
+export function ActionNotice(props: {
+  notice?: ActionNoticeValue;
+  onClose: () => void;
+}) {
   const { notice, onClose } = props;
   return (
     <Snackbar
@@ -18,7 +21,11 @@ export function ActionNotice(props: { notice?: ActionNoticeValue; onClose: () =>
       anchorOrigin={{ vertical: 'bottom', horizontal: 'center' }}
     >
       {notice ? (
-        <Alert severity={notice.severity} onClose={onClose} data-testid="action-notice">
+        <Alert
+          severity={notice.severity}
+          onClose={onClose}
+          data-testid="action-notice"
+        >
           {notice.message}
         </Alert>
       ) : (

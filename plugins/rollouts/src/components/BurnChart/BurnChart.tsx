@@ -26,14 +26,21 @@ function WindowChart(props: { row: BurnRow }) {
   const theme = useTheme();
   const data = [
     { side: 'canary', long: row.canaryLong ?? 0, short: row.canaryShort ?? 0 },
-    { side: 'service', long: row.serviceLong ?? 0, short: row.serviceShort ?? 0 },
+    {
+      side: 'service',
+      long: row.serviceLong ?? 0,
+      short: row.serviceShort ?? 0,
+    },
   ];
-  const max = Math.max(row.factor ?? 1, ...data.flatMap(d => [d.long, d.short])) * 1.15;
+  const max =
+    Math.max(row.factor ?? 1, ...data.flatMap(d => [d.long, d.short])) * 1.15;
   return (
     <Box data-testid={`burn-window-${row.name}`}>
       <Typography variant="subtitle2" component="h4">
         {`${row.name} window`}{' '}
-        {row.alerting && <Chip size="small" color="error" label="alerting" sx={{ ml: 1 }} />}
+        {row.alerting && (
+          <Chip size="small" color="error" label="alerting" sx={{ ml: 1 }} />
+        )}
         {row.partial && (
           <Chip
             size="small"
@@ -45,27 +52,59 @@ function WindowChart(props: { row: BurnRow }) {
         )}
       </Typography>
       <Box sx={{ width: '100%', height: 180 }}>
-        <ResponsiveContainer width="100%" height="100%" initialDimension={{ width: 320, height: 180 }}>
-          <BarChart data={data} margin={{ top: 16, right: 16, left: 0, bottom: 0 }}>
+        <ResponsiveContainer
+          width="100%"
+          height="100%"
+          initialDimension={{ width: 320, height: 180 }}
+        >
+          <BarChart
+            data={data}
+            margin={{ top: 16, right: 16, left: 0, bottom: 0 }}
+          >
             <CartesianGrid strokeDasharray="3 3" />
             <XAxis dataKey="side" />
-            <YAxis domain={[0, Math.ceil(max)]} tickFormatter={v => `${v}×`} width={40} />
-            <ChartTooltip formatter={(v: unknown) => `${formatNumber(Number(v), 3)}×`} />
+            <YAxis
+              domain={[0, Math.ceil(max)]}
+              tickFormatter={v => `${v}×`}
+              width={40}
+            />
+            <ChartTooltip
+              formatter={(v: unknown) => `${formatNumber(Number(v), 3)}×`}
+            />
             <Legend />
-            <Bar dataKey="long" name="long window burn" fill={theme.palette.primary.main} isAnimationActive={false} />
-            <Bar dataKey="short" name="short window burn" fill={theme.palette.secondary.main} isAnimationActive={false} />
+            <Bar
+              dataKey="long"
+              name="long window burn"
+              fill={theme.palette.primary.main}
+              isAnimationActive={false}
+            />
+            <Bar
+              dataKey="short"
+              name="short window burn"
+              fill={theme.palette.secondary.main}
+              isAnimationActive={false}
+            />
             {row.factor !== null && (
               <ReferenceLine
                 y={row.factor}
                 stroke={theme.palette.error.main}
                 strokeDasharray="6 3"
-                label={{ value: `alert at ${formatNumber(row.factor, 3)}×`, position: 'insideTopRight', fontSize: 11 }}
+                label={{
+                  value: `alert at ${formatNumber(row.factor, 3)}×`,
+                  position: 'insideTopRight',
+                  fontSize: 11,
+                }}
               />
             )}
           </BarChart>
         </ResponsiveContainer>
       </Box>
-      <Typography variant="caption" color="text.secondary" component="p" data-testid={`burn-text-${row.name}`}>
+      <Typography
+        variant="caption"
+        color="text.secondary"
+        component="p"
+        data-testid={`burn-text-${row.name}`}
+      >
         {`Canary ${burnText(row.canaryLong)} long / ${burnText(row.canaryShort)} short; service ${burnText(
           row.serviceLong,
         )} long / ${burnText(row.serviceShort)} short; alert threshold ${
@@ -86,7 +125,11 @@ export function BurnChart(props: { evidence: unknown }) {
   const latency = readBurnRows(props.evidence, 'latency');
   if (availability.length === 0 && latency.length === 0) {
     return (
-      <Typography variant="body2" color="text.secondary" data-testid="burn-empty">
+      <Typography
+        variant="body2"
+        color="text.secondary"
+        data-testid="burn-empty"
+      >
         No error-budget burn data in the latest evaluation yet.
       </Typography>
     );
@@ -94,8 +137,9 @@ export function BurnChart(props: { evidence: unknown }) {
   return (
     <Box data-testid="burn-chart">
       <Typography variant="body2" color="text.secondary" sx={{ mb: 1 }}>
-        Burn rate = how fast the error budget is being spent (1× spends it exactly over the SLO period). An alert
-        fires when both the long and the short window burn above the threshold.
+        Burn rate = how fast the error budget is being spent (1× spends it
+        exactly over the SLO period). An alert fires when both the long and the
+        short window burn above the threshold.
       </Typography>
       {[
         { title: 'Availability', rows: availability },

@@ -1,6 +1,8 @@
 // @vitest-environment jsdom
 // material-ui-popup-state (used by plugin-catalog-react's peek-ahead popover) does not load as native ESM under vitest
-vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }));
+vi.mock('material-ui-popup-state/HoverPopover', () => ({
+  default: () => null,
+}));
 import { screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { createMockApi, makeDecision } from '../../__testUtils__/fixtures';
@@ -9,21 +11,35 @@ import { DecisionTimeline } from './DecisionTimeline';
 
 describe('DecisionTimeline', () => {
   it('says when there are no decisions', async () => {
-    await renderWithApis(<DecisionTimeline rolloutId="ro-1" page={{ items: [] }} />, { api: createMockApi() });
+    await renderWithApis(
+      <DecisionTimeline rolloutId="ro-1" page={{ items: [] }} />,
+      { api: createMockApi() },
+    );
     expect(screen.getByTestId('decisions-empty')).toBeInTheDocument();
   });
 
   it('shows actor, verdict, kind and reasons, and pages to older decisions', async () => {
     const user = userEvent.setup();
     const api = createMockApi();
-    api.listDecisions.mockResolvedValue({ items: [makeDecision(1, { reasons: ['first look'] })] });
+    api.listDecisions.mockResolvedValue({
+      items: [makeDecision(1, { reasons: ['first look'] })],
+    });
     await renderWithApis(
       <DecisionTimeline
         rolloutId="ro-1"
         page={{
           items: [
-            makeDecision(3, { verdict: 'pause', kind: 'manual', actor: 'user:default/jane', reasons: ['reason given: investigating'] }),
-            makeDecision(2, { verdict: 'hold', reasons: ['canary telemetry is stale'], evidence: null }),
+            makeDecision(3, {
+              verdict: 'pause',
+              kind: 'manual',
+              actor: 'user:default/jane',
+              reasons: ['reason given: investigating'],
+            }),
+            makeDecision(2, {
+              verdict: 'hold',
+              reasons: ['canary telemetry is stale'],
+              evidence: null,
+            }),
           ],
           nextCursor: 2,
         }}
@@ -35,15 +51,28 @@ describe('DecisionTimeline', () => {
     expect(row3).toHaveTextContent('manual');
     expect(row3).toHaveTextContent('jane');
     expect(row3).toHaveTextContent('reason given: investigating');
-    expect(within(screen.getByTestId('decision-2')).getByTestId('verdict-chip')).toHaveTextContent('hold');
+    expect(
+      within(screen.getByTestId('decision-2')).getByTestId('verdict-chip'),
+    ).toHaveTextContent('hold');
 
-    await user.click(screen.getByRole('button', { name: 'Load older decisions' }));
-    expect(await screen.findByTestId('decision-1')).toHaveTextContent('first look');
-    expect(api.listDecisions).toHaveBeenCalledWith('ro-1', { limit: 50, before: 2 });
-    expect(screen.queryByRole('button', { name: 'Load older decisions' })).not.toBeInTheDocument();
+    await user.click(
+      screen.getByRole('button', { name: 'Load older decisions' }),
+    );
+    expect(await screen.findByTestId('decision-1')).toHaveTextContent(
+      'first look',
+    );
+    expect(api.listDecisions).toHaveBeenCalledWith('ro-1', {
+      limit: 50,
+      before: 2,
+    });
+    expect(
+      screen.queryByRole('button', { name: 'Load older decisions' }),
+    ).not.toBeInTheDocument();
 
     // a decision without evidence still opens
     await user.click(screen.getByTestId('decision-2'));
-    expect(await screen.findByText('No evidence was recorded with this decision.')).toBeInTheDocument();
+    expect(
+      await screen.findByText('No evidence was recorded with this decision.'),
+    ).toBeInTheDocument();
   });
 });

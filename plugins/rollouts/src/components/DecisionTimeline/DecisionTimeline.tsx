@@ -13,7 +13,10 @@ import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
 import { useApi } from '@backstage/core-plugin-api';
-import type { DecisionEntry, DecisionPage } from '@tollgate/plugin-rollouts-common';
+import type {
+  DecisionEntry,
+  DecisionPage,
+} from '@tollgate/plugin-rollouts-common';
 import { rolloutsApiRef } from '../../api';
 import { readKeyNumbers } from '../../utils/evidence';
 import { serverMessage } from '../../utils/errors';
@@ -24,25 +27,50 @@ function actorText(actor: string): string {
   return actor === 'scheduler' ? 'gate (automatic)' : entityName(actor);
 }
 
-function DecisionDialog(props: { decision: DecisionEntry; onClose: () => void }) {
+function DecisionDialog(props: {
+  decision: DecisionEntry;
+  onClose: () => void;
+}) {
   const { decision, onClose } = props;
   const key = readKeyNumbers(decision.evidence);
   return (
-    <Dialog open onClose={onClose} maxWidth="md" fullWidth aria-labelledby="decision-dialog-title">
+    <Dialog
+      open
+      onClose={onClose}
+      maxWidth="md"
+      fullWidth
+      aria-labelledby="decision-dialog-title"
+    >
       <DialogTitle id="decision-dialog-title">{`Decision #${decision.seq}: ${decision.verdict}`}</DialogTitle>
       <DialogContent dividers>
-        <Box sx={{ display: 'flex', gap: 1, flexWrap: 'wrap', mb: 2, alignItems: 'center' }}>
+        <Box
+          sx={{
+            display: 'flex',
+            gap: 1,
+            flexWrap: 'wrap',
+            mb: 2,
+            alignItems: 'center',
+          }}
+        >
           <VerdictChip verdict={decision.verdict} />
           <Chip size="small" variant="outlined" label={decision.kind} />
           <RubricChip rubric={key.rubric} />
           {decision.outcome !== 'none' && (
-            <Chip size="small" color={decision.outcome === 'failed' ? 'error' : 'default'} label={`outcome: ${decision.outcome}`} />
+            <Chip
+              size="small"
+              color={decision.outcome === 'failed' ? 'error' : 'default'}
+              label={`outcome: ${decision.outcome}`}
+            />
           )}
         </Box>
         <Typography variant="body2" data-testid="decision-key-numbers">
           {`By ${actorText(decision.actor)} at ${formatDateTime(decision.createdAt)}, step ${decision.stepIndex + 1}.`}
-          {key.score !== undefined && key.score !== null ? ` Score ${formatNumber(key.score, 3)}.` : ''}
-          {key.eligible !== undefined ? ` Promotion ${key.eligible ? 'eligible' : 'not yet eligible'}.` : ''}
+          {key.score !== undefined && key.score !== null
+            ? ` Score ${formatNumber(key.score, 3)}.`
+            : ''}
+          {key.eligible !== undefined
+            ? ` Promotion ${key.eligible ? 'eligible' : 'not yet eligible'}.`
+            : ''}
           {key.srmMismatch ? ' Traffic split mismatch detected.' : ''}
           {key.stale ? ' Telemetry was stale.' : ''}
           {key.burnAlerting ? ' Canary error-budget burn alerting.' : ''}
@@ -63,7 +91,14 @@ function DecisionDialog(props: { decision: DecisionEntry; onClose: () => void })
           <Box
             component="pre"
             data-testid="decision-evidence"
-            sx={{ fontSize: 12, overflow: 'auto', maxHeight: 400, p: 1, bgcolor: 'action.hover', borderRadius: 1 }}
+            sx={{
+              fontSize: 12,
+              overflow: 'auto',
+              maxHeight: 400,
+              p: 1,
+              bgcolor: 'action.hover',
+              borderRadius: 1,
+            }}
           >
             {JSON.stringify(decision.evidence, null, 2)}
           </Box>
@@ -72,7 +107,12 @@ function DecisionDialog(props: { decision: DecisionEntry; onClose: () => void })
             No evidence was recorded with this decision.
           </Typography>
         )}
-        <Typography variant="caption" color="text.secondary" component="p" sx={{ mt: 1 }}>
+        <Typography
+          variant="caption"
+          color="text.secondary"
+          component="p"
+          sx={{ mt: 1 }}
+        >
           {`Policy ${decision.policyHash ?? 'n/a'} · hash ${decision.hash}`}
         </Typography>
       </DialogContent>
@@ -84,7 +124,10 @@ function DecisionDialog(props: { decision: DecisionEntry; onClose: () => void })
 }
 
 /** The rollout's decision log, newest first; a row opens its evidence snapshot. */
-export function DecisionTimeline(props: { rolloutId: string; page?: DecisionPage }) {
+export function DecisionTimeline(props: {
+  rolloutId: string;
+  page?: DecisionPage;
+}) {
   const { rolloutId, page } = props;
   const api = useApi(rolloutsApiRef);
   const [older, setOlder] = useState<DecisionEntry[]>([]);
@@ -108,7 +151,10 @@ export function DecisionTimeline(props: { rolloutId: string; page?: DecisionPage
     setLoadingOlder(true);
     setOlderError(undefined);
     try {
-      const more = await api.listDecisions(rolloutId, { limit: 50, before: nextCursor });
+      const more = await api.listDecisions(rolloutId, {
+        limit: 50,
+        before: nextCursor,
+      });
       setOlder(prev => [...prev, ...more.items]);
       setCursor(more.nextCursor);
       if (more.nextCursor === undefined) setCursor(undefined);
@@ -119,18 +165,27 @@ export function DecisionTimeline(props: { rolloutId: string; page?: DecisionPage
     }
   };
   // once older pages are loaded, the last page is reached when the cursor is gone
-  const hasMore = older.length > 0 ? cursor !== undefined : page?.nextCursor !== undefined;
+  const hasMore =
+    older.length > 0 ? cursor !== undefined : page?.nextCursor !== undefined;
 
   if (items.length === 0) {
     return (
-      <Typography variant="body2" color="text.secondary" data-testid="decisions-empty">
+      <Typography
+        variant="body2"
+        color="text.secondary"
+        data-testid="decisions-empty"
+      >
         No decisions yet.
       </Typography>
     );
   }
   return (
     <Box>
-      <Table size="small" aria-label="Decision timeline" data-testid="decision-timeline">
+      <Table
+        size="small"
+        aria-label="Decision timeline"
+        data-testid="decision-timeline"
+      >
         <TableHead>
           <TableRow>
             <TableCell>When</TableCell>
@@ -159,10 +214,19 @@ export function DecisionTimeline(props: { rolloutId: string; page?: DecisionPage
                 }
               }}
             >
-              <TableCell sx={{ whiteSpace: 'nowrap' }}>{formatDateTime(d.createdAt)}</TableCell>
+              <TableCell sx={{ whiteSpace: 'nowrap' }}>
+                {formatDateTime(d.createdAt)}
+              </TableCell>
               <TableCell>
                 <VerdictChip verdict={d.verdict} />
-                {d.outcome === 'failed' && <Chip size="small" color="error" label="failed" sx={{ ml: 0.5 }} />}
+                {d.outcome === 'failed' && (
+                  <Chip
+                    size="small"
+                    color="error"
+                    label="failed"
+                    sx={{ ml: 0.5 }}
+                  />
+                )}
               </TableCell>
               <TableCell>{d.kind}</TableCell>
               <TableCell>{actorText(d.actor)}</TableCell>
@@ -182,7 +246,9 @@ export function DecisionTimeline(props: { rolloutId: string; page?: DecisionPage
           {loadingOlder ? 'Loading…' : 'Load older decisions'}
         </Button>
       )}
-      {open && <DecisionDialog decision={open} onClose={() => setOpen(undefined)} />}
+      {open && (
+        <DecisionDialog decision={open} onClose={() => setOpen(undefined)} />
+      )}
     </Box>
   );
 }

@@ -1,10 +1,18 @@
 import { useCallback } from 'react';
 import Typography from '@mui/material/Typography';
-import { InfoCard, MissingAnnotationEmptyState, Progress, ResponseErrorPanel } from '@backstage/core-components';
+import {
+  InfoCard,
+  MissingAnnotationEmptyState,
+  Progress,
+  ResponseErrorPanel,
+} from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
-import { ROLLOUTS_ANNOTATION, hasRolloutsAnnotation } from '@tollgate/plugin-rollouts-common';
+import {
+  ROLLOUTS_ANNOTATION,
+  hasRolloutsAnnotation,
+} from '@tollgate/plugin-rollouts-common';
 import { rolloutsApiRef } from '../../api';
 import { useLiveData } from '../../hooks/useLiveData';
 import { entityRolloutsPath, formatDateTime } from '../../utils/format';
@@ -27,7 +35,10 @@ export function EntityRolloutsCard() {
 function Card(props: { entityRef: string }) {
   const { entityRef } = props;
   const api = useApi(rolloutsApiRef);
-  const isMine = useCallback((m: Record<string, unknown>) => !m.entityRef || m.entityRef === entityRef, [entityRef]);
+  const isMine = useCallback(
+    (m: Record<string, unknown>) => !m.entityRef || m.entityRef === entityRef,
+    [entityRef],
+  );
   const data = useLiveData(
     async () => {
       const [active, finished] = await Promise.all([
@@ -61,11 +72,18 @@ function Card(props: { entityRef: string }) {
         <>
           <RolloutSummary rollout={active[0]} entityRef={entityRef} compact />
           {active.length > 1 && (
-            <Typography variant="body2" sx={{ mt: 1 }}>{`${active.length - 1} more active rollout(s).`}</Typography>
+            <Typography
+              variant="body2"
+              sx={{ mt: 1 }}
+            >{`${active.length - 1} more active rollout(s).`}</Typography>
           )}
         </>
       ) : (
-        <Typography variant="body2" component="div" data-testid="no-active-rollout">
+        <Typography
+          variant="body2"
+          component="div"
+          data-testid="no-active-rollout"
+        >
           No active rollout.{' '}
           {last && (
             <>

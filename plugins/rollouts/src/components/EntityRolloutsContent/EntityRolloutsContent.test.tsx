@@ -1,6 +1,8 @@
 // @vitest-environment jsdom
 // material-ui-popup-state (used by plugin-catalog-react's peek-ahead popover) does not load as native ESM under vitest
-vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }));
+vi.mock('material-ui-popup-state/HoverPopover', () => ({
+  default: () => null,
+}));
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import {
@@ -17,7 +19,10 @@ import { EntityRolloutsContent } from './EntityRolloutsContent';
 describe('EntityRolloutsContent', () => {
   it('asks for the annotation when the entity lacks it', async () => {
     const api = createMockApi();
-    await renderWithApis(<EntityRolloutsContent />, { api, entity: entityWithoutAnnotation });
+    await renderWithApis(<EntityRolloutsContent />, {
+      api,
+      entity: entityWithoutAnnotation,
+    });
     expect(screen.getByText(/tollgate\.dev\/rollouts/)).toBeInTheDocument();
     expect(api.listRollouts).not.toHaveBeenCalled();
   });
@@ -33,43 +38,74 @@ describe('EntityRolloutsContent', () => {
     const api = createMockApi();
     api.listRollouts.mockRejectedValue(new Error('backend exploded'));
     await renderWithApis(<EntityRolloutsContent />, { api, entity });
-    expect((await screen.findAllByText(/backend exploded/)).length).toBeGreaterThan(0);
+    expect(
+      (await screen.findAllByText(/backend exploded/)).length,
+    ).toBeGreaterThan(0);
     expect(screen.queryByTestId('rollout-summary')).not.toBeInTheDocument();
   });
 
   it('says so when nothing is rolling out, and lists past rollouts', async () => {
     const api = createMockApi();
-    const active = api.listRollouts.getMockImplementation()! as (req: unknown) => Promise<unknown>;
-    api.listRollouts.mockImplementation(async (req: any) => (req?.status === 'active' ? { items: [] } : active(req)));
+    const active = api.listRollouts.getMockImplementation()! as (
+      req: unknown,
+    ) => Promise<unknown>;
+    api.listRollouts.mockImplementation(async (req: any) =>
+      req?.status === 'active' ? { items: [] } : active(req),
+    );
     await renderWithApis(<EntityRolloutsContent />, { api, entity });
     expect(await screen.findByText('No active rollout')).toBeInTheDocument();
     expect(await screen.findByText('2.31.3 (from 2.31.2)')).toBeInTheDocument();
     expect(screen.getByText('1h 30m')).toBeInTheDocument();
-    expect(api.listRollouts).toHaveBeenCalledWith({ entityRef: ENTITY_REF, status: 'finished', limit: 200 });
+    expect(api.listRollouts).toHaveBeenCalledWith({
+      entityRef: ENTITY_REF,
+      status: 'finished',
+      limit: 200,
+    });
   });
 
   it('shows the active rollout: verdict, rubric, reasons, steps, burn, KPI numbers and decisions', async () => {
     const api = createMockApi();
     await renderWithApis(<EntityRolloutsContent />, { api, entity });
-    expect(await screen.findByTestId('rollout-version')).toHaveTextContent('2.31.3 → 2.31.4');
-    expect(api.listRollouts).toHaveBeenCalledWith({ entityRef: ENTITY_REF, status: 'active', limit: 20 });
+    expect(await screen.findByTestId('rollout-version')).toHaveTextContent(
+      '2.31.3 → 2.31.4',
+    );
+    expect(api.listRollouts).toHaveBeenCalledWith({
+      entityRef: ENTITY_REF,
+      status: 'active',
+      limit: 20,
+    });
     expect(api.getRollout).toHaveBeenCalledWith('ro-1');
 
     const summary = screen.getByTestId('rollout-summary');
-    expect(within(summary).getByTestId('verdict-chip')).toHaveTextContent('rollback');
-    expect(within(summary).getByTestId('rubric-chip')).toHaveTextContent('not ready');
+    expect(within(summary).getByTestId('verdict-chip')).toHaveTextContent(
+      'rollback',
+    );
+    expect(within(summary).getByTestId('rubric-chip')).toHaveTextContent(
+      'not ready',
+    );
     expect(within(summary).getByTestId('verdict-reasons')).toHaveTextContent(
       'error-rate deteriorated: canary 2.4% vs baseline 0.5%',
     );
-    expect(within(summary).getByTestId('step-summary')).toHaveTextContent('Step 2 of 4: 5% of traffic on 2.31.4, for 12m');
-    expect(within(summary).getByText('simulator: payments/checkout-api', { exact: false })).toBeInTheDocument();
-    expect(screen.getByTestId('runbook-link')).toHaveAttribute('href', 'https://runbooks.example.com/checkout-api');
+    expect(within(summary).getByTestId('step-summary')).toHaveTextContent(
+      'Step 2 of 4: 5% of traffic on 2.31.4, for 12m',
+    );
+    expect(
+      within(summary).getByText('simulator: payments/checkout-api', {
+        exact: false,
+      }),
+    ).toBeInTheDocument();
+    expect(screen.getByTestId('runbook-link')).toHaveAttribute(
+      'href',
+      'https://runbooks.example.com/checkout-api',
+    );
 
     // burn windows, with the threshold and partial windows called out
     expect(screen.getByTestId('burn-text-1h')).toHaveTextContent(
       'Canary 20.5× long / 24× short; service 1.5× long / 1.8× short; alert threshold 14.4×. Partial window',
     );
-    expect(within(screen.getByTestId('burn-window-1h')).getByText('alerting')).toBeInTheDocument();
+    expect(
+      within(screen.getByTestId('burn-window-1h')).getByText('alerting'),
+    ).toBeInTheDocument();
 
     // KPI numbers
     const row = screen.getByTestId('kpi-row-error-rate');
@@ -87,8 +123,12 @@ describe('EntityRolloutsContent', () => {
     expect(screen.getAllByTestId('margin-mark')).toHaveLength(2);
 
     // decisions
-    expect(await screen.findByTestId('decision-3')).toHaveTextContent('error-rate deteriorated');
-    expect(screen.getByTestId('decision-2')).toHaveTextContent('gate (automatic)');
+    expect(await screen.findByTestId('decision-3')).toHaveTextContent(
+      'error-rate deteriorated',
+    );
+    expect(screen.getByTestId('decision-2')).toHaveTextContent(
+      'gate (automatic)',
+    );
   });
 
   it('opens a decision with its evidence snapshot', async () => {
@@ -97,18 +137,31 @@ describe('EntityRolloutsContent', () => {
     await renderWithApis(<EntityRolloutsContent />, { api, entity });
     await user.click(await screen.findByTestId('decision-2'));
     const dialog = await screen.findByRole('dialog');
-    expect(within(dialog).getByText('Decision #2: continue')).toBeInTheDocument();
-    expect(within(dialog).getByTestId('decision-key-numbers')).toHaveTextContent('Score 0.6');
-    expect(within(dialog).getByTestId('decision-evidence')).toHaveTextContent('"rubric": "provisionally ready"');
+    expect(
+      within(dialog).getByText('Decision #2: continue'),
+    ).toBeInTheDocument();
+    expect(
+      within(dialog).getByTestId('decision-key-numbers'),
+    ).toHaveTextContent('Score 0.6');
+    expect(within(dialog).getByTestId('decision-evidence')).toHaveTextContent(
+      '"rubric": "provisionally ready"',
+    );
   });
 
   it('is defensive about partial evidence', async () => {
     const api = createMockApi();
-    api.getRollout.mockResolvedValue(makeRollout({ evidence: { verdict: 'hold', checks: {} }, lastEvaluation: undefined }));
+    api.getRollout.mockResolvedValue(
+      makeRollout({
+        evidence: { verdict: 'hold', checks: {} },
+        lastEvaluation: undefined,
+      }),
+    );
     await renderWithApis(<EntityRolloutsContent />, { api, entity });
     expect(await screen.findByTestId('burn-empty')).toBeInTheDocument();
     expect(screen.getByTestId('kpi-empty')).toBeInTheDocument();
-    expect(screen.getByText('The gate has not evaluated this rollout yet.')).toBeInTheDocument();
+    expect(
+      screen.getByText('The gate has not evaluated this rollout yet.'),
+    ).toBeInTheDocument();
   });
 
   it('rolls back with a reason, confirms it, and shows the new decision right away', async () => {
@@ -120,21 +173,48 @@ describe('EntityRolloutsContent', () => {
     await user.type(within(dialog).getByLabelText(/Reason/), 'checkout errors');
 
     // after the action the backend returns the rolled-back rollout and the new decision
-    api.getRollout.mockResolvedValue(makeRollout({ status: 'rolled-back', currentWeight: 0, finishedAt: new Date().toISOString() }));
+    api.getRollout.mockResolvedValue(
+      makeRollout({
+        status: 'rolled-back',
+        currentWeight: 0,
+        finishedAt: new Date().toISOString(),
+      }),
+    );
     api.listDecisions.mockResolvedValue({
-      items: [makeDecision(4, { verdict: 'rollback', kind: 'manual', actor: 'user:default/jane', reasons: ['reason given: checkout errors'] })],
+      items: [
+        makeDecision(4, {
+          verdict: 'rollback',
+          kind: 'manual',
+          actor: 'user:default/jane',
+          reasons: ['reason given: checkout errors'],
+        }),
+      ],
     });
-    api.listRollouts.mockImplementation(async (req: any) => ({ items: req?.status === 'active' ? [] : [] }));
+    api.listRollouts.mockImplementation(async (req: any) => ({
+      items: req?.status === 'active' ? [] : [],
+    }));
 
-    await user.click(within(dialog).getByRole('button', { name: 'Confirm roll back' }));
-    expect(await screen.findByTestId('action-notice')).toHaveTextContent('Rolled back checkout-api 2.31.4.');
+    await user.click(
+      within(dialog).getByRole('button', { name: 'Confirm roll back' }),
+    );
+    expect(await screen.findByTestId('action-notice')).toHaveTextContent(
+      'Rolled back checkout-api 2.31.4.',
+    );
     expect(api.performAction).toHaveBeenCalledTimes(1);
     expect(api.performAction.mock.calls[0][1]).toBe('rollback');
-    expect(await screen.findByTestId('decision-4')).toHaveTextContent('reason given: checkout errors');
+    expect(await screen.findByTestId('decision-4')).toHaveTextContent(
+      'reason given: checkout errors',
+    );
     expect(screen.getByTestId('decision-4')).toHaveTextContent('jane');
-    await waitFor(() => expect(screen.getByTestId('rollout-summary')).toHaveTextContent('rolled-back'));
+    await waitFor(() =>
+      expect(screen.getByTestId('rollout-summary')).toHaveTextContent(
+        'rolled-back',
+      ),
+    );
     // the rollout is over: no more controls
-    expect(screen.queryByRole('button', { name: 'Roll back' })).not.toBeInTheDocument();
+    expect(
+      screen.queryByRole('button', { name: 'Roll back' }),
+    ).not.toBeInTheDocument();
   });
 
   it('shows disabled controls with the reason when the user lacks the permission', async () => {
@@ -145,8 +225,12 @@ describe('EntityRolloutsContent', () => {
       entity,
       deny: ['rollouts.rollout.rollback', 'rollouts.rollout.promote'],
     });
-    await waitFor(() => expect(screen.getByRole('button', { name: 'Roll back' })).toBeDisabled());
-    await waitFor(() => expect(screen.getByRole('button', { name: 'Promote' })).toBeDisabled());
+    await waitFor(() =>
+      expect(screen.getByRole('button', { name: 'Roll back' })).toBeDisabled(),
+    );
+    await waitFor(() =>
+      expect(screen.getByRole('button', { name: 'Promote' })).toBeDisabled(),
+    );
     expect(screen.getByRole('button', { name: 'Pause' })).toBeDisabled();
     await user.hover(screen.getByTestId('action-rollback-denied'));
     expect(await screen.findByRole('tooltip')).toHaveTextContent(

@@ -40,29 +40,56 @@ function RolloutDetailView(props: {
 }) {
   const { rolloutId, entityRef, runbookAnnotation, onAction, register } = props;
   const api = useApi(rolloutsApiRef);
-  const isMine = useCallback((m: Record<string, unknown>) => !m.rolloutId || m.rolloutId === rolloutId, [rolloutId]);
-  const detail = useLiveData(() => api.getRollout(rolloutId), [api, rolloutId], { signalFilter: isMine });
-  const decisions = useLiveData(() => api.listDecisions(rolloutId, { limit: 50 }), [api, rolloutId], {
-    signalFilter: isMine,
-  });
+  const isMine = useCallback(
+    (m: Record<string, unknown>) => !m.rolloutId || m.rolloutId === rolloutId,
+    [rolloutId],
+  );
+  const detail = useLiveData(
+    () => api.getRollout(rolloutId),
+    [api, rolloutId],
+    { signalFilter: isMine },
+  );
+  const decisions = useLiveData(
+    () => api.listDecisions(rolloutId, { limit: 50 }),
+    [api, rolloutId],
+    {
+      signalFilter: isMine,
+    },
+  );
   register(async () => {
     await Promise.all([detail.refresh(), decisions.refresh()]);
   });
 
   if (detail.loading) return <Progress />;
-  if (!detail.value) return <ResponseErrorPanel error={detail.error ?? new Error('Rollout not found')} />;
+  if (!detail.value)
+    return (
+      <ResponseErrorPanel
+        error={detail.error ?? new Error('Rollout not found')}
+      />
+    );
   const rollout = detail.value;
   const runbookUrl = rollout.runbookUrl ?? runbookAnnotation;
   return (
     <Grid container spacing={3}>
       <Grid item xs={12}>
-        <InfoCard title={isActiveStatus(rollout.status) ? 'Active rollout' : 'Rollout (finished)'}>
+        <InfoCard
+          title={
+            isActiveStatus(rollout.status)
+              ? 'Active rollout'
+              : 'Rollout (finished)'
+          }
+        >
           {detail.error && (
             <Alert severity="warning" sx={{ mb: 1 }}>
               {`Could not refresh: ${detail.error.message}. Showing the last data received.`}
             </Alert>
           )}
-          <RolloutSummary rollout={rollout} entityRef={entityRef} runbookUrl={runbookUrl} onAction={onAction} />
+          <RolloutSummary
+            rollout={rollout}
+            entityRef={entityRef}
+            runbookUrl={runbookUrl}
+            onAction={onAction}
+          />
         </InfoCard>
       </Grid>
       <Grid item xs={12}>
@@ -78,8 +105,12 @@ function RolloutDetailView(props: {
       <Grid item xs={12}>
         <InfoCard title="Decision timeline">
           {decisions.loading && <Progress />}
-          {!decisions.loading && decisions.error && !decisions.value && <ResponseErrorPanel error={decisions.error} />}
-          {decisions.value && <DecisionTimeline rolloutId={rollout.id} page={decisions.value} />}
+          {!decisions.loading && decisions.error && !decisions.value && (
+            <ResponseErrorPanel error={decisions.error} />
+          )}
+          {decisions.value && (
+            <DecisionTimeline rolloutId={rollout.id} page={decisions.value} />
+          )}
         </InfoCard>
       </Grid>
     </Grid>
@@ -92,25 +123,42 @@ export function EntityRolloutsContent() {
   if (!hasRolloutsAnnotation(entity)) {
     return <MissingAnnotationEmptyState annotation={ROLLOUTS_ANNOTATION} />;
   }
-  return <RolloutsTab entityRef={stringifyEntityRef(entity)} runbook={entity.metadata.annotations?.[RUNBOOK_ANNOTATION]} />;
+  return (
+    <RolloutsTab
+      entityRef={stringifyEntityRef(entity)}
+      runbook={entity.metadata.annotations?.[RUNBOOK_ANNOTATION]}
+    />
+  );
 }
 
 function RolloutsTab(props: { entityRef: string; runbook?: string }) {
   const { entityRef, runbook } = props;
   const api = useApi(rolloutsApiRef);
-  const isMine = useCallback((m: Record<string, unknown>) => !m.entityRef || m.entityRef === entityRef, [entityRef]);
-  const active = useLiveData(() => api.listRollouts({ entityRef, status: 'active', limit: 20 }), [api, entityRef], {
-    signalFilter: isMine,
-  });
-  const history = useLiveData(() => api.listRollouts({ entityRef, status: 'finished', limit: 200 }), [api, entityRef], {
-    signalFilter: isMine,
-  });
+  const isMine = useCallback(
+    (m: Record<string, unknown>) => !m.entityRef || m.entityRef === entityRef,
+    [entityRef],
+  );
+  const active = useLiveData(
+    () => api.listRollouts({ entityRef, status: 'active', limit: 20 }),
+    [api, entityRef],
+    {
+      signalFilter: isMine,
+    },
+  );
+  const history = useLiveData(
+    () => api.listRollouts({ entityRef, status: 'finished', limit: 200 }),
+    [api, entityRef],
+    {
+      signalFilter: isMine,
+    },
+  );
   const [pickedId, setPickedId] = useState<string>();
   const [notice, setNotice] = useState<ActionNoticeValue>();
   const detailRefresh = useRef<() => Promise<void>>();
 
   if (active.loading || history.loading) return <Progress />;
-  if (active.error && !active.value) return <ResponseErrorPanel error={active.error} />;
+  if (active.error && !active.value)
+    return <ResponseErrorPanel error={active.error} />;
 
   const activeItems = active.value?.items ?? [];
   const finished = history.value?.items ?? [];
@@ -130,7 +178,14 @@ function RolloutsTab(props: { entityRef: string; runbook?: string }) {
   return (
     <>
       {activeItems.length > 1 && (
-        <Stack direction="row" spacing={1} sx={{ mb: 2 }} alignItems="center" flexWrap="wrap" useFlexGap>
+        <Stack
+          direction="row"
+          spacing={1}
+          sx={{ mb: 2 }}
+          alignItems="center"
+          flexWrap="wrap"
+          useFlexGap
+        >
           <Typography variant="body2">Active rollouts:</Typography>
           {activeItems.map(r => (
             <Button
@@ -144,11 +199,17 @@ function RolloutsTab(props: { entityRef: string; runbook?: string }) {
           ))}
         </Stack>
       )}
-      {pickedId && !activeItems.some(r => r.id === pickedId) && activeItems.length > 0 && (
-        <Button size="small" sx={{ mb: 2 }} onClick={() => setPickedId(undefined)}>
-          Back to the active rollout
-        </Button>
-      )}
+      {pickedId &&
+        !activeItems.some(r => r.id === pickedId) &&
+        activeItems.length > 0 && (
+          <Button
+            size="small"
+            sx={{ mb: 2 }}
+            onClick={() => setPickedId(undefined)}
+          >
+            Back to the active rollout
+          </Button>
+        )}
       {currentId ? (
         <RolloutDetailView
           key={currentId}

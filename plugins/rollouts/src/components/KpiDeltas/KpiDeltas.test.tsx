@@ -18,19 +18,40 @@ describe('KpiDeltas', () => {
       margin: 10,
       rule: 'non-inferiority',
     };
-    const missing = { ...evidence.signals[1], name: 'basket-size', difference: null, ci: null, baseline: null, canary: null, rule: 'missing' };
-    await renderInTestApp(<KpiDeltas evidence={{ ...evidence, signals: [...evidence.signals, latency, missing] }} />);
+    const missing = {
+      ...evidence.signals[1],
+      name: 'basket-size',
+      difference: null,
+      ci: null,
+      baseline: null,
+      canary: null,
+      rule: 'missing',
+    };
+    await renderInTestApp(
+      <KpiDeltas
+        evidence={{
+          ...evidence,
+          signals: [...evidence.signals, latency, missing],
+        }}
+      />,
+    );
     expect(screen.getByTestId('forest-plot-relative')).toBeInTheDocument();
     const abs = screen.getByTestId('forest-plot-absolute');
-    expect(within(abs).getByTestId('forest-row-latency-p99')).toBeInTheDocument();
+    expect(
+      within(abs).getByTestId('forest-row-latency-p99'),
+    ).toBeInTheDocument();
     const row = screen.getByTestId('kpi-row-latency-p99');
     expect(row).toHaveTextContent('120');
     expect(row).toHaveTextContent('118');
     expect(row).toHaveTextContent('[-6, +3]');
     expect(row).toHaveTextContent('+10'); // lower is better: harm lies above 0
     expect(row).toHaveTextContent('non-inferiority');
-    expect(screen.getByTestId('kpi-row-basket-size')).toHaveTextContent('missing');
-    expect(within(screen.getByTestId('forest-plot-relative')).getByText('no data')).toBeInTheDocument();
+    expect(screen.getByTestId('kpi-row-basket-size')).toHaveTextContent(
+      'missing',
+    );
+    expect(
+      within(screen.getByTestId('forest-plot-relative')).getByText('no data'),
+    ).toBeInTheDocument();
   });
 
   it('copes with missing evidence', async () => {

@@ -13,7 +13,8 @@ import { formatDifference, formatNumber } from '../../utils/format';
 
 const RULE_HELP: Record<string, string> = {
   deterioration: 'The canary is significantly worse than the baseline.',
-  'non-inferiority': 'The canary is shown to be no worse than the baseline (within the margin).',
+  'non-inferiority':
+    'The canary is shown to be no worse than the baseline (within the margin).',
   inconclusive: 'Not enough evidence either way yet.',
   'insufficient-data': 'Too few samples to compare.',
   missing: 'No data for this signal.',
@@ -35,7 +36,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!(span > 0)) return [lo];
   const raw = span / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map(m => m * mag).find(st => st >= raw) ?? 10 * mag;
+  const step =
+    [1, 2, 5, 10].map(m => m * mag).find(st => st >= raw) ?? 10 * mag;
   const ticks: number[] = [];
   for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-12; t += step) {
     ticks.push(Math.abs(t) < step * 1e-9 ? 0 : Number(t.toPrecision(12)));
@@ -48,10 +50,16 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
  * the margins (a clear regression) is clipped at the edge and labelled, so
  * one outlier does not squash the other rows.
  */
-export function forestDomain(signals: SignalEvidence[]): { lo: number; hi: number } {
+export function forestDomain(signals: SignalEvidence[]): {
+  lo: number;
+  hi: number;
+} {
   const margins = signals.map(s => s.margin || 0);
   const maxMargin = Math.max(0, ...margins);
-  const cap = Math.max(maxMargin * 5, signals.some(s => s.scale === 'absolute') ? maxMargin || 1 : 0.25);
+  const cap = Math.max(
+    maxMargin * 5,
+    signals.some(s => s.scale === 'absolute') ? maxMargin || 1 : 0.25,
+  );
   const values: number[] = [0];
   for (const s of signals) {
     if (s.difference !== null) values.push(s.difference);
@@ -68,7 +76,10 @@ export function forestDomain(signals: SignalEvidence[]): { lo: number; hi: numbe
   return { lo: lo - pad, hi: hi + pad };
 }
 
-function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'absolute' }) {
+function ForestPlot(props: {
+  signals: SignalEvidence[];
+  scale: 'relative' | 'absolute';
+}) {
   const { signals, scale } = props;
   const theme = useTheme();
   const { lo, hi } = forestDomain(signals);
@@ -94,7 +105,11 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
       viewBox={`0 0 ${width} ${height}`}
       width="100%"
       data-testid={`forest-plot-${scale}`}
-      style={{ maxWidth: width, fontFamily: theme.typography.fontFamily, fontSize: 12 }}
+      style={{
+        maxWidth: width,
+        fontFamily: theme.typography.fontFamily,
+        fontSize: 12,
+      }}
     >
       {ticks.map(t => (
         <line
@@ -117,19 +132,26 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
         const outRight = s.difference !== null && s.difference > hi;
         const outLeft = s.difference !== null && s.difference < lo;
         // where the clipped difference's label goes: at the arrow on the edge it is past, else on the point
-        let label: { x: number; anchor: 'start' | 'middle' | 'end' } = { x: x(s.difference ?? 0), anchor: 'middle' };
+        let label: { x: number; anchor: 'start' | 'middle' | 'end' } = {
+          x: x(s.difference ?? 0),
+          anchor: 'middle',
+        };
         if (outRight) label = { x: x(hi) - 12, anchor: 'end' };
         else if (outLeft) label = { x: x(lo) + 12, anchor: 'start' };
         return (
           <g key={s.name} data-testid={`forest-row-${s.name}`}>
             <title>
               {`${s.name} (${betterText(s)}): difference ${formatDifference(s.difference, s.scale)}, interval ${
-                s.ci ? `${formatDifference(s.ci[0], s.scale)} to ${formatDifference(s.ci[1], s.scale)}` : 'none yet'
+                s.ci
+                  ? `${formatDifference(s.ci[0], s.scale)} to ${formatDifference(s.ci[1], s.scale)}`
+                  : 'none yet'
               }, margin ${formatDifference(m, s.scale)}, rule ${s.rule}`}
             </title>
             <text x={4} y={cy + 4} fill={theme.palette.text.primary}>
               {s.name}
-              <tspan fill={theme.palette.text.secondary}>{s.direction === 'increase' ? ' ↑ better' : ' ↓ better'}</tspan>
+              <tspan fill={theme.palette.text.secondary}>
+                {s.direction === 'increase' ? ' ↑ better' : ' ↓ better'}
+              </tspan>
             </text>
             {m !== null && m >= lo && m <= hi && (
               <line
@@ -145,12 +167,39 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
             )}
             {s.ci && (
               <>
-                <line x1={x(s.ci[0])} x2={x(s.ci[1])} y1={cy} y2={cy} stroke={c} strokeWidth={2} />
-                {s.ci[0] >= lo && <line x1={x(s.ci[0])} x2={x(s.ci[0])} y1={cy - 5} y2={cy + 5} stroke={c} strokeWidth={2} />}
-                {s.ci[1] <= hi && <line x1={x(s.ci[1])} x2={x(s.ci[1])} y1={cy - 5} y2={cy + 5} stroke={c} strokeWidth={2} />}
+                <line
+                  x1={x(s.ci[0])}
+                  x2={x(s.ci[1])}
+                  y1={cy}
+                  y2={cy}
+                  stroke={c}
+                  strokeWidth={2}
+                />
+                {s.ci[0] >= lo && (
+                  <line
+                    x1={x(s.ci[0])}
+                    x2={x(s.ci[0])}
+                    y1={cy - 5}
+                    y2={cy + 5}
+                    stroke={c}
+                    strokeWidth={2}
+                  />
+                )}
+                {s.ci[1] <= hi && (
+                  <line
+                    x1={x(s.ci[1])}
+                    x2={x(s.ci[1])}
+                    y1={cy - 5}
+                    y2={cy + 5}
+                    stroke={c}
+                    strokeWidth={2}
+                  />
+                )}
               </>
             )}
-            {s.difference !== null && !outLeft && !outRight && <circle cx={x(s.difference)} cy={cy} r={5} fill={c} />}
+            {s.difference !== null && !outLeft && !outRight && (
+              <circle cx={x(s.difference)} cy={cy} r={5} fill={c} />
+            )}
             {(outLeft || outRight) && (
               <path
                 d={
@@ -181,7 +230,13 @@ function ForestPlot(props: { signals: SignalEvidence[]; scale: 'relative' | 'abs
         );
       })}
       {ticks.map(t => (
-        <text key={`tick-${t}`} x={x(t)} y={height - 6} textAnchor="middle" fill={theme.palette.text.secondary}>
+        <text
+          key={`tick-${t}`}
+          x={x(t)}
+          y={height - 6}
+          textAnchor="middle"
+          fill={theme.palette.text.secondary}
+        >
           {t === 0 ? '0' : formatDifference(t, scale)}
         </text>
       ))}
@@ -194,7 +249,11 @@ export function KpiDeltas(props: { evidence: unknown }) {
   const signals = readSignals(props.evidence);
   if (signals.length === 0) {
     return (
-      <Typography variant="body2" color="text.secondary" data-testid="kpi-empty">
+      <Typography
+        variant="body2"
+        color="text.secondary"
+        data-testid="kpi-empty"
+      >
         No signal comparison in the latest evaluation yet.
       </Typography>
     );
@@ -204,12 +263,17 @@ export function KpiDeltas(props: { evidence: unknown }) {
   return (
     <Box data-testid="kpi-deltas">
       <Typography variant="body2" color="text.secondary" sx={{ mb: 1 }}>
-        Each line is canary minus baseline with its always-valid interval (it stays valid however often it is
-        looked at). The dashed orange mark is the margin of harm the policy tolerates; a dot right of 0 means
-        the canary's value is higher.
+        Each line is canary minus baseline with its always-valid interval (it
+        stays valid however often it is looked at). The dashed orange mark is
+        the margin of harm the policy tolerates; a dot right of 0 means the
+        canary's value is higher.
       </Typography>
-      {relative.length > 0 && <ForestPlot signals={relative} scale="relative" />}
-      {absolute.length > 0 && <ForestPlot signals={absolute} scale="absolute" />}
+      {relative.length > 0 && (
+        <ForestPlot signals={relative} scale="relative" />
+      )}
+      {absolute.length > 0 && (
+        <ForestPlot signals={absolute} scale="absolute" />
+      )}
       <Table size="small" aria-label="KPI deltas" data-testid="kpi-table">
         <TableHead>
           <TableRow>
@@ -233,11 +297,20 @@ export function KpiDeltas(props: { evidence: unknown }) {
               <TableCell>{betterText(s)}</TableCell>
               <TableCell align="right">{formatNumber(s.baseline)}</TableCell>
               <TableCell align="right">{formatNumber(s.canary)}</TableCell>
-              <TableCell align="right">{formatDifference(s.difference, s.scale)}</TableCell>
               <TableCell align="right">
-                {s.ci ? `[${formatDifference(s.ci[0], s.scale)}, ${formatDifference(s.ci[1], s.scale)}]` : '—'}
+                {formatDifference(s.difference, s.scale)}
               </TableCell>
-              <TableCell align="right">{formatDifference(s.margin ? harmSign(s) * s.margin : null, s.scale)}</TableCell>
+              <TableCell align="right">
+                {s.ci
+                  ? `[${formatDifference(s.ci[0], s.scale)}, ${formatDifference(s.ci[1], s.scale)}]`
+                  : '—'}
+              </TableCell>
+              <TableCell align="right">
+                {formatDifference(
+                  s.margin ? harmSign(s) * s.margin : null,
+                  s.scale,
+                )}
+              </TableCell>
               <TableCell>
                 <Tooltip title={RULE_HELP[s.rule] ?? ''}>
                   <span>{s.rule}</span>

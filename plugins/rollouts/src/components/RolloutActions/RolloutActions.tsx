@@ -33,7 +33,10 @@ export interface ActionOutcome {
 }
 
 /** The text shown when the user lacks the permission for an action. */
-export function permissionHint(action: RolloutAction, entityRef: string): string {
+export function permissionHint(
+  action: RolloutAction,
+  entityRef: string,
+): string {
   return `You need the ${permissionFor(action).name} permission on ${entityRef} (owners of the service have it)`;
 }
 
@@ -53,7 +56,10 @@ function ActionButton(props: {
   onClick: () => void;
 }) {
   const { action, entityRef, size, failed, onClick } = props;
-  const { allowed, loading } = usePermission({ permission: permissionFor(action), resourceRef: entityRef });
+  const { allowed, loading } = usePermission({
+    permission: permissionFor(action),
+    resourceRef: entityRef,
+  });
   const button = (
     <Button
       size={size}
@@ -63,7 +69,9 @@ function ActionButton(props: {
       onClick={onClick}
       data-testid={`action-${action}`}
     >
-      {failed ? `Retry ${ACTION_LABELS[action].toLocaleLowerCase('en-US')}` : ACTION_LABELS[action]}
+      {failed
+        ? `Retry ${ACTION_LABELS[action].toLocaleLowerCase('en-US')}`
+        : ACTION_LABELS[action]}
     </Button>
   );
   if (!loading && !allowed) {
@@ -110,9 +118,15 @@ export function ActionDialog(props: {
       const message = result.alreadyInState
         ? `${name} ${rollout.version} was already ${result.rollout?.status ?? 'in that state'}: nothing to do.`
         : `${ACTION_PAST[action]} ${name} ${rollout.version}.${
-            result.rollout ? ` It is now ${result.rollout.status} at ${result.rollout.currentWeight}% of traffic.` : ''
+            result.rollout
+              ? ` It is now ${result.rollout.status} at ${result.rollout.currentWeight}% of traffic.`
+              : ''
           }${result.replayed ? ' (This request had already been applied.)' : ''}`;
-      onDone({ severity: result.alreadyInState ? 'info' : 'success', message, result });
+      onDone({
+        severity: result.alreadyInState ? 'info' : 'success',
+        message,
+        result,
+      });
     } catch (e) {
       const status = statusOf(e);
       const msg = serverMessage(e);
@@ -134,8 +148,16 @@ export function ActionDialog(props: {
   };
 
   return (
-    <Dialog open={open} onClose={busy ? undefined : onClose} fullWidth maxWidth="sm" aria-labelledby={`rollout-action-${action}-title`}>
-      <DialogTitle id={`rollout-action-${action}-title`}>{`${label} ${name} ${rollout.version}?`}</DialogTitle>
+    <Dialog
+      open={open}
+      onClose={busy ? undefined : onClose}
+      fullWidth
+      maxWidth="sm"
+      aria-labelledby={`rollout-action-${action}-title`}
+    >
+      <DialogTitle
+        id={`rollout-action-${action}-title`}
+      >{`${label} ${name} ${rollout.version}?`}</DialogTitle>
       <DialogContent>
         <DialogContentText data-testid="action-description" sx={{ mb: 2 }}>
           {describeAction(action, rollout)}
@@ -169,7 +191,9 @@ export function ActionDialog(props: {
           disabled={busy || reason.trim() === ''}
           onClick={confirm}
           aria-busy={busy}
-          startIcon={busy ? <CircularProgress size={16} aria-hidden /> : undefined}
+          startIcon={
+            busy ? <CircularProgress size={16} aria-hidden /> : undefined
+          }
         >
           {confirmLabel}
         </Button>
@@ -197,7 +221,13 @@ export function RolloutActions(props: {
   if (actions.length === 0) return null;
   return (
     <>
-      <Stack direction="row" spacing={1} flexWrap={size === 'small' ? 'nowrap' : 'wrap'} useFlexGap data-testid="rollout-actions">
+      <Stack
+        direction="row"
+        spacing={1}
+        flexWrap={size === 'small' ? 'nowrap' : 'wrap'}
+        useFlexGap
+        data-testid="rollout-actions"
+      >
         {actions.map(action => (
           <ActionButton
             key={action}

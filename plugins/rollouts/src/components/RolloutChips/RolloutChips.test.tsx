@@ -14,6 +14,8 @@ describe('RolloutChips', () => {
     );
     expect(screen.getByTestId('verdict-chip')).toHaveTextContent('hold');
     expect(screen.getByTestId('status-chip')).toHaveTextContent('paused');
-    expect(screen.getByTestId('rubric-chip')).toHaveTextContent('provisionally ready');
+    expect(screen.getByTestId('rubric-chip')).toHaveTextContent(
+      'provisionally ready',
+    );
   });
 });

@@ -10,12 +10,35 @@ function durationMs(r: Rollout): number | null {
 }
 
 /** Finished rollouts of one service. */
-export function RolloutHistory(props: { rollouts: Rollout[]; onSelect?: (rollout: Rollout) => void }) {
+export function RolloutHistory(props: {
+  rollouts: Rollout[];
+  onSelect?: (rollout: Rollout) => void;
+}) {
   const columns: TableColumn<Rollout>[] = [
-    { title: 'Version', field: 'version', render: r => (r.previousVersion ? `${r.version} (from ${r.previousVersion})` : r.version) },
-    { title: 'Status', field: 'status', render: r => <StatusChip status={r.status} /> },
-    { title: 'Started', field: 'startedAt', render: r => formatDateTime(r.startedAt), defaultSort: 'desc' },
-    { title: 'Finished', field: 'finishedAt', render: r => formatDateTime(r.finishedAt) },
+    {
+      title: 'Version',
+      field: 'version',
+      render: r =>
+        r.previousVersion
+          ? `${r.version} (from ${r.previousVersion})`
+          : r.version,
+    },
+    {
+      title: 'Status',
+      field: 'status',
+      render: r => <StatusChip status={r.status} />,
+    },
+    {
+      title: 'Started',
+      field: 'startedAt',
+      render: r => formatDateTime(r.startedAt),
+      defaultSort: 'desc',
+    },
+    {
+      title: 'Finished',
+      field: 'finishedAt',
+      render: r => formatDateTime(r.finishedAt),
+    },
     {
       title: 'Duration',
       field: 'finishedAt',
@@ -28,9 +51,18 @@ export function RolloutHistory(props: { rollouts: Rollout[]; onSelect?: (rollout
       title="Past rollouts"
       data={props.rollouts}
       columns={columns}
-      options={{ paging: props.rollouts.length > 10, pageSize: 10, search: false, padding: 'dense' }}
-      onRowClick={props.onSelect ? (_e, row) => row && props.onSelect!(row) : undefined}
-      emptyContent={<div style={{ padding: 16 }}>No finished rollouts yet.</div>}
+      options={{
+        paging: props.rollouts.length > 10,
+        pageSize: 10,
+        search: false,
+        padding: 'dense',
+      }}
+      onRowClick={
+        props.onSelect ? (_e, row) => row && props.onSelect!(row) : undefined
+      }
+      emptyContent={
+        <div style={{ padding: 16 }}>No finished rollouts yet.</div>
+      }
     />
   );
 }

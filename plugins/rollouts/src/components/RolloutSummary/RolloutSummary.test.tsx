@@ -1,6 +1,8 @@
 // @vitest-environment jsdom
 // material-ui-popup-state (used by plugin-catalog-react's peek-ahead popover) does not load as native ESM under vitest
-vi.mock('material-ui-popup-state/HoverPopover', () => ({ default: () => null }));
+vi.mock('material-ui-popup-state/HoverPopover', () => ({
+  default: () => null,
+}));
 import { screen } from '@testing-library/react';
 import { createMockApi, makeRollout } from '../../__testUtils__/fixtures';
 import { renderWithApis } from '../../__testUtils__/render';
@@ -9,21 +11,51 @@ import { RolloutSummary } from './RolloutSummary';
 describe('RolloutSummary', () => {
   it('says that a rollback failed, that Tollgate retries it, and offers the retry now', async () => {
     const rollout = makeRollout({
-      lastError: { message: 'simulator did not accept the rollback: read ECONNRESET', at: '2026-11-21T03:00:00Z', action: 'rollback' },
+      lastError: {
+        message: 'simulator did not accept the rollback: read ECONNRESET',
+        at: '2026-11-21T03:00:00Z',
+        action: 'rollback',
+      },
     });
-    await renderWithApis(<RolloutSummary rollout={rollout} entityRef={rollout.entityRef} onAction={vi.fn()} />, { api: createMockApi() });
+    await renderWithApis(
+      <RolloutSummary
+        rollout={rollout}
+        entityRef={rollout.entityRef}
+        onAction={vi.fn()}
+      />,
+      { api: createMockApi() },
+    );
     const alert = await screen.findByTestId('rollout-last-error');
-    expect(alert).toHaveTextContent('The rollback failed: simulator did not accept the rollback: read ECONNRESET');
+    expect(alert).toHaveTextContent(
+      'The rollback failed: simulator did not accept the rollback: read ECONNRESET',
+    );
     expect(alert).toHaveTextContent('Tollgate retries it on its next run');
-    expect(await screen.findByRole('button', { name: 'Retry roll back' })).toBeInTheDocument();
+    expect(
+      await screen.findByRole('button', { name: 'Retry roll back' }),
+    ).toBeInTheDocument();
   });
 
   it('shows a telemetry failure as it is, without a retry button', async () => {
     const rollout = makeRollout({
-      lastError: { message: 'telemetry unavailable: no answer within 30 s; holding (never promote on missing data)', at: '2026-11-21T03:00:00Z' },
+      lastError: {
+        message:
+          'telemetry unavailable: no answer within 30 s; holding (never promote on missing data)',
+        at: '2026-11-21T03:00:00Z',
+      },
     });
-    await renderWithApis(<RolloutSummary rollout={rollout} entityRef={rollout.entityRef} onAction={vi.fn()} />, { api: createMockApi() });
-    expect(await screen.findByTestId('rollout-last-error')).toHaveTextContent(/^telemetry unavailable: no answer within 30 s/);
-    expect(screen.queryByRole('button', { name: /^Retry/ })).not.toBeInTheDocument();
+    await renderWithApis(
+      <RolloutSummary
+        rollout={rollout}
+        entityRef={rollout.entityRef}
+        onAction={vi.fn()}
+      />,
+      { api: createMockApi() },
+    );
+    expect(await screen.findByTestId('rollout-last-error')).toHaveTextContent(
+      /^telemetry unavailable: no answer within 30 s/,
+    );
+    expect(
+      screen.queryByRole('button', { name: /^Retry/ }),
+    ).not.toBeInTheDocument();
   });
 });

@@ -21,9 +21,18 @@ export function RolloutSummary(props: {
   const ev = rollout.lastEvaluation;
   return (
     <Box data-testid="rollout-summary">
-      <Stack direction="row" spacing={1} alignItems="center" flexWrap="wrap" useFlexGap sx={{ mb: 1 }}>
+      <Stack
+        direction="row"
+        spacing={1}
+        alignItems="center"
+        flexWrap="wrap"
+        useFlexGap
+        sx={{ mb: 1 }}
+      >
         <Typography variant="h6" component="h3" data-testid="rollout-version">
-          {rollout.previousVersion ? `${rollout.previousVersion} → ${rollout.version}` : rollout.version}
+          {rollout.previousVersion
+            ? `${rollout.previousVersion} → ${rollout.version}`
+            : rollout.version}
         </Typography>
         <StatusChip status={rollout.status} />
         <VerdictChip verdict={ev?.verdict} />
@@ -33,7 +42,9 @@ export function RolloutSummary(props: {
         {`${rollout.provider}: ${rollout.target}`}
         {rollout.policyName ? ` · policy ${rollout.policyName}` : ''}
         {` · started ${formatDateTime(rollout.startedAt)}`}
-        {rollout.finishedAt ? ` · finished ${formatDateTime(rollout.finishedAt)}` : ''}
+        {rollout.finishedAt
+          ? ` · finished ${formatDateTime(rollout.finishedAt)}`
+          : ''}
       </Typography>
       <StepLadder rollout={rollout} />
       {ev ? (
@@ -69,8 +80,21 @@ export function RolloutSummary(props: {
         </Alert>
       )}
       {(onAction || runbookUrl) && (
-        <Stack direction="row" spacing={2} alignItems="center" flexWrap="wrap" useFlexGap sx={{ mt: 2 }}>
-          {onAction && <RolloutActions rollout={rollout} entityRef={entityRef} onDone={onAction} />}
+        <Stack
+          direction="row"
+          spacing={2}
+          alignItems="center"
+          flexWrap="wrap"
+          useFlexGap
+          sx={{ mt: 2 }}
+        >
+          {onAction && (
+            <RolloutActions
+              rollout={rollout}
+              entityRef={entityRef}
+              onDone={onAction}
+            />
+          )}
           {runbookUrl && (
             <Link to={runbookUrl} data-testid="runbook-link">
               Runbook

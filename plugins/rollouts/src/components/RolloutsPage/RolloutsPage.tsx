@@ -34,7 +34,11 @@ import {
 import { useApi, useApiHolder } from '@backstage/core-plugin-api';
 import { catalogApiRef } from '@backstage/plugin-catalog-react';
 import { stringifyEntityRef } from '@backstage/catalog-model';
-import type { Rollout, RolloutsSummary, ServiceSummary } from '@tollgate/plugin-rollouts-common';
+import type {
+  Rollout,
+  RolloutsSummary,
+  ServiceSummary,
+} from '@tollgate/plugin-rollouts-common';
 import { rolloutsApiRef } from '../../api';
 import { useLiveData } from '../../hooks/useLiveData';
 import {
@@ -63,14 +67,24 @@ function useCatalogOptions(kind: 'Group' | 'System'): Option[] {
       if (!catalogApi) return [];
       const res = await catalogApi.getEntities({
         filter: { kind },
-        fields: ['kind', 'metadata.name', 'metadata.namespace', 'metadata.title', 'spec.profile.displayName'],
+        fields: [
+          'kind',
+          'metadata.name',
+          'metadata.namespace',
+          'metadata.title',
+          'spec.profile.displayName',
+        ],
       });
       return res.items
         .map(e => {
           const ref = stringifyEntityRef(e);
           const title =
-            (e.spec as { profile?: { displayName?: string } } | undefined)?.profile?.displayName ?? e.metadata.title;
-          return { ref, label: title ? `${title} (${e.metadata.name})` : e.metadata.name };
+            (e.spec as { profile?: { displayName?: string } } | undefined)
+              ?.profile?.displayName ?? e.metadata.title;
+          return {
+            ref,
+            label: title ? `${title} (${e.metadata.name})` : e.metadata.name,
+          };
         })
         .sort((a, b) => a.label.localeCompare(b.label));
     },
@@ -80,14 +94,29 @@ function useCatalogOptions(kind: 'Group' | 'System'): Option[] {
   return data.value ?? [];
 }
 
-function Tile(props: { testId: string; label: string; value: string; help: string; detail?: string }) {
+function Tile(props: {
+  testId: string;
+  label: string;
+  value: string;
+  help: string;
+  detail?: string;
+}) {
   return (
     <Tooltip title={props.help} describeChild>
-      <Paper variant="outlined" sx={{ p: 2 }} data-testid={props.testId} tabIndex={0}>
+      <Paper
+        variant="outlined"
+        sx={{ p: 2 }}
+        data-testid={props.testId}
+        tabIndex={0}
+      >
         <Typography variant="overline" component="h3" color="text.secondary">
           {props.label}
         </Typography>
-        <Typography variant="h4" component="p" data-testid={`${props.testId}-value`}>
+        <Typography
+          variant="h4"
+          component="p"
+          data-testid={`${props.testId}-value`}
+        >
           {props.value}
         </Typography>
         {props.detail && (
@@ -106,40 +135,44 @@ export function KpiTiles(props: { summary: RolloutsSummary }) {
   return (
     <Box
       data-testid="kpi-tiles"
-      sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fit, minmax(190px, 1fr))' }}
+      sx={{
+        display: 'grid',
+        gap: 2,
+        gridTemplateColumns: 'repeat(auto-fit, minmax(190px, 1fr))',
+      }}
     >
-        <Tile
-          testId="tile-active"
-          label="Active rollouts"
-          value={String(s.activeRollouts)}
-          help="Releases rolling out right now: part of the traffic is on a new version that is being watched."
-        />
-        <Tile
-          testId="tile-success"
-          label="Success rate"
-          value={formatPercent(s.successRate)}
-          detail={`${s.promoted} of ${s.finishedRollouts} finished in the last ${days}`}
-          help={`Of the releases that finished in the last ${days}, the share that reached all users.`}
-        />
-        <Tile
-          testId="tile-mttr"
-          label="Mean time to rollback"
-          value={formatMinutes(s.meanTimeToRollbackMinutes)}
-          detail={`${s.rolledBack} rolled back`}
-          help="For releases that were undone: the average time from the start of the release to when users were back on the old version."
-        />
-        <Tile
-          testId="tile-cfr"
-          label="Change-failure rate"
-          value={formatPercent(s.changeFailureRate)}
-          help={`Of the releases that finished in the last ${days}, the share that had to be undone, was stopped or failed.`}
-        />
-        <Tile
-          testId="tile-detection"
-          label="Detection lag"
-          value={formatMinutes(s.meanDetectionLagMinutes)}
-          help="For releases that were undone: the average time between the first warning from the automatic checks and the rollback."
-        />
+      <Tile
+        testId="tile-active"
+        label="Active rollouts"
+        value={String(s.activeRollouts)}
+        help="Releases rolling out right now: part of the traffic is on a new version that is being watched."
+      />
+      <Tile
+        testId="tile-success"
+        label="Success rate"
+        value={formatPercent(s.successRate)}
+        detail={`${s.promoted} of ${s.finishedRollouts} finished in the last ${days}`}
+        help={`Of the releases that finished in the last ${days}, the share that reached all users.`}
+      />
+      <Tile
+        testId="tile-mttr"
+        label="Mean time to rollback"
+        value={formatMinutes(s.meanTimeToRollbackMinutes)}
+        detail={`${s.rolledBack} rolled back`}
+        help="For releases that were undone: the average time from the start of the release to when users were back on the old version."
+      />
+      <Tile
+        testId="tile-cfr"
+        label="Change-failure rate"
+        value={formatPercent(s.changeFailureRate)}
+        help={`Of the releases that finished in the last ${days}, the share that had to be undone, was stopped or failed.`}
+      />
+      <Tile
+        testId="tile-detection"
+        label="Detection lag"
+        value={formatMinutes(s.meanDetectionLagMinutes)}
+        help="For releases that were undone: the average time between the first warning from the automatic checks and the rollback."
+      />
     </Box>
   );
 }
@@ -147,20 +180,49 @@ export function KpiTiles(props: { summary: RolloutsSummary }) {
 function TrendChart(props: { trend: RolloutsSummary['trend'] }) {
   const theme = useTheme();
   if (props.trend.length === 0) {
-    return <Typography variant="body2">No finished rollouts in this period.</Typography>;
+    return (
+      <Typography variant="body2">
+        No finished rollouts in this period.
+      </Typography>
+    );
   }
   return (
     <Box sx={{ width: '100%', height: 260 }} data-testid="trend-chart">
-      <ResponsiveContainer width="100%" height="100%" initialDimension={{ width: 600, height: 260 }}>
-        <BarChart data={props.trend} margin={{ top: 8, right: 16, left: 0, bottom: 0 }}>
+      <ResponsiveContainer
+        width="100%"
+        height="100%"
+        initialDimension={{ width: 600, height: 260 }}
+      >
+        <BarChart
+          data={props.trend}
+          margin={{ top: 8, right: 16, left: 0, bottom: 0 }}
+        >
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="day" />
           <YAxis allowDecimals={false} width={32} />
           <ChartTooltip />
           <Legend />
-          <Bar dataKey="promoted" name="promoted" stackId="a" fill={theme.palette.success.main} isAnimationActive={false} />
-          <Bar dataKey="rolledBack" name="rolled back" stackId="a" fill={theme.palette.error.main} isAnimationActive={false} />
-          <Bar dataKey="other" name="other (aborted, failed)" stackId="a" fill={theme.palette.grey[500]} isAnimationActive={false} />
+          <Bar
+            dataKey="promoted"
+            name="promoted"
+            stackId="a"
+            fill={theme.palette.success.main}
+            isAnimationActive={false}
+          />
+          <Bar
+            dataKey="rolledBack"
+            name="rolled back"
+            stackId="a"
+            fill={theme.palette.error.main}
+            isAnimationActive={false}
+          />
+          <Bar
+            dataKey="other"
+            name="other (aborted, failed)"
+            stackId="a"
+            fill={theme.palette.grey[500]}
+            isAnimationActive={false}
+          />
         </BarChart>
       </ResponsiveContainer>
     </Box>
@@ -169,18 +231,31 @@ function TrendChart(props: { trend: RolloutsSummary['trend'] }) {
 
 function stepText(r: Rollout): string {
   const n = r.steps?.length ?? 0;
-  return n ? `${r.currentStepIndex + 1}/${n} · ${r.currentWeight}%` : `${r.currentWeight}%`;
+  return n
+    ? `${r.currentStepIndex + 1}/${n} · ${r.currentWeight}%`
+    : `${r.currentWeight}%`;
 }
 
-function ActiveRolloutsTable(props: { rollouts: Rollout[]; onAction: (o: ActionOutcome) => void }) {
+function ActiveRolloutsTable(props: {
+  rollouts: Rollout[];
+  onAction: (o: ActionOutcome) => void;
+}) {
   const columns: TableColumn<Rollout>[] = [
     {
       title: 'Service',
       field: 'entityRef',
-      render: r => <Link to={entityRolloutsPath(r.entityRef)}>{entityName(r.entityRef)}</Link>,
+      render: r => (
+        <Link to={entityRolloutsPath(r.entityRef)}>
+          {entityName(r.entityRef)}
+        </Link>
+      ),
     },
     { title: 'Version', field: 'version' },
-    { title: 'Status', field: 'status', render: r => <StatusChip status={r.status} /> },
+    {
+      title: 'Status',
+      field: 'status',
+      render: r => <StatusChip status={r.status} />,
+    },
     { title: 'Step', field: 'currentWeight', render: r => stepText(r) },
     {
       title: 'Verdict',
@@ -196,7 +271,8 @@ function ActiveRolloutsTable(props: { rollouts: Rollout[]; onAction: (o: ActionO
     {
       title: 'Time in step',
       field: 'stepStartedAt',
-      customSort: (a, b) => Date.parse(b.stepStartedAt) - Date.parse(a.stepStartedAt),
+      customSort: (a, b) =>
+        Date.parse(b.stepStartedAt) - Date.parse(a.stepStartedAt),
       render: r => formatDuration(sinceIso(r.stepStartedAt)),
     },
     {
@@ -204,7 +280,9 @@ function ActiveRolloutsTable(props: { rollouts: Rollout[]; onAction: (o: ActionO
       sorting: false,
       width: '300px',
       cellStyle: { minWidth: 300 },
-      render: r => <RolloutActions rollout={r} size="small" onDone={props.onAction} />,
+      render: r => (
+        <RolloutActions rollout={r} size="small" onDone={props.onAction} />
+      ),
     },
   ];
   return (
@@ -212,8 +290,17 @@ function ActiveRolloutsTable(props: { rollouts: Rollout[]; onAction: (o: ActionO
       title={`Active rollouts (${props.rollouts.length})`}
       data={props.rollouts}
       columns={columns}
-      options={{ paging: true, pageSize: 20, pageSizeOptions: [20, 50, 100], search: true, padding: 'dense', emptyRowsWhenPaging: false }}
-      emptyContent={<Box sx={{ p: 2 }}>No active rollouts for this selection.</Box>}
+      options={{
+        paging: true,
+        pageSize: 20,
+        pageSizeOptions: [20, 50, 100],
+        search: true,
+        padding: 'dense',
+        emptyRowsWhenPaging: false,
+      }}
+      emptyContent={
+        <Box sx={{ p: 2 }}>No active rollouts for this selection.</Box>
+      }
     />
   );
 }
@@ -223,7 +310,11 @@ function ServicesTable(props: { services: ServiceSummary[] }) {
     {
       title: 'Service',
       field: 'entityRef',
-      render: s => <Link to={entityRolloutsPath(s.entityRef)}>{entityName(s.entityRef)}</Link>,
+      render: s => (
+        <Link to={entityRolloutsPath(s.entityRef)}>
+          {entityName(s.entityRef)}
+        </Link>
+      ),
     },
     { title: 'Active', field: 'activeRollouts', type: 'numeric' },
     { title: 'Finished', field: 'finishedRollouts', type: 'numeric' },
@@ -254,7 +345,12 @@ function ServicesTable(props: { services: ServiceSummary[] }) {
         return (
           <Stack direction="row" spacing={0.5} flexWrap="wrap" useFlexGap>
             {entries.map(([k, v]) => (
-              <Chip key={k} size="small" variant="outlined" label={`${k} ${v >= 0 ? '+' : ''}${formatNumber(v * 100, 3)}%`} />
+              <Chip
+                key={k}
+                size="small"
+                variant="outlined"
+                label={`${k} ${v >= 0 ? '+' : ''}${formatNumber(v * 100, 3)}%`}
+              />
             ))}
           </Stack>
         );
@@ -267,7 +363,14 @@ function ServicesTable(props: { services: ServiceSummary[] }) {
       subtitle="Burn: how fast the service spends its error budget during its rollouts (above 1× spends it faster than the SLO allows). KPI impact: average change of business metrics on the new version."
       data={props.services}
       columns={columns}
-      options={{ paging: true, pageSize: 20, pageSizeOptions: [20, 50, 100], search: true, padding: 'dense', emptyRowsWhenPaging: false }}
+      options={{
+        paging: true,
+        pageSize: 20,
+        pageSizeOptions: [20, 50, 100],
+        search: true,
+        padding: 'dense',
+        emptyRowsWhenPaging: false,
+      }}
     />
   );
 }
@@ -283,13 +386,22 @@ export function RolloutsPage() {
   const systems = useCatalogOptions('System');
 
   const summary = useLiveData(
-    () => api.getSummary({ owner: owner || undefined, system: system || undefined, days }),
+    () =>
+      api.getSummary({
+        owner: owner || undefined,
+        system: system || undefined,
+        days,
+      }),
     [api, owner, system, days],
     { signalThrottleMs: 10_000 },
   );
-  const active = useLiveData(() => api.listRollouts({ status: 'active', limit: 1000 }), [api], {
-    signalThrottleMs: 5_000,
-  });
+  const active = useLiveData(
+    () => api.listRollouts({ status: 'active', limit: 1000 }),
+    [api],
+    {
+      signalThrottleMs: 5_000,
+    },
+  );
 
   const filtered = useMemo(() => {
     const items = active.value?.items ?? [];
@@ -311,9 +423,17 @@ export function RolloutsPage() {
 
   return (
     <Page themeId="tool">
-      <Header title="Rollouts" subtitle="Progressive delivery across the portfolio" />
+      <Header
+        title="Rollouts"
+        subtitle="Progressive delivery across the portfolio"
+      />
       <Content>
-        <Stack direction={{ xs: 'column', md: 'row' }} spacing={2} sx={{ mb: 3 }} alignItems={{ md: 'center' }}>
+        <Stack
+          direction={{ xs: 'column', md: 'row' }}
+          spacing={2}
+          sx={{ mb: 3 }}
+          alignItems={{ md: 'center' }}
+        >
           <TextField
             select
             label="Owner"
@@ -366,19 +486,27 @@ export function RolloutsPage() {
         </Stack>
 
         {summary.loading && <Progress />}
-        {!summary.loading && summary.error && !summary.value && <ResponseErrorPanel error={summary.error} />}
+        {!summary.loading && summary.error && !summary.value && (
+          <ResponseErrorPanel error={summary.error} />
+        )}
         {summary.value && (
           <Stack spacing={3}>
             <KpiTiles summary={summary.value} />
-            <InfoCard title={`Finished rollouts per day (last ${summary.value.windowDays} days)`}>
+            <InfoCard
+              title={`Finished rollouts per day (last ${summary.value.windowDays} days)`}
+            >
               <TrendChart trend={summary.value.trend ?? []} />
             </InfoCard>
           </Stack>
         )}
         <Box sx={{ mt: 3 }}>
           {active.loading && <Progress />}
-          {!active.loading && active.error && !active.value && <ResponseErrorPanel error={active.error} />}
-          {active.value && <ActiveRolloutsTable rollouts={filtered} onAction={onAction} />}
+          {!active.loading && active.error && !active.value && (
+            <ResponseErrorPanel error={active.error} />
+          )}
+          {active.value && (
+            <ActiveRolloutsTable rollouts={filtered} onAction={onAction} />
+          )}
         </Box>
         {summary.value && (
           <Box sx={{ mt: 3 }}>

@@ -6,12 +6,18 @@ import Typography from '@mui/material/Typography';
 import type { Rollout, RolloutStep } from '@tollgate/plugin-rollouts-common';
 import { formatDuration, sinceIso } from '../../utils/format';
 
-const DEFAULT_STEPS: RolloutStep[] = [{ weight: 1 }, { weight: 5 }, { weight: 25 }, { weight: 100 }];
+const DEFAULT_STEPS: RolloutStep[] = [
+  { weight: 1 },
+  { weight: 5 },
+  { weight: 25 },
+  { weight: 100 },
+];
 
 /** The caption under a step: its approval gate, else its minimum duration. */
 function stepCaption(step: RolloutStep): string {
   if (step.requiresApproval) return 'needs approval';
-  if (step.minDurationSeconds) return `≥ ${formatDuration(step.minDurationSeconds * 1000)}`;
+  if (step.minDurationSeconds)
+    return `≥ ${formatDuration(step.minDurationSeconds * 1000)}`;
   return '';
 }
 
@@ -19,17 +25,24 @@ function stepCaption(step: RolloutStep): string {
 export function StepLadder(props: { rollout: Rollout; now?: number }) {
   const { rollout } = props;
   const steps = rollout.steps?.length ? rollout.steps : DEFAULT_STEPS;
-  const finished = Boolean(rollout.finishedAt) || ['promoted', 'rolled-back', 'aborted', 'failed'].includes(rollout.status);
+  const finished =
+    Boolean(rollout.finishedAt) ||
+    ['promoted', 'rolled-back', 'aborted', 'failed'].includes(rollout.status);
   const promoted = rollout.status === 'promoted';
-  const active = promoted ? steps.length : Math.min(Math.max(rollout.currentStepIndex ?? 0, 0), steps.length - 1);
+  const active = promoted
+    ? steps.length
+    : Math.min(Math.max(rollout.currentStepIndex ?? 0, 0), steps.length - 1);
   const inStep = finished ? null : sinceIso(rollout.stepStartedAt, props.now);
   const current = steps[active];
   let summary: string;
   if (promoted) summary = `Completed: ${rollout.version} serves all traffic.`;
-  else if (finished) summary = `Ended at step ${active + 1} of ${steps.length} (${rollout.currentWeight}% of traffic).`;
+  else if (finished)
+    summary = `Ended at step ${active + 1} of ${steps.length} (${rollout.currentWeight}% of traffic).`;
   else {
     const since = inStep !== null ? `, for ${formatDuration(inStep)}` : '';
-    const minimum = current?.minDurationSeconds ? ` (minimum ${formatDuration(current.minDurationSeconds * 1000)})` : '';
+    const minimum = current?.minDurationSeconds
+      ? ` (minimum ${formatDuration(current.minDurationSeconds * 1000)})`
+      : '';
     summary = `Step ${active + 1} of ${steps.length}: ${rollout.currentWeight ?? current?.weight}% of traffic on ${rollout.version}${since}${minimum}.`;
   }
   return (
@@ -38,7 +51,12 @@ export function StepLadder(props: { rollout: Rollout; now?: number }) {
         {steps.map((step, i) => (
           <Step key={i} completed={promoted || i < active}>
             <StepLabel
-              error={!promoted && finished && i === active && rollout.status !== 'aborted'}
+              error={
+                !promoted &&
+                finished &&
+                i === active &&
+                rollout.status !== 'aborted'
+              }
               optional={
                 <Typography variant="caption" color="text.secondary">
                   {stepCaption(step)}
