@@ -34,6 +34,22 @@ export function log(message: string) {
 
 const running = new Set<ChildProcess>();
 
+// Commands run in their own process groups, which outlive this process
+// unless it ends them: on exit, and when the test runner is interrupted.
+function killAllNow() {
+  for (const child of running) killGroup(child, 'SIGKILL');
+}
+process.once('exit', killAllNow);
+const SIGNAL_EXIT_CODES = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+for (const signal of Object.keys(SIGNAL_EXIT_CODES) as Array<
+  keyof typeof SIGNAL_EXIT_CODES
+>) {
+  process.once(signal, () => {
+    killAllNow();
+    process.exit(SIGNAL_EXIT_CODES[signal]);
+  });
+}
+
 /**
  * The environment of every command: the test runner's variables (NODE_ENV=test,
  * VITEST_*, npm's lifecycle variables) left out, the yarn shim and this Node
