@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseRolloutsStore } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
 import { rolloutsPlugin } from '../../plugins/rollouts-backend/src/plugin';
-import { computeSummary } from '../../plugins/rollouts-backend/src/service/summary';
+import { computeSummary } from '../../plugins/rollouts-backend/src/summary/summary';
 import {
   API_SEED,
   BENCH_POLICY,

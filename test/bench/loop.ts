@@ -30,13 +30,13 @@ import {
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import { DatabaseRolloutsStore } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
 import type { RolloutsStore } from '../../plugins/rollouts-backend/src/database/RolloutsStore';
-import { EntityIndex } from '../../plugins/rollouts-backend/src/service/EntityIndex';
+import { EntityIndex } from '../../plugins/rollouts-backend/src/catalog/EntityIndex';
 import {
   GateLoop,
   type GateLoopRunResult,
-} from '../../plugins/rollouts-backend/src/service/GateLoop';
-import { ProviderRegistry } from '../../plugins/rollouts-backend/src/service/ProviderRegistry';
-import { RolloutEvents } from '../../plugins/rollouts-backend/src/service/RolloutEvents';
+} from '../../plugins/rollouts-backend/src/loop/GateLoop';
+import { ProviderRegistry } from '../../plugins/rollouts-backend/src/providers/ProviderRegistry';
+import { RolloutEvents } from '../../plugins/rollouts-backend/src/events/RolloutEvents';
 import {
   benchPolicies,
   describeSeed,

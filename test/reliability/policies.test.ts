@@ -25,10 +25,10 @@ import {
   validatePolicyObject,
   validatePolicyYaml,
 } from '../../plugins/rollouts-backend/src/policy/policy';
-import type { EntityIndex } from '../../plugins/rollouts-backend/src/service/EntityIndex';
-import { GateLoop } from '../../plugins/rollouts-backend/src/service/GateLoop';
-import { ProviderRegistry } from '../../plugins/rollouts-backend/src/service/ProviderRegistry';
-import { RolloutEvents } from '../../plugins/rollouts-backend/src/service/RolloutEvents';
+import type { EntityIndex } from '../../plugins/rollouts-backend/src/catalog/EntityIndex';
+import { GateLoop } from '../../plugins/rollouts-backend/src/loop/GateLoop';
+import { ProviderRegistry } from '../../plugins/rollouts-backend/src/providers/ProviderRegistry';
+import { RolloutEvents } from '../../plugins/rollouts-backend/src/events/RolloutEvents';
 import {
   headers,
   OWNER,

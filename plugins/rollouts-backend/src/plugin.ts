@@ -14,15 +14,15 @@ import {
 import { registerRolloutActions } from './actions/registry';
 import { DatabaseRolloutsStore } from './database/DatabaseRolloutsStore';
 import { PolicyResolver } from './policy/PolicyResolver';
-import { ActionService } from './service/ActionService';
-import { EntityIndex } from './service/EntityIndex';
-import { RolloutEvaluator } from './service/evaluation';
-import { GateLoop } from './service/GateLoop';
-import { JudgeService } from './service/JudgeService';
-import { ProviderRegistry } from './service/ProviderRegistry';
-import { RolloutEvents } from './service/RolloutEvents';
-import { createRouter, FLAGGER_WEBHOOK_PATH } from './service/router';
-import { seedHistory } from './service/seedHistory';
+import { ActionService } from './actions/ActionService';
+import { EntityIndex } from './catalog/EntityIndex';
+import { RolloutEvaluator } from './evaluation/RolloutEvaluator';
+import { GateLoop } from './loop/GateLoop';
+import { JudgeService } from './judge/JudgeService';
+import { ProviderRegistry } from './providers/ProviderRegistry';
+import { RolloutEvents } from './events/RolloutEvents';
+import { createRouter, FLAGGER_WEBHOOK_PATH } from './api/router';
+import { seedHistory } from './loop/seedHistory';
 
 /**
  * Tollgate's backend plugin: gates on the scheduler, the decision log, the

@@ -20,7 +20,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import type { z as zod } from 'zod/v3';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
-import type { ActionService } from '../service/ActionService';
+import type { ActionService } from './ActionService';
 import {
   actionPermission,
   requirePermission,

@@ -17,7 +17,7 @@ import {
 } from '@tollgate/plugin-rollouts-common';
 import type { Request } from 'express';
 import type { StoredRollout } from '../database/RolloutsStore';
-import type { ActionResult, ActionService } from '../service/ActionService';
+import type { ActionResult, ActionService } from './ActionService';
 
 /**
  * The one path a person's action on a rollout takes, whether it comes from

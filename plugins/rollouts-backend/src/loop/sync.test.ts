@@ -10,15 +10,15 @@ import {
   migrateRolloutsDatabase,
 } from '../database/DatabaseRolloutsStore';
 import { PolicyResolver } from '../policy/PolicyResolver';
-import type { EntityIndex } from './EntityIndex';
+import type { EntityIndex } from '../catalog/EntityIndex';
 import {
   GateLoop,
   ladderFor,
   providerRolloutProblem,
   registeredExternalId,
 } from './GateLoop';
-import { ProviderRegistry } from './ProviderRegistry';
-import { RolloutEvents } from './RolloutEvents';
+import { ProviderRegistry } from '../providers/ProviderRegistry';
+import { RolloutEvents } from '../events/RolloutEvents';
 
 const PROVIDER_STEPS = [
   { weight: 1 },

@@ -2,7 +2,7 @@ import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import { FakeDeployProvider } from '@tollgate/plugin-rollouts-node/testUtils';
 import { EntityIndex } from './EntityIndex';
-import { ProviderRegistry } from './ProviderRegistry';
+import { ProviderRegistry } from '../providers/ProviderRegistry';
 
 function component(name: string, annotation: string) {
   return {

@@ -53,11 +53,11 @@ import {
   requirePermission as requirePermissionOf,
   takeRolloutAction,
 } from '../actions/rolloutAction';
-import { ActionService, publicRollout } from './ActionService';
-import type { EntityIndex } from './EntityIndex';
-import type { JudgeService } from './JudgeService';
-import { registeredExternalId } from './GateLoop';
-import { computeSummary } from './summary';
+import { ActionService, publicRollout } from '../actions/ActionService';
+import type { EntityIndex } from '../catalog/EntityIndex';
+import type { JudgeService } from '../judge/JudgeService';
+import { registeredExternalId } from '../loop/GateLoop';
+import { computeSummary } from '../summary/summary';
 
 /** Flagger cannot send headers: its webhooks carry the token in `metadata.token`, so this path checks it itself. */
 export const FLAGGER_WEBHOOK_PATH = '/v1/webhooks/flagger';

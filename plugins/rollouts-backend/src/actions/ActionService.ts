@@ -12,9 +12,9 @@ import {
 } from '@tollgate/plugin-rollouts-common';
 import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
-import type { ProviderRegistry } from './ProviderRegistry';
-import { errorMessage, promotesFully, withRetry } from './retry';
-import type { RolloutEvents } from './RolloutEvents';
+import type { ProviderRegistry } from '../providers/ProviderRegistry';
+import { errorMessage, promotesFully, withRetry } from '../providers/retry';
+import type { RolloutEvents } from '../events/RolloutEvents';
 
 export interface ActionResult {
   rollout: Rollout;

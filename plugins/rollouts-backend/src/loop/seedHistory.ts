@@ -1,8 +1,8 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { randomUUID } from 'node:crypto';
 import type { RolloutsStore } from '../database/RolloutsStore';
-import type { EntityIndex } from './EntityIndex';
-import type { ProviderRegistry } from './ProviderRegistry';
+import type { EntityIndex } from '../catalog/EntityIndex';
+import type { ProviderRegistry } from '../providers/ProviderRegistry';
 
 /**
  * Imports the finished rollouts providers offer as history (the simulator

@@ -9,10 +9,10 @@ import {
 import type { StoredRollout } from '../database/RolloutsStore';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
-import { gateContextFor, gatePolicyFor } from './GateLoop';
+import { gateContextFor, gatePolicyFor } from '../loop/GateLoop';
 import type { TelemetryResult } from '@tollgate/plugin-rollouts-node';
-import type { ProviderRegistry } from './ProviderRegistry';
-import { errorMessage, withRetry, type RetryOptions } from './retry';
+import type { ProviderRegistry } from '../providers/ProviderRegistry';
+import { errorMessage, withRetry, type RetryOptions } from '../providers/retry';
 
 /** What one evaluation of a rollout came to. */
 export type RolloutEvaluation =

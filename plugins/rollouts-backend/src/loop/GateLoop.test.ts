@@ -26,10 +26,10 @@ import {
 } from '../database/DatabaseRolloutsStore';
 import type { RolloutsStore } from '../database/RolloutsStore';
 import { PolicyResolver } from '../policy/PolicyResolver';
-import type { EntityIndex } from './EntityIndex';
+import type { EntityIndex } from '../catalog/EntityIndex';
 import { GateLoop, gateContextFor, gatePolicyFor } from './GateLoop';
-import { ProviderRegistry } from './ProviderRegistry';
-import { RolloutEvents } from './RolloutEvents';
+import { ProviderRegistry } from '../providers/ProviderRegistry';
+import { RolloutEvents } from '../events/RolloutEvents';
 
 const policies = PolicyResolver.fromConfig(
   new ConfigReader({

@@ -22,16 +22,19 @@ import type {
 } from '../database/RolloutsStore';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
-import type { EntityIndex } from './EntityIndex';
-import type { ProviderRegistry } from './ProviderRegistry';
-import { readCohortTelemetry, telemetryHoldReason } from './evaluation';
+import type { EntityIndex } from '../catalog/EntityIndex';
+import type { ProviderRegistry } from '../providers/ProviderRegistry';
+import {
+  readCohortTelemetry,
+  telemetryHoldReason,
+} from '../evaluation/RolloutEvaluator';
 import {
   errorMessage,
   promotesFully,
   withRetry,
   type RetryOptions,
-} from './retry';
-import type { NotifyKind, RolloutEvents } from './RolloutEvents';
+} from '../providers/retry';
+import type { NotifyKind, RolloutEvents } from '../events/RolloutEvents';
 
 export interface GateLoopOptions {
   store: RolloutsStore;

@@ -11,9 +11,9 @@ import {
 } from '@tollgate/plugin-rollouts-common';
 import { randomUUID } from 'node:crypto';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
-import type { IndexedEntity, EntityIndex } from './EntityIndex';
-import type { RolloutEvaluator } from './evaluation';
-import type { RolloutEvents } from './RolloutEvents';
+import type { IndexedEntity, EntityIndex } from '../catalog/EntityIndex';
+import type { RolloutEvaluator } from '../evaluation/RolloutEvaluator';
+import type { RolloutEvents } from '../events/RolloutEvents';
 
 /** The gate verdict as an external controller reads it. */
 export interface JudgeAnswer {
