@@ -5,7 +5,7 @@ import {
   observeTickInPlace,
   type GateDecision,
   type GatePolicyInput,
-} from '../../plugins/rollouts-common/src/engine';
+} from '@tollgate/plugin-rollouts-engine';
 import type { Scenario } from './scenario';
 
 export interface VerdictLine {

@@ -40,12 +40,12 @@ import {
   type GatePolicyInput,
   type GateState,
   type TelemetryTick,
-} from '../../plugins/rollouts-common/src/engine';
+} from '@tollgate/plugin-rollouts-engine';
 import {
   simCtx,
   simulate,
   type SimSpec,
-} from '../../plugins/rollouts-common/src/engine/__testkit__/sim';
+} from '../../plugins/rollouts-engine/src/__testkit__/sim';
 import {
   gateContextFor,
   gatePolicyFor,

@@ -15,7 +15,7 @@ import {
   type GateState,
   type TelemetryTick,
   type CohortCounts,
-} from '../../plugins/rollouts-common/src/engine';
+} from '@tollgate/plugin-rollouts-engine';
 
 export const benchCtx: GateContext = {
   service: 'bench',

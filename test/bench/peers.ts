@@ -7,12 +7,12 @@ import {
   gateMath,
   histogramQuantile,
   slowCount,
-} from '../../plugins/rollouts-common/src/engine';
+} from '@tollgate/plugin-rollouts-engine';
 import type {
   CohortCounts,
   MeanKpiCounts,
   ProportionKpiCounts,
-} from '../../plugins/rollouts-common/src/engine';
+} from '@tollgate/plugin-rollouts-engine';
 import type { Scenario } from './scenario';
 
 export type Verdict = 'continue' | 'hold' | 'promote' | 'rollback';

@@ -8,7 +8,7 @@ import type {
   GateContext,
   LatencyHistogram,
   TelemetryTick,
-} from '../../plugins/rollouts-common/src/engine';
+} from '@tollgate/plugin-rollouts-common';
 
 export interface ScenarioHeader {
   format: 'rollout-scenario/v1';

@@ -14,7 +14,6 @@ import { ConfigReader } from '@backstage/config';
 import type { Entity } from '@backstage/catalog-model';
 import type { JsonObject } from '@backstage/types';
 import {
-  evaluateGate,
   type DecisionEntry,
   type GateContext,
   type GateDecision,
@@ -22,7 +21,8 @@ import {
   type TelemetryTick,
   type CohortCounts,
 } from '@tollgate/plugin-rollouts-common';
-import { gateMath } from '@tollgate/plugin-rollouts-common';
+import { evaluateGate } from '@tollgate/plugin-rollouts-engine';
+import { gateMath } from '@tollgate/plugin-rollouts-engine';
 import knexFactory, { type Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,5 +1,6 @@
 /**
- * Shared types, annotations, permissions and the gate engine of Tollgate.
+ * Shared types, annotations, permissions, API schemas, and the telemetry and evidence types of
+ * Tollgate (the gate engine itself is `@tollgate/plugin-rollouts-engine`).
  *
  * @packageDocumentation
  */
@@ -7,5 +8,5 @@ export * from './annotations';
 export * from './permissions';
 export * from './types';
 export * from './schemas';
-export * from './engine';
+export * from './evidence';
 export * from './telemetry';

@@ -1,4 +1,4 @@
-import type { CohortCounts, TelemetryTick } from './engine/types';
+import type { CohortCounts, TelemetryTick } from './evidence';
 
 function count(value: unknown): string | undefined {
   if (value === undefined) return undefined;

@@ -1,11 +1,11 @@
 import {
-  evaluateGate,
   TELEMETRY_ANNOTATION,
   telemetryProblems,
   type GateDecision,
   type GateEvaluationSummary,
   type TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
+import { evaluateGate } from '@tollgate/plugin-rollouts-engine';
 import type { StoredRollout } from '../database/RolloutsStore';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';

@@ -12,10 +12,10 @@ import {
   type PostgresServer,
 } from '../../../../test/support/postgres';
 import {
-  evaluateGate,
   type CohortCounts,
   type TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
+import { evaluateGate } from '@tollgate/plugin-rollouts-engine';
 import {
   FakeDeployProvider,
   FakeTelemetryProvider,

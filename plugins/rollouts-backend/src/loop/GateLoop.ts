@@ -1,17 +1,19 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import {
   ACTIVE_ROLLOUT_STATUSES,
-  createGateState,
-  decide,
   FINAL_ROLLOUT_STATUSES,
-  observeTickInPlace,
   type GateContext,
   type GateDecision,
   type GateEvaluationSummary,
-  type GateState,
   type RolloutStep,
   type TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
+import {
+  createGateState,
+  decide,
+  observeTickInPlace,
+  type GateState,
+} from '@tollgate/plugin-rollouts-engine';
 import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
 import { randomUUID } from 'node:crypto';
 import type {

@@ -1,11 +1,13 @@
 import { InputError } from '@backstage/errors';
 import {
-  formatGatePolicyPath,
   rolloutStepsSchema,
-  validateGatePolicy,
-  type GatePolicy,
   type RolloutStep,
 } from '@tollgate/plugin-rollouts-common';
+import {
+  formatGatePolicyPath,
+  validateGatePolicy,
+  type GatePolicy,
+} from '@tollgate/plugin-rollouts-engine';
 import { Lexer, Parser, parseDocument, YAMLError } from 'yaml';
 import { z } from 'zod/v3';
 import { canonicalJson, sha256 } from '../database/canonical';

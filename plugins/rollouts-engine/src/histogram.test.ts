@@ -1,4 +1,4 @@
-import ref from '../../../../test/fixtures/stats/reference.json';
+import ref from '../../../test/fixtures/stats/reference.json';
 import { histogramProblem, histogramQuantile, slowCount } from './histogram';
 
 const le = ref.histogramQuantile.le.map(x =>

@@ -1,6 +1,8 @@
 /**
- * Tollgate gate engine: pure, deterministic statistics for progressive delivery.
- * See docs/gate-engine.md.
+ * Tollgate's gate engine: pure, deterministic statistics for progressive delivery.
+ * No I/O, no clock (time comes in as tick numbers). See docs/gate-engine.md.
+ *
+ * @packageDocumentation
  */
 export * from './types';
 export {

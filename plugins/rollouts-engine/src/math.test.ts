@@ -1,4 +1,4 @@
-import ref from '../../../../test/fixtures/stats/reference.json';
+import ref from '../../../test/fixtures/stats/reference.json';
 import {
   chiSquareSf,
   logBeta,

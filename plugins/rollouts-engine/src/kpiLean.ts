@@ -12,7 +12,7 @@
  * the lean fades. The brake only ever withholds a promotion; it never rolls
  * back, so the rollback error rate stays the always-valid tests' own.
  */
-import type { GateSignalState } from './gate';
+import type { GateSignalState } from './state';
 import { MIN_MEAN_SAMPLES, normalCdf, sampleVariance } from './math';
 /** trials per cohort before a proportion is compared */
 const MIN_TRIALS = 30;

@@ -1,16 +1,8 @@
 /**
- * Anytime-valid sequential tests used by the gate engine.
- *
- * 1. Rate ratio (errors/requests, slow/requests, conversions/trials, events/exposures):
- *    conditional-binomial likelihood of the canary's share of events given the total events of
- *    the tick, mixed over a fixed prior on the log rate ratio u = log(λ_canary / λ_baseline),
- *    discretised on a grid. Every mixture of likelihood ratios with a prior fixed in advance is
- *    a non-negative martingale under the null, so Ville's inequality makes the test valid under
- *    continuous monitoring (Lindon & Malek 2022; Lindon, Sanden & Shirikian 2022).
- * 2. Difference of means: normal-mixture (Robbins / Howard et al. 2021) boundary on the
- *    two-sample z-process with plug-in variances (asymptotically anytime-valid).
+ * The conditional-binomial rate test: the log-ratio grid, the running log-likelihoods, the
+ * prior tables and the one-sided mixture likelihood ratio. See sequential.ts for the overview.
  */
-import { logAddExp, logNormalCdf } from './math';
+import { logAddExp } from './math';
 
 // ---------------------------------------------------------------------------------------------
 // The log-ratio grid: fine near 0 (small business effects), coarse far out (large breakages).
@@ -27,7 +19,7 @@ function buildGrid(): number[] {
 
 /** Grid of log rate ratios u (sorted ascending, includes 0, spans [-3, 3]). */
 export const LOG_RATIO_GRID: readonly number[] = Object.freeze(buildGrid());
-const GRID_EXP = LOG_RATIO_GRID.map(Math.exp);
+export const GRID_EXP = LOG_RATIO_GRID.map(Math.exp);
 /** Width of each grid cell (for a trapezoid discretisation of a continuous prior). */
 const GRID_WIDTH = LOG_RATIO_GRID.map((_, i, g) => {
   const lo = i > 0 ? (g[i] - g[i - 1]) / 2 : 0;
@@ -147,7 +139,7 @@ export function pooledLogLik(
   return st.canaryEvents * u - e * Math.log(s * Math.exp(u) + 1 - s);
 }
 
-function pooledShare(st: RateTestState): number {
+export function pooledShare(st: RateTestState): number {
   if (st.constantShare && st.share > 0) return st.share;
   return st.canaryExposure / (st.canaryExposure + st.baselineExposure);
 }
@@ -186,7 +178,7 @@ export function rateLogLik(st: RateTestState, u: number): number {
   return Math.max(acc, chord);
 }
 
-interface PriorTables {
+export interface PriorTables {
   /** log prior weight per grid point */
   lw: Float64Array;
   /** prefix[k] = log Σ_{j<k} w_j, suffix[k] = log Σ_{j≥k} w_j */
@@ -194,7 +186,7 @@ interface PriorTables {
   suffix: Float64Array;
 }
 const priorCache = new Map<number, PriorTables>();
-function priorTables(sigma: number): PriorTables {
+export function priorTables(sigma: number): PriorTables {
   let t = priorCache.get(sigma);
   if (!t) {
     const lw = new Float64Array(GRID_SIZE);
@@ -221,7 +213,7 @@ export function logPriorWeights(sigma: number): number[] {
 }
 
 /** first grid index with g > u0 (upper = true) or with g >= u0 */
-function firstIndexAbove(u0: number, strict: boolean): number {
+export function firstIndexAbove(u0: number, strict: boolean): number {
   const g = LOG_RATIO_GRID;
   let lo = 0;
   let hi = GRID_SIZE;
@@ -245,7 +237,7 @@ export interface MixtureTables {
   lw: Float64Array;
 }
 
-const SCRATCH_E = new Float64Array(GRID_SIZE);
+export const SCRATCH_E = new Float64Array(GRID_SIZE);
 
 /**
  * Build the tables. With `into`, the given object's arrays are reused (no allocation); the
@@ -370,182 +362,4 @@ export function rateLogMixtureLR(
         : pr.suffix[0];
   }
   return num - norm - rateLogLik(st, u0);
-}
-
-/**
- * Confidence sequence for u at level α: {u : mixture LR against u < 1/α}, where the mixture
- * uses the fixed N(0, σ²) prior over the whole grid. Returns [lo, hi] on the log scale; ±Infinity
- * when the bound lies beyond the grid (|u| > 3).
- */
-export function rateConfidenceSequence(
-  st: RateTestState,
-  alpha: number,
-  sigma: number,
-  tables?: MixtureTables,
-): [number, number] {
-  const t = tables ?? mixtureTables(st, sigma);
-  const logMix = t.m + Math.log(t.suf[0]) - t.prior.suffix[0];
-  const cut = logMix - Math.log(1 / alpha);
-  const g = LOG_RATIO_GRID;
-  const ll = st.ll;
-  let first = -1;
-  let last = -1;
-  for (let k = 0; k < GRID_SIZE; k++) {
-    if (ll[k] >= cut) {
-      if (first < 0) first = k;
-      last = k;
-    }
-  }
-  if (first < 0 || last - first < 2 || (st.constantShare && st.share > 0)) {
-    // the likelihood is sharper than the grid (or the share is constant, where the pooled form is
-    // exact): solve ll(u) = cut on the pooled log-likelihood, which is concave in u
-    return pooledInterval(st, cut);
-  }
-  const interp = (a: number, b: number): number => {
-    // linear interpolation of the crossing between grid points a (inside) and b (outside)
-    const ya = ll[a] - cut;
-    const yb = ll[b] - cut;
-    return g[a] + ((g[b] - g[a]) * ya) / (ya - yb);
-  };
-  const lo = first === 0 ? -Infinity : interp(first, first - 1);
-  const hi = last === GRID_SIZE - 1 ? Infinity : interp(last, last + 1);
-  return [lo, hi];
-}
-
-function pooledF(
-  xc: number,
-  e: number,
-  s: number,
-  cut: number,
-  u: number,
-): number {
-  return xc * u - e * Math.log(s * Math.exp(u) + 1 - s) - cut;
-}
-
-/**
- * Root of the concave f(u) = X_c·u − E·log(s·e^u + 1 − s) − cut between `inside` (f ≥ 0) and
- * `outside` (f < 0): safeguarded Newton (falls back to bisection when a step leaves the bracket).
- */
-function pooledRoot(
-  xc: number,
-  e: number,
-  s: number,
-  cut: number,
-  inside: number,
-  outside: number,
-): number {
-  let a = inside;
-  let b = outside;
-  let u = (a + b) / 2;
-  for (let i = 0; i < 60; i++) {
-    const eu = Math.exp(u);
-    const f = xc * u - e * Math.log(s * eu + 1 - s) - cut;
-    if (f >= 0) a = u;
-    else b = u;
-    if (Math.abs(b - a) < 1e-10) break;
-    const df = xc - (e * s * eu) / (s * eu + 1 - s);
-    let next = df !== 0 ? u - f / df : (a + b) / 2;
-    if (!(next > Math.min(a, b) && next < Math.max(a, b))) next = (a + b) / 2;
-    if (Math.abs(next - u) < 1e-12) return next;
-    u = next;
-  }
-  return (a + b) / 2;
-}
-
-function pooledInterval(st: RateTestState, cut: number): [number, number] {
-  const s = pooledShare(st);
-  const xc = st.canaryEvents;
-  const e = st.canaryEvents + st.baselineEvents;
-  const lo0 = LOG_RATIO_GRID[0];
-  const hi0 = LOG_RATIO_GRID[GRID_SIZE - 1];
-  let mle: number;
-  if (xc <= 0) mle = lo0;
-  else if (xc >= e) mle = hi0;
-  else
-    mle = Math.min(
-      hi0,
-      Math.max(lo0, Math.log((xc / (e - xc)) * ((1 - s) / s))),
-    );
-  if (pooledF(xc, e, s, cut, mle) < 0) return [mle, mle];
-  const lo =
-    pooledF(xc, e, s, cut, lo0) >= 0
-      ? -Infinity
-      : pooledRoot(xc, e, s, cut, mle, lo0);
-  const hi =
-    pooledF(xc, e, s, cut, hi0) >= 0
-      ? Infinity
-      : pooledRoot(xc, e, s, cut, mle, hi0);
-  return [lo, hi];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Normal mixture for a difference of means
-// ---------------------------------------------------------------------------------------------
-
-/**
- * log of the one-sided half-normal mixture martingale for a Gaussian score process:
- * estimate `d` of θ with variance `v` (information I = 1/v), null θ ≤ θ0 (side +1) or θ ≥ θ0
- * (side −1), mixing θ − θ0 over a half-normal with scale τ:
- *   M = 2 (1+τ²I)^{-1/2} exp(τ²S²/(2(1+τ²I))) Φ(τS/√(1+τ²I)),  S = I (d − θ0)·side.
- */
-export function normalLogMixtureOneSided(
-  d: number,
-  v: number,
-  theta0: number,
-  side: 1 | -1,
-  tau: number,
-): number {
-  if (!(v > 0) || !(tau > 0)) return 0;
-  const info = 1 / v;
-  const s = info * (d - theta0) * side;
-  const a = 1 + tau * tau * info;
-  return (
-    Math.log(2) -
-    0.5 * Math.log(a) +
-    (tau * tau * s * s) / (2 * a) +
-    logNormalCdf((tau * s) / Math.sqrt(a))
-  );
-}
-
-/**
- * Half-width of the two-sided normal-mixture confidence sequence (N(0, τ²) mixing):
- *   r = sqrt( 2 v (v + τ²)/τ² · log( sqrt((v + τ²)/v) / α ) ).
- */
-export function normalMixtureRadius(
-  v: number,
-  tau: number,
-  alpha: number,
-): number {
-  if (!(v > 0)) return 0;
-  const a = (v + tau * tau) / v;
-  return Math.sqrt(
-    ((2 * v * (v + tau * tau)) / (tau * tau)) * Math.log(Math.sqrt(a) / alpha),
-  );
-}
-
-/**
- * One-sample anytime-valid test that a Poisson rate is below `lambda1`: mixture over the grid
- * points v = log(λ/λ1) < 0 (N(0, σ²) prior restricted to v < 0) of the likelihood ratio
- * exp(x·v − n·λ1·(e^v − 1)) for x events in exposure n. Valid for binomial counts too (the
- * binomial is smaller than the Poisson in convex order). Returns the log e-value.
- */
-export function poissonBelowLogMixture(
-  x: number,
-  n: number,
-  lambda1: number,
-  sigma: number,
-): number {
-  if (!(n > 0) || !(lambda1 > 0)) return 0;
-  const t = priorTables(sigma);
-  const to = firstIndexAbove(0, false);
-  let m = -Infinity;
-  const v = SCRATCH_E;
-  for (let k = 0; k < to; k++) {
-    const u = LOG_RATIO_GRID[k];
-    v[k] = t.lw[k] + x * u - n * lambda1 * (GRID_EXP[k] - 1);
-    if (v[k] > m) m = v[k];
-  }
-  let acc = 0;
-  for (let k = 0; k < to; k++) acc += Math.exp(v[k] - m);
-  return m + Math.log(acc) - t.prefix[to];
 }

@@ -1,4 +1,8 @@
-/** Data types of the gate engine. All plain, JSON-serialisable data. */
+/**
+ * The telemetry the gate engine (`@tollgate/plugin-rollouts-engine`) reads and the evidence it
+ * produces: the contract between the engine, the backend and the frontend. All plain,
+ * JSON-serialisable data.
+ */
 
 export type CohortName = 'baseline' | 'canary';
 

@@ -1,4 +1,4 @@
-import ref from '../../../../test/fixtures/stats/kpi_lean.json';
+import ref from '../../../test/fixtures/stats/kpi_lean.json';
 import type { GateSignalState } from './gate';
 import { kpiLean } from './kpiLean';
 import { createRateTest } from './sequential';
