@@ -117,6 +117,19 @@ export interface RolloutsStore {
     Array<{ rollout: StoredRollout; decision?: DecisionEntry } | undefined>
   >;
 
+  /**
+   * The end of an action on a deploy system, in one transaction: appends
+   * the decision (the deploy system acted, so it is logged whatever
+   * happened to the row) and releases the claimed row with `patch` while it
+   * still has the claimed `rowVersion`. Returns the released row (undefined
+   * when someone reconciled it meanwhile) and the logged decision.
+   */
+  finishAction(update: {
+    rollout: StoredRollout;
+    patch: RolloutPatch;
+    decision: NewDecision;
+  }): Promise<{ rollout?: StoredRollout; decision: DecisionEntry }>;
+
   /** Active rollouts and those finished since `finishedSince`, for the dashboard. */
   listRolloutFigures(filter: {
     entityRefs?: string[];
