@@ -186,6 +186,51 @@ export interface BurnEvidence {
   };
 }
 
+/** A change detector's state at a decision (whole-rollout gate). */
+export interface ChangeDetectionEvidence {
+  /** the signal's name */
+  name: string;
+  /** log e-value of the e-detector (−Infinity before its first restart: null in JSON) */
+  statistic: number;
+  /** log(1/α) of the detector's share of the signal's α */
+  threshold: number;
+  /** components started so far */
+  restarts: number;
+  fired: boolean;
+}
+
+/** An upper bound on a signal's harm that the data support (always-valid interval). */
+export interface HarmBound {
+  name: string;
+  /** upper end of the interval for the difference (relative or absolute, as the signal's `scale`) */
+  upper: number | null;
+  scale: 'relative' | 'absolute';
+  /** the interval's level */
+  level: number;
+}
+
+/** What the whole-rollout gate adds to a step's decision. */
+export interface RolloutEvidence {
+  /** 1-based step, the ladder's length, the step's share and the share a promotion opens (1: full) */
+  step: number;
+  steps: number;
+  share: number;
+  nextShare: number;
+  /** which rule decided the verdict */
+  rule: 'gate' | 'change-detection' | 'step-timeout' | 'bake';
+  /** α per rollout and the part of each signal's α spent on the test from the start */
+  alpha: number;
+  startAlphaShare: number;
+  changeDetection: ChangeDetectionEvidence[];
+  /** ticks in this step, and the step's minimum and maximum */
+  stepTicks: number;
+  minTicks: number;
+  maxTicks: number;
+  minCanaryRequests: number;
+  /** the step maximum was reached: what it did and the harm bounds it stated */
+  timeout?: { action: 'promote' | 'hold'; harmBounds: HarmBound[] };
+}
+
 export interface GateDecision {
   verdict: GateVerdictValue;
   reasons: string[];
@@ -206,4 +251,6 @@ export interface GateDecision {
     };
   };
   tick: number;
+  /** whole-rollout gate only (absent from a single step's decision) */
+  rollout?: RolloutEvidence;
 }

@@ -48,3 +48,29 @@ export {
 export type { RateTestState } from './sequential';
 /** Numerical helpers (normal/gamma functions, seeded PRNG), namespaced to avoid clashes. */
 export * as gateMath from './math';
+export type { GateRolloutPolicy } from './policy';
+export {
+  createRolloutGate,
+  observeRolloutTick,
+  decideRollout,
+  advanceRolloutStep,
+  stepPolicy,
+} from './rollout';
+export type { RolloutGateState } from './rollout';
+export { stepRules, timeoutOutcome, harmBounds } from './stepRules';
+export type { StepRules, TimeoutOutcome } from './stepRules';
+export {
+  createChangeDetector,
+  updateChangeDetector,
+  changeDetectorLogStatistic,
+  restartWeight,
+} from './changeDetection';
+export type { ChangeDetectorState } from './changeDetection';
+export {
+  createBakeWatch,
+  observeBakeTick,
+  decideBake,
+  poissonRateUpperBound,
+} from './bake';
+export type { BakeWatchState, BakeDecision, BakeSignalState } from './bake';
+export { poissonAboveLogMixture, poissonBelowLogMixture } from './sequential';

@@ -3,6 +3,7 @@ import { logNormalCdf } from './math';
 import {
   firstIndexAbove,
   GRID_EXP,
+  GRID_SIZE,
   LOG_RATIO_GRID,
   priorTables,
   SCRATCH_E,
@@ -78,4 +79,28 @@ export function poissonBelowLogMixture(
   let acc = 0;
   for (let k = 0; k < to; k++) acc += Math.exp(v[k] - m);
   return m + Math.log(acc) - t.prefix[to];
+}
+
+/**
+ * One-sample anytime-valid test that a Poisson rate is above `lambda1`: the mirror image of
+ * `poissonBelowLogMixture`, mixing over the grid points v = log(λ/λ1) > 0. Returns the log e-value.
+ */
+export function poissonAboveLogMixture(
+  x: number,
+  n: number,
+  lambda1: number,
+  sigma: number,
+): number {
+  if (!(n > 0) || !(lambda1 > 0)) return 0;
+  const t = priorTables(sigma);
+  const from = firstIndexAbove(0, true);
+  let m = -Infinity;
+  const v = SCRATCH_E;
+  for (let k = from; k < GRID_SIZE; k++) {
+    v[k] = t.lw[k] + x * LOG_RATIO_GRID[k] - n * lambda1 * (GRID_EXP[k] - 1);
+    if (v[k] > m) m = v[k];
+  }
+  let acc = 0;
+  for (let k = from; k < GRID_SIZE; k++) acc += Math.exp(v[k] - m);
+  return m + Math.log(acc) - t.suffix[from];
 }

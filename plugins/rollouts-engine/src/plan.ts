@@ -262,13 +262,16 @@ export function settingsFor(
       s.kind === 'error-rate'
         ? 1 - ctx.slo.availability
         : 1 - (ctx.slo.latency?.objective ?? 0.99);
-    let margin = sp.margin;
+    const exposure = p.promote.exposure;
+    let margin = scaledMargin(sp.margin, exposure);
     let absMargin: number | undefined;
     if (margin === undefined) {
       const r = s.rate!;
       const pb =
         r.baselineExposure > 0 ? r.baselineEvents / r.baselineExposure : 0;
       absMargin = sp.budgetFraction * budget;
+      // the promotion opens `exposure` of the traffic: the service-wide cost stays the same
+      if (exposure !== 1) absMargin /= exposure;
       margin = pb > 0 ? Math.min(10, absMargin / pb) : 10;
     }
     return {
@@ -285,10 +288,22 @@ export function settingsFor(
   return {
     weight: kp.weight,
     guardrail: kp.guardrail,
-    margin: kp.margin,
+    margin: scaledMargin(kp.margin, p.promote.exposure) as number,
     detMargin: kp.deteriorationMargin,
     sigma: kp.mixtureScale ?? defSigma,
   };
+}
+
+/**
+ * A relative non-inferiority margin for a promotion that opens `exposure` of the traffic:
+ * divided by it (capped at 10, a ratio of 11), so that exposure × margin stays the same.
+ */
+export function scaledMargin(
+  margin: number | undefined,
+  exposure: number,
+): number | undefined {
+  if (margin === undefined || exposure === 1) return margin;
+  return Math.min(10, margin / exposure);
 }
 
 /** log-scale harm bound for a relative margin m: ratio 1+m (harm up) or 1−m (harm down). */

@@ -97,7 +97,51 @@ const stepSchema = z
   .object({
     weight: between(0, 100),
     minDurationSeconds: nonNeg().optional(),
+    /** the step's maximum duration (whole-rollout gate); default `rollout.maxStepSeconds` */
+    maxDurationSeconds: positive().optional(),
     requiresApproval: z.boolean().optional(),
+  })
+  .strict();
+
+/**
+ * The whole-rollout gate (`createRolloutGate`): error control over every step, change
+ * detection, step maximums, exposure-scaled promotion and the post-promotion watch. The
+ * single-step engine (`createGateState`/`decide`) does not read it.
+ */
+const rolloutSchema = z
+  .object({
+    changeDetection: z
+      .object({
+        /** detect regressions that start at any time (e-detector over restarts) */
+        enabled: z.boolean().default(true),
+        /** share of each signal's rollback α spent on the change detector (the rest on the test from the start) */
+        alphaShare: between(0.01, 0.99).default(0.3),
+        /** a new detector component starts every this many seconds */
+        restartSeconds: positive().default(300),
+      })
+      .strict()
+      .default({}),
+    /** minimum step duration before opening a small exposure; scales linearly up to promote.minDurationSeconds at 100 % */
+    minStepSeconds: nonNeg().default(600),
+    /** minimum canary requests before opening a small exposure; scales linearly up to promote.minCanaryRequests at 100 % */
+    minStepCanaryRequests: nonNeg().default(100),
+    /** maximum duration of a step (a step's own `maxDurationSeconds` wins) */
+    maxStepSeconds: positive().default(5400),
+    /** what reaching the step maximum does: promote when the next exposure is small and no harm is evident, or hold */
+    onStepTimeout: z
+      .enum(['promote-if-small', 'hold'])
+      .default('promote-if-small'),
+    /** the largest next-step share a timeout may promote to */
+    timeoutMaxExposure: between(0, 1).default(0.25),
+    /** the post-promotion watch after the final step */
+    bake: z
+      .object({
+        durationSeconds: nonNeg().default(3600),
+        /** α of the watch (split over the SLI signals and the reference's own uncertainty) */
+        alpha: openUnit().default(0.01),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -176,11 +220,22 @@ export const gatePolicySchema = z
          * Only delays promotion, never rolls back; 0 turns it off
          */
         kpiLeanAlpha: between(0, 0.5).default(0.05),
+        /**
+         * the share of traffic the promotion opens (1 = everyone). Margins scale with it: an
+         * SLO-budget margin and a relative margin are divided by it (capped at 11×), so the harm
+         * the promotion can cost the whole service stays the same whatever the step
+         */
+        exposure: z
+          .number({ invalid_type_error: 'must be a number' })
+          .gt(0, { message: 'must be > 0 and <= 1' })
+          .max(1, { message: 'must be > 0 and <= 1' })
+          .default(1),
       })
       .strict()
       .default({}),
     /** rollout steps (read by the backend's scheduler; the engine gates one step at a time) */
     steps: z.array(stepSchema).default([]),
+    rollout: rolloutSchema.default({}),
   })
   .strict();
 
@@ -188,6 +243,7 @@ export type GatePolicy = z.output<typeof gatePolicySchema>;
 export type GatePolicyInput = z.input<typeof gatePolicySchema>;
 export type GateSliSignalPolicy = z.output<typeof sliSignalSchema>;
 export type GateKpiPolicy = z.output<typeof kpiPolicySchema>;
+export type GateRolloutPolicy = z.output<typeof rolloutSchema>;
 
 export interface GatePolicyProblem {
   path: string;

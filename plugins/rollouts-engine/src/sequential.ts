@@ -16,5 +16,6 @@ export { rateConfidenceSequence } from './confidenceSequence';
 export {
   normalLogMixtureOneSided,
   normalMixtureRadius,
+  poissonAboveLogMixture,
   poissonBelowLogMixture,
 } from './normalMixture';

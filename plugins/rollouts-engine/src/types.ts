@@ -22,5 +22,8 @@ export type {
   BurnWindowEvidence,
   BurnWindows,
   BurnEvidence,
+  ChangeDetectionEvidence,
+  HarmBound,
+  RolloutEvidence,
   GateDecision,
 } from '@tollgate/plugin-rollouts-common';

@@ -1,0 +1,283 @@
+/**
+ * The post-promotion watch: after the final step the release serves everyone, so there is no
+ * baseline cohort left to compare with. For the bake window (policy `rollout.bake`) the
+ * released version's error rate and slow-request rate are compared with the service's own
+ * history: the old version's rate as the baseline cohort measured it during the rollout.
+ *
+ * For each SLI the reference is an exact upper confidence bound on the old rate (Poisson, level
+ * 1 − α/(2k) for k signals), plus the harm a full release may cost (`budgetFraction` of the SLO
+ * error budget, as for non-inferiority at full exposure); the watch is a one-sample anytime-valid
+ * e-detector (at α/(2k)) that the released rate is above that limit: per tick the Poisson
+ * likelihood ratio exp(x·v − n·limit·(e^v − 1)) mixed over v = log(λ/limit) > 0, one component
+ * from the first tick of the window (weight 1/2) and one per restart (`changeDetection.
+ * restartSeconds`, weights 1/(2m(m+1))), so harm that starts late in the window is not diluted by
+ * the good ticks before it. A union bound makes the watch's false-rollback probability at most
+ * `rollout.bake.alpha`.
+ */
+import { logAddExp, regularizedGammaQ } from './math';
+import { restartWeight } from './changeDetection';
+import {
+  firstIndexAbove,
+  GRID_EXP,
+  GRID_SIZE,
+  LOG_RATIO_GRID,
+  priorTables,
+} from './rateTest';
+import { durationText, num, pct } from './reasons';
+import type { RolloutGateState } from './rollout';
+import { slowCount } from './histogram';
+import type { CohortCounts, GateContext, TelemetryTick } from './types';
+
+export interface BakeSignalState {
+  name: string;
+  kind: 'error-rate' | 'latency';
+  /** the old version's events and exposure (the reference) */
+  refEvents: number;
+  refExposure: number;
+  /** the rate above which the released version counts as harmful */
+  limit: number;
+  /** the released version's events and exposure in the window */
+  events: number;
+  exposure: number;
+  /** the e-detector: log S per grid point above 0 (null: no component yet) */
+  logS: Array<number | null>;
+}
+
+export interface BakeWatchState {
+  version: 1;
+  ctx: GateContext;
+  alpha: number;
+  durationTicks: number;
+  /** the first tick of the window (the tick after the final promotion) */
+  fromTick: number;
+  lastTick: number;
+  /** ticks with no data from the released version */
+  missingTicks: number;
+  /** the component from the window's first tick has started */
+  started: boolean;
+  /** restarts of the e-detectors so far, ticks between them, the next one */
+  restarts: number;
+  every: number;
+  nextRestart: number;
+  signals: BakeSignalState[];
+}
+
+export interface BakeDecision {
+  /** rollback: harm within the window; complete: the window passed; continue: watching */
+  verdict: 'continue' | 'rollback' | 'complete';
+  reasons: string[];
+  tick: number;
+  signals: Array<{
+    name: string;
+    rate: number | null;
+    reference: number | null;
+    limit: number;
+    statistic: number;
+    threshold: number;
+  }>;
+}
+
+/** Exact upper confidence bound of a Poisson rate: the μ/n with P(X ≤ x | μ) = a. */
+export function poissonRateUpperBound(x: number, n: number, a: number): number {
+  if (!(n > 0)) return Infinity;
+  let lo = x;
+  let hi = Math.max(10, 2 * x + 10);
+  while (regularizedGammaQ(x + 1, hi) > a) hi *= 2;
+  for (let i = 0; i < 200 && hi - lo > 1e-12 * hi; i++) {
+    const mid = (lo + hi) / 2;
+    if (regularizedGammaQ(x + 1, mid) > a) lo = mid;
+    else hi = mid;
+  }
+  return hi / n;
+}
+
+/** Start the watch at `fromTick` from the rollout's carried evidence (call after the final promotion). */
+export function createBakeWatch(
+  rs: RolloutGateState,
+  fromTick: number,
+): BakeWatchState {
+  const p = rs.policy;
+  const ctx = rs.ctx;
+  const slis = rs.gate.signals.filter(
+    s => (s.kind === 'error-rate' || s.kind === 'latency') && s.rate,
+  );
+  const k = Math.max(1, slis.length);
+  const alpha = p.rollout.bake.alpha;
+  const signals = slis.map(s => {
+    const sp = s.kind === 'error-rate' ? p.errorRate : p.latency;
+    const budget =
+      s.kind === 'error-rate'
+        ? 1 - ctx.slo.availability
+        : 1 - (ctx.slo.latency?.objective ?? 0.99);
+    const r = s.rate!;
+    const up = poissonRateUpperBound(
+      r.baselineEvents,
+      r.baselineExposure,
+      alpha / (2 * k),
+    );
+    return {
+      name: s.name,
+      kind: s.kind as 'error-rate' | 'latency',
+      refEvents: r.baselineEvents,
+      refExposure: r.baselineExposure,
+      limit: up + sp.budgetFraction * budget,
+      events: 0,
+      exposure: 0,
+      logS: LOG_RATIO_GRID.slice(FROM).map(() => null),
+    };
+  });
+  const every = Math.max(
+    1,
+    Math.round(p.rollout.changeDetection.restartSeconds / ctx.tickSeconds),
+  );
+  return {
+    version: 1,
+    ctx,
+    alpha,
+    durationTicks: Math.round(p.rollout.bake.durationSeconds / ctx.tickSeconds),
+    fromTick,
+    lastTick: fromTick - 1,
+    missingTicks: 0,
+    started: false,
+    restarts: 0,
+    every,
+    nextRestart: fromTick + every,
+    signals,
+  };
+}
+
+/** grid points v = log(λ/limit) > 0 */
+const FROM = firstIndexAbove(0, true);
+const SIGMA = 0.5;
+
+function sliCounts(
+  ctx: GateContext,
+  c: CohortCounts | undefined,
+  kind: 'error-rate' | 'latency',
+): [number, number] | null {
+  if (!c) return null;
+  if (kind === 'error-rate') {
+    const n = c.requests;
+    const x = c.errors;
+    if (
+      typeof n !== 'number' ||
+      typeof x !== 'number' ||
+      !(n >= 0) ||
+      !(x >= 0) ||
+      x > n
+    ) {
+      return null;
+    }
+    return [x, n];
+  }
+  if (!c.latency || !ctx.slo.latency) return null;
+  const sc = slowCount(c.latency, ctx.slo.latency.thresholdMs);
+  return sc ? [sc.slow, sc.total] : null;
+}
+
+/** Fold one tick of the released version (every cohort line present counts: at full all of it is new). */
+export function observeBakeTick(w: BakeWatchState, tick: TelemetryTick): void {
+  if (!(tick.tick > w.lastTick)) return;
+  w.missingTicks += tick.tick - w.lastTick - 1;
+  w.lastTick = tick.tick;
+  // components due: the first at the window's first tick (weight 1/2), then one per restart
+  let added = -Infinity;
+  if (!w.started) {
+    w.started = true;
+    added = Math.log(0.5);
+  }
+  while (w.nextRestart <= tick.tick) {
+    w.restarts += 1;
+    added = logAddExp(added, Math.log(0.5 * restartWeight(w.restarts)));
+    w.nextRestart += w.every;
+  }
+  let any = false;
+  for (const s of w.signals) {
+    let x = 0;
+    let n = 0;
+    for (const c of [tick.canary, tick.baseline]) {
+      const v = sliCounts(w.ctx, c, s.kind);
+      if (!v) continue;
+      x += v[0];
+      n += v[1];
+      any = true;
+    }
+    s.events += x;
+    s.exposure += n;
+    for (let k = FROM; k < GRID_SIZE; k++) {
+      const prev = s.logS[k - FROM];
+      let v = prev === null ? -Infinity : prev;
+      if (added > -Infinity) v = logAddExp(v, added);
+      if (v === -Infinity) continue;
+      s.logS[k - FROM] =
+        v + x * LOG_RATIO_GRID[k] - n * s.limit * (GRID_EXP[k] - 1);
+    }
+  }
+  if (!any) w.missingTicks += 1;
+}
+
+/** the e-detector's log statistic (harm-side prior renormalised) */
+function bakeLogStatistic(s: BakeSignalState): number {
+  const prior = priorTables(SIGMA);
+  let m = -Infinity;
+  for (let k = FROM; k < GRID_SIZE; k++) {
+    const v = s.logS[k - FROM];
+    if (v !== null && v + prior.lw[k] > m) m = v + prior.lw[k];
+  }
+  if (m === -Infinity) return -Infinity;
+  let acc = 0;
+  for (let k = FROM; k < GRID_SIZE; k++) {
+    const v = s.logS[k - FROM];
+    if (v !== null) acc += Math.exp(v + prior.lw[k] - m);
+  }
+  return m + Math.log(acc) - prior.suffix[FROM];
+}
+
+/** The watch's verdict at `now` (default: the last tick folded in). */
+export function decideBake(
+  w: BakeWatchState,
+  now?: { tick: number },
+): BakeDecision {
+  const tick = Math.max(now?.tick ?? w.lastTick, w.lastTick);
+  const k = Math.max(1, w.signals.length);
+  const threshold = Math.log((2 * k) / w.alpha);
+  const reasons: string[] = [];
+  const signals = w.signals.map(s => {
+    const statistic = bakeLogStatistic(s);
+    const rate = s.exposure > 0 ? s.events / s.exposure : null;
+    const reference = s.refExposure > 0 ? s.refEvents / s.refExposure : null;
+    if (statistic >= threshold) {
+      reasons.push(
+        `${s.name} after full promotion: ${pct(rate, 3)} vs ${pct(reference, 3)} before (limit ${pct(s.limit, 3)}: the old rate's upper bound plus the SLO-budget margin; e-value ${num(Math.exp(statistic))} ≥ ${num(Math.exp(threshold))})`,
+      );
+    }
+    return {
+      name: s.name,
+      rate,
+      reference,
+      limit: s.limit,
+      statistic,
+      threshold,
+    };
+  });
+  const elapsed = tick - w.fromTick + 1;
+  if (reasons.length) return { verdict: 'rollback', reasons, tick, signals };
+  if (elapsed >= w.durationTicks) {
+    return {
+      verdict: 'complete',
+      reasons: [
+        `bake window passed (${durationText(elapsed, w.ctx.tickSeconds)}): no harm against the service's own history`,
+      ],
+      tick,
+      signals,
+    };
+  }
+  return {
+    verdict: 'continue',
+    reasons: [
+      `watching the released version: ${durationText(Math.max(0, elapsed), w.ctx.tickSeconds)} of the ${durationText(w.durationTicks, w.ctx.tickSeconds)} bake window`,
+    ],
+    tick,
+    signals,
+  };
+}
