@@ -49,7 +49,7 @@ import {
 import {
   gateContextFor,
   gatePolicyFor,
-} from '../../plugins/rollouts-backend/src/loop/GateLoop';
+} from '../../plugins/rollouts-backend/src/evaluation/gateInputs';
 import { benchCtx, benchTick } from './gates';
 import { loadScenario } from './scenario';
 import {

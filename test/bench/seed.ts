@@ -42,7 +42,7 @@ import { PolicyResolver } from '../../plugins/rollouts-backend/src/policy/Policy
 import {
   gateContextFor,
   gatePolicyFor,
-} from '../../plugins/rollouts-backend/src/loop/GateLoop';
+} from '../../plugins/rollouts-backend/src/evaluation/gateInputs';
 import {
   postgresUnavailableReason,
   startPostgres,

@@ -11,22 +11,28 @@ import {
   rolloutsDeployProvidersExtensionPoint,
   rolloutsTelemetryProvidersExtensionPoint,
 } from '@tollgate/plugin-rollouts-node';
-import { registerRolloutActions } from './actions/registry';
-import { DatabaseRolloutsStore } from './database/DatabaseRolloutsStore';
-import { PolicyResolver } from './policy/PolicyResolver';
 import { ActionService } from './actions/ActionService';
-import { EntityIndex } from './catalog/EntityIndex';
-import { RolloutEvaluator } from './evaluation/RolloutEvaluator';
-import { GateLoop } from './loop/GateLoop';
-import { JudgeService } from './judge/JudgeService';
-import { ProviderRegistry } from './providers/ProviderRegistry';
-import { RolloutEvents } from './events/RolloutEvents';
+import { registerRolloutActions } from './actions/registry';
+import { Actuator } from './actuator/Actuator';
 import { createRouter, FLAGGER_WEBHOOK_PATH } from './api/router';
-import { seedHistory } from './loop/seedHistory';
+import { EntityIndex } from './catalog/EntityIndex';
+import { readRolloutsConfig } from './config';
+import { DatabaseRolloutsStore } from './database/DatabaseRolloutsStore';
+import { DecisionWriter } from './decisions/DecisionWriter';
+import { RolloutEvaluator } from './evaluation/RolloutEvaluator';
+import { RolloutEvents } from './events/RolloutEvents';
+import { JudgeService } from './judge/JudgeService';
+import { GateLoop } from './loop/GateLoop';
+import { scheduleGateLoop } from './loop/schedule';
+import { warnAboutBrokenPolicies } from './policy/brokenPolicies';
+import { PolicyResolver } from './policy/PolicyResolver';
+import { ProviderRegistry } from './providers/ProviderRegistry';
+import { RolloutRegistration } from './registration/RolloutRegistration';
 
 /**
  * Tollgate's backend plugin: gates on the scheduler, the decision log, the
- * actions and the REST API under `/api/rollouts`.
+ * actions and the REST API under `/api/rollouts`. This file only wires;
+ * each concept lives in its folder.
  *
  * @public
  */
@@ -65,46 +71,36 @@ export const rolloutsPlugin = createBackendPlugin({
         actionsRegistry: actionsRegistryServiceRef,
       },
       async init(deps) {
-        const { config, logger } = deps;
+        const { logger } = deps;
+        const config = readRolloutsConfig(deps.config);
         deps.permissionsRegistry.addPermissions(rolloutsPermissions);
         const store = await DatabaseRolloutsStore.create({
           database: deps.database,
         });
-        const policies = PolicyResolver.fromConfig(config, deps.urlReader);
-        for (const broken of policies.brokenPolicies()) {
-          logger.warn(
-            `rollouts: policy "${broken.name}" (${broken.where}) is invalid and holds every rollout that uses it: ${broken.problems.map(p => `${p.path}: ${p.message}`).join('; ')}`,
-          );
-        }
+        const policies = PolicyResolver.fromConfig(deps.config, deps.urlReader);
+        warnAboutBrokenPolicies(policies, logger);
         const entities = new EntityIndex(
           deps.catalog,
           deps.auth,
           undefined,
           (p, t) => providers.normalizeTarget(p, t),
         );
-        const notificationsEnabled =
-          config.getOptionalBoolean('rollouts.notifications.enabled') ?? true;
         const events = new RolloutEvents({
           logger,
           signals: deps.signals,
-          notifications: notificationsEnabled ? deps.notifications : undefined,
+          notifications: config.notificationsEnabled
+            ? deps.notifications
+            : undefined,
         });
-        const retry = {
-          attempts: config.getOptionalNumber('rollouts.retries.attempts') ?? 3,
-          initialBackoffMs:
-            config.getOptionalNumber('rollouts.retries.initialBackoffMs') ??
-            200,
-          timeoutMs:
-            (config.getOptionalNumber('rollouts.retries.timeoutSeconds') ??
-              30) * 1000,
-        };
-        const retryBudgetPerRun =
-          config.getOptionalNumber('rollouts.retries.budgetPerRun') ?? 100;
-        const telemetryStepSeconds =
-          config.getOptionalNumber('rollouts.telemetry.stepSeconds') ?? 60;
-        const defaultTelemetryProvider = config.getOptionalString(
-          'rollouts.telemetry.defaultProvider',
-        );
+        const decisions = new DecisionWriter();
+        const actuator = new Actuator({ store, providers, events, decisions });
+        const evaluator = new RolloutEvaluator({
+          providers,
+          policies,
+          retry: config.retry,
+          telemetryStepSeconds: config.telemetryStepSeconds,
+          defaultTelemetryProvider: config.defaultTelemetryProvider,
+        });
         const loop = new GateLoop({
           store,
           providers,
@@ -112,36 +108,41 @@ export const rolloutsPlugin = createBackendPlugin({
           policies,
           events,
           logger,
-          retry,
-          retryBudgetPerRun,
-          telemetryStepSeconds,
-          defaultTelemetryProvider,
+          actuator,
+          evaluator,
+          retry: config.retry,
+          retryBudgetPerRun: config.retryBudgetPerRun,
+          telemetryStepSeconds: config.telemetryStepSeconds,
+          defaultTelemetryProvider: config.defaultTelemetryProvider,
         });
-        const actions = new ActionService(store, providers, events, retry);
+        const actions = new ActionService({
+          store,
+          providers,
+          actuator,
+          retry: config.retry,
+        });
         const judge = new JudgeService({
           store,
           entities,
           events,
           logger,
-          evaluator: new RolloutEvaluator({
-            providers,
-            policies,
-            retry,
-            telemetryStepSeconds,
-            defaultTelemetryProvider,
-          }),
-          maxEvaluationAgeSeconds:
-            config.getOptionalNumber(
-              'rollouts.judge.maxEvaluationAgeSeconds',
-            ) ?? telemetryStepSeconds,
+          evaluator,
+          actuator,
+          maxEvaluationAgeSeconds: config.judgeMaxEvaluationAgeSeconds,
+        });
+        const registration = new RolloutRegistration({
+          store,
+          entities,
+          policies,
+          decisions,
         });
 
         deps.httpRouter.use(
           await createRouter({
             store,
             actions,
+            registration,
             entities,
-            policies,
             judge,
             auth: deps.auth,
             httpAuth: deps.httpAuth,
@@ -150,14 +151,6 @@ export const rolloutsPlugin = createBackendPlugin({
             logger,
           }),
         );
-        // The same actions for agents and scripts (rollouts:get-status, rollouts:rollback, …).
-        registerRolloutActions({
-          registry: deps.actionsRegistry,
-          store,
-          actions,
-          permissions: deps.permissions,
-          auditor: deps.auditor,
-        });
         deps.httpRouter.addAuthPolicy({
           path: '/health',
           allow: 'unauthenticated',
@@ -166,45 +159,25 @@ export const rolloutsPlugin = createBackendPlugin({
           path: FLAGGER_WEBHOOK_PATH,
           allow: 'unauthenticated',
         });
+        // The same actions for agents and scripts (rollouts:get-status, rollouts:rollback, …).
+        registerRolloutActions({
+          registry: deps.actionsRegistry,
+          store,
+          actions,
+          permissions: deps.permissions,
+          auditor: deps.auditor,
+        });
 
-        const frequencySeconds =
-          config.getOptionalNumber('rollouts.schedule.frequencySeconds') ?? 60;
-        // A replica that dies mid-run holds the loop until this timeout: keep it
-        // a few runs long, not minutes.
-        const timeoutSeconds =
-          config.getOptionalNumber('rollouts.schedule.timeoutSeconds') ??
-          Math.max(30, 3 * frequencySeconds);
-        // A graceful stop (SIGTERM on a rolling restart) lets the run in
-        // progress finish its action and write its evaluations, and starts no new one.
-        deps.lifecycle.addShutdownHook(() =>
-          loop.stop(Math.min(timeoutSeconds, 30) * 1000),
-        );
-        let seeded = false;
-        await deps.scheduler.scheduleTask({
-          id: 'rollouts-gate-loop',
-          scope: 'global',
-          frequency: { seconds: frequencySeconds },
-          timeout: { seconds: timeoutSeconds },
-          initialDelay: { seconds: 2 },
-          fn: async () => {
-            try {
-              if (!seeded) {
-                await seedHistory({ store, providers, entities, logger });
-                seeded = true;
-              }
-            } catch (e) {
-              // History is a nicety: the gates must run without it.
-              seeded = true;
-              logger.error(
-                'rollouts: could not seed the rollout history',
-                e as Error,
-              );
-            }
-            const result = await loop.run();
-            logger.debug(
-              `rollouts: gate loop evaluated ${result.evaluated}, acted ${result.actions}, failed ${result.failures}`,
-            );
-          },
+        deps.lifecycle.addShutdownHook(() => loop.stop(config.shutdownGraceMs));
+        await scheduleGateLoop({
+          scheduler: deps.scheduler,
+          schedule: config.schedule,
+          loop,
+          store,
+          providers,
+          entities,
+          logger,
+          decisions,
         });
       },
     });

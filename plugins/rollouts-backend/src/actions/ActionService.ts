@@ -6,15 +6,21 @@ import {
 } from '@backstage/errors';
 import {
   FINAL_ROLLOUT_STATUSES,
+  ROLLOUT_ACTIONS,
   type DecisionEntry,
+  type GateVerdict,
   type Rollout,
   type RolloutAction,
 } from '@tollgate/plugin-rollouts-common';
-import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
+import type { Actuator } from '../actuator/Actuator';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
+import type { DecisionInput } from '../decisions/DecisionWriter';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
-import { errorMessage, promotesFully, withRetry } from '../providers/retry';
-import type { RolloutEvents } from '../events/RolloutEvents';
+import {
+  errorMessage,
+  promotesFully,
+  type RetryOptions,
+} from '../providers/retry';
 
 export interface ActionResult {
   rollout: Rollout;
@@ -36,14 +42,25 @@ export function publicRollout(r: StoredRollout): Rollout {
  * and is written to the decision log whether it worked or not.
  */
 export class ActionService {
-  constructor(
-    private readonly store: RolloutsStore,
-    private readonly providers: ProviderRegistry,
-    private readonly events: RolloutEvents,
-    private readonly retry: { attempts: number; initialBackoffMs: number },
-    private readonly sleep: (ms: number) => Promise<void> = ms =>
-      new Promise(r => setTimeout(r, ms)),
-  ) {}
+  readonly #store: RolloutsStore;
+  readonly #providers: ProviderRegistry;
+  readonly #actuator: Actuator;
+  readonly #retry: RetryOptions;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(options: {
+    store: RolloutsStore;
+    providers: ProviderRegistry;
+    actuator: Actuator;
+    retry: RetryOptions;
+    sleep?: (ms: number) => Promise<void>;
+  }) {
+    this.#store = options.store;
+    this.#providers = options.providers;
+    this.#actuator = options.actuator;
+    this.#retry = options.retry;
+    this.#sleep = options.sleep ?? (ms => new Promise(r => setTimeout(r, ms)));
+  }
 
   async act(request: {
     rolloutId: string;
@@ -52,11 +69,11 @@ export class ActionService {
     idempotencyKey: string;
     actor: string;
   }): Promise<ActionResult> {
-    const rollout = await this.store.getRollout(request.rolloutId);
+    const rollout = await this.#store.getRollout(request.rolloutId);
     if (!rollout)
       throw new NotFoundError(`no rollout with id ${request.rolloutId}`);
 
-    const claim = await this.store.claimActionRequest({
+    const claim = await this.#store.claimActionRequest({
       idempotencyKey: request.idempotencyKey,
       rolloutId: request.rolloutId,
       action: request.action,
@@ -68,14 +85,14 @@ export class ActionService {
     }
     try {
       const result = await this.#perform(rollout, request);
-      await this.store.finishActionRequest(
+      await this.#store.finishActionRequest(
         request.idempotencyKey,
         'done',
         result,
       );
       return result;
     } catch (e) {
-      await this.store.finishActionRequest(request.idempotencyKey, 'failed', {
+      await this.#store.finishActionRequest(request.idempotencyKey, 'failed', {
         name: (e as Error)?.name ?? 'Error',
         message: errorMessage(e),
       });
@@ -99,9 +116,9 @@ export class ActionService {
     }
     let record = existing;
     for (let i = 0; i < 100 && record.state === 'running'; i++) {
-      await this.sleep(100);
+      await this.#sleep(100);
       record =
-        (await this.store.getActionRequest(request.idempotencyKey)) ?? record;
+        (await this.#store.getActionRequest(request.idempotencyKey)) ?? record;
     }
     if (record.state === 'running') {
       throw new ConflictError(
@@ -132,6 +149,8 @@ export class ActionService {
     ) {
       return { rollout: publicRollout(rollout), alreadyInState: true };
     }
+    if (!ROLLOUT_ACTIONS.includes(action))
+      throw new InputError(`unknown action ${action}`);
     if (final) {
       throw new ConflictError(
         `cannot ${action}: the rollout already ended (${rollout.status})`,
@@ -147,7 +166,7 @@ export class ActionService {
         `cannot resume: the rollout is ${rollout.status}, not paused`,
       );
     }
-    if (!this.providers.hasDeploy(rollout.provider)) {
+    if (!this.#providers.hasDeploy(rollout.provider)) {
       return this.#requestFromController(rollout, request);
     }
     if (rollout.pendingAction) {
@@ -158,14 +177,79 @@ export class ActionService {
       );
     }
 
-    const claimed = await this.store.updateRollout(
-      rollout.id,
-      rollout.rowVersion,
-      { pendingAction: action },
-    );
-    if (!claimed) {
+    const isLast = promotesFully(rollout);
+    const gateVerdict = rollout.lastEvaluation?.verdict;
+    const result = await this.#actuator.act({
+      rollout,
+      action,
+      retry: this.#retry,
+      call: provider => {
+        switch (action) {
+          case 'rollback':
+            return provider.rollback(rollout.target, request.reason);
+          case 'promote':
+          case 'approve':
+            return isLast
+              ? provider.promote(rollout.target)
+              : provider.setStep(rollout.target, rollout.currentStepIndex + 1);
+          case 'pause':
+            return provider.pause
+              ? provider.pause(rollout.target)
+              : Promise.resolve(undefined);
+          default: // resume
+            return provider.resume
+              ? provider.resume(rollout.target)
+              : Promise.resolve(undefined);
+        }
+      },
+      applied: after => {
+        let localStatus: StoredRollout['status'] | undefined;
+        if (action === 'pause') localStatus = 'paused';
+        else if (action === 'resume') localStatus = 'progressing';
+        else if (
+          (action === 'promote' || action === 'approve') &&
+          (after?.status === 'paused' || after?.status === 'awaiting-approval')
+        ) {
+          localStatus = 'progressing';
+        }
+        return {
+          patch: {
+            lastError: null,
+            ...(after
+              ? {
+                  status: after.status,
+                  currentStepIndex: after.currentStepIndex,
+                  currentWeight: after.currentWeight,
+                  stepStartedAt: after.stepStartedAt.toISOString(),
+                  finishedAt: after.finishedAt?.toISOString(),
+                }
+              : {}),
+            ...(localStatus ? { status: localStatus } : {}),
+          },
+          decision: manualDecision(
+            rollout,
+            gateVerdict,
+            request,
+            [`reason given: ${request.reason}`],
+            'applied',
+          ),
+          notify: action === 'rollback' ? 'rollback' : undefined,
+        };
+      },
+      failed: message => ({
+        decision: manualDecision(
+          rollout,
+          gateVerdict,
+          request,
+          [message, `reason given: ${request.reason}`],
+          'failed',
+        ),
+        notify: action === 'rollback' ? 'rollback-failed' : undefined,
+      }),
+    });
+    if (result.outcome === 'not-claimed') {
       // Someone else changed the rollout first: re-read and report the state.
-      const now = await this.store.getRollout(rollout.id);
+      const now = await this.#store.getRollout(rollout.id);
       if (
         now &&
         ((action === 'rollback' && now.status === 'rolled-back') ||
@@ -181,108 +265,15 @@ export class ActionService {
         'the rollout changed while the action was being taken; reload and try again',
       );
     }
-
-    const provider = this.providers.deploy(rollout.provider);
-    const isLast = promotesFully(rollout);
-    let after: ProviderRollout | undefined;
-    let localStatus: StoredRollout['status'] | undefined;
-    try {
-      switch (action) {
-        case 'rollback':
-          after = await withRetry(
-            () => provider.rollback(rollout.target, request.reason),
-            this.retry,
-          );
-          break;
-        case 'promote':
-        case 'approve':
-          after = await withRetry(
-            () =>
-              isLast
-                ? provider.promote(rollout.target)
-                : provider.setStep(
-                    rollout.target,
-                    rollout.currentStepIndex + 1,
-                  ),
-            this.retry,
-          );
-          if (after.status === 'paused' || after.status === 'awaiting-approval')
-            localStatus = 'progressing';
-          break;
-        case 'pause':
-          if (provider.pause)
-            after = await withRetry(
-              () => provider.pause!(rollout.target),
-              this.retry,
-            );
-          localStatus = 'paused';
-          break;
-        case 'resume':
-          if (provider.resume)
-            after = await withRetry(
-              () => provider.resume!(rollout.target),
-              this.retry,
-            );
-          localStatus = 'progressing';
-          break;
-        default:
-          throw new InputError(`unknown action ${action}`);
-      }
-    } catch (e) {
-      if (e instanceof InputError) throw e;
-      const message = `${provider.id} did not accept the ${action}: ${errorMessage(e)}`;
-      const failed = await this.store.updateRollout(
-        claimed.id,
-        claimed.rowVersion,
-        {
-          pendingAction: null,
-          lastError: { message, at: new Date().toISOString(), action },
-        },
-      );
-      await this.#log(
-        claimed,
-        request,
-        [message, `reason given: ${request.reason}`],
-        'failed',
-      );
-      this.events.changed(
-        failed ?? claimed,
-        action === 'rollback' ? { notify: 'rollback-failed' } : undefined,
-      );
+    if (result.outcome === 'failed') {
       throw new ServiceUnavailableError(
-        `${message}. The ${action} is recorded as failed; retry it with a new idempotency key.`,
+        `${result.message}. The ${action} is recorded as failed; retry it with a new idempotency key.`,
       );
     }
-    const done = await this.store.updateRollout(
-      claimed.id,
-      claimed.rowVersion,
-      {
-        pendingAction: null,
-        lastError: null,
-        ...(after
-          ? {
-              status: after.status,
-              currentStepIndex: after.currentStepIndex,
-              currentWeight: after.currentWeight,
-              stepStartedAt: after.stepStartedAt.toISOString(),
-              finishedAt: after.finishedAt?.toISOString(),
-            }
-          : {}),
-        ...(localStatus ? { status: localStatus } : {}),
-      },
-    );
-    const decision = await this.#log(
-      claimed,
-      request,
-      [`reason given: ${request.reason}`],
-      'applied',
-    );
-    const current = done ?? (await this.store.getRollout(rollout.id))!;
-    this.events.changed(
-      current,
-      action === 'rollback' ? { notify: 'rollback' } : undefined,
-    );
-    return { rollout: publicRollout(current), decision };
+    return {
+      rollout: publicRollout(result.rollout),
+      decision: result.decision,
+    };
   }
 
   /**
@@ -303,8 +294,8 @@ export class ActionService {
     const done: StoredRollout['status'] =
       action === 'rollback' ? 'rolled-back' : 'promoted';
     for (let i = 0; i < 300; i++) {
-      await this.sleep(100);
-      const now = await this.store.getRollout(rollout.id);
+      await this.#sleep(100);
+      const now = await this.#store.getRollout(rollout.id);
       if (!now) return undefined;
       if (now.status === done)
         return { rollout: publicRollout(now), alreadyInState: true };
@@ -331,9 +322,8 @@ export class ActionService {
       return { rollout: publicRollout(rollout), alreadyInState: true };
     }
     const at = new Date().toISOString();
-    const claimed = await this.store.updateRollout(
-      rollout.id,
-      rollout.rowVersion,
+    const written = await this.#actuator.record(
+      rollout,
       {
         pendingAction: 'rollback',
         lastEvaluation: {
@@ -346,9 +336,20 @@ export class ActionService {
           evaluatedAt: at,
         },
       },
+      manualDecision(
+        rollout,
+        rollout.lastEvaluation?.verdict,
+        request,
+        [
+          `requested from ${rollout.provider}: it rolls back at its next call to Tollgate (Flagger's rollback webhook, Argo's analysis)`,
+          `reason given: ${request.reason}`,
+        ],
+        'none',
+      ),
+      { notify: 'rollback' },
     );
-    if (!claimed) {
-      const now = await this.store.getRollout(rollout.id);
+    if (!written) {
+      const now = await this.#store.getRollout(rollout.id);
       if (now?.pendingAction === 'rollback' || now?.status === 'rolled-back') {
         return { rollout: publicRollout(now), alreadyInState: true };
       }
@@ -356,42 +357,36 @@ export class ActionService {
         'the rollout changed while the action was being taken; reload and try again',
       );
     }
-    const decision = await this.#log(
-      rollout,
-      request,
-      [
-        `requested from ${rollout.provider}: it rolls back at its next call to Tollgate (Flagger's rollback webhook, Argo's analysis)`,
-        `reason given: ${request.reason}`,
-      ],
-      'none',
-    );
-    this.events.changed(claimed, { notify: 'rollback' });
-    return { rollout: publicRollout(claimed), decision };
+    return {
+      rollout: publicRollout(written.rollout),
+      decision: written.decision,
+    };
   }
+}
 
-  #log(
-    rollout: StoredRollout,
-    request: { action: RolloutAction; actor: string },
-    reasons: string[],
-    outcome: 'applied' | 'failed' | 'none',
-  ) {
-    const automaticVerdict = rollout.lastEvaluation?.verdict;
-    const overrides =
-      (request.action === 'promote' && automaticVerdict !== 'promote') ||
-      (request.action === 'rollback' && automaticVerdict !== 'rollback');
-    return this.store.appendDecision({
-      rolloutId: rollout.id,
-      entityRef: rollout.entityRef,
-      stepIndex: rollout.currentStepIndex,
-      verdict: request.action,
-      kind: overrides && request.action === 'promote' ? 'override' : 'manual',
-      actor: request.actor,
-      reasons: automaticVerdict
-        ? [...reasons, `gate verdict at the time: ${automaticVerdict}`]
-        : reasons,
-      evidence: rollout.evidence ?? null,
-      policyHash: rollout.policyHash ?? null,
-      outcome,
-    });
-  }
+/**
+ * A person's action as a decision: the action is the verdict, an override
+ * when it promotes against the gate, with the gate's verdict at the time
+ * and the evidence it was made on.
+ */
+function manualDecision(
+  rollout: StoredRollout,
+  automaticVerdict: GateVerdict | undefined,
+  request: { action: RolloutAction; actor: string },
+  reasons: string[],
+  outcome: DecisionInput['outcome'],
+): DecisionInput {
+  const overrides =
+    (request.action === 'promote' && automaticVerdict !== 'promote') ||
+    (request.action === 'rollback' && automaticVerdict !== 'rollback');
+  return {
+    verdict: request.action,
+    kind: overrides && request.action === 'promote' ? 'override' : 'manual',
+    actor: request.actor,
+    reasons: automaticVerdict
+      ? [...reasons, `gate verdict at the time: ${automaticVerdict}`]
+      : reasons,
+    evidence: rollout.evidence ?? null,
+    outcome,
+  };
 }

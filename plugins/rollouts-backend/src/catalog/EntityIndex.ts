@@ -36,11 +36,23 @@ export interface IndexedEntity {
   system?: string;
 }
 
+/** What the rollouts backend asks of the catalog (an {@link EntityIndex}, or a fake in tests). */
+export interface EntityLookup {
+  /** The entity whose `tollgate.dev/rollouts` annotation names this provider's target. */
+  byTarget(
+    provider: string,
+    target: string,
+  ): Promise<IndexedEntity | undefined>;
+  byRef(entityRef: string): Promise<IndexedEntity | undefined>;
+  /** Every entity with the annotation. */
+  all(): Promise<IndexedEntity[]>;
+}
+
 /**
  * Maps `provider:target` (from `tollgate.dev/rollouts`) to catalog entities,
  * refreshed from the catalog at most once per `ttlMs`.
  */
-export class EntityIndex {
+export class EntityIndex implements EntityLookup {
   #byTarget = new Map<string, IndexedEntity>();
   #byRef = new Map<string, IndexedEntity>();
   #loadedAt = 0;

@@ -1,28 +1,55 @@
 import {
   TELEMETRY_ANNOTATION,
   telemetryProblems,
+  type GateContext,
   type GateDecision,
   type GateEvaluationSummary,
   type TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
 import { evaluateGate } from '@tollgate/plugin-rollouts-engine';
+import type { TelemetryResult } from '@tollgate/plugin-rollouts-node';
 import type { StoredRollout } from '../database/RolloutsStore';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
-import { gateContextFor, gatePolicyFor } from '../loop/GateLoop';
-import type { TelemetryResult } from '@tollgate/plugin-rollouts-node';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import { errorMessage, withRetry, type RetryOptions } from '../providers/retry';
+import {
+  gateContextFor,
+  gatePolicyFor,
+  observedCanaryShare,
+} from './gateInputs';
 
 /** What one evaluation of a rollout came to. */
 export type RolloutEvaluation =
   | {
       ok: true;
       policy: RolloutPolicy;
+      /** The engine's decision: the evidence the log keeps. */
       decision: GateDecision;
       summary: GateEvaluationSummary;
+      /** Milliseconds spent waiting for telemetry and in the engine. */
+      telemetryMs: number;
+      engineMs: number;
     }
-  | { ok: false; policy?: RolloutPolicy; reasons: string[] };
+  | {
+      ok: false;
+      policy?: RolloutPolicy;
+      reasons: string[];
+      telemetryMs: number;
+    };
+
+/**
+ * The gate engine step of an evaluation: the default folds the whole step
+ * afresh; the gate loop passes one that keeps gate states between runs
+ * (the verdict is the same).
+ */
+export type GateEngine = (
+  rollout: StoredRollout,
+  policy: RolloutPolicy,
+  context: GateContext,
+  gatePolicy: RolloutPolicy['gate'],
+  ticks: TelemetryTick[],
+) => GateDecision;
 
 export interface RolloutEvaluatorOptions {
   providers: ProviderRegistry;
@@ -35,21 +62,6 @@ export interface RolloutEvaluatorOptions {
 /** Why a rollout holds when its telemetry could not be read or was wrong. */
 export function telemetryHoldReason(e: unknown): string {
   return `telemetry unavailable: ${errorMessage(e)}; holding (never promote on missing or wrong data)`;
-}
-
-/** The share of requests the canary received over the ticks, or undefined with no traffic. */
-export function observedCanaryShare(
-  ticks: TelemetryTick[],
-): number | undefined {
-  let canary = 0;
-  let total = 0;
-  for (const t of ticks) {
-    if (t.canary?.requests === undefined || t.baseline?.requests === undefined)
-      continue;
-    canary += t.canary.requests;
-    total += t.canary.requests + t.baseline.requests;
-  }
-  return total > 0 && canary > 0 && canary < total ? canary / total : undefined;
 }
 
 /**
@@ -93,26 +105,37 @@ export async function readCohortTelemetry(
   if (problems.length > 0) {
     const more = problems.length > 3 ? ` and ${problems.length - 3} more` : '';
     throw new Error(
-      `telemetry from ${telemetry.id} cannot be right: ${problems.slice(0, 3).join('; ')}${more}`,
+      `telemetry from ${telemetry.id} cannot be right: ${problems
+        .slice(0, 3)
+        .join('; ')}${more}`,
     );
   }
   return result;
 }
 
+const wholeStep: GateEngine = (_rollout, _policy, context, gatePolicy, ticks) =>
+  evaluateGate(context, ticks, gatePolicy);
+
 /**
- * Policy, telemetry, gate engine: the verdict on one rollout now. It never
- * acts; the gate loop and the judge endpoints decide what to do with it.
- * A policy that cannot be used, or telemetry that cannot be read, comes
- * back as `ok: false` with the reason: the caller holds.
+ * The one evaluation path, for the gate loop and the judge alike: policy →
+ * telemetry → gate engine → evidence. It never acts; its callers decide
+ * what to do with the verdict. A policy that cannot be used, or telemetry
+ * that cannot be read, comes back as `ok: false` with the reason: the
+ * caller holds.
  */
 export class RolloutEvaluator {
   constructor(private readonly o: RolloutEvaluatorOptions) {}
+
+  /** The step length telemetry is read in, seconds. */
+  get telemetryStepSeconds(): number {
+    return this.o.telemetryStepSeconds;
+  }
 
   async evaluate(
     rollout: StoredRollout,
     annotations: Record<string, string> | undefined,
     now: Date,
-    retry: RetryOptions = this.o.retry,
+    options: { retry?: RetryOptions; engine?: GateEngine } = {},
   ): Promise<RolloutEvaluation> {
     let policy: RolloutPolicy;
     try {
@@ -121,8 +144,11 @@ export class RolloutEvaluator {
       return {
         ok: false,
         reasons: [`policy cannot be used: ${errorMessage(e)}`],
+        telemetryMs: 0,
       };
     }
+    const t0 = performance.now();
+    let telemetryMs = 0;
     try {
       const result = await readCohortTelemetry(
         this.o,
@@ -130,8 +156,10 @@ export class RolloutEvaluator {
         annotations,
         policy,
         now,
-        retry,
+        options.retry ?? this.o.retry,
       );
+      const t1 = performance.now();
+      telemetryMs = t1 - t0;
       const context = gateContextFor(
         rollout,
         policy,
@@ -149,17 +177,23 @@ export class RolloutEvaluator {
             ok: false,
             policy,
             reasons: ['no canary and baseline traffic observed yet; holding'],
+            telemetryMs,
           };
         }
         context.expectedCanaryShare = observed;
         notes.push(
-          `the canary's traffic share is not known to Tollgate: the sample-ratio check uses the observed ${(observed * 100).toFixed(1)}%`,
+          `the canary's traffic share is not known to Tollgate: the sample-ratio check uses the observed ${(
+            observed * 100
+          ).toFixed(1)}%`,
         );
       }
-      const decision = evaluateGate(
+      const engine = options.engine ?? wholeStep;
+      const decision = engine(
+        rollout,
+        policy,
         context,
-        result.ticks,
         gatePolicyFor(policy),
+        result.ticks,
       );
       if (notes.length) decision.reasons = [...decision.reasons, ...notes];
       return {
@@ -173,9 +207,16 @@ export class RolloutEvaluator {
           reasons: decision.reasons,
           evaluatedAt: now.toISOString(),
         },
+        telemetryMs,
+        engineMs: performance.now() - t1,
       };
     } catch (e) {
-      return { ok: false, policy, reasons: [telemetryHoldReason(e)] };
+      return {
+        ok: false,
+        policy,
+        reasons: [telemetryHoldReason(e)],
+        telemetryMs: telemetryMs || performance.now() - t0,
+      };
     }
   }
 }

@@ -5,54 +5,37 @@ import {
   type FlaggerHook,
   type FlaggerWebhookPayload,
   type GateEvaluationSummary,
-  type GateVerdict,
   type JudgeQuery,
   type RolloutStatus,
 } from '@tollgate/plugin-rollouts-common';
 import { randomUUID } from 'node:crypto';
+import type { Actuator } from '../actuator/Actuator';
+import type { EntityLookup, IndexedEntity } from '../catalog/EntityIndex';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
-import type { IndexedEntity, EntityIndex } from '../catalog/EntityIndex';
+import type { DecisionInput } from '../decisions/DecisionWriter';
 import type { RolloutEvaluator } from '../evaluation/RolloutEvaluator';
 import type { RolloutEvents } from '../events/RolloutEvents';
+import {
+  answerOf,
+  describe,
+  flaggerVerdict,
+  observation,
+  type FlaggerReply,
+  type JudgeAnswer,
+} from './answers';
 
-/** The gate verdict as an external controller reads it. */
-export interface JudgeAnswer {
-  rolloutId: string;
-  entityRef: string;
-  provider: string;
-  target: string;
-  version: string;
-  status: RolloutStatus;
-  verdict: GateVerdict;
-  /** `continue` or `promote`: nothing is wrong so far (Argo: `successCondition: result.healthy`). */
-  healthy: boolean;
-  promote: boolean;
-  rollback: boolean;
-  /** Tollgate cannot judge (missing telemetry, broken policy): neither success nor failure. */
-  hold: boolean;
-  rubric: GateEvaluationSummary['rubric'];
-  score: number;
-  reasons: string[];
-  evaluatedAt: string;
-  /** The answer reuses an evaluation younger than `rollouts.judge.maxEvaluationAgeSeconds`. */
-  cached: boolean;
-}
+export type { FlaggerReply, JudgeAnswer } from './answers';
 
 export interface JudgeServiceOptions {
   store: RolloutsStore;
-  entities: EntityIndex;
+  entities: EntityLookup;
   evaluator: RolloutEvaluator;
+  actuator: Actuator;
   events: RolloutEvents;
   logger: LoggerService;
   /** An evaluation younger than this is reused instead of reading telemetry again. */
   maxEvaluationAgeSeconds: number;
   now?: () => Date;
-}
-
-/** How Tollgate answers each Flagger hook, with the HTTP status Flagger reads. */
-export interface FlaggerReply {
-  status: number;
-  body: { ok: boolean; message: string; answer?: JudgeAnswer };
 }
 
 const ACTIVE = [...ACTIVE_ROLLOUT_STATUSES];
@@ -82,14 +65,19 @@ export class JudgeService {
       'argo-rollouts analysis',
       query.weight,
     );
-    const { answer, changed } = await this.#judge(rollout, entity);
-    if (changed) {
-      await this.#log(rollout, answer.verdict, actor, [
-        `argo-rollouts analysis asked: ${describe(answer)}`,
-        ...answer.reasons,
-      ]);
-    }
-    return answer;
+    return this.#judge(rollout, entity, (answer, changed) =>
+      changed
+        ? observation(
+            answer.verdict,
+            actor,
+            [
+              `argo-rollouts analysis asked: ${describe(answer)}`,
+              ...answer.reasons,
+            ],
+            rollout,
+          )
+        : undefined,
+    );
   }
 
   /** One Flagger webhook call: the status code Flagger acts on, logged as a decision. */
@@ -110,75 +98,60 @@ export class JudgeService {
     );
 
     if (hook === 'pre-rollout' || hook === 'post-rollout') {
-      let current = rollout;
+      const current = rollout;
       let message = `recorded ${hook}${phase}`;
       if (hook === 'post-rollout' && payload.phase) {
         let status: RolloutStatus | undefined;
         if (payload.phase === 'Succeeded') status = 'promoted';
         else if (payload.phase === 'Failed') status = 'rolled-back';
         if (status && current.status !== status) {
-          const updated = await this.#o.store.updateRollout(
-            current.id,
-            current.rowVersion,
+          message = `flagger reports the canary ${payload.phase === 'Succeeded' ? 'promoted' : 'rolled back'}`;
+          const written = await this.#o.actuator.record(
+            current,
             {
               status,
               pendingAction: null,
               currentWeight: status === 'promoted' ? 100 : 0,
               finishedAt: this.#now().toISOString(),
             },
+            observation(
+              'observe',
+              actor,
+              [`flagger ${hook}${phase}: answered 200 — ${message}`],
+              current,
+            ),
+            { notify: status === 'rolled-back' ? 'rollback' : undefined },
           );
-          if (updated) {
-            current = updated;
-            this.#o.events.changed(
-              updated,
-              status === 'rolled-back' ? { notify: 'rollback' } : undefined,
-            );
-          }
-          message = `flagger reports the canary ${payload.phase === 'Succeeded' ? 'promoted' : 'rolled back'}`;
+          if (written) return { status: 200, body: { ok: true, message } };
         }
       }
-      await this.#log(current, 'observe', actor, [
-        `flagger ${hook}${phase}: answered 200 — ${message}`,
-      ]);
+      await this.#log(
+        current,
+        observation(
+          'observe',
+          actor,
+          [`flagger ${hook}${phase}: answered 200 — ${message}`],
+          current,
+        ),
+      );
       return { status: 200, body: { ok: true, message } };
     }
 
-    const { answer } = await this.#judge(rollout, entity);
-    let ok: boolean;
-    let why: string;
-    switch (hook) {
-      case 'confirm-rollout':
-        ok = !(
-          answer.hold &&
-          answer.reasons.some(r => r.startsWith('policy cannot be used'))
-        );
-        why = ok
-          ? 'Tollgate is watching this canary'
-          : `the service's rollout policy is broken: ${answer.reasons[0]}`;
-        break;
-      case 'confirm-promotion':
-        ok = answer.promote;
-        why = ok
-          ? 'the gate is ready to promote'
-          : `not ready to promote (${answer.verdict})`;
-        break;
-      case 'rollback':
-        ok = answer.rollback;
-        why = ok
-          ? 'the gate says roll back'
-          : `no rollback (${answer.verdict})`;
-        break;
-      default: // rollout, confirm-traffic-increase
-        ok = answer.healthy;
-        why = ok
-          ? `the canary is healthy so far (${answer.verdict})`
-          : `the canary is not healthy (${answer.verdict})`;
-    }
+    let ok = false;
+    let why = '';
+    const answer = await this.#judge(rollout, entity, judged => {
+      [ok, why] = flaggerVerdict(hook, judged);
+      return observation(
+        judged.verdict,
+        actor,
+        [
+          `flagger ${hook}${phase}: answered ${ok ? 200 : 412} — ${why}`,
+          ...judged.reasons,
+        ],
+        rollout,
+      );
+    });
     const status = ok ? 200 : 412;
-    await this.#log(rollout, answer.verdict, actor, [
-      `flagger ${hook}${phase}: answered ${status} — ${why}`,
-      ...answer.reasons,
-    ]);
     return { status, body: { ok, message: why, answer } };
   }
 
@@ -213,12 +186,21 @@ export class JudgeService {
       stepStartedAt: now,
     });
     if (created) {
-      await this.#log(rollout, 'register', actor, [
-        `${source} registered revision ${version} of ${target}; ${provider} drives it, Tollgate judges`,
-      ]);
+      await this.#log(
+        rollout,
+        observation(
+          'register',
+          actor,
+          [
+            `${source} registered revision ${version} of ${target}; ${provider} drives it, Tollgate judges`,
+          ],
+          rollout,
+        ),
+      );
       for (const older of await this.#o.store.listRollouts({
         entityRefs: [entity.entityRef],
         status: ACTIVE,
+        withEvidence: true,
       })) {
         if (
           older.id === rollout.id ||
@@ -226,17 +208,16 @@ export class JudgeService {
           older.target !== target
         )
           continue;
-        const retired = await this.#o.store.updateRollout(
-          older.id,
-          older.rowVersion,
+        await this.#o.actuator.record(
+          older,
           { status: 'aborted', finishedAt: now, pendingAction: null },
+          observation(
+            'observe',
+            actor,
+            [`superseded by revision ${version}`],
+            older,
+          ),
         );
-        if (retired) {
-          await this.#log(retired, 'observe', actor, [
-            `superseded by revision ${version}`,
-          ]);
-          this.#o.events.changed(retired);
-        }
       }
       this.#o.events.changed(rollout);
       return { rollout, entity };
@@ -265,13 +246,20 @@ export class JudgeService {
     return { rollout, entity };
   }
 
-  /** The verdict now: a person's pending rollback, a final state, a recent evaluation, or a fresh one. */
+  /**
+   * The verdict now: a person's pending rollback, a final state, a recent
+   * evaluation, or a fresh one (the one evaluation path). `log` says what
+   * to log about the answer; a fresh evaluation is stored with that
+   * decision in one transaction.
+   */
   async #judge(
     rollout: StoredRollout,
     entity: IndexedEntity,
-  ): Promise<{ answer: JudgeAnswer; changed: boolean }> {
+    log: (answer: JudgeAnswer, changed: boolean) => DecisionInput | undefined,
+  ): Promise<JudgeAnswer> {
     const now = this.#now();
     const previous = rollout.lastEvaluation;
+    let answer: JudgeAnswer | undefined;
     if (
       rollout.pendingAction === 'rollback' ||
       rollout.status === 'rolled-back' ||
@@ -281,44 +269,42 @@ export class JudgeService {
         previous?.verdict === 'rollback'
           ? previous.reasons
           : [`the rollout is ${rollout.status}`];
-      return {
-        answer: answerOf(
-          rollout,
-          {
-            verdict: 'rollback',
-            rubric: 'not ready',
-            score: 0,
-            reasons,
-            evaluatedAt: now.toISOString(),
-          },
-          false,
-        ),
-        changed: false,
-      };
-    }
-    if (rollout.status === 'promoted') {
-      return {
-        answer: answerOf(
-          rollout,
-          {
-            verdict: 'promote',
-            rubric: 'ready',
-            score: 100,
-            reasons: ['the rollout is promoted'],
-            evaluatedAt: now.toISOString(),
-          },
-          false,
-        ),
-        changed: false,
-      };
-    }
-    if (
+      answer = answerOf(
+        rollout,
+        {
+          verdict: 'rollback',
+          rubric: 'not ready',
+          score: 0,
+          reasons,
+          evaluatedAt: now.toISOString(),
+        },
+        false,
+      );
+    } else if (rollout.status === 'promoted') {
+      answer = answerOf(
+        rollout,
+        {
+          verdict: 'promote',
+          rubric: 'ready',
+          score: 100,
+          reasons: ['the rollout is promoted'],
+          evaluatedAt: now.toISOString(),
+        },
+        false,
+      );
+    } else if (
       previous &&
       now.getTime() - Date.parse(previous.evaluatedAt) <
         this.#o.maxEvaluationAgeSeconds * 1000
     ) {
-      return { answer: answerOf(rollout, previous, true), changed: false };
+      answer = answerOf(rollout, previous, true);
     }
+    if (answer) {
+      const decision = log(answer, false);
+      if (decision) await this.#log(rollout, decision);
+      return answer;
+    }
+
     const evaluation = await this.#o.evaluator.evaluate(
       rollout,
       entity.annotations,
@@ -333,9 +319,10 @@ export class JudgeService {
           reasons: evaluation.reasons,
           evaluatedAt: now.toISOString(),
         };
-    const updated = await this.#o.store.updateRollout(
-      rollout.id,
-      rollout.rowVersion,
+    const changed = previous?.verdict !== summary.verdict;
+    const decision = log(answerOf(rollout, summary, false), changed);
+    const written = await this.#o.actuator.record(
+      rollout,
       {
         lastEvaluation: summary,
         ...(evaluation.ok
@@ -359,68 +346,20 @@ export class JudgeService {
             }
           : {}),
       },
+      decision,
+      {
+        notify:
+          summary.verdict === 'hold' && previous?.verdict !== 'hold'
+            ? 'hold'
+            : undefined,
+      },
     );
-    if (updated)
-      this.#o.events.changed(
-        updated,
-        summary.verdict === 'hold' && previous?.verdict !== 'hold'
-          ? { notify: 'hold' }
-          : undefined,
-      );
-    return {
-      answer: answerOf(updated ?? rollout, summary, false),
-      changed: previous?.verdict !== summary.verdict,
-    };
+    // Another writer changed the row first: the answer still stands and is logged.
+    if (!written && decision) await this.#log(rollout, decision);
+    return answerOf(written?.rollout ?? rollout, summary, false);
   }
 
-  #log(
-    rollout: StoredRollout,
-    verdict: GateVerdict | 'register' | 'observe',
-    actor: string,
-    reasons: string[],
-  ) {
-    return this.#o.store.appendDecision({
-      rolloutId: rollout.id,
-      entityRef: rollout.entityRef,
-      stepIndex: rollout.currentStepIndex,
-      verdict,
-      kind: 'automatic',
-      actor,
-      reasons,
-      evidence:
-        (rollout.evidence as Record<string, unknown> | undefined) ?? null,
-      policyHash: rollout.policyHash ?? null,
-      outcome: 'none',
-      createdAt: this.#now().toISOString(),
-    });
+  #log(rollout: StoredRollout, decision: DecisionInput) {
+    return this.#o.actuator.decisions.append(this.#o.store, rollout, decision);
   }
-}
-
-function answerOf(
-  rollout: StoredRollout,
-  s: GateEvaluationSummary,
-  cached: boolean,
-): JudgeAnswer {
-  return {
-    rolloutId: rollout.id,
-    entityRef: rollout.entityRef,
-    provider: rollout.provider,
-    target: rollout.target,
-    version: rollout.version,
-    status: rollout.status,
-    verdict: s.verdict,
-    healthy: s.verdict === 'continue' || s.verdict === 'promote',
-    promote: s.verdict === 'promote',
-    rollback: s.verdict === 'rollback',
-    hold: s.verdict === 'hold',
-    rubric: s.rubric,
-    score: s.score,
-    reasons: s.reasons,
-    evaluatedAt: s.evaluatedAt,
-    cached,
-  };
-}
-
-function describe(a: JudgeAnswer): string {
-  return `verdict ${a.verdict} (${a.rubric}, score ${a.score})`;
 }

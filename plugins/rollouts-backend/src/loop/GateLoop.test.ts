@@ -26,8 +26,9 @@ import {
 } from '../database/DatabaseRolloutsStore';
 import type { RolloutsStore } from '../database/RolloutsStore';
 import { PolicyResolver } from '../policy/PolicyResolver';
-import type { EntityIndex } from '../catalog/EntityIndex';
-import { GateLoop, gateContextFor, gatePolicyFor } from './GateLoop';
+import type { EntityLookup } from '../catalog/EntityIndex';
+import { gateContextFor, gatePolicyFor } from '../evaluation/gateInputs';
+import { GateLoop } from './GateLoop';
 import { ProviderRegistry } from '../providers/ProviderRegistry';
 import { RolloutEvents } from '../events/RolloutEvents';
 
@@ -62,7 +63,7 @@ const policies = PolicyResolver.fromConfig(
 );
 
 /** The catalog part the loop needs: every simulated service, annotated. */
-function entityIndexFor(services = DEMO_SERVICES): EntityIndex {
+function entityIndexFor(services = DEMO_SERVICES): EntityLookup {
   const byTarget = new Map(
     services.map(s => [
       `simulator:${s.target}`,
@@ -73,8 +74,7 @@ function entityIndexFor(services = DEMO_SERVICES): EntityIndex {
     byTarget: async (p: string, t: string) => byTarget.get(`${p}:${t}`),
     byRef: async (ref: string) => ({ entityRef: ref, annotations: {} }),
     all: async () => [...byTarget.values()],
-    refresh: async () => {},
-  } as unknown as EntityIndex;
+  };
 }
 
 function setup(
@@ -321,15 +321,14 @@ function fakes(count: number, clock: { t: number }, stepMinSeconds = 3600) {
       intervalCounts(k + 1, revisions.get(k + 1)),
     );
   });
-  const entities = {
+  const entities: EntityLookup = {
     byTarget: async (_p: string, t: string) => ({
       entityRef: `component:default/${t.split('/')[1]}`,
       annotations: {},
     }),
     byRef: async (ref: string) => ({ entityRef: ref, annotations: {} }),
     all: async () => [],
-    refresh: async () => {},
-  } as unknown as EntityIndex;
+  };
   return { deploy, telemetry, entities, revisions };
 }
 

@@ -1,7 +1,8 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
 import { randomUUID } from 'node:crypto';
 import type { RolloutsStore } from '../database/RolloutsStore';
-import type { EntityIndex } from '../catalog/EntityIndex';
+import type { DecisionWriter } from '../decisions/DecisionWriter';
+import type { EntityLookup } from '../catalog/EntityIndex';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 
 /**
@@ -12,8 +13,9 @@ import type { ProviderRegistry } from '../providers/ProviderRegistry';
 export async function seedHistory(options: {
   store: RolloutsStore;
   providers: ProviderRegistry;
-  entities: EntityIndex;
+  entities: EntityLookup;
   logger: LoggerService;
+  decisions: DecisionWriter;
 }): Promise<number> {
   let imported = 0;
   for (const provider of options.providers.deployProviders()) {
@@ -53,9 +55,7 @@ export async function seedHistory(options: {
       if (!created) continue;
       imported++;
       for (const d of h.decisions) {
-        await options.store.appendDecision({
-          rolloutId: rollout.id,
-          entityRef,
+        await options.decisions.append(options.store, rollout, {
           stepIndex: d.stepIndex,
           verdict: d.verdict,
           kind: d.actor && d.actor !== 'scheduler' ? 'manual' : 'automatic',

@@ -10,13 +10,13 @@ import {
   migrateRolloutsDatabase,
 } from '../database/DatabaseRolloutsStore';
 import { PolicyResolver } from '../policy/PolicyResolver';
-import type { EntityIndex } from '../catalog/EntityIndex';
+import type { EntityLookup } from '../catalog/EntityIndex';
+import { GateLoop } from './GateLoop';
 import {
-  GateLoop,
   ladderFor,
   providerRolloutProblem,
   registeredExternalId,
-} from './GateLoop';
+} from './sync';
 import { ProviderRegistry } from '../providers/ProviderRegistry';
 import { RolloutEvents } from '../events/RolloutEvents';
 
@@ -86,7 +86,7 @@ describe('GateLoop sync', () => {
     const providers = new ProviderRegistry();
     providers.addDeploy(deploy);
     providers.addTelemetry(new FakeTelemetryProvider('fake', () => []));
-    const entities = {
+    const entities: EntityLookup = {
       byTarget: async () => ({
         entityRef: 'component:default/checkout',
         annotations: {},
@@ -96,8 +96,7 @@ describe('GateLoop sync', () => {
         annotations: {},
       }),
       all: async () => [],
-      refresh: async () => {},
-    } as unknown as EntityIndex;
+    };
     const loop = new GateLoop({
       store,
       providers,

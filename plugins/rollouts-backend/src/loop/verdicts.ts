@@ -1,0 +1,167 @@
+import {
+  FINAL_ROLLOUT_STATUSES,
+  type GateEvaluationSummary,
+} from '@tollgate/plugin-rollouts-common';
+import type { Actuator, RolloutChange } from '../actuator/Actuator';
+import type { StoredRollout } from '../database/RolloutsStore';
+import type { RolloutPolicy } from '../policy/policy';
+import type { ProviderRegistry } from '../providers/ProviderRegistry';
+import {
+  promotesFully,
+  withRetry,
+  type RetryOptions,
+} from '../providers/retry';
+
+/** What the gate loop does with a verdict that is more than a recorded evaluation. */
+
+/**
+ * A hold when the rollout cannot be evaluated (a broken policy, telemetry
+ * that is missing or wrong): the row records it, and the log does when the
+ * hold or its first reason is new.
+ */
+export function holdChange(
+  rollout: StoredRollout,
+  reasons: string[],
+  now: Date,
+): RolloutChange {
+  const previous = rollout.lastEvaluation;
+  const logIt =
+    previous?.verdict !== 'hold' || previous.reasons[0] !== reasons[0];
+  return {
+    rollout,
+    patch: {
+      lastEvaluation: {
+        verdict: 'hold',
+        rubric: 'not ready',
+        score: 0,
+        reasons,
+        evaluatedAt: now.toISOString(),
+      },
+      lastError: { message: reasons[0], at: now.toISOString() },
+    },
+    decision: logIt
+      ? {
+          verdict: 'hold',
+          kind: 'automatic',
+          actor: 'scheduler',
+          reasons,
+          outcome: 'none',
+        }
+      : undefined,
+    event: logIt ? { notify: 'hold' } : false,
+  };
+}
+
+/** A promotion or rollback the gate decided, through the actuator; true when it was applied. */
+export async function actOnVerdict(
+  actuator: Actuator,
+  o: {
+    rollout: StoredRollout;
+    verdict: 'promote' | 'rollback';
+    reasons: string[];
+    evidence: Record<string, unknown>;
+    summary: GateEvaluationSummary;
+    policy: RolloutPolicy;
+    retry: RetryOptions;
+  },
+): Promise<boolean> {
+  const { rollout, verdict, reasons, evidence, summary, policy } = o;
+  const isLast = promotesFully(rollout);
+  const result = await actuator.act({
+    rollout,
+    action: verdict,
+    claim: {
+      lastEvaluation: summary,
+      evidence,
+      policyName: policy.name,
+      policyHash: policy.hash,
+    },
+    retry: o.retry,
+    call: provider => {
+      if (verdict === 'rollback')
+        return provider.rollback(
+          rollout.target,
+          reasons[0] ?? 'gate verdict: rollback',
+        );
+      if (isLast) return provider.promote(rollout.target);
+      return provider.setStep(rollout.target, rollout.currentStepIndex + 1);
+    },
+    applied: after => ({
+      patch: {
+        status: after!.status,
+        currentStepIndex: after!.currentStepIndex,
+        currentWeight: after!.currentWeight,
+        stepStartedAt: after!.stepStartedAt.toISOString(),
+        finishedAt: after!.finishedAt?.toISOString(),
+        lastError: null,
+      },
+      decision: {
+        verdict,
+        kind: 'automatic',
+        actor: 'scheduler',
+        reasons:
+          verdict === 'promote' && !isLast
+            ? [
+                `step ${rollout.currentStepIndex + 1} passed: moving to ${rollout.steps[rollout.currentStepIndex + 1]?.weight}%`,
+                ...reasons,
+              ]
+            : reasons,
+        evidence,
+        outcome: 'applied',
+      },
+      notify: verdict === 'rollback' ? 'rollback' : undefined,
+    }),
+    failed: message => ({
+      decision: {
+        verdict,
+        kind: 'automatic',
+        actor: 'scheduler',
+        reasons: [message, ...reasons],
+        evidence,
+        outcome: 'failed',
+      },
+      notify: verdict === 'rollback' ? 'rollback-failed' : undefined,
+    }),
+  });
+  // not claimed: another replica acted on this rollout first
+  return result.outcome === 'applied';
+}
+
+/** An action was in flight when a process died: align with the provider, and log it with the row in one transaction. */
+export async function reconcileInterrupted(
+  actuator: Actuator,
+  providers: ProviderRegistry,
+  rollout: StoredRollout,
+  retry: RetryOptions,
+  now: () => Date,
+): Promise<void> {
+  const provider = providers.deploy(rollout.provider);
+  const pr = await withRetry(() => provider.getRollout(rollout.target), retry);
+  const finished = pr && FINAL_ROLLOUT_STATUSES.includes(pr.status);
+  await actuator.record(
+    rollout,
+    {
+      pendingAction: null,
+      ...(pr
+        ? {
+            status: pr.status,
+            currentStepIndex: pr.currentStepIndex,
+            currentWeight: pr.currentWeight,
+            stepStartedAt: pr.stepStartedAt.toISOString(),
+            finishedAt: finished
+              ? (pr.finishedAt ?? now()).toISOString()
+              : undefined,
+          }
+        : {}),
+    },
+    {
+      verdict: 'observe',
+      kind: 'automatic',
+      actor: 'scheduler',
+      reasons: [
+        `an interrupted ${rollout.pendingAction} was reconciled with ${provider.id}: it reports ${pr ? `${pr.status} at ${pr.currentWeight}%` : 'no rollout'}`,
+      ],
+      outcome: 'none',
+    },
+  );
+}
