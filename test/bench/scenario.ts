@@ -20,6 +20,8 @@ export interface ScenarioHeader {
   slo: GateContext['slo'];
   kpis: GateContext['kpis'];
   countSignals?: GateContext['countSignals'];
+  /** ladder files: the canary share of each step (docs/scenario-format.md, "Whole rollouts") */
+  ladder?: number[];
 }
 
 export interface Scenario {
@@ -29,6 +31,8 @@ export interface Scenario {
   /** ticks 1..lastTick, index t-1; a tick with no line at all has neither cohort */
   ticks: TelemetryTick[];
   maxTicks: number;
+  /** ladder files: the 1-based step of each tick's lines, index t-1 (undefined: no line) */
+  stepAt: Array<number | undefined>;
 }
 
 export interface Truth {
@@ -81,6 +85,8 @@ export function parseScenario(text: string, file: string): Scenario {
   let header: ScenarioHeader | null = null;
   const byTick = new Map<number, TelemetryTick>();
   let lastTick = 0;
+  const stepOf = new Map<number, number>();
+  let lastStep = 1;
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const raw = lines[i].trim();
@@ -143,6 +149,25 @@ export function parseScenario(text: string, file: string): Scenario {
         if (kk.direction !== 'increase' && kk.direction !== 'decrease')
           fail(`header: kpis[${j}].direction must be "increase" or "decrease"`);
       });
+      if (o.ladder !== undefined) {
+        const l = o.ladder as unknown[];
+        const ok =
+          Array.isArray(l) &&
+          l.length > 0 &&
+          l.every(
+            (x, j) =>
+              isNum(x) &&
+              x > 0 &&
+              x < 1 &&
+              (j === 0 || x > (l[j - 1] as number)),
+          );
+        if (!ok)
+          fail(
+            'header: ladder must be a non-empty list of increasing canary shares between 0 and 1',
+          );
+        if (l[0] !== o.expectedCanaryShare)
+          fail("header: expectedCanaryShare must be the ladder's first share");
+      }
       header = {
         ...(o as unknown as ScenarioHeader),
         kpis: kpis as ScenarioHeader['kpis'],
@@ -157,6 +182,21 @@ export function parseScenario(text: string, file: string): Scenario {
     if (t < lastTick)
       fail(`tick ${t} after tick ${lastTick}: tick lines must be in order`);
     lastTick = t;
+    const ladder = (header as ScenarioHeader).ladder;
+    if (ladder) {
+      const k = o.step;
+      if (!isNum(k) || !Number.isInteger(k) || k < 1 || k > ladder.length)
+        fail(
+          `step must be an integer from 1 to ${ladder.length} (the ladder's steps)`,
+        );
+      const seen = stepOf.get(t);
+      if (seen !== undefined && seen !== k)
+        fail(`step ${k} for tick ${t}, whose other line says step ${seen}`);
+      if ((k as number) < lastStep)
+        fail(`step ${k} after step ${lastStep}: steps only go up`);
+      stepOf.set(t, k as number);
+      lastStep = k as number;
+    }
     const cc: CohortCounts = {};
     for (const f of ['requests', 'errors'] as const) {
       if (o[f] === undefined || o[f] === null) continue;
@@ -201,7 +241,8 @@ export function parseScenario(text: string, file: string): Scenario {
     kpis: h.kpis,
     countSignals: h.countSignals,
   };
-  return { file, header: h, ctx, ticks, maxTicks };
+  const stepAt = ticks.map(t => stepOf.get(t.tick));
+  return { file, header: h, ctx, ticks, maxTicks, stepAt };
 }
 
 export function loadScenario(file: string): Scenario {
