@@ -28,6 +28,9 @@ import type { RolloutGateState } from './rollout';
 import { slowCount } from './histogram';
 import type { CohortCounts, GateContext, TelemetryTick } from './types';
 
+/** grid points v = log(λ/limit) > 0 */
+const FROM = firstIndexAbove(0, true);
+
 export interface BakeSignalState {
   name: string;
   kind: 'error-rate' | 'latency';
@@ -146,8 +149,6 @@ export function createBakeWatch(
   };
 }
 
-/** grid points v = log(λ/limit) > 0 */
-const FROM = firstIndexAbove(0, true);
 const SIGMA = 0.5;
 
 function sliCounts(

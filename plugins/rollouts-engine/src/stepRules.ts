@@ -70,7 +70,8 @@ export function harmBounds(d: GateDecision): HarmBound[] {
       s.kind === 'error-rate' ||
       s.kind === 'latency' ||
       s.direction === 'decrease';
-    const upper = s.ci ? (harmUp ? s.ci[1] : s.ci[0]) : null;
+    let upper: number | null = null;
+    if (s.ci) upper = harmUp ? s.ci[1] : s.ci[0];
     return {
       name: s.name,
       upper: upper !== null && Number.isFinite(upper) ? upper : null,
