@@ -13,7 +13,6 @@ import {
   mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
-import { createBackendModule } from '@backstage/backend-plugin-api';
 import { schedulerServiceFactory } from '@backstage/backend-defaults/scheduler';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
@@ -22,10 +21,7 @@ import {
   type SimulatedService,
 } from '@tollgate/plugin-rollouts-backend-module-simulator';
 import {
-  rolloutsDeployProvidersExtensionPoint,
-  rolloutsTelemetryProvidersExtensionPoint,
-} from '@tollgate/plugin-rollouts-node';
-import {
+  fakeProvidersModule,
   FaultInjector,
   type Fault,
   type ProviderCall,
@@ -93,21 +89,10 @@ describe('faults at the providers', () => {
         return undefined;
       },
     );
-    const providers = createBackendModule({
-      pluginId: 'rollouts',
+    const providers = fakeProvidersModule({
       moduleId: 'faulty-simulator',
-      register(env) {
-        env.registerInit({
-          deps: {
-            d: rolloutsDeployProvidersExtensionPoint,
-            t: rolloutsTelemetryProvidersExtensionPoint,
-          },
-          async init({ d, t }) {
-            d.addDeployProvider(faults.deploy(simulation.deploy));
-            t.addTelemetryProvider(faults.telemetry(simulation.telemetry));
-          },
-        });
-      },
+      deploy: [faults.deploy(simulation.deploy)],
+      telemetry: [faults.telemetry(simulation.telemetry)],
     });
     const entities = DEMO_SERVICES.map(s => ({
       apiVersion: 'backstage.io/v1alpha1',

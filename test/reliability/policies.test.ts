@@ -25,7 +25,7 @@ import {
   validatePolicyObject,
   validatePolicyYaml,
 } from '../../plugins/rollouts-backend/src/policy/policy';
-import type { EntityIndex } from '../../plugins/rollouts-backend/src/catalog/EntityIndex';
+import type { EntityLookup } from '../../plugins/rollouts-backend/src/catalog/EntityIndex';
 import { GateLoop } from '../../plugins/rollouts-backend/src/loop/GateLoop';
 import { ProviderRegistry } from '../../plugins/rollouts-backend/src/providers/ProviderRegistry';
 import { RolloutEvents } from '../../plugins/rollouts-backend/src/events/RolloutEvents';
@@ -563,15 +563,14 @@ describe('a broken policy holds its rollout instead of crashing the loop', () =>
         { entityRef: `component:default/${name}`, annotations },
       ]),
     );
-    const entities = {
+    const entities: EntityLookup = {
       byTarget: async (provider: string, target: string) =>
         provider === 'fake'
           ? byRef.get(`component:default/${target.replace('shop/', '')}`)
           : undefined,
       byRef: async (ref: string) => byRef.get(ref),
       all: async () => [...byRef.values()],
-      refresh: async () => {},
-    } as unknown as EntityIndex;
+    };
     const logger = mockServices.logger.mock();
     const clock = { t: Date.now() + 20 * 60_000 };
     const loop = new GateLoop({

@@ -3,16 +3,12 @@ import {
   mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
-import { createBackendModule } from '@backstage/backend-plugin-api';
-import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import {
-  rolloutsDeployProvidersExtensionPoint,
-  rolloutsTelemetryProvidersExtensionPoint,
-} from '@tollgate/plugin-rollouts-node';
 import {
   FakeDeployProvider,
   FakeTelemetryProvider,
+  fakeProvidersModule,
+  rolloutsPermissionsMock,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import knexFactory from 'knex';
 import request from 'supertest';
@@ -46,37 +42,18 @@ async function startBackend(extra: any[] = []) {
   });
   const telemetry = new FakeTelemetryProvider('fake', () => []);
   const auditor = mockServices.auditor.mock();
-  const fakeModule = createBackendModule({
-    pluginId: 'rollouts',
-    moduleId: 'fake-providers',
-    register(env) {
-      env.registerInit({
-        deps: {
-          d: rolloutsDeployProvidersExtensionPoint,
-          t: rolloutsTelemetryProvidersExtensionPoint,
-        },
-        async init({ d, t }) {
-          d.addDeployProvider(deploy);
-          t.addTelemetryProvider(telemetry);
-        },
-      });
-    },
+  const fakeModule = fakeProvidersModule({
+    deploy: [deploy],
+    telemetry: [telemetry],
   });
   // Owners of component:default/checkout may act; everyone may read.
-  const permissions = mockServices.permissions.mock({
-    authorize: async (requests: any[], options: any) =>
-      requests.map(r => {
-        const user = options.credentials.principal.userEntityRef;
-        const acting = r.permission.name !== 'rollouts.rollout.read';
-        const allowed =
-          !acting ||
-          (r.resourceRef === 'component:default/checkout' && user === OWNER) ||
-          options.credentials.principal.type === 'service';
-        return {
-          result: allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY,
-        };
-      }),
-  } as any);
+  const permissions = rolloutsPermissionsMock(
+    q =>
+      q.permission === 'rollouts.rollout.read' ||
+      (q.resourceRef === 'component:default/checkout' &&
+        q.userEntityRef === OWNER) ||
+      q.principalType === 'service',
+  );
   const { server } = await startTestBackend({
     features: [
       rolloutsPlugin,

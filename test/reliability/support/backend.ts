@@ -14,16 +14,12 @@ import {
   mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
-import { createBackendModule } from '@backstage/backend-plugin-api';
-import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
-  rolloutsDeployProvidersExtensionPoint,
-  rolloutsTelemetryProvidersExtensionPoint,
-} from '@tollgate/plugin-rollouts-node';
-import {
+  fakeProvidersModule,
   FakeDeployProvider,
   FakeTelemetryProvider,
+  rolloutsPermissionsMock,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -150,65 +146,45 @@ export async function startReliabilityBackend(
     previousVersion: '6.9.3',
   });
   const telemetry = new FakeTelemetryProvider('fake', () => []);
-  const fakeModule = createBackendModule({
-    pluginId: 'rollouts',
+  const fakeModule = fakeProvidersModule({
     moduleId: 'reliability-fakes',
-    register(env) {
-      env.registerInit({
-        deps: {
-          d: rolloutsDeployProvidersExtensionPoint,
-          t: rolloutsTelemetryProvidersExtensionPoint,
-        },
-        async init({ d, t }) {
-          d.addDeployProvider(deploy);
-          t.addTelemetryProvider(telemetry);
-        },
-      });
-    },
+    deploy: [deploy],
+    telemetry: [telemetry],
   });
 
   const permissionCalls: PermissionCall[] = [];
-  const permissions = mockServices.permissions.mock({
-    authorize: async (requests: any[], opts: any) =>
-      requests.map(r => {
-        const principal = opts.credentials.principal;
-        const name: string = r.permission.name;
-        let allowed: boolean;
-        if (principal.type === 'service') {
-          const grant = SERVICE_GRANTS[principal.subject];
-          allowed =
-            grant === 'all' ||
-            (grant === 'read' && name === 'rollouts.rollout.read');
-        } else if (principal.type === 'user') {
-          if (principal.userEntityRef === BLOCKED) allowed = false;
-          else if (name === 'rollouts.rollout.read') allowed = true;
-          else if (
-            name === 'rollouts.rollout.register' ||
-            name === 'rollouts.judge' ||
-            name === 'rollouts.decisions.verify'
-          )
-            allowed = false;
-          else
-            allowed = (OWNERS[r.resourceRef] ?? []).includes(
-              principal.userEntityRef,
-            );
-        } else {
-          allowed = false;
-        }
-        permissionCalls.push({
-          permission: name,
-          resourceRef: r.resourceRef,
-          principal:
-            principal.type === 'user'
-              ? principal.userEntityRef
-              : `service:${principal.subject}`,
-          result: allowed ? 'ALLOW' : 'DENY',
-        });
-        return {
-          result: allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY,
-        };
-      }),
-  } as any);
+  const permissions = rolloutsPermissionsMock(q => {
+    let allowed: boolean;
+    if (q.principalType === 'service') {
+      const grant = SERVICE_GRANTS[q.subject ?? ''];
+      allowed =
+        grant === 'all' ||
+        (grant === 'read' && q.permission === 'rollouts.rollout.read');
+    } else if (q.principalType === 'user') {
+      if (q.userEntityRef === BLOCKED) allowed = false;
+      else if (q.permission === 'rollouts.rollout.read') allowed = true;
+      else if (
+        q.permission === 'rollouts.rollout.register' ||
+        q.permission === 'rollouts.judge' ||
+        q.permission === 'rollouts.decisions.verify'
+      )
+        allowed = false;
+      else
+        allowed = (OWNERS[q.resourceRef ?? ''] ?? []).includes(
+          q.userEntityRef ?? '',
+        );
+    } else {
+      allowed = false;
+    }
+    permissionCalls.push({
+      permission: q.permission,
+      resourceRef: q.resourceRef,
+      principal:
+        q.principalType === 'user' ? q.userEntityRef! : `service:${q.subject}`,
+      result: allowed ? 'ALLOW' : 'DENY',
+    });
+    return allowed;
+  });
 
   const auditEvents: AuditRecord[] = [];
   const auditor = mockServices.auditor.mock({

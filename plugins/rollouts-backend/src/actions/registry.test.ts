@@ -17,7 +17,6 @@ import {
   actionsServiceRef,
   type ActionsService,
 } from '@backstage/backend-plugin-api/alpha';
-import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import {
   rolloutsDeployProvidersExtensionPoint,
@@ -26,6 +25,7 @@ import {
 import {
   FakeDeployProvider,
   FakeTelemetryProvider,
+  rolloutsPermissionsMock,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import request from 'supertest';
 import { rolloutsPlugin } from '../plugin';
@@ -80,18 +80,11 @@ async function startBackend() {
     },
   });
   // Owners of component:default/checkout may act; everyone may read.
-  const permissions = mockServices.permissions.mock({
-    authorize: async (requests: any[], options: any) =>
-      requests.map(r => {
-        const user = options.credentials.principal.userEntityRef;
-        const acting = r.permission.name !== 'rollouts.rollout.read';
-        const allowed =
-          !acting || (r.resourceRef === CHECKOUT && user === OWNER);
-        return {
-          result: allowed ? AuthorizeResult.ALLOW : AuthorizeResult.DENY,
-        };
-      }),
-  } as any);
+  const permissions = rolloutsPermissionsMock(
+    q =>
+      q.permission === 'rollouts.rollout.read' ||
+      (q.resourceRef === CHECKOUT && q.userEntityRef === OWNER),
+  );
   const { server } = await startTestBackend({
     features: [
       rolloutsPlugin,

@@ -3,12 +3,13 @@ import {
   mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
-import { createBackendModule } from '@backstage/backend-plugin-api';
-import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import type { TelemetryTick } from '@tollgate/plugin-rollouts-common';
-import { rolloutsTelemetryProvidersExtensionPoint } from '@tollgate/plugin-rollouts-node';
-import { FakeTelemetryProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import {
+  FakeTelemetryProvider,
+  fakeProvidersModule,
+  rolloutsPermissionsMock,
+} from '@tollgate/plugin-rollouts-node/testUtils';
 import request from 'supertest';
 import { rolloutsPlugin } from '../plugin';
 
@@ -56,40 +57,17 @@ async function startBackend() {
     if (!t) throw new Error(`no series for ${req.target}`);
     return t;
   });
-  const fakeModule = createBackendModule({
-    pluginId: 'rollouts',
+  const fakeModule = fakeProvidersModule({
     moduleId: 'fake-telemetry',
-    register(env) {
-      env.registerInit({
-        deps: { t: rolloutsTelemetryProvidersExtensionPoint },
-        async init({ t }) {
-          t.addTelemetryProvider(telemetry);
-        },
-      });
-    },
+    telemetry: [telemetry],
   });
   // Services may judge; users act on what they own.
-  const permissions = mockServices.permissions.mock({
-    authorize: async (requests: any[], options: any) =>
-      requests.map(r => {
-        const principal = options.credentials.principal;
-        if (r.permission.name === 'rollouts.judge') {
-          return {
-            result:
-              principal.type === 'service'
-                ? AuthorizeResult.ALLOW
-                : AuthorizeResult.DENY,
-          };
-        }
-        const acting = r.permission.name !== 'rollouts.rollout.read';
-        return {
-          result:
-            !acting || principal.userEntityRef === OWNER
-              ? AuthorizeResult.ALLOW
-              : AuthorizeResult.DENY,
-        };
-      }),
-  } as any);
+  const permissions = rolloutsPermissionsMock(q => {
+    if (q.permission === 'rollouts.judge') return q.principalType === 'service';
+    return (
+      q.permission === 'rollouts.rollout.read' || q.userEntityRef === OWNER
+    );
+  });
   const { server } = await startTestBackend({
     features: [
       rolloutsPlugin,

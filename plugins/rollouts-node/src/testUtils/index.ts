@@ -6,3 +6,8 @@ export {
   type FaultPlan,
   type ProviderCall,
 } from './faults';
+export {
+  fakeProvidersModule,
+  rolloutsPermissionsMock,
+  type PermissionQuestion,
+} from './backend';
