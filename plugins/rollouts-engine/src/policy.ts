@@ -126,7 +126,7 @@ const rolloutSchema = z
     /** minimum canary requests before opening a small exposure; scales linearly up to promote.minCanaryRequests at 100 % */
     minStepCanaryRequests: nonNeg().default(100),
     /** maximum duration of a step (a step's own `maxDurationSeconds` wins) */
-    maxStepSeconds: positive().default(5400),
+    maxStepSeconds: positive().default(3600),
     /** what reaching the step maximum does: promote when the next exposure is small and no harm is evident, or hold */
     onStepTimeout: z
       .enum(['promote-if-small', 'hold'])
