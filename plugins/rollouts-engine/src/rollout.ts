@@ -25,7 +25,7 @@ import {
 } from './changeDetection';
 import { burnCheck, promotionBrakes } from './checks';
 import { observeTickInPlace } from './fold';
-import { poissonUpperTail } from './math';
+import { binomialUpperTail, poissonUpperTail } from './math';
 import { planOf } from './plan';
 import { GatePolicy, GatePolicyInput, parseGatePolicyCached } from './policy';
 import { durationText, num, pct } from './reasons';
@@ -265,6 +265,33 @@ function sustainedServiceBurn(
   return undefined;
 }
 
+/**
+ * The SRM brake (promotion only): the step's canary share looks off its expected share on a
+ * plain two-sided binomial test at p < 0.05. A small canary at low traffic cannot prove a
+ * mismatch at the SRM test's α (0.001) before its step minimum, and a broken assignment makes
+ * every comparison untrustworthy, so the promotion waits while the share looks off. Like the
+ * other brakes it never rolls back or holds: a false alarm only delays.
+ */
+function shareLean(rs: RolloutGateState): string | undefined {
+  const srm = rs.gate.srm;
+  const p = rs.gate.policy;
+  if (!p.srm.enabled) return undefined;
+  const n = srm.canaryEvents + srm.baselineEvents;
+  const x = srm.canaryEvents;
+  const p0 = rs.ctx.expectedCanaryShare;
+  if (!(n > 0)) return undefined;
+  const tol = p.srm.tolerance;
+  const up =
+    x / n > p0 * (1 + tol) ? binomialUpperTail(x, n, p0 * (1 + tol)) : 1;
+  const down =
+    x / n < p0 * (1 - tol)
+      ? binomialUpperTail(n - x, n, 1 - p0 * (1 - tol))
+      : 1;
+  const pv = Math.min(1, 2 * Math.min(up, down));
+  if (!(pv < 0.05)) return undefined;
+  return `canary share over the step ${pct(x / n, 2)} vs the expected ${pct(p0, 2)} (two-sided p = ${num(pv, 2)})`;
+}
+
 /** The verdict for the rollout at this tick: the step's gate, the change detectors, the step maximum. */
 export function decideRollout(
   rs: RolloutGateState,
@@ -331,6 +358,15 @@ export function decideRollout(
       out.reasons = [
         `ready to promote, but the service is burning its error budget: ${burning}; not widening exposure during an incident`,
         ...d.reasons,
+      ];
+      return out;
+    }
+    const lean = shareLean(rs);
+    if (lean) {
+      out.verdict = 'continue';
+      out.reasons = [
+        `${lean}; not promoting while the assignment looks off (not yet a proven mismatch: the gate keeps watching at this exposure)`,
+        ...d.reasons.slice(1),
       ];
       return out;
     }
