@@ -131,6 +131,23 @@ describe('whole-rollout gate', () => {
     expect(s.rollout!.timeout?.action).toBe('hold');
   });
 
+  it('does not promote while the canary share looks off (SRM brake), before the SRM test can prove it', () => {
+    const spec = { ...base, traffic: 2000, srm: 1.3, seed: 5 };
+    const rs = createRolloutGate(releaseCtx(0.01), undefined, LADDER);
+    const verdicts: string[] = [];
+    let braked = '';
+    for (let t = 1; t <= 40; t++) {
+      observeRolloutTick(rs, telemetryAt(spec, t, rs.ladder[rs.stepIndex]));
+      const d = decideRollout(rs, { tick: t });
+      verdicts.push(d.verdict);
+      if (d.reasons[0]?.includes('assignment looks off')) braked = d.reasons[0];
+    }
+    expect(verdicts).not.toContain('promote');
+    expect(braked).toMatch(
+      /canary share over the step [\d.]+% vs the expected 1\.00%/,
+    );
+  });
+
   it('the state is plain JSON: a revived state decides exactly as the original', () => {
     const rs = createRolloutGate(releaseCtx(0.01), undefined, LADDER);
     run(rs, { ...base, onset: 10, effect: { err: 1.5 } }, 1, 15);
