@@ -7,6 +7,12 @@ export interface Config {
       frequencySeconds?: number;
       /** Longest a loop run may take, seconds (default 3 × frequencySeconds, at least 30); a replica that dies mid-run holds the loop this long. */
       timeoutSeconds?: number;
+      /**
+       * Slices the active rollouts are split into (default 1), each a global
+       * task on the scheduler: replicas share a tick, one replica per shard
+       * at a time. The first shard also syncs from the providers.
+       */
+      shards?: number;
     };
     /** Telemetry read by the gate loop. */
     telemetry?: {

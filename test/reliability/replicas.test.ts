@@ -1,8 +1,9 @@
 /**
  * Two replicas: two backend processes on one PostgreSQL, both scheduling
  * the gate loop and both taking people's actions, against one deploy
- * system (the simulator's shared state file). Every decision is acted on
- * once; two people rolling back the same rollout at once on different
+ * system (the simulator's shared state file). The loop runs in four shards,
+ * each a global task on Backstage's scheduler, so both replicas act; every
+ * decision is acted on once; two people rolling back the same rollout at once on different
  * replicas cause one rollback at the deploy system and both see it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -48,6 +49,8 @@ describe.runIf(available)('two replicas on one PostgreSQL', () => {
     const env = {
       ...fastLoopEnv(stateFile),
       APP_CONFIG_rollouts_providers_simulator_deployLatencyMs: '300',
+      // Four shards of the gate loop, each a global task: the replicas share each tick.
+      APP_CONFIG_rollouts_schedule_shards: '4',
       ...database.env,
     };
     // Started one after the other: both migrate the same database.
@@ -103,6 +106,14 @@ describe.runIf(available)('two replicas on one PostgreSQL', () => {
     }
 
     await sleep(10_000);
+    // The shards spread: wait (up to a minute) until the gate loops of both processes have promoted.
+    const loopActors = () =>
+      new Set(
+        journal(stateFile)
+          .filter(c => c.changed && (c.op === 'setStep' || c.op === 'promote'))
+          .map(c => c.pid),
+      );
+    for (let i = 0; i < 30 && loopActors().size < 2; i++) await sleep(2000);
     const db = database.connect();
     try {
       const rows: Array<{
@@ -125,13 +136,22 @@ describe.runIf(available)('two replicas on one PostgreSQL', () => {
     const calls = journal(stateFile).filter(c => c.changed);
     expect(deployActionsTwice(calls), 'deploy actions taken twice').toEqual([]);
     const pids = new Set(calls.map(c => c.pid));
+    // The gate loop spread over both replicas: each promoted rollouts (people's rollbacks aside).
+    const loopPids = new Set(
+      calls
+        .filter(c => c.op === 'setStep' || c.op === 'promote')
+        .map(c => c.pid),
+    );
+    expect(loopPids.size, 'processes whose gate loop took deploy actions').toBe(
+      2,
+    );
     for (const replica of replicas) {
       const verify = await api(replica.baseUrl, '/v1/decisions/verify');
       expect(verify.body.ok).toBe(true);
     }
     // eslint-disable-next-line no-console
     console.log(
-      `[reliability] replicas: 2 backends, ${calls.length} deploy actions from ${pids.size} process(es), ${bothSaw} simultaneous double rollbacks → 1 each, 0 actions taken twice`,
+      `[reliability] replicas: 2 backends, ${calls.length} deploy actions from ${pids.size} process(es) (gate loop promotions from ${loopPids.size}), ${bothSaw} simultaneous double rollbacks → 1 each, 0 actions taken twice`,
     );
   });
 });

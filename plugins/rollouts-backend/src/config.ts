@@ -6,8 +6,12 @@ import type { RetryOptions } from './providers/retry';
  * place (the schema with the keys' documentation is `config.d.ts`).
  */
 export interface RolloutsBackendConfig {
-  /** `rollouts.schedule`: how often the gate loop runs, and how long a run may take. */
-  schedule: { frequencySeconds: number; timeoutSeconds: number };
+  /** `rollouts.schedule`: how often the gate loop runs, how long a run may take, and in how many shards. */
+  schedule: {
+    frequencySeconds: number;
+    timeoutSeconds: number;
+    shards: number;
+  };
   /** `rollouts.retries`: provider calls. */
   retry: RetryOptions;
   /** `rollouts.retries.budgetPerRun`: retries one gate-loop run may spend across all rollouts. */
@@ -35,7 +39,11 @@ export function readRolloutsConfig(config: Config): RolloutsBackendConfig {
     config.getOptionalNumber('rollouts.schedule.timeoutSeconds') ??
     Math.max(30, 3 * frequencySeconds);
   return {
-    schedule: { frequencySeconds, timeoutSeconds },
+    schedule: {
+      frequencySeconds,
+      timeoutSeconds,
+      shards: config.getOptionalNumber('rollouts.schedule.shards') ?? 1,
+    },
     retry: {
       attempts: config.getOptionalNumber('rollouts.retries.attempts') ?? 3,
       initialBackoffMs:

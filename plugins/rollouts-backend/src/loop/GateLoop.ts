@@ -13,13 +13,20 @@ import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import { errorMessage, type RetryOptions } from '../providers/retry';
 import { GateStateCache } from './gateStates';
+import { shardOf, type Shard } from './shards';
 import { RolloutSync } from './sync';
 import {
   emptyTimings,
   type GateLoopRunResult,
   type GateLoopTimings,
 } from './timings';
-import { actOnVerdict, holdChange, reconcileInterrupted } from './verdicts';
+import {
+  actOnVerdict,
+  approvalChange,
+  holdChange,
+  reconcileInterrupted,
+  stepRule,
+} from './verdicts';
 
 export type { GateLoopRunResult, GateLoopTimings } from './timings';
 
@@ -56,6 +63,14 @@ export interface GateLoopOptions {
  * written in batches, each rollout row with its decision in one transaction.
  * The gate state of each rollout is kept between runs ({@link GateStateCache}).
  */
+/** What one run carries: its number, timings, the shard's gate states and its retry budget. */
+interface RunContext {
+  run: number;
+  t: GateLoopTimings;
+  gates: GateStateCache;
+  retry: RetryOptions;
+}
+
 export class GateLoop {
   readonly #o: GateLoopOptions;
   readonly #now: () => Date;
@@ -63,20 +78,18 @@ export class GateLoop {
   readonly #actuator: Actuator;
   readonly #evaluator: RolloutEvaluator;
   readonly #sync: RolloutSync;
-  readonly #gates = new GateStateCache();
+  /** Kept gate states, per shard (a shard's run forgets only its own). */
+  readonly #gates = new Map<string, GateStateCache>();
   #run = 0;
   /** Set by stop(): no new run starts and no new action is taken. */
   #stopping = false;
-  /** The run in progress, for stop() to wait on. */
-  #current: Promise<unknown> | undefined;
-  /** This run's retry settings, with its budget. */
-  #retry: RetryOptions;
+  /** The runs in progress (one per shard at most), for stop() to wait on. */
+  readonly #current = new Set<Promise<unknown>>();
 
   constructor(options: GateLoopOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
     this.#batchSize = Math.max(1, options.batchSize ?? 500);
-    this.#retry = options.retry;
     this.#actuator =
       options.actuator ??
       new Actuator({
@@ -104,7 +117,7 @@ export class GateLoop {
 
   /** Imports what the providers report; returns the number of rollouts seen. */
   sync(): Promise<number> {
-    return this.#sync.sync(this.#retry);
+    return this.#sync.sync(this.#o.retry);
   }
 
   /**
@@ -115,11 +128,10 @@ export class GateLoop {
    */
   async stop(timeoutMs = 30_000): Promise<void> {
     this.#stopping = true;
-    const current = this.#current;
-    if (!current) return;
+    if (!this.#current.size) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      current.catch(() => undefined),
+      Promise.allSettled([...this.#current]),
       new Promise(resolve => {
         timer = setTimeout(resolve, timeoutMs);
       }),
@@ -127,37 +139,59 @@ export class GateLoop {
     clearTimeout(timer);
   }
 
-  /** Sync, then evaluate every active rollout. One rollout's failure never stops the others. */
-  async run(): Promise<GateLoopRunResult> {
+  /**
+   * Sync, then evaluate every active rollout. One rollout's failure never
+   * stops the others. With a shard, only the rollouts of that shard are
+   * evaluated (and only the first shard syncs): each shard is its own
+   * global task on the scheduler, so replicas share a tick.
+   */
+  async run(shard?: Shard): Promise<GateLoopRunResult> {
     if (this.#stopping)
       return { evaluated: 0, actions: 0, failures: 0, timings: emptyTimings() };
-    const running = this.#runOnce();
-    this.#current = running;
+    const running = this.#runOnce(shard ?? { index: 0, count: 1 });
+    this.#current.add(running);
     try {
       return await running;
     } finally {
-      if (this.#current === running) this.#current = undefined;
+      this.#current.delete(running);
     }
   }
 
-  async #runOnce(): Promise<GateLoopRunResult> {
+  #gatesOf(shard: Shard): GateStateCache {
+    const key = `${shard.index}/${shard.count}`;
+    let gates = this.#gates.get(key);
+    if (!gates) {
+      gates = new GateStateCache();
+      this.#gates.set(key, gates);
+    }
+    return gates;
+  }
+
+  async #runOnce(shard: Shard): Promise<GateLoopRunResult> {
     const started = performance.now();
     const t = emptyTimings();
-    const run = ++this.#run;
     const result: GateLoopRunResult = {
       evaluated: 0,
       actions: 0,
       failures: 0,
       timings: t,
     };
-    this.#retry = {
-      ...this.#o.retry,
-      budget: { remaining: this.#o.retryBudgetPerRun ?? 100 },
+    const run: RunContext = {
+      run: ++this.#run,
+      t,
+      gates: this.#gatesOf(shard),
+      // This run's retries, with its own budget.
+      retry: {
+        ...this.#o.retry,
+        budget: { remaining: this.#o.retryBudgetPerRun ?? 100 },
+      },
     };
-    await this.sync();
-    const active = await this.#o.store.listRollouts({
-      status: ['progressing', 'paused', 'awaiting-approval'],
-    });
+    if (shard.index === 0) await this.#sync.sync(run.retry);
+    const active = (
+      await this.#o.store.listRollouts({
+        status: ['progressing', 'paused', 'awaiting-approval'],
+      })
+    ).filter(r => shardOf(r.id, shard.count) === shard.index);
     t.syncMs = performance.now() - started;
     let pending: RolloutChange[] = [];
     for (const rollout of active) {
@@ -168,7 +202,7 @@ export class GateLoop {
       const t0 = performance.now();
       const actionsBefore = t.actionMs;
       try {
-        const acted = await this.#evaluate(rollout, pending, run, t);
+        const acted = await this.#evaluate(rollout, pending, run);
         result.evaluated++;
         if (acted) result.actions++;
       } catch (e) {
@@ -185,7 +219,7 @@ export class GateLoop {
     }
     result.failures += await this.#flush(pending, t);
     // Gate states of rollouts that are no longer active are not needed again.
-    this.#gates.forgetBefore(run);
+    run.gates.forgetBefore(run.run);
     t.totalMs = performance.now() - started;
     return result;
   }
@@ -194,7 +228,12 @@ export class GateLoop {
   async evaluate(rollout: StoredRollout): Promise<boolean> {
     const pending: RolloutChange[] = [];
     const t = emptyTimings();
-    const acted = await this.#evaluate(rollout, pending, this.#run, t);
+    const acted = await this.#evaluate(rollout, pending, {
+      run: this.#run,
+      t,
+      gates: this.#gatesOf({ index: 0, count: 1 }),
+      retry: this.#o.retry,
+    });
     const failed = await this.#flush(pending, t);
     if (failed)
       throw new Error(
@@ -242,17 +281,17 @@ export class GateLoop {
   }
 
   /** The evaluator's engine step for this run: the kept gate states. */
-  #engine(run: number): GateEngine {
+  #engine(run: RunContext): GateEngine {
     return (rollout, policy, context, gatePolicy, ticks) =>
-      this.#gates.decide(rollout, policy, context, gatePolicy, ticks, run);
+      run.gates.decide(rollout, policy, context, gatePolicy, ticks, run.run);
   }
 
   async #evaluate(
     rollout: StoredRollout,
     pending: RolloutChange[],
-    run: number,
-    t: GateLoopTimings,
+    run: RunContext,
   ): Promise<boolean> {
+    const { t } = run;
     const now = this.#now();
     if (rollout.pendingAction) {
       await this.#timedAction(
@@ -261,7 +300,7 @@ export class GateLoop {
             this.#actuator,
             this.#o.providers,
             rollout,
-            this.#retry,
+            run.retry,
             this.#now,
           ),
         t,
@@ -269,16 +308,16 @@ export class GateLoop {
       return false;
     }
     const entity = await this.#o.entities.byRef(rollout.entityRef);
-    const hits = this.#gates.hits;
-    const misses = this.#gates.misses;
+    const hits = run.gates.hits;
+    const misses = run.gates.misses;
     const evaluation = await this.#evaluator.evaluate(
       rollout,
       entity?.annotations,
       now,
-      { retry: this.#retry, engine: this.#engine(run) },
+      { retry: run.retry, engine: this.#engine(run) },
     );
-    t.engineStateHits += this.#gates.hits - hits;
-    t.engineStateMisses += this.#gates.misses - misses;
+    t.engineStateHits += run.gates.hits - hits;
+    t.engineStateMisses += run.gates.misses - misses;
     t.telemetryMs += evaluation.telemetryMs;
     if (!evaluation.ok) {
       pending.push(holdChange(rollout, evaluation.reasons, now));
@@ -291,44 +330,14 @@ export class GateLoop {
     const reasons = [...decision.reasons];
 
     if (verdict === 'promote') {
-      const step = rollout.steps[rollout.currentStepIndex];
-      const inStep =
-        (now.getTime() - new Date(rollout.stepStartedAt).getTime()) / 1000;
-      if (rollout.status === 'paused') {
-        verdict = 'hold';
-        reasons.unshift('ready to promote, but the rollout is paused');
-      } else if (rollout.status === 'awaiting-approval') {
-        verdict = 'hold';
-        reasons.unshift('ready to promote; waiting for approval');
-      } else if (step?.minDurationSeconds && inStep < step.minDurationSeconds) {
-        verdict = 'continue';
-        reasons.unshift(
-          `step minimum duration not reached (${Math.round(inStep)} of ${step.minDurationSeconds} s)`,
-        );
-      } else if (step?.requiresApproval) {
-        pending.push({
-          rollout,
-          patch: {
-            status: 'awaiting-approval',
-            lastEvaluation: {
-              ...summary,
-              verdict: 'hold',
-              reasons: ['ready to promote; waiting for approval', ...reasons],
-            },
-            evidence,
-            lastError: null,
-          },
-          decision: {
-            verdict: 'hold',
-            kind: 'automatic',
-            actor: 'scheduler',
-            reasons: ['step requires approval: ready to promote', ...reasons],
-            evidence,
-            outcome: 'none',
-          },
-          event: { notify: 'approval' },
-        });
+      const rule = stepRule(rollout, now);
+      if (rule?.kind === 'approval') {
+        pending.push(approvalChange(rollout, summary, reasons, evidence));
         return false;
+      }
+      if (rule) {
+        verdict = rule.verdict;
+        reasons.unshift(rule.reason);
       }
     }
 
@@ -345,7 +354,7 @@ export class GateLoop {
             evidence,
             summary: { ...summary, verdict: v, reasons },
             policy,
-            retry: this.#retry,
+            retry: run.retry,
           }),
         t,
       );

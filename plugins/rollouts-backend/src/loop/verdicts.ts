@@ -165,3 +165,75 @@ export async function reconcileInterrupted(
     },
   );
 }
+
+/**
+ * What the rollout's state and its step say about a promote verdict: hold
+ * while paused or awaiting approval, continue until the step's minimum
+ * duration, wait for approval where the step asks for it; undefined when
+ * the promotion may go ahead.
+ */
+export function stepRule(
+  rollout: StoredRollout,
+  now: Date,
+):
+  | { kind: 'verdict'; verdict: 'hold' | 'continue'; reason: string }
+  | { kind: 'approval' }
+  | undefined {
+  const step = rollout.steps[rollout.currentStepIndex];
+  const inStep =
+    (now.getTime() - new Date(rollout.stepStartedAt).getTime()) / 1000;
+  if (rollout.status === 'paused') {
+    return {
+      kind: 'verdict',
+      verdict: 'hold',
+      reason: 'ready to promote, but the rollout is paused',
+    };
+  }
+  if (rollout.status === 'awaiting-approval') {
+    return {
+      kind: 'verdict',
+      verdict: 'hold',
+      reason: 'ready to promote; waiting for approval',
+    };
+  }
+  if (step?.minDurationSeconds && inStep < step.minDurationSeconds) {
+    return {
+      kind: 'verdict',
+      verdict: 'continue',
+      reason: `step minimum duration not reached (${Math.round(inStep)} of ${step.minDurationSeconds} s)`,
+    };
+  }
+  if (step?.requiresApproval) return { kind: 'approval' };
+  return undefined;
+}
+
+/** A step that requires approval, ready to promote: the rollout waits, and its owners are asked. */
+export function approvalChange(
+  rollout: StoredRollout,
+  summary: GateEvaluationSummary,
+  reasons: string[],
+  evidence: Record<string, unknown>,
+): RolloutChange {
+  return {
+    rollout,
+    patch: {
+      status: 'awaiting-approval',
+      lastEvaluation: {
+        ...summary,
+        verdict: 'hold',
+        reasons: ['ready to promote; waiting for approval', ...reasons],
+      },
+      evidence,
+      lastError: null,
+    },
+    decision: {
+      verdict: 'hold',
+      kind: 'automatic',
+      actor: 'scheduler',
+      reasons: ['step requires approval: ready to promote', ...reasons],
+      evidence,
+      outcome: 'none',
+    },
+    event: { notify: 'approval' },
+  };
+}
