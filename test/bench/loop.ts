@@ -1,5 +1,5 @@
 /**
- * npm run bench:loop [-- --db sqlite|postgres|both] [--decisions 1000000] [--batch 500] [--verify] [--appends-only] [--append-runs 1] [--append-batch 500]
+ * npm run bench:loop [-- --db sqlite|postgres|both] [--decisions 1000000] [--batch 500] [--verify] [--appends-only] [--append-runs 1] [--append-batch 500] [--shards 4]
  *
  * Gate-loop ticks (`GateLoop.run()`: sync from the deploy provider, then
  * telemetry → gate engine → writes for every active rollout) over 10,000
@@ -14,7 +14,10 @@
  * whole step and, as no rollout has a last evaluation, every rollout logs a
  * decision (with the engine's evidence, ≈ 6 KiB); 2% regress and are rolled
  * back (an action each). Tick 2 runs a minute later: one new interval per
- * rollout, folded into the kept gate states. Then `store.appendDecisions`
+ * rollout, folded into the kept gate states. Then two ticks in `--shards`
+ * shards from cold gate states: one replica running every shard, then two
+ * replicas (two GateLoops, each with its own store) running half each at
+ * the same time, in this one process. Then `store.appendDecisions`
  * alone: 10,000 decisions in batches of 500, with engine evidence and with
  * small evidence (each batch one transaction; `--append-batch` sets its size,
  * `--append-runs` repeats the three measurements). `--appends-only` skips the
@@ -151,18 +154,20 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     );
     await entities.refresh(true);
     const logger = mockServices.rootLogger({ level: 'warn' });
-    const loop = new GateLoop({
-      store,
-      providers,
-      entities,
-      policies: benchPolicies(),
-      events: new RolloutEvents({ logger }),
-      logger,
-      telemetryStepSeconds: TICK_SECONDS,
-      retry: { attempts: 1, initialBackoffMs: 1 },
-      now: () => clock,
-      batchSize: args.has('batch') ? Number(args.get('batch')) : undefined,
-    });
+    const newLoop = (on: RolloutsStore = store) =>
+      new GateLoop({
+        store: on,
+        providers,
+        entities,
+        policies: benchPolicies(),
+        events: new RolloutEvents({ logger }),
+        logger,
+        telemetryStepSeconds: TICK_SECONDS,
+        retry: { attempts: 1, initialBackoffMs: 1 },
+        now: () => clock,
+        batchSize: args.has('batch') ? Number(args.get('batch')) : undefined,
+      });
+    const loop = newLoop();
 
     const count = async () =>
       Number((await db.knex('decisions').count({ n: '*' }))[0].n);
@@ -254,6 +259,49 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
       const healthySeries = new Set(healthy.map(tg => seriesOf.get(tg)));
       console.log(
         `  rolled back in this run: ${fresh.length} (${fresh.length - healthy.length} regressing, ${healthy.length} healthy on ${healthySeries.size} distinct healthy series)`,
+      );
+    }
+
+    // Replicas: the active rollouts in SHARDS shards (schedule.shards), each shard one run. One
+    // replica runs every shard; two replicas (two GateLoop instances, each with its own store on
+    // the database) run half the shards each, at the same time. Both ticks start from cold gate
+    // states (new loops), so they compare like with like. The two replicas share this one Node
+    // process, so the engine's CPU work still takes turns; separate processes would not.
+    if (!args.has('appends-only')) {
+      const SHARDS = Math.max(2, Number(args.get('shards') ?? 4));
+      const replicaTicks: Array<[string, number]> = [];
+      for (const replicas of [1, 2]) {
+        clock = new Date(now.getTime() + (1 + replicas) * TICK_SECONDS * 1000);
+        const loops = Array.from({ length: replicas }, () =>
+          newLoop(DatabaseRolloutsStore.fromKnex(db.knex)),
+        );
+        const t0 = performance.now();
+        const results = await Promise.all(
+          loops.map(async (l, r) => {
+            const out: GateLoopRunResult[] = [];
+            for (let index = r; index < SHARDS; index += replicas) {
+              out.push(await l.run({ index, count: SHARDS }));
+            }
+            return out;
+          }),
+        );
+        const wallMs = performance.now() - t0;
+        const runs = results.flat();
+        const evaluated = runs.reduce((n, x) => n + x.evaluated, 0);
+        const perReplica = results.map(
+          rs =>
+            `${rs.reduce((n, x) => n + x.evaluated, 0).toLocaleString('en-US')} evaluated in ${rs.length} shard runs`,
+        );
+        replicaTicks.push([
+          `${replicas} replica${replicas > 1 ? 's' : ''}`,
+          wallMs,
+        ]);
+        console.log(
+          `\n${db.label}: tick with ${replicas} replica${replicas > 1 ? 's' : ''}, ${SHARDS} shards, cold gate states: ${evaluated.toLocaleString('en-US')} rollouts evaluated in ${fmt(wallMs)} wall (${perReplica.join('; ')})`,
+        );
+      }
+      console.log(
+        `  ${db.label}: ${active.length.toLocaleString('en-US')}-rollout tick: ${replicaTicks.map(([w, ms]) => `${w} ${fmt(ms)}`).join(', ')} (two replicas in one process share its CPU)`,
       );
     }
 
