@@ -27,6 +27,7 @@ import {
   type PeerLine,
 } from './peers';
 import { ladderFileText } from './ladder-runner';
+import { markdownTable } from './score';
 import type { Scenario } from './scenario';
 
 export const LADDER = [0.01, 0.05, 0.25, 0.5];
@@ -427,16 +428,7 @@ export function formatLadderTable(rows: LadderRow[]): string {
     `${r.holdPromoted}/${r.holdCases}`,
     fmt(r.badRequests),
   ]);
-  const widths = head.map((h, i) =>
-    Math.max(h.length, ...body.map(b => b[i].length)),
-  );
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  return [
-    line(head),
-    `|${widths.map(w => '-'.repeat(w + 2)).join('|')}|`,
-    ...body.map(line),
-  ].join('\n');
+  return markdownTable(head, body);
 }
 
 export function runLadderBench(seed = 2026): {

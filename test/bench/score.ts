@@ -149,6 +149,11 @@ export function formatTable(rows: MethodSummary[]): string {
     `${r.aaPromoted}/${r.aa}`,
     f(r.aaMedianTicksToPromote),
   ]);
+  return markdownTable(head, body);
+}
+
+/** A Markdown table with padded columns (the benchmarks' printed tables). */
+export function markdownTable(head: string[], body: string[][]): string {
   const widths = head.map((h, i) =>
     Math.max(h.length, ...body.map(b => b[i].length)),
   );

@@ -89,36 +89,50 @@ export interface RunOptions {
   timeoutMs: number;
 }
 
+/**
+ * Starts a command in its own process group (so a stop ends all it started), logs the
+ * command line and every byte of its output to the log file, and keeps the output.
+ */
+function spawnLogged(
+  cmd: string,
+  args: string[],
+  options: Pick<RunOptions, 'cwd' | 'env' | 'logFile'>,
+  suffix: string,
+): { child: ChildProcess; output: () => string } {
+  appendFileSync(
+    options.logFile,
+    `\n$ (cd ${options.cwd} && ${cmd} ${args.join(' ')})${suffix}\n`,
+  );
+  const child = spawn(cmd, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  running.add(child);
+  let output = '';
+  const onData = (d: Buffer) => {
+    output += d;
+    appendFileSync(options.logFile, d);
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return { child, output: () => output };
+}
+
 /** Runs a command to its end; throws with the tail of its output when it fails or times out. */
 export function run(
   cmd: string,
   args: string[],
   options: RunOptions,
 ): Promise<string> {
-  appendFileSync(
-    options.logFile,
-    `\n$ (cd ${options.cwd} && ${cmd} ${args.join(' ')})\n`,
-  );
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: options.cwd,
-      env: options.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    running.add(child);
-    let output = '';
-    const onData = (d: Buffer) => {
-      output += d;
-      appendFileSync(options.logFile, d);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    const { child, output } = spawnLogged(cmd, args, options, '');
     const timer = setTimeout(() => {
       killGroup(child, 'SIGKILL');
       reject(
         new Error(
-          `${cmd} ${args.join(' ')} timed out after ${options.timeoutMs / 1000} s:\n${output.slice(-4000)}`,
+          `${cmd} ${args.join(' ')} timed out after ${options.timeoutMs / 1000} s:\n${output().slice(-4000)}`,
         ),
       );
     }, options.timeoutMs);
@@ -130,11 +144,11 @@ export function run(
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       running.delete(child);
-      if (code === 0) resolve(output);
+      if (code === 0) resolve(output());
       else
         reject(
           new Error(
-            `${cmd} ${args.join(' ')} exited with ${code ?? signal}:\n${output.slice(-4000)}`,
+            `${cmd} ${args.join(' ')} exited with ${code ?? signal}:\n${output().slice(-4000)}`,
           ),
         );
     });
@@ -167,31 +181,14 @@ export function startService(
   args: string[],
   options: Omit<RunOptions, 'timeoutMs'>,
 ): Service {
-  appendFileSync(
-    options.logFile,
-    `\n$ (cd ${options.cwd} && ${cmd} ${args.join(' ')}) &\n`,
-  );
-  const child = spawn(cmd, args, {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  running.add(child);
-  let output = '';
-  const onData = (d: Buffer) => {
-    output += d;
-    appendFileSync(options.logFile, d);
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  const { child, output } = spawnLogged(cmd, args, options, ' &');
   const exited = new Promise<void>(resolve =>
     child.once('exit', () => resolve()),
   );
   child.once('exit', () => running.delete(child));
   return {
     child,
-    logs: () => output,
+    logs: output,
     stop: async () => {
       killGroup(child, 'SIGTERM');
       await Promise.race([exited, new Promise(r => setTimeout(r, 15_000))]);
