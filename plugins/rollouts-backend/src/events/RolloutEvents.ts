@@ -6,6 +6,8 @@ import { parseEntityRef } from '@backstage/catalog-model';
 
 /** Signals channel the frontend subscribes to for live updates. */
 export const ROLLOUTS_SIGNAL_CHANNEL = 'rollouts:changes';
+/** The whole message of a change signal: nothing in it needs a permission. */
+export const ROLLOUTS_CHANGED_HINT = { changed: true } as const;
 
 export type NotifyKind = 'rollback' | 'rollback-failed' | 'hold' | 'approval';
 
@@ -26,15 +28,14 @@ export class RolloutEvents {
 
   changed(rollout: Rollout, opts?: { notify?: NotifyKind }) {
     const { signals, notifications, logger } = this.options;
+    // A broadcast reaches every signed-in user, whatever rollouts.rollout.read
+    // says: it carries only the hint that something changed, and pages refetch
+    // through the permissioned API.
     signals
       ?.publish({
         recipients: { type: 'broadcast' },
         channel: ROLLOUTS_SIGNAL_CHANNEL,
-        message: {
-          rolloutId: rollout.id,
-          entityRef: rollout.entityRef,
-          status: rollout.status,
-        },
+        message: ROLLOUTS_CHANGED_HINT,
       })
       .catch(e => logger.debug(`rollouts: signal not sent: ${e}`));
     if (!opts?.notify || !notifications) return;

@@ -18,7 +18,8 @@ export interface LiveData<T> {
 
 /**
  * Loads data, keeps it on screen while refreshing, and refreshes on
- * `rollouts:changes` signals (optionally filtered) and by polling.
+ * `rollouts:changes` signals (a hint with nothing in it that needs a permission;
+ * throttled) and by polling.
  */
 export function useLiveData<T>(
   load: () => Promise<T>,

@@ -1,4 +1,3 @@
-import { useCallback } from 'react';
 import Typography from '@mui/material/Typography';
 import {
   InfoCard,
@@ -35,21 +34,13 @@ export function EntityRolloutsCard() {
 function Card(props: { entityRef: string }) {
   const { entityRef } = props;
   const api = useApi(rolloutsApiRef);
-  const isMine = useCallback(
-    (m: Record<string, unknown>) => !m.entityRef || m.entityRef === entityRef,
-    [entityRef],
-  );
-  const data = useLiveData(
-    async () => {
-      const [active, finished] = await Promise.all([
-        api.listRollouts({ entityRef, status: 'active', limit: 5 }),
-        api.listRollouts({ entityRef, status: 'finished', limit: 1 }),
-      ]);
-      return { active: active.items, last: finished.items[0] };
-    },
-    [api, entityRef],
-    { signalFilter: isMine },
-  );
+  const data = useLiveData(async () => {
+    const [active, finished] = await Promise.all([
+      api.listRollouts({ entityRef, status: 'active', limit: 5 }),
+      api.listRollouts({ entityRef, status: 'finished', limit: 1 }),
+    ]);
+    return { active: active.items, last: finished.items[0] };
+  }, [api, entityRef]);
   const link = { title: 'View rollouts', link: entityRolloutsPath(entityRef) };
   if (data.loading) {
     return (

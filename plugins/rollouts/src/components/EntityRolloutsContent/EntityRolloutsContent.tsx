@@ -1,5 +1,5 @@
 import { ActionNotice, type ActionNoticeValue } from '../ActionNotice';
-import { useCallback, useRef, useState } from 'react';
+import { useRef, useState } from 'react';
 import Alert from '@mui/material/Alert';
 import Button from '@mui/material/Button';
 import Grid from '@mui/material/Grid';
@@ -40,21 +40,10 @@ function RolloutDetailView(props: {
 }) {
   const { rolloutId, entityRef, runbookAnnotation, onAction, register } = props;
   const api = useApi(rolloutsApiRef);
-  const isMine = useCallback(
-    (m: Record<string, unknown>) => !m.rolloutId || m.rolloutId === rolloutId,
-    [rolloutId],
-  );
-  const detail = useLiveData(
-    () => api.getRollout(rolloutId),
-    [api, rolloutId],
-    { signalFilter: isMine },
-  );
+  const detail = useLiveData(() => api.getRollout(rolloutId), [api, rolloutId]);
   const decisions = useLiveData(
     () => api.listDecisions(rolloutId, { limit: 50 }),
     [api, rolloutId],
-    {
-      signalFilter: isMine,
-    },
   );
   register(async () => {
     await Promise.all([detail.refresh(), decisions.refresh()]);
@@ -134,23 +123,13 @@ export function EntityRolloutsContent() {
 function RolloutsTab(props: { entityRef: string; runbook?: string }) {
   const { entityRef, runbook } = props;
   const api = useApi(rolloutsApiRef);
-  const isMine = useCallback(
-    (m: Record<string, unknown>) => !m.entityRef || m.entityRef === entityRef,
-    [entityRef],
-  );
   const active = useLiveData(
     () => api.listRollouts({ entityRef, status: 'active', limit: 20 }),
     [api, entityRef],
-    {
-      signalFilter: isMine,
-    },
   );
   const history = useLiveData(
     () => api.listRollouts({ entityRef, status: 'finished', limit: 200 }),
     [api, entityRef],
-    {
-      signalFilter: isMine,
-    },
   );
   const [pickedId, setPickedId] = useState<string>();
   const [notice, setNotice] = useState<ActionNoticeValue>();
