@@ -252,21 +252,25 @@ export function upperBound(h: BurnRow[], t: number): number {
 }
 
 export function kpiPolicy(p: GatePolicy, name: string) {
-  const own = p.kpis.find(k => k.name === name);
-  const d = p.kpiDefaults;
-  return {
-    enabled: own ? own.enabled : d.enabled,
-    weight: own ? own.weight : d.weight,
-    guardrail: own ? own.guardrail : d.guardrail,
-    margin: own?.margin ?? d.margin,
-    deteriorationMargin: own ? own.deteriorationMargin : d.deteriorationMargin,
-    mixtureScale: own?.mixtureScale ?? d.mixtureScale,
-  };
+  return namedSignalPolicy(
+    p.kpis.find(k => k.name === name),
+    p.kpiDefaults,
+  );
 }
 
 export function countPolicy(p: GatePolicy, name: string) {
-  const own = p.countSignals.find(k => k.name === name);
-  const d = p.countDefaults;
+  return namedSignalPolicy(
+    p.countSignals.find(k => k.name === name),
+    p.countDefaults,
+  );
+}
+
+/** A named signal's own settings, or the policy's defaults for its kind. */
+function namedSignalPolicy(
+  own:
+    GatePolicy['kpis'][number] | GatePolicy['countSignals'][number] | undefined,
+  d: GatePolicy['kpiDefaults'] | GatePolicy['countDefaults'],
+) {
   return {
     enabled: own ? own.enabled : d.enabled,
     weight: own ? own.weight : d.weight,
