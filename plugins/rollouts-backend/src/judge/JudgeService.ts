@@ -65,7 +65,7 @@ export class JudgeService {
       'argo-rollouts analysis',
       query.weight,
     );
-    return this.#judge(rollout, entity, (answer, changed) =>
+    return this.#judge(rollout, entity, (answer, changed, basis) =>
       changed
         ? observation(
             answer.verdict,
@@ -74,7 +74,7 @@ export class JudgeService {
               `argo-rollouts analysis asked: ${describe(answer)}`,
               ...answer.reasons,
             ],
-            rollout,
+            basis,
           )
         : undefined,
     );
@@ -139,18 +139,22 @@ export class JudgeService {
 
     let ok = false;
     let why = '';
-    const answer = await this.#judge(rollout, entity, judged => {
-      [ok, why] = flaggerVerdict(hook, judged);
-      return observation(
-        judged.verdict,
-        actor,
-        [
-          `flagger ${hook}${phase}: answered ${ok ? 200 : 412} — ${why}`,
-          ...judged.reasons,
-        ],
-        rollout,
-      );
-    });
+    const answer = await this.#judge(
+      rollout,
+      entity,
+      (judged, _changed, basis) => {
+        [ok, why] = flaggerVerdict(hook, judged);
+        return observation(
+          judged.verdict,
+          actor,
+          [
+            `flagger ${hook}${phase}: answered ${ok ? 200 : 412} — ${why}`,
+            ...judged.reasons,
+          ],
+          basis,
+        );
+      },
+    );
     const status = ok ? 200 : 412;
     return { status, body: { ok, message: why, answer } };
   }
@@ -255,7 +259,11 @@ export class JudgeService {
   async #judge(
     rollout: StoredRollout,
     entity: IndexedEntity,
-    log: (answer: JudgeAnswer, changed: boolean) => DecisionInput | undefined,
+    log: (
+      answer: JudgeAnswer,
+      changed: boolean,
+      basis: StoredRollout,
+    ) => DecisionInput | undefined,
   ): Promise<JudgeAnswer> {
     const now = this.#now();
     const previous = rollout.lastEvaluation;
@@ -300,7 +308,7 @@ export class JudgeService {
       answer = answerOf(rollout, previous, true);
     }
     if (answer) {
-      const decision = log(answer, false);
+      const decision = log(answer, false, rollout);
       if (decision) await this.#log(rollout, decision);
       return answer;
     }
@@ -320,7 +328,16 @@ export class JudgeService {
           evaluatedAt: now.toISOString(),
         };
     const changed = previous?.verdict !== summary.verdict;
-    const decision = log(answerOf(rollout, summary, false), changed);
+    // Logged on this evaluation's evidence and policy, not the row's older
+    // ones: a failed evaluation answered on no evidence.
+    const evaluated: StoredRollout = {
+      ...rollout,
+      evidence: evaluation.ok
+        ? (evaluation.decision as unknown as Record<string, unknown>)
+        : undefined,
+      policyHash: evaluation.policy?.hash,
+    };
+    const decision = log(answerOf(rollout, summary, false), changed, evaluated);
     const written = await this.#o.actuator.record(
       rollout,
       {

@@ -40,7 +40,8 @@ export interface FlaggerReply {
 
 /**
  * What the judge logs about a call: the controller's question and the
- * answer, on the evidence and policy the rollout row held when asked.
+ * answer, on the evidence and policy hash the answer was made on: a fresh
+ * evaluation's (not the row's older ones), or the row's for a reused one.
  */
 export function observation(
   verdict: DecisionInput['verdict'],

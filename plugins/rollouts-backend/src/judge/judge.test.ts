@@ -119,6 +119,8 @@ async function decisionsOf(server: any, rolloutId: string) {
     verdict: string;
     actor: string;
     reasons: string[];
+    evidence: Record<string, unknown> | null;
+    policyHash: string | null;
   }>;
 }
 
@@ -324,5 +326,46 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
     expect(now.body.answer.reasons[0]).toBe(
       `rollback requested by ${OWNER}: customers report failed checkouts`,
     );
+  });
+
+  it('logs each answer with the evidence and policy it was made on, the first time too', async () => {
+    const { server, answers } = await startBackend();
+    answers.set('test/podinfo', ticks(0.001));
+    const first = await request(server)
+      .post('/api/rollouts/v1/webhooks/flagger/confirm-promotion')
+      .send(flaggerPayload())
+      .expect(200);
+    const id = first.body.answer.rolloutId;
+    const detail = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${id}`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    expect(detail.body.evidence).toBeTruthy();
+    expect(detail.body.policyHash).toMatch(/^[0-9a-f]{64}$/);
+
+    const [answered] = (await decisionsOf(server, id)).filter(d =>
+      d.reasons[0]?.startsWith('flagger confirm-promotion'),
+    );
+    expect(answered.verdict).toBe('promote');
+    expect(answered.evidence).toEqual(detail.body.evidence);
+    expect(answered.policyHash).toBe(detail.body.policyHash);
+
+    // Argo's first question is logged on its evaluation too.
+    answers.set('shop/checkout', ticks(0.001));
+    const argo = await request(server)
+      .get(
+        '/api/rollouts/v1/judge?target=shop/checkout&version=6f9c7d&weight=10',
+      )
+      .set('Authorization', mockCredentials.service.header())
+      .expect(200);
+    const argoDetail = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${argo.body.rolloutId}`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    const [argoAnswer] = (
+      await decisionsOf(server, argo.body.rolloutId)
+    ).filter(d => d.reasons[0]?.startsWith('argo-rollouts analysis asked'));
+    expect(argoAnswer.evidence).toEqual(argoDetail.body.evidence);
+    expect(argoAnswer.policyHash).toBe(argoDetail.body.policyHash);
   });
 });
