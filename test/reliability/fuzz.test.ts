@@ -1889,14 +1889,10 @@ describe('fuzzing every route with malformed and hostile input', () => {
       `reason given: ${reason}`,
     );
     // The same text through the judge: a revision registered under that name.
-    const judged = await b.call(
-      'GET',
-      `/v1/judge${query([
-        ['target', 'shop/cart'],
-        ['version', texts[0]],
-      ])}`,
-      headers.service(),
-    );
+    const judged = await b.call('POST', '/v1/judge', headers.service(), {
+      target: 'shop/cart',
+      version: texts[0],
+    });
     expect(judged.status, judged.text).toBe(200);
     expect(judged.json.version).toBe(texts[0]);
 

@@ -6,11 +6,7 @@ import type {
   LoggerService,
   PermissionsService,
 } from '@backstage/backend-plugin-api';
-import {
-  AuthenticationError,
-  InputError,
-  NotFoundError,
-} from '@backstage/errors';
+import { InputError, NotFoundError } from '@backstage/errors';
 import {
   AuthorizeResult,
   type BasicPermission,
@@ -20,12 +16,7 @@ import {
   ACTIVE_ROLLOUT_STATUSES,
   actionRequestSchema,
   FINAL_ROLLOUT_STATUSES,
-  FLAGGER_HOOKS,
-  flaggerWebhookPayloadSchema,
-  judgeQuerySchema,
-  rolloutJudgePermission,
   decisionLogVerifyPermission,
-  type FlaggerHook,
   listDecisionsQuerySchema,
   listRolloutsQuerySchema,
   registerRolloutRequestSchema,
@@ -60,9 +51,9 @@ import {
   requestChecks,
   rolloutIdParam,
 } from './errors';
+import { judgeRoutes } from './judgeRoutes';
 
-/** Flagger cannot send headers: its webhooks carry the token in `metadata.token`, so this path checks it itself. */
-export const FLAGGER_WEBHOOK_PATH = '/v1/webhooks/flagger';
+export { FLAGGER_WEBHOOK_PATH } from './judgeRoutes';
 
 export interface RouterOptions {
   store: RolloutsStore;
@@ -301,61 +292,7 @@ export async function createRouter(
     }
   });
 
-  // Argo Rollouts' `web` metric provider asks here (service credentials in the Authorization header).
-  router.get('/v1/judge', async (req, res) => {
-    const credentials = await httpAuth.credentials(req, { allow: ['service'] });
-    const query = parse(judgeQuerySchema, req.query, 'query');
-    await requirePermission(credentials, rolloutJudgePermission);
-    res.json(await judge.argo(query, actorOf(credentials)));
-  });
-
-  // Flagger's webhooks. The path is open at the HTTP router so Flagger's
-  // header-less calls reach it; every call must still carry a Backstage
-  // service token, in the Authorization header or in `metadata.token`.
-  router.post(`${FLAGGER_WEBHOOK_PATH}/:hook`, async (req, res) => {
-    // Authenticate first: this path is open at the HTTP router, so nothing
-    // else is looked at for a caller without a service token.
-    const credentials = await flaggerCredentials(req);
-    const hook = req.params.hook as FlaggerHook;
-    if (!FLAGGER_HOOKS.includes(hook)) {
-      throw new InputError(
-        `hook: must be one of ${FLAGGER_HOOKS.join(', ')}, got ${quote(hook)}`,
-      );
-    }
-    const payload = parse(flaggerWebhookPayloadSchema, req.body, 'body');
-    await requirePermission(credentials, rolloutJudgePermission);
-    if (payload.metadata) delete payload.metadata.token;
-    const reply = await judge.flagger(hook, payload, actorOf(credentials));
-    res.status(reply.status).json(reply.body);
-  });
-
-  async function flaggerCredentials(
-    req: express.Request,
-  ): Promise<BackstageCredentials> {
-    if (req.headers.authorization) {
-      return httpAuth.credentials(req, { allow: ['service'] });
-    }
-    const token = (req.body as any)?.metadata?.token;
-    if (typeof token !== 'string' || !token) {
-      throw new AuthenticationError(
-        "metadata.token: a Backstage service token is required; set it in the Canary webhook's metadata (Flagger sends no headers)",
-      );
-    }
-    let credentials: BackstageCredentials;
-    try {
-      credentials = await auth.authenticate(token);
-    } catch {
-      throw new AuthenticationError(
-        'metadata.token: not a valid Backstage token',
-      );
-    }
-    if (!auth.isPrincipal(credentials, 'service')) {
-      throw new AuthenticationError(
-        'metadata.token: only service tokens (backend.auth.externalAccess) may call the Flagger webhooks',
-      );
-    }
-    return credentials;
-  }
+  judgeRoutes(router, { judge, auth, httpAuth, permissions });
 
   const summaryJson = new WeakMap<object, string>();
   router.get('/v1/summary', async (req, res) => {

@@ -80,6 +80,49 @@ export class JudgeService {
     );
   }
 
+  /**
+   * The verdict a revision was last given, read only: nothing is
+   * registered, evaluated or logged (`GET /v1/judge`).
+   */
+  async read(query: JudgeQuery): Promise<JudgeAnswer> {
+    const entity = await this.entityFor(query.provider, query.target);
+    const externalId = `${query.target}@${query.version}`;
+    const rollout = (
+      await this.#o.store.listRollouts({ entityRefs: [entity.entityRef] })
+    ).find(r => r.provider === query.provider && r.externalId === externalId);
+    if (!rollout) {
+      throw new NotFoundError(
+        `version: Tollgate has not judged revision ${query.version} of ${query.provider}:${query.target}; POST /v1/judge asks for a verdict`,
+      );
+    }
+    const now = this.#now();
+    return (
+      this.#settled(rollout, now) ??
+      answerOf(
+        rollout,
+        rollout.lastEvaluation ?? {
+          verdict: 'hold',
+          rubric: 'not ready',
+          score: 0,
+          reasons: ['not evaluated yet; POST /v1/judge asks for a verdict'],
+          evaluatedAt: now.toISOString(),
+        },
+        rollout.lastEvaluation !== undefined,
+      )
+    );
+  }
+
+  /** The catalog entity that claims a target; its ref is what the judge permission is asked on. */
+  async entityFor(provider: string, target: string): Promise<IndexedEntity> {
+    const entity = await this.#o.entities.byTarget(provider, target);
+    if (!entity) {
+      throw new NotFoundError(
+        `target: no catalog entity claims ${provider}:${target}; annotate its entity with tollgate.dev/rollouts: ${provider}:${target}`,
+      );
+    }
+    return entity;
+  }
+
   /** One Flagger webhook call: the status code Flagger acts on, logged as a decision. */
   async flagger(
     hook: FlaggerHook,
@@ -168,12 +211,7 @@ export class JudgeService {
     source: string,
     weight?: number,
   ): Promise<{ rollout: StoredRollout; entity: IndexedEntity }> {
-    const entity = await this.#o.entities.byTarget(provider, target);
-    if (!entity) {
-      throw new NotFoundError(
-        `target: no catalog entity claims ${provider}:${target}; annotate its entity with tollgate.dev/rollouts: ${provider}:${target}`,
-      );
-    }
+    const entity = await this.entityFor(provider, target);
     const now = this.#now().toISOString();
     const { rollout, created } = await this.#o.store.upsertDiscovered({
       id: randomUUID(),
@@ -267,40 +305,9 @@ export class JudgeService {
   ): Promise<JudgeAnswer> {
     const now = this.#now();
     const previous = rollout.lastEvaluation;
-    let answer: JudgeAnswer | undefined;
+    let answer = this.#settled(rollout, now);
     if (
-      rollout.pendingAction === 'rollback' ||
-      rollout.status === 'rolled-back' ||
-      rollout.status === 'aborted'
-    ) {
-      const reasons =
-        previous?.verdict === 'rollback'
-          ? previous.reasons
-          : [`the rollout is ${rollout.status}`];
-      answer = answerOf(
-        rollout,
-        {
-          verdict: 'rollback',
-          rubric: 'not ready',
-          score: 0,
-          reasons,
-          evaluatedAt: now.toISOString(),
-        },
-        false,
-      );
-    } else if (rollout.status === 'promoted') {
-      answer = answerOf(
-        rollout,
-        {
-          verdict: 'promote',
-          rubric: 'ready',
-          score: 100,
-          reasons: ['the rollout is promoted'],
-          evaluatedAt: now.toISOString(),
-        },
-        false,
-      );
-    } else if (
+      !answer &&
       previous &&
       now.getTime() - Date.parse(previous.evaluatedAt) <
         this.#o.maxEvaluationAgeSeconds * 1000
@@ -374,6 +381,46 @@ export class JudgeService {
     // Another writer changed the row first: the answer still stands and is logged.
     if (!written && decision) await this.#log(rollout, decision);
     return answerOf(written?.rollout ?? rollout, summary, false);
+  }
+
+  /** The answer a rollback (pending or done) or a promotion fixes, without evaluating. */
+  #settled(rollout: StoredRollout, now: Date): JudgeAnswer | undefined {
+    if (
+      rollout.pendingAction === 'rollback' ||
+      rollout.status === 'rolled-back' ||
+      rollout.status === 'aborted'
+    ) {
+      const previous = rollout.lastEvaluation;
+      const reasons =
+        previous?.verdict === 'rollback'
+          ? previous.reasons
+          : [`the rollout is ${rollout.status}`];
+      return answerOf(
+        rollout,
+        {
+          verdict: 'rollback',
+          rubric: 'not ready',
+          score: 0,
+          reasons,
+          evaluatedAt: now.toISOString(),
+        },
+        false,
+      );
+    }
+    if (rollout.status === 'promoted') {
+      return answerOf(
+        rollout,
+        {
+          verdict: 'promote',
+          rubric: 'ready',
+          score: 100,
+          reasons: ['the rollout is promoted'],
+          evaluatedAt: now.toISOString(),
+        },
+        false,
+      );
+    }
+    return undefined;
   }
 
   #log(rollout: StoredRollout, decision: DecisionInput) {

@@ -209,12 +209,14 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
       .send(anonymous)
       .expect(200);
     await request(server)
-      .get('/api/rollouts/v1/judge?target=shop/checkout&version=abc')
+      .post('/api/rollouts/v1/judge')
       .set('Authorization', mockCredentials.none.header())
+      .send({ target: 'shop/checkout', version: 'abc' })
       .expect(401);
     await request(server)
-      .get('/api/rollouts/v1/judge?target=shop/checkout&version=abc')
+      .post('/api/rollouts/v1/judge')
       .set('Authorization', mockCredentials.user.header(OWNER))
+      .send({ target: 'shop/checkout', version: 'abc' })
       .expect(res => expect([401, 403]).toContain(res.status));
   });
 
@@ -246,10 +248,19 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
 
   it('gives Argo Rollouts a verdict fit for successCondition and failureCondition', async () => {
     const { server, answers } = await startBackend();
+    // As Argo Rollouts' web provider sends it: POST, a JSON body.
     const judge = (query: string) =>
       request(server)
-        .get(`/api/rollouts/v1/judge?${query}`)
-        .set('Authorization', mockCredentials.service.header());
+        .post('/api/rollouts/v1/judge')
+        .set('Authorization', mockCredentials.service.header())
+        .set('Content-Type', 'application/json')
+        .send(
+          Object.fromEntries(
+            [...new URLSearchParams(query)].map(([k, v]) =>
+              k === 'weight' ? [k, Number(v)] : [k, v],
+            ),
+          ),
+        );
 
     answers.set('shop/checkout', ticks(0.001));
     const healthy = await judge(
@@ -278,7 +289,7 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
     expect(missing.body.error.message).toMatch(
       /weight: Number must be less than 100/,
     );
-    await judge('target=shop/checkout').expect(400, /version: Required/);
+    await judge('target=shop/checkout').expect(400, /body: version: Required/);
 
     // A new revision supersedes the old one.
     answers.set('shop/checkout', ticks(0.001));
@@ -353,10 +364,9 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
     // Argo's first question is logged on its evaluation too.
     answers.set('shop/checkout', ticks(0.001));
     const argo = await request(server)
-      .get(
-        '/api/rollouts/v1/judge?target=shop/checkout&version=6f9c7d&weight=10',
-      )
+      .post('/api/rollouts/v1/judge')
       .set('Authorization', mockCredentials.service.header())
+      .send({ target: 'shop/checkout', version: '6f9c7d', weight: 10 })
       .expect(200);
     const argoDetail = await request(server)
       .get(`/api/rollouts/v1/rollouts/${argo.body.rolloutId}`)
@@ -367,5 +377,53 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
     ).filter(d => d.reasons[0]?.startsWith('argo-rollouts analysis asked'));
     expect(argoAnswer.evidence).toEqual(argoDetail.body.evidence);
     expect(argoAnswer.policyHash).toBe(argoDetail.body.policyHash);
+  });
+
+  it('answers a GET from the verdict already given, and writes nothing', async () => {
+    const { server, answers } = await startBackend();
+    const read = (version: string) =>
+      request(server)
+        .get(`/api/rollouts/v1/judge?target=shop/checkout&version=${version}`)
+        .set('Authorization', mockCredentials.service.header());
+    const rollouts = async () =>
+      (
+        await request(server)
+          .get('/api/rollouts/v1/rollouts?entityRef=component:default/checkout')
+          .set('Authorization', mockCredentials.user.header(OWNER))
+          .expect(200)
+      ).body.items;
+
+    // Never judged: nothing is registered by asking.
+    const unknown = await read('6f9c7d').expect(404);
+    expect(unknown.body.error.message).toMatch(/POST \/v1\/judge/);
+    expect(await rollouts()).toEqual([]);
+
+    answers.set('shop/checkout', ticks(0.001));
+    const judged = await request(server)
+      .post('/api/rollouts/v1/judge')
+      .set('Authorization', mockCredentials.service.header())
+      .send({ target: 'shop/checkout', version: '6f9c7d', weight: 10 })
+      .expect(200);
+    const before = await rollouts();
+    const log = await decisionsOf(server, judged.body.rolloutId);
+
+    // The canary turns bad, and a new revision appears: GETs change nothing.
+    answers.set('shop/checkout', ticks(0.25));
+    const again = await read('6f9c7d').expect(200);
+    expect(again.body).toMatchObject({
+      rolloutId: judged.body.rolloutId,
+      verdict: judged.body.verdict,
+      evaluatedAt: judged.body.evaluatedAt,
+      cached: true,
+    });
+    await read('7a0b1c').expect(404);
+    await request(server)
+      .get(
+        '/api/rollouts/v1/judge?target=shop/checkout&version=6f9c7d&weight=50',
+      )
+      .set('Authorization', mockCredentials.service.header())
+      .expect(200);
+    expect(await rollouts()).toEqual(before);
+    expect(await decisionsOf(server, judged.body.rolloutId)).toEqual(log);
   });
 });

@@ -1,0 +1,104 @@
+import type {
+  AuthService,
+  BackstageCredentials,
+  HttpAuthService,
+  PermissionsService,
+} from '@backstage/backend-plugin-api';
+import { AuthenticationError, InputError } from '@backstage/errors';
+import {
+  FLAGGER_HOOKS,
+  flaggerWebhookPayloadSchema,
+  judgeQuerySchema,
+  rolloutJudgePermission,
+  type FlaggerHook,
+} from '@tollgate/plugin-rollouts-common';
+import type express from 'express';
+import { actorOf, requirePermission } from '../actions/rolloutAction';
+import type { JudgeService } from '../judge/JudgeService';
+import { parse, quote } from './errors';
+
+/** Flagger cannot send headers: its webhooks carry the token in `metadata.token`, so this path checks it itself. */
+export const FLAGGER_WEBHOOK_PATH = '/v1/webhooks/flagger';
+
+export interface JudgeRoutesOptions {
+  judge: JudgeService;
+  auth: AuthService;
+  httpAuth: HttpAuthService;
+  permissions: PermissionsService;
+}
+
+/**
+ * The routes external controllers call: Argo Rollouts' `web` metric
+ * provider (`POST /v1/judge`, which may register and log; `GET /v1/judge`
+ * only reads) and Flagger's webhooks.
+ */
+export function judgeRoutes(router: express.Router, o: JudgeRoutesOptions) {
+  const { judge, auth, httpAuth, permissions } = o;
+
+  // Argo Rollouts' `web` metric provider asks here: `method: POST`, a JSON
+  // body and service credentials in the Authorization header. It registers
+  // a revision on first sight, retires older ones and logs the verdict.
+  router.post('/v1/judge', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, { allow: ['service'] });
+    const body = parse(judgeQuerySchema, req.body, 'body');
+    await requirePermission(permissions, credentials, rolloutJudgePermission);
+    res.json(await judge.argo(body, actorOf(credentials)));
+  });
+
+  // The verdict a revision was last given. Reads only: it registers,
+  // evaluates and logs nothing.
+  router.get('/v1/judge', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, { allow: ['service'] });
+    const query = parse(judgeQuerySchema, req.query, 'query');
+    await requirePermission(permissions, credentials, rolloutJudgePermission);
+    res.json(await judge.read(query));
+  });
+
+  // Flagger's webhooks. The path is open at the HTTP router so Flagger's
+  // header-less calls reach it; every call must still carry a Backstage
+  // service token, in the Authorization header or in `metadata.token`.
+  router.post(`${FLAGGER_WEBHOOK_PATH}/:hook`, async (req, res) => {
+    // Authenticate first: this path is open at the HTTP router, so nothing
+    // else is looked at for a caller without a service token.
+    const credentials = await flaggerCredentials(req);
+    const hook = req.params.hook as FlaggerHook;
+    if (!FLAGGER_HOOKS.includes(hook)) {
+      throw new InputError(
+        `hook: must be one of ${FLAGGER_HOOKS.join(', ')}, got ${quote(hook)}`,
+      );
+    }
+    const payload = parse(flaggerWebhookPayloadSchema, req.body, 'body');
+    await requirePermission(permissions, credentials, rolloutJudgePermission);
+    if (payload.metadata) delete payload.metadata.token;
+    const reply = await judge.flagger(hook, payload, actorOf(credentials));
+    res.status(reply.status).json(reply.body);
+  });
+
+  async function flaggerCredentials(
+    req: express.Request,
+  ): Promise<BackstageCredentials> {
+    if (req.headers.authorization) {
+      return httpAuth.credentials(req, { allow: ['service'] });
+    }
+    const token = (req.body as any)?.metadata?.token;
+    if (typeof token !== 'string' || !token) {
+      throw new AuthenticationError(
+        "metadata.token: a Backstage service token is required; set it in the Canary webhook's metadata (Flagger sends no headers)",
+      );
+    }
+    let credentials: BackstageCredentials;
+    try {
+      credentials = await auth.authenticate(token);
+    } catch {
+      throw new AuthenticationError(
+        'metadata.token: not a valid Backstage token',
+      );
+    }
+    if (!auth.isPrincipal(credentials, 'service')) {
+      throw new AuthenticationError(
+        'metadata.token: only service tokens (backend.auth.externalAccess) may call the Flagger webhooks',
+      );
+    }
+    return credentials;
+  }
+}
