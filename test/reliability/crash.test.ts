@@ -6,6 +6,12 @@
  * decision log verifies, nothing logged before the kill is gone, and at
  * the end no action was taken twice, none went unlogged and no rollout is
  * stuck with an action in flight.
+ *
+ * People act at the same time, through the HTTP API as the page does:
+ * pauses, resumes, promotions and rollbacks, a burst of them just before
+ * each kill so that some are in flight (the simulator answers 400 ms after
+ * the deploy took effect). Every action the deploy system received, from
+ * the loop or from a person, must be in the log.
  */
 import type { Knex } from 'knex';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +22,7 @@ import {
   startPostgres,
   type PostgresServer,
 } from '../support/postgres';
+import type { SimulatorCall } from '@tollgate/plugin-rollouts-backend-module-simulator';
 import {
   api,
   decisionsAppliedTwice,
@@ -51,6 +58,7 @@ interface DecisionRow {
   verdict: string;
   outcome: string;
   reasons: string;
+  actor: string;
 }
 
 async function decisions(db: Knex): Promise<DecisionRow[]> {
@@ -63,6 +71,7 @@ async function decisions(db: Knex): Promise<DecisionRow[]> {
       'verdict',
       'outcome',
       'reasons',
+      'actor',
     )
     .orderBy('seq');
 }
@@ -76,6 +85,7 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
     ...database.env,
   };
   const random = rng(SEED);
+  const people = new PeopleDriver(random);
   const seen = new Map<number, string>();
   let verified = 0;
   let checkedEntries = 0;
@@ -84,6 +94,7 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
   /** Each claim in flight at a kill (rollout id @ row version) → its rollout id. */
   const claims = new Map<string, string>();
   let reconciliations = 0;
+  let peopleLogged = 0;
 
   for (let i = 0; i <= CRASHES; i++) {
     const backend = await startBackend(env, dataDir);
@@ -121,9 +132,11 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
           backend.process.signalCode,
           'the last backend stopped on SIGTERM, not by the SIGKILL fallback',
         ).not.toBe('SIGKILL');
-        reconciliations = await checkFinalState(database, stateFile, [
-          ...claims.values(),
-        ]);
+        ({ reconciliations, peopleLogged } = await checkFinalState(
+          database,
+          stateFile,
+          [...claims.values()],
+        ));
       } catch (e) {
         // What the last backend said about the loop, to see why it did not settle.
         const lines = backend
@@ -138,8 +151,15 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
       }
       break;
     }
-    await sleep(500 + random() * 5500);
+    // People act while the loop runs and wait for the answers…
+    await people.burst(backend.baseUrl);
+    await people.settle();
+    await sleep(500 + random() * 4000);
+    // …and a burst of them with the kill while some are in flight.
+    await people.burst(backend.baseUrl);
+    await sleep(random() * 450);
     await backend.kill();
+    await people.settle();
     const db2 = database.connect();
     try {
       for (const d of await decisions(db2)) seen.set(Number(d.seq), d.hash);
@@ -156,6 +176,73 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
   console.log(
     `[reliability] crash (${database.kind}, seed ${SEED}): ${CRASHES} kill -9 survived, ${verified} verifications passed over ${checkedEntries} decision checks, ${seen.size} decisions kept, ${calls.filter(c => c.changed).length} deploy actions, ${claims.size} actions in flight at a kill, ${reconciliations} reconciliations logged, 0 lost, 0 duplicated`,
   );
+  // eslint-disable-next-line no-console
+  console.log(
+    `[reliability] crash (${database.kind}, seed ${SEED}): people's actions over HTTP: ${people.sent} sent, ${people.answered} answered (${people.applied} applied), ${people.cut} cut by a kill while in flight, ${peopleLogged} logged as a person's action, 0 lost`,
+  );
+}
+
+/** The subject the suite's service token acts as (cluster.ts); the log names it `service:…`. */
+const PERSON = 'reliability-suite';
+
+/**
+ * People acting through the HTTP API while the loop runs: each burst picks
+ * a few active rollouts and pauses, resumes, promotes or rolls them back,
+ * each request with its own idempotency key, without waiting for the
+ * answers (a kill cuts some of them). A rollout is paused at most once,
+ * so the deploy system never receives the same call twice legitimately.
+ */
+class PeopleDriver {
+  sent = 0;
+  answered = 0;
+  applied = 0;
+  cut = 0;
+  readonly #paused = new Set<string>();
+  #inFlight: Promise<void>[] = [];
+  constructor(private readonly random: () => number) {}
+
+  async burst(baseUrl: string) {
+    const list = await api<{ items: Array<{ id: string; status: string }> }>(
+      baseUrl,
+      '/v1/rollouts?status=active',
+    ).catch(() => undefined);
+    const active = list?.status === 200 ? list.body.items : [];
+    const n = Math.min(active.length, 1 + Math.floor(this.random() * 3));
+    for (let i = 0; i < n; i++) {
+      const r = active[Math.floor(this.random() * active.length)];
+      let action: string;
+      if (r.status === 'paused') action = 'resume';
+      else if (!this.#paused.has(r.id) && this.random() < 0.4) {
+        action = 'pause';
+        this.#paused.add(r.id);
+      } else action = this.random() < 0.5 ? 'promote' : 'rollback';
+      this.sent++;
+      const key = `crash-${SEED}-${this.sent}-${r.id.slice(0, 8)}`;
+      this.#inFlight.push(
+        api(baseUrl, `/v1/rollouts/${r.id}/actions/${action}`, {
+          method: 'POST',
+          body: JSON.stringify({
+            reason: 'crash suite: a person acts',
+            idempotencyKey: key,
+          }),
+        }).then(
+          res => {
+            this.answered++;
+            if (res.status === 200 && res.body?.decision) this.applied++;
+          },
+          () => {
+            this.cut++;
+          },
+        ),
+      );
+    }
+  }
+
+  /** Waits for every request of the last burst to be answered or cut. */
+  async settle() {
+    await Promise.all(this.#inFlight);
+    this.#inFlight = [];
+  }
 }
 
 interface InFlight {
@@ -203,12 +290,21 @@ async function waitReconciled(
   }
 }
 
+/** The verdicts a deploy-system call is logged under: the loop's and a person's. */
+const VERDICTS_FOR_CALL: Record<SimulatorCall['op'], string[]> = {
+  setStep: ['promote', 'approve'],
+  promote: ['promote', 'approve'],
+  rollback: ['rollback'],
+  pause: ['pause'],
+  resume: ['resume'],
+};
+
 /** Checks the end state; returns how many reconciliations the log holds. */
 async function checkFinalState(
   database: Database,
   stateFile: string,
   interruptedIds: string[],
-): Promise<number> {
+): Promise<{ reconciliations: number; peopleLogged: number }> {
   const db = database.connect();
   try {
     const rows = await decisions(db);
@@ -249,11 +345,11 @@ async function checkFinalState(
         unlogged.push(`${c.target}@${c.version} ${c.op}: no rollout row`);
         continue;
       }
-      const verdict = c.op === 'rollback' ? 'rollback' : 'promote';
+      const verdicts = VERDICTS_FOR_CALL[c.op];
       const logged = rows.some(
         d =>
           d.rollout_id === rollout.id &&
-          ((d.verdict === verdict && d.outcome === 'applied') ||
+          ((verdicts.includes(d.verdict) && d.outcome === 'applied') ||
             (d.verdict === 'observe' &&
               d.reasons.includes('was reconciled with'))),
       );
@@ -278,7 +374,14 @@ async function checkFinalState(
       missing,
       'rollouts whose interrupted action was never reconciled',
     ).toEqual([]);
-    return reconciliations.length;
+    const peopleLogged = rows.filter(
+      d => d.actor.endsWith(PERSON) && d.outcome === 'applied',
+    ).length;
+    expect(
+      peopleLogged,
+      "people's actions were applied and logged",
+    ).toBeGreaterThan(0);
+    return { reconciliations: reconciliations.length, peopleLogged };
   } finally {
     await db.destroy();
   }
