@@ -45,12 +45,15 @@ export const rolloutRegisterPermission = createPermission({
 /**
  * Ask for gate verdicts and report progress as an external controller
  * (Argo Rollouts' `web` metric, Flagger webhooks). Service credentials only.
+ * The resource is the catalog entity that claims the target, so a token
+ * granted one service's entities cannot judge or register another's.
  *
  * @public
  */
 export const rolloutJudgePermission = createPermission({
   name: 'rollouts.judge',
   attributes: { action: 'read' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
 });
 
 /**

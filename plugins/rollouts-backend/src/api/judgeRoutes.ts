@@ -41,7 +41,7 @@ export function judgeRoutes(router: express.Router, o: JudgeRoutesOptions) {
   router.post('/v1/judge', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['service'] });
     const body = parse(judgeQuerySchema, req.body, 'body');
-    await requirePermission(permissions, credentials, rolloutJudgePermission);
+    await requireJudge(credentials, body.provider, body.target);
     res.json(await judge.argo(body, actorOf(credentials)));
   });
 
@@ -50,7 +50,7 @@ export function judgeRoutes(router: express.Router, o: JudgeRoutesOptions) {
   router.get('/v1/judge', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['service'] });
     const query = parse(judgeQuerySchema, req.query, 'query');
-    await requirePermission(permissions, credentials, rolloutJudgePermission);
+    await requireJudge(credentials, query.provider, query.target);
     res.json(await judge.read(query));
   });
 
@@ -68,11 +68,30 @@ export function judgeRoutes(router: express.Router, o: JudgeRoutesOptions) {
       );
     }
     const payload = parse(flaggerWebhookPayloadSchema, req.body, 'body');
-    await requirePermission(permissions, credentials, rolloutJudgePermission);
+    await requireJudge(
+      credentials,
+      'flagger',
+      `${payload.namespace}/${payload.name}`,
+    );
     if (payload.metadata) delete payload.metadata.token;
     const reply = await judge.flagger(hook, payload, actorOf(credentials));
     res.status(reply.status).json(reply.body);
   });
+
+  /** `rollouts.judge` on the catalog entity that claims the target (404 when none does). */
+  async function requireJudge(
+    credentials: BackstageCredentials,
+    provider: string,
+    target: string,
+  ) {
+    const entity = await judge.entityFor(provider, target);
+    await requirePermission(
+      permissions,
+      credentials,
+      rolloutJudgePermission,
+      entity.entityRef,
+    );
+  }
 
   async function flaggerCredentials(
     req: express.Request,

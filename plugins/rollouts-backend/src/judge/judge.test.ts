@@ -50,7 +50,15 @@ function component(name: string, annotation: string) {
   };
 }
 
-async function startBackend() {
+type Allow = Parameters<typeof rolloutsPermissionsMock>[0];
+
+// Services may judge; users act on what they own.
+const servicesJudge: Allow = q => {
+  if (q.permission === 'rollouts.judge') return q.principalType === 'service';
+  return q.permission === 'rollouts.rollout.read' || q.userEntityRef === OWNER;
+};
+
+async function startBackend(allow: Allow = servicesJudge) {
   const answers = new Map<string, TelemetryTick[]>();
   const telemetry = new FakeTelemetryProvider('fake', req => {
     const t = answers.get(req.target);
@@ -61,13 +69,7 @@ async function startBackend() {
     moduleId: 'fake-telemetry',
     telemetry: [telemetry],
   });
-  // Services may judge; users act on what they own.
-  const permissions = rolloutsPermissionsMock(q => {
-    if (q.permission === 'rollouts.judge') return q.principalType === 'service';
-    return (
-      q.permission === 'rollouts.rollout.read' || q.userEntityRef === OWNER
-    );
-  });
+  const permissions = rolloutsPermissionsMock(allow);
   const { server } = await startTestBackend({
     features: [
       rolloutsPlugin,
@@ -98,7 +100,7 @@ async function startBackend() {
       }),
     ],
   });
-  return { server, answers, telemetry };
+  return { server, answers, telemetry, permissions };
 }
 
 const flaggerPayload = (extra: Record<string, unknown> = {}) => ({
@@ -425,5 +427,68 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
       .expect(200);
     expect(await rollouts()).toEqual(before);
     expect(await decisionsOf(server, judged.body.rolloutId)).toEqual(log);
+  });
+
+  it("judges a target only with rollouts.judge on the target's own entity", async () => {
+    // This token's grant covers checkout's entity only.
+    const { server, answers, permissions } = await startBackend(q =>
+      q.permission === 'rollouts.judge'
+        ? q.resourceRef === 'component:default/checkout'
+        : servicesJudge(q),
+    );
+    answers.set('shop/checkout', ticks(0.001));
+    answers.set('test/podinfo', ticks(0.001));
+
+    await request(server)
+      .post('/api/rollouts/v1/judge')
+      .set('Authorization', mockCredentials.service.header())
+      .send({ target: 'shop/checkout', version: '6f9c7d' })
+      .expect(200);
+    await request(server)
+      .get('/api/rollouts/v1/judge?target=shop/checkout&version=6f9c7d')
+      .set('Authorization', mockCredentials.service.header())
+      .expect(200);
+
+    // podinfo belongs to another entity: refused, and nothing registered.
+    const refused = await request(server)
+      .post('/api/rollouts/v1/webhooks/flagger/pre-rollout')
+      .send(flaggerPayload())
+      .expect(403);
+    expect(refused.body.error.message).toBe(
+      'you lack the rollouts.judge permission on component:default/podinfo',
+    );
+    await request(server)
+      .post('/api/rollouts/v1/webhooks/flagger/confirm-promotion')
+      .set('Authorization', mockCredentials.service.header())
+      .send(flaggerPayload())
+      .expect(403);
+    await request(server)
+      .post('/api/rollouts/v1/judge')
+      .set('Authorization', mockCredentials.service.header())
+      .send({ provider: 'flagger', target: 'test/podinfo', version: 'x' })
+      .expect(403);
+    await request(server)
+      .get(
+        '/api/rollouts/v1/judge?provider=flagger&target=test/podinfo&version=x',
+      )
+      .set('Authorization', mockCredentials.service.header())
+      .expect(403);
+    const podinfo = await request(server)
+      .get('/api/rollouts/v1/rollouts?entityRef=component:default/podinfo')
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    expect(podinfo.body.items).toEqual([]);
+
+    const judgeQuestions = permissions.calls.filter(
+      c => c.permission === 'rollouts.judge',
+    );
+    expect(judgeQuestions.map(c => [c.resourceRef, c.result])).toEqual([
+      ['component:default/checkout', 'ALLOW'],
+      ['component:default/checkout', 'ALLOW'],
+      ['component:default/podinfo', 'DENY'],
+      ['component:default/podinfo', 'DENY'],
+      ['component:default/podinfo', 'DENY'],
+      ['component:default/podinfo', 'DENY'],
+    ]);
   });
 });
