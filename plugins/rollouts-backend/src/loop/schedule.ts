@@ -45,7 +45,7 @@ export async function scheduleGateLoop(options: {
     seeded = true;
   };
   const count = Math.max(1, Math.floor(schedule.shards));
-  const handOffMs = (schedule.frequencySeconds * 1000) / 2;
+  const frequencyMs = schedule.frequencySeconds * 1000;
   for (let index = 0; index < count; index++) {
     const shard: Shard = { index, count };
     await scheduler.scheduleTask({
@@ -55,30 +55,68 @@ export async function scheduleGateLoop(options: {
       timeout: { seconds: schedule.timeoutSeconds },
       initialDelay: { seconds: 2 },
       fn: async signal => {
+        const startedAt = Date.now();
         if (index === 0) await seedOnce();
         const result = await loop.run(shard);
         logger.debug(
           `rollouts: gate loop ${shardTaskId(shard)} evaluated ${result.evaluated}, acted ${result.actions}, failed ${result.failures}`,
         );
-        // Backstage's scheduler hands a frequency task back to the replica
-        // that just ran it (its next poll comes due exactly when the task
-        // does). Holding the claim for a random part of the period (the next
-        // run is due at the same time either way) gives the other replicas
-        // their chance at this shard's next run, so the shards spread.
-        if (count > 1) await handOff(handOffMs, signal);
+        if (count > 1) {
+          await holdClaim(
+            handOffDelayMs({
+              elapsedMs: Date.now() - startedAt,
+              frequencyMs,
+              timeoutMs: schedule.timeoutSeconds * 1000,
+              random: Math.random,
+            }),
+            signal,
+          );
+        }
       },
     });
   }
 }
 
-/** Waits a random time up to `maxMs`, or until the task is aborted (a shutdown). */
-function handOff(maxMs: number, signal?: AbortSignal): Promise<void> {
+/**
+ * How long a replica keeps a shard's claim after running it, so that the
+ * shards spread over the replicas.
+ *
+ * Backstage's scheduler sets a frequency task's next run to its previous
+ * due time plus the period (or to the release time, when that is later),
+ * and every replica polls for due tasks at its own fixed phase. A shard's
+ * due times therefore keep one phase, and the replica whose poll comes
+ * first after it wins every run: one process runs the whole loop. Now and
+ * then (one run in three) the claim is held past the next due time, by a
+ * random part of a poll interval (the scheduler polls at the period, at
+ * most every 5 s): the shard's phase moves to a random point, and the
+ * replica that wins next is drawn afresh. The run after such a hold is
+ * late by at most one poll interval; the others are on time (0).
+ */
+export function handOffDelayMs(options: {
+  elapsedMs: number;
+  frequencyMs: number;
+  timeoutMs: number;
+  random: () => number;
+}): number {
+  const { elapsedMs, frequencyMs, timeoutMs, random } = options;
+  if (random() >= 1 / 3) return 0;
+  const pollMs = Math.min(frequencyMs, 5000);
+  const untilDue = Math.max(0, frequencyMs - elapsedMs);
+  // Never up to the task's timeout: the scheduler would abort the run.
+  return Math.max(
+    0,
+    Math.min(untilDue + random() * pollMs, timeoutMs * 0.8 - elapsedMs),
+  );
+}
+
+/** Waits `ms`, or until the task is aborted (a shutdown). */
+function holdClaim(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise(resolve => {
-    if (signal?.aborted) {
+    if (ms <= 0 || signal?.aborted) {
       resolve();
       return;
     }
-    const timer = setTimeout(done, Math.random() * maxMs);
+    const timer = setTimeout(done, ms);
     function done() {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);

@@ -14,7 +14,34 @@ import { RolloutEvents } from '../events/RolloutEvents';
 import { PolicyResolver } from '../policy/PolicyResolver';
 import { ProviderRegistry } from '../providers/ProviderRegistry';
 import { GateLoop } from './GateLoop';
+import { handOffDelayMs } from './schedule';
 import { shardOf, shardTaskId } from './shards';
+
+/**
+ * Backstage's scheduler as it claims a frequency task (TaskWorker,
+ * TaskStatePoller in @backstage/backend-defaults): each replica polls at
+ * its own phase every period; the first poll at or after the due time
+ * claims the run; on release the next due time is
+ * max(previous due + period, release time). Returns each replica's runs.
+ */
+function replicaWins(
+  hold: (elapsedMs: number) => number,
+  runs: number,
+): number[] {
+  const period = 1000;
+  const phases = [100, 600];
+  const wins = [0, 0];
+  let due = 0;
+  for (let i = 0; i < runs; i++) {
+    const polls = phases.map(p => p + Math.ceil((due - p) / period) * period);
+    const winner = polls[0] <= polls[1] ? 0 : 1;
+    wins[winner]++;
+    const elapsed = 50;
+    const release = polls[winner] + elapsed + hold(elapsed);
+    due = Math.max(due + period, release);
+  }
+  return wins;
+}
 
 describe('gate loop shards', () => {
   it('hashes a rollout id to the same shard every time, spread over all shards', () => {
@@ -33,6 +60,54 @@ describe('gate loop shards', () => {
     expect(shardTaskId({ index: 2, count: 4 })).toBe(
       'rollouts-gate-loop-3-of-4',
     );
+  });
+
+  it('hands a shard to the other replicas now and then, where the scheduler alone keeps it on one', () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    expect(replicaWins(() => 0, 300)).toEqual([300, 0]);
+    const spread = replicaWins(
+      elapsedMs =>
+        handOffDelayMs({
+          elapsedMs,
+          frequencyMs: 1000,
+          timeoutMs: 15_000,
+          random,
+        }),
+      300,
+    );
+    expect(Math.min(...spread)).toBeGreaterThan(60);
+  });
+
+  it('holds a claim past the next due time only within the task timeout', () => {
+    const always = () => 0;
+    expect(
+      handOffDelayMs({
+        elapsedMs: 200,
+        frequencyMs: 30_000,
+        timeoutMs: 60_000,
+        random: always,
+      }),
+    ).toBe(29_800);
+    expect(
+      handOffDelayMs({
+        elapsedMs: 200,
+        frequencyMs: 30_000,
+        timeoutMs: 20_000,
+        random: always,
+      }),
+    ).toBe(15_800);
+    expect(
+      handOffDelayMs({
+        elapsedMs: 200,
+        frequencyMs: 30_000,
+        timeoutMs: 60_000,
+        random: () => 0.5,
+      }),
+    ).toBe(0);
   });
 
   it('evaluates each active rollout in exactly one shard, and syncs in the first', async () => {
