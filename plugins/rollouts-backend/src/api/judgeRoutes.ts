@@ -1,4 +1,5 @@
 import type {
+  AuditorService,
   AuthService,
   BackstageCredentials,
   HttpAuthService,
@@ -11,10 +12,12 @@ import {
   judgeQuerySchema,
   rolloutJudgePermission,
   type FlaggerHook,
+  type JudgeQuery,
 } from '@tollgate/plugin-rollouts-common';
 import type express from 'express';
 import { actorOf, requirePermission } from '../actions/rolloutAction';
-import type { JudgeService } from '../judge/JudgeService';
+import type { JudgeAnswer, JudgeService } from '../judge/JudgeService';
+import { auditMachineCall, type MachineCallAudit } from './audit';
 import { parse, quote } from './errors';
 
 /** Flagger cannot send headers: its webhooks carry the token in `metadata.token`, so this path checks it itself. */
@@ -25,15 +28,23 @@ export interface JudgeRoutesOptions {
   auth: AuthService;
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
+  auditor: AuditorService;
+}
+
+/** The service principal's subject (the external access token's `subject`). */
+function subjectOf(credentials: BackstageCredentials): string {
+  return (credentials.principal as { subject?: string }).subject ?? 'unknown';
 }
 
 /**
  * The routes external controllers call: Argo Rollouts' `web` metric
  * provider (`POST /v1/judge`, which may register and log; `GET /v1/judge`
- * only reads) and Flagger's webhooks.
+ * only reads) and Flagger's webhooks. Every call after authentication is
+ * a low-severity auditor event (`judge`, `judge-read`, `flagger-webhook`),
+ * a refused one too.
  */
 export function judgeRoutes(router: express.Router, o: JudgeRoutesOptions) {
-  const { judge, auth, httpAuth, permissions } = o;
+  const { judge, auth, httpAuth, permissions, auditor } = o;
 
   // Argo Rollouts' `web` metric provider asks here: `method: POST`, a JSON
   // body and service credentials in the Authorization header. It registers
@@ -41,8 +52,15 @@ export function judgeRoutes(router: express.Router, o: JudgeRoutesOptions) {
   router.post('/v1/judge', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['service'] });
     const body = parse(judgeQuerySchema, req.body, 'body');
-    await requireJudge(credentials, body.provider, body.target);
-    res.json(await judge.argo(body, actorOf(credentials)));
+    const answer = await auditMachineCall(
+      auditor,
+      judgeAudit(req, credentials, 'judge', body),
+      async () => {
+        await requireJudge(credentials, body.provider, body.target);
+        return judge.argo(body, actorOf(credentials));
+      },
+    );
+    res.json(answer);
   });
 
   // The verdict a revision was last given. Reads only: it registers,
@@ -50,8 +68,15 @@ export function judgeRoutes(router: express.Router, o: JudgeRoutesOptions) {
   router.get('/v1/judge', async (req, res) => {
     const credentials = await httpAuth.credentials(req, { allow: ['service'] });
     const query = parse(judgeQuerySchema, req.query, 'query');
-    await requireJudge(credentials, query.provider, query.target);
-    res.json(await judge.read(query));
+    const answer = await auditMachineCall(
+      auditor,
+      judgeAudit(req, credentials, 'judge-read', query),
+      async () => {
+        await requireJudge(credentials, query.provider, query.target);
+        return judge.read(query);
+      },
+    );
+    res.json(answer);
   });
 
   // Flagger's webhooks. The path is open at the HTTP router so Flagger's
@@ -68,15 +93,61 @@ export function judgeRoutes(router: express.Router, o: JudgeRoutesOptions) {
       );
     }
     const payload = parse(flaggerWebhookPayloadSchema, req.body, 'body');
-    await requireJudge(
-      credentials,
-      'flagger',
-      `${payload.namespace}/${payload.name}`,
-    );
     if (payload.metadata) delete payload.metadata.token;
-    const reply = await judge.flagger(hook, payload, actorOf(credentials));
+    const target = `${payload.namespace}/${payload.name}`;
+    const reply = await auditMachineCall(
+      auditor,
+      {
+        eventId: 'flagger-webhook',
+        request: req,
+        meta: {
+          hook,
+          provider: 'flagger',
+          target,
+          version: payload.checksum || 'current',
+          subject: subjectOf(credentials),
+        },
+        outcome: r => ({
+          status: r.status,
+          ...(r.body.answer
+            ? {
+                rolloutId: r.body.answer.rolloutId,
+                verdict: r.body.answer.verdict,
+              }
+            : {}),
+        }),
+      },
+      async () => {
+        await requireJudge(credentials, 'flagger', target);
+        return judge.flagger(hook, payload, actorOf(credentials));
+      },
+    );
     res.status(reply.status).json(reply.body);
   });
+
+  function judgeAudit(
+    req: express.Request,
+    credentials: BackstageCredentials,
+    eventId: string,
+    q: JudgeQuery,
+  ): MachineCallAudit<JudgeAnswer> {
+    return {
+      eventId,
+      request: req,
+      meta: {
+        provider: q.provider,
+        target: q.target,
+        version: q.version,
+        ...(q.weight !== undefined ? { weight: q.weight } : {}),
+        subject: subjectOf(credentials),
+      },
+      outcome: a => ({
+        rolloutId: a.rolloutId,
+        verdict: a.verdict,
+        cached: a.cached,
+      }),
+    };
+  }
 
   /** `rollouts.judge` on the catalog entity that claims the target (404 when none does). */
   async function requireJudge(

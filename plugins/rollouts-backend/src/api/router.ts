@@ -51,6 +51,7 @@ import {
   requestChecks,
   rolloutIdParam,
 } from './errors';
+import { auditServiceRead } from './audit';
 import { judgeRoutes } from './judgeRoutes';
 
 export { FLAGGER_WEBHOOK_PATH } from './judgeRoutes';
@@ -180,19 +181,27 @@ export async function createRouter(
       allow: ['user', 'service'],
     });
     const id = rolloutIdParam(req);
-    const rollout = await store.getRollout(id);
-    if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
-    await requirePermission(
+    // A service token reading evidence is audited (a person's page is not).
+    const detail = await auditServiceRead(
+      { auditor, auth },
       credentials,
-      rolloutReadPermission,
-      rollout.entityRef,
+      { eventId: 'evidence-read', request: req, meta: { rolloutId: id } },
+      async (): Promise<RolloutDetail> => {
+        const rollout = await store.getRollout(id);
+        if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
+        await requirePermission(
+          credentials,
+          rolloutReadPermission,
+          rollout.entityRef,
+        );
+        const entity = await entities.byRef(rollout.entityRef);
+        return {
+          ...publicRollout(rollout),
+          evidence: rollout.evidence,
+          runbookUrl: entity?.annotations[RUNBOOK_ANNOTATION],
+        };
+      },
     );
-    const entity = await entities.byRef(rollout.entityRef);
-    const detail: RolloutDetail = {
-      ...publicRollout(rollout),
-      evidence: rollout.evidence,
-      runbookUrl: entity?.annotations[RUNBOOK_ANNOTATION],
-    };
     res.json(detail);
   });
 
@@ -292,7 +301,7 @@ export async function createRouter(
     }
   });
 
-  judgeRoutes(router, { judge, auth, httpAuth, permissions });
+  judgeRoutes(router, { judge, auth, httpAuth, permissions, auditor });
 
   const summaryJson = new WeakMap<object, string>();
   router.get('/v1/summary', async (req, res) => {

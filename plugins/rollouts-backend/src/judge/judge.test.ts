@@ -58,7 +58,36 @@ const servicesJudge: Allow = q => {
   return q.permission === 'rollouts.rollout.read' || q.userEntityRef === OWNER;
 };
 
+/** What the auditor was told: each event as created, then how it ended. */
+interface AuditRecord {
+  eventId: string;
+  severityLevel?: string;
+  meta?: Record<string, unknown>;
+  ended?: 'success' | 'fail';
+  outcome?: Record<string, unknown>;
+}
+
 async function startBackend(allow: Allow = servicesJudge) {
+  const audits: AuditRecord[] = [];
+  const auditor = mockServices.auditor.mock({
+    createEvent: async options => {
+      const record: AuditRecord = {
+        eventId: options.eventId,
+        severityLevel: options.severityLevel,
+        meta: options.meta as Record<string, unknown> | undefined,
+      };
+      audits.push(record);
+      return {
+        success: async o => {
+          record.ended = 'success';
+          record.outcome = o?.meta as Record<string, unknown> | undefined;
+        },
+        fail: async () => {
+          record.ended = 'fail';
+        },
+      };
+    },
+  });
   const answers = new Map<string, TelemetryTick[]>();
   const telemetry = new FakeTelemetryProvider('fake', req => {
     const t = answers.get(req.target);
@@ -81,6 +110,7 @@ async function startBackend(allow: Allow = servicesJudge) {
         ],
       }),
       permissions.factory,
+      auditor.factory,
       mockServices.rootConfig.factory({
         data: {
           rollouts: {
@@ -100,7 +130,7 @@ async function startBackend(allow: Allow = servicesJudge) {
       }),
     ],
   });
-  return { server, answers, telemetry, permissions };
+  return { server, answers, telemetry, permissions, audits };
 }
 
 const flaggerPayload = (extra: Record<string, unknown> = {}) => ({
@@ -489,6 +519,92 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
       ['component:default/podinfo', 'DENY'],
       ['component:default/podinfo', 'DENY'],
       ['component:default/podinfo', 'DENY'],
+    ]);
+  });
+
+  it('audits every machine call: judge, Flagger and service reads of evidence', async () => {
+    const { server, answers, audits } = await startBackend(q =>
+      q.permission === 'rollouts.judge'
+        ? q.resourceRef === 'component:default/checkout'
+        : servicesJudge(q),
+    );
+    answers.set('shop/checkout', ticks(0.001));
+    const judged = await request(server)
+      .post('/api/rollouts/v1/judge')
+      .set('Authorization', mockCredentials.service.header())
+      .send({ target: 'shop/checkout', version: '6f9c7d', weight: 10 })
+      .expect(200);
+    await request(server)
+      .get('/api/rollouts/v1/judge?target=shop/checkout&version=6f9c7d')
+      .set('Authorization', mockCredentials.service.header())
+      .expect(200);
+    await request(server)
+      .post('/api/rollouts/v1/webhooks/flagger/confirm-promotion')
+      .send(flaggerPayload())
+      .expect(403);
+    // A service reads the evidence; a person's page does not raise an event.
+    await request(server)
+      .get(`/api/rollouts/v1/rollouts/${judged.body.rolloutId}`)
+      .set('Authorization', mockCredentials.service.header())
+      .expect(200);
+    await request(server)
+      .get(`/api/rollouts/v1/rollouts/${judged.body.rolloutId}`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+
+    const subject = expect.stringMatching(/./);
+    expect(audits).toEqual([
+      {
+        eventId: 'judge',
+        severityLevel: 'low',
+        meta: {
+          provider: 'argo-rollouts',
+          target: 'shop/checkout',
+          version: '6f9c7d',
+          weight: 10,
+          subject,
+        },
+        ended: 'success',
+        outcome: {
+          rolloutId: judged.body.rolloutId,
+          verdict: judged.body.verdict,
+          cached: false,
+        },
+      },
+      {
+        eventId: 'judge-read',
+        severityLevel: 'low',
+        meta: {
+          provider: 'argo-rollouts',
+          target: 'shop/checkout',
+          version: '6f9c7d',
+          subject,
+        },
+        ended: 'success',
+        outcome: {
+          rolloutId: judged.body.rolloutId,
+          verdict: judged.body.verdict,
+          cached: true,
+        },
+      },
+      {
+        eventId: 'flagger-webhook',
+        severityLevel: 'low',
+        meta: {
+          hook: 'confirm-promotion',
+          provider: 'flagger',
+          target: 'test/podinfo',
+          version: '85d557f47b',
+          subject,
+        },
+        ended: 'fail',
+      },
+      {
+        eventId: 'evidence-read',
+        severityLevel: 'low',
+        meta: { rolloutId: judged.body.rolloutId, subject },
+        ended: 'success',
+      },
     ]);
   });
 });
