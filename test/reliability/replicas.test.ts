@@ -2,8 +2,8 @@
  * Two replicas: two backend processes on one PostgreSQL, both scheduling
  * the gate loop and both taking people's actions, against one deploy
  * system (the simulator's shared state file). The loop runs in four shards,
- * each a global task on Backstage's scheduler, so either replica may run
- * any shard (the summary line says how many processes' loops promoted);
+ * each a global task on Backstage's scheduler, and both replicas' loops
+ * act (the shards spread over them);
  * every decision is acted on once; two people rolling back the same rollout at once on different
  * replicas cause one rollback at the deploy system and both see it.
  */
@@ -145,6 +145,10 @@ describe.runIf(available)('two replicas on one PostgreSQL', () => {
         .filter(c => c.op === 'setStep' || c.op === 'promote')
         .map(c => c.pid),
     );
+    expect(
+      [...loopPids].length,
+      'processes whose gate loops promoted (the shards spread over both replicas)',
+    ).toBe(2);
     for (const replica of replicas) {
       const verify = await api(replica.baseUrl, '/v1/decisions/verify');
       expect(verify.body.ok).toBe(true);
