@@ -65,5 +65,24 @@ export interface Config {
     };
     /** Backstage notifications to the owning group (default true). */
     notifications?: { enabled?: boolean };
+    /** The append-only decision log. */
+    decisionLog?: {
+      /**
+       * Signed checkpoints of the hash chain (`GET /v1/decisions/export`
+       * carries them, `npm run verify-log` checks them). Without a private
+       * key no checkpoints are signed.
+       */
+      checkpoints?: {
+        /**
+         * Ed25519 private key, PEM (PKCS#8), e.g. from
+         * `openssl genpkey -algorithm ed25519`. Its public key is served at
+         * `GET /v1/decisions/checkpoint-key`.
+         * @visibility secret
+         */
+        privateKey?: string;
+        /** A checkpoint every this many entries (default 1000). */
+        every?: number;
+      };
+    };
   };
 }

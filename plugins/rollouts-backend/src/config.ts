@@ -26,6 +26,8 @@ export interface RolloutsBackendConfig {
   notificationsEnabled: boolean;
   /** How long a graceful stop waits for the run in progress, milliseconds. */
   shutdownGraceMs: number;
+  /** `rollouts.decisionLog.checkpoints`: sign the chain head every `every` entries (absent: no checkpoints). */
+  checkpoints?: { privateKeyPem: string; every: number };
 }
 
 export function readRolloutsConfig(config: Config): RolloutsBackendConfig {
@@ -66,5 +68,19 @@ export function readRolloutsConfig(config: Config): RolloutsBackendConfig {
     // A graceful stop (SIGTERM on a rolling restart) lets the run in progress
     // finish its action and write its evaluations, and starts no new one.
     shutdownGraceMs: Math.min(timeoutSeconds, 30) * 1000,
+    checkpoints: readCheckpoints(config),
+  };
+}
+
+function readCheckpoints(config: Config): RolloutsBackendConfig['checkpoints'] {
+  const privateKeyPem = config.getOptionalString(
+    'rollouts.decisionLog.checkpoints.privateKey',
+  );
+  if (!privateKeyPem) return undefined;
+  return {
+    privateKeyPem,
+    every:
+      config.getOptionalNumber('rollouts.decisionLog.checkpoints.every') ??
+      1000,
   };
 }

@@ -18,6 +18,7 @@ import { createRouter, FLAGGER_WEBHOOK_PATH } from './api/router';
 import { EntityIndex } from './catalog/EntityIndex';
 import { readRolloutsConfig } from './config';
 import { DatabaseRolloutsStore } from './database/DatabaseRolloutsStore';
+import { CheckpointSigner } from './database/decisionCheckpoints';
 import { DecisionWriter } from './decisions/DecisionWriter';
 import { RolloutEvaluator } from './evaluation/RolloutEvaluator';
 import { RolloutEvents } from './events/RolloutEvents';
@@ -74,8 +75,24 @@ export const rolloutsPlugin = createBackendPlugin({
         const { logger } = deps;
         const config = readRolloutsConfig(deps.config);
         deps.permissionsRegistry.addPermissions(rolloutsPermissions);
+        const checkpoints = config.checkpoints
+          ? new CheckpointSigner(
+              config.checkpoints.privateKeyPem,
+              config.checkpoints.every,
+            )
+          : undefined;
+        if (checkpoints) {
+          logger.info(
+            `Decision log: a signed checkpoint every ${checkpoints.every} entries (key ${checkpoints.keyId})`,
+          );
+        } else {
+          logger.info(
+            'Decision log: no signed checkpoints (rollouts.decisionLog.checkpoints.privateKey is not set)',
+          );
+        }
         const store = await DatabaseRolloutsStore.create({
           database: deps.database,
+          checkpoints,
         });
         const policies = PolicyResolver.fromConfig(deps.config, deps.urlReader);
         warnAboutBrokenPolicies(policies, logger);

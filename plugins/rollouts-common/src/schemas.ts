@@ -153,6 +153,14 @@ export const listDecisionsQuerySchema = z
   })
   .strict();
 
+/** `GET /v1/decisions/export` query: entries after seq `after`, at most `limit` of them. @public */
+export const exportDecisionsQuerySchema = z
+  .object({
+    after: queryNumber(z.number().int().min(0)).optional(),
+    limit: queryNumber(z.number().int().min(1).max(1_000_000)).optional(),
+  })
+  .strict();
+
 /** `GET /v1/summary` query. @public */
 export const summaryQuerySchema = z
   .object({

@@ -131,9 +131,21 @@ export interface DecisionEntry {
   hash: string;
 }
 
-/** A page of decisions. @public */
-export interface DecisionPage {
-  items: DecisionEntry[];
+/**
+ * A decision as `GET /v1/rollouts/:id/decisions` lists it: everything but
+ * the evidence snapshot (several KiB each), which
+ * `GET /v1/rollouts/:id/decisions/:seq/evidence` answers for one entry.
+ *
+ * @public
+ */
+export type DecisionListEntry = Omit<DecisionEntry, 'evidence'> & {
+  /** Whether an evidence snapshot was recorded with the decision. */
+  hasEvidence: boolean;
+};
+
+/** A page of decisions (the API's pages hold `DecisionListEntry` items). @public */
+export interface DecisionPage<T = DecisionEntry> {
+  items: T[];
   /** Pass as `before` to get the next (older) page; absent on the last page. */
   nextCursor?: number;
 }
@@ -162,6 +174,12 @@ export interface RolloutsSummary {
   meanTimeToRollbackMinutes: number | null;
   /** Mean minutes from the first non-continue verdict to the rollback. */
   meanDetectionLagMinutes: number | null;
+/** Answer of `GET /v1/rollouts/:id/decisions/:seq/evidence`. @public */
+export interface DecisionEvidence {
+  seq: number;
+  evidence: Record<string, unknown> | null;
+}
+
   services: ServiceSummary[];
   trend: Array<{
     day: string;

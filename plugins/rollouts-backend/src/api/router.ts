@@ -51,6 +51,7 @@ import {
   requestChecks,
   rolloutIdParam,
 } from './errors';
+import { decisionRoutes } from './decisionRoutes';
 import { auditServiceRead } from './audit';
 import { judgeRoutes } from './judgeRoutes';
 
@@ -223,6 +224,7 @@ export async function createRouter(
         rolloutId: rollout.id,
         limit: query.limit,
         before: query.before,
+        withEvidence: false,
       }),
     );
   });
@@ -302,6 +304,7 @@ export async function createRouter(
   });
 
   judgeRoutes(router, { judge, auth, httpAuth, permissions, auditor });
+  decisionRoutes(router, options);
 
   const summaryJson = new WeakMap<object, string>();
   router.get('/v1/summary', async (req, res) => {

@@ -5,10 +5,20 @@ import {
 import type {
   DecisionChainVerification,
   DecisionEntry,
+  DecisionListEntry,
   DecisionPage,
 } from '@tollgate/plugin-rollouts-common';
 import type { Knex } from 'knex';
-import { JsonOnce, toDecision, verifyDecisionChain } from './decisionChain';
+import {
+  JsonOnce,
+  toDecision,
+  verifyDecisionChain,
+  type DecisionRow,
+} from './decisionChain';
+import type {
+  CheckpointSigner,
+  DecisionCheckpoint,
+} from './decisionCheckpoints';
 import { appendInTransaction, type Dialect } from './decisionLog';
 import {
   applyPatch,
@@ -20,6 +30,7 @@ import {
 } from './rolloutRows';
 import type {
   ActionRequestRecord,
+  DecisionQuery,
   NewDecision,
   RolloutFigures,
   RolloutFilter,
@@ -51,6 +62,32 @@ export {
   type DecisionRow,
 } from './decisionChain';
 
+/** The decisions columns a list reads: all but the evidence. */
+const DECISION_LIST_COLUMNS = [
+  'seq',
+  'id',
+  'rollout_id',
+  'entity_ref',
+  'step_index',
+  'verdict',
+  'kind',
+  'actor',
+  'reasons',
+  'policy_hash',
+  'outcome',
+  'created_at',
+  'prev_hash',
+  'hash',
+];
+
+function withoutEvidence(row: any): DecisionListEntry {
+  const { evidence: _evidence, ...entry } = toDecision({
+    ...row,
+    evidence: null,
+  });
+  return { ...entry, hasEvidence: Boolean(Number(row.has_evidence)) };
+}
+
 /** Rows per statement and per transaction of the batch writes. */
 const BATCH = 500;
 
@@ -72,20 +109,25 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   static async create(options: {
     database: DatabaseService;
     skipMigrations?: boolean;
+    /** Signs a checkpoint of the decision log every `every` entries. */
+    checkpoints?: CheckpointSigner;
   }): Promise<DatabaseRolloutsStore> {
     const client = await options.database.getClient();
     if (!options.database.migrations?.skip && !options.skipMigrations) {
       await migrateRolloutsDatabase(client);
     }
-    return new DatabaseRolloutsStore(client);
+    return new DatabaseRolloutsStore(client, options.checkpoints);
   }
 
   /** For tests and tools that already hold a migrated knex client. */
-  static fromKnex(knex: Knex): DatabaseRolloutsStore {
-    return new DatabaseRolloutsStore(knex);
+  static fromKnex(
+    knex: Knex,
+    options: { checkpoints?: CheckpointSigner } = {},
+  ): DatabaseRolloutsStore {
+    return new DatabaseRolloutsStore(knex, options.checkpoints);
   }
 
-  private constructor(db: Knex) {
+  private constructor(db: Knex, checkpoints?: CheckpointSigner) {
     this.#db = db;
     const client = String(db.client.config.client ?? '');
     this.#isPg =
@@ -93,6 +135,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     this.#dialect = {
       isPg: this.#isPg,
       isBetterSqlite: client === 'better-sqlite3',
+      checkpoints,
     };
   }
 
@@ -327,13 +370,15 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     return out;
   }
 
-  async listDecisions(options: {
-    rolloutId?: string;
-    entityRefs?: string[];
-    since?: string;
-    limit?: number;
-    before?: number;
-  }): Promise<DecisionPage> {
+  listDecisions(
+    options: DecisionQuery & { withEvidence?: true },
+  ): Promise<DecisionPage>;
+  listDecisions(
+    options: DecisionQuery & { withEvidence: false },
+  ): Promise<DecisionPage<DecisionListEntry>>;
+  async listDecisions(
+    options: DecisionQuery & { withEvidence?: boolean },
+  ): Promise<DecisionPage<any>> {
     const limit = options.limit ?? 50;
     const q = this.#db('decisions');
     if (options.rolloutId) q.where('rollout_id', options.rolloutId);
@@ -341,7 +386,11 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     if (options.since) q.where('created_at', '>=', options.since);
     if (options.before) q.where('seq', '<', options.before);
     const rows = await q.orderBy('seq', 'desc').limit(limit + 1);
-    const items = rows.slice(0, limit).map(r => toDecision(r));
+    const items = rows
+      .slice(0, limit)
+      .map(r =>
+        options.withEvidence === false ? withoutEvidence(r) : toDecision(r),
+      );
     return {
       items,
       nextCursor: rows.length > limit ? items[items.length - 1].seq : undefined,
@@ -349,6 +398,13 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   }
 
   /**
+    // Without the evidence column (several KiB a row): whether there is one is enough for a list.
+    if (options.withEvidence === false) {
+      q.select(
+        ...DECISION_LIST_COLUMNS,
+        this.#db.raw('(evidence is not null) as has_evidence'),
+      );
+    }
    * Recomputes the chain from the first entry (see `verifyDecisionChain`).
    */
   verifyDecisions(): Promise<DecisionChainVerification> {
@@ -361,6 +417,76 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     try {
       await this.#db('action_requests').insert({
         idempotency_key: record.idempotencyKey,
+  async getDecisionEvidence(
+    rolloutId: string,
+    seq: number,
+  ): Promise<{ evidence: Record<string, unknown> | null } | undefined> {
+    const row = await this.#db('decisions')
+      .select('evidence')
+      .where({ seq, rollout_id: rolloutId })
+      .first();
+    if (!row) return undefined;
+    return {
+      evidence: row.evidence === null ? null : JSON.parse(row.evidence),
+    };
+  }
+
+  async decisionHead(): Promise<{ seq: number; hash: string }> {
+    const head = await this.#db('decision_chain').where({ id: 1 }).first();
+    return { seq: Number(head.seq), hash: head.hash };
+  }
+
+  async *exportDecisions(options: {
+    after: number;
+    throughSeq: number;
+    batch?: number;
+  }): AsyncGenerator<
+    | { type: 'entry'; row: DecisionRow }
+    | { type: 'checkpoint'; checkpoint: DecisionCheckpoint }
+  > {
+    const batch = options.batch ?? 500;
+    let after = options.after;
+    while (after < options.throughSeq) {
+      const to = Math.min(options.throughSeq, after + batch);
+      const [rows, checkpoints] = await Promise.all([
+        this.#db('decisions')
+          .where('seq', '>', after)
+          .andWhere('seq', '<=', to)
+          .orderBy('seq', 'asc'),
+        this.#db('decision_checkpoints')
+          .where('seq', '>', after)
+          .andWhere('seq', '<=', to)
+          .orderBy('seq', 'asc'),
+      ]);
+      let c = 0;
+      for (const row of rows as DecisionRow[]) {
+        yield { type: 'entry', row };
+        while (
+          c < checkpoints.length &&
+          Number(checkpoints[c].seq) <= Number(row.seq)
+        ) {
+          const cp = checkpoints[c++];
+          if (Number(cp.seq) !== Number(row.seq)) continue;
+          yield {
+            type: 'checkpoint',
+            checkpoint: {
+              seq: Number(cp.seq),
+              hash: cp.hash,
+              createdAt: cp.created_at,
+              keyId: cp.key_id,
+              signature: cp.signature,
+            },
+          };
+        }
+      }
+      after = to;
+    }
+  }
+
+  checkpointPublicKeyPem(): string | undefined {
+    return this.#dialect.checkpoints?.publicKeyPem();
+  }
+
         rollout_id: record.rolloutId,
         action: record.action,
         actor: record.actor,

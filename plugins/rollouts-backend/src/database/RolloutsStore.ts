@@ -1,10 +1,22 @@
 import type {
   DecisionChainVerification,
   DecisionEntry,
+  DecisionListEntry,
   DecisionPage,
   Rollout,
   RolloutStatus,
 } from '@tollgate/plugin-rollouts-common';
+import type { DecisionRow } from './decisionChain';
+import type { DecisionCheckpoint } from './decisionCheckpoints';
+
+/** Which decisions a list reads. */
+export interface DecisionQuery {
+  rolloutId?: string;
+  entityRefs?: string[];
+  since?: string;
+  limit?: number;
+  before?: number;
+}
 
 /** A decision before it is appended (the store gives it seq, id and hashes). */
 export type NewDecision = Omit<
@@ -145,13 +157,18 @@ export interface RolloutsStore {
    * in order; like `appendDecision` it holds the chain head while it does.
    */
   appendDecisions(decisions: NewDecision[]): Promise<DecisionEntry[]>;
-  listDecisions(options: {
-    rolloutId?: string;
-    entityRefs?: string[];
-    since?: string;
-    limit?: number;
-    before?: number;
-  }): Promise<DecisionPage>;
+  listDecisions(
+    options: DecisionQuery & { withEvidence?: true },
+  ): Promise<DecisionPage>;
+  /** Without the evidence snapshots: a page for the API's lists. */
+  listDecisions(
+    options: DecisionQuery & { withEvidence: false },
+  ): Promise<DecisionPage<DecisionListEntry>>;
+  /** One decision's evidence snapshot, when the rollout has a decision at `seq`. */
+  getDecisionEvidence(
+    rolloutId: string,
+    seq: number,
+  ): Promise<{ evidence: Record<string, unknown> | null } | undefined>;
   verifyDecisions(): Promise<DecisionChainVerification>;
 
   /** Inserts the key, or returns the existing record when the key was seen before. */
@@ -165,3 +182,19 @@ export interface RolloutsStore {
   ): Promise<void>;
   getActionRequest(key: string): Promise<ActionRequestRecord | undefined>;
 }
+  /** The chain head: the last entry's seq and hash (seq 0 for an empty log). */
+  decisionHead(): Promise<{ seq: number; hash: string }>;
+  /**
+   * The log's rows in seq order, every column as stored, after `after`
+   * through `throughSeq`; each signed checkpoint right after its entry.
+   */
+  exportDecisions(options: {
+    after: number;
+    throughSeq: number;
+    batch?: number;
+  }): AsyncIterable<
+    | { type: 'entry'; row: DecisionRow }
+    | { type: 'checkpoint'; checkpoint: DecisionCheckpoint }
+  >;
+  /** The public key checkpoints verify with (PEM), or undefined when none are signed. */
+  checkpointPublicKeyPem(): string | undefined;

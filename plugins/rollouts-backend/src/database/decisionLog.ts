@@ -1,6 +1,7 @@
 import { ConflictError } from '@backstage/errors';
 import type { DecisionEntry } from '@tollgate/plugin-rollouts-common';
 import type { Knex } from 'knex';
+import type { CheckpointSigner } from './decisionCheckpoints';
 import {
   DECISION_COLUMNS,
   JsonOnce,
@@ -14,6 +15,8 @@ import type { NewDecision } from './RolloutsStore';
 export interface Dialect {
   isPg: boolean;
   isBetterSqlite: boolean;
+  /** Signs a checkpoint whenever an append passes a multiple of its `every` (none without it). */
+  checkpoints?: CheckpointSigner;
 }
 
 /** Decisions rows per INSERT statement on PostgreSQL, and per hashing run (16 columns: 1,600 parameters). */
@@ -96,6 +99,27 @@ export async function appendInTransaction(
     inFlight.catch(() => {});
   }
   if (inFlight) await inFlight;
+  const signer = dialect.checkpoints;
+  if (signer) {
+    const first = Number(head.seq) + 1;
+    const checkpoints = [];
+    for (
+      let at = Math.ceil(first / signer.every) * signer.every;
+      at <= seq;
+      at += signer.every
+    ) {
+      const c = signer.sign(at, entries[at - first].hash, now);
+      checkpoints.push({
+        seq: c.seq,
+        hash: c.hash,
+        created_at: c.createdAt,
+        key_id: c.keyId,
+        signature: c.signature,
+      });
+    }
+    if (checkpoints.length)
+      await trx('decision_checkpoints').insert(checkpoints);
+  }
   const updated = await trx('decision_chain')
     .where({ id: 1, seq: head.seq })
     .update({ seq, hash: prevHash });

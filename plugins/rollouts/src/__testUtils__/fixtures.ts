@@ -1,6 +1,7 @@
 import type { Entity } from '@backstage/catalog-model';
 import type {
   DecisionEntry,
+  DecisionListEntry,
   DecisionPage,
   Rollout,
   RolloutDetail,
@@ -251,6 +252,15 @@ export function makeDecision(
   };
 }
 
+/** A decision as the API lists it: no evidence, `hasEvidence` instead. */
+export function makeListedDecision(
+  seq: number,
+  overrides: Partial<DecisionEntry> = {},
+): DecisionListEntry {
+  const { evidence, ...rest } = makeDecision(seq, overrides);
+  return { ...rest, hasEvidence: evidence !== null };
+}
+
 export const finishedRollout: Rollout = {
   ...makeRollout({
     id: 'ro-0',
@@ -305,14 +315,14 @@ export type MockRolloutsApi = {
 
 /** A fake API with sensible answers; tests override what they need. */
 export function createMockApi(): MockRolloutsApi {
-  const decisions: DecisionPage = {
+  const decisions: DecisionPage<DecisionListEntry> = {
     items: [
-      makeDecision(3, {
+      makeListedDecision(3, {
         verdict: 'rollback',
         reasons: ['error-rate deteriorated'],
       }),
-      makeDecision(2),
-      makeDecision(1),
+      makeListedDecision(2),
+      makeListedDecision(1),
     ],
   };
   return {
@@ -323,6 +333,10 @@ export function createMockApi(): MockRolloutsApi {
     ),
     getRollout: vi.fn(async () => makeRollout()),
     listDecisions: vi.fn(async () => decisions),
+    getDecisionEvidence: vi.fn(async (_id: string, seq: number) => ({
+      seq,
+      evidence: makeDecision(seq).evidence,
+    })),
     performAction: vi.fn(async (_id: string, action: string) => ({
       rollout: makeRollout({
         status: action === 'rollback' ? 'rolled-back' : 'progressing',

@@ -1,6 +1,8 @@
 import { createApiRef } from '@backstage/core-plugin-api';
 import type {
   DecisionEntry,
+  DecisionEvidence,
+  DecisionListEntry,
   DecisionPage,
   Rollout,
   RolloutAction,
@@ -35,10 +37,13 @@ export interface RolloutActionResult {
 export interface RolloutsApi {
   listRollouts(request?: ListRolloutsRequest): Promise<{ items: Rollout[] }>;
   getRollout(id: string): Promise<RolloutDetail>;
+  /** A page of the rollout's decisions, without their evidence snapshots. */
   listDecisions(
     id: string,
     options?: { limit?: number; before?: number },
-  ): Promise<DecisionPage>;
+  ): Promise<DecisionPage<DecisionListEntry>>;
+  /** One decision's evidence snapshot. */
+  getDecisionEvidence(id: string, seq: number): Promise<DecisionEvidence>;
   performAction(
     id: string,
     action: RolloutAction,

@@ -1,6 +1,8 @@
 import type { DiscoveryApi, FetchApi } from '@backstage/core-plugin-api';
 import { ResponseError } from '@backstage/errors';
 import type {
+  DecisionEvidence,
+  DecisionListEntry,
   DecisionPage,
   RolloutAction,
   RolloutDetail,
@@ -57,9 +59,15 @@ export class RolloutsClient implements RolloutsApi {
   listDecisions(
     id: string,
     options: { limit?: number; before?: number } = {},
-  ): Promise<DecisionPage> {
+  ): Promise<DecisionPage<DecisionListEntry>> {
     return this.request(
       `/v1/rollouts/${encodeURIComponent(id)}/decisions${query({ limit: options.limit, before: options.before })}`,
+    );
+  }
+
+  getDecisionEvidence(id: string, seq: number): Promise<DecisionEvidence> {
+    return this.request(
+      `/v1/rollouts/${encodeURIComponent(id)}/decisions/${encodeURIComponent(String(seq))}/evidence`,
     );
   }
 

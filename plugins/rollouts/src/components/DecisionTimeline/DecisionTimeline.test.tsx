@@ -5,7 +5,11 @@ vi.mock('material-ui-popup-state/HoverPopover', () => ({
 }));
 import { screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { createMockApi, makeDecision } from '../../__testUtils__/fixtures';
+import {
+  createMockApi,
+  makeDecision,
+  makeListedDecision,
+} from '../../__testUtils__/fixtures';
 import { renderWithApis } from '../../__testUtils__/render';
 import { DecisionTimeline } from './DecisionTimeline';
 
@@ -74,5 +78,72 @@ describe('DecisionTimeline', () => {
     expect(
       await screen.findByText('No evidence was recorded with this decision.'),
     ).toBeInTheDocument();
+  });
+
+  it("lists decisions without evidence and fetches an entry's evidence when it is opened", async () => {
+    const user = userEvent.setup();
+    const api = createMockApi();
+    let answer: (v: {
+      seq: number;
+      evidence: Record<string, unknown>;
+    }) => void = () => {};
+    api.getDecisionEvidence.mockImplementation(
+      () =>
+        new Promise(resolve => {
+          answer = resolve;
+        }),
+    );
+    await renderWithApis(
+      <DecisionTimeline
+        rolloutId="ro-1"
+        page={{
+          items: [
+            makeListedDecision(5),
+            makeListedDecision(4, { evidence: null }),
+          ],
+        }}
+      />,
+      { api },
+    );
+    expect(api.getDecisionEvidence).not.toHaveBeenCalled();
+
+    await user.click(screen.getByTestId('decision-5'));
+    const dialog = await screen.findByRole('dialog');
+    expect(
+      within(dialog).getByTestId('decision-evidence-loading'),
+    ).toBeInTheDocument();
+    expect(api.getDecisionEvidence).toHaveBeenCalledWith('ro-1', 5);
+    answer({ seq: 5, evidence: { rubric: 'fetched on demand', score: 0.9 } });
+    expect(
+      await within(dialog).findByTestId('decision-evidence'),
+    ).toHaveTextContent('fetched on demand');
+    expect(
+      within(dialog).getByTestId('decision-key-numbers'),
+    ).toHaveTextContent('Score 0.9');
+    await user.click(within(dialog).getByRole('button', { name: 'Close' }));
+
+    // an entry listed without evidence opens without asking for it
+    await user.click(screen.getByTestId('decision-4'));
+    expect(
+      await screen.findByText('No evidence was recorded with this decision.'),
+    ).toBeInTheDocument();
+    expect(api.getDecisionEvidence).toHaveBeenCalledTimes(1);
+  });
+
+  it('says so when the evidence cannot be loaded', async () => {
+    const user = userEvent.setup();
+    const api = createMockApi();
+    api.getDecisionEvidence.mockRejectedValue(new Error('backend down'));
+    await renderWithApis(
+      <DecisionTimeline
+        rolloutId="ro-1"
+        page={{ items: [makeListedDecision(7)] }}
+      />,
+      { api },
+    );
+    await user.click(screen.getByTestId('decision-7'));
+    expect(
+      await screen.findByTestId('decision-evidence-error'),
+    ).toHaveTextContent('backend down');
   });
 });

@@ -15,6 +15,7 @@ import Typography from '@mui/material/Typography';
 import { useApi } from '@backstage/core-plugin-api';
 import type {
   DecisionEntry,
+  DecisionListEntry,
   DecisionPage,
 } from '@tollgate/plugin-rollouts-common';
 import { rolloutsApiRef } from '../../api';
@@ -27,12 +28,66 @@ function actorText(actor: string): string {
   return actor === 'scheduler' ? 'gate (automatic)' : entityName(actor);
 }
 
+/**
+ * A row of the timeline: the API lists decisions without their evidence
+ * (`hasEvidence` says whether there is one); an entry that carries its
+ * evidence (an action's answer, say) shows it as it is.
+ */
+export type TimelineDecision =
+  DecisionListEntry | (DecisionEntry & { hasEvidence?: boolean });
+
+type EvidenceState =
+  | { state: 'loading' }
+  | { state: 'loaded'; evidence: Record<string, unknown> | null }
+  | { state: 'failed'; message: string };
+
+/** The decision's evidence: its own when it carries it, else fetched once the dialog opens. */
+function useDecisionEvidence(
+  rolloutId: string,
+  decision: TimelineDecision,
+): EvidenceState {
+  const api = useApi(rolloutsApiRef);
+  const carried = 'evidence' in decision && decision.evidence !== undefined;
+  const none = !carried && decision.hasEvidence === false;
+  const [fetched, setFetched] = useState<EvidenceState>({ state: 'loading' });
+  useEffect(() => {
+    if (carried || none) return undefined;
+    let cancelled = false;
+    setFetched({ state: 'loading' });
+    api.getDecisionEvidence(rolloutId, decision.seq).then(
+      answer => {
+        if (!cancelled)
+          setFetched({ state: 'loaded', evidence: answer.evidence });
+      },
+      e => {
+        if (!cancelled)
+          setFetched({ state: 'failed', message: serverMessage(e) });
+      },
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [api, rolloutId, decision.seq, carried, none]);
+  if (carried) {
+    return {
+      state: 'loaded',
+      evidence: (decision as DecisionEntry).evidence ?? null,
+    };
+  }
+  if (none) return { state: 'loaded', evidence: null };
+  return fetched;
+}
+
 function DecisionDialog(props: {
-  decision: DecisionEntry;
+  rolloutId: string;
+  decision: TimelineDecision;
   onClose: () => void;
 }) {
-  const { decision, onClose } = props;
-  const key = readKeyNumbers(decision.evidence);
+  const { rolloutId, decision, onClose } = props;
+  const evidenceState = useDecisionEvidence(rolloutId, decision);
+  const evidence =
+    evidenceState.state === 'loaded' ? evidenceState.evidence : null;
+  const key = readKeyNumbers(evidence);
   return (
     <Dialog
       open
@@ -87,7 +142,25 @@ function DecisionDialog(props: {
         <Typography variant="subtitle2" sx={{ mt: 2 }}>
           Evidence snapshot
         </Typography>
-        {decision.evidence ? (
+        {evidenceState.state === 'loading' && (
+          <Typography
+            variant="body2"
+            color="text.secondary"
+            data-testid="decision-evidence-loading"
+          >
+            Loading the evidence snapshot…
+          </Typography>
+        )}
+        {evidenceState.state === 'failed' && (
+          <Typography
+            variant="body2"
+            color="error"
+            data-testid="decision-evidence-error"
+          >
+            {`Could not load the evidence snapshot: ${evidenceState.message}`}
+          </Typography>
+        )}
+        {evidenceState.state === 'loaded' && evidence && (
           <Box
             component="pre"
             data-testid="decision-evidence"
@@ -100,9 +173,10 @@ function DecisionDialog(props: {
               borderRadius: 1,
             }}
           >
-            {JSON.stringify(decision.evidence, null, 2)}
+            {JSON.stringify(evidence, null, 2)}
           </Box>
-        ) : (
+        )}
+        {evidenceState.state === 'loaded' && !evidence && (
           <Typography variant="body2" color="text.secondary">
             No evidence was recorded with this decision.
           </Typography>
@@ -123,18 +197,18 @@ function DecisionDialog(props: {
   );
 }
 
-/** The rollout's decision log, newest first; a row opens its evidence snapshot. */
+/** The rollout's decision log, newest first; a row opens its evidence snapshot (fetched then). */
 export function DecisionTimeline(props: {
   rolloutId: string;
-  page?: DecisionPage;
+  page?: DecisionPage<TimelineDecision>;
 }) {
   const { rolloutId, page } = props;
   const api = useApi(rolloutsApiRef);
-  const [older, setOlder] = useState<DecisionEntry[]>([]);
+  const [older, setOlder] = useState<TimelineDecision[]>([]);
   const [cursor, setCursor] = useState<number | undefined>();
   const [loadingOlder, setLoadingOlder] = useState(false);
   const [olderError, setOlderError] = useState<string>();
-  const [open, setOpen] = useState<DecisionEntry>();
+  const [open, setOpen] = useState<TimelineDecision>();
 
   useEffect(() => {
     setOlder([]);
@@ -247,7 +321,11 @@ export function DecisionTimeline(props: {
         </Button>
       )}
       {open && (
-        <DecisionDialog decision={open} onClose={() => setOpen(undefined)} />
+        <DecisionDialog
+          rolloutId={rolloutId}
+          decision={open}
+          onClose={() => setOpen(undefined)}
+        />
       )}
     </Box>
   );

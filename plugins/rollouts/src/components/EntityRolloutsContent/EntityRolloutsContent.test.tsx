@@ -140,12 +140,14 @@ describe('EntityRolloutsContent', () => {
     expect(
       within(dialog).getByText('Decision #2: continue'),
     ).toBeInTheDocument();
+    // the list carries no evidence: opening the row fetches this entry's
+    expect(
+      await within(dialog).findByTestId('decision-evidence'),
+    ).toHaveTextContent('"rubric": "provisionally ready"');
+    expect(api.getDecisionEvidence).toHaveBeenCalledWith('ro-1', 2);
     expect(
       within(dialog).getByTestId('decision-key-numbers'),
     ).toHaveTextContent('Score 0.6');
-    expect(within(dialog).getByTestId('decision-evidence')).toHaveTextContent(
-      '"rubric": "provisionally ready"',
-    );
   });
 
   it('is defensive about partial evidence', async () => {
