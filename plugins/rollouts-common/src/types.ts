@@ -150,6 +150,12 @@ export interface DecisionPage<T = DecisionEntry> {
   nextCursor?: number;
 }
 
+/** Answer of `GET /v1/rollouts/:id/decisions/:seq/evidence`. @public */
+export interface DecisionEvidence {
+  seq: number;
+  evidence: Record<string, unknown> | null;
+}
+
 /** Answer of `GET /v1/decisions/verify`. @public */
 export interface DecisionChainVerification {
   ok: boolean;
@@ -174,12 +180,6 @@ export interface RolloutsSummary {
   meanTimeToRollbackMinutes: number | null;
   /** Mean minutes from the first non-continue verdict to the rollback. */
   meanDetectionLagMinutes: number | null;
-/** Answer of `GET /v1/rollouts/:id/decisions/:seq/evidence`. @public */
-export interface DecisionEvidence {
-  seq: number;
-  evidence: Record<string, unknown> | null;
-}
-
   services: ServiceSummary[];
   trend: Array<{
     day: string;

@@ -381,6 +381,13 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   ): Promise<DecisionPage<any>> {
     const limit = options.limit ?? 50;
     const q = this.#db('decisions');
+    // Without the evidence column (several KiB a row): whether there is one is enough for a list.
+    if (options.withEvidence === false) {
+      q.select(
+        ...DECISION_LIST_COLUMNS,
+        this.#db.raw('(evidence is not null) as has_evidence'),
+      );
+    }
     if (options.rolloutId) q.where('rollout_id', options.rolloutId);
     if (options.entityRefs) q.whereIn('entity_ref', options.entityRefs);
     if (options.since) q.where('created_at', '>=', options.since);
@@ -397,26 +404,6 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     };
   }
 
-  /**
-    // Without the evidence column (several KiB a row): whether there is one is enough for a list.
-    if (options.withEvidence === false) {
-      q.select(
-        ...DECISION_LIST_COLUMNS,
-        this.#db.raw('(evidence is not null) as has_evidence'),
-      );
-    }
-   * Recomputes the chain from the first entry (see `verifyDecisionChain`).
-   */
-  verifyDecisions(): Promise<DecisionChainVerification> {
-    return verifyDecisionChain(this.#db);
-  }
-
-  async claimActionRequest(
-    record: Omit<ActionRequestRecord, 'state' | 'result'>,
-  ) {
-    try {
-      await this.#db('action_requests').insert({
-        idempotency_key: record.idempotencyKey,
   async getDecisionEvidence(
     rolloutId: string,
     seq: number,
@@ -487,6 +474,19 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     return this.#dialect.checkpoints?.publicKeyPem();
   }
 
+  /**
+   * Recomputes the chain from the first entry (see `verifyDecisionChain`).
+   */
+  verifyDecisions(): Promise<DecisionChainVerification> {
+    return verifyDecisionChain(this.#db);
+  }
+
+  async claimActionRequest(
+    record: Omit<ActionRequestRecord, 'state' | 'result'>,
+  ) {
+    try {
+      await this.#db('action_requests').insert({
+        idempotency_key: record.idempotencyKey,
         rollout_id: record.rolloutId,
         action: record.action,
         actor: record.actor,

@@ -170,18 +170,6 @@ export interface RolloutsStore {
     seq: number,
   ): Promise<{ evidence: Record<string, unknown> | null } | undefined>;
   verifyDecisions(): Promise<DecisionChainVerification>;
-
-  /** Inserts the key, or returns the existing record when the key was seen before. */
-  claimActionRequest(
-    record: Omit<ActionRequestRecord, 'state' | 'result'>,
-  ): Promise<{ claimed: boolean; existing?: ActionRequestRecord }>;
-  finishActionRequest(
-    key: string,
-    state: 'done' | 'failed',
-    result: unknown,
-  ): Promise<void>;
-  getActionRequest(key: string): Promise<ActionRequestRecord | undefined>;
-}
   /** The chain head: the last entry's seq and hash (seq 0 for an empty log). */
   decisionHead(): Promise<{ seq: number; hash: string }>;
   /**
@@ -198,3 +186,15 @@ export interface RolloutsStore {
   >;
   /** The public key checkpoints verify with (PEM), or undefined when none are signed. */
   checkpointPublicKeyPem(): string | undefined;
+
+  /** Inserts the key, or returns the existing record when the key was seen before. */
+  claimActionRequest(
+    record: Omit<ActionRequestRecord, 'state' | 'result'>,
+  ): Promise<{ claimed: boolean; existing?: ActionRequestRecord }>;
+  finishActionRequest(
+    key: string,
+    state: 'done' | 'failed',
+    result: unknown,
+  ): Promise<void>;
+  getActionRequest(key: string): Promise<ActionRequestRecord | undefined>;
+}
