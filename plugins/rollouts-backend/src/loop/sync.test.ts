@@ -127,6 +127,63 @@ describe('GateLoop sync', () => {
     await knex.destroy();
   });
 
+  it("keeps a person's pause across syncs while the provider reports progressing, until it is resumed in Tollgate", async () => {
+    const { knex, store, deploy, loop } = await setup();
+    deploy.add({
+      target: 'shop/checkout',
+      currentStepIndex: 1,
+      currentWeight: 5,
+    });
+    await loop.sync();
+    const [row] = await store.listRollouts({});
+    const personActs = async (action: 'pause' | 'resume') => {
+      const now = (await store.getRollout(row.id))!;
+      await store.finishAction({
+        rollout: now,
+        patch: { status: action === 'pause' ? 'paused' : 'progressing' },
+        decision: {
+          rolloutId: row.id,
+          entityRef: row.entityRef,
+          stepIndex: now.currentStepIndex,
+          verdict: action,
+          kind: 'manual',
+          actor: 'user:default/on-call',
+          reasons: ['reason given: checking a dashboard'],
+          evidence: null,
+          policyHash: null,
+          outcome: 'applied',
+        },
+      });
+    };
+    // A deploy system without a pause (Unleash) keeps reporting the ramp as progressing.
+    await personActs('pause');
+    for (let i = 0; i < 3; i++) await loop.sync();
+    expect((await store.getRollout(row.id))?.status).toBe('paused');
+    await personActs('resume');
+    await personActs('pause');
+    await loop.sync();
+    expect((await store.getRollout(row.id))?.status).toBe('paused');
+    await personActs('resume');
+    await loop.sync();
+    expect((await store.getRollout(row.id))?.status).toBe('progressing');
+    await knex.destroy();
+  });
+
+  it('follows the provider when a pause it reported is lifted there', async () => {
+    const { knex, store, deploy, loop } = await setup();
+    deploy.add({
+      target: 'shop/checkout',
+      currentStepIndex: 1,
+      currentWeight: 5,
+    });
+    await loop.sync();
+    const [row] = await store.listRollouts({});
+    await store.updateRollout(row.id, row.rowVersion, { status: 'paused' });
+    await loop.sync();
+    expect((await store.getRollout(row.id))?.status).toBe('progressing');
+    await knex.destroy();
+  });
+
   it('takes the rollout CI registered as the one the provider reports later, not as a second rollout', async () => {
     const { knex, store, deploy, loop } = await setup();
     // CI registers 2.1.0 before the provider lists it (POST /v1/rollouts writes this row).

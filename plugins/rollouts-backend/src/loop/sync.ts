@@ -225,14 +225,7 @@ export class RolloutSync {
     }
     // The provider is the truth for deploy state changed outside Tollgate.
     if (rollout.pendingAction) return;
-    // Waiting for approval is Tollgate's own state on top of the provider's
-    // "progressing" at the same step: a sync must not undo it.
-    const status =
-      rollout.status === 'awaiting-approval' &&
-      pr.status === 'progressing' &&
-      pr.currentStepIndex === rollout.currentStepIndex
-        ? rollout.status
-        : pr.status;
+    const status = await this.#statusAfterSync(rollout, pr);
     // A registration's ladder gives way to the provider's (its durations and approvals kept where the weights agree).
     const steps =
       rollout.externalId === pr.externalId
@@ -255,5 +248,49 @@ export class RolloutSync {
         ? (pr.finishedAt ?? this.#o.now()).toISOString()
         : undefined,
     });
+  }
+
+  /**
+   * The status a sync leaves: the provider's, except for Tollgate's own
+   * states on top of a provider that reports "progressing". Waiting for
+   * approval at the same step is Tollgate's. So is a pause a person took in
+   * Tollgate (its last pause or resume in the log is an applied pause): a
+   * deploy system without a pause (Unleash) keeps reporting the ramp as
+   * progressing, and a pause there must hold until someone resumes it in
+   * Tollgate. A pause the provider reported and then lifted (resumed in
+   * Argo) follows the provider.
+   */
+  async #statusAfterSync(
+    rollout: StoredRollout,
+    pr: ProviderRollout,
+  ): Promise<StoredRollout['status']> {
+    if (pr.status !== 'progressing') return pr.status;
+    if (
+      rollout.status === 'awaiting-approval' &&
+      pr.currentStepIndex === rollout.currentStepIndex
+    )
+      return rollout.status;
+    if (rollout.status === 'paused' && (await this.#pausedInTollgate(rollout)))
+      return rollout.status;
+    return pr.status;
+  }
+
+  async #pausedInTollgate(rollout: StoredRollout): Promise<boolean> {
+    for (let before: number | undefined; ;) {
+      const page = await this.#o.store.listDecisions({
+        rolloutId: rollout.id,
+        limit: 50,
+        before,
+        withEvidence: false,
+      });
+      const last = page.items.find(
+        d =>
+          (d.verdict === 'pause' || d.verdict === 'resume') &&
+          d.outcome === 'applied',
+      );
+      if (last) return last.verdict === 'pause';
+      if (page.nextCursor === undefined) return false;
+      before = page.nextCursor;
+    }
   }
 }
