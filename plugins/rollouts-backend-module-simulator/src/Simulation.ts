@@ -27,7 +27,9 @@ export type Scenario =
   | 'error-regression'
   | 'latency-regression'
   | 'conversion-drop'
-  | 'telemetry-gap';
+  | 'telemetry-gap'
+  /** healthy until the promotion to full, then 4× the errors (a regression the bake window should catch) */
+  | 'regression-after-promotion';
 
 /** One simulated service's traffic. */
 export interface SimulatedService {
@@ -85,6 +87,8 @@ export interface SimRollout {
   startedAt: number;
   stepStartedAt: number;
   finishedAt?: number;
+  /** When it was promoted to full (it keeps serving, and reporting telemetry, until the next rollout). */
+  promotedAt?: number;
   /** Weight changes: [time ms, weight percent]. */
   weights: Array<[number, number]>;
 }
@@ -389,6 +393,7 @@ export class Simulation {
         r.stepIndex = this.#o.steps.length - 1;
         r.status = 'promoted';
         r.finishedAt = this.#now().getTime();
+        r.promotedAt = r.finishedAt;
         this.#setWeight(r, 100);
         return this.#toProvider(r);
       }),
@@ -396,7 +401,8 @@ export class Simulation {
       this.#answer({ op: 'rollback', target }, () => {
         const r = this.#get(target);
         if (r.status === 'rolled-back') return this.#toProvider(r);
-        if (r.finishedAt !== undefined)
+        // a released version can be rolled back (to the previous one) until the next rollout starts
+        if (r.finishedAt !== undefined && r.status !== 'promoted')
           throw new Error(
             `simulator: ${r.version} already ended (${r.status})`,
           );
@@ -436,7 +442,11 @@ export class Simulation {
       throw new Error(`simulator: no telemetry for target ${request.target}`);
     const stepMs = request.stepSeconds * 1000;
     const start = Math.max(request.start.getTime(), r.startedAt);
-    const end = Math.min(request.end.getTime(), r.finishedAt ?? Infinity);
+    // a promoted release keeps serving (at 100 %): its telemetry goes on
+    const end = Math.min(
+      request.end.getTime(),
+      r.status === 'promoted' ? Infinity : (r.finishedAt ?? Infinity),
+    );
     const ticks: TelemetryTick[] = [];
     let tick = 0;
     for (let k = Math.ceil(start / stepMs); (k + 1) * stepMs <= end; k++) {
@@ -491,7 +501,13 @@ export class Simulation {
       seconds,
       cohort,
     );
-    const bad = cohort === 'canary' ? r.scenario : 'healthy';
+    let bad: Scenario = cohort === 'canary' ? r.scenario : 'healthy';
+    if (bad === 'regression-after-promotion') {
+      bad =
+        r.promotedAt !== undefined && k * seconds * 1000 >= r.promotedAt
+          ? 'error-regression'
+          : 'healthy';
+    }
     if (bad === 'telemetry-gap' && rng() < 0.35) return undefined;
     // Traffic follows a gentle daily cycle.
     const hour = ((k * seconds) / 3600) % 24;

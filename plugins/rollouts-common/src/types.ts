@@ -87,7 +87,29 @@ export interface Rollout {
   lastEvaluation?: GateEvaluationSummary;
   /** A problem the gate loop or a provider reported (kept visible until resolved). */
   lastError?: { message: string; at: string; action?: string };
+  /** The post-promotion watch (bake window), once the gate promoted the rollout to full. */
+  watch?: RolloutWatch;
 }
+
+/**
+ * The post-promotion watch of a rollout the gate promoted to full: for the
+ * bake window the released version is compared with the service's own
+ * history, and harm rolls it back. @public
+ */
+export interface RolloutWatch {
+  /** watching: in the window; passed: the window ended clean; rolled-back: harm in the window; ended: stopped early (superseded, no gate state). */
+  state: 'watching' | 'passed' | 'rolled-back' | 'ended';
+  /** When the window started (the promotion to full) and when it ends. */
+  startedAt: string;
+  endsAt: string;
+  /** The latest verdict of the watch, and why. */
+  verdict?: 'continue' | 'rollback' | 'complete';
+  reasons: string[];
+  evaluatedAt?: string;
+}
+
+/** Which rule of the whole-rollout gate decided a verdict. @public */
+export type GateRule = 'gate' | 'change-detection' | 'step-timeout' | 'bake';
 
 /** The part of a gate evaluation a list view shows. @public */
 export interface GateEvaluationSummary {
@@ -96,6 +118,8 @@ export interface GateEvaluationSummary {
   score: number;
   reasons: string[];
   evaluatedAt: string;
+  /** Which rule of the whole-rollout gate decided (absent: the single-step gate). */
+  rule?: GateRule;
 }
 
 /** A rollout with its current gate evidence, for the detail view. @public */

@@ -32,7 +32,14 @@ export interface ActionResult {
 }
 
 export function publicRollout(r: StoredRollout): Rollout {
-  const { rowVersion, externalId, pendingAction, evidence, ...rest } = r;
+  const {
+    rowVersion,
+    externalId,
+    pendingAction,
+    evidence,
+    gateState,
+    ...rest
+  } = r;
   return rest;
 }
 

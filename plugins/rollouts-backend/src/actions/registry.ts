@@ -102,6 +102,16 @@ const rolloutOutput = (z: typeof zod) =>
         action: z.string().optional(),
       })
       .optional(),
+    watch: z
+      .object({
+        state: z.string().describe('watching, passed, rolled-back or ended'),
+        startedAt: z.string(),
+        endsAt: z.string(),
+        verdict: z.string().optional(),
+        reasons: z.array(z.string()),
+      })
+      .optional()
+      .describe('The watch after the promotion to full (bake window)'),
   });
 
 const decisionOutput = (z: typeof zod) =>
@@ -151,6 +161,13 @@ function rolloutView(r: Rollout) {
           ...(r.lastError.action ? { action: r.lastError.action } : {}),
         }
       : undefined,
+    watch: r.watch && {
+      state: r.watch.state,
+      startedAt: r.watch.startedAt,
+      endsAt: r.watch.endsAt,
+      ...(r.watch.verdict ? { verdict: r.watch.verdict } : {}),
+      reasons: r.watch.reasons,
+    },
   };
 }
 

@@ -197,6 +197,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     );
     if (filter.entityRefs) q.whereIn('entity_ref', filter.entityRefs);
     if (filter.status) q.whereIn('status', filter.status);
+    if (filter.watchState) q.where('watch_state', filter.watchState);
     if (filter.finishedSince) {
       q.where(b =>
         b
@@ -207,6 +208,18 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     q.orderBy('started_at', 'desc');
     if (filter.limit) q.limit(filter.limit);
     return (await q).map(r => toRollout(r));
+  }
+
+  async getGateStates(ids: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const chunk of chunks(ids, BATCH)) {
+      const rows = await this.#db('rollouts')
+        .select('id', 'gate_state')
+        .whereIn('id', chunk)
+        .whereNotNull('gate_state');
+      for (const r of rows) out.set(r.id, r.gate_state);
+    }
+    return out;
   }
 
   async updateRollout(

@@ -32,6 +32,11 @@ export interface StoredRollout extends Rollout {
   externalId: string;
   pendingAction?: string;
   evidence?: Record<string, unknown>;
+  /**
+   * The whole-rollout gate's state as of its current step's start (JSON,
+   * see `loop/gateStates.ts`); only `getRollout` and `getGateStates` read it.
+   */
+  gateState?: string;
 }
 
 export interface RolloutFilter {
@@ -44,6 +49,8 @@ export interface RolloutFilter {
    * leave it out unless asked; `getRollout` always has it.
    */
   withEvidence?: boolean;
+  /** Only rollouts whose post-promotion watch is in this state. */
+  watchState?: 'watching';
 }
 
 /** What the dashboard needs of one rollout (no evidence snapshot). */
@@ -85,6 +92,8 @@ export type RolloutPatch = Partial<
     | 'policyName'
     | 'policyHash'
     | 'entityRef'
+    | 'watch'
+    | 'gateState'
   >
 > & { lastError?: Rollout['lastError'] | null; pendingAction?: string | null };
 
@@ -147,6 +156,9 @@ export interface RolloutsStore {
     entityRefs?: string[];
     finishedSince: string;
   }): Promise<RolloutFigures[]>;
+
+  /** The stored whole-rollout gate states of these rollouts (those that have one). */
+  getGateStates(ids: string[]): Promise<Map<string, string>>;
 
   /** A number that changes whenever this store instance writes (for caches of derived figures). */
   generation(): number;

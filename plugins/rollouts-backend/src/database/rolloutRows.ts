@@ -36,6 +36,7 @@ export const LIST_COLUMNS = [
   'last_error',
   'pending_action',
   'row_version',
+  'watch',
 ];
 
 /** PostgreSQL types of the rollouts columns a batch update may set (the rest are text-like). */
@@ -70,6 +71,9 @@ export function toRollout(row: any): StoredRollout {
     lastError: parseJson(row.last_error),
     pendingAction: row.pending_action ?? undefined,
     rowVersion: Number(row.row_version),
+    ...(row.watch ? { watch: parseJson(row.watch) } : {}),
+    // only `getRollout` reads it (lists leave the column out)
+    ...(row.gate_state ? { gateState: row.gate_state } : {}),
   };
 }
 
@@ -94,6 +98,8 @@ export function patchToRow(
     ['entityRef', 'entity_ref'],
     ['lastError', 'last_error', true],
     ['pendingAction', 'pending_action'],
+    ['watch', 'watch', true],
+    ['gateState', 'gate_state'],
   ];
   for (const [key, column, isJson] of map) {
     if (key in patch) {
@@ -105,6 +111,7 @@ export function patchToRow(
     }
   }
   if ('evidence' in patch) Object.assign(row, figureColumns(patch.evidence));
+  if ('watch' in patch) row.watch_state = patch.watch?.state ?? null;
   return row;
 }
 

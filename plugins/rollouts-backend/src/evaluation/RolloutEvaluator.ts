@@ -206,6 +206,7 @@ export class RolloutEvaluator {
           score: decision.score,
           reasons: decision.reasons,
           evaluatedAt: now.toISOString(),
+          ...(decision.rollout ? { rule: decision.rollout.rule } : {}),
         },
         telemetryMs,
         engineMs: performance.now() - t1,

@@ -9,7 +9,8 @@ export const ROLLOUTS_SIGNAL_CHANNEL = 'rollouts:changes';
 /** The whole message of a change signal: nothing in it needs a permission. */
 export const ROLLOUTS_CHANGED_HINT = { changed: true } as const;
 
-export type NotifyKind = 'rollback' | 'rollback-failed' | 'hold' | 'approval';
+export type NotifyKind =
+  'rollback' | 'rollback-failed' | 'hold' | 'step-timeout' | 'approval';
 
 /**
  * Tells people: a Backstage signal for every change (pages update live) and
@@ -51,6 +52,10 @@ export class RolloutEvents {
       hold: {
         title: `Rollout of ${rollout.version} on hold`,
         severity: 'normal' as const,
+      },
+      'step-timeout': {
+        title: `Rollout of ${rollout.version} held at its step maximum`,
+        severity: 'high' as const,
       },
       approval: {
         title: `Rollout of ${rollout.version} needs approval`,

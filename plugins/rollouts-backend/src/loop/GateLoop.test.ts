@@ -15,7 +15,11 @@ import {
   type CohortCounts,
   type TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
-import { evaluateGate } from '@tollgate/plugin-rollouts-engine';
+import {
+  createRolloutGate,
+  decideRollout,
+  observeRolloutTick,
+} from '@tollgate/plugin-rollouts-engine';
 import {
   FakeDeployProvider,
   FakeTelemetryProvider,
@@ -396,7 +400,7 @@ describe('GateLoop at scale', () => {
     await knex.destroy();
   });
 
-  it('decides on kept gate states exactly as the engine does on the whole step, and refolds when an interval is revised', async () => {
+  it('decides on kept gate states exactly as the whole-rollout engine does on the whole step, and refolds when an interval is revised', async () => {
     const { knex, store } = await sqliteStore();
     const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
     const f = fakes(1, clock);
@@ -415,17 +419,16 @@ describe('GateLoop at scale', () => {
           kpis: [],
         })
       ).ticks;
+      // one step of a [1 %, 100 %] ladder: the whole-rollout gate at its first step
+      const rs = createRolloutGate(
+        gateContextFor(r, policy, 60),
+        gatePolicyFor(policy),
+        [0.01],
+      );
+      for (const tick of ticks) observeRolloutTick(rs, tick);
       return {
         stored: (await store.getRollout(r.id))!.evidence,
-        expected: JSON.parse(
-          JSON.stringify(
-            evaluateGate(
-              gateContextFor(r, policy, 60),
-              ticks,
-              gatePolicyFor(policy),
-            ),
-          ),
-        ),
+        expected: JSON.parse(JSON.stringify(decideRollout(rs))),
       };
     };
     const hits: number[] = [];

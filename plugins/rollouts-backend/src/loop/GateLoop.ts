@@ -13,6 +13,8 @@ import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import { errorMessage, type RetryOptions } from '../providers/retry';
 import { GateStateCache } from './gateStates';
+import { readCohortTelemetry } from '../evaluation/RolloutEvaluator';
+import { bakeWindowOf, watchRun } from './watch';
 import { shardOf, type Shard } from './shards';
 import { RolloutSync } from './sync';
 import {
@@ -69,6 +71,8 @@ interface RunContext {
   t: GateLoopTimings;
   gates: GateStateCache;
   retry: RetryOptions;
+  /** `provider:target` of the active rollouts (a newer rollout ends an older one's watch). */
+  activeTargets?: Set<string>;
 }
 
 export class GateLoop {
@@ -187,11 +191,23 @@ export class GateLoop {
       },
     };
     if (shard.index === 0) await this.#sync.sync(run.retry);
-    const active = (
-      await this.#o.store.listRollouts({
-        status: ['progressing', 'paused', 'awaiting-approval'],
-      })
-    ).filter(r => shardOf(r.id, shard.count) === shard.index);
+    const listed = await this.#o.store.listRollouts({
+      status: ['progressing', 'paused', 'awaiting-approval'],
+    });
+    // Rollouts promoted to full whose bake window is still open: watched.
+    const watched = await this.#o.store.listRollouts({
+      watchState: 'watching',
+    });
+    run.activeTargets = new Set(listed.map(r => `${r.provider}:${r.target}`));
+    const active = [...listed, ...watched].filter(
+      r => shardOf(r.id, shard.count) === shard.index,
+    );
+    // Whole-rollout gate states this process does not hold: read in one query per chunk.
+    const unknown = active.filter(r => run.gates.needsStored(r)).map(r => r.id);
+    if (unknown.length) {
+      const stored = await this.#o.store.getGateStates(unknown);
+      for (const id of unknown) run.gates.provide(id, stored.get(id));
+    }
     t.syncMs = performance.now() - started;
     let pending: RolloutChange[] = [];
     for (const rollout of active) {
@@ -307,7 +323,38 @@ export class GateLoop {
       );
       return false;
     }
+    if (run.gates.needsStored(rollout)) {
+      const stored = await this.#o.store.getGateStates([rollout.id]);
+      run.gates.provide(rollout.id, stored.get(rollout.id));
+    }
     const entity = await this.#o.entities.byRef(rollout.entityRef);
+    if (rollout.watch?.state === 'watching') {
+      if (this.#stopping) return false;
+      return watchRun({
+        rollout,
+        annotations: entity?.annotations,
+        now,
+        run,
+        pending,
+        actuator: this.#actuator,
+        policies: this.#o.policies,
+        stopping: () => this.#stopping,
+        timed: fn => this.#timedAction(fn, t),
+        read: (r, policy) =>
+          readCohortTelemetry(
+            this.#o,
+            r,
+            entity?.annotations,
+            policy,
+            now,
+            run.retry,
+          ),
+        tickSeconds: this.#o.telemetryStepSeconds,
+        superseded:
+          run.activeTargets?.has(`${rollout.provider}:${rollout.target}`) ??
+          false,
+      });
+    }
     const hits = run.gates.hits;
     const misses = run.gates.misses;
     const evaluation = await this.#evaluator.evaluate(
@@ -326,18 +373,23 @@ export class GateLoop {
     t.engineMs += evaluation.engineMs;
     const { decision, summary, policy } = evaluation;
     const evidence = evidenceOf(decision);
+    // The whole-rollout state's step start, when it is not stored yet: written with the row.
+    const gateState = run.gates.storable(rollout.id);
+    const rule = decision.rollout?.rule;
     let verdict = decision.verdict;
     const reasons = [...decision.reasons];
 
     if (verdict === 'promote') {
-      const rule = stepRule(rollout, now);
-      if (rule?.kind === 'approval') {
-        pending.push(approvalChange(rollout, summary, reasons, evidence));
+      const sr = stepRule(rollout, now);
+      if (sr?.kind === 'approval') {
+        const change = approvalChange(rollout, summary, reasons, evidence);
+        if (gateState) change.patch.gateState = gateState;
+        pending.push(change);
         return false;
       }
-      if (rule) {
-        verdict = rule.verdict;
-        reasons.unshift(rule.reason);
+      if (sr) {
+        verdict = sr.verdict;
+        reasons.unshift(sr.reason);
       }
     }
 
@@ -345,6 +397,9 @@ export class GateLoop {
       // Shutting down: take no new action; the next run (here or on another replica) decides again.
       if (this.#stopping) return false;
       const v = verdict;
+      // A promotion is decided on the state as it is now: stored with the claim, so whoever
+      // evaluates the next step (this process or another) carries it.
+      const rs = run.gates.rolloutState(rollout.id);
       return this.#timedAction(
         () =>
           actOnVerdict(this.#actuator, {
@@ -355,13 +410,27 @@ export class GateLoop {
             summary: { ...summary, verdict: v, reasons },
             policy,
             retry: run.retry,
+            gateState:
+              v === 'promote'
+                ? run.gates.storable(rollout.id, true)
+                : gateState,
+            bake: v === 'promote' && rs ? bakeWindowOf(rs, now) : undefined,
           }),
         t,
       );
     }
 
-    // continue / hold: record the evaluation; log only when the verdict changes.
-    const changed = rollout.lastEvaluation?.verdict !== verdict;
+    // continue / hold: record the evaluation; log only when the verdict or the rule deciding it changes.
+    const previous = rollout.lastEvaluation;
+    const changed =
+      previous?.verdict !== verdict ||
+      (previous?.rule ?? 'gate') !== (rule ?? 'gate');
+    // A hold at the step maximum: the owners decide, so they hear about it (once).
+    const timedOut = verdict === 'hold' && rule === 'step-timeout';
+    let notify: 'hold' | 'step-timeout' | undefined;
+    if (changed && timedOut) notify = 'step-timeout';
+    else if (previous?.verdict !== verdict && verdict === 'hold')
+      notify = 'hold';
     pending.push({
       rollout,
       patch: {
@@ -370,6 +439,7 @@ export class GateLoop {
         policyName: policy.name,
         policyHash: policy.hash,
         lastError: null,
+        ...(gateState ? { gateState } : {}),
       },
       decision: changed
         ? {
@@ -382,7 +452,7 @@ export class GateLoop {
             outcome: 'none',
           }
         : undefined,
-      event: { notify: changed && verdict === 'hold' ? 'hold' : undefined },
+      event: { notify },
     });
     return false;
   }

@@ -1,6 +1,7 @@
 import {
   FINAL_ROLLOUT_STATUSES,
   type GateEvaluationSummary,
+  type RolloutWatch,
 } from '@tollgate/plugin-rollouts-common';
 import type { Actuator, RolloutChange } from '../actuator/Actuator';
 import type { StoredRollout } from '../database/RolloutsStore';
@@ -63,10 +64,15 @@ export async function actOnVerdict(
     summary: GateEvaluationSummary;
     policy: RolloutPolicy;
     retry: RetryOptions;
+    /** The whole-rollout gate's state to store with the claim (see `gateStates.ts`). */
+    gateState?: string;
+    /** The bake window a promotion to full opens (none: the rollout is done at once). */
+    bake?: { seconds: number; now?: Date };
   },
 ): Promise<boolean> {
   const { rollout, verdict, reasons, evidence, summary, policy } = o;
   const isLast = promotesFully(rollout);
+  const watchFrom = o.bake?.now ?? new Date();
   const result = await actuator.act({
     rollout,
     action: verdict,
@@ -75,6 +81,7 @@ export async function actOnVerdict(
       evidence,
       policyName: policy.name,
       policyHash: policy.hash,
+      ...(o.gateState ? { gateState: o.gateState } : {}),
     },
     retry: o.retry,
     call: provider => {
@@ -94,6 +101,11 @@ export async function actOnVerdict(
         stepStartedAt: after!.stepStartedAt.toISOString(),
         finishedAt: after!.finishedAt?.toISOString(),
         lastError: null,
+        ...(verdict === 'promote' && isLast && o.bake && o.bake.seconds > 0
+          ? {
+              watch: watchOf(after?.finishedAt ?? watchFrom, o.bake.seconds),
+            }
+          : {}),
       },
       decision: {
         verdict,
@@ -125,6 +137,18 @@ export async function actOnVerdict(
   });
   // not claimed: another replica acted on this rollout first
   return result.outcome === 'applied';
+}
+
+/** A new post-promotion watch: the bake window from `from`. */
+export function watchOf(from: Date, seconds: number): RolloutWatch {
+  return {
+    state: 'watching',
+    startedAt: from.toISOString(),
+    endsAt: new Date(from.getTime() + seconds * 1000).toISOString(),
+    reasons: [
+      `promoted to full: watching the released version for the bake window (${Math.round(seconds / 60)} min)`,
+    ],
+  };
 }
 
 /** An action was in flight when a process died: align with the provider, and log it with the row in one transaction. */
