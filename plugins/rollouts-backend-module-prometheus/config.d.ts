@@ -84,6 +84,14 @@ export interface Config {
         /** Default query templates for every target. */
         queries?: PrometheusQueries;
         /**
+         * Query templates by name, for policies to pick: a policy's
+         * `telemetry.queries.<signal>` may only name one of these (e.g.
+         * `errors: checkout-errors`), since a policy comes from the service's
+         * repository and its queries run with this provider's token and
+         * headers. Names: a letter, then letters, digits, `_` or `-`.
+         */
+        templates?: { [name: string]: string };
+        /**
          * Per-target overrides, keyed by the target (the right-hand side of
          * `tollgate.dev/rollouts`, e.g. `payments/checkout-api`). A policy's
          * `telemetry.queries` overrides both.
@@ -91,6 +99,12 @@ export interface Config {
         targets?: {
           [target: string]: {
             queries?: PrometheusQueries;
+            /**
+             * Let this target's policy carry raw PromQL in
+             * `telemetry.queries`, run with this provider's token and
+             * headers (default false: a policy may only name `templates`).
+             */
+            allowPolicyQueries?: boolean;
           };
         };
       };

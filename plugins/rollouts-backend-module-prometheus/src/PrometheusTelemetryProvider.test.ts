@@ -199,6 +199,13 @@ function req(
   };
 }
 
+const LEGACY_QUERIES = {
+  requests:
+    'sum(increase(legacy_hits_total{job="legacy",{{cohort}}}[{{step}}]))',
+  errors:
+    'sum(increase(legacy_failures_total{job="legacy",{{cohort}}}[{{step}}]))',
+};
+
 const enabled = assertPrometheusOrSkip(
   'Prometheus telemetry provider (real Prometheus)',
 );
@@ -217,13 +224,13 @@ describe.runIf(enabled)(
         queries: QUERIES,
         targets: {
           'shop/legacy': {
-            queries: {
-              requests:
-                'sum(increase(legacy_hits_total{job="legacy",{{cohort}}}[{{step}}]))',
-              errors:
-                'sum(increase(legacy_failures_total{job="legacy",{{cohort}}}[{{step}}]))',
-            },
+            queries: LEGACY_QUERIES,
+            allowPolicyQueries: true,
           },
+          // tests below send raw PromQL in the policy for these targets
+          'shop/checkout': { allowPolicyQueries: true },
+          'shop/cart': { allowPolicyQueries: true },
+          'shop/stale': { allowPolicyQueries: true },
         },
       });
     });
@@ -394,6 +401,60 @@ describe.runIf(enabled)(
         }),
       );
       expect(policy.ticks[0].canary).toEqual({
+        requests: expect.closeTo(80, 9),
+        errors: expect.closeTo(10, 9),
+      });
+    });
+
+    it('runs only the templates a policy names, unless the target allows raw PromQL', async () => {
+      // The platform's config: named templates, no target allows raw queries.
+      const strict = PrometheusTelemetryProvider.create({
+        baseUrl: prometheus.url,
+        token: 'tollgate-read-token',
+        headers: { 'X-Scope-OrgID': 'shop' },
+        queries: QUERIES,
+        templates: {
+          'legacy-requests-doubled':
+            '2 * sum(increase(legacy_hits_total{job="legacy",{{cohort}}}[{{step}}]))',
+        },
+        targets: { 'shop/legacy': { queries: LEGACY_QUERIES } },
+      });
+      const fetchSpy = vi.spyOn(globalThis, 'fetch');
+      try {
+        // Raw PromQL from a service's policy: refused before any query runs
+        // with the provider's token and tenant header.
+        const raw = strict.getCohortTelemetry(
+          req('shop/legacy', {
+            queries: {
+              requests:
+                'sum(increase(other_tenant_secrets_total{{{cohort}}}[{{step}}]))',
+            },
+          }),
+        );
+        await expect(raw).rejects.toThrow(
+          /policy telemetry\.queries\["requests"\]: raw PromQL in a policy is refused \(target shop\/legacy\); a policy may only name a template from rollouts\.providers\.prometheus\.templates, unless rollouts\.providers\.prometheus\.targets\["shop\/legacy"\]\.allowPolicyQueries is true/,
+        );
+        expect(fetchSpy).not.toHaveBeenCalled();
+
+        await expect(
+          strict.getCohortTelemetry(
+            req('shop/legacy', { queries: { requests: 'nope' } }),
+          ),
+        ).rejects.toThrow(
+          /policy telemetry\.queries\["requests"\]: no query template named "nope".*\(defined: legacy-requests-doubled\)/,
+        );
+        expect(fetchSpy).not.toHaveBeenCalled();
+      } finally {
+        fetchSpy.mockRestore();
+      }
+
+      // A name from the platform's templates runs.
+      const named = await strict.getCohortTelemetry(
+        req('shop/legacy', {
+          queries: { requests: 'legacy-requests-doubled' },
+        }),
+      );
+      expect(named.ticks[0].canary).toEqual({
         requests: expect.closeTo(80, 9),
         errors: expect.closeTo(10, 9),
       });

@@ -17,6 +17,7 @@ import {
   settingsFromOptions,
   type PrometheusSettings,
   type PrometheusTelemetryProviderOptions,
+  TEMPLATE_NAME,
 } from './config';
 import {
   PrometheusClient,
@@ -220,7 +221,7 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     return { ticks, lagSeconds };
   }
 
-  /** Config templates, then the target's, then the policy's (which win). */
+  /** Config templates, then the target's, then the policy's (which win; see #policyTemplate). */
   #resolve(request: TelemetryRequest): Resolved {
     const templates: Record<string, string> = {};
     const sources: Record<string, TemplateSource> = {};
@@ -236,16 +237,48 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     put(this.#s.queries, 'config');
     put(this.#s.targets[request.target], 'target config');
     const policy: Record<string, string> = {};
-    for (const [key, template] of Object.entries(request.queries ?? {})) {
+    for (const [key, value] of Object.entries(request.queries ?? {})) {
       const parsed = parseSignalKey(key);
       if (!parsed) continue; // another provider's key
       const where = `prometheus (${this.id}): policy telemetry.queries["${key}"]`;
+      const template = this.#policyTemplate(request, value, where);
       if (parsed.kind === 'freshness') checkTemplate(template, where);
       else checkCohortTemplate(template, where);
       policy[key] = template;
     }
     put(policy, 'policy');
     return { templates, sources };
+  }
+
+  /**
+   * What a policy's `telemetry.queries` entry runs: the named template from
+   * `templates`, or raw PromQL only where the platform allows it for the
+   * target. A policy comes from the service's repository, and its queries
+   * run with this provider's token and tenant headers: raw PromQL from it
+   * could read any tenant's data the token can.
+   */
+  #policyTemplate(
+    request: TelemetryRequest,
+    value: string,
+    where: string,
+  ): string {
+    if (typeof value === 'string' && TEMPLATE_NAME.test(value)) {
+      const named = this.#s.templates[value];
+      if (named === undefined) {
+        throw new Error(
+          `${where}: no query template named "${value}"; the platform defines them under rollouts.providers.prometheus.templates` +
+            ` (defined: ${Object.keys(this.#s.templates).join(', ') || 'none'})`,
+        );
+      }
+      return named;
+    }
+    if (!this.#s.allowPolicyQueries.has(request.target)) {
+      throw new Error(
+        `${where}: raw PromQL in a policy is refused (target ${request.target}); a policy may only name a template from ` +
+          `rollouts.providers.prometheus.templates, unless rollouts.providers.prometheus.targets["${request.target}"].allowPolicyQueries is true`,
+      );
+    }
+    return value;
   }
 
   #plan(request: TelemetryRequest, { templates }: Resolved): PlannedQuery[] {

@@ -1,5 +1,5 @@
 import type { RootConfigService } from '@backstage/backend-plugin-api';
-import { flattenQueries } from './templates';
+import { checkTemplate, flattenQueries } from './templates';
 
 /** Where this provider's settings live in app-config. */
 export const CONFIG_ROOT = 'rollouts.providers.prometheus';
@@ -26,7 +26,18 @@ export interface PrometheusSettings {
   queries: Record<string, string>;
   /** Per-target flat templates, overriding `queries`. */
   targets: Record<string, Record<string, string>>;
+  /** Named templates a policy may pick by name (`telemetry.queries.<signal>: <name>`). */
+  templates: Record<string, string>;
+  /** Targets whose policies may carry raw PromQL (`targets.<target>.allowPolicyQueries`). */
+  allowPolicyQueries: Set<string>;
 }
+
+/**
+ * A policy's `telemetry.queries` value that is a template name rather than
+ * PromQL: a letter, then letters, digits, `_` or `-` (no PromQL template
+ * can look like this: every template selects a cohort with `{{…}}`).
+ */
+export const TEMPLATE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 /** The options of `PrometheusTelemetryProvider.create`: the app-config shape in code. */
 export interface PrometheusTelemetryProviderOptions {
@@ -46,8 +57,18 @@ export interface PrometheusTelemetryProviderOptions {
   latencyUnit?: 'seconds' | 'milliseconds';
   /** Default query templates, nested like app-config or flat (`"kpis.conversion.trials"`). */
   queries?: Record<string, unknown>;
-  /** Per-target overrides: `{ "<target>": { queries: {...} } }`. */
-  targets?: Record<string, { queries?: Record<string, unknown> }>;
+  /**
+   * Per-target overrides: `{ "<target>": { queries: {...}, allowPolicyQueries } }`.
+   * `allowPolicyQueries: true` lets that target's policy carry raw PromQL,
+   * run with this provider's credentials (default false: policies may only
+   * name `templates`).
+   */
+  targets?: Record<
+    string,
+    { queries?: Record<string, unknown>; allowPolicyQueries?: boolean }
+  >;
+  /** Templates by name, for policies to pick (`telemetry.queries.errors: checkout-errors`). */
+  templates?: Record<string, string>;
 }
 
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -161,6 +182,7 @@ export function settingsFromOptions(
 
   const queries = flattenQueries(o.queries, `${where}.queries`);
   const targets: Record<string, Record<string, string>> = {};
+  const allowPolicyQueries = new Set<string>();
   if (o.targets !== undefined) {
     if (!isObject(o.targets))
       throw new Error(`${where}.targets must be an object keyed by target`);
@@ -168,12 +190,39 @@ export function settingsFromOptions(
       const path = `${where}.targets["${target}"]`;
       if (!isObject(t)) throw new Error(`${path} must be an object`);
       for (const key of Object.keys(t)) {
-        if (key !== 'queries')
+        if (key !== 'queries' && key !== 'allowPolicyQueries')
           throw new Error(
-            `${path}.${key} is not a known setting (only queries)`,
+            `${path}.${key} is not a known setting (only queries, allowPolicyQueries)`,
           );
       }
+      if (
+        t.allowPolicyQueries !== undefined &&
+        typeof t.allowPolicyQueries !== 'boolean'
+      ) {
+        throw new Error(`${path}.allowPolicyQueries must be true or false`);
+      }
+      if (t.allowPolicyQueries) allowPolicyQueries.add(target);
       targets[target] = flattenQueries(t.queries, `${path}.queries`);
+    }
+  }
+
+  const templates: Record<string, string> = {};
+  if (o.templates !== undefined) {
+    if (!isObject(o.templates))
+      throw new Error(
+        `${where}.templates must be an object of template names to PromQL templates`,
+      );
+    for (const [name, template] of Object.entries(o.templates)) {
+      const path = `${where}.templates.${name}`;
+      if (!TEMPLATE_NAME.test(name)) {
+        throw new Error(
+          `${path}: a template name is a letter, then letters, digits, _ or - (at most 64)`,
+        );
+      }
+      if (typeof template !== 'string')
+        throw new Error(`${path} must be a string (a PromQL template)`);
+      checkTemplate(template, path);
+      templates[name] = template;
     }
   }
 
@@ -186,6 +235,8 @@ export function settingsFromOptions(
     latencyUnit,
     queries,
     targets,
+    templates,
+    allowPolicyQueries,
   };
 }
 
@@ -216,6 +267,7 @@ export function readPrometheusSettings(
         latencyUnit as PrometheusTelemetryProviderOptions['latencyUnit'],
       queries: c.getOptional('queries'),
       targets: c.getOptional('targets'),
+      templates: c.getOptional('templates'),
     },
     CONFIG_ROOT,
   );
