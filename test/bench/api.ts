@@ -1,6 +1,6 @@
 /**
  * npm run bench:api [-- --db sqlite|postgres|both] [--duration 10] [--connections 50]
- *                      [--decisions 1000000] [--routes summary,list,detail,decisions] [--gzip]
+ *                      [--decisions 1000000] [--routes health,summary,list,detail,decisions,evidence] [--gzip]
  *
  * Seeds a database (1,000 services, 10,000 rollouts, 1,000,000 hash-chained
  * decisions), starts the real rollouts backend plugin on it in-process
@@ -8,7 +8,9 @@
  * own database service pointed at the seeded database), then loads each route
  * with `--connections` concurrent clients (autocannon, in a child process so
  * it does not share the server's event loop) for `--duration` seconds, and
- * prints requests/s, p50, p99 and the non-2xx count per route.
+ * prints requests/s, p50, p99 and the non-2xx count per route, and each
+ * route's p99 as a multiple of `/health`'s p99 measured in the same run (the
+ * floor of this machine and stack, so runs under different load compare).
  */
 import {
   mockCredentials,
@@ -94,7 +96,10 @@ function shuffle<T>(xs: T[], rng: () => number): T[] {
   return xs;
 }
 
-function routePaths(seed: SeedResult): Record<string, string[]> {
+function routePaths(
+  seed: SeedResult,
+  decisionKeys: Array<{ rolloutId: string; seq: number }>,
+): Record<string, string[]> {
   const rng = mulberry32(99);
   const base = '/api/rollouts/v1';
   const rollouts = shuffle([...seed.rollouts], rng).slice(0, 2000);
@@ -113,8 +118,12 @@ function routePaths(seed: SeedResult): Record<string, string[]> {
         `${base}/rollouts?entityRef=${encodeURIComponent(ref)}&status=finished&limit=20`,
     ),
     detail: rollouts.map(r => `${base}/rollouts/${r.id}`),
-    // a rollout's newest decisions, one page of 50 (the decision timeline)
+    // a rollout's newest decisions, one page of 50 (the decision timeline), without evidence bodies
     decisions: rollouts.map(r => `${base}/rollouts/${r.id}/decisions?limit=50`),
+    // one decision's evidence, as the timeline fetches it when an entry is opened
+    evidence: decisionKeys.map(
+      d => `${base}/rollouts/${d.rolloutId}/decisions/${d.seq}/evidence`,
+    ),
   };
 }
 
@@ -123,6 +132,7 @@ function answerSize(route: string, body: any): number {
   if (route === 'health') return 1;
   if (route === 'summary') return body.services.length;
   if (route === 'detail') return body.evidence ? 1 : 0;
+  if (route === 'evidence') return body.seq ? 1 : 0;
   return body.items.length;
 }
 
@@ -183,6 +193,7 @@ async function drain(url: string) {
 }
 
 function table(rows: RouteResult[]): string {
+  const health = rows.find(r => r.route === 'health');
   const head = [
     'route',
     'req/s',
@@ -195,6 +206,7 @@ function table(rows: RouteResult[]): string {
     'errors',
     'KiB/resp',
     'server CPU ms/req',
+    'p99 / health p99',
     `p99 ≤ ${P99_TARGET_MS} ms`,
   ];
   const lines = rows.map(r => [
@@ -209,6 +221,7 @@ function table(rows: RouteResult[]): string {
     String(r.errors),
     (r.bytesPerResponse / 1024).toFixed(1),
     r.serverCpuMsPerRequest.toFixed(2),
+    health && health.p99 > 0 ? `${(r.p99 / health.p99).toFixed(1)}×` : '—',
     r.p99 <= P99_TARGET_MS && r.non2xx === 0 && r.errors === 0
       ? 'met'
       : 'missed',
@@ -229,9 +242,9 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
   const duration = Number(args.get('duration') ?? 10);
   const connections = Number(args.get('connections') ?? 50);
   const decisions = Number(args.get('decisions') ?? API_SEED.decisions);
-  const routes = (args.get('routes') ?? 'summary,list,detail,decisions').split(
-    ',',
-  );
+  const routes = (
+    args.get('routes') ?? 'health,summary,list,detail,decisions,evidence'
+  ).split(',');
   const db = await openBenchDatabase(kind);
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-api-'));
   let backend: Awaited<ReturnType<typeof startTestBackend>> | undefined;
@@ -292,7 +305,22 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
       `${db.label}: backend started in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${url}`,
     );
 
-    const paths = routePaths(seed);
+    // decisions the evidence route asks for: seqs spread over the log, each with its rollout
+    const rng = mulberry32(7);
+    const total = Number(
+      (await db.knex('decision_chain').where({ id: 1 }).first()).seq,
+    );
+    const seqs = Array.from(
+      { length: 2000 },
+      () => 1 + Math.floor(rng() * total),
+    );
+    const decisionKeys = (
+      await db
+        .knex('decisions')
+        .select('rollout_id', 'seq')
+        .whereIn('seq', seqs)
+    ).map(r => ({ rolloutId: r.rollout_id, seq: Number(r.seq) }));
+    const paths = routePaths(seed, decisionKeys);
     // Every route must answer 200 with real content: a benchmark of 401s is worthless.
     for (const route of routes) {
       for (const path of paths[route].slice(0, 3)) {
