@@ -63,6 +63,37 @@ describe('EntityRolloutsContent', () => {
     });
   });
 
+  it('with nothing rolling out, shows the rollout still watched after its promotion to full, with its bake window', async () => {
+    const api = createMockApi();
+    const watched = makeRollout({
+      id: 'ro-watched',
+      status: 'promoted',
+      currentStepIndex: 3,
+      currentWeight: 100,
+      finishedAt: new Date(Date.now() - 10 * 60_000).toISOString(),
+      watch: {
+        state: 'watching',
+        startedAt: new Date(Date.now() - 10 * 60_000).toISOString(),
+        endsAt: new Date(Date.now() + 50 * 60_000).toISOString(),
+        verdict: 'continue',
+        reasons: [
+          'watching the released version: 10 min of the 60 min bake window',
+        ],
+      },
+    });
+    api.listRollouts.mockImplementation(async (req: any) =>
+      req?.status === 'active' ? { items: [] } : { items: [watched] },
+    );
+    api.getRollout.mockImplementation(async () => watched);
+    await renderWithApis(<EntityRolloutsContent />, { api, entity });
+    expect(await screen.findByTestId('bake-watch')).toBeInTheDocument();
+    expect(api.getRollout).toHaveBeenCalledWith('ro-watched');
+    expect(screen.getByTestId('bake-watch-remaining')).toHaveTextContent(
+      /^(49|50)m \d+s left of the bake window/,
+    );
+    expect(screen.queryByText('No active rollout')).not.toBeInTheDocument();
+  });
+
   it('shows the active rollout: verdict, rubric, reasons, steps, burn, KPI numbers and decisions', async () => {
     const api = createMockApi();
     await renderWithApis(<EntityRolloutsContent />, { api, entity });

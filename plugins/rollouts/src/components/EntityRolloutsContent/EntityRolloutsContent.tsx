@@ -24,6 +24,7 @@ import {
 } from '@tollgate/plugin-rollouts-common';
 import { rolloutsApiRef } from '../../api';
 import { useLiveData } from '../../hooks/useLiveData';
+import { BakeWatch } from '../BakeWatch';
 import { BurnChart } from '../BurnChart';
 import { DecisionTimeline } from '../DecisionTimeline';
 import { KpiDeltas } from '../KpiDeltas';
@@ -81,6 +82,13 @@ function RolloutDetailView(props: {
           />
         </InfoCard>
       </Grid>
+      {rollout.watch && (
+        <Grid item xs={12}>
+          <InfoCard title="After the promotion: bake window">
+            <BakeWatch watch={rollout.watch} />
+          </InfoCard>
+        </Grid>
+      )}
       <Grid item xs={12}>
         <InfoCard title="SLO error-budget burn">
           <BurnChart evidence={rollout.evidence} />
@@ -141,7 +149,11 @@ function RolloutsTab(props: { entityRef: string; runbook?: string }) {
 
   const activeItems = active.value?.items ?? [];
   const finished = history.value?.items ?? [];
-  const currentId = pickedId ?? activeItems[0]?.id;
+  // no active rollout: the one still watched after its promotion to full (bake window)
+  const currentId =
+    pickedId ??
+    activeItems[0]?.id ??
+    finished.find(r => r.watch?.state === 'watching')?.id;
 
   const onAction = (outcome: ActionOutcome) => {
     setNotice({ severity: outcome.severity, message: outcome.message });

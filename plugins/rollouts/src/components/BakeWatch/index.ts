@@ -1,0 +1,1 @@
+export { BakeWatch, watchRemainingMs } from './BakeWatch';
