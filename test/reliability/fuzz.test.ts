@@ -1028,7 +1028,7 @@ steps:
   - { weight: 100 }
 telemetry:
   queries:
-    errors: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'
+    errors: checkout-errors
 gate:
   alpha: 0.05
   promote: { minDurationSeconds: 1200, minCanaryRequests: 1000 }

@@ -262,10 +262,12 @@ export async function createRouter(
   router.post('/v1/policies/validate', async (req, res) => {
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
     const body = parse(validatePolicyRequestSchema, req.body, 'body');
+    // No target here: raw queries are refused (policies name templates).
+    const options = { refuseRawQueries: true };
     const result =
       body.yaml !== undefined
-        ? validatePolicyYaml(body.yaml)
-        : validatePolicyObject(body.policy);
+        ? validatePolicyYaml(body.yaml, options)
+        : validatePolicyObject(body.policy, options);
     res.json({
       valid: result.problems.length === 0,
       problems: result.problems,

@@ -151,9 +151,18 @@ async function decisionsOf(server: any, rolloutId: string) {
     verdict: string;
     actor: string;
     reasons: string[];
-    evidence: Record<string, unknown> | null;
+    seq: number;
     policyHash: string | null;
   }>;
+}
+
+/** One decision's evidence snapshot (lists leave it out). */
+async function evidenceOf(server: any, rolloutId: string, seq: number) {
+  const res = await request(server)
+    .get(`/api/rollouts/v1/rollouts/${rolloutId}/decisions/${seq}/evidence`)
+    .set('Authorization', mockCredentials.user.header(OWNER))
+    .expect(200);
+  return res.body.evidence as Record<string, unknown> | null;
 }
 
 describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
@@ -390,7 +399,9 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
       d.reasons[0]?.startsWith('flagger confirm-promotion'),
     );
     expect(answered.verdict).toBe('promote');
-    expect(answered.evidence).toEqual(detail.body.evidence);
+    expect(await evidenceOf(server, id, answered.seq)).toEqual(
+      detail.body.evidence,
+    );
     expect(answered.policyHash).toBe(detail.body.policyHash);
 
     // Argo's first question is logged on its evaluation too.
@@ -407,7 +418,9 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
     const [argoAnswer] = (
       await decisionsOf(server, argo.body.rolloutId)
     ).filter(d => d.reasons[0]?.startsWith('argo-rollouts analysis asked'));
-    expect(argoAnswer.evidence).toEqual(argoDetail.body.evidence);
+    expect(
+      await evidenceOf(server, argo.body.rolloutId, argoAnswer.seq),
+    ).toEqual(argoDetail.body.evidence);
     expect(argoAnswer.policyHash).toBe(argoDetail.body.policyHash);
   });
 

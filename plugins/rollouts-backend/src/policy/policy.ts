@@ -86,10 +86,32 @@ const policySchema = z
   .strict();
 
 /**
+ * A `telemetry.queries` value that names a query template the platform
+ * defined in app-config (e.g. `rollouts.providers.prometheus.templates`)
+ * rather than carrying a raw query: a letter, then letters, digits, `_` or
+ * `-`. (The Prometheus module reads names the same way.)
+ */
+export const QUERY_TEMPLATE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+export interface PolicyValidationOptions {
+  /**
+   * Report raw queries in `telemetry.queries` as problems. A policy comes
+   * from a service's repository, and a telemetry provider runs its queries
+   * with the platform's credentials: policies may only name templates. The
+   * provider refuses raw queries too, unless the platform allows them for
+   * the target; `POST /v1/policies/validate` (which knows no target) refuses them.
+   */
+  refuseRawQueries?: boolean;
+}
+
+/**
  * Checks a policy object and returns every problem with its field path
  * (an empty list when it is valid).
  */
-export function validatePolicyObject(input: unknown): {
+export function validatePolicyObject(
+  input: unknown,
+  options: PolicyValidationOptions = {},
+): {
   policy?: RolloutPolicy;
   problems: PolicyProblem[];
 } {
@@ -119,6 +141,19 @@ export function validatePolicyObject(input: unknown): {
       add(
         !p.path || p.path === '(root)' ? 'gate' : `gate.${p.path}`,
         p.message,
+      );
+    }
+  }
+  if (options.refuseRawQueries && parsed.success) {
+    for (const [key, query] of Object.entries(
+      parsed.data.telemetry?.queries ?? {},
+    )) {
+      if (QUERY_TEMPLATE_NAME.test(query)) continue;
+      add(
+        formatGatePolicyPath(['telemetry', 'queries', key]),
+        "a raw query is refused: a policy runs queries with the platform's credentials, so it may only name a query template " +
+          'the platform defined in app-config (rollouts.providers.prometheus.templates); raw queries run only for targets ' +
+          'the platform allows them for (rollouts.providers.prometheus.targets["<target>"].allowPolicyQueries)',
       );
     }
   }
@@ -181,7 +216,10 @@ function yamlProblem(e: YAMLError): PolicyProblem {
 }
 
 /** Parses policy YAML text; problems name their field path (or the YAML line). */
-export function validatePolicyYaml(text: string): {
+export function validatePolicyYaml(
+  text: string,
+  options: PolicyValidationOptions = {},
+): {
   policy?: RolloutPolicy;
   problems: PolicyProblem[];
 } {
@@ -234,7 +272,7 @@ export function validatePolicyYaml(text: string): {
       ],
     };
   }
-  return validatePolicyObject(data);
+  return validatePolicyObject(data, options);
 }
 
 /** Like validatePolicyObject but throws an InputError listing every problem. */
