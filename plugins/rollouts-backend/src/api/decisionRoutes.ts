@@ -1,5 +1,6 @@
 import type {
   AuditorService,
+  AuthService,
   BackstageCredentials,
   HttpAuthService,
   LoggerService,
@@ -21,10 +22,12 @@ import {
   type ExportLine,
 } from '../database/decisionExport';
 import type { RolloutsStore } from '../database/RolloutsStore';
+import { auditServiceRead } from './audit';
 import { parse, quote, rolloutIdParam } from './errors';
 
 export interface DecisionRoutesOptions {
   store: RolloutsStore;
+  auth: AuthService;
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
   auditor: AuditorService;
@@ -43,7 +46,7 @@ export function decisionRoutes(
   router: express.Router,
   o: DecisionRoutesOptions,
 ) {
-  const { store, httpAuth, permissions, auditor } = o;
+  const { store, auth, httpAuth, permissions, auditor } = o;
 
   // One decision's evidence snapshot: lists leave it out, the timeline asks when a row is opened.
   router.get('/v1/rollouts/:id/decisions/:seq/evidence', async (req, res) => {
@@ -60,19 +63,27 @@ export function decisionRoutes(
         `seq: must be a positive integer, got ${quote(req.params.seq)}`,
       );
     }
-    const rollout = await store.getRollout(id);
-    if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
-    await requirePermission(
-      permissions,
+    // A service token reading evidence is audited (a person's page is not).
+    const body = await auditServiceRead(
+      { auditor, auth },
       credentials,
-      rolloutReadPermission,
-      rollout.entityRef,
+      { eventId: 'evidence-read', request: req, meta: { rolloutId: id, seq } },
+      async (): Promise<DecisionEvidence> => {
+        const rollout = await store.getRollout(id);
+        if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
+        await requirePermission(
+          permissions,
+          credentials,
+          rolloutReadPermission,
+          rollout.entityRef,
+        );
+        const found = await store.getDecisionEvidence(rollout.id, seq);
+        if (!found) {
+          throw new NotFoundError(`seq: rollout ${id} has no decision ${seq}`);
+        }
+        return { seq, evidence: found.evidence };
+      },
     );
-    const found = await store.getDecisionEvidence(rollout.id, seq);
-    if (!found) {
-      throw new NotFoundError(`seq: rollout ${id} has no decision ${seq}`);
-    }
-    const body: DecisionEvidence = { seq, evidence: found.evidence };
     res.json(body);
   });
 

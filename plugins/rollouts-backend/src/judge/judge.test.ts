@@ -535,7 +535,7 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
     ]);
   });
 
-  it('audits every machine call: judge, Flagger and service reads of evidence', async () => {
+  it('audits every machine call: judge, Flagger and service reads of evidence (a rollout’s, a decision’s)', async () => {
     const { server, answers, audits } = await startBackend(q =>
       q.permission === 'rollouts.judge'
         ? q.resourceRef === 'component:default/checkout'
@@ -564,6 +564,14 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
       .get(`/api/rollouts/v1/rollouts/${judged.body.rolloutId}`)
       .set('Authorization', mockCredentials.user.header(OWNER))
       .expect(200);
+    const [newest] = await decisionsOf(server, judged.body.rolloutId);
+    await request(server)
+      .get(
+        `/api/rollouts/v1/rollouts/${judged.body.rolloutId}/decisions/${newest.seq}/evidence`,
+      )
+      .set('Authorization', mockCredentials.service.header())
+      .expect(200);
+    await evidenceOf(server, judged.body.rolloutId, newest.seq);
 
     const subject = expect.stringMatching(/./);
     expect(audits).toEqual([
@@ -616,6 +624,12 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
         eventId: 'evidence-read',
         severityLevel: 'low',
         meta: { rolloutId: judged.body.rolloutId, subject },
+        ended: 'success',
+      },
+      {
+        eventId: 'evidence-read',
+        severityLevel: 'low',
+        meta: { rolloutId: judged.body.rolloutId, seq: newest.seq, subject },
         ended: 'success',
       },
     ]);
