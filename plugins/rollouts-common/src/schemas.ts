@@ -171,8 +171,10 @@ export const summaryQuerySchema = z
   .strict();
 
 /**
- * `GET /v1/judge` query: an external controller (Argo Rollouts' `web`
- * metric provider) asks for the gate verdict of one revision.
+ * `POST /v1/judge` body (and `GET /v1/judge` query, which only reads): an
+ * external controller (Argo Rollouts' `web` metric provider) asks for the
+ * gate verdict of one revision. `weight` may come as a string (Argo's
+ * `jsonBody` values are templated strings).
  *
  * @public
  */
