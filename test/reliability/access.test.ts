@@ -156,6 +156,19 @@ const ENDPOINTS: Endpoint[] = [
     }),
   },
   {
+    route: 'POST /v1/judge',
+    label: 'POST /v1/judge',
+    build: (auth, ctx) => ({
+      method: 'POST',
+      path: '/v1/judge',
+      ...json(auth, {
+        target: 'shop/cart',
+        version: `access-${ctx.key()}`,
+        weight: 10,
+      }),
+    }),
+  },
+  {
     route: 'GET /v1/judge',
     label: 'GET /v1/judge',
     build: (auth, ctx) => ({
@@ -246,6 +259,7 @@ type Principal = keyof typeof PRINCIPALS;
 
 const SERVICE_ONLY = [
   'POST /v1/rollouts',
+  'POST /v1/judge',
   'GET /v1/judge',
   'POST /v1/webhooks/flagger/:hook',
 ];
@@ -262,6 +276,7 @@ function expected(route: string, p: Principal): 'ok' | 403 {
     case 'POST /v1/rollouts/:id/actions/:action':
       return p === 'owner' || p === 'ci' ? 'ok' : 403;
     case 'POST /v1/rollouts':
+    case 'POST /v1/judge':
     case 'GET /v1/judge':
     case 'GET /v1/decisions/verify':
     case 'POST /v1/webhooks/flagger/:hook':

@@ -444,12 +444,16 @@ describe('Tollgate as the judge of Flagger and Argo Rollouts', () => {
     expect(await rollouts()).toEqual([]);
 
     answers.set('shop/checkout', ticks(0.001));
+    // Argo's jsonBody values are templated strings: the weight too.
     const judged = await request(server)
       .post('/api/rollouts/v1/judge')
       .set('Authorization', mockCredentials.service.header())
-      .send({ target: 'shop/checkout', version: '6f9c7d', weight: 10 })
+      .send({ target: 'shop/checkout', version: '6f9c7d', weight: '10' })
       .expect(200);
     const before = await rollouts();
+    expect(before).toEqual([
+      expect.objectContaining({ version: '6f9c7d', currentWeight: 10 }),
+    ]);
     const log = await decisionsOf(server, judged.body.rolloutId);
 
     // The canary turns bad, and a new revision appears: GETs change nothing.
