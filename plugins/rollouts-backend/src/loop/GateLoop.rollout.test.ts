@@ -251,6 +251,8 @@ describe('GateLoop: the whole-rollout gate', () => {
     expect(r.lastEvaluation!.reasons[0]).toMatch(/^step maximum reached/);
     const holds = (await log(w, r.id)).filter(d => d.verdict === 'hold');
     expect(holds.map(ruleOf)).toEqual(['step-timeout']);
+    // the timeline (the decision log's reasons) names the rule too
+    expect(holds[0].reasons[0]).toMatch(/^rule: step-timeout/);
     expect((holds[0].evidence as any).rollout.timeout.action).toBe('hold');
     expect(w.sent.map(s => s.scope)).toEqual([`rollout:${r.id}:step-timeout`]);
     await w.knex.destroy();
@@ -279,6 +281,7 @@ describe('GateLoop: the whole-rollout gate', () => {
     expect(r.currentStepIndex).toBe(1);
     const promotion = (await log(w, r.id)).find(d => d.verdict === 'promote')!;
     expect(ruleOf(promotion)).toBe('step-timeout');
+    expect(promotion.reasons[1]).toMatch(/^rule: step-timeout/);
     expect(promotion.outcome).toBe('applied');
     expect(promotion.reasons.join(' ')).toMatch(
       /step maximum reached .* promoting to 5%: the next exposure is small and no harm is evident/,
@@ -314,6 +317,7 @@ describe('GateLoop: the whole-rollout gate', () => {
     const rollback = entries.find(d => d.verdict === 'rollback')!;
     expect(rollback.outcome).toBe('applied');
     expect(ruleOf(rollback)).toBe('bake');
+    expect(rollback.reasons[0]).toMatch(/^rule: bake/);
     expect((rollback.evidence as any).bake.verdict).toBe('rollback');
     expect(rollback.reasons.join(' ')).toMatch(/after full promotion/);
     expect(new Date(rollback.createdAt).getTime()).toBeLessThan(

@@ -27,6 +27,7 @@ import {
   approvalChange,
   holdChange,
   reconcileInterrupted,
+  ruleNote,
   stepRule,
 } from './verdicts';
 
@@ -410,6 +411,7 @@ export class GateLoop {
             summary: { ...summary, verdict: v, reasons },
             policy,
             retry: run.retry,
+            ruleNote: ruleNote(rule),
             gateState:
               v === 'promote'
                 ? run.gates.storable(rollout.id, true)
@@ -427,6 +429,7 @@ export class GateLoop {
       (previous?.rule ?? 'gate') !== (rule ?? 'gate');
     // A hold at the step maximum: the owners decide, so they hear about it (once).
     const timedOut = verdict === 'hold' && rule === 'step-timeout';
+    const note = ruleNote(rule);
     let notify: 'hold' | 'step-timeout' | undefined;
     if (changed && timedOut) notify = 'step-timeout';
     else if (previous?.verdict !== verdict && verdict === 'hold')
@@ -446,7 +449,7 @@ export class GateLoop {
             verdict,
             kind: 'automatic',
             actor: 'scheduler',
-            reasons,
+            reasons: [...(note ? [note] : []), ...reasons],
             evidence,
             policyHash: policy.hash,
             outcome: 'none',

@@ -223,12 +223,24 @@ export class GateStateCache {
   hits = 0;
   misses = 0;
 
-  /** True when the rollout's state is not in memory: the loop loads the stored one first ({@link provide}). */
+  /**
+   * True when this process does not hold the rollout's state for its
+   * current step (a restart, a step it did not see begin, a watch it did
+   * not start): the loop reads the stored one first ({@link provide}). The
+   * stored state wins over one this process kept from an earlier step:
+   * another replica may have folded more since.
+   */
   needsStored(rollout: StoredRollout): boolean {
     if (this.#stored.has(rollout.id)) return false;
     if (rollout.watch?.state === 'watching')
-      return !this.#watches.has(rollout.id) && !this.#gates.has(rollout.id);
-    return rollout.currentStepIndex > 0 && !this.#gates.has(rollout.id);
+      return !this.#watches.has(rollout.id);
+    if (rollout.currentStepIndex === 0) return false; // the first step starts fresh
+    const kept = this.#gates.get(rollout.id);
+    return (
+      !kept ||
+      kept.stepIndex !== rollout.currentStepIndex ||
+      kept.stepStartedAt !== rollout.stepStartedAt
+    );
   }
 
   /** The stored state of a rollout (undefined: it has none). */
@@ -361,24 +373,24 @@ export class GateStateCache {
     let rs: RolloutGateState | undefined;
     let start: string | undefined;
     let unstored = true;
-    if (kept?.rs && kept.stepIndex < current) {
-      // the deploy system moved on: carry what this process folded
+    const stored = this.#stored.get(rollout.id);
+    this.#stored.delete(rollout.id);
+    const s = stored?.key === key ? stored : undefined;
+    if (s?.end && s.end.stepIndex < current) {
+      // a promotion was decided on this state: the next step starts from it
+      rs = s.end.rs;
+    } else if (
+      s?.start &&
+      s.start.stepIndex === current &&
+      s.start.stepStartedAt === rollout.stepStartedAt
+    ) {
+      rs = s.start.rs;
+      start = JSON.stringify(s.start);
+      unstored = false;
+    } else if (kept?.rs && kept.stepIndex < current) {
+      // the deploy system moved on without a stored promotion: carry what this process folded
       rs = kept.rs;
-    } else {
-      const stored = this.#stored.get(rollout.id);
-      this.#stored.delete(rollout.id);
-      const s = stored?.key === key ? stored : undefined;
-      if (s?.end && s.end.stepIndex < current) rs = s.end.rs;
-      else if (
-        s?.start &&
-        s.start.stepIndex === current &&
-        s.start.stepStartedAt === rollout.stepStartedAt
-      ) {
-        rs = s.start.rs;
-        start = JSON.stringify(s.start);
-        unstored = false;
-      } else if (s?.start && s.start.stepIndex < current) rs = s.start.rs;
-    }
+    } else if (s?.start && s.start.stepIndex < current) rs = s.start.rs;
     if (!rs) {
       rs = createRolloutGate(
         { ...context, expectedCanaryShare: ladder[0] },
@@ -458,14 +470,15 @@ export class GateStateCache {
       this.misses++;
       print = new Fingerprint();
       i = 0;
+      // the state the promotion to full was decided on: as stored with it, or as kept here
       const inMemory = this.#gates.get(rollout.id);
       const stored = this.#stored.get(rollout.id);
-      const rs =
-        inMemory?.key === gk && inMemory.rs
-          ? inMemory.rs
-          : stored?.key === gk
-            ? stored.end?.rs
-            : undefined;
+      const last = (ladder?.length ?? 0) - 1;
+      let rs: RolloutGateState | undefined;
+      if (stored?.key === gk && stored.end?.stepIndex === last)
+        rs = stored.end.rs;
+      else if (inMemory?.key === gk && inMemory.stepIndex === last)
+        rs = inMemory.rs;
       if (!rs) return undefined;
       const offset = tickOffset(rollout.startedAt, watchStart, tickSeconds);
       kept = {

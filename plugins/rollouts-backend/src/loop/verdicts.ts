@@ -66,6 +66,8 @@ export async function actOnVerdict(
     retry: RetryOptions;
     /** The whole-rollout gate's state to store with the claim (see `gateStates.ts`). */
     gateState?: string;
+    /** A first line for the decision log: which rule of the whole-rollout gate decided. */
+    ruleNote?: string;
     /** The bake window a promotion to full opens (none: the rollout is done at once). */
     bake?: { seconds: number; now?: Date };
   },
@@ -111,13 +113,15 @@ export async function actOnVerdict(
         verdict,
         kind: 'automatic',
         actor: 'scheduler',
-        reasons:
-          verdict === 'promote' && !isLast
+        reasons: [
+          ...(verdict === 'promote' && !isLast
             ? [
                 `step ${rollout.currentStepIndex + 1} passed: moving to ${rollout.steps[rollout.currentStepIndex + 1]?.weight}%`,
-                ...reasons,
               ]
-            : reasons,
+            : []),
+          ...(o.ruleNote ? [o.ruleNote] : []),
+          ...reasons,
+        ],
         evidence,
         outcome: 'applied',
       },
@@ -137,6 +141,17 @@ export async function actOnVerdict(
   });
   // not claimed: another replica acted on this rollout first
   return result.outcome === 'applied';
+}
+
+/** The decision log's line naming the rule that decided, for the rules other than the step's own gate. */
+export function ruleNote(rule: string | undefined): string | undefined {
+  if (rule === 'step-timeout')
+    return 'rule: step-timeout (the step reached its maximum without a verdict)';
+  if (rule === 'change-detection')
+    return 'rule: change-detection (a regression that started during the rollout)';
+  if (rule === 'bake')
+    return 'rule: bake (the watch after the promotion to full)';
+  return undefined;
 }
 
 /** A new post-promotion watch: the bake window from `from`. */

@@ -14,6 +14,7 @@ import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
 import { errorMessage, type RetryOptions } from '../providers/retry';
 import type { GateStateCache } from './gateStates';
+import { ruleNote } from './verdicts';
 
 /**
  * The post-promotion watch (bake window): after the gate promoted a rollout
@@ -143,7 +144,7 @@ export async function watchRun(o: WatchRun): Promise<boolean> {
         verdict: 'observe',
         kind: 'automatic',
         actor: 'scheduler',
-        reasons: [`watch ended: ${decision.reasons[0]}`],
+        reasons: [`watch ended: ${decision.reasons[0]}`, ruleNote('bake')!],
         evidence,
         outcome: 'none',
       },
@@ -197,7 +198,7 @@ export async function watchRun(o: WatchRun): Promise<boolean> {
           verdict: 'rollback',
           kind: 'automatic',
           actor: 'scheduler',
-          reasons,
+          reasons: [ruleNote('bake')!, ...reasons],
           evidence,
           outcome: 'applied',
         },
