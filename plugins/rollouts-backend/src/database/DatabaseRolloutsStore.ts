@@ -488,10 +488,15 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   }
 
   /**
-   * Recomputes the chain from the first entry (see `verifyDecisionChain`).
+   * Recomputes the chain from the first entry, and checks the stored
+   * checkpoints against it (see `verifyDecisionChain`).
    */
   verifyDecisions(): Promise<DecisionChainVerification> {
-    return verifyDecisionChain(this.#db);
+    const signer = this.#dialect.checkpoints;
+    return verifyDecisionChain(
+      this.#db,
+      signer ? { keyId: signer.keyId, key: signer.publicKey } : undefined,
+    );
   }
 
   async claimActionRequest(

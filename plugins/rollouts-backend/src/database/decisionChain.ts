@@ -3,8 +3,12 @@ import type {
   DecisionEntry,
 } from '@tollgate/plugin-rollouts-common';
 import type { Knex } from 'knex';
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync, type KeyObject } from 'node:crypto';
 import { canonicalJson, GENESIS_HASH, sha256 } from './canonical';
+import {
+  checkpointSignatureValid,
+  type DecisionCheckpoint,
+} from './decisionCheckpoints';
 
 /**
  * The decision log's hash chain: how an entry becomes a row of the
@@ -333,12 +337,26 @@ export class ChainVerifier {
 
 /**
  * Recomputes the chain from the first entry with a `ChainVerifier`, then
- * checks that the chain head names the last entry.
+ * checks that the chain head names the last entry. Each stored checkpoint
+ * must name its entry's hash and, when `publicKey` is given, carry a valid
+ * signature by it (checkpoints of another key, before a rotation, are
+ * checked against their entry only).
  */
 export async function verifyDecisionChain(
   db: Knex,
+  publicKey?: { keyId: string; key: KeyObject },
 ): Promise<DecisionChainVerification> {
   const verifier = new ChainVerifier();
+  const checkpoints = new Map<number, DecisionCheckpoint>();
+  for (const c of await db('decision_checkpoints').orderBy('seq')) {
+    checkpoints.set(Number(c.seq), {
+      seq: Number(c.seq),
+      hash: c.hash,
+      createdAt: c.created_at,
+      keyId: c.key_id,
+      signature: c.signature,
+    });
+  }
   const batch = 5000;
   for (;;) {
     const rows: DecisionRow[] = await db('decisions')
@@ -349,6 +367,27 @@ export async function verifyDecisionChain(
       const firstBroken = verifier.check(row);
       if (firstBroken)
         return { ok: false, checked: verifier.checked, firstBroken };
+      const checkpoint = checkpoints.get(Number(row.seq));
+      if (!checkpoint) continue;
+      checkpoints.delete(checkpoint.seq);
+      let problem: string | undefined;
+      if (checkpoint.hash !== row.hash) {
+        problem =
+          'its signed checkpoint names another hash (the chain was rewritten)';
+      } else if (
+        publicKey &&
+        checkpoint.keyId === publicKey.keyId &&
+        !checkpointSignatureValid(checkpoint, publicKey.key)
+      ) {
+        problem = "its checkpoint's signature does not verify";
+      }
+      if (problem) {
+        return {
+          ok: false,
+          checked: verifier.checked,
+          firstBroken: { seq: checkpoint.seq, id: row.id, problem },
+        };
+      }
     }
     if (rows.length < batch) break;
   }
@@ -365,6 +404,18 @@ export async function verifyDecisionChain(
         seq: Number(head.seq),
         id: '',
         problem: `the chain head says ${head.seq} entries but ${verifier.nextSeq - 1} were found (entries were deleted)`,
+      },
+    };
+  }
+  const [orphan] = checkpoints.values();
+  if (orphan) {
+    return {
+      ok: false,
+      checked,
+      firstBroken: {
+        seq: orphan.seq,
+        id: '',
+        problem: `a signed checkpoint names entry ${orphan.seq}, which is not in the log (entries were deleted)`,
       },
     };
   }

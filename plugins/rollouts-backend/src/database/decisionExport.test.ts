@@ -250,6 +250,11 @@ describe('decision log export and verify-log (SQLite)', () => {
       });
     }
     await knex('decision_chain').where({ id: 1 }).update({ hash: prev });
+    // the backend's own verification still holds the signed checkpoints against it
+    expect((await store.verifyDecisions()).firstBroken).toMatchObject({
+      seq: 5,
+      problem: expect.stringContaining('rewritten'),
+    });
     await knex('decision_checkpoints').delete();
     // the database alone no longer tells
     expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 23 });
