@@ -227,6 +227,35 @@ describe('GateLoop: the whole-rollout gate', () => {
     await w.knex.destroy();
   });
 
+  it('decides the same whichever replica runs each tick (the shard moving between two processes every run)', async () => {
+    const walk = async (replicas: number) => {
+      const w = await world(FAST);
+      const loops = Array.from({ length: replicas }, () => w.newLoop());
+      for (let i = 0; i < 300; i++) {
+        w.clock.t += 10_000;
+        await loops[i % replicas].run();
+        const [r] = await w.store.listRollouts({});
+        if (r?.watch && r.watch.state !== 'watching') break;
+      }
+      const r = await only(w);
+      const entries = (await log(w, r.id)).map(d => ({
+        verdict: d.verdict,
+        stepIndex: d.stepIndex,
+        createdAt: d.createdAt,
+        reasons: d.reasons,
+        evidence: d.evidence,
+      }));
+      await w.knex.destroy();
+      return { status: r.status, watch: r.watch?.state, entries };
+    };
+    const one = await walk(1);
+    const two = await walk(2);
+    expect(one.status).toBe('promoted');
+    expect(one.watch).toBe('passed');
+    expect(one.entries.filter(e => e.verdict === 'promote')).toHaveLength(3);
+    expect(two).toEqual(one);
+  });
+
   it('a step at its maximum holds as the policy says, names step-timeout in the evidence and the timeline, and tells the owners once', async () => {
     const w = await world({
       ...FAST,
