@@ -263,11 +263,11 @@ export async function createRouter(
     await httpAuth.credentials(req, { allow: ['user', 'service'] });
     const body = parse(validatePolicyRequestSchema, req.body, 'body');
     // No target here: raw queries are refused (policies name templates).
-    const options = { refuseRawQueries: true };
+    const strict = { refuseRawQueries: true };
     const result =
       body.yaml !== undefined
-        ? validatePolicyYaml(body.yaml, options)
-        : validatePolicyObject(body.policy, options);
+        ? validatePolicyYaml(body.yaml, strict)
+        : validatePolicyObject(body.policy, strict);
     res.json({
       valid: result.problems.length === 0,
       problems: result.problems,
