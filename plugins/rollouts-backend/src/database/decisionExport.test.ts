@@ -84,9 +84,14 @@ async function exportText(
 /** A log of 23 entries in three appends (checkpoints at 5, 10, 15, 20, some inside a batch). */
 async function seededStore(knex: Knex, signer?: CheckpointSigner) {
   const store = DatabaseRolloutsStore.fromKnex(knex, { checkpoints: signer });
-  let i = 0;
-  for (const n of [7, 1, 15]) {
-    await store.appendDecisions(Array.from({ length: n }, () => decision(++i)));
+  for (const [from, n] of [
+    [1, 7],
+    [8, 1],
+    [9, 15],
+  ]) {
+    await store.appendDecisions(
+      Array.from({ length: n }, (_, k) => decision(from + k)),
+    );
   }
   return store;
 }

@@ -257,8 +257,8 @@ export function makeListedDecision(
   seq: number,
   overrides: Partial<DecisionEntry> = {},
 ): DecisionListEntry {
-  const { evidence, ...rest } = makeDecision(seq, overrides);
-  return { ...rest, hasEvidence: evidence !== null };
+  const { evidence: recorded, ...rest } = makeDecision(seq, overrides);
+  return { ...rest, hasEvidence: recorded !== null };
 }
 
 export const finishedRollout: Rollout = {
