@@ -9,4 +9,7 @@ export * from './permissions';
 export * from './types';
 export * from './schemas';
 export * from './evidence';
+export * from './evidenceReader';
+export * from './format';
+export * from './report';
 export * from './telemetry';

@@ -7,7 +7,11 @@ import TableRow from '@mui/material/TableRow';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import { useTheme } from '@mui/material/styles';
-import type { SignalEvidence } from '@tollgate/plugin-rollouts-common';
+import {
+  formatInterval,
+  formatMargin,
+  type SignalEvidence,
+} from '@tollgate/plugin-rollouts-common';
 import { readSignals } from '../../utils/evidence';
 import { formatDifference, formatNumber } from '../../utils/format';
 
@@ -300,17 +304,8 @@ export function KpiDeltas(props: { evidence: unknown }) {
               <TableCell align="right">
                 {formatDifference(s.difference, s.scale)}
               </TableCell>
-              <TableCell align="right">
-                {s.ci
-                  ? `[${formatDifference(s.ci[0], s.scale)}, ${formatDifference(s.ci[1], s.scale)}]`
-                  : '—'}
-              </TableCell>
-              <TableCell align="right">
-                {formatDifference(
-                  s.margin ? harmSign(s) * s.margin : null,
-                  s.scale,
-                )}
-              </TableCell>
+              <TableCell align="right">{formatInterval(s)}</TableCell>
+              <TableCell align="right">{formatMargin(s)}</TableCell>
               <TableCell>
                 <Tooltip title={RULE_HELP[s.rule] ?? ''}>
                   <span>{s.rule}</span>

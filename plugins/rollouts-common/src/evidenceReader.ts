@@ -1,0 +1,212 @@
+import type {
+  BurnWindowEvidence,
+  BurnWindows,
+  GateDecision,
+  SignalEvidence,
+} from './evidence';
+
+/**
+ * The one reader of stored evidence, for the backend's figures and summary,
+ * the post-rollout report and the pages alike. What the decision log keeps
+ * is the engine's `GateDecision` (see `./evidence`), stamped with
+ * `evidenceVersion`; snapshots imported from a provider's history are
+ * partial (a relative difference, a burn rate). The readers never throw
+ * and drop what does not fit.
+ */
+
+/** The version of the evidence contract the backend writes. @public */
+export const EVIDENCE_VERSION = 1;
+
+/** Which version of the contract a stored snapshot follows (0: unversioned history). @public */
+export function evidenceVersionOf(evidence: unknown): number {
+  return isObject(evidence) && typeof evidence.evidenceVersion === 'number'
+    ? evidence.evidenceVersion
+    : 0;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** A number, or the `estimate` of an object (history snapshots), or null. */
+function estimate(v: unknown): number | null {
+  return num(v) ?? (isObject(v) ? num(v.estimate) : null);
+}
+
+export function readSignals(evidence: unknown): SignalEvidence[] {
+  if (!isObject(evidence) || !Array.isArray(evidence.signals)) return [];
+  return evidence.signals
+    .filter(
+      (s): s is Record<string, unknown> & { name: string } =>
+        isObject(s) && typeof s.name === 'string',
+    )
+    .map(s => {
+      const ci =
+        Array.isArray(s.ci) &&
+        s.ci.length === 2 &&
+        num(s.ci[0]) !== null &&
+        num(s.ci[1]) !== null
+          ? ([s.ci[0], s.ci[1]] as [number, number])
+          : null;
+      // Snapshots imported from a provider's history carry only a relative difference.
+      const relative = num(s.relativeDifference);
+      return {
+        ...s,
+        baseline: estimate(s.baseline),
+        canary: estimate(s.canary),
+        difference: num(s.difference) ?? relative,
+        ci,
+        margin: num(s.margin) ?? 0,
+        scale:
+          s.scale === 'absolute' && relative === null ? 'absolute' : 'relative',
+        direction: s.direction === 'increase' ? 'increase' : 'decrease',
+      } as unknown as SignalEvidence;
+    });
+}
+
+export interface BurnRow {
+  name: string;
+  factor: number | null;
+  canaryLong: number | null;
+  canaryShort: number | null;
+  serviceLong: number | null;
+  serviceShort: number | null;
+  partial: boolean;
+  alerting: boolean;
+}
+
+function windowsOf(
+  w: unknown,
+  sli: 'availability' | 'latency',
+): BurnWindowEvidence[] {
+  if (!isObject(w) || !Array.isArray(w[sli])) return [];
+  return (w[sli] as unknown[]).filter(
+    (x): x is BurnWindowEvidence => isObject(x) && typeof x.name === 'string',
+  );
+}
+
+/** Burn windows of one SLI, canary and service side by side. */
+export function readBurnRows(
+  evidence: unknown,
+  sli: 'availability' | 'latency' = 'availability',
+): BurnRow[] {
+  if (
+    !isObject(evidence) ||
+    !isObject(evidence.checks) ||
+    !isObject(evidence.checks.burn)
+  )
+    return [];
+  const burn = evidence.checks.burn as Partial<
+    Record<'canary' | 'service' | 'baseline', BurnWindows>
+  >;
+  const canary = windowsOf(burn.canary, sli);
+  const service = windowsOf(burn.service, sli);
+  const names = [
+    ...new Set([...canary.map(w => w.name), ...service.map(w => w.name)]),
+  ];
+  return names.map(name => {
+    const c = canary.find(w => w.name === name);
+    const s = service.find(w => w.name === name);
+    return {
+      name,
+      factor: num(c?.factor) ?? num(s?.factor),
+      canaryLong: num(c?.longBurn),
+      canaryShort: num(c?.shortBurn),
+      serviceLong: num(s?.longBurn),
+      serviceShort: num(s?.shortBurn),
+      partial: Boolean(c?.partial || s?.partial),
+      alerting: Boolean(c?.alerting || s?.alerting),
+    };
+  });
+}
+
+export interface KeyNumbers {
+  verdict?: string;
+  rubric?: string;
+  score?: number | null;
+  reasons: string[];
+  srmMismatch?: boolean;
+  stale?: boolean;
+  eligible?: boolean;
+  burnAlerting?: boolean;
+}
+
+export function readKeyNumbers(evidence: unknown): KeyNumbers {
+  if (!isObject(evidence)) return { reasons: [] };
+  const checks = isObject(evidence.checks)
+    ? (evidence.checks as Partial<GateDecision['checks']>)
+    : {};
+  return {
+    verdict:
+      typeof evidence.verdict === 'string' ? evidence.verdict : undefined,
+    rubric: typeof evidence.rubric === 'string' ? evidence.rubric : undefined,
+    score: num(evidence.score),
+    reasons: Array.isArray(evidence.reasons)
+      ? evidence.reasons.filter((r): r is string => typeof r === 'string')
+      : [],
+    srmMismatch: isObject(checks.srm)
+      ? Boolean(checks.srm.mismatch)
+      : undefined,
+    stale: isObject(checks.freshness)
+      ? Boolean(checks.freshness.stale)
+      : undefined,
+    eligible: isObject(checks.promotion)
+      ? Boolean(checks.promotion.eligible)
+      : undefined,
+    burnAlerting:
+      isObject(checks.burn) && isObject(checks.burn.canary)
+        ? Boolean(checks.burn.canary.alerting)
+        : undefined,
+  };
+}
+
+/**
+ * Worst burn rate in an evidence snapshot (service-wide or canary, any SLI,
+ * any window). The gate engine reports each window's sustained burn as
+ * `longBurn` (the short window's `shortBurn` only confirms an alert);
+ * snapshots from providers' history may carry `burnRate` or `rate`.
+ */
+export function worstBurnRate(evidence: unknown): number | undefined {
+  const burn = (evidence as any)?.checks?.burn;
+  if (!burn || typeof burn !== 'object') return undefined;
+  let worst: number | undefined;
+  const visit = (v: unknown) => {
+    if (!v || typeof v !== 'object') return;
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (/burn.?rate/i.test(k) || k === 'rate' || k === 'longBurn') {
+        const n = num(x);
+        if (n !== null) worst = worst === undefined ? n : Math.max(worst, n);
+      } else if (typeof x === 'object') visit(x);
+    }
+  };
+  visit(burn);
+  return worst;
+}
+
+/** Relative canary–baseline deltas of the KPIs in an evidence snapshot. */
+export function kpiDeltas(evidence: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  const signals = (evidence as any)?.signals;
+  if (!Array.isArray(signals)) return out;
+  for (const s of signals) {
+    if (
+      !s ||
+      (s.kind !== 'kpi' &&
+        s.kind !== 'proportion' &&
+        s.kind !== 'mean' &&
+        !String(s.kind ?? '').startsWith('kpi'))
+    )
+      continue;
+    const base = estimate(s.baseline);
+    const canary = estimate(s.canary);
+    const rel = num(s.relativeDifference);
+    if (rel !== null) out[s.name] = rel;
+    else if (base !== null && canary !== null && base !== 0)
+      out[s.name] = (canary - base) / base;
+  }
+  return out;
+}
