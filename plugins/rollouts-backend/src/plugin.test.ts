@@ -152,6 +152,28 @@ describe('rollouts backend over HTTP', () => {
       'error rate doubled on canary',
     );
 
+    // The post-rollout report: Markdown from the log, as a download.
+    const report = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${id}/report`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    expect(report.headers['content-type']).toContain('text/markdown');
+    expect(report.headers['content-disposition']).toContain(
+      'rollout-shop-checkout-2.1.0.md',
+    );
+    expect(report.text).toContain(
+      '# Rollout report: component:default/checkout 2.1.0',
+    );
+    expect(report.text).toContain(
+      '| user:default/priya | rollback | 1 | applied | reason given: error rate doubled on canary |',
+    );
+    await request(server)
+      .get(
+        '/api/rollouts/v1/rollouts/00000000-0000-4000-8000-000000000000/report',
+      )
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(404);
+
     // Verifying reads the whole log: its own permission, which this policy gives services only.
     const refused = await request(server)
       .get('/api/rollouts/v1/decisions/verify')

@@ -23,6 +23,7 @@ import {
   rolloutReadPermission,
   rolloutRegisterPermission,
   ROLLOUT_ACTIONS,
+  rolloutReport,
   RUNBOOK_ANNOTATION,
   summaryQuerySchema,
   validatePolicyRequestSchema,
@@ -43,6 +44,7 @@ import type { RolloutsStore } from '../database/RolloutsStore';
 import type { JudgeService } from '../judge/JudgeService';
 import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
 import type { RolloutRegistration } from '../registration/RolloutRegistration';
+import { allDecisionsOf } from '../report/rolloutReport';
 import { computeSummary } from '../summary/summary';
 import {
   errorAnswers,
@@ -204,6 +206,31 @@ export async function createRouter(
       },
     );
     res.json(detail);
+  });
+
+  router.get('/v1/rollouts/:id/report', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    const id = rolloutIdParam(req);
+    const rollout = await store.getRollout(id);
+    if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
+    await requirePermission(
+      credentials,
+      rolloutReadPermission,
+      rollout.entityRef,
+    );
+    const decisions = await allDecisionsOf(store, rollout.id);
+    res
+      .type('text/markdown; charset=utf-8')
+      .attachment(
+        `rollout-${rollout.target.replace(/[^\w.-]+/g, '-')}-${rollout.version}.md`,
+      )
+      .send(
+        rolloutReport(publicRollout(rollout), decisions, {
+          generatedAt: new Date().toISOString(),
+        }),
+      );
   });
 
   router.get('/v1/rollouts/:id/decisions', async (req, res) => {
