@@ -9,6 +9,10 @@
  * on-call resumes it, and then moves on.
  */
 import {
+  coreServices,
+  createServiceFactory,
+} from '@backstage/backend-plugin-api';
+import {
   mockCredentials,
   mockServices,
   startTestBackend,
@@ -107,7 +111,12 @@ describe.skipIf(!runs)('a Tollgate pause on Unleash', () => {
     const loopRun = () => scheduler.triggerTask('rollouts-gate-loop');
     const { server } = await startTestBackend({
       features: [
-        scheduler.factory({ skipTaskRunOnStartup: true }),
+        // The loop runs when the test says (a scheduler that runs tasks on trigger only).
+        createServiceFactory({
+          service: coreServices.scheduler,
+          deps: {},
+          factory: () => scheduler,
+        }),
         rolloutsPlugin,
         rolloutsModuleUnleash,
         fakeProvidersModule({ telemetry: [telemetry] }),
