@@ -50,6 +50,8 @@ export interface RolloutsApi {
     body: { reason: string; idempotencyKey: string },
   ): Promise<RolloutActionResult>;
   getSummary(request?: SummaryRequest): Promise<RolloutsSummary>;
+  /** The post-rollout report, Markdown. */
+  getReport(id: string): Promise<string>;
 }
 
 /** @public */

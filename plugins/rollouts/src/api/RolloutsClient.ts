@@ -89,6 +89,15 @@ export class RolloutsClient implements RolloutsApi {
     );
   }
 
+  async getReport(id: string): Promise<string> {
+    const base = await this.discoveryApi.getBaseUrl('rollouts');
+    const res = await this.fetchApi.fetch(
+      `${base}/v1/rollouts/${encodeURIComponent(id)}/report`,
+    );
+    if (!res.ok) throw await ResponseError.fromResponse(res);
+    return res.text();
+  }
+
   getSummary(request: SummaryRequest = {}): Promise<RolloutsSummary> {
     return this.request(
       `/v1/summary${query({ owner: request.owner, system: request.system, days: request.days })}`,

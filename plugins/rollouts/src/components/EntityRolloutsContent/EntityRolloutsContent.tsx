@@ -29,6 +29,7 @@ import { BurnChart } from '../BurnChart';
 import { DecisionTimeline } from '../DecisionTimeline';
 import { KpiDeltas } from '../KpiDeltas';
 import type { ActionOutcome } from '../RolloutActions';
+import { ReportDownload } from '../ReportDownload';
 import { RolloutHistory } from '../RolloutHistory';
 import { RolloutSummary } from '../RolloutSummary';
 
@@ -68,6 +69,7 @@ function RolloutDetailView(props: {
               ? 'Active rollout'
               : 'Rollout (finished)'
           }
+          action={<ReportDownload rollout={rollout} />}
         >
           {detail.error && (
             <Alert severity="warning" sx={{ mb: 1 }}>

@@ -1,0 +1,1 @@
+export { ReportDownload, reportFileName } from './ReportDownload';
