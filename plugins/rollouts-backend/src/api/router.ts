@@ -213,24 +213,34 @@ export async function createRouter(
       allow: ['user', 'service'],
     });
     const id = rolloutIdParam(req);
-    const rollout = await store.getRollout(id);
-    if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
-    await requirePermission(
+    // The report carries every decision's evidence: a service token's read is audited.
+    const { rollout, markdown } = await auditServiceRead(
+      { auditor, auth },
       credentials,
-      rolloutReadPermission,
-      rollout.entityRef,
+      { eventId: 'evidence-read', request: req, meta: { rolloutId: id } },
+      async () => {
+        const found = await store.getRollout(id);
+        if (!found) throw new NotFoundError(`id: no rollout with id ${id}`);
+        await requirePermission(
+          credentials,
+          rolloutReadPermission,
+          found.entityRef,
+        );
+        const decisions = await allDecisionsOf(store, found.id);
+        return {
+          rollout: found,
+          markdown: rolloutReport(publicRollout(found), decisions, {
+            generatedAt: new Date().toISOString(),
+          }),
+        };
+      },
     );
-    const decisions = await allDecisionsOf(store, rollout.id);
     res
       .type('text/markdown; charset=utf-8')
       .attachment(
         `rollout-${rollout.target.replace(/[^\w.-]+/g, '-')}-${rollout.version}.md`,
       )
-      .send(
-        rolloutReport(publicRollout(rollout), decisions, {
-          generatedAt: new Date().toISOString(),
-        }),
-      );
+      .send(markdown);
   });
 
   router.get('/v1/rollouts/:id/decisions', async (req, res) => {
