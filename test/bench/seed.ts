@@ -47,7 +47,7 @@ import {
   postgresUnavailableReason,
   startPostgres,
   type PostgresServer,
-} from '../support/postgres';
+} from '@tollgate/test-support';
 
 export const DAY_MS = 86_400_000;
 export const TICK_SECONDS = 60;

@@ -14,7 +14,7 @@ import {
   repoRoot,
   startPortal,
   type Portal,
-} from '../support/portal';
+} from '@tollgate/test-support';
 
 const run = assertChromiumOrSkip('end-to-end portal tests');
 const artifacts = join(repoRoot, 'test', 'e2e', 'artifacts');

@@ -29,8 +29,11 @@ import {
   fakeProvidersModule,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import request from 'supertest';
-import { assertPostgresOrSkip } from '../support/postgres';
-import { startUnleash, type UnleashServer } from '../support/unleash';
+import {
+  assertPostgresOrSkip,
+  startUnleash,
+  type UnleashServer,
+} from '@tollgate/test-support';
 
 const runs = assertPostgresOrSkip('a Tollgate pause on a real Unleash');
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));

@@ -21,7 +21,7 @@ import {
   assertPostgresOrSkip,
   startPostgres,
   type PostgresServer,
-} from '../support/postgres';
+} from '@tollgate/test-support';
 import type { SimulatorCall } from '@tollgate/plugin-rollouts-backend-module-simulator';
 import {
   api,

@@ -14,8 +14,10 @@ import {
   assertPostgresOrSkip,
   startPostgres,
   type PostgresServer,
-} from '../support/postgres';
-import { guestToken, startPortal, type Portal } from '../support/portal';
+  guestToken,
+  startPortal,
+  type Portal,
+} from '@tollgate/test-support';
 import {
   api,
   decisionsAppliedTwice,

@@ -36,8 +36,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { chromiumPath } from '../support/portal';
-import { freePort, runsOrSkips } from '../support/system';
+import { chromiumPath, freePort, runsOrSkips } from '@tollgate/test-support';
 import {
   addTollgate,
   commandEnv,

@@ -5,7 +5,7 @@ import {
   startPrometheus,
   type OpenMetricsSeries,
   type PrometheusServer,
-} from '../../../test/support/prometheus';
+} from '@tollgate/test-support';
 import { PrometheusTelemetryProvider } from './PrometheusTelemetryProvider';
 
 // The provider against a real Prometheus (Debian's `prometheus`): series are

@@ -8,11 +8,11 @@ import {
   rolloutsDeployProvidersExtensionPoint,
   type ProviderRollout,
 } from '@tollgate/plugin-rollouts-node';
-import { assertPostgresOrSkip } from '../../../test/support/postgres';
 import {
+  assertPostgresOrSkip,
   startUnleash,
   type UnleashServer,
-} from '../../../test/support/unleash';
+} from '@tollgate/test-support';
 import { rolloutsModuleUnleash } from './module';
 import { UnleashApiError } from './UnleashClient';
 import { UnleashDeployProvider } from './UnleashDeployProvider';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SimulatorCall } from '@tollgate/plugin-rollouts-backend-module-simulator';
-import { startPortal, type Portal } from '../../support/portal';
+import { startPortal, type Portal } from '@tollgate/test-support';
 
 export const SERVICE_TOKEN = `reliability-${randomBytes(12).toString('hex')}`;
 

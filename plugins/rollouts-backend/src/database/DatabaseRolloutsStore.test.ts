@@ -4,7 +4,7 @@ import {
   assertPostgresOrSkip,
   startPostgres,
   type PostgresServer,
-} from '../../../../test/support/postgres';
+} from '@tollgate/test-support';
 import { GENESIS_HASH } from './canonical';
 import {
   DatabaseRolloutsStore,

@@ -8,7 +8,7 @@ import {
   assertPostgresOrSkip,
   startPostgres,
   type PostgresServer,
-} from '../../../../test/support/postgres';
+} from '@tollgate/test-support';
 import { decisionRowHash, type DecisionRow } from './decisionChain';
 import { CheckpointSigner, checkpointPublicKey } from './decisionCheckpoints';
 import {

@@ -10,7 +10,7 @@ import {
   assertPostgresOrSkip,
   startPostgres,
   type PostgresServer,
-} from '../../../../test/support/postgres';
+} from '@tollgate/test-support';
 import {
   type CohortCounts,
   type TelemetryTick,
