@@ -27,7 +27,7 @@ import {
   type ProviderCall,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import request from 'supertest';
-import { rolloutsPlugin } from '../../plugins/rollouts-backend/src/plugin';
+import rolloutsPlugin from '@tollgate/plugin-rollouts-backend';
 
 const HANGS = 'checkout/cart-service';
 const FLAPS = 'checkout/pricing-service';

@@ -23,7 +23,7 @@ import {
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { rolloutsPlugin } from '../../../plugins/rollouts-backend/src/plugin';
+import rolloutsPlugin from '@tollgate/plugin-rollouts-backend';
 
 export const BASE = '/api/rollouts';
 
