@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export * from './annotations';
+export * from './attention';
 export * from './permissions';
 export * from './types';
 export * from './schemas';

@@ -44,6 +44,7 @@ import type { RolloutsStore } from '../database/RolloutsStore';
 import type { JudgeService } from '../judge/JudgeService';
 import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
 import type { RolloutRegistration } from '../registration/RolloutRegistration';
+import { listAttention } from '../attention/attention';
 import { allDecisionsOf } from '../report/rolloutReport';
 import { computeSummary } from '../summary/summary';
 import {
@@ -150,6 +151,19 @@ export async function createRouter(
     res.json({
       items: rows.filter(r => allowed.has(r.entityRef)).map(publicRollout),
     });
+  });
+
+  router.get('/v1/attention', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    res.json(
+      await listAttention(
+        { store, entities },
+        refs => allowedEntityRefs(credentials, refs),
+        new Date(),
+      ),
+    );
   });
 
   router.post('/v1/rollouts', async (req, res) => {
