@@ -275,12 +275,12 @@ export class GateStateCache {
       if (
         kept &&
         kept.stepIndex === rollout.currentStepIndex &&
-        kept.stepStartedAt === rollout.stepStartedAt &&
-        sorted.length >= kept.folded
+        kept.stepStartedAt === rollout.stepStartedAt
       ) {
-        for (; i < kept.folded; i++) print.add(sorted[i]);
-        if (!print.equals(kept)) {
-          // a folded interval was revised: fold the step again from its start
+        if (sorted.length >= kept.folded)
+          for (; i < kept.folded; i++) print.add(sorted[i]);
+        if (sorted.length < kept.folded || !print.equals(kept)) {
+          // a folded interval was revised (or is gone): fold the step again from its start
           kept = this.#stepStart(kept, rollout, context, gatePolicy, ladder);
           print = new Fingerprint();
           i = 0;
