@@ -108,9 +108,6 @@ describe('the on-call view', () => {
     const add = async (name: string, patch: Partial<StoredRollout>) => {
       const { rollout } = await store.upsertDiscovered({
         id: randomUUID(),
-          .slice(0, 8)
-          .padEnd(8, '0')
-          .replace(/[^0-9a-f]/g, 'a')}`,
         entityRef: `component:default/${name}`,
         provider: 'simulator',
         target: `shop/${name}`,
