@@ -6,6 +6,12 @@ import {
   type Scenario,
 } from '@tollgate/plugin-rollouts-backend-module-simulator';
 import knexFactory, { type Knex } from 'knex';
+import { randomUUID } from 'node:crypto';
+import {
+  assertPostgresOrSkip,
+  startPostgres,
+  type PostgresServer,
+} from '../../../../test/support/postgres';
 import type { DecisionEntry } from '@tollgate/plugin-rollouts-common';
 import {
   DatabaseRolloutsStore,
@@ -74,8 +80,11 @@ interface World {
 async function world(
   gate: Record<string, unknown>,
   scenario: Scenario = 'healthy',
+  db?: Knex,
 ): Promise<World> {
-  const { knex, store } = await sqliteStore();
+  const { knex, store } = db
+    ? { knex: db, store: DatabaseRolloutsStore.fromKnex(db) }
+    : await sqliteStore();
   const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
   const services = [{ ...CART, rps: CART.rps * 4, firstScenario: scenario }];
   const simulation = new Simulation({
@@ -389,5 +398,55 @@ describe('GateLoop: the whole-rollout gate', () => {
     ]);
     expect(ruleOf(ended[0])).toBe('bake');
     await w.knex.destroy();
+  });
+});
+
+const runPg = assertPostgresOrSkip('the whole-rollout gate on PostgreSQL');
+describe.runIf(runPg)('GateLoop: the whole-rollout gate on PostgreSQL', () => {
+  let pg: PostgresServer;
+  beforeAll(async () => {
+    pg = await startPostgres();
+  });
+  afterAll(() => pg.stop());
+
+  it('stores and reads the gate state and the watch: two replicas alternating decide as one process does on SQLite', async () => {
+    const walk = async (w: World, loops: GateLoop[]) => {
+      for (let i = 0; i < 300; i++) {
+        w.clock.t += 10_000;
+        await loops[i % loops.length].run();
+        const [r] = await w.store.listRollouts({});
+        if (r?.watch && r.watch.state !== 'watching') break;
+      }
+      const r = await only(w);
+      return {
+        status: r.status,
+        watch: r.watch?.state,
+        entries: (await log(w, r.id)).map(d => ({
+          verdict: d.verdict,
+          stepIndex: d.stepIndex,
+          createdAt: d.createdAt,
+          reasons: d.reasons,
+          evidence: d.evidence,
+        })),
+      };
+    };
+    const lite = await world(FAST);
+    const expected = await walk(lite, [lite.newLoop()]);
+    await lite.knex.destroy();
+
+    const name = `whole_${randomUUID().slice(0, 8)}`;
+    await pg.createDatabase(name);
+    const knex = knexFactory({
+      client: 'pg',
+      connection: pg.connection(name),
+      pool: { min: 0, max: 5 },
+    });
+    await migrateRolloutsDatabase(knex);
+    const w = await world(FAST, 'healthy', knex);
+    const got = await walk(w, [w.newLoop(), w.newLoop()]);
+    expect(got.status).toBe('promoted');
+    expect(got.watch).toBe('passed');
+    expect(got).toEqual(expected);
+    await knex.destroy();
   });
 });
