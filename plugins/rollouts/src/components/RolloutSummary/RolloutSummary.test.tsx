@@ -9,6 +9,31 @@ import { renderWithApis } from '../../__testUtils__/render';
 import { RolloutSummary } from './RolloutSummary';
 
 describe('RolloutSummary', () => {
+  it('names the rule that decided when it is not the step gate (a step maximum, say)', async () => {
+    const base = makeRollout();
+    const rollout = makeRollout({
+      lastEvaluation: {
+        ...base.lastEvaluation!,
+        verdict: 'hold',
+        rule: 'step-timeout',
+        reasons: [
+          'step maximum reached (1 h) without a verdict: holding at 5%',
+        ],
+      },
+    });
+    await renderWithApis(
+      <RolloutSummary
+        rollout={rollout}
+        entityRef={rollout.entityRef}
+        onAction={vi.fn()}
+      />,
+      { api: createMockApi() },
+    );
+    expect(await screen.findByTestId('verdict')).toHaveTextContent(
+      'decided by the step maximum (no verdict within it)',
+    );
+  });
+
   it('says that a rollback failed, that Tollgate retries it, and offers the retry now', async () => {
     const rollout = makeRollout({
       lastError: {

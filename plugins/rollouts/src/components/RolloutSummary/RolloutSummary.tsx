@@ -9,6 +9,14 @@ import { RolloutActions, type ActionOutcome } from '../RolloutActions';
 import { RubricChip, StatusChip, VerdictChip } from '../RolloutChips';
 import { StepLadder } from '../StepLadder';
 
+/** The rules of the whole-rollout gate other than the step's own, as the verdict line names them. */
+const RULE_TEXT: Record<string, string> = {
+  'change-detection':
+    'change detection (a regression that started during the rollout)',
+  'step-timeout': 'the step maximum (no verdict within it)',
+  bake: 'the watch after the promotion to full',
+};
+
 /** Version, target, status, verdict with rubric and reasons, step ladder and on-call controls. */
 export function RolloutSummary(props: {
   rollout: Rollout;
@@ -51,6 +59,9 @@ export function RolloutSummary(props: {
         <Box sx={{ mt: 2 }} data-testid="verdict">
           <Typography variant="subtitle2">
             {`Gate verdict: ${ev.verdict} — ${ev.rubric} (score ${formatNumber(ev.score, 3)}, ${formatDateTime(ev.evaluatedAt)})`}
+            {ev.rule && ev.rule !== 'gate'
+              ? ` · decided by ${RULE_TEXT[ev.rule] ?? ev.rule}`
+              : ''}
           </Typography>
           {ev.reasons?.length > 0 && !compact && (
             <ul style={{ marginTop: 4 }} data-testid="verdict-reasons">
