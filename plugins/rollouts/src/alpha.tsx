@@ -14,10 +14,11 @@ import {
   compatWrapper,
   convertLegacyRouteRef,
 } from '@backstage/core-compat-api';
+import NotificationsActiveIcon from '@mui/icons-material/NotificationsActive';
 import TimelineIcon from '@mui/icons-material/Timeline';
 import { RolloutsClient, rolloutsApiRef } from './api';
 import { isRolloutsAvailable } from './plugin';
-import { rootRouteRef } from './routes';
+import { onCallRouteRef, rootRouteRef } from './routes';
 
 const rolloutsApi = ApiBlueprint.make({
   params: defineParams =>
@@ -41,6 +42,20 @@ const rolloutsPage = PageBlueprint.make({
     loader: () =>
       import('./components/RolloutsPage').then(m =>
         compatWrapper(<m.RolloutsPage />),
+      ),
+  },
+});
+
+const onCallPage = PageBlueprint.make({
+  name: 'on-call',
+  params: {
+    path: '/on-call',
+    title: 'On call',
+    icon: <NotificationsActiveIcon fontSize="inherit" />,
+    routeRef: convertLegacyRouteRef(onCallRouteRef),
+    loader: () =>
+      import('./components/OnCallPage').then(m =>
+        compatWrapper(<m.OnCallPage />),
       ),
   },
 });
@@ -75,14 +90,24 @@ const rolloutsPlugin = createFrontendPlugin({
   pluginId: 'rollouts',
   title: 'Rollouts',
   info: { packageJson: () => import('../package.json') },
-  routes: { root: convertLegacyRouteRef(rootRouteRef) },
+  routes: {
+    root: convertLegacyRouteRef(rootRouteRef),
+    onCall: convertLegacyRouteRef(onCallRouteRef),
+  },
   extensions: [
     rolloutsApi,
     rolloutsPage,
+    onCallPage,
     entityRolloutsContent,
     entityRolloutsCard,
   ],
 });
 
 export default rolloutsPlugin;
-export { rolloutsApi, rolloutsPage, entityRolloutsContent, entityRolloutsCard };
+export {
+  rolloutsApi,
+  rolloutsPage,
+  onCallPage,
+  entityRolloutsContent,
+  entityRolloutsCard,
+};

@@ -7,6 +7,7 @@
 export {
   rolloutsPlugin,
   RolloutsPage,
+  OnCallPage,
   EntityRolloutsContent,
   EntityRolloutsCard,
   isRolloutsAvailable,
@@ -18,4 +19,4 @@ export type {
   SummaryRequest,
   RolloutActionResult,
 } from './api';
-export { rootRouteRef } from './routes';
+export { onCallRouteRef, rootRouteRef } from './routes';

@@ -8,7 +8,7 @@ import {
 } from '@backstage/core-plugin-api';
 import { hasRolloutsAnnotation } from '@tollgate/plugin-rollouts-common';
 import { RolloutsClient, rolloutsApiRef } from './api';
-import { rootRouteRef } from './routes';
+import { onCallRouteRef, rootRouteRef } from './routes';
 
 /** True when the entity has Tollgate rollouts (the `tollgate.dev/rollouts` annotation). @public */
 export function isRolloutsAvailable(entity: {
@@ -30,6 +30,7 @@ export const rolloutsPlugin = createPlugin({
   ],
   routes: {
     root: rootRouteRef,
+    onCall: onCallRouteRef,
   },
 });
 
@@ -40,6 +41,15 @@ export const RolloutsPage = rolloutsPlugin.provide(
     component: () =>
       import('./components/RolloutsPage').then(m => m.RolloutsPage),
     mountPoint: rootRouteRef,
+  }),
+);
+
+/** The on-call view: rollouts that need a person now. @public */
+export const OnCallPage = rolloutsPlugin.provide(
+  createRoutableExtension({
+    name: 'OnCallPage',
+    component: () => import('./components/OnCallPage').then(m => m.OnCallPage),
+    mountPoint: onCallRouteRef,
   }),
 );
 

@@ -333,6 +333,10 @@ export function createMockApi(): MockRolloutsApi {
     ),
     getRollout: vi.fn(async () => makeRollout()),
     listDecisions: vi.fn(async () => decisions),
+    getAttention: vi.fn(async () => ({
+      items: [],
+      generatedAt: minutesAgo(0),
+    })),
     getReport: vi.fn(
       async () =>
         '# Rollout report: component:default/checkout-api 2.31.3 → 2.31.4\n',

@@ -11,6 +11,7 @@ import {
   type PermissionApi,
 } from '@backstage/plugin-permission-react';
 import type { Entity } from '@backstage/catalog-model';
+import { identityApiRef } from '@backstage/core-plugin-api';
 import { rolloutsApiRef, type RolloutsApi } from '../api';
 
 /** A permission API that denies the listed permission names and allows the rest. */
@@ -30,6 +31,8 @@ export async function renderWithApis(
     entity?: Entity;
     deny?: string[];
     catalogApi?: unknown;
+    /** The signed-in user's ownership refs (user and groups), for views that put "yours" first. */
+    ownership?: string[];
   },
 ) {
   const apis: any[] = [
@@ -40,6 +43,14 @@ export async function renderWithApis(
     ],
   ];
   if (options.catalogApi) apis.push([catalogApiRef, options.catalogApi]);
+  if (options.ownership)
+    apis.push([
+      identityApiRef,
+      mockApis.identity({
+        userEntityRef: options.ownership[0],
+        ownershipEntityRefs: options.ownership,
+      }),
+    ]);
   // usePermission caches answers in SWR's global cache: a fresh cache per render keeps one
   // test's permissions from answering the next one's
   return renderInTestApp(

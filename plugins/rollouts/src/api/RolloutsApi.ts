@@ -1,5 +1,6 @@
 import { createApiRef } from '@backstage/core-plugin-api';
 import type {
+  AttentionList,
   DecisionEntry,
   DecisionEvidence,
   DecisionListEntry,
@@ -50,6 +51,8 @@ export interface RolloutsApi {
     body: { reason: string; idempotencyKey: string },
   ): Promise<RolloutActionResult>;
   getSummary(request?: SummaryRequest): Promise<RolloutsSummary>;
+  /** What needs a person now (the on-call view). */
+  getAttention(): Promise<AttentionList>;
   /** The post-rollout report, Markdown. */
   getReport(id: string): Promise<string>;
 }

@@ -1,6 +1,7 @@
 import type { DiscoveryApi, FetchApi } from '@backstage/core-plugin-api';
 import { ResponseError } from '@backstage/errors';
 import type {
+  AttentionList,
   DecisionEvidence,
   DecisionListEntry,
   DecisionPage,
@@ -87,6 +88,10 @@ export class RolloutsClient implements RolloutsApi {
         }),
       },
     );
+  }
+
+  getAttention(): Promise<AttentionList> {
+    return this.request('/v1/attention');
   }
 
   async getReport(id: string): Promise<string> {

@@ -1,0 +1,1 @@
+export { OnCallPage, ownFirst } from './OnCallPage';
