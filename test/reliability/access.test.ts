@@ -116,6 +116,15 @@ const ENDPOINTS: Endpoint[] = [
       headers: auth,
     }),
   },
+  {
+    route: 'GET /v1/rollouts/:id/decisions/:seq/evidence',
+    label: 'GET /v1/rollouts/:id/decisions/:seq/evidence',
+    build: (auth, ctx) => ({
+      method: 'GET',
+      path: `/v1/rollouts/${ctx.checkoutId}/decisions/1/evidence`,
+      headers: auth,
+    }),
+  },
   ...ACTIONS.map(action => ({
     route: 'POST /v1/rollouts/:id/actions/:action',
     label: `POST /v1/rollouts/:id/actions/${action}`,
@@ -143,6 +152,24 @@ const ENDPOINTS: Endpoint[] = [
     build: auth => ({
       method: 'GET',
       path: '/v1/decisions/verify',
+      headers: auth,
+    }),
+  },
+  {
+    route: 'GET /v1/decisions/export',
+    label: 'GET /v1/decisions/export',
+    build: auth => ({
+      method: 'GET',
+      path: '/v1/decisions/export?limit=10',
+      headers: auth,
+    }),
+  },
+  {
+    route: 'GET /v1/decisions/checkpoint-key',
+    label: 'GET /v1/decisions/checkpoint-key',
+    build: auth => ({
+      method: 'GET',
+      path: '/v1/decisions/checkpoint-key',
       headers: auth,
     }),
   },
@@ -272,6 +299,7 @@ function expected(route: string, p: Principal): 'ok' | 403 {
   switch (route) {
     case 'GET /v1/rollouts/:id':
     case 'GET /v1/rollouts/:id/decisions':
+    case 'GET /v1/rollouts/:id/decisions/:seq/evidence':
       return p === 'blocked' ? 403 : 'ok';
     case 'POST /v1/rollouts/:id/actions/:action':
       return p === 'owner' || p === 'ci' ? 'ok' : 403;
@@ -282,7 +310,7 @@ function expected(route: string, p: Principal): 'ok' | 403 {
     case 'POST /v1/webhooks/flagger/:hook':
       return p === 'ci' ? 'ok' : 403;
     default:
-      // health, list and summary (filtered by read permission), validate
+      // health, list, summary and the decision log export (filtered or redacted by read permission), validate, the checkpoint key
       return 'ok';
   }
 }
