@@ -210,3 +210,52 @@ export function kpiDeltas(evidence: unknown): Record<string, number> {
   }
   return out;
 }
+
+/**
+ * Worst burn rate of one view in an evidence snapshot: `service` (all the
+ * service's traffic) or `canary` (the new version's cohort), any SLI, any
+ * window, read as {@link worstBurnRate} reads them (the engine's
+ * `longBurn`; `burnRate` or `rate` in providers' history).
+ */
+export function viewBurnRate(
+  evidence: unknown,
+  view: 'service' | 'canary',
+): number | undefined {
+  const burn = (evidence as any)?.checks?.burn;
+  if (!isObject(burn) || !isObject(burn[view])) return undefined;
+  return worstBurnRate({ checks: { burn: { [view]: burn[view] } } });
+}
+
+/** One KPI of an evidence snapshot: canary − baseline and its always-valid interval. @public */
+export interface KpiInterval {
+  name: string;
+  /** canary − baseline on the signal's scale (relative: ratio − 1; absolute: a difference of means) */
+  difference: number | null;
+  /** always-valid confidence interval for `difference` (null when the engine had none) */
+  ci: [number, number] | null;
+  scale: 'relative' | 'absolute';
+  /** which way is good */
+  direction: 'increase' | 'decrease';
+}
+
+function isKpiKind(kind: unknown): boolean {
+  return (
+    kind === 'kpi' ||
+    kind === 'proportion' ||
+    kind === 'mean' ||
+    String(kind ?? '').startsWith('kpi')
+  );
+}
+
+/** The business KPIs of an evidence snapshot with their differences and intervals. */
+export function kpiIntervals(evidence: unknown): KpiInterval[] {
+  return readSignals(evidence)
+    .filter(s => isKpiKind(s.kind))
+    .map(s => ({
+      name: s.name,
+      difference: s.difference,
+      ci: s.ci,
+      scale: s.scale,
+      direction: s.direction,
+    }));
+}

@@ -198,12 +198,32 @@ export interface RolloutsSummary {
   rolledBack: number;
   /** Share of finished rollouts that promoted. */
   successRate: number | null;
-  /** Share of finished rollouts that ended rolled back, aborted or failed. */
+  /**
+   * Change-failure rate: of the releases that reached full traffic in the
+   * window, the share that needed a rollback (applied or not) or a
+   * roll-forward (a newer release ended its bake window) after that.
+   */
   changeFailureRate: number | null;
-  /** Mean minutes from rollout start to rollback. */
+  /** Mean minutes from a rollout's first harmful verdict to its applied rollback. */
   meanTimeToRollbackMinutes: number | null;
-  /** Mean minutes from the first non-continue verdict to the rollback. */
+  /** Mean minutes from a regressed version's deploy (rollout start) to its first harmful verdict. */
   meanDetectionLagMinutes: number | null;
+  /** Finished rollouts that ended rolled back, aborted or failed, per 100 finished. */
+  failedPer100?: number | null;
+  /** Releases that reached full traffic in the window, and of them those counted as change failures. */
+  reachedFull?: number;
+  changeFailures?: number;
+  /** Rollbacks and detections the two means are taken over. */
+  timedRollbacks?: number;
+  detections?: number;
+  /** Steps the automation completed / every promote or rollback action (rollouts active or finished in the window). */
+  automationSuccessRate?: number | null;
+  automatedSteps?: number;
+  allSteps?: number;
+  /** The SLO window error-budget shares are taken over, days. */
+  sloWindowDays?: number;
+  /** The most severe and most recent incidents associated with rollouts. */
+  incidents?: RolloutIncident[];
   services: ServiceSummary[];
   trend: Array<{
     day: string;
@@ -223,4 +243,47 @@ export interface ServiceSummary {
   budgetBurnRate: number | null;
   /** Mean relative KPI delta (canary vs baseline) across this period's rollouts, per KPI. */
   kpiImpact: Record<string, number>;
+  /** The KPIs of each active rollout's latest evidence, with their always-valid intervals. */
+  activeCohorts?: ActiveCohortKpis[];
+  /**
+   * Share of the service's error budget for the SLO window spent while its
+   * rollouts ran: Σ service-wide burn rate × time / SLO window over the
+   * logged decisions of its rollouts active or finished within the window.
+   */
+  budgetSpent?: number | null;
+  /** The part of `budgetSpent` the new versions' traffic spent: canary burn rate × its traffic share × time / SLO window. */
+  budgetSpentByRollouts?: number | null;
+}
+
+/** An active rollout's business KPIs on the dashboard. @public */
+export interface ActiveCohortKpis {
+  rolloutId: string;
+  version: string;
+  kpis: Array<{
+    name: string;
+    /** canary − baseline (relative: ratio − 1; absolute: difference of means) */
+    difference: number | null;
+    /** always-valid confidence interval for `difference` */
+    ci: [number, number] | null;
+    scale: 'relative' | 'absolute';
+    direction: 'increase' | 'decrease';
+  }>;
+}
+
+/** What kind of incident a rollout had. @public */
+export type RolloutIncidentKind =
+  'rollback-failed' | 'rollback' | 'hold-burn' | 'hold-stale';
+
+/** An incident associated with a rollout, from its decision log. @public */
+export interface RolloutIncident {
+  kind: RolloutIncidentKind;
+  /** When the decision was logged. */
+  at: string;
+  entityRef: string;
+  rolloutId: string;
+  version: string;
+  /** The decision's position in the log. */
+  seq: number;
+  /** The decision's first reason. */
+  reason: string;
 }

@@ -6,6 +6,7 @@ import {
   type PostgresServer,
 } from '@tollgate/test-support';
 import { GENESIS_HASH } from './canonical';
+import { emptyDeliveryState } from './deliveryFigures';
 import {
   DatabaseRolloutsStore,
   decisionHash,
@@ -474,6 +475,10 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
         finishedAt: undefined,
         burnRate: undefined,
         kpiDeltas: undefined,
+        id: inputs[3].id,
+        version: inputs[3].version,
+        kpiIntervals: undefined,
+        delivery: emptyDeliveryState(),
       },
     ]);
     expect(
@@ -482,6 +487,90 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     expect(
       await store.listRolloutFigures({ finishedSince: since }),
     ).toHaveLength(3);
+  });
+
+  it("folds every appended decision into its rollout's delivery figures, whichever way it is appended", async () => {
+    const t0 = Date.parse('2026-11-21T10:00:00.000Z');
+    const at = (min: number) => new Date(t0 + min * 60_000).toISOString();
+    const { rollout } = await store.upsertDiscovered(
+      rolloutInput({ startedAt: at(0) }),
+    );
+    const alerting = engineEvidence(0.04, 2);
+    (alerting.checks.burn.canary as any).alerting = true;
+    // appendDecisions: the registration, then an evaluation (service burn 0.1, canary 2 at 5%)
+    await store.appendDecisions([
+      decisionFor(rollout, 0, {
+        verdict: 'register',
+        evidence: null,
+        createdAt: at(0),
+      }),
+      decisionFor(rollout, 1, {
+        verdict: 'continue',
+        evidence: engineEvidence(0.04, 2),
+        createdAt: at(10),
+      }),
+    ]);
+    // updateRollouts: a hold on the canary's burn alert
+    const [held] = await store.updateRollouts([
+      {
+        rollout,
+        patch: { evidence: alerting },
+        decision: decisionFor(rollout, 2, {
+          verdict: 'hold',
+          evidence: alerting,
+          reasons: ['burn: page window alerting'],
+          createdAt: at(20),
+        }),
+      },
+    ]);
+    // finishAction: the rollback applied
+    await store.finishAction({
+      rollout: held!.rollout,
+      patch: { status: 'rolled-back', finishedAt: at(30) },
+      decision: decisionFor(rollout, 3, {
+        verdict: 'rollback',
+        outcome: 'applied',
+        evidence: null,
+        reasons: ['error rate: canary worse than baseline'],
+        createdAt: at(30),
+      }),
+    });
+    const [figures] = await store.listRolloutFigures({
+      finishedSince: at(0),
+    });
+    expect(figures.delivery).toEqual({
+      firstHarmAt: at(20),
+      rolledBackAt: at(30),
+      reachedFullAt: null,
+      failedAfterFullAt: null,
+      stepsAuto: 0,
+      stepsAll: 1,
+      // 0.1 × 600 s twice (10 → 20 → 30 min)
+      budgetService: expect.closeTo(120, 6),
+      // canary burn 2 × 5% share, the same
+      budgetCanary: expect.closeTo(120, 6),
+      burnService: null,
+      burnCanary: null,
+      burnAt: at(30),
+      incidents: [
+        {
+          kind: 'hold-burn',
+          at: at(20),
+          seq: 3,
+          reason: 'burn: page window alerting',
+        },
+        {
+          kind: 'rollback',
+          at: at(30),
+          seq: 4,
+          reason: 'error rate: canary worse than baseline',
+        },
+      ],
+    });
+    expect(figures.kpiIntervals).toEqual([
+      expect.objectContaining({ name: 'conversion', scale: 'relative' }),
+    ]);
+    expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 4 });
   });
 
   it('backfills the figure columns of existing rollouts when migrating', async () => {

@@ -21,6 +21,11 @@ import type {
 } from './decisionCheckpoints';
 import { appendInTransaction, type Dialect } from './decisionLog';
 import {
+  DELIVERY_COLUMNS,
+  deliveryStateOf,
+  foldDeliveryFigures,
+} from './deliveryFigures';
+import {
   applyPatch,
   LIST_COLUMNS,
   parseJson,
@@ -278,6 +283,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
           toLog.filter((d): d is NewDecision => d !== undefined),
           json,
         );
+        await foldDeliveryFigures(trx, this.#isPg, logged);
         let next = 0;
         return rows.map((rollout, i) =>
           rollout
@@ -315,6 +321,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
           [update.decision],
           json,
         );
+        await foldDeliveryFigures(trx, this.#isPg, [decision]);
         return {
           rollout: applied.has(update.rollout.id)
             ? applyPatch(update.rollout, update.patch, updatedAt)
@@ -333,9 +340,11 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   async appendDecisions(decisions: NewDecision[]): Promise<DecisionEntry[]> {
     if (!decisions.length) return [];
     return this.#write(() =>
-      this.#db.transaction(trx =>
-        appendInTransaction(trx, this.#dialect, decisions),
-      ),
+      this.#db.transaction(async trx => {
+        const logged = await appendInTransaction(trx, this.#dialect, decisions);
+        await foldDeliveryFigures(trx, this.#isPg, logged);
+        return logged;
+      }),
     );
   }
 
@@ -354,6 +363,10 @@ export class DatabaseRolloutsStore implements RolloutsStore {
         'finished_at',
         'burn_rate',
         'kpi_deltas',
+        'id',
+        'version',
+        'kpi_intervals',
+        ...DELIVERY_COLUMNS,
       )
       .where(b =>
         b
@@ -378,6 +391,12 @@ export class DatabaseRolloutsStore implements RolloutsStore {
             ? undefined
             : Number(row.burn_rate),
         kpiDeltas: row.kpi_deltas ? JSON.parse(row.kpi_deltas) : undefined,
+        id: row.id,
+        version: row.version,
+        kpiIntervals: row.kpi_intervals
+          ? JSON.parse(row.kpi_intervals)
+          : undefined,
+        delivery: deliveryStateOf(row),
       });
     }
     return out;

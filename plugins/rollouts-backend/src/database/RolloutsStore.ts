@@ -1,4 +1,5 @@
 import type {
+  KpiInterval,
   DecisionChainVerification,
   DecisionEntry,
   DecisionListEntry,
@@ -8,6 +9,7 @@ import type {
 } from '@tollgate/plugin-rollouts-common';
 import type { DecisionRow } from './decisionChain';
 import type { DecisionCheckpoint } from './decisionCheckpoints';
+import type { DeliveryState } from './deliveryFigures';
 
 /** Which decisions a list reads. */
 export interface DecisionQuery {
@@ -64,6 +66,12 @@ export interface RolloutFigures {
   burnRate?: number;
   /** Relative canary–baseline KPI deltas in its latest evidence. */
   kpiDeltas?: Record<string, number>;
+  id?: string;
+  version?: string;
+  /** The KPIs of its latest evidence with their always-valid intervals. */
+  kpiIntervals?: KpiInterval[];
+  /** Its delivery figures, folded from its decisions (see `deliveryFigures.ts`). */
+  delivery?: DeliveryState;
 }
 
 /** One conditional update of a batch, with the decision to log when it applies. */

@@ -8,18 +8,34 @@
  * with a new migration that recomputes the columns.
  */
 
-import { kpiDeltas, worstBurnRate } from '@tollgate/plugin-rollouts-common';
+import {
+  kpiDeltas,
+  kpiIntervals,
+  worstBurnRate,
+} from '@tollgate/plugin-rollouts-common';
 
-export { kpiDeltas, worstBurnRate };
+export { kpiDeltas, kpiIntervals, worstBurnRate };
 
-/** The two figure columns for an evidence snapshot (or its absence). */
+/**
+ * The figure columns for an evidence snapshot (or its absence); since
+ * migration `20261206200000_rollout_delivery_figures.js` also
+ * `kpi_intervals` (the KPIs with their always-valid intervals, for the
+ * active cohorts' panel).
+ */
 export function figureColumns(
   evidence: Record<string, unknown> | null | undefined,
-): { burn_rate: number | null; kpi_deltas: string | null } {
-  if (!evidence) return { burn_rate: null, kpi_deltas: null };
+): {
+  burn_rate: number | null;
+  kpi_deltas: string | null;
+  kpi_intervals: string | null;
+} {
+  if (!evidence)
+    return { burn_rate: null, kpi_deltas: null, kpi_intervals: null };
   const deltas = kpiDeltas(evidence);
+  const intervals = kpiIntervals(evidence);
   return {
     burn_rate: worstBurnRate(evidence) ?? null,
     kpi_deltas: Object.keys(deltas).length ? JSON.stringify(deltas) : null,
+    kpi_intervals: intervals.length ? JSON.stringify(intervals) : null,
   };
 }

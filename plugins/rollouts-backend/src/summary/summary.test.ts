@@ -1,5 +1,11 @@
+import type { DecisionEntry } from '@tollgate/plugin-rollouts-common';
+import {
+  emptyDeliveryState,
+  foldDecision,
+  SUPERSEDED_REASON,
+} from '../database/deliveryFigures';
 import type { RolloutFigures, RolloutsStore } from '../database/RolloutsStore';
-import { computeSummary, worstBurnRate } from './summary';
+import { computeSummary, SLO_WINDOW_DAYS, worstBurnRate } from './summary';
 
 const NOW = Date.parse('2026-11-21T12:00:00.000Z');
 const at = (hoursAgo: number) =>
@@ -69,10 +75,14 @@ describe('computeSummary', () => {
       promoted: 1,
       rolledBack: 1,
       successRate: 0.5,
-      changeFailureRate: 0.5,
+      failedPer100: 50,
+      // no decision folded into these rows: no delivery figures
+      changeFailureRate: null,
+      meanTimeToRollbackMinutes: null,
+      meanDetectionLagMinutes: null,
+      automationSuccessRate: null,
+      incidents: [],
     });
-    expect(s.meanTimeToRollbackMinutes).toBeCloseTo(60, 6);
-    expect(s.meanDetectionLagMinutes).toBeCloseTo(30, 6);
     expect(s.services).toEqual([
       {
         entityRef: 'component:default/a',
@@ -81,6 +91,9 @@ describe('computeSummary', () => {
         rolledBack: 0,
         budgetBurnRate: null,
         kpiImpact: { conversion: 0.02 },
+        activeCohorts: [],
+        budgetSpent: null,
+        budgetSpentByRollouts: null,
       },
       {
         entityRef: 'component:default/b',
@@ -89,6 +102,9 @@ describe('computeSummary', () => {
         rolledBack: 1,
         budgetBurnRate: 2.5,
         kpiImpact: { conversion: -0.1 },
+        activeCohorts: [],
+        budgetSpent: null,
+        budgetSpentByRollouts: null,
       },
     ]);
     expect(s.trend).toHaveLength(30);
@@ -164,5 +180,288 @@ describe('computeSummary', () => {
       }),
     ).toBe(3);
     expect(worstBurnRate({ signals: [] })).toBeUndefined();
+  });
+});
+
+/** A constructed decision log, folded as the store folds it on append. */
+type LogLine = Partial<Omit<DecisionEntry, 'createdAt'>> & {
+  min: number;
+  verdict: DecisionEntry['verdict'];
+};
+
+const T0 = NOW - 10 * 3_600_000;
+const atMin = (min: number) => new Date(T0 + min * 60_000).toISOString();
+const LADDER = [{ weight: 5 }, { weight: 25 }, { weight: 100 }];
+let seq = 0;
+
+function rolloutFrom(
+  entityRef: string,
+  status: RolloutFigures['status'],
+  lines: LogLine[],
+  extra: Partial<RolloutFigures> = {},
+): RolloutFigures {
+  let delivery = emptyDeliveryState();
+  for (const { min, ...line } of lines)
+    delivery = foldDecision(
+      delivery,
+      {
+        seq: ++seq,
+        rolloutId: entityRef,
+        kind: 'automatic',
+        outcome: 'none',
+        reasons: [`${line.verdict} at ${min}`],
+        evidence: null,
+        stepIndex: 0,
+        ...line,
+        createdAt: atMin(min),
+      },
+      LADDER,
+    );
+  const last = lines[lines.length - 1].min;
+  const active = status === 'progressing';
+  return {
+    entityRef,
+    id: `${entityRef}#${seq}`,
+    version: '1.0.0',
+    status,
+    startedAt: atMin(0),
+    stepStartedAt: atMin(0),
+    finishedAt: active ? undefined : atMin(last),
+    delivery,
+    ...extra,
+  };
+}
+
+/** Evidence with one burn window per view; `alerting` marks the canary's alert. */
+function burnEvidence(service: number, canary: number, alerting = false) {
+  return {
+    checks: {
+      burn: {
+        service: {
+          availability: [{ name: 'page', longBurn: service }],
+          alerting: false,
+        },
+        canary: {
+          availability: [{ name: 'page', longBurn: canary, alerting }],
+          alerting,
+        },
+      },
+    },
+  };
+}
+
+const harmHold = (min: number): LogLine => ({
+  min,
+  verdict: 'hold',
+  evidence: burnEvidence(0.5, 8, true),
+  reasons: ['burn: the canary spends its budget 8× too fast'],
+});
+const promote = (min: number, stepIndex: number): LogLine => ({
+  min,
+  verdict: 'promote',
+  outcome: 'applied',
+  stepIndex,
+});
+
+describe('computeSummary on a constructed decision log', () => {
+  const summaryOf = async (figures: RolloutFigures[]) =>
+    computeSummary(fakeStore(figures).store, {
+      days: 7,
+      now: new Date(NOW),
+    });
+
+  it('mean time to rollback: first harmful verdict → applied rollback; detection lag: deploy → first harmful verdict', async () => {
+    const s = await summaryOf([
+      // harm at 20 (a hold on the canary's burn alert), rolled back at 30
+      rolloutFrom('component:default/a', 'rolled-back', [
+        { min: 0, verdict: 'register' },
+        { min: 10, verdict: 'continue', evidence: burnEvidence(0.1, 0.2) },
+        harmHold(20),
+        { min: 30, verdict: 'rollback', outcome: 'applied' },
+      ]),
+      // a failed rollback at 45 is the first harmful verdict; applied at 50
+      rolloutFrom('component:default/b', 'rolled-back', [
+        { min: 0, verdict: 'register' },
+        { min: 40, verdict: 'hold', reasons: ['canary telemetry stale'] },
+        { min: 45, verdict: 'rollback', outcome: 'failed' },
+        { min: 50, verdict: 'rollback', outcome: 'applied' },
+      ]),
+      // a clean release: neither figure
+      rolloutFrom('component:default/c', 'promoted', [
+        { min: 0, verdict: 'register' },
+        promote(30, 0),
+        promote(60, 1),
+      ]),
+    ]);
+    expect(s.meanTimeToRollbackMinutes).toBeCloseTo((10 + 5) / 2, 9);
+    expect(s.timedRollbacks).toBe(2);
+    expect(s.meanDetectionLagMinutes).toBeCloseTo((20 + 45) / 2, 9);
+    expect(s.detections).toBe(2);
+  });
+
+  it('failed rollouts per 100 finished, and the change-failure rate of releases that reached full', async () => {
+    const s = await summaryOf([
+      // rolled back before full: a failed rollout, not a change failure
+      rolloutFrom('component:default/a', 'rolled-back', [
+        { min: 0, verdict: 'register' },
+        { min: 5, verdict: 'rollback', outcome: 'applied' },
+      ]),
+      // reached full at 60 (the promotion into the 100% step), rolled back by the bake watch at 90
+      rolloutFrom('component:default/b', 'rolled-back', [
+        promote(30, 0),
+        promote(60, 1),
+        { min: 90, verdict: 'rollback', outcome: 'applied' },
+      ]),
+      // reached full, then a newer release ended its bake window: a roll-forward
+      rolloutFrom('component:default/c', 'promoted', [
+        promote(30, 0),
+        promote(60, 1),
+        {
+          min: 70,
+          verdict: 'observe',
+          reasons: [`watch ended: ${SUPERSEDED_REASON}`],
+        },
+      ]),
+      // reached full and stayed
+      rolloutFrom('component:default/d', 'promoted', [
+        promote(30, 0),
+        promote(60, 1),
+      ]),
+    ]);
+    expect(s.finishedRollouts).toBe(4);
+    expect(s.failedPer100).toBeCloseTo(50, 9);
+    expect(s.reachedFull).toBe(3);
+    expect(s.changeFailures).toBe(2);
+    expect(s.changeFailureRate).toBeCloseTo(2 / 3, 9);
+    // no longer 1 − success rate
+    expect(s.changeFailureRate).not.toBeCloseTo(1 - s.successRate!, 3);
+  });
+
+  it('automation success: steps the automation completed / every promote or rollback action', async () => {
+    const s = await summaryOf([
+      rolloutFrom('component:default/a', 'promoted', [
+        promote(10, 0),
+        // a person promoted this step
+        {
+          min: 20,
+          verdict: 'promote',
+          outcome: 'applied',
+          kind: 'manual',
+          stepIndex: 1,
+        },
+      ]),
+      rolloutFrom('component:default/b', 'rolled-back', [
+        promote(10, 0),
+        // the deploy system refused, then took, the rollback
+        { min: 20, verdict: 'rollback', outcome: 'failed', stepIndex: 1 },
+        { min: 25, verdict: 'rollback', outcome: 'applied', stepIndex: 1 },
+        // evaluations are no steps
+        { min: 30, verdict: 'continue' },
+      ]),
+    ]);
+    expect(s.automatedSteps).toBe(2);
+    expect(s.allSteps).toBe(5);
+    expect(s.automationSuccessRate).toBeCloseTo(2 / 5, 9);
+  });
+
+  it("error budget: burn rate × time / SLO window, each decision's rates held until the next, an active rollout's until now", async () => {
+    const s = await summaryOf([
+      // service burn 2 from 0 to 60 min; the canary's 4 at 5% then 10 at 25%
+      rolloutFrom('component:default/a', 'promoted', [
+        { min: 0, verdict: 'continue', evidence: burnEvidence(2, 4) },
+        { ...promote(30, 0), evidence: burnEvidence(2, 10) },
+        // the promotion to full ends the exposure: nothing after it counts
+        { ...promote(60, 1), evidence: burnEvidence(2, 10) },
+        { min: 600, verdict: 'observe' },
+      ]),
+      // active: service burn 1 since 540 min (now is 600)
+      rolloutFrom('component:default/a', 'progressing', [
+        { min: 540, verdict: 'continue', evidence: burnEvidence(1, 2) },
+      ]),
+    ]);
+    const window = SLO_WINDOW_DAYS * 86_400;
+    const [a] = s.services;
+    expect(s.sloWindowDays).toBe(SLO_WINDOW_DAYS);
+    expect(a.budgetSpent).toBeCloseTo((2 * 3600 + 1 * 3600) / window, 12);
+    expect(a.budgetSpentByRollouts).toBeCloseTo(
+      (4 * 0.05 * 1800 + 10 * 0.25 * 1800 + 2 * 0.05 * 3600) / window,
+      12,
+    );
+  });
+
+  it('lists the incidents most severe first, then newest, with the service, version and decision', async () => {
+    const s = await summaryOf([
+      rolloutFrom('component:default/a', 'rolled-back', [
+        harmHold(10),
+        { min: 20, verdict: 'rollback', outcome: 'applied' },
+      ]),
+      rolloutFrom(
+        'component:default/b',
+        'progressing',
+        [
+          {
+            min: 30,
+            verdict: 'hold',
+            evidence: { checks: { freshness: { stale: true } } },
+            reasons: ['canary telemetry stale for 3 ticks'],
+          },
+          { min: 40, verdict: 'rollback', outcome: 'failed' },
+          // a hold for another reason is no incident
+          { min: 50, verdict: 'hold', reasons: ['waiting for approval'] },
+        ],
+        { version: '2.1.0' },
+      ),
+    ]);
+    expect(
+      s.incidents!.map(i => [i.kind, i.entityRef, i.at.slice(11, 16)]),
+    ).toEqual([
+      ['rollback-failed', 'component:default/b', '02:40'],
+      ['rollback', 'component:default/a', '02:20'],
+      ['hold-burn', 'component:default/a', '02:10'],
+      ['hold-stale', 'component:default/b', '02:30'],
+    ]);
+    expect(s.incidents![0]).toMatchObject({
+      version: '2.1.0',
+      reason: 'rollback at 40',
+      rolloutId: expect.stringContaining('component:default/b'),
+      seq: expect.any(Number),
+    });
+  });
+
+  it("shows the active cohorts' KPI differences with their always-valid intervals", async () => {
+    const kpis = [
+      {
+        name: 'conversion',
+        difference: -0.02,
+        ci: [-0.05, 0.01] as [number, number],
+        scale: 'relative' as const,
+        direction: 'increase' as const,
+      },
+    ];
+    const s = await summaryOf([
+      {
+        entityRef: 'component:default/a',
+        id: 'r1',
+        version: '3.0.0',
+        status: 'progressing',
+        startedAt: atMin(0),
+        stepStartedAt: atMin(0),
+        kpiIntervals: kpis,
+      },
+      // finished: its KPIs are in kpiImpact, not among the active cohorts
+      {
+        entityRef: 'component:default/a',
+        id: 'r0',
+        version: '2.9.0',
+        status: 'promoted',
+        startedAt: atMin(0),
+        stepStartedAt: atMin(0),
+        finishedAt: atMin(10),
+        kpiIntervals: kpis,
+      },
+    ]);
+    expect(s.services[0].activeCohorts).toEqual([
+      { rolloutId: 'r1', version: '3.0.0', kpis },
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import type {
+  RolloutIncident,
   RolloutsSummary,
   ServiceSummary,
 } from '@tollgate/plugin-rollouts-common';
@@ -77,59 +78,147 @@ export async function computeSummary(
   return entry.summary;
 }
 
+/** The SLO window error-budget shares are taken over, days. */
+export const SLO_WINDOW_DAYS = 30;
+
+/** How many incidents the dashboard lists. */
+export const TOP_INCIDENTS = 10;
+
+/** Incidents by severity, most severe first. */
+const INCIDENT_RANK: Record<RolloutIncident['kind'], number> = {
+  'rollback-failed': 0,
+  rollback: 1,
+  'hold-burn': 2,
+  'hold-stale': 3,
+};
+
+const minutesBetween = (from: string, to: string) =>
+  (Date.parse(to) - Date.parse(from)) / 60_000;
+
 async function summarize(
   store: RolloutsStore,
   options: { days: number; entityRefs?: string[]; now?: Date },
 ): Promise<RolloutsSummary> {
   const now = options.now ?? new Date();
   const since = new Date(now.getTime() - options.days * DAY).toISOString();
-  const rollouts = await store.listRolloutFigures({
+  const sloWindowMs = SLO_WINDOW_DAYS * DAY;
+  const sloSince = new Date(now.getTime() - sloWindowMs).toISOString();
+  // one read covers the summary's window and the SLO window
+  const all = await store.listRolloutFigures({
     entityRefs: options.entityRefs,
-    finishedSince: since,
+    finishedSince: since < sloSince ? since : sloSince,
   });
+  const inWindow = (r: RolloutFigures) =>
+    !r.finishedAt || r.finishedAt >= since;
+  const rollouts = all.filter(inWindow);
   const active = rollouts.filter(r => !r.finishedAt);
-  const finished = rollouts.filter(r => r.finishedAt && r.finishedAt >= since);
+  const finished = rollouts.filter(r => r.finishedAt);
   const promoted = finished.filter(r => r.status === 'promoted');
   const rolledBack = finished.filter(r => r.status === 'rolled-back');
   const failedish = finished.filter(r => r.status !== 'promoted');
 
-  const ttr = rolledBack.map(
-    r => (Date.parse(r.finishedAt!) - Date.parse(r.startedAt)) / 60_000,
-  );
-  const lag = rolledBack.map(
-    r => (Date.parse(r.finishedAt!) - Date.parse(r.stepStartedAt)) / 60_000,
+  // Delivery metrics, from the figures folded out of each rollout's decisions.
+  const ttr: number[] = [];
+  const lag: number[] = [];
+  let reachedFull = 0;
+  let changeFailures = 0;
+  let automatedSteps = 0;
+  let allSteps = 0;
+  const incidents: RolloutIncident[] = [];
+  for (const r of rollouts) {
+    const d = r.delivery;
+    if (!d) continue;
+    // MTTR: first harmful verdict → applied rollback, for rollbacks applied in the window
+    if (d.rolledBackAt && d.rolledBackAt >= since && d.firstHarmAt)
+      ttr.push(minutesBetween(d.firstHarmAt, d.rolledBackAt));
+    // detection lag: deploy of the version (rollout start) → first harmful verdict, detected in the window
+    if (d.firstHarmAt && d.firstHarmAt >= since)
+      lag.push(minutesBetween(r.startedAt, d.firstHarmAt));
+    // change failures: of the releases that reached full in the window, those rolled back (or rolled forward) after it
+    if (d.reachedFullAt && d.reachedFullAt >= since) {
+      reachedFull++;
+      if (d.failedAfterFullAt) changeFailures++;
+    }
+    automatedSteps += d.stepsAuto;
+    allSteps += d.stepsAll;
+    for (const i of d.incidents) {
+      if (i.at < since) continue;
+      incidents.push({
+        ...i,
+        entityRef: r.entityRef,
+        rolloutId: r.id ?? '',
+        version: r.version ?? '',
+      });
+    }
+  }
+  incidents.sort(
+    (a, b) =>
+      INCIDENT_RANK[a.kind] - INCIDENT_RANK[b.kind] ||
+      Date.parse(b.at) - Date.parse(a.at) ||
+      b.seq - a.seq,
   );
 
   const byService = new Map<string, RolloutFigures[]>();
-  for (const r of rollouts) {
+  for (const r of all) {
     const list = byService.get(r.entityRef) ?? [];
     list.push(r);
     byService.set(r.entityRef, list);
   }
-  const services: ServiceSummary[] = [...byService.entries()].map(
-    ([entityRef, list]) => {
-      const burns = list
-        .filter(r => !r.finishedAt)
-        .map(r => r.burnRate)
-        .filter((x): x is number => x !== undefined);
-      const kpiSums: Record<string, number[]> = {};
-      for (const r of list) {
-        if (!r.finishedAt || !r.kpiDeltas) continue;
-        for (const [k, v] of Object.entries(r.kpiDeltas))
-          (kpiSums[k] ??= []).push(v);
+  const services: ServiceSummary[] = [];
+  for (const [entityRef, everything] of byService) {
+    const list = everything.filter(inWindow);
+    const burns = list
+      .filter(r => !r.finishedAt)
+      .map(r => r.burnRate)
+      .filter((x): x is number => x !== undefined);
+    const kpiSums: Record<string, number[]> = {};
+    for (const r of list) {
+      if (!r.finishedAt || !r.kpiDeltas) continue;
+      for (const [k, v] of Object.entries(r.kpiDeltas))
+        (kpiSums[k] ??= []).push(v);
+    }
+    // Error budget: burn × time over the SLO window, for rollouts active or finished within it;
+    // an active rollout's latest rates hold until now.
+    let spent = 0;
+    let byRollouts = 0;
+    let known = false;
+    for (const r of everything) {
+      const d = r.delivery;
+      if (!d || d.burnAt === null) continue;
+      if (r.finishedAt && r.finishedAt < sloSince) continue;
+      known = true;
+      let service = d.budgetService;
+      let canary = d.budgetCanary;
+      if (!r.finishedAt) {
+        const open = Math.max(0, (now.getTime() - Date.parse(d.burnAt)) / 1000);
+        service += (d.burnService ?? 0) * open;
+        canary += (d.burnCanary ?? 0) * open;
       }
-      return {
-        entityRef,
-        activeRollouts: list.filter(r => !r.finishedAt).length,
-        finishedRollouts: list.filter(r => r.finishedAt).length,
-        rolledBack: list.filter(r => r.status === 'rolled-back').length,
-        budgetBurnRate: burns.length ? Math.max(...burns) : null,
-        kpiImpact: Object.fromEntries(
-          Object.entries(kpiSums).map(([k, v]) => [k, mean(v)!]),
-        ),
-      };
-    },
-  );
+      spent += service;
+      byRollouts += canary;
+    }
+    const activeCohorts = list
+      .filter(r => !r.finishedAt && r.kpiIntervals?.length)
+      .map(r => ({
+        rolloutId: r.id ?? '',
+        version: r.version ?? '',
+        kpis: r.kpiIntervals!,
+      }));
+    if (!list.length && !known) continue;
+    services.push({
+      entityRef,
+      activeRollouts: list.filter(r => !r.finishedAt).length,
+      finishedRollouts: list.filter(r => r.finishedAt).length,
+      rolledBack: list.filter(r => r.status === 'rolled-back').length,
+      budgetBurnRate: burns.length ? Math.max(...burns) : null,
+      kpiImpact: Object.fromEntries(
+        Object.entries(kpiSums).map(([k, v]) => [k, mean(v)!]),
+      ),
+      activeCohorts,
+      budgetSpent: known ? spent / (sloWindowMs / 1000) : null,
+      budgetSpentByRollouts: known ? byRollouts / (sloWindowMs / 1000) : null,
+    });
+  }
   services.sort((a, b) => collator.compare(a.entityRef, b.entityRef));
 
   const trendMap = new Map<
@@ -159,11 +248,21 @@ async function summarize(
     promoted: promoted.length,
     rolledBack: rolledBack.length,
     successRate: finished.length ? promoted.length / finished.length : null,
-    changeFailureRate: finished.length
-      ? failedish.length / finished.length
+    failedPer100: finished.length
+      ? (100 * failedish.length) / finished.length
       : null,
+    changeFailureRate: reachedFull ? changeFailures / reachedFull : null,
+    reachedFull,
+    changeFailures,
     meanTimeToRollbackMinutes: mean(ttr),
+    timedRollbacks: ttr.length,
     meanDetectionLagMinutes: mean(lag),
+    detections: lag.length,
+    automationSuccessRate: allSteps ? automatedSteps / allSteps : null,
+    automatedSteps,
+    allSteps,
+    sloWindowDays: SLO_WINDOW_DAYS,
+    incidents: incidents.slice(0, TOP_INCIDENTS),
     services,
     trend: [...trendMap.entries()].map(([day, v]) => ({ day, ...v })),
   };
