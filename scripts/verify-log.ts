@@ -1,11 +1,12 @@
 /**
- * npm run --silent verify-log -- FILE [--key KEY.pem] [--checkpoint KEPT.json]
+ * npm run --silent verify-log -- FILE [--key KEY.pem]... [--checkpoint KEPT.json]
  *
  * Verifies an export of the decision log (`GET /api/rollouts/v1/decisions/export`,
  * NDJSON) without a database: recomputes every entry's hash from its stored
  * columns and its link to the entry before, checks every checkpoint against
  * its entry and, with --key (the PEM from `GET /v1/decisions/checkpoint-key`),
- * its Ed25519 signature. --checkpoint names a checkpoint the reader kept from
+ * its Ed25519 signature (after a key rotation, give every key: each
+ * checkpoint is checked with the key its `keyId` names). --checkpoint names a checkpoint the reader kept from
  * an earlier export (a `checkpoint` line of it, or just its object): the
  * export must hold that entry with that hash, so a chain rewritten in the
  * database since is caught. The hashing is the backend's own
@@ -21,7 +22,7 @@ import type { DecisionCheckpoint } from '../plugins/rollouts-backend/src/databas
 import { ExportVerifier } from '../plugins/rollouts-backend/src/database/decisionExport';
 
 const USAGE =
-  'usage: npm run --silent verify-log -- FILE [--key KEY.pem] [--checkpoint KEPT.json]\n';
+  'usage: npm run --silent verify-log -- FILE [--key KEY.pem]... [--checkpoint KEPT.json]\n';
 
 function fail(message: string): number {
   process.stderr.write(`verify-log: ${message}\n`);
@@ -31,14 +32,14 @@ function fail(message: string): number {
 async function main(argv: string[]): Promise<number> {
   const args = argv.filter(a => a !== '--');
   let file: string | undefined;
-  let keyFile: string | undefined;
+  const keyFiles: string[] = [];
   let keptFile: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--key' || a === '--checkpoint') {
       const value = args[++i];
       if (!value) return fail(`${a} needs a file\n${USAGE}`);
-      if (a === '--key') keyFile = value;
+      if (a === '--key') keyFiles.push(value);
       else keptFile = value;
     } else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE);
@@ -51,10 +52,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!file) return fail(`no export file\n${USAGE}`);
 
-  let publicKey: KeyObject | undefined;
-  if (keyFile) {
+  const publicKeys: KeyObject[] = [];
+  for (const keyFile of keyFiles) {
     try {
-      publicKey = checkpointPublicKey(readFileSync(keyFile, 'utf8'));
+      publicKeys.push(checkpointPublicKey(readFileSync(keyFile, 'utf8')));
     } catch (e) {
       return fail(
         `${keyFile}: not an Ed25519 public key: ${(e as Error).message}`,
@@ -77,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const verifier = new ExportVerifier({ publicKey, kept });
+  const verifier = new ExportVerifier({ publicKey: publicKeys, kept });
   try {
     // Lines end at "\n" only (readline would also split at U+2028 and U+2029, which JSON text may hold).
     let rest = '';
@@ -109,9 +110,9 @@ async function main(argv: string[]): Promise<number> {
     out.push(
       `  ${r.redacted} entries redacted (no permission to read them): their links checked, their content not`,
     );
-  if (publicKey)
+  if (publicKeys.length)
     out.push(
-      `  ${r.checkpoints} checkpoints, every signature verified with ${keyFile}`,
+      `  ${r.checkpoints} checkpoints, every signature verified with ${keyFiles.join(', ')}`,
     );
   else
     out.push(

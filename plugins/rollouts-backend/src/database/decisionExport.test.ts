@@ -321,6 +321,31 @@ describe('decision log export and verify-log (SQLite)', () => {
     expect(verifyExportText(moved).broken?.seq).toBe(11);
   });
 
+  it('after a key rotation checks each checkpoint with the key it names', async () => {
+    knex = await sqlite();
+    const next = keyPair();
+    await DatabaseRolloutsStore.fromKnex(knex, {
+      checkpoints: new CheckpointSigner(keys.privatePem, 5),
+    }).appendDecisions([1, 2, 3, 4, 5, 6].map(i => decision(i)));
+    const rotated = DatabaseRolloutsStore.fromKnex(knex, {
+      checkpoints: new CheckpointSigner(next.privatePem, 5),
+    });
+    await rotated.appendDecisions([7, 8, 9, 10, 11].map(i => decision(i)));
+    const text = await exportText(rotated);
+    const both = [keys.publicPem, next.publicPem].map(checkpointPublicKey);
+    expect(verifyExportText(text, { publicKey: both })).toMatchObject({
+      ok: true,
+      checkpoints: 2,
+      signaturesVerified: 2,
+    });
+    // only the new key: the old checkpoint is not taken on trust
+    expect(verifyExportText(text, { publicKey: [both[1]] }).broken?.seq).toBe(
+      5,
+    );
+    // the backend checks its own key's checkpoints and leaves the old key's to their entries
+    expect(await rotated.verifyDecisions()).toEqual({ ok: true, checked: 11 });
+  });
+
   it('redacts entries the reader may not read: their links are checked, their content is not', async () => {
     knex = await sqlite();
     const store = DatabaseRolloutsStore.fromKnex(knex);

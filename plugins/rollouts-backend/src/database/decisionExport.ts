@@ -3,6 +3,7 @@ import type { RolloutsStore } from './RolloutsStore';
 import { ChainVerifier, type DecisionRow } from './decisionChain';
 import {
   checkpointSignatureValid,
+  keyIdOf,
   type DecisionCheckpoint,
 } from './decisionCheckpoints';
 
@@ -110,7 +111,7 @@ export async function* exportLines(
 
 export interface ExportVerifyOptions {
   /** Check each checkpoint's signature with this public key; without it signatures are reported unverified. */
-  publicKey?: KeyObject;
+  publicKey?: KeyObject | KeyObject[];
   /** A checkpoint the reader kept from an earlier export: the export must reach its seq and have its hash there. */
   kept?: DecisionCheckpoint;
 }
@@ -275,8 +276,19 @@ export class ExportVerifier {
         seq,
       );
     }
-    if (this.#options.publicKey) {
-      if (!checkpointSignatureValid(checkpoint, this.#options.publicKey)) {
+    const keys = this.#keys();
+    if (keys.size) {
+      // The checkpoint names its key; with several keys (a rotation) the one of that id checks it.
+      const key =
+        keys.get(checkpoint.keyId) ??
+        (keys.size === 1 ? [...keys.values()][0] : undefined);
+      if (!key) {
+        return this.#fail(
+          `checkpoint at seq ${seq} is signed with key ${JSON.stringify(checkpoint.keyId)}, which no given key is`,
+          seq,
+        );
+      }
+      if (!checkpointSignatureValid(checkpoint, key)) {
         return this.#fail(
           `checkpoint at seq ${seq}: the signature does not verify with the given key`,
           seq,
@@ -285,6 +297,17 @@ export class ExportVerifier {
       this.result.signaturesVerified++;
     }
     return true;
+  }
+
+  #keyMap?: Map<string, KeyObject>;
+
+  /** The given public keys by key id. */
+  #keys(): Map<string, KeyObject> {
+    if (!this.#keyMap) {
+      const list = [this.#options.publicKey ?? []].flat();
+      this.#keyMap = new Map(list.map(k => [keyIdOf(k), k]));
+    }
+    return this.#keyMap;
   }
 
   /** Ends the verification: the export must be complete, and reach the kept checkpoint. */
@@ -333,7 +356,7 @@ export class ExportVerifier {
       );
       return this.result;
     }
-    if (this.result.checkpoints > 0 && !this.#options.publicKey) {
+    if (this.result.checkpoints > 0 && this.#keys().size === 0) {
       this.result.notes.push(
         `${this.result.checkpoints} checkpoint signatures NOT verified (no key given)`,
       );
