@@ -11,7 +11,7 @@ import {
   assertPostgresOrSkip,
   startPostgres,
   type PostgresServer,
-} from '../../../../test/support/postgres';
+} from '@tollgate/test-support';
 import type { DecisionEntry } from '@tollgate/plugin-rollouts-common';
 import {
   DatabaseRolloutsStore,
@@ -362,6 +362,37 @@ describe('GateLoop: the whole-rollout gate', () => {
       new Date(r.watch!.endsAt).getTime(),
     );
     expect((await w.store.verifyDecisions()).ok).toBe(true);
+    await w.knex.destroy();
+  });
+
+  it('never rolls back a newer release: harm found after the deploy system moved on ends the watch instead', async () => {
+    const w = await world(FAST, 'regression-after-promotion');
+    const loop = w.newLoop();
+    await runUntil(
+      w,
+      loop,
+      400,
+      async () => (await w.store.listRollouts({}))[0]?.status === 'promoted',
+    );
+    // the deploy system moved on to a newer release the sync has not imported yet
+    const getRollout = w.simulation.deploy.getRollout;
+    w.simulation.deploy.getRollout = async target => {
+      const pr = await getRollout(target);
+      return pr && { ...pr, externalId: `${target}@9.9.9` };
+    };
+    await runUntil(
+      w,
+      loop,
+      200,
+      async () => (await only(w)).watch?.state !== 'watching',
+    );
+    const r = await only(w);
+    expect(w.rollbackCalls).toBe(0);
+    expect(r.status).toBe('promoted');
+    expect(r.watch?.state).toBe('ended');
+    expect(r.watch?.reasons[0]).toMatch(
+      /^watch ended: harm found, but checkout\/cart-service already runs a newer rollout/,
+    );
     await w.knex.destroy();
   });
 

@@ -11,7 +11,7 @@ import {
 import type { RolloutEvents } from '../events/RolloutEvents';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
-import { errorMessage, type RetryOptions } from '../providers/retry';
+import { errorMessage, withRetry, type RetryOptions } from '../providers/retry';
 import { GateStateCache } from './gateStates';
 import { readCohortTelemetry } from '../evaluation/RolloutEvaluator';
 import { bakeWindowOf, watchRun } from './watch';
@@ -351,6 +351,16 @@ export class GateLoop {
             run.retry,
           ),
         tickSeconds: this.#o.telemetryStepSeconds,
+        currentExternalId: async () =>
+          (
+            await withRetry(
+              () =>
+                this.#o.providers
+                  .deploy(rollout.provider)
+                  .getRollout(rollout.target),
+              run.retry,
+            )
+          )?.externalId,
         superseded:
           run.activeTargets?.has(`${rollout.provider}:${rollout.target}`) ??
           false,

@@ -65,6 +65,8 @@ export interface WatchRun {
   tickSeconds: number;
   /** a newer rollout of the same target is active */
   superseded: boolean;
+  /** the external id of the rollout the deploy provider reports on the target now */
+  currentExternalId: () => Promise<string | undefined>;
 }
 
 /** One run of the watch of a rollout promoted to full; true when it rolled it back. */
@@ -167,6 +169,16 @@ export async function watchRun(o: WatchRun): Promise<boolean> {
     return false;
   }
   if (o.stopping()) return false;
+  // A rollback acts on the target: if the deploy system has moved on to a newer release (not
+  // synced yet), rolling back would hit that one. The watch ends instead.
+  const current = await o.currentExternalId();
+  if (current !== undefined && current !== rollout.externalId) {
+    end('ended', [
+      `watch ended: harm found, but ${rollout.target} already runs a newer rollout (${current}); not rolled back`,
+      ...decision.reasons,
+    ]);
+    return false;
+  }
   // Harm within the bake window: roll the release back through the deploy provider.
   const reasons = [
     'harm within the bake window after the promotion to full: rolling back',
