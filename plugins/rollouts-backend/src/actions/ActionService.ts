@@ -240,7 +240,12 @@ export class ActionService {
             [`reason given: ${request.reason}`],
             'applied',
           ),
-          notify: action === 'rollback' ? 'rollback' : undefined,
+          notify:
+            action === 'rollback'
+              ? 'rollback'
+              : (action === 'promote' || action === 'approve') && isLast
+                ? 'completed'
+                : undefined,
         };
       },
       failed: message => ({

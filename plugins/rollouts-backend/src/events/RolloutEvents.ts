@@ -10,11 +10,18 @@ export const ROLLOUTS_SIGNAL_CHANNEL = 'rollouts:changes';
 export const ROLLOUTS_CHANGED_HINT = { changed: true } as const;
 
 export type NotifyKind =
-  'rollback' | 'rollback-failed' | 'hold' | 'step-timeout' | 'approval';
+  | 'rollback'
+  | 'rollback-failed'
+  | 'hold'
+  | 'step-timeout'
+  | 'approval'
+  | 'completed';
 
 /**
  * Tells people: a Backstage signal for every change (pages update live) and
- * a notification to the owning entity for rollbacks, holds and approvals.
+ * a notification to the owning entity for rollbacks (and failed ones),
+ * holds (once per hold), approvals needed and completions, with the reason
+ * and a link to the service's Rollouts tab.
  * Neither may break the gate loop: failures are logged.
  */
 export class RolloutEvents {
@@ -60,6 +67,10 @@ export class RolloutEvents {
       approval: {
         title: `Rollout of ${rollout.version} needs approval`,
         severity: 'high' as const,
+      },
+      completed: {
+        title: `Rolled out ${rollout.version} to everyone`,
+        severity: 'normal' as const,
       },
     }[opts.notify];
     notifications

@@ -1,10 +1,9 @@
-import { ConfigReader } from '@backstage/config';
 import { mockServices } from '@backstage/backend-test-utils';
 import {
   Simulation,
   DEMO_SERVICES,
 } from '@tollgate/plugin-rollouts-backend-module-simulator';
-import knexFactory, { type Knex } from 'knex';
+import knexFactory from 'knex';
 import { randomUUID } from 'node:crypto';
 import {
   assertPostgresOrSkip,
@@ -29,101 +28,12 @@ import {
   migrateRolloutsDatabase,
 } from '../database/DatabaseRolloutsStore';
 import type { RolloutsStore } from '../database/RolloutsStore';
-import { PolicyResolver } from '../policy/PolicyResolver';
 import type { EntityLookup } from '../catalog/EntityIndex';
 import { gateContextFor, gatePolicyFor } from '../evaluation/gateInputs';
 import { GateLoop } from './GateLoop';
+import { policies, setup, sqliteStore } from './__testUtils__/simulatorLoop';
 import { ProviderRegistry } from '../providers/ProviderRegistry';
 import { RolloutEvents } from '../events/RolloutEvents';
-
-const policies = PolicyResolver.fromConfig(
-  new ConfigReader({
-    rollouts: {
-      policies: {
-        standard: {
-          slo: {
-            availability: 0.995,
-            latency: { thresholdMs: 500, objective: 0.99 },
-          },
-          kpis: [
-            {
-              name: 'conversion',
-              type: 'proportion',
-              direction: 'increase',
-              margin: 0.05,
-            },
-            {
-              name: 'order_value',
-              type: 'mean',
-              direction: 'increase',
-              margin: 0.05,
-            },
-          ],
-          gate: { promote: { minDurationSeconds: 60, minCanaryRequests: 300 } },
-        },
-      },
-    },
-  }),
-);
-
-/** The catalog part the loop needs: every simulated service, annotated. */
-function entityIndexFor(services = DEMO_SERVICES): EntityLookup {
-  const byTarget = new Map(
-    services.map(s => [
-      `simulator:${s.target}`,
-      { entityRef: s.entityRef, annotations: {} },
-    ]),
-  );
-  return {
-    byTarget: async (p: string, t: string) => byTarget.get(`${p}:${t}`),
-    byRef: async (ref: string) => ({ entityRef: ref, annotations: {} }),
-    all: async () => [...byTarget.values()],
-  };
-}
-
-function setup(
-  store: DatabaseRolloutsStore,
-  services: typeof DEMO_SERVICES,
-  clock: { t: number },
-  sim?: Simulation,
-) {
-  const simulation =
-    sim ??
-    new Simulation({
-      seed: 7,
-      services,
-      historyDays: 0,
-      now: () => new Date(clock.t),
-    });
-  const providers = new ProviderRegistry();
-  providers.addDeploy(simulation.deploy);
-  providers.addTelemetry(simulation.telemetry);
-  const loop = new GateLoop({
-    store,
-    providers,
-    entities: entityIndexFor(services),
-    policies,
-    events: new RolloutEvents({ logger: mockServices.logger.mock() }),
-    logger: mockServices.logger.mock(),
-    telemetryStepSeconds: 10,
-    retry: { attempts: 2, initialBackoffMs: 1 },
-    now: () => new Date(clock.t),
-  });
-  return { loop, simulation };
-}
-
-async function sqliteStore(): Promise<{
-  knex: Knex;
-  store: DatabaseRolloutsStore;
-}> {
-  const knex = knexFactory({
-    client: 'better-sqlite3',
-    connection: ':memory:',
-    useNullAsDefault: true,
-  });
-  await migrateRolloutsDatabase(knex);
-  return { knex, store: DatabaseRolloutsStore.fromKnex(knex) };
-}
 
 describe('GateLoop with the simulator', () => {
   it('promotes a healthy rollout step by step and rolls back a regressing one', async () => {

@@ -125,7 +125,7 @@ export async function actOnVerdict(
         evidence,
         outcome: 'applied',
       },
-      notify: verdict === 'rollback' ? 'rollback' : undefined,
+      notify: appliedNotice(verdict, isLast),
     }),
     failed: message => ({
       decision: {
@@ -141,6 +141,15 @@ export async function actOnVerdict(
   });
   // not claimed: another replica acted on this rollout first
   return result.outcome === 'applied';
+}
+
+/** Who hears of an applied verdict: a rollback, and the promotion to full. */
+function appliedNotice(
+  verdict: string,
+  isLast: boolean,
+): 'rollback' | 'completed' | undefined {
+  if (verdict === 'rollback') return 'rollback';
+  return verdict === 'promote' && isLast ? 'completed' : undefined;
 }
 
 /** The decision log's line naming the rule that decided, for the rules other than the step's own gate. */
