@@ -12,7 +12,83 @@ import {
   summary,
 } from '../../__testUtils__/fixtures';
 import { renderWithApis } from '../../__testUtils__/render';
+import type { RolloutsSummary } from '@tollgate/plugin-rollouts-common';
 import { RolloutsPage } from './RolloutsPage';
+
+/** The summary with every panel's figures. */
+const dashboard: RolloutsSummary = {
+  ...summary,
+  failedPer100: 15,
+  reachedFull: 12,
+  changeFailures: 1,
+  changeFailureRate: 1 / 12,
+  timedRollbacks: 2,
+  detections: 2,
+  automatedSteps: 45,
+  allSteps: 50,
+  automationSuccessRate: 0.9,
+  sloWindowDays: 30,
+  services: [
+    {
+      ...summary.services[0],
+      budgetSpent: 0.12,
+      budgetSpentByRollouts: 0.03,
+      activeCohorts: [
+        {
+          rolloutId: 'ro-1',
+          version: '1.3.0',
+          kpis: [
+            {
+              name: 'conversion',
+              difference: -0.02,
+              ci: [-0.035, -0.005],
+              scale: 'relative',
+              direction: 'increase',
+            },
+            {
+              name: 'order value',
+              difference: 1.5,
+              ci: [-2, 5],
+              scale: 'absolute',
+              direction: 'increase',
+            },
+          ],
+        },
+      ],
+    },
+    {
+      ...summary.services[1],
+      budgetSpent: 0.00001,
+      budgetSpentByRollouts: 0,
+    },
+    {
+      ...summary.services[1],
+      entityRef: 'component:default/ledger',
+      budgetSpent: null,
+      budgetSpentByRollouts: null,
+    },
+  ],
+  incidents: [
+    {
+      kind: 'rollback-failed',
+      at: '2025-01-02T10:00:00.000Z',
+      entityRef: ENTITY_REF,
+      rolloutId: 'ro-9',
+      version: '1.2.9',
+      seq: 42,
+      reason: 'deploy system refused the rollback',
+    },
+    {
+      kind: 'hold-stale',
+      at: '2025-01-02T09:00:00.000Z',
+      entityRef: 'component:default/search-api',
+      rolloutId: 'ro-2',
+      version: '9.1.0',
+      seq: 40,
+      reason: 'canary telemetry stale for 3 ticks',
+    },
+  ],
+};
 
 const catalogApi = {
   getEntities: vi.fn(async ({ filter }: { filter: { kind: string } }) => ({
@@ -89,7 +165,7 @@ describe('RolloutsPage', () => {
     );
     await user.hover(screen.getByTestId('tile-detection'));
     expect(await screen.findByRole('tooltip')).toHaveTextContent(
-      'the average time between the first warning from the automatic checks and the rollback',
+      "the mean time from the deploy of the new version (the rollout's start) to that first harmful verdict",
     );
     expect(api.getSummary).toHaveBeenCalledWith({
       owner: undefined,
@@ -245,5 +321,109 @@ describe('RolloutsPage', () => {
     await waitFor(() =>
       expect(api.listRollouts.mock.calls.length).toBeGreaterThan(before),
     );
+  });
+
+  it('shows the delivery metrics, each with its definition', async () => {
+    const user = userEvent.setup();
+    const api = portfolioApi();
+    api.getSummary.mockResolvedValue(dashboard);
+    await renderWithApis(<RolloutsPage />, { api, catalogApi });
+    expect(await screen.findByTestId('tile-failed-value')).toHaveTextContent(
+      '15',
+    );
+    expect(screen.getByTestId('tile-cfr-value')).toHaveTextContent('8%');
+    expect(screen.getByTestId('tile-cfr')).toHaveTextContent(
+      '1 of 12 that reached full',
+    );
+    expect(screen.getByTestId('tile-automation-value')).toHaveTextContent(
+      '90%',
+    );
+    expect(screen.getByTestId('tile-automation')).toHaveTextContent(
+      '45 of 50 steps',
+    );
+    expect(screen.getByTestId('tile-mttr')).toHaveTextContent('2 rollbacks');
+    await user.hover(screen.getByTestId('tile-cfr'));
+    expect(await screen.findByRole('tooltip')).toHaveTextContent(
+      'the share that needed a rollback afterwards',
+    );
+    await user.unhover(screen.getByTestId('tile-cfr'));
+    await user.hover(screen.getByTestId('tile-automation'));
+    await waitFor(() =>
+      expect(screen.getByRole('tooltip')).toHaveTextContent(
+        'Steps completed by the automation / all steps',
+      ),
+    );
+  });
+
+  it("shows the active cohorts' KPI deltas with their always-valid intervals", async () => {
+    const user = userEvent.setup();
+    const api = portfolioApi();
+    api.getSummary.mockResolvedValue(dashboard);
+    await renderWithApis(<RolloutsPage />, { api, catalogApi });
+    const panel = await screen.findByTestId('panel-kpis');
+    const row = within(panel).getByText('conversion').closest('tr')!;
+    expect(row).toHaveTextContent('checkout-api');
+    expect(row).toHaveTextContent('1.3.0');
+    expect(row).toHaveTextContent('-2%');
+    expect(row).toHaveTextContent('[-3.5%, -0.5%]');
+    expect(within(row).getByTestId('kpi-reading')).toHaveTextContent('harm');
+    const aov = within(panel).getByText('order value').closest('tr')!;
+    expect(within(aov).getByTestId('kpi-reading')).toHaveTextContent(
+      'not conclusive',
+    );
+    await user.hover(screen.getByTestId('panel-kpis-help'));
+    expect(await screen.findByRole('tooltip')).toHaveTextContent(
+      'always-valid confidence interval',
+    );
+  });
+
+  it("shows each service's error-budget consumption and the part the new versions spent", async () => {
+    const user = userEvent.setup();
+    const api = portfolioApi();
+    api.getSummary.mockResolvedValue(dashboard);
+    await renderWithApis(<RolloutsPage />, { api, catalogApi });
+    const panel = await screen.findByTestId('panel-budget');
+    const spent = within(panel).getAllByTestId('budget-spent');
+    // most spent first; a service with nothing logged is left out
+    expect(spent.map(e => e.textContent)).toEqual(['12%', '<0.1%']);
+    expect(
+      within(panel).getAllByTestId('budget-by-rollouts')[0],
+    ).toHaveTextContent('3%');
+    await user.hover(screen.getByTestId('panel-budget-help'));
+    expect(await screen.findByRole('tooltip')).toHaveTextContent(
+      'Σ burn rate × time / 30 days',
+    );
+  });
+
+  it('lists the top incidents with the reason, the time, the service and a link to the decision', async () => {
+    const api = portfolioApi();
+    api.getSummary.mockResolvedValue(dashboard);
+    await renderWithApis(<RolloutsPage />, { api, catalogApi });
+    const items = await within(
+      await screen.findByTestId('panel-incidents'),
+    ).findAllByTestId('incident');
+    expect(items).toHaveLength(2);
+    expect(items[0]).toHaveTextContent('rollback failed');
+    expect(items[0]).toHaveTextContent('deploy system refused the rollback');
+    expect(within(items[0]).getByRole('link')).toHaveAttribute(
+      'href',
+      '/catalog/default/component/checkout-api/rollouts?rollout=ro-9&decision=42',
+    );
+    expect(items[1]).toHaveTextContent('hold: stale telemetry');
+    expect(items[1]).toHaveTextContent('search-api 9.1.0');
+  });
+
+  it('says so when a panel has nothing to show', async () => {
+    const api = portfolioApi();
+    api.getSummary.mockResolvedValue({ ...summary, incidents: [] });
+    await renderWithApis(<RolloutsPage />, { api, catalogApi });
+    expect(
+      await screen.findByText(
+        'No rollback or hold on burn or stale telemetry in this period.',
+      ),
+    ).toBeInTheDocument();
+    expect(
+      screen.getByText('No active rollout has KPI evidence yet.'),
+    ).toBeInTheDocument();
   });
 });

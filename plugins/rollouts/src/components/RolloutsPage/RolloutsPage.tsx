@@ -52,6 +52,12 @@ import {
 } from '../../utils/format';
 import { RolloutActions, type ActionOutcome } from '../RolloutActions';
 import { StatusChip, VerdictChip } from '../RolloutChips';
+import {
+  ActiveKpisPanel,
+  BudgetPanel,
+  IncidentsPanel,
+} from './DashboardPanels';
+import { definitions } from './definitions';
 
 const DAY_OPTIONS = [7, 30, 90] as const;
 
@@ -131,7 +137,9 @@ function Tile(props: {
 
 export function KpiTiles(props: { summary: RolloutsSummary }) {
   const s = props.summary;
-  const days = `${s.windowDays} days`;
+  const days = s.windowDays;
+  const count = (n: number | undefined, what: string) =>
+    n === undefined ? undefined : `${n} ${what}`;
   return (
     <Box
       data-testid="kpi-tiles"
@@ -145,33 +153,57 @@ export function KpiTiles(props: { summary: RolloutsSummary }) {
         testId="tile-active"
         label="Active rollouts"
         value={String(s.activeRollouts)}
-        help="Releases rolling out right now: part of the traffic is on a new version that is being watched."
+        help={definitions.active()}
       />
       <Tile
         testId="tile-success"
         label="Success rate"
         value={formatPercent(s.successRate)}
-        detail={`${s.promoted} of ${s.finishedRollouts} finished in the last ${days}`}
-        help={`Of the releases that finished in the last ${days}, the share that reached all users.`}
+        detail={`${s.promoted} of ${s.finishedRollouts} finished in the last ${days} days`}
+        help={definitions.success(days)}
       />
       <Tile
-        testId="tile-mttr"
-        label="Mean time to rollback"
-        value={formatMinutes(s.meanTimeToRollbackMinutes)}
-        detail={`${s.rolledBack} rolled back`}
-        help="For releases that were undone: the average time from the start of the release to when users were back on the old version."
+        testId="tile-failed"
+        label="Failed rollouts per 100"
+        value={formatNumber(s.failedPer100 ?? null, 3)}
+        detail={`${s.finishedRollouts - s.promoted} of ${s.finishedRollouts} finished`}
+        help={definitions.failedPer100(days)}
       />
       <Tile
         testId="tile-cfr"
         label="Change-failure rate"
         value={formatPercent(s.changeFailureRate)}
-        help={`Of the releases that finished in the last ${days}, the share that had to be undone, was stopped or failed.`}
+        detail={
+          s.reachedFull === undefined
+            ? undefined
+            : `${s.changeFailures ?? 0} of ${s.reachedFull} that reached full`
+        }
+        help={definitions.changeFailure(days)}
+      />
+      <Tile
+        testId="tile-mttr"
+        label="Mean time to rollback"
+        value={formatMinutes(s.meanTimeToRollbackMinutes)}
+        detail={count(s.timedRollbacks, 'rollbacks')}
+        help={definitions.mttr(days)}
       />
       <Tile
         testId="tile-detection"
         label="Detection lag"
         value={formatMinutes(s.meanDetectionLagMinutes)}
-        help="For releases that were undone: the average time between the first warning from the automatic checks and the rollback."
+        detail={count(s.detections, 'regressions detected')}
+        help={definitions.detection(days)}
+      />
+      <Tile
+        testId="tile-automation"
+        label="Automation success"
+        value={formatPercent(s.automationSuccessRate ?? null)}
+        detail={
+          s.allSteps === undefined
+            ? undefined
+            : `${s.automatedSteps ?? 0} of ${s.allSteps} steps`
+        }
+        help={definitions.automation(days)}
       />
     </Box>
   );
@@ -492,6 +524,18 @@ export function RolloutsPage() {
         {summary.value && (
           <Stack spacing={3}>
             <KpiTiles summary={summary.value} />
+            <Box
+              sx={{
+                display: 'grid',
+                gap: 3,
+                gridTemplateColumns: { xs: '1fr', lg: '1fr 1fr' },
+                alignItems: 'start',
+              }}
+            >
+              <ActiveKpisPanel services={summary.value.services ?? []} />
+              <BudgetPanel summary={summary.value} />
+            </Box>
+            <IncidentsPanel summary={summary.value} />
             <InfoCard
               title={`Finished rollouts per day (last ${summary.value.windowDays} days)`}
             >
