@@ -121,6 +121,10 @@ const SCENARIO_WEIGHTS: Array<[Scenario, number]> = [
   ['telemetry-gap', 0.03],
 ];
 
+/** In the seeded history: how long a regression's burn hold lasts before its rollback, and when the bake watch rolls back. */
+const HISTORY_HOLD_MS = 4 * 60_000;
+const HISTORY_BAKE_ROLLBACK_MS = 20 * 60_000;
+
 function pick(rng: Rng): Scenario {
   let u = rng();
   for (const [s, w] of SCENARIO_WEIGHTS) {
@@ -622,6 +626,25 @@ export class Simulation {
           };
           if (stepIndex === failStep) {
             status = 'rolled-back';
+            // an error or latency regression: the canary's burn alert holds the step a few minutes first
+            if (scenario !== 'conversion-drop')
+              decisions.push({
+                at: new Date(at - HISTORY_HOLD_MS),
+                stepIndex,
+                verdict: 'hold',
+                reasons: [
+                  `burn: the canary spends its error budget ${Math.round(burn)}× too fast at ${this.#o.steps[stepIndex].weight}%`,
+                ],
+                evidence: {
+                  ...evidence,
+                  checks: {
+                    burn: {
+                      ...evidence.checks.burn,
+                      canary: { burnRate: burn, alerting: true },
+                    },
+                  },
+                },
+              });
             decisions.push({
               at: new Date(at),
               stepIndex,
@@ -651,6 +674,28 @@ export class Simulation {
             });
             at += 10 * 60_000;
           }
+        }
+        // every 13th healthy release regresses after the promotion to full: the bake watch rolls it back
+        if (status === 'promoted' && !regress && seq % 13 === 5) {
+          at += HISTORY_BAKE_ROLLBACK_MS;
+          status = 'rolled-back';
+          decisions.push({
+            at: new Date(at),
+            stepIndex: this.#o.steps.length - 1,
+            verdict: 'rollback',
+            reasons: [
+              'rule: bake (the post-promotion watch)',
+              'harm within the bake window after the promotion to full: rolling back',
+            ],
+            evidence: {
+              checks: {
+                burn: {
+                  canary: { burnRate: 4 + (seq % 5), alerting: true },
+                  service: { burnRate: 2 + (seq % 3) },
+                },
+              },
+            },
+          });
         }
         const finishedAt = at + 60_000;
         const lastStep = Math.min(stepIndex, this.#o.steps.length - 1);
