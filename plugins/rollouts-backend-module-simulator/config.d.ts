@@ -27,6 +27,12 @@ export interface Config {
         }>;
         /** Days of finished rollouts to seed as history (default 30). */
         historyDays?: number;
+        /**
+         * fraud-scoring's first release regresses and the simulated deploy
+         * system refuses its first three rollback calls, so the dashboard
+         * and the on-call page show a failed rollback (default true).
+         */
+        demoFailedRollback?: boolean;
       };
     };
   };

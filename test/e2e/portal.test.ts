@@ -101,6 +101,58 @@ describe.runIf(run)('demo portal in Chromium', () => {
     });
   });
 
+  it("shows managers the executive dashboard's panels, each with the backend's figures", async () => {
+    const token = await guestToken(portal.baseUrl);
+    // the simulator's seeded history and live releases give every panel something
+    let summary: any;
+    for (let i = 0; i < 90; i++) {
+      const res = await fetch(
+        `${portal.baseUrl}/api/rollouts/v1/summary?days=30`,
+        { headers: { Authorization: `Bearer ${token}` } },
+      );
+      summary = await res.json();
+      const cohorts = (summary.services ?? []).flatMap(
+        (x: any) => x.activeCohorts ?? [],
+      );
+      if (cohorts.length && summary.incidents?.length) break;
+      await new Promise(r => setTimeout(r, 1000));
+    }
+    expect(summary.incidents.length).toBeGreaterThan(0);
+    expect(summary.meanTimeToRollbackMinutes).toBeGreaterThan(0);
+    expect(summary.meanDetectionLagMinutes).toBeGreaterThan(0);
+    expect(summary.reachedFull).toBeGreaterThan(0);
+    expect(summary.changeFailureRate).toBeGreaterThan(0);
+    expect(summary.allSteps).toBeGreaterThan(0);
+    expect(summary.services.some((x: any) => x.budgetSpent > 0)).toBe(true);
+    expect(
+      summary.services.flatMap((x: any) => x.activeCohorts ?? []).length,
+    ).toBeGreaterThan(0);
+
+    await page.goto(`${portal.baseUrl}/rollouts`);
+    await page.getByTestId('kpi-tiles').waitFor({ timeout: 30_000 });
+    await page.getByTestId('kpi-reading').first().waitFor({ timeout: 30_000 });
+    await page.getByTestId('incident').first().waitFor({ timeout: 30_000 });
+    await page.getByTestId('budget-spent').first().waitFor({ timeout: 30_000 });
+    for (const panel of [
+      'kpi-tiles',
+      'panel-kpis',
+      'panel-budget',
+      'panel-incidents',
+    ])
+      await page
+        .getByTestId(panel)
+        .screenshot({ path: join(artifacts, `dashboard-${panel}.png`) });
+    // a definition, as the manager sees it
+    await page.getByTestId('tile-cfr').hover();
+    await page
+      .getByRole('tooltip')
+      .getByText(/needed a rollback afterwards/)
+      .waitFor({ timeout: 10_000 });
+    await page.screenshot({
+      path: join(artifacts, 'dashboard-cfr-tooltip.png'),
+    });
+  });
+
   it('shows an engineer the rollback verdict and its reasons on a regressing service', async () => {
     const startedAt = portalStartedAt;
     const token = await guestToken(portal.baseUrl);

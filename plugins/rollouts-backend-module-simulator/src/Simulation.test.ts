@@ -101,6 +101,32 @@ describe('Simulation', () => {
     expect(gaps.length).toBeGreaterThan(10);
   });
 
+  it("refuses a service's first rollbacks as configured, then accepts (a failed rollback for the demo)", async () => {
+    const clock = { t: T0 };
+    const sim = new Simulation({
+      seed: 42,
+      services: DEMO_SERVICES.map(x => ({
+        ...x,
+        firstRolloutDelaySeconds: 0,
+        rollbackRefusals: x.target === 'payments/fraud-scoring' ? 2 : 0,
+      })),
+      now: () => new Date(clock.t),
+    });
+    await sim.deploy.listRollouts();
+    await expect(
+      sim.deploy.rollback('payments/fraud-scoring', 'test'),
+    ).rejects.toThrow('refused the rollback of');
+    await expect(
+      sim.deploy.rollback('payments/fraud-scoring', 'test'),
+    ).rejects.toThrow('demo fault 2 of 2');
+    expect(
+      await sim.deploy.rollback('payments/fraud-scoring', 'test'),
+    ).toMatchObject({ status: 'rolled-back' });
+    expect(
+      await sim.deploy.rollback('checkout/cart-service', 'test'),
+    ).toMatchObject({ status: 'rolled-back' });
+  });
+
   it('moves only when told, and refuses to act on a finished rollout', async () => {
     const clock = { t: T0 };
     const sim = simAt(clock);

@@ -48,6 +48,12 @@ export interface SimulatedService {
   firstScenario?: Scenario;
   /** Seconds after start before the first live rollout begins (default 0); negative = none at start. */
   firstRolloutDelaySeconds?: number;
+  /**
+   * The deploy system refuses this many rollback calls for the service
+   * (counted by this process), then accepts them: a failed rollback for
+   * the demo's dashboard and on-call page.
+   */
+  rollbackRefusals?: number;
 }
 
 export interface SimulationOptions {
@@ -163,6 +169,7 @@ export class Simulation {
   >;
   readonly #now: () => Date;
   readonly #services = new Map<string, SimulatedService>();
+  readonly #refusedRollbacks = new Map<string, number>();
   #current = new Map<string, SimRollout>();
   #bootedAt: number;
   readonly #file?: SimulationStateFile;
@@ -405,6 +412,14 @@ export class Simulation {
       this.#answer({ op: 'rollback', target }, () => {
         const r = this.#get(target);
         if (r.status === 'rolled-back') return this.#toProvider(r);
+        const refusals = this.#services.get(target)?.rollbackRefusals ?? 0;
+        const refused = this.#refusedRollbacks.get(target) ?? 0;
+        if (refused < refusals) {
+          this.#refusedRollbacks.set(target, refused + 1);
+          throw new Error(
+            `simulator: the deploy system refused the rollback of ${r.version} (demo fault ${refused + 1} of ${refusals})`,
+          );
+        }
         // a released version can be rolled back (to the previous one) until the next rollout starts
         if (r.finishedAt !== undefined && r.status !== 'promoted')
           throw new Error(

@@ -12,6 +12,9 @@ import {
   type RolloutStep,
 } from '@tollgate/plugin-rollouts-common';
 import { DEMO_SERVICES } from './demoServices';
+
+/** The demo service whose first rollback the simulated deploy system refuses (`demoFailedRollback`). */
+const DEMO_FAILED_ROLLBACK = 'payments/fraud-scoring';
 import { Simulation } from './Simulation';
 
 function stepsFrom(value: unknown): RolloutStep[] | undefined {
@@ -58,6 +61,15 @@ export const rolloutsModuleSimulator = createBackendModule({
           services: DEMO_SERVICES.map(s => ({
             ...s,
             rps: s.rps * (c?.getOptionalNumber('trafficScale') ?? 1),
+            // a failed rollback for the dashboard and the on-call page: fraud-scoring's first
+            // release regresses and the deploy system refuses its first rollback (every retry)
+            ...(s.target === DEMO_FAILED_ROLLBACK &&
+            (c?.getOptionalBoolean('demoFailedRollback') ?? true)
+              ? {
+                  firstScenario: 'latency-regression' as const,
+                  rollbackRefusals: 3,
+                }
+              : {}),
           })),
         } as ConstructorParameters<typeof Simulation>[0]);
         deploy.addDeployProvider(simulation.deploy);

@@ -42,7 +42,8 @@ import { parseJson } from './rolloutRows';
  * - incidents: an applied rollback, a failed rollback, a hold on burn (any
  *   burn view alerting, or the promotion guard fired) and a hold on stale
  *   telemetry (the freshness check stale, or a hold without evidence whose
- *   reason names the telemetry); the latest `MAX_INCIDENTS` are kept.
+ *   reason names the telemetry), each with its first reason past a rule
+ *   note (`rule: …`); the latest `MAX_INCIDENTS` are kept.
  */
 export interface DeliveryState {
   firstHarmAt: string | null;
@@ -207,7 +208,9 @@ export function foldDecision(
       kind,
       at: d.createdAt,
       seq: d.seq,
-      reason: d.reasons[0] ?? kind,
+      // the first reason past the rule note ("rule: bake …") says what happened
+      reason:
+        d.reasons.find(r => !r.startsWith('rule: ')) ?? d.reasons[0] ?? kind,
     });
     if (s.incidents.length > MAX_INCIDENTS)
       s.incidents.splice(0, s.incidents.length - MAX_INCIDENTS);

@@ -389,11 +389,19 @@ describe('computeSummary on a constructed decision log', () => {
     );
   });
 
-  it('lists the incidents most severe first, then newest, with the service, version and decision', async () => {
+  it('lists the incidents newest first, with the service, version, reason and decision', async () => {
     const s = await summaryOf([
       rolloutFrom('component:default/a', 'rolled-back', [
         harmHold(10),
-        { min: 20, verdict: 'rollback', outcome: 'applied' },
+        {
+          min: 20,
+          verdict: 'rollback',
+          outcome: 'applied',
+          reasons: [
+            'rule: bake (the post-promotion watch)',
+            'harm within the bake window',
+          ],
+        },
       ]),
       rolloutFrom(
         'component:default/b',
@@ -416,10 +424,12 @@ describe('computeSummary on a constructed decision log', () => {
       s.incidents!.map(i => [i.kind, i.entityRef, i.at.slice(11, 16)]),
     ).toEqual([
       ['rollback-failed', 'component:default/b', '02:40'],
+      ['hold-stale', 'component:default/b', '02:30'],
       ['rollback', 'component:default/a', '02:20'],
       ['hold-burn', 'component:default/a', '02:10'],
-      ['hold-stale', 'component:default/b', '02:30'],
     ]);
+    // the bake watch's rollback: its reason past the rule note
+    expect(s.incidents![2].reason).toBe('harm within the bake window');
     expect(s.incidents![0]).toMatchObject({
       version: '2.1.0',
       reason: 'rollback at 40',

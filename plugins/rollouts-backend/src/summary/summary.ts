@@ -84,7 +84,7 @@ export const SLO_WINDOW_DAYS = 30;
 /** How many incidents the dashboard lists. */
 export const TOP_INCIDENTS = 10;
 
-/** Incidents by severity, most severe first. */
+/** Incidents by severity, most severe first (the order of incidents logged at the same time). */
 const INCIDENT_RANK: Record<RolloutIncident['kind'], number> = {
   'rollback-failed': 0,
   rollback: 1,
@@ -151,10 +151,11 @@ async function summarize(
       });
     }
   }
+  // newest first; at the same time the more severe first
   incidents.sort(
     (a, b) =>
-      INCIDENT_RANK[a.kind] - INCIDENT_RANK[b.kind] ||
       Date.parse(b.at) - Date.parse(a.at) ||
+      INCIDENT_RANK[a.kind] - INCIDENT_RANK[b.kind] ||
       b.seq - a.seq,
   );
 

@@ -61,9 +61,11 @@ type KpiRow = ActiveCohortKpis['kpis'][number] & {
 
 /** Harm, gain or not conclusive: where the interval lies relative to zero, given which way is good. */
 export function kpiReading(k: {
+  difference: number | null;
   ci: [number, number] | null;
   direction: 'increase' | 'decrease';
-}): 'harm' | 'gain' | 'inconclusive' {
+}): 'harm' | 'gain' | 'inconclusive' | 'no-data' {
+  if (k.difference === null) return 'no-data';
   if (!k.ci) return 'inconclusive';
   const [lo, hi] = k.ci;
   const good = k.direction === 'increase' ? lo > 0 : hi < 0;
@@ -77,6 +79,14 @@ const READING_COLOR = {
   harm: 'error',
   gain: 'success',
   inconclusive: 'default',
+  'no-data': 'default',
+} as const;
+
+const READING_LABEL = {
+  harm: 'harm',
+  gain: 'gain',
+  inconclusive: 'not conclusive',
+  'no-data': 'no data yet',
 } as const;
 
 export function ActiveKpisPanel(props: { services: ServiceSummary[] }) {
@@ -122,7 +132,7 @@ export function ActiveKpisPanel(props: { services: ServiceSummary[] }) {
             size="small"
             data-testid="kpi-reading"
             color={READING_COLOR[reading]}
-            label={reading === 'inconclusive' ? 'not conclusive' : reading}
+            label={READING_LABEL[reading]}
           />
         );
       },

@@ -46,6 +46,13 @@ const dashboard: RolloutsSummary = {
               direction: 'increase',
             },
             {
+              name: 'refunds',
+              difference: null,
+              ci: null,
+              scale: 'relative',
+              direction: 'decrease',
+            },
+            {
               name: 'order value',
               difference: 1.5,
               ci: [-2, 5],
@@ -370,6 +377,10 @@ describe('RolloutsPage', () => {
     const aov = within(panel).getByText('order value').closest('tr')!;
     expect(within(aov).getByTestId('kpi-reading')).toHaveTextContent(
       'not conclusive',
+    );
+    const refunds = within(panel).getByText('refunds').closest('tr')!;
+    expect(within(refunds).getByTestId('kpi-reading')).toHaveTextContent(
+      'no data yet',
     );
     await user.hover(screen.getByTestId('panel-kpis-help'));
     expect(await screen.findByRole('tooltip')).toHaveTextContent(
