@@ -15,6 +15,7 @@ import { ActionService } from './actions/ActionService';
 import { registerRolloutActions } from './actions/registry';
 import { Actuator } from './actuator/Actuator';
 import { createRouter, FLAGGER_WEBHOOK_PATH } from './api/router';
+import { RolloutTimeseriesService } from './timeseries/rolloutTimeseries';
 import { EntityIndex } from './catalog/EntityIndex';
 import { readRolloutsConfig } from './config';
 import { DatabaseRolloutsStore } from './database/DatabaseRolloutsStore';
@@ -154,6 +155,14 @@ export const rolloutsPlugin = createBackendPlugin({
           decisions,
         });
 
+        const timeseries = new RolloutTimeseriesService({
+          providers,
+          policies,
+          entities,
+          telemetryStepSeconds: config.telemetryStepSeconds,
+          defaultTelemetryProvider: config.defaultTelemetryProvider,
+        });
+
         deps.httpRouter.use(
           await createRouter({
             store,
@@ -166,6 +175,7 @@ export const rolloutsPlugin = createBackendPlugin({
             permissions: deps.permissions,
             auditor: deps.auditor,
             logger,
+            timeseries,
           }),
         );
         deps.httpRouter.addAuthPolicy({

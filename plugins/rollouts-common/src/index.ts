@@ -14,3 +14,4 @@ export * from './evidenceReader';
 export * from './format';
 export * from './report';
 export * from './telemetry';
+export * from './timeseries';

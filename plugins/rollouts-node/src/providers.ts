@@ -1,4 +1,5 @@
 import type {
+  DeployTargetDescription,
   RolloutStatus,
   RolloutStep,
   TelemetryTick,
@@ -79,6 +80,12 @@ export interface RolloutsDeployProvider {
    * targets are compared as written. Returns a target it cannot parse unchanged.
    */
   normalizeTarget?(target: string): string;
+  /**
+   * The cohort the target exposes the new version to, as the deploy system
+   * reports it (a flag's state, strategy, percentage, stickiness…), for the
+   * tab's debug view. Optional; read only, never changes anything.
+   */
+  describeTarget?(target: string): Promise<DeployTargetDescription>;
 }
 
 /**

@@ -57,6 +57,8 @@ import {
 import { decisionRoutes } from './decisionRoutes';
 import { auditServiceRead } from './audit';
 import { judgeRoutes } from './judgeRoutes';
+import { timeseriesRoutes } from './timeseriesRoutes';
+import type { RolloutTimeseriesService } from '../timeseries/rolloutTimeseries';
 
 export { FLAGGER_WEBHOOK_PATH } from './judgeRoutes';
 
@@ -70,6 +72,8 @@ export interface RouterOptions {
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
   auditor: AuditorService;
+  /** Reads a rollout's step interval by interval (`GET /v1/rollouts/:id/timeseries`). */
+  timeseries?: RolloutTimeseriesService;
   /** Where unexpected errors are logged in full (their answer names only a reference). */
   logger?: LoggerService;
 }
@@ -358,6 +362,7 @@ export async function createRouter(
 
   judgeRoutes(router, { judge, auth, httpAuth, permissions, auditor });
   decisionRoutes(router, options);
+  timeseriesRoutes(router, options);
 
   const summaryJson = new WeakMap<object, string>();
   router.get('/v1/summary', async (req, res) => {

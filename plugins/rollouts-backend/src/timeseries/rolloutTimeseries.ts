@@ -1,0 +1,336 @@
+import {
+  TELEMETRY_ANNOTATION,
+  type DeployTargetDescription,
+  type GateContext,
+  type GateDecision,
+  type RolloutTimeseries,
+  type TelemetryTick,
+  type TimeseriesInterval,
+  type TimeseriesSignal,
+} from '@tollgate/plugin-rollouts-common';
+import {
+  createGateState,
+  decide,
+  decideRollout,
+  observeRolloutTick,
+  observeTickInPlace,
+  type GateSignalState,
+  type GateState,
+  type RolloutGateState,
+} from '@tollgate/plugin-rollouts-engine';
+import type { EntityLookup } from '../catalog/EntityIndex';
+import type { StoredRollout } from '../database/RolloutsStore';
+import {
+  gateContextFor,
+  gatePolicyFor,
+  observedCanaryShare,
+} from '../evaluation/gateInputs';
+import {
+  readCohortTelemetry,
+  type RolloutEvaluatorOptions,
+} from '../evaluation/RolloutEvaluator';
+import { GateStateCache, tickOffset } from '../loop/gateStates';
+import type { PolicyResolver } from '../policy/PolicyResolver';
+import type { RolloutPolicy } from '../policy/policy';
+import type { ProviderRegistry } from '../providers/ProviderRegistry';
+import { errorMessage, type RetryOptions } from '../providers/retry';
+
+/** At most this many intervals are listed (the most recent): 6 hours of 1-minute intervals. */
+export const MAX_TIMESERIES_INTERVALS = 360;
+
+export interface TimeseriesOptions {
+  providers: ProviderRegistry;
+  policies: PolicyResolver;
+  entities: EntityLookup;
+  telemetryStepSeconds: number;
+  defaultTelemetryProvider?: string;
+  /** A debug view: one quick retry at most, so a slow provider does not hold the page. */
+  retry?: RetryOptions;
+  now?: () => Date;
+}
+
+const DEFAULT_RETRY: RetryOptions = {
+  attempts: 2,
+  initialBackoffMs: 200,
+  timeoutMs: 15_000,
+};
+
+/** Cumulative sums of a signal's test: events and exposure per cohort (a mean's sum and count). */
+function sumsOf(s: GateSignalState): [number, number, number, number] {
+  if (s.rate)
+    return [
+      s.rate.canaryEvents,
+      s.rate.canaryExposure,
+      s.rate.baselineEvents,
+      s.rate.baselineExposure,
+    ];
+  if (s.mean) return [s.mean.csum, s.mean.cn, s.mean.bsum, s.mean.bn];
+  return [0, 0, 0, 0];
+}
+
+const ratio = (num: number, den: number) => (den > 0 ? num / den : null);
+
+/**
+ * The gate engine over a step's telemetry, interval by interval. The state
+ * starts where the gate loop's does (loop/gateStates.ts: the whole-rollout
+ * gate's stored step start, or a fresh step gate), each interval is folded
+ * as the loop folds it, and the engine decides after each: the chart is
+ * what the gate saw. The last `maxIntervals` intervals are recorded; earlier
+ * ones are folded only.
+ */
+export function foldTimeseries(
+  rollout: StoredRollout,
+  policy: RolloutPolicy,
+  context: GateContext,
+  ticks: TelemetryTick[],
+  maxIntervals = MAX_TIMESERIES_INTERVALS,
+): {
+  intervals: Array<TimeseriesInterval & { tickTime?: number }>;
+  signals: TimeseriesSignal[];
+} {
+  const gatePolicy = gatePolicyFor(policy);
+  const sorted = [...ticks].sort((a, b) => a.tick - b.tick);
+  // The loop's own cache picks the starting state (stored step start or fresh).
+  const cache = new GateStateCache();
+  if (cache.needsStored(rollout)) cache.provide(rollout.id, rollout.gateState);
+  cache.decide(rollout, policy, context, gatePolicy, [], 0);
+  const rs: RolloutGateState | undefined = cache.rolloutState(rollout.id);
+  const step: GateState | undefined = rs
+    ? undefined
+    : createGateState(context, gatePolicy);
+  const offset = rs
+    ? tickOffset(rollout.startedAt, rollout.stepStartedAt, context.tickSeconds)
+    : 0;
+  const gate = () => (rs ? rs.gate : step!);
+  const observe = (t: TelemetryTick) => {
+    if (rs) observeRolloutTick(rs, { ...t, tick: t.tick + offset });
+    else observeTickInPlace(step!, t);
+  };
+  const decision = (): GateDecision => (rs ? decideRollout(rs) : decide(step!));
+
+  const first = Math.max(0, sorted.length - maxIntervals);
+  for (let i = 0; i < first; i++) observe(sorted[i]);
+  const intervals: Array<TimeseriesInterval & { tickTime?: number }> = [];
+  const series = new Map<string, TimeseriesSignal>();
+  for (let i = first; i < sorted.length; i++) {
+    const before = gate().signals.map(sumsOf);
+    observe(sorted[i]);
+    const d = decision();
+    const own = gate().signals.map((s, k) => {
+      const a = sumsOf(s);
+      const b = before[k] ?? [0, 0, 0, 0];
+      return {
+        canary: ratio(a[0] - b[0], a[1] - b[1]),
+        baseline: ratio(a[2] - b[2], a[3] - b[3]),
+      };
+    });
+    intervals.push({
+      tick: sorted[i].tick,
+      at: '',
+      tickTime: sorted[i].time,
+      verdict: d.verdict,
+    });
+    d.signals.forEach((ev, k) => {
+      let s = series.get(ev.name);
+      if (!s) {
+        s = {
+          name: ev.name,
+          kind: ev.kind,
+          direction: ev.direction,
+          scale: ev.scale,
+          guardrail: ev.guardrail,
+          alphaCi: ev.alphaCi,
+          points: [],
+        };
+        series.set(ev.name, s);
+      }
+      s.guardrail = ev.guardrail;
+      s.points.push({
+        tick: sorted[i].tick,
+        canary: own[k]?.canary ?? null,
+        baseline: own[k]?.baseline ?? null,
+        runningCanary: ev.canary,
+        runningBaseline: ev.baseline,
+        difference: ev.difference,
+        ci: ev.ci ? [ev.ci[0], ev.ci[1]] : null,
+        margin: ev.margin,
+        rule: ev.rule,
+      });
+    });
+  }
+  return { intervals, signals: [...series.values()] };
+}
+
+/** The window a rollout's series is read over: its current (a finished one's last) step. */
+export function timeseriesWindow(
+  rollout: StoredRollout,
+  now: Date,
+): { start: Date; end: Date } {
+  const start = new Date(rollout.stepStartedAt);
+  const finished = rollout.finishedAt ? new Date(rollout.finishedAt) : now;
+  const end = finished.getTime() < now.getTime() ? finished : now;
+  return { start, end: end.getTime() < start.getTime() ? start : end };
+}
+
+/**
+ * `GET /v1/rollouts/:id/timeseries`: reads the step's telemetry through the
+ * evaluation path's reader (same provider choice, same plausibility checks)
+ * and folds it through the engine; asks the deploy provider to describe
+ * the target's cohort. Failures become notes: a debug view shows what it has.
+ */
+export class RolloutTimeseriesService {
+  readonly #o: TimeseriesOptions;
+  readonly #now: () => Date;
+
+  constructor(options: TimeseriesOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  async forRollout(rollout: StoredRollout): Promise<RolloutTimeseries> {
+    const o = this.#o;
+    const now = this.#now();
+    const tickSeconds = o.telemetryStepSeconds;
+    const { start, end } = timeseriesWindow(rollout, now);
+    const notes: string[] = [];
+    const answer: RolloutTimeseries = {
+      rolloutId: rollout.id,
+      stepIndex: rollout.currentStepIndex,
+      window: {
+        start: start.toISOString(),
+        end: end.toISOString(),
+        tickSeconds,
+      },
+      intervalsExpected: Math.floor(
+        (end.getTime() - start.getTime()) / 1000 / tickSeconds,
+      ),
+      intervalsRead: 0,
+      maxIntervals: MAX_TIMESERIES_INTERVALS,
+      intervals: [],
+      signals: [],
+      notes,
+      computedAt: now.toISOString(),
+    };
+    const [, described] = await Promise.all([
+      this.#series(rollout, end, answer),
+      this.#describe(rollout),
+    ]);
+    if (described.target) answer.target = described.target;
+    if (described.error) answer.targetError = described.error;
+    return answer;
+  }
+
+  async #series(
+    rollout: StoredRollout,
+    end: Date,
+    answer: RolloutTimeseries,
+  ): Promise<void> {
+    const o = this.#o;
+    const notes = answer.notes;
+    const entity = await o.entities.byRef(rollout.entityRef);
+    const annotations = entity?.annotations;
+    let policy: RolloutPolicy;
+    try {
+      policy = await o.policies.forAnnotations(annotations);
+    } catch (e) {
+      notes.push(`policy cannot be used: ${errorMessage(e)}`);
+      return;
+    }
+    try {
+      answer.telemetryProvider = o.providers.telemetryFor(
+        rollout.provider,
+        annotations?.[TELEMETRY_ANNOTATION],
+        o.defaultTelemetryProvider,
+      ).id;
+    } catch {
+      // readCohortTelemetry says why below
+    }
+    const evaluatorOptions: Pick<
+      RolloutEvaluatorOptions,
+      'providers' | 'telemetryStepSeconds' | 'defaultTelemetryProvider'
+    > = o;
+    let ticks: TelemetryTick[];
+    try {
+      ticks = (
+        await readCohortTelemetry(
+          evaluatorOptions,
+          rollout,
+          annotations,
+          policy,
+          end,
+          o.retry ?? DEFAULT_RETRY,
+        )
+      ).ticks;
+    } catch (e) {
+      notes.push(`telemetry unavailable: ${errorMessage(e)}`);
+      return;
+    }
+    answer.intervalsRead = ticks.length;
+    if (ticks.length < answer.intervalsExpected) {
+      notes.push(
+        `the telemetry provider answered ${ticks.length} of the ${answer.intervalsExpected} intervals in the window${
+          rollout.finishedAt
+            ? ' (it may no longer keep data this old): the series shows what it has'
+            : ''
+        }`,
+      );
+    }
+    const context = gateContextFor(rollout, policy, o.telemetryStepSeconds);
+    if (!(context.expectedCanaryShare > 0 && context.expectedCanaryShare < 1)) {
+      const observed = observedCanaryShare(ticks);
+      if (observed === undefined) {
+        notes.push(
+          `no canary and baseline traffic in the window (the step's canary share is ${rollout.currentWeight}%): nothing to compare`,
+        );
+        return;
+      }
+      context.expectedCanaryShare = observed;
+      notes.push(
+        `the step's canary share (${rollout.currentWeight}%) is not between 0 and 100 %: the sample-ratio check uses the observed ${(
+          observed * 100
+        ).toFixed(1)}%, as the gate does`,
+      );
+    }
+    if (ticks.length > MAX_TIMESERIES_INTERVALS) {
+      notes.push(
+        `the step has ${ticks.length} intervals: all are folded, the last ${MAX_TIMESERIES_INTERVALS} are shown`,
+      );
+    }
+    try {
+      const folded = foldTimeseries(rollout, policy, context, ticks);
+      const startMs = new Date(rollout.stepStartedAt).getTime();
+      answer.intervals = folded.intervals.map(({ tickTime, ...i }) => ({
+        ...i,
+        at: new Date(
+          tickTime !== undefined
+            ? tickTime * 1000
+            : startMs + i.tick * context.tickSeconds * 1000,
+        ).toISOString(),
+      }));
+      answer.signals = folded.signals;
+    } catch (e) {
+      notes.push(
+        `the gate engine could not fold the telemetry: ${errorMessage(e)}`,
+      );
+    }
+  }
+
+  async #describe(
+    rollout: StoredRollout,
+  ): Promise<{ target?: DeployTargetDescription; error?: string }> {
+    let provider;
+    try {
+      provider = this.#o.providers.deploy(rollout.provider);
+    } catch {
+      return {};
+    }
+    if (!provider.describeTarget) return {};
+    try {
+      return { target: await provider.describeTarget(rollout.target) };
+    } catch (e) {
+      return {
+        error: `${rollout.provider} could not describe ${rollout.target}: ${errorMessage(e)}`,
+      };
+    }
+  }
+}
