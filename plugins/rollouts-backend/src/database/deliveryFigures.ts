@@ -138,8 +138,10 @@ const earlier = (a: string | null, b: string) =>
 export function foldDecision(
   state: DeliveryState,
   d: FoldedDecision,
-  steps: RolloutStep[],
+  /** The rollout's ladder (a function: read only when a decision needs it). */
+  steps: RolloutStep[] | (() => RolloutStep[]),
 ): DeliveryState {
+  const ladder = () => (typeof steps === 'function' ? steps() : steps);
   const s: DeliveryState = { ...state, incidents: [...state.incidents] };
   const t = Date.parse(d.createdAt);
   // the rates in effect since the previous decision, over the time to this one
@@ -154,7 +156,7 @@ export function foldDecision(
   const acted = d.outcome === 'applied' || d.outcome === 'failed';
   const full =
     d.verdict === 'promote' && applied
-      ? promotesFully(steps, d.stepIndex)
+      ? promotesFully(ladder(), d.stepIndex)
       : false;
   const evidence = d.evidence;
   const service = viewBurnRate(evidence, 'service');
@@ -163,7 +165,8 @@ export function foldDecision(
   if (canary !== undefined) {
     const stepAfter =
       d.verdict === 'promote' && applied ? d.stepIndex + 1 : d.stepIndex;
-    const weight = steps[stepAfter]?.weight ?? steps[d.stepIndex]?.weight ?? 0;
+    const l = ladder();
+    const weight = l[stepAfter]?.weight ?? l[d.stepIndex]?.weight ?? 0;
     s.burnCanary = canary * (weight / 100);
   }
   if ((d.verdict === 'rollback' && applied) || full) {
@@ -171,7 +174,11 @@ export function foldDecision(
     s.burnCanary = null;
   }
 
-  const seen = shows(evidence);
+  // only a hold's evidence decides harm or an incident (a rollback is harmful by its verdict)
+  const seen =
+    d.verdict === 'hold'
+      ? shows(evidence)
+      : { harm: false, burn: false, stale: false };
   if (d.verdict === 'rollback' || (d.verdict === 'hold' && seen.harm))
     s.firstHarmAt = earlier(s.firstHarmAt, d.createdAt);
   if (d.verdict === 'rollback' && applied)
@@ -282,6 +289,18 @@ function deliveryRow(s: DeliveryState): Record<string, unknown> {
   };
 }
 
+function once<T>(fn: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) {
+      value = fn();
+      done = true;
+    }
+    return value;
+  };
+}
+
 /** Rows per statement of the fold's read and write. */
 const CHUNK = 200;
 
@@ -307,12 +326,12 @@ export async function foldDeliveryFigures(
     if (!rows.length) continue;
     const states = new Map<
       string,
-      { state: DeliveryState; steps: RolloutStep[] }
+      { state: DeliveryState; steps: () => RolloutStep[] }
     >();
     for (const row of rows)
       states.set(row.id, {
         state: deliveryStateOf(row),
-        steps: parseJson<RolloutStep[]>(row.steps) ?? [],
+        steps: once(() => parseJson<RolloutStep[]>(row.steps) ?? []),
       });
     for (const d of decisions) {
       const entry = states.get(d.rolloutId);
