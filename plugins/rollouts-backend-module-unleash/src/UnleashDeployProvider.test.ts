@@ -184,6 +184,64 @@ describe.skipIf(!runs)('UnleashDeployProvider against Unleash 8', () => {
     expect(await provider().getRollout('new-checkout')).toEqual(promoted);
   });
 
+  it("describes the flag's cohort as Unleash reports it: on, strategy, percentage, stickiness, group, constraints", async () => {
+    await unleash.admin('POST', '/api/admin/projects/default/features', {
+      name: 'cohort-flag',
+      type: 'release',
+    });
+    await unleash.admin<Strategy>(
+      'POST',
+      '/api/admin/projects/default/features/cohort-flag/environments/production/strategies',
+      {
+        name: 'flexibleRollout',
+        title: 'tollgate',
+        parameters: {
+          rollout: '25',
+          stickiness: 'userId',
+          groupId: 'checkout-cohort',
+        },
+        constraints: [
+          { contextName: 'appName', operator: 'IN', values: ['web'] },
+        ],
+      },
+    );
+    await unleash.admin(
+      'POST',
+      '/api/admin/projects/default/features/cohort-flag/environments/production/on',
+    );
+    const p = provider();
+    const before = await eventCount('cohort-flag');
+    expect(await p.describeTarget('cohort-flag')).toEqual({
+      provider: 'unleash',
+      target: 'cohort-flag',
+      kind: 'feature-flag',
+      enabled: true,
+      strategy: 'flexibleRollout',
+      strategyTitle: 'tollgate',
+      strategyDisabled: false,
+      percentage: 25,
+      stickiness: 'userId',
+      groupId: 'checkout-cohort',
+      constraints: ['appName IN web'],
+      details: {
+        project: 'default',
+        flag: 'cohort-flag',
+        environment: 'production',
+        strategies: 1,
+        rampStatus: 'progressing',
+      },
+    });
+    // describing reads only
+    expect(await eventCount('cohort-flag')).toBe(before);
+    // a rollback reads back: off, at 0 %
+    await p.rollback('cohort-flag', 'test');
+    expect(await p.describeTarget('cohort-flag')).toMatchObject({
+      enabled: false,
+      percentage: 0,
+      details: { rampStatus: 'rolled-back' },
+    });
+  });
+
   it('holds: reading changes nothing in Unleash', async () => {
     await createFlag('hold-me', { rollout: 5, tag: true });
     const p = provider({ discovery: { enabled: true } });

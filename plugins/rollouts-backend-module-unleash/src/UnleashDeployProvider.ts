@@ -2,7 +2,10 @@ import type {
   LoggerService,
   RootConfigService,
 } from '@backstage/backend-plugin-api';
-import type { RolloutStep } from '@tollgate/plugin-rollouts-common';
+import type {
+  DeployTargetDescription,
+  RolloutStep,
+} from '@tollgate/plugin-rollouts-common';
 import type {
   ProviderRollout,
   RolloutsDeployProvider,
@@ -20,6 +23,7 @@ import {
   formatMarker,
   rampState,
   rampTimes,
+  rolloutPercent,
   type UnleashEvent,
   type UnleashStrategy,
 } from './state';
@@ -35,8 +39,22 @@ interface UnleashFeature {
   environments: Array<{
     name: string;
     enabled: boolean;
-    strategies?: UnleashStrategy[];
+    strategies?: Array<UnleashStrategy & { constraints?: UnleashConstraint[] }>;
   }>;
+}
+
+/** A strategy constraint as the Admin API reports it. */
+interface UnleashConstraint {
+  contextName: string;
+  operator: string;
+  values?: string[];
+  value?: string;
+  inverted?: boolean;
+}
+
+function constraintText(c: UnleashConstraint): string {
+  const values = c.values?.length ? c.values.join(', ') : (c.value ?? '');
+  return `${c.inverted ? 'NOT ' : ''}${c.contextName} ${c.operator} ${values}`.trim();
 }
 
 interface Resolved {
@@ -253,6 +271,53 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
     const feature = await this.#getFeature(r.flag);
     this.#environment(feature, r);
     return this.#toRollout(r, feature);
+  }
+
+  /**
+   * The flag's cohort as Unleash's Admin API reports it: whether the flag
+   * is on in the environment, and the managed strategy's name, title,
+   * percentage (`rollout`), stickiness, group id and constraints. Reads only.
+   */
+  async describeTarget(target: string): Promise<DeployTargetDescription> {
+    const r = this.#resolve(target);
+    const feature = await this.#getFeature(r.flag);
+    const env = this.#environment(feature, r);
+    const strategies = env.strategies ?? [];
+    const base: DeployTargetDescription = {
+      provider: this.id,
+      target: r.target,
+      kind: 'feature-flag',
+      enabled: env.enabled,
+      details: {
+        project: r.flag.project,
+        flag: r.flag.flag,
+        environment: r.flag.environment,
+        strategies: strategies.length,
+      },
+    };
+    const managed = findManagedStrategy(strategies, this.#title);
+    if (!managed) return base;
+    const strategy = managed.strategy as UnleashStrategy & {
+      constraints?: UnleashConstraint[];
+    };
+    const p = strategy.parameters ?? {};
+    const state = rampState({
+      environmentEnabled: env.enabled,
+      strategy,
+      marker: managed.marker,
+      steps: r.steps,
+    });
+    return {
+      ...base,
+      strategy: strategy.name,
+      ...(strategy.title ? { strategyTitle: strategy.title } : {}),
+      strategyDisabled: Boolean(strategy.disabled),
+      percentage: rolloutPercent(strategy),
+      ...(p.stickiness ? { stickiness: p.stickiness } : {}),
+      ...(p.groupId ? { groupId: p.groupId } : {}),
+      constraints: (strategy.constraints ?? []).map(constraintText),
+      details: { ...base.details, rampStatus: state.status },
+    };
   }
 
   async setStep(target: string, stepIndex: number): Promise<ProviderRollout> {
