@@ -56,8 +56,8 @@ export interface TimeseriesSignalPoint {
   runningBaseline: number | null;
   /** canary vs baseline as the gate computed it (relative or absolute, per `scale`) */
   difference: number | null;
-  /** the always-valid interval of the difference (null: none yet) */
-  ci: [number, number] | null;
+  /** the always-valid interval of the difference (null: none yet; a null bound: unbounded on that side) */
+  ci: [number | null, number | null] | null;
   /** the non-inferiority margin (absolute for a KPI mean, where it scales with the baseline) */
   margin: number;
   rule: GateSignalRule;

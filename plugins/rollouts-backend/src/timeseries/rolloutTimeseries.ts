@@ -68,6 +68,8 @@ function sumsOf(s: GateSignalState): [number, number, number, number] {
   return [0, 0, 0, 0];
 }
 
+const finite = (v: number) => (Number.isFinite(v) ? v : null);
+
 const ratio = (num: number, den: number) => (den > 0 ? num / den : null);
 
 /**
@@ -152,7 +154,8 @@ export function foldTimeseries(
         runningCanary: ev.canary,
         runningBaseline: ev.baseline,
         difference: ev.difference,
-        ci: ev.ci ? [ev.ci[0], ev.ci[1]] : null,
+        // JSON has no infinity: an unbounded side is null
+        ci: ev.ci ? [finite(ev.ci[0]), finite(ev.ci[1])] : null,
         margin: ev.margin,
         rule: ev.rule,
       });
