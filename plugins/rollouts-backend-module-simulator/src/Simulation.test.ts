@@ -55,6 +55,26 @@ describe('Simulation', () => {
     );
   });
 
+  it("describes a target's simulated cohort: the current weight, drawn per request", async () => {
+    const clock = { t: T0 };
+    const sim = simAt(clock);
+    const [first] = await sim.deploy.listRollouts();
+    await sim.deploy.setStep(first.target, 1);
+    expect(await sim.deploy.describeTarget!(first.target)).toMatchObject({
+      provider: 'simulator',
+      target: first.target,
+      kind: 'simulated-cohort',
+      enabled: true,
+      strategy: 'traffic split',
+      percentage: 5,
+      stickiness: 'random',
+      details: { version: first.version },
+    });
+    await expect(sim.deploy.describeTarget!('nowhere/none')).rejects.toThrow(
+      /no rollout for target nowhere\/none/,
+    );
+  });
+
   it('splits traffic by the current weight and keeps histograms consistent', async () => {
     const clock = { t: T0 };
     const sim = simAt(clock);

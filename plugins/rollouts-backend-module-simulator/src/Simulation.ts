@@ -443,6 +443,28 @@ export class Simulation {
         return this.#toProvider(r);
       }),
     listHistory: async () => this.history(),
+    describeTarget: async target =>
+      this.#op(undefined, () => {
+        this.#advance();
+        const r = this.#current.get(target);
+        if (!r) throw new Error(`simulator: no rollout for target ${target}`);
+        const weight = r.weights[r.weights.length - 1][1];
+        return {
+          provider: 'simulator',
+          target,
+          kind: 'simulated-cohort',
+          enabled: weight > 0,
+          strategy: 'traffic split',
+          percentage: weight,
+          // each request is drawn into the canary on its own, with the weight's probability
+          stickiness: 'random',
+          details: {
+            version: r.version,
+            status: r.status,
+            scenario: r.scenario,
+          },
+        };
+      }),
   };
 
   readonly telemetry: RolloutsTelemetryProvider = {
