@@ -148,6 +148,14 @@ export interface FreshnessEvidence {
   /** total ticks (so far) where the canary line was absent */
   canaryGapTicks: number;
   stale: boolean;
+  /** the telemetry provider's own lag at the evaluation, seconds (set by the backend) */
+  lagSeconds?: number | null;
+  /** age of the newest interval with data at the evaluation, seconds (set by the backend) */
+  newestAgeSeconds?: number | null;
+  /** complete intervals up to the evaluation the provider did not report (counted as missing) */
+  unreportedTicks?: number;
+  /** reported intervals the provider's lag said were still filling (their counts left out) */
+  incompleteTicks?: number;
 }
 
 export interface BurnWindowEvidence {

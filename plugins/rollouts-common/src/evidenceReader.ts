@@ -131,6 +131,11 @@ export interface KeyNumbers {
   reasons: string[];
   srmMismatch?: boolean;
   stale?: boolean;
+  /** the telemetry provider's lag and the age of the newest data at the evaluation, seconds */
+  lagSeconds?: number | null;
+  newestAgeSeconds?: number | null;
+  /** intervals up to the evaluation the provider did not report, or that were still filling */
+  missingRecentTicks?: number;
   eligible?: boolean;
   burnAlerting?: boolean;
 }
@@ -153,6 +158,16 @@ export function readKeyNumbers(evidence: unknown): KeyNumbers {
       : undefined,
     stale: isObject(checks.freshness)
       ? Boolean(checks.freshness.stale)
+      : undefined,
+    lagSeconds: isObject(checks.freshness)
+      ? num(checks.freshness.lagSeconds)
+      : undefined,
+    newestAgeSeconds: isObject(checks.freshness)
+      ? num(checks.freshness.newestAgeSeconds)
+      : undefined,
+    missingRecentTicks: isObject(checks.freshness)
+      ? (num(checks.freshness.unreportedTicks) ?? 0) +
+        (num(checks.freshness.incompleteTicks) ?? 0)
       : undefined,
     eligible: isObject(checks.promotion)
       ? Boolean(checks.promotion.eligible)

@@ -14,6 +14,11 @@ import type { RolloutPolicy } from '../policy/policy';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import { errorMessage, withRetry, type RetryOptions } from '../providers/retry';
 import {
+  freshTicks,
+  stalenessReason,
+  type TelemetryFreshness,
+} from './freshness';
+import {
   gateContextFor,
   gatePolicyFor,
   observedCanaryShare,
@@ -81,7 +86,7 @@ export async function readCohortTelemetry(
   policy: RolloutPolicy,
   now: Date,
   retry: RetryOptions,
-): Promise<TelemetryResult> {
+): Promise<TelemetryResult & { freshness: TelemetryFreshness }> {
   const telemetry = o.providers.telemetryFor(
     rollout.provider,
     annotations?.[TELEMETRY_ANNOTATION],
@@ -110,7 +115,12 @@ export async function readCohortTelemetry(
         .join('; ')}${more}`,
     );
   }
-  return result;
+  const fresh = freshTicks(result.ticks, {
+    now,
+    stepSeconds: o.telemetryStepSeconds,
+    lagSeconds: result.lagSeconds,
+  });
+  return { ...result, ticks: fresh.ticks, freshness: fresh.freshness };
 }
 
 const wholeStep: GateEngine = (_rollout, _policy, context, gatePolicy, ticks) =>
@@ -195,6 +205,24 @@ export class RolloutEvaluator {
         gatePolicyFor(policy),
         result.ticks,
       );
+      // How far behind the telemetry was: in the evidence, and the reason when it held.
+      const f = decision.checks.freshness;
+      decision.checks.freshness = {
+        ...f,
+        // stale: the newest interval the engine holds on is not up to now
+        stale:
+          f.stale ||
+          f.canaryMissingTicks > 0 ||
+          f.baselineMissingTicks > 0 ||
+          result.freshness.unreportedTicks > 0 ||
+          result.freshness.incompleteTicks > 0,
+        lagSeconds: result.freshness.lagSeconds,
+        newestAgeSeconds: result.freshness.newestAgeSeconds,
+        unreportedTicks: result.freshness.unreportedTicks,
+        incompleteTicks: result.freshness.incompleteTicks,
+      };
+      const stale = stalenessReason(result.freshness);
+      if (stale) notes.push(stale);
       if (notes.length) decision.reasons = [...decision.reasons, ...notes];
       return {
         ok: true,

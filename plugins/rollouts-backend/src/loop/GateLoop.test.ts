@@ -336,10 +336,16 @@ describe('GateLoop at scale', () => {
         [0.01],
       );
       for (const tick of ticks) observeRolloutTick(rs, tick);
-      return {
-        stored: (await store.getRollout(r.id))!.evidence,
-        expected: JSON.parse(JSON.stringify(decideRollout(rs))),
+      const expected = JSON.parse(JSON.stringify(decideRollout(rs)));
+      // what the backend adds to the engine's freshness: how far behind the telemetry was
+      expected.checks.freshness = {
+        ...expected.checks.freshness,
+        lagSeconds: 0,
+        newestAgeSeconds: null,
+        unreportedTicks: 0,
+        incompleteTicks: 0,
       };
+      return { stored: (await store.getRollout(r.id))!.evidence, expected };
     };
     const hits: number[] = [];
     for (let minute = 1; minute <= 4; minute++) {

@@ -34,6 +34,32 @@ describe('RolloutSummary', () => {
     );
   });
 
+  it("shows how far behind the telemetry is: the newest data's age, the provider's lag, intervals missing", async () => {
+    const base = makeRollout();
+    const rollout = makeRollout({
+      evidence: {
+        ...base.evidence,
+        checks: {
+          ...(base.evidence as any).checks,
+          freshness: {
+            stale: true,
+            lagSeconds: 185.2,
+            newestAgeSeconds: 190,
+            unreportedTicks: 1,
+            incompleteTicks: 2,
+          },
+        },
+      },
+    });
+    await renderWithApis(
+      <RolloutSummary rollout={rollout} entityRef={rollout.entityRef} />,
+      { api: createMockApi() },
+    );
+    expect(await screen.findByTestId('telemetry-freshness')).toHaveTextContent(
+      'Telemetry is stale: newest data 190 s old · provider lag 185 s · 3 recent intervals missing',
+    );
+  });
+
   it('says that a rollback failed, that Tollgate retries it, and offers the retry now', async () => {
     const rollout = makeRollout({
       lastError: {

@@ -3,7 +3,11 @@ import Box from '@mui/material/Box';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { Link } from '@backstage/core-components';
-import type { Rollout } from '@tollgate/plugin-rollouts-common';
+import {
+  readKeyNumbers,
+  type Rollout,
+  type RolloutDetail,
+} from '@tollgate/plugin-rollouts-common';
 import { formatDateTime, formatNumber } from '../../utils/format';
 import { RolloutActions, type ActionOutcome } from '../RolloutActions';
 import { RubricChip, StatusChip, VerdictChip } from '../RolloutChips';
@@ -16,6 +20,35 @@ const RULE_TEXT: Record<string, string> = {
   'step-timeout': 'the step maximum (no verdict within it)',
   bake: 'the watch after the promotion to full',
 };
+
+/** How fresh the telemetry of the last evaluation was: the provider's lag and the newest data's age. */
+function TelemetryFreshness(props: { evidence: unknown }) {
+  const key = readKeyNumbers(props.evidence);
+  if (
+    key.lagSeconds === undefined &&
+    key.newestAgeSeconds === undefined &&
+    !key.stale
+  )
+    return null;
+  const parts: string[] = [];
+  if (key.newestAgeSeconds !== undefined && key.newestAgeSeconds !== null)
+    parts.push(`newest data ${Math.round(key.newestAgeSeconds)} s old`);
+  if (key.lagSeconds !== undefined && key.lagSeconds !== null)
+    parts.push(`provider lag ${Math.round(key.lagSeconds)} s`);
+  if (key.missingRecentTicks)
+    parts.push(
+      `${key.missingRecentTicks} recent interval${key.missingRecentTicks > 1 ? 's' : ''} missing`,
+    );
+  return (
+    <Typography
+      variant="body2"
+      color={key.stale ? 'warning.main' : 'text.secondary'}
+      data-testid="telemetry-freshness"
+    >
+      {`Telemetry${key.stale ? ' is stale' : ''}: ${parts.join(' · ') || 'no data yet'}`}
+    </Typography>
+  );
+}
 
 /** Version, target, status, verdict with rubric and reasons, step ladder and on-call controls. */
 export function RolloutSummary(props: {
@@ -63,6 +96,11 @@ export function RolloutSummary(props: {
               ? ` · decided by ${RULE_TEXT[ev.rule] ?? ev.rule}`
               : ''}
           </Typography>
+          {!compact && (
+            <TelemetryFreshness
+              evidence={(rollout as Partial<RolloutDetail>).evidence}
+            />
+          )}
           {ev.reasons?.length > 0 && !compact && (
             <ul style={{ marginTop: 4 }} data-testid="verdict-reasons">
               {ev.reasons.map((r, i) => (
