@@ -68,6 +68,12 @@ export interface BakeWatchState {
 export interface BakeDecision {
   /** rollback: harm within the window; complete: the window passed; continue: watching */
   verdict: 'continue' | 'rollback' | 'complete';
+  /**
+   * With `complete`: false when the released version reported no telemetry
+   * for more than half the window, so no harm was seen because nothing was
+   * (missing data is never evidence of health).
+   */
+  verified?: boolean;
   reasons: string[];
   tick: number;
   signals: Array<{
@@ -264,8 +270,21 @@ export function decideBake(
   const elapsed = tick - w.fromTick + 1;
   if (reasons.length) return { verdict: 'rollback', reasons, tick, signals };
   if (elapsed >= w.durationTicks) {
+    const missing = w.missingTicks + Math.max(0, tick - w.lastTick);
+    if (missing * 2 > elapsed) {
+      return {
+        verdict: 'complete',
+        verified: false,
+        reasons: [
+          `bake window ended unverified: no telemetry from the released version in ${missing} of its ${elapsed} intervals`,
+        ],
+        tick,
+        signals,
+      };
+    }
     return {
       verdict: 'complete',
+      verified: true,
       reasons: [
         `bake window passed (${durationText(elapsed, w.ctx.tickSeconds)}): no harm against the service's own history`,
       ],

@@ -223,6 +223,21 @@ describe('post-promotion watch', () => {
     }
     expect(v).toBe('complete');
     expect(t).toBe(tick + 60);
+    expect(decideBake(ok, { tick: t }).verified).toBe(true);
+  });
+
+  it('does not call a window without telemetry clean: it ends unverified', () => {
+    const spec = { ...base, seed: 3 };
+    const { rs, tick } = full(spec);
+    const silent = createBakeWatch(rs, tick + 1);
+    // ten intervals of data, then nothing for the rest of the hour
+    for (let t = tick + 1; t <= tick + 10; t++)
+      observeBakeTick(silent, telemetryAt(spec, t, 1));
+    const d = decideBake(silent, { tick: tick + 60 });
+    expect(d).toMatchObject({ verdict: 'complete', verified: false });
+    expect(d.reasons[0]).toMatch(
+      /ended unverified: no telemetry from the released version in 50 of its 60 intervals/,
+    );
   });
 
   it('the closed-loop walk reaches full for a healthy release', () => {

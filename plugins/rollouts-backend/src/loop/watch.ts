@@ -136,7 +136,8 @@ export async function watchRun(o: WatchRun): Promise<boolean> {
       patch: {
         watch: {
           ...w,
-          state: 'passed',
+          // a window without telemetry saw no harm because it saw nothing
+          state: decision.verified === false ? 'ended' : 'passed',
           verdict: 'complete',
           reasons: decision.reasons,
           evaluatedAt: now.toISOString(),
