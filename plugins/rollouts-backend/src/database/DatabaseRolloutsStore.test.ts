@@ -523,6 +523,11 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
         }),
       },
     ]);
+    // an active rollout's KPIs with their intervals, from the evidence written
+    const [active] = await store.listRolloutFigures({ finishedSince: at(0) });
+    expect(active.kpiIntervals).toEqual([
+      expect.objectContaining({ name: 'conversion', scale: 'relative' }),
+    ]);
     // finishAction: the rollback applied
     await store.finishAction({
       rollout: held!.rollout,
@@ -567,9 +572,8 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
         },
       ],
     });
-    expect(figures.kpiIntervals).toEqual([
-      expect.objectContaining({ name: 'conversion', scale: 'relative' }),
-    ]);
+    // finished: the dashboard shows the active rollouts' intervals only
+    expect(figures.kpiIntervals).toBeUndefined();
     expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 4 });
   });
 

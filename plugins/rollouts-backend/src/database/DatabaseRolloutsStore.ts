@@ -393,9 +393,11 @@ export class DatabaseRolloutsStore implements RolloutsStore {
         kpiDeltas: row.kpi_deltas ? JSON.parse(row.kpi_deltas) : undefined,
         id: row.id,
         version: row.version,
-        kpiIntervals: row.kpi_intervals
-          ? JSON.parse(row.kpi_intervals)
-          : undefined,
+        // the dashboard shows the active rollouts' intervals only
+        kpiIntervals:
+          row.kpi_intervals && !row.finished_at
+            ? JSON.parse(row.kpi_intervals)
+            : undefined,
         delivery: deliveryStateOf(row),
       });
     }

@@ -4,6 +4,7 @@ import type {
   DecisionEntry,
   DecisionListEntry,
   DecisionPage,
+  EvidenceSnapshot,
   Rollout,
   RolloutStatus,
 } from '@tollgate/plugin-rollouts-common';
@@ -33,7 +34,7 @@ export interface StoredRollout extends Rollout {
   rowVersion: number;
   externalId: string;
   pendingAction?: string;
-  evidence?: Record<string, unknown>;
+  evidence?: EvidenceSnapshot;
   /**
    * The whole-rollout gate's state as of its current step's start (JSON,
    * see `loop/gateStates.ts`); only `getRollout` and `getGateStates` read it.
@@ -68,7 +69,7 @@ export interface RolloutFigures {
   kpiDeltas?: Record<string, number>;
   id?: string;
   version?: string;
-  /** The KPIs of its latest evidence with their always-valid intervals. */
+  /** The KPIs of its latest evidence with their always-valid intervals (active rollouts only). */
   kpiIntervals?: KpiInterval[];
   /** Its delivery figures, folded from its decisions (see `deliveryFigures.ts`). */
   delivery?: DeliveryState;
@@ -188,7 +189,7 @@ export interface RolloutsStore {
   getDecisionEvidence(
     rolloutId: string,
     seq: number,
-  ): Promise<{ evidence: Record<string, unknown> | null } | undefined>;
+  ): Promise<{ evidence: EvidenceSnapshot | null } | undefined>;
   verifyDecisions(): Promise<DecisionChainVerification>;
   /** The chain head: the last entry's seq and hash (seq 0 for an empty log). */
   decisionHead(): Promise<{ seq: number; hash: string }>;

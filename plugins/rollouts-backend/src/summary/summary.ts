@@ -92,6 +92,16 @@ const INCIDENT_RANK: Record<RolloutIncident['kind'], number> = {
   'hold-stale': 3,
 };
 
+/**
+ * A figure to 4 significant digits: the page shows 3, and the answer for a
+ * thousand services stays small (full doubles would double the new fields).
+ */
+function sig<T extends number | null>(x: T): T {
+  return (
+    x === null || !Number.isFinite(x) ? x : Number(x.toPrecision(4))
+  ) as T;
+}
+
 const minutesBetween = (from: string, to: string) =>
   (Date.parse(to) - Date.parse(from)) / 60_000;
 
@@ -203,7 +213,11 @@ async function summarize(
       .map(r => ({
         rolloutId: r.id ?? '',
         version: r.version ?? '',
-        kpis: r.kpiIntervals!,
+        kpis: r.kpiIntervals!.map(k => ({
+          ...k,
+          difference: sig(k.difference),
+          ci: k.ci ? ([sig(k.ci[0]), sig(k.ci[1])] as [number, number]) : null,
+        })),
       }));
     if (!list.length && !known) continue;
     services.push({
@@ -215,9 +229,11 @@ async function summarize(
       kpiImpact: Object.fromEntries(
         Object.entries(kpiSums).map(([k, v]) => [k, mean(v)!]),
       ),
-      activeCohorts,
-      budgetSpent: known ? spent / (sloWindowMs / 1000) : null,
-      budgetSpentByRollouts: known ? byRollouts / (sloWindowMs / 1000) : null,
+      ...(activeCohorts.length ? { activeCohorts } : {}),
+      budgetSpent: known ? sig(spent / (sloWindowMs / 1000)) : null,
+      budgetSpentByRollouts: known
+        ? sig(byRollouts / (sloWindowMs / 1000))
+        : null,
     });
   }
   services.sort((a, b) => collator.compare(a.entityRef, b.entityRef));
