@@ -1,4 +1,6 @@
 import type { DecisionEntry } from '@tollgate/plugin-rollouts-common';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   emptyDeliveryState,
   foldDecision,
@@ -333,6 +335,12 @@ describe('computeSummary on a constructed decision log', () => {
     expect(s.changeFailureRate).toBeCloseTo(2 / 3, 9);
     // no longer 1 − success rate
     expect(s.changeFailureRate).not.toBeCloseTo(1 - s.successRate!, 3);
+  });
+
+  it("reads a roll-forward from the bake watch's own reason", () => {
+    // the change-failure rate counts it: the text must stay the watch's
+    const watch = readFileSync(join(__dirname, '../loop/watch.ts'), 'utf8');
+    expect(watch).toContain(SUPERSEDED_REASON);
   });
 
   it('automation success: steps the automation completed / every promote or rollback action', async () => {
