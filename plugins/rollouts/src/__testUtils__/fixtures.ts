@@ -6,6 +6,7 @@ import type {
   Rollout,
   RolloutDetail,
   RolloutsSummary,
+  RolloutTimeseries,
 } from '@tollgate/plugin-rollouts-common';
 import type { RolloutsApi } from '../api';
 
@@ -309,6 +310,72 @@ export const summary: RolloutsSummary = {
   ],
 };
 
+/** A step of 20 one-minute intervals: the canary's error rate doubles from interval 11, and a flag cohort. */
+export function makeTimeseries(
+  overrides: Partial<RolloutTimeseries> = {},
+): RolloutTimeseries {
+  const ticks = Array.from({ length: 20 }, (_, i) => i + 1);
+  const start = Date.now() - 20 * 60_000;
+  return {
+    rolloutId: 'ro-1',
+    stepIndex: 1,
+    window: {
+      start: new Date(start).toISOString(),
+      end: new Date(start + 20 * 60_000).toISOString(),
+      tickSeconds: 60,
+    },
+    telemetryProvider: 'simulator',
+    intervalsExpected: 20,
+    intervalsRead: 20,
+    maxIntervals: 360,
+    intervals: ticks.map(t => ({
+      tick: t,
+      at: new Date(start + t * 60_000).toISOString(),
+      verdict: t < 15 ? 'continue' : 'rollback',
+    })),
+    signals: [
+      {
+        name: 'error rate',
+        kind: 'error-rate',
+        direction: 'decrease',
+        scale: 'relative',
+        guardrail: true,
+        alphaCi: 0.02,
+        points: ticks.map(t => {
+          const diff = t > 10 ? 0.6 : 0.02;
+          const radius = 2 / Math.sqrt(t);
+          return {
+            tick: t,
+            canary: t > 10 ? 0.004 : 0.002,
+            baseline: 0.002,
+            runningCanary: 0.002 * (1 + diff),
+            runningBaseline: 0.002,
+            difference: diff,
+            ci: t === 1 ? [-0.9, null] : [diff - radius, diff + radius],
+            margin: 0.2,
+            rule: t < 15 ? 'inconclusive' : 'deterioration',
+          };
+        }),
+      },
+    ],
+    notes: [],
+    target: {
+      provider: 'unleash',
+      target: 'new-checkout',
+      kind: 'feature-flag',
+      enabled: true,
+      strategy: 'flexibleRollout',
+      percentage: 5,
+      stickiness: 'userId',
+      groupId: 'new-checkout',
+      constraints: ['appName IN web'],
+      details: { project: 'default', environment: 'production' },
+    },
+    computedAt: new Date().toISOString(),
+    ...overrides,
+  };
+}
+
 export type MockRolloutsApi = {
   [K in keyof RolloutsApi]: ReturnType<typeof vi.fn>;
 } & RolloutsApi;
@@ -357,5 +424,6 @@ export function createMockApi(): MockRolloutsApi {
       }),
     })),
     getSummary: vi.fn(async () => summary),
+    getTimeseries: vi.fn(async () => makeTimeseries()),
   } as unknown as MockRolloutsApi;
 }

@@ -10,6 +10,7 @@ import type {
   RolloutDetail,
   RolloutStatus,
   RolloutsSummary,
+  RolloutTimeseries,
 } from '@tollgate/plugin-rollouts-common';
 
 /** Filter of `GET /v1/rollouts`. @public */
@@ -55,6 +56,8 @@ export interface RolloutsApi {
   getAttention(): Promise<AttentionList>;
   /** The post-rollout report, Markdown. */
   getReport(id: string): Promise<string>;
+  /** The current (or a finished rollout's last) step interval by interval, as the gate saw it. */
+  getTimeseries(id: string): Promise<RolloutTimeseries>;
 }
 
 /** @public */

@@ -37,6 +37,14 @@ describe('RolloutsClient', () => {
     ]);
   });
 
+  it('builds the timeseries URL', async () => {
+    const { c, fetch } = client(() => json({ signals: [] }));
+    await c.getTimeseries('r/1');
+    expect(fetch.mock.calls.map(call => call[0])).toEqual([
+      'http://backend/api/rollouts/v1/rollouts/r%2F1/timeseries',
+    ]);
+  });
+
   it('posts actions with the reason and idempotency key', async () => {
     const { c, fetch } = client(() => json({ rollout: { id: 'r1' } }));
     await c.performAction('r1', 'rollback', {

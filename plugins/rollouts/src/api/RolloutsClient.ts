@@ -8,6 +8,7 @@ import type {
   RolloutAction,
   RolloutDetail,
   RolloutsSummary,
+  RolloutTimeseries,
   Rollout,
 } from '@tollgate/plugin-rollouts-common';
 import type {
@@ -64,6 +65,10 @@ export class RolloutsClient implements RolloutsApi {
     return this.request(
       `/v1/rollouts/${encodeURIComponent(id)}/decisions${query({ limit: options.limit, before: options.before })}`,
     );
+  }
+
+  getTimeseries(id: string): Promise<RolloutTimeseries> {
+    return this.request(`/v1/rollouts/${encodeURIComponent(id)}/timeseries`);
   }
 
   getDecisionEvidence(id: string, seq: number): Promise<DecisionEvidence> {

@@ -250,6 +250,27 @@ describe('EntityRolloutsContent', () => {
     ).not.toBeInTheDocument();
   });
 
+  it('charts the metrics over time of the active rollout, and of a past one opened from the history', async () => {
+    const user = userEvent.setup();
+    const api = createMockApi();
+    await renderWithApis(<EntityRolloutsContent />, { api, entity });
+    expect(await screen.findByText('Metrics over time')).toBeInTheDocument();
+    expect(
+      await screen.findByTestId('band-chart-error rate'),
+    ).toBeInTheDocument();
+    expect(screen.getByTestId('target-cohort')).toHaveTextContent(
+      'flexibleRollout',
+    );
+    const active = (await api.getRollout.mock.results[0].value) as {
+      id: string;
+    };
+    expect(api.getTimeseries).toHaveBeenCalledWith(active.id);
+
+    api.getTimeseries.mockClear();
+    await user.click(await screen.findByText('2.31.3 (from 2.31.2)'));
+    await waitFor(() => expect(api.getTimeseries).toHaveBeenCalledWith('ro-0'));
+  });
+
   it('shows disabled controls with the reason when the user lacks the permission', async () => {
     const user = userEvent.setup();
     const api = createMockApi();

@@ -28,10 +28,34 @@ import { BakeWatch } from '../BakeWatch';
 import { BurnChart } from '../BurnChart';
 import { DecisionTimeline } from '../DecisionTimeline';
 import { KpiDeltas } from '../KpiDeltas';
+import { MetricsOverTime } from '../MetricsOverTime';
 import type { ActionOutcome } from '../RolloutActions';
 import { ReportDownload } from '../ReportDownload';
 import { RolloutHistory } from '../RolloutHistory';
 import { RolloutSummary } from '../RolloutSummary';
+
+/** Reading a step's telemetry costs the backend more than a rollout's row: refresh at most this often on signals. */
+const TIMESERIES_THROTTLE_MS = 30_000;
+
+/** The step interval by interval (the gate's view), and the flag's cohort. */
+function MetricsOverTimeCard(props: { rolloutId: string; live: boolean }) {
+  const { rolloutId, live } = props;
+  const api = useApi(rolloutsApiRef);
+  const series = useLiveData(
+    () => api.getTimeseries(rolloutId),
+    [api, rolloutId],
+    { live, signalThrottleMs: TIMESERIES_THROTTLE_MS },
+  );
+  return (
+    <InfoCard title="Metrics over time">
+      {series.loading && <Progress />}
+      {!series.loading && series.error && !series.value && (
+        <ResponseErrorPanel error={series.error} />
+      )}
+      {series.value && <MetricsOverTime series={series.value} />}
+    </InfoCard>
+  );
+}
 
 function RolloutDetailView(props: {
   rolloutId: string;
@@ -100,6 +124,12 @@ function RolloutDetailView(props: {
         <InfoCard title="Cohort KPI deltas (canary vs baseline)">
           <KpiDeltas evidence={rollout.evidence} />
         </InfoCard>
+      </Grid>
+      <Grid item xs={12}>
+        <MetricsOverTimeCard
+          rolloutId={rolloutId}
+          live={isActiveStatus(rollout.status)}
+        />
       </Grid>
       <Grid item xs={12}>
         <InfoCard title="Decision timeline">

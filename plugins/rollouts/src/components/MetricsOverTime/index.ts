@@ -1,0 +1,1 @@
+export { MetricsOverTime, TargetCohort } from './MetricsOverTime';
