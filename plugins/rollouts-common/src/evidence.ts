@@ -262,3 +262,26 @@ export interface GateDecision {
   /** whole-rollout gate only (absent from a single step's decision) */
   rollout?: RolloutEvidence;
 }
+
+/** The post-promotion watch's verdict as evidence (`rollout.rule: bake`). */
+export interface BakeEvidence {
+  verdict: 'continue' | 'rollback' | 'complete';
+  reasons: string[];
+  rollout: { rule: 'bake' };
+  bake: {
+    verdict: 'continue' | 'rollback' | 'complete';
+    /** with `complete`: false when the window had too little telemetry to say */
+    verified?: boolean;
+    reasons: string[];
+    tick: number;
+    signals: Array<{
+      name: string;
+      rate: number | null;
+      reference: number | null;
+      limit: number;
+      statistic: number;
+      threshold: number;
+    }>;
+    window: { startedAt: string; endsAt: string };
+  };
+}

@@ -1,4 +1,5 @@
 import type {
+  BakeEvidence,
   BurnWindowEvidence,
   BurnWindows,
   GateDecision,
@@ -16,6 +17,29 @@ import type {
 
 /** The version of the evidence contract the backend writes. @public */
 export const EVIDENCE_VERSION = 1;
+
+/**
+ * Evidence as the decision log and the rollout row keep it: the engine's
+ * decision or the post-promotion watch's, stamped with the contract's
+ * version. Built here, the one place, and stored as JSON. @public
+ */
+export type StoredEvidence = (GateDecision | BakeEvidence) & {
+  evidenceVersion: number;
+};
+
+/**
+ * Evidence as it is read back: a version of the contract, or what a deploy
+ * provider's history carried for a past decision (imported as it is, read
+ * by the tolerant readers below). @public
+ */
+export type EvidenceSnapshot = StoredEvidence | Record<string, unknown>;
+
+/** The evidence to store for a decision. @public */
+export function storedEvidence(
+  evidence: GateDecision | BakeEvidence,
+): StoredEvidence {
+  return { ...evidence, evidenceVersion: EVIDENCE_VERSION };
+}
 
 /** Which version of the contract a stored snapshot follows (0: unversioned history). @public */
 export function evidenceVersionOf(evidence: unknown): number {

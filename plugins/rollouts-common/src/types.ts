@@ -1,3 +1,4 @@
+import type { EvidenceSnapshot } from './evidenceReader';
 /**
  * Tollgate's domain model, shared by the backend, the frontend and the
  * provider modules.
@@ -125,7 +126,7 @@ export interface GateEvaluationSummary {
 /** A rollout with its current gate evidence, for the detail view. @public */
 export interface RolloutDetail extends Rollout {
   /** The gate engine's full output at the latest evaluation (signals, checks, burn windows). */
-  evidence?: Record<string, unknown>;
+  evidence?: EvidenceSnapshot;
   runbookUrl?: string;
 }
 
@@ -146,7 +147,7 @@ export interface DecisionEntry {
   /** `scheduler` for the gate loop, or the user's entity ref. */
   actor: string;
   reasons: string[];
-  evidence: Record<string, unknown> | null;
+  evidence: EvidenceSnapshot | null;
   policyHash: string | null;
   /** Outcome of the action at the deploy provider. */
   outcome: 'applied' | 'failed' | 'none';
@@ -177,7 +178,7 @@ export interface DecisionPage<T = DecisionEntry> {
 /** Answer of `GET /v1/rollouts/:id/decisions/:seq/evidence`. @public */
 export interface DecisionEvidence {
   seq: number;
-  evidence: Record<string, unknown> | null;
+  evidence: EvidenceSnapshot | null;
 }
 
 /** Answer of `GET /v1/decisions/verify`. @public */

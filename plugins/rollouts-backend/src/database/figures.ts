@@ -22,9 +22,7 @@ export { kpiDeltas, kpiIntervals, worstBurnRate };
  * `kpi_intervals` (the KPIs with their always-valid intervals, for the
  * active cohorts' panel).
  */
-export function figureColumns(
-  evidence: Record<string, unknown> | null | undefined,
-): {
+export function figureColumns(evidence: unknown): {
   burn_rate: number | null;
   kpi_deltas: string | null;
   kpi_intervals: string | null;

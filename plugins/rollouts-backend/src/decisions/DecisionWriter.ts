@@ -1,6 +1,7 @@
 import type {
   DecisionEntry,
   DecisionKind,
+  EvidenceSnapshot,
 } from '@tollgate/plugin-rollouts-common';
 import type {
   NewDecision,
@@ -20,7 +21,7 @@ export interface DecisionInput {
   actor: string;
   reasons: string[];
   /** The evidence the decision was made on (none when left out). */
-  evidence?: Record<string, unknown> | null;
+  evidence?: EvidenceSnapshot | null;
   outcome: DecisionOutcome;
   /** The step the decision is about; the rollout's current step when left out. */
   stepIndex?: number;

@@ -2,6 +2,7 @@ import type { LoggerService } from '@backstage/backend-plugin-api';
 import { NotFoundError } from '@backstage/errors';
 import {
   ACTIVE_ROLLOUT_STATUSES,
+  storedEvidence,
   type FlaggerHook,
   type FlaggerWebhookPayload,
   type GateEvaluationSummary,
@@ -339,9 +340,7 @@ export class JudgeService {
     // ones: a failed evaluation answered on no evidence.
     const evaluated: StoredRollout = {
       ...rollout,
-      evidence: evaluation.ok
-        ? (evaluation.decision as unknown as Record<string, unknown>)
-        : undefined,
+      evidence: evaluation.ok ? storedEvidence(evaluation.decision) : undefined,
       policyHash: evaluation.policy?.hash,
     };
     const decision = log(answerOf(rollout, summary, false), changed, evaluated);
@@ -351,10 +350,7 @@ export class JudgeService {
         lastEvaluation: summary,
         ...(evaluation.ok
           ? {
-              evidence: evaluation.decision as unknown as Record<
-                string,
-                unknown
-              >,
+              evidence: evaluated.evidence,
               lastError: null,
             }
           : {

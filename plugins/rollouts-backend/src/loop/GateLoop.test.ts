@@ -11,6 +11,7 @@ import {
   type PostgresServer,
 } from '@tollgate/test-support';
 import {
+  storedEvidence,
   type CohortCounts,
   type TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
@@ -336,7 +337,9 @@ describe('GateLoop at scale', () => {
         [0.01],
       );
       for (const tick of ticks) observeRolloutTick(rs, tick);
-      const expected = JSON.parse(JSON.stringify(decideRollout(rs)));
+      const expected = JSON.parse(
+        JSON.stringify(storedEvidence(decideRollout(rs))),
+      );
       // what the backend adds to the engine's freshness: how far behind the telemetry was
       expected.checks.freshness = {
         ...expected.checks.freshness,

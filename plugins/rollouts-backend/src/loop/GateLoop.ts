@@ -1,5 +1,9 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import type { GateDecision } from '@tollgate/plugin-rollouts-common';
+import {
+  storedEvidence,
+  type GateDecision,
+  type StoredEvidence,
+} from '@tollgate/plugin-rollouts-common';
 import { Actuator, type RolloutChange } from '../actuator/Actuator';
 import type { EntityLookup } from '../catalog/EntityIndex';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
@@ -481,6 +485,6 @@ export class GateLoop {
 }
 
 /** The engine's decision as the evidence the rollout row and the log keep. */
-function evidenceOf(decision: GateDecision): Record<string, unknown> {
-  return decision as unknown as Record<string, unknown>;
+function evidenceOf(decision: GateDecision): StoredEvidence {
+  return storedEvidence(decision);
 }

@@ -2,6 +2,7 @@ import {
   FINAL_ROLLOUT_STATUSES,
   type GateEvaluationSummary,
   type RolloutWatch,
+  type StoredEvidence,
 } from '@tollgate/plugin-rollouts-common';
 import type { Actuator, RolloutChange } from '../actuator/Actuator';
 import type { StoredRollout } from '../database/RolloutsStore';
@@ -60,7 +61,7 @@ export async function actOnVerdict(
     rollout: StoredRollout;
     verdict: 'promote' | 'rollback';
     reasons: string[];
-    evidence: Record<string, unknown>;
+    evidence: StoredEvidence;
     summary: GateEvaluationSummary;
     policy: RolloutPolicy;
     retry: RetryOptions;
@@ -260,7 +261,7 @@ export function approvalChange(
   rollout: StoredRollout,
   summary: GateEvaluationSummary,
   reasons: string[],
-  evidence: Record<string, unknown>,
+  evidence: StoredEvidence,
 ): RolloutChange {
   return {
     rollout,

@@ -1,6 +1,8 @@
-import type {
-  RolloutWatch,
-  TelemetryTick,
+import {
+  storedEvidence,
+  type RolloutWatch,
+  type StoredEvidence,
+  type TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
 import type {
   BakeDecision,
@@ -35,16 +37,13 @@ export function bakeWindowOf(
 }
 
 /** The evidence a watch decision is logged with. */
-function bakeEvidence(
-  d: BakeDecision,
-  w: RolloutWatch,
-): Record<string, unknown> {
-  return {
+function bakeEvidence(d: BakeDecision, w: RolloutWatch): StoredEvidence {
+  return storedEvidence({
     verdict: d.verdict,
     reasons: d.reasons,
     rollout: { rule: 'bake' },
     bake: { ...d, window: { startedAt: w.startedAt, endsAt: w.endsAt } },
-  };
+  });
 }
 
 export interface WatchRun {

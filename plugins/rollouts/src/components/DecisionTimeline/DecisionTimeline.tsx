@@ -17,6 +17,7 @@ import type {
   DecisionEntry,
   DecisionListEntry,
   DecisionPage,
+  EvidenceSnapshot,
 } from '@tollgate/plugin-rollouts-common';
 import { rolloutsApiRef } from '../../api';
 import { readKeyNumbers } from '../../utils/evidence';
@@ -38,7 +39,7 @@ export type TimelineDecision =
 
 type EvidenceState =
   | { state: 'loading' }
-  | { state: 'loaded'; evidence: Record<string, unknown> | null }
+  | { state: 'loaded'; evidence: EvidenceSnapshot | null }
   | { state: 'failed'; message: string };
 
 /** The decision's evidence: its own when it carries it, else fetched once the dialog opens. */
