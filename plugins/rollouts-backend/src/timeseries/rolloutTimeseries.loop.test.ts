@@ -83,4 +83,57 @@ describe('the timeseries against the gate loop', () => {
     expect(Math.max(...compared.map(c => c.step))).toBeGreaterThan(0);
     for (const c of compared) expect(c.series).toEqual(c.gate);
   }, 60_000);
+
+  it("shows a rolled-back rollout's last step up to the rollback, ending on the evidence it was rolled back on", async () => {
+    const { knex, store } = await sqliteStore();
+    const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
+    const services = DEMO_SERVICES.filter(
+      s => s.target === 'checkout/checkout-api',
+    ).map(s => ({ ...s, rps: s.rps * 4 }));
+    const { loop, simulation } = setup(store, services, clock);
+    const providers = new ProviderRegistry();
+    providers.addDeploy(simulation.deploy);
+    providers.addTelemetry(simulation.telemetry);
+    const series = new RolloutTimeseriesService({
+      providers,
+      policies,
+      entities: entityIndexFor(services),
+      telemetryStepSeconds: 10,
+      now: () => new Date(clock.t),
+    });
+    let rolledBack;
+    for (let i = 0; i < 200 && !rolledBack; i++) {
+      clock.t += 10_000;
+      await loop.run();
+      [rolledBack] = await store.listRollouts({ status: ['rolled-back'] });
+    }
+    const rollout = (await store.getRollout(rolledBack!.id))!;
+    // read later: the window still ends at the rollback
+    clock.t += 30_000;
+    const answer = await series.forRollout(rollout);
+    // much later the simulator serves the next release and no longer has this one's data
+    clock.t += 600_000;
+    const later = await series.forRollout(rollout);
+    await knex.destroy();
+    expect(later.intervals).toEqual([]);
+    expect(later.notes).toEqual([
+      `the telemetry provider answered 0 of the ${answer.intervalsExpected} intervals in the window (it may no longer keep data this old): the series shows what it has`,
+    ]);
+    expect(rollout.currentWeight).toBe(0);
+    expect(answer.window).toEqual({
+      start: rollout.stepStartedAt,
+      end: rollout.finishedAt,
+      tickSeconds: 10,
+    });
+    expect(answer.intervals[answer.intervals.length - 1].verdict).toBe(
+      'rollback',
+    );
+    const gate = (rollout.evidence as any).signals as Array<any>;
+    expect(
+      answer.signals.map(s => {
+        const last = s.points[s.points.length - 1];
+        return [s.name, last.difference, last.ci, last.rule];
+      }),
+    ).toEqual(gate.map(s => [s.name, s.difference, s.ci, s.rule]));
+  }, 60_000);
 });

@@ -278,18 +278,28 @@ export class RolloutTimeseriesService {
         }`,
       );
     }
-    const context = gateContextFor(rollout, policy, o.telemetryStepSeconds);
+    // A finished rollout's weight is its end (0 after a rollback): the gate
+    // compared at the weight of the step it was in.
+    const stepWeight = rollout.steps[rollout.currentStepIndex]?.weight;
+    const asGated =
+      rollout.finishedAt &&
+      !(rollout.currentWeight > 0 && rollout.currentWeight < 100) &&
+      stepWeight > 0 &&
+      stepWeight < 100
+        ? { ...rollout, currentWeight: stepWeight }
+        : rollout;
+    const context = gateContextFor(asGated, policy, o.telemetryStepSeconds);
     if (!(context.expectedCanaryShare > 0 && context.expectedCanaryShare < 1)) {
       const observed = observedCanaryShare(ticks);
       if (observed === undefined) {
         notes.push(
-          `no canary and baseline traffic in the window (the step's canary share is ${rollout.currentWeight}%): nothing to compare`,
+          `no canary and baseline traffic in the window (the canary share is ${asGated.currentWeight}%): nothing to compare`,
         );
         return;
       }
       context.expectedCanaryShare = observed;
       notes.push(
-        `the step's canary share (${rollout.currentWeight}%) is not between 0 and 100 %: the sample-ratio check uses the observed ${(
+        `the canary share (${asGated.currentWeight}%) is not between 0 and 100 %: the sample-ratio check uses the observed ${(
           observed * 100
         ).toFixed(1)}%, as the gate does`,
       );
@@ -300,7 +310,7 @@ export class RolloutTimeseriesService {
       );
     }
     try {
-      const folded = foldTimeseries(rollout, policy, context, ticks);
+      const folded = foldTimeseries(asGated, policy, context, ticks);
       const startMs = new Date(rollout.stepStartedAt).getTime();
       answer.intervals = folded.intervals.map(({ tickTime, ...i }) => ({
         ...i,
