@@ -148,6 +148,8 @@ describe.runIf(run)('demo portal in Chromium', () => {
       .getByRole('tooltip')
       .getByText(/needed a rollback afterwards/)
       .waitFor({ timeout: 10_000 });
+    // past the tooltip's fade-in
+    await page.waitForTimeout(500);
     await page.screenshot({
       path: join(artifacts, 'dashboard-cfr-tooltip.png'),
     });

@@ -528,7 +528,10 @@ export function RolloutsPage() {
               sx={{
                 display: 'grid',
                 gap: 3,
-                gridTemplateColumns: { xs: '1fr', lg: '1fr 1fr' },
+                gridTemplateColumns: {
+                  xs: 'minmax(0, 1fr)',
+                  xl: 'repeat(2, minmax(0, 1fr))',
+                },
                 alignItems: 'start',
               }}
             >
