@@ -136,4 +136,66 @@ describe('the timeseries against the gate loop', () => {
       }),
     ).toEqual(gate.map(s => [s.name, s.difference, s.ci, s.rule]));
   }, 60_000);
+
+  it('shows a release promoted to full at its last compared step, up to the promotion, ending on the evidence it was promoted on', async () => {
+    const { knex, store } = await sqliteStore();
+    const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
+    const services = DEMO_SERVICES.filter(
+      s => s.target === 'checkout/cart-service',
+    ).map(s => ({ ...s, rps: s.rps * 4 }));
+    const { loop, simulation } = setup(store, services, clock);
+    const providers = new ProviderRegistry();
+    providers.addDeploy(simulation.deploy);
+    providers.addTelemetry(simulation.telemetry);
+    const series = new RolloutTimeseriesService({
+      providers,
+      policies,
+      entities: entityIndexFor(services),
+      telemetryStepSeconds: 10,
+      now: () => new Date(clock.t),
+    });
+    let promoted;
+    for (let i = 0; i < 400 && !promoted; i++) {
+      clock.t += 10_000;
+      await loop.run();
+      [promoted] = await store.listRollouts({ status: ['promoted'] });
+    }
+    const rollout = (await store.getRollout(promoted!.id))!;
+    clock.t += 30_000;
+    const answer = await series.forRollout(rollout);
+    const { items } = await store.listDecisions({
+      rolloutId: rollout.id,
+      limit: 50,
+    });
+    const promotion = items.find(
+      d => d.verdict === 'promote' && d.stepIndex === answer.stepIndex,
+    )!;
+    const evidence = (await store.getDecisionEvidence(
+      rollout.id,
+      promotion.seq,
+    ))!.evidence as any;
+    await knex.destroy();
+    expect(rollout.currentWeight).toBe(100);
+    expect(answer.stepIndex).toBe(2);
+    expect(answer.notes[0]).toBe(
+      'the release took all traffic at step 4, where there is no baseline: shown is step 3 (25%), the last step the gate compared, up to the promotion',
+    );
+    expect(answer.window.end).toBe(promotion.createdAt);
+    expect(answer.intervals[answer.intervals.length - 1].verdict).toBe(
+      'promote',
+    );
+    expect(
+      answer.signals.map(s => {
+        const last = s.points[s.points.length - 1];
+        return [s.name, last.difference, last.ci, last.rule];
+      }),
+    ).toEqual(
+      (evidence.signals as Array<any>).map(s => [
+        s.name,
+        s.difference,
+        s.ci,
+        s.rule,
+      ]),
+    );
+  }, 60_000);
 });

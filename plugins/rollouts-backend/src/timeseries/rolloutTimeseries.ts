@@ -29,7 +29,11 @@ import {
   readCohortTelemetry,
   type RolloutEvaluatorOptions,
 } from '../evaluation/RolloutEvaluator';
-import { GateStateCache, tickOffset } from '../loop/gateStates';
+import {
+  GateStateCache,
+  parseStoredGateState,
+  tickOffset,
+} from '../loop/gateStates';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
@@ -164,6 +168,42 @@ export function foldTimeseries(
   return { intervals, signals: [...series.values()] };
 }
 
+const comparing = (w: number | undefined): w is number =>
+  w !== undefined && w > 0 && w < 100;
+
+/**
+ * The rollout as the gate last compared it. An active one as it is. A
+ * finished one's weight is its end (0 after a rollback, 100 once
+ * promoted): the gate compared at its step's weight. A release promoted to
+ * full is in a step without a baseline: its last compared step is the one
+ * the promotion was decided in (the gate state stored with it says which,
+ * and when it began), up to the promotion.
+ */
+export function gatedView(rollout: StoredRollout): {
+  rollout: StoredRollout;
+  note?: string;
+} {
+  if (!rollout.finishedAt || comparing(rollout.currentWeight))
+    return { rollout };
+  const stepWeight = rollout.steps[rollout.currentStepIndex]?.weight;
+  if (comparing(stepWeight))
+    return { rollout: { ...rollout, currentWeight: stepWeight } };
+  const end = parseStoredGateState(rollout.gateState)?.end;
+  const weight = end ? rollout.steps[end.stepIndex]?.weight : undefined;
+  if (!end || !comparing(weight)) return { rollout };
+  const promotedAt = rollout.watch?.startedAt ?? rollout.finishedAt;
+  return {
+    rollout: {
+      ...rollout,
+      currentStepIndex: end.stepIndex,
+      currentWeight: weight,
+      stepStartedAt: end.stepStartedAt,
+      finishedAt: promotedAt,
+    },
+    note: `the release took all traffic at step ${rollout.currentStepIndex + 1}, where there is no baseline: shown is step ${end.stepIndex + 1} (${weight}%), the last step the gate compared, up to the promotion`,
+  };
+}
+
 /** The window a rollout's series is read over: its current (a finished one's last) step. */
 export function timeseriesWindow(
   rollout: StoredRollout,
@@ -190,12 +230,13 @@ export class RolloutTimeseriesService {
     this.#now = options.now ?? (() => new Date());
   }
 
-  async forRollout(rollout: StoredRollout): Promise<RolloutTimeseries> {
+  async forRollout(stored: StoredRollout): Promise<RolloutTimeseries> {
     const o = this.#o;
+    const { rollout, note } = gatedView(stored);
     const now = this.#now();
     const tickSeconds = o.telemetryStepSeconds;
     const { start, end } = timeseriesWindow(rollout, now);
-    const notes: string[] = [];
+    const notes: string[] = note ? [note] : [];
     const answer: RolloutTimeseries = {
       rolloutId: rollout.id,
       stepIndex: rollout.currentStepIndex,
@@ -278,28 +319,18 @@ export class RolloutTimeseriesService {
         }`,
       );
     }
-    // A finished rollout's weight is its end (0 after a rollback): the gate
-    // compared at the weight of the step it was in.
-    const stepWeight = rollout.steps[rollout.currentStepIndex]?.weight;
-    const asGated =
-      rollout.finishedAt &&
-      !(rollout.currentWeight > 0 && rollout.currentWeight < 100) &&
-      stepWeight > 0 &&
-      stepWeight < 100
-        ? { ...rollout, currentWeight: stepWeight }
-        : rollout;
-    const context = gateContextFor(asGated, policy, o.telemetryStepSeconds);
+    const context = gateContextFor(rollout, policy, o.telemetryStepSeconds);
     if (!(context.expectedCanaryShare > 0 && context.expectedCanaryShare < 1)) {
       const observed = observedCanaryShare(ticks);
       if (observed === undefined) {
         notes.push(
-          `no canary and baseline traffic in the window (the canary share is ${asGated.currentWeight}%): nothing to compare`,
+          `no canary and baseline traffic in the window (the canary share is ${rollout.currentWeight}%): nothing to compare`,
         );
         return;
       }
       context.expectedCanaryShare = observed;
       notes.push(
-        `the canary share (${asGated.currentWeight}%) is not between 0 and 100 %: the sample-ratio check uses the observed ${(
+        `the canary share (${rollout.currentWeight}%) is not between 0 and 100 %: the sample-ratio check uses the observed ${(
           observed * 100
         ).toFixed(1)}%, as the gate does`,
       );
@@ -310,7 +341,7 @@ export class RolloutTimeseriesService {
       );
     }
     try {
-      const folded = foldTimeseries(asGated, policy, context, ticks);
+      const folded = foldTimeseries(rollout, policy, context, ticks);
       const startMs = new Date(rollout.stepStartedAt).getTime();
       answer.intervals = folded.intervals.map(({ tickTime, ...i }) => ({
         ...i,
