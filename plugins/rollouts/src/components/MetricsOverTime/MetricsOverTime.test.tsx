@@ -51,7 +51,7 @@ describe('MetricsOverTime', () => {
     await renderInTestApp(<MetricsOverTime series={makeTimeseries()} />);
     const cohort = screen.getByTestId('target-cohort');
     expect(cohort).toHaveTextContent(
-      'Cohort at the deploy system (unleash, feature-flag): new-checkout',
+      'Cohort at the deploy system now (unleash, feature-flag): new-checkout',
     );
     const rows = within(cohort)
       .getAllByRole('row')

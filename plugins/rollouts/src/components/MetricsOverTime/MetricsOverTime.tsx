@@ -368,7 +368,7 @@ export function TargetCohort(props: { target: DeployTargetDescription }) {
   return (
     <Box data-testid="target-cohort" sx={{ mb: 2 }}>
       <Typography variant="subtitle2">
-        {`Cohort at the deploy system (${target.provider}, ${target.kind}): ${target.target}`}
+        {`Cohort at the deploy system now (${target.provider}, ${target.kind}): ${target.target}`}
       </Typography>
       <Table size="small" aria-label="Cohort as the provider reports it">
         <TableBody>
