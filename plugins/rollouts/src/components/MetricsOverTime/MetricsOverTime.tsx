@@ -87,7 +87,7 @@ function frameOf(ticks: number[], values: number[]): Frame {
     y: v => PAD.top + (1 - (clamp(v) - lo) / (hi - lo)) * plotH,
     lo,
     hi,
-    yTicks: niceTicks(lo, hi, 3),
+    yTicks: niceTicks(lo, hi, 4),
   };
 }
 
