@@ -575,6 +575,18 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     // finished: the dashboard shows the active rollouts' intervals only
     expect(figures.kpiIntervals).toBeUndefined();
     expect(await store.verifyDecisions()).toEqual({ ok: true, checked: 4 });
+
+    // the migration backfills the same figures from the log (its frozen copy of the fold)
+    await knex.migrate.down({
+      directory: migrationsDir,
+      name: '20261206200000_rollout_delivery_figures.js',
+    });
+    expect(await knex.schema.hasColumn('rollouts', 'burn_at')).toBe(false);
+    await migrateRolloutsDatabase(knex);
+    const [backfilled] = await store.listRolloutFigures({
+      finishedSince: at(0),
+    });
+    expect(backfilled.delivery).toEqual(figures.delivery);
   });
 
   it('backfills the figure columns of existing rollouts when migrating', async () => {
