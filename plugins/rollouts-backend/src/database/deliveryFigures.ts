@@ -15,6 +15,10 @@ import { parseJson } from './rolloutRows';
  * decision as the store appends them to the log (in the same transaction),
  * so the summary reads a few columns per rollout instead of the log.
  *
+ * Migration `20261206200000_rollout_delivery_figures.js` holds a frozen
+ * copy of this fold to backfill existing rollouts; change the fold's meaning
+ * only with a new migration that recomputes the columns.
+ *
  * Definitions (the README and the dashboard's tooltips say the same):
  *
  * - harmful verdict: a `rollback` (gate, bake watch or person; applied or
