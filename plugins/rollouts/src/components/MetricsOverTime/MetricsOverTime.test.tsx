@@ -30,6 +30,13 @@ describe('MetricsOverTime', () => {
       ),
     ).toBeInTheDocument();
 
+    const verdicts = screen.getByTestId('verdict-strip');
+    expect(
+      Array.from(verdicts.querySelectorAll('rect')).map(r =>
+        r.getAttribute('data-verdict'),
+      ),
+    ).toEqual([...Array(14).fill('continue'), ...Array(6).fill('rollback')]);
+
     const band = screen.getByTestId('band-chart-error rate');
     expect(within(band).getByTestId('ci-band')).toBeInTheDocument();
     expect(within(band).getByTestId('margin-line')).toBeInTheDocument();

@@ -337,6 +337,47 @@ function BandChart(props: {
   );
 }
 
+/** The gate's verdict after each interval, one mark per interval. */
+function VerdictStrip(props: { series: RolloutTimeseries }) {
+  const { intervals } = props.series;
+  const theme = useTheme();
+  if (intervals.length === 0) return null;
+  const width = 720;
+  const height = 14;
+  const w = width / intervals.length;
+  const color: Record<string, string> = {
+    rollback: theme.palette.error.main,
+    hold: theme.palette.warning.main,
+    promote: theme.palette.success.main,
+    continue: theme.palette.action.disabled,
+  };
+  return (
+    <svg
+      role="img"
+      aria-label="The gate's verdict after each interval"
+      viewBox={`0 0 ${width} ${height}`}
+      width="100%"
+      preserveAspectRatio="none"
+      data-testid="verdict-strip"
+      style={{ maxWidth: width, height, display: 'block', marginBottom: 8 }}
+    >
+      {intervals.map((iv, i) => (
+        <rect
+          key={iv.tick}
+          x={i * w}
+          y={0}
+          width={Math.max(w - 0.5, 0.5)}
+          height={height}
+          fill={color[iv.verdict] ?? theme.palette.text.secondary}
+          data-verdict={iv.verdict}
+        >
+          <title>{`interval ${iv.tick} (${timeText(iv.at)}): ${iv.verdict}`}</title>
+        </rect>
+      ))}
+    </svg>
+  );
+}
+
 const TARGET_ROWS: Array<[keyof DeployTargetDescription, string]> = [
   ['enabled', 'Flag on'],
   ['strategy', 'Strategy'],
@@ -419,6 +460,13 @@ export function MetricsOverTime(props: { series: RolloutTimeseries }) {
           {n}
         </Alert>
       ))}
+      {series.intervals.length > 0 && (
+        <Typography variant="caption" color="text.secondary">
+          The gate's verdict after each interval (red: roll back, orange: hold,
+          green: promote, grey: continue)
+        </Typography>
+      )}
+      <VerdictStrip series={series} />
       {series.signals.length === 0 ? (
         <Typography
           variant="body2"
