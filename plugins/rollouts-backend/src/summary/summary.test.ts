@@ -1,4 +1,5 @@
 import type { DecisionEntry } from '@tollgate/plugin-rollouts-common';
+import knexFactory from 'knex';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -6,7 +7,15 @@ import {
   foldDecision,
   SUPERSEDED_REASON,
 } from '../database/deliveryFigures';
-import type { RolloutFigures, RolloutsStore } from '../database/RolloutsStore';
+import {
+  DatabaseRolloutsStore,
+  migrateRolloutsDatabase,
+} from '../database/DatabaseRolloutsStore';
+import type {
+  NewDecision,
+  RolloutFigures,
+  RolloutsStore,
+} from '../database/RolloutsStore';
 import { computeSummary, SLO_WINDOW_DAYS, worstBurnRate } from './summary';
 
 const NOW = Date.parse('2026-11-21T12:00:00.000Z');
@@ -480,5 +489,79 @@ describe('computeSummary on a constructed decision log', () => {
     expect(s.services[0].activeCohorts).toEqual([
       { rolloutId: 'r1', version: '3.0.0', kpis },
     ]);
+  });
+});
+
+describe('computeSummary on a store that folds the log as it is appended', () => {
+  it('gives the same definitions from decisions written through the store', async () => {
+    const knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: ':memory:',
+      useNullAsDefault: true,
+    });
+    try {
+      await migrateRolloutsDatabase(knex);
+      const store = DatabaseRolloutsStore.fromKnex(knex);
+      const { rollout } = await store.upsertDiscovered({
+        id: 'r1',
+        entityRef: 'component:default/a',
+        provider: 'fake',
+        target: 'a/a',
+        externalId: 'a/a@1.0.0',
+        version: '1.0.0',
+        status: 'progressing',
+        steps: LADDER,
+        currentStepIndex: 0,
+        currentWeight: 5,
+        startedAt: atMin(0),
+        stepStartedAt: atMin(0),
+      });
+      const decision = (line: LogLine): NewDecision => {
+        const { min, ...rest } = line;
+        return {
+          rolloutId: rollout.id,
+          entityRef: rollout.entityRef,
+          stepIndex: 0,
+          kind: 'automatic',
+          actor: 'scheduler',
+          reasons: [`${rest.verdict} at ${min}`],
+          evidence: null,
+          policyHash: null,
+          outcome: 'none',
+          ...rest,
+          createdAt: atMin(min),
+        } as NewDecision;
+      };
+      await store.appendDecisions(
+        [
+          { min: 0, verdict: 'register' },
+          promote(20, 0),
+          promote(40, 1),
+          harmHold(50),
+          { min: 60, verdict: 'rollback', outcome: 'applied', stepIndex: 2 },
+        ].map(decision),
+      );
+      const [row] = await store.listRollouts();
+      await store.updateRollout(row.id, row.rowVersion, {
+        status: 'rolled-back',
+        finishedAt: atMin(60),
+      });
+      const s = await computeSummary(store, { days: 7, now: new Date(NOW) });
+      expect(s).toMatchObject({
+        reachedFull: 1,
+        changeFailures: 1,
+        changeFailureRate: 1,
+        timedRollbacks: 1,
+        meanTimeToRollbackMinutes: 10,
+        detections: 1,
+        meanDetectionLagMinutes: 50,
+        automatedSteps: 2,
+        allSteps: 3,
+        failedPer100: 100,
+      });
+      expect(s.incidents!.map(i => i.kind)).toEqual(['rollback', 'hold-burn']);
+    } finally {
+      await knex.destroy();
+    }
   });
 });
