@@ -532,15 +532,14 @@ describe('computeSummary on a store that folds the log as it is appended', () =>
           createdAt: atMin(min),
         } as NewDecision;
       };
-      await store.appendDecisions(
-        [
-          { min: 0, verdict: 'register' },
-          promote(20, 0),
-          promote(40, 1),
-          harmHold(50),
-          { min: 60, verdict: 'rollback', outcome: 'applied', stepIndex: 2 },
-        ].map(decision),
-      );
+      const log: LogLine[] = [
+        { min: 0, verdict: 'register' },
+        promote(20, 0),
+        promote(40, 1),
+        harmHold(50),
+        { min: 60, verdict: 'rollback', outcome: 'applied', stepIndex: 2 },
+      ];
+      await store.appendDecisions(log.map(decision));
       const [row] = await store.listRollouts();
       await store.updateRollout(row.id, row.rowVersion, {
         status: 'rolled-back',
