@@ -127,12 +127,24 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   /** For tests and tools that already hold a migrated knex client. */
   static fromKnex(
     knex: Knex,
-    options: { checkpoints?: CheckpointSigner } = {},
+    options: {
+      checkpoints?: CheckpointSigner;
+      /** How decisions rows reach PostgreSQL (`copy` unless told; `values` is the plain INSERT, for comparisons). */
+      pgDecisionInsert?: 'copy' | 'values';
+    } = {},
   ): DatabaseRolloutsStore {
-    return new DatabaseRolloutsStore(knex, options.checkpoints);
+    return new DatabaseRolloutsStore(
+      knex,
+      options.checkpoints,
+      options.pgDecisionInsert,
+    );
   }
 
-  private constructor(db: Knex, checkpoints?: CheckpointSigner) {
+  private constructor(
+    db: Knex,
+    checkpoints?: CheckpointSigner,
+    pgDecisionInsert?: 'copy' | 'values',
+  ) {
     this.#db = db;
     const client = String(db.client.config.client ?? '');
     this.#isPg =
@@ -141,6 +153,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
       isPg: this.#isPg,
       isBetterSqlite: client === 'better-sqlite3',
       checkpoints,
+      pgDecisionInsert,
     };
   }
 

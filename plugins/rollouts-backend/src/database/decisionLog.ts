@@ -9,6 +9,10 @@ import {
   timeOrderedUuid,
   type DecisionRow,
 } from './decisionChain';
+import {
+  decisionsTableTakesBinaryCopy,
+  startDecisionCopy,
+} from './decisionCopy';
 import type { NewDecision } from './RolloutsStore';
 
 /** Which database a transaction runs on. */
@@ -17,6 +21,15 @@ export interface Dialect {
   isBetterSqlite: boolean;
   /** Signs a checkpoint whenever an append passes a multiple of its `every` (none without it). */
   checkpoints?: CheckpointSigner;
+  /**
+   * How decisions rows reach PostgreSQL: `copy` (the default), one binary
+   * `COPY … FROM STDIN` per append; `values`, multi-row INSERT statements
+   * (the plain path, kept as the benchmark's baseline and the tests'
+   * reference). Both store the same rows.
+   */
+  pgDecisionInsert?: 'copy' | 'values';
+  /** Whether the decisions table takes the binary COPY (checked once per store, on its first PostgreSQL append). */
+  pgCopyChecked?: Promise<boolean>;
 }
 
 /** Decisions rows per INSERT statement on PostgreSQL, and per hashing run (16 columns: 1,600 parameters). */
@@ -63,42 +76,49 @@ export async function appendInTransaction(
   const insert = await decisionInserter(trx, dialect);
   const entries: DecisionEntry[] = [];
   let inFlight: Promise<void> | undefined;
-  for (let from = 0; from < decisions.length; from += DECISION_INSERT_ROWS) {
-    const rows: DecisionRow[] = [];
-    const to = Math.min(decisions.length, from + DECISION_INSERT_ROWS);
-    for (let i = from; i < to; i++) {
-      const decision = decisions[i];
-      seq++;
-      const { entry, row } = sealDecision(
-        {
-          seq,
-          id: timeOrderedUuid(),
-          rolloutId: decision.rolloutId,
-          entityRef: decision.entityRef,
-          stepIndex: decision.stepIndex,
-          verdict: decision.verdict,
-          kind: decision.kind,
-          actor: decision.actor,
-          reasons: decision.reasons,
-          evidence: decision.evidence ?? null,
-          policyHash: decision.policyHash ?? null,
-          outcome: decision.outcome,
-          createdAt: decision.createdAt ?? now,
-          prevHash,
-        },
-        json,
-      );
-      prevHash = entry.hash;
-      entries.push(entry);
-      rows.push(row);
+  try {
+    for (let from = 0; from < decisions.length; from += DECISION_INSERT_ROWS) {
+      const rows: DecisionRow[] = [];
+      const to = Math.min(decisions.length, from + DECISION_INSERT_ROWS);
+      for (let i = from; i < to; i++) {
+        const decision = decisions[i];
+        seq++;
+        const { entry, row } = sealDecision(
+          {
+            seq,
+            id: timeOrderedUuid(),
+            rolloutId: decision.rolloutId,
+            entityRef: decision.entityRef,
+            stepIndex: decision.stepIndex,
+            verdict: decision.verdict,
+            kind: decision.kind,
+            actor: decision.actor,
+            reasons: decision.reasons,
+            evidence: decision.evidence ?? null,
+            policyHash: decision.policyHash ?? null,
+            outcome: decision.outcome,
+            createdAt: decision.createdAt ?? now,
+            prevHash,
+          },
+          json,
+        );
+        prevHash = entry.hash;
+        entries.push(entry);
+        rows.push(row);
+      }
+      // one statement at a time on the connection; this one was hashed while the last one ran
+      if (inFlight) await inFlight;
+      inFlight = insert.write(rows);
+      // awaited above or below; this only keeps a failure from being reported as unhandled if hashing throws
+      inFlight.catch(() => {});
     }
-    // one statement at a time on the connection; this one was hashed while the last one ran
     if (inFlight) await inFlight;
-    inFlight = insert(rows);
-    // awaited above or below; this only keeps a failure from being reported as unhandled if hashing throws
-    inFlight.catch(() => {});
+  } catch (e) {
+    // a COPY left open would hold the connection, and the transaction's ROLLBACK behind it
+    await insert.abort(e);
+    throw e;
   }
-  if (inFlight) await inFlight;
+  await insert.end();
   const signer = dialect.checkpoints;
   if (signer) {
     const first = Number(head.seq) + 1;
@@ -129,6 +149,18 @@ export async function appendInTransaction(
   return entries;
 }
 
+/** Where an append's rows go, run by run. */
+interface DecisionInserter {
+  /** Stores (or sends) a run of rows; the next run is hashed while it runs. */
+  write(rows: DecisionRow[]): Promise<void>;
+  /** After the last run: resolves once every row is stored. */
+  end(): Promise<void>;
+  /** After a failure: leaves the connection usable for the ROLLBACK. */
+  abort(reason: unknown): Promise<void>;
+}
+
+const nothingPending = async () => {};
+
 /**
  * How this transaction inserts decisions rows. Knex's query building and
  * binding dominate at thousands of rows per second (and PostgreSQL's
@@ -138,7 +170,13 @@ export async function appendInTransaction(
  * * SQLite (better-sqlite3): one prepared single-row INSERT per
  *   connection, run for each row (SQLite inserts in-process; a bigger
  *   statement saves nothing measurable).
- * * PostgreSQL (pg): one multi-row statement of up to
+ * * PostgreSQL (pg), `copy` (the default): one binary `COPY … FROM STDIN`
+ *   per append (`decisionCopy.ts`): each run of rows is sent as soon as it
+ *   is hashed and the server stores it while the next run is hashed; no
+ *   statement of 1,600 parameters to parse and plan per 100 rows, no
+ *   escaping. COPY is plain SQL on the connection, so it also works behind
+ *   a pooler in transaction mode.
+ * * PostgreSQL (pg), `values`: one multi-row statement of up to
  *   `DECISION_INSERT_ROWS` rows, sent unnamed. A named (server-side
  *   prepared) statement was about 30% faster here but breaks behind a
  *   pooler in transaction mode (PgBouncer before 1.21, or without
@@ -150,34 +188,71 @@ export async function appendInTransaction(
 async function decisionInserter(
   trx: Knex.Transaction,
   dialect: Dialect,
-): Promise<(rows: DecisionRow[]) => Promise<void>> {
+): Promise<DecisionInserter> {
   const conn: any = await (trx as any).client?.acquireConnection?.();
   if (dialect.isBetterSqlite && conn && typeof conn.prepare === 'function') {
     const st: { run(values: unknown[]): unknown } =
       sqliteInserts.get(conn) ?? conn.prepare(decisionInsertSql(1, () => '?'));
     sqliteInserts.set(conn, st);
-    return async rows => {
-      for (const row of rows) st.run(DECISION_COLUMNS.map(c => row[c]));
+    return {
+      write: async rows => {
+        for (const row of rows) st.run(DECISION_COLUMNS.map(c => row[c]));
+      },
+      end: nothingPending,
+      abort: nothingPending,
     };
   }
   if (dialect.isPg && conn && typeof conn.query === 'function') {
-    return async rows => {
-      const values: unknown[] = [];
-      for (const row of rows)
-        for (const c of DECISION_COLUMNS) values.push(row[c]);
-      if (rows.length === DECISION_INSERT_ROWS) {
-        await conn.query({ text: pgInsertText, values });
-      } else {
-        let p = 0;
-        await conn.query({
-          text: decisionInsertSql(rows.length, () => `$${++p}`),
-          values,
-        });
+    if ((dialect.pgDecisionInsert ?? 'copy') === 'copy') {
+      dialect.pgCopyChecked ??= decisionsTableTakesBinaryCopy(conn).catch(e => {
+        dialect.pgCopyChecked = undefined;
+        throw e;
+      });
+      if (await dialect.pgCopyChecked) {
+        const copy = await startDecisionCopy(conn);
+        return {
+          write: async rows => {
+            copy.write(rows);
+            // lets the socket take the run before the next one is hashed
+            await new Promise(resolve => setImmediate(resolve));
+          },
+          end: () => copy.end(),
+          abort: reason =>
+            copy.abort(
+              `decision append failed: ${reason instanceof Error ? reason.message : String(reason)}`,
+            ),
+        };
       }
+    }
+    return {
+      write: async rows => {
+        const values: unknown[] = [];
+        for (const row of rows)
+          for (const c of DECISION_COLUMNS) values.push(row[c]);
+        if (rows.length === DECISION_INSERT_ROWS) {
+          await conn.query({ text: pgInsertText, values });
+        } else {
+          let p = 0;
+          await conn.query({
+            text: decisionInsertSql(rows.length, () => `$${++p}`),
+            values,
+          });
+        }
+      },
+      end: nothingPending,
+      abort: nothingPending,
     };
   }
-  return rows =>
-    insertRows(trx, 'decisions', rows as unknown as Record<string, unknown>[]);
+  return {
+    write: rows =>
+      insertRows(
+        trx,
+        'decisions',
+        rows as unknown as Record<string, unknown>[],
+      ),
+    end: nothingPending,
+    abort: nothingPending,
+  };
 }
 
 /** One multi-row `VALUES` insert (knex turns a SQLite multi-row insert into a compound SELECT capped at 500 terms). */
