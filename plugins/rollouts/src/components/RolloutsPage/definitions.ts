@@ -12,7 +12,7 @@ export const definitions = {
   failedPer100: (days: number) =>
     `Of the rollouts that finished in the last ${days} days, how many per 100 ended rolled back, aborted or failed.`,
   changeFailure: (days: number) =>
-    `Of the releases that reached full traffic in the last ${days} days (an applied promotion into the last step or a 100% step), the share that needed a rollback afterwards (a rollback decision, applied or failed: the bake watch's or a person's) or a fix (the bake window ended because a newer release of the same target started). Rollouts stopped before full traffic count in failed rollouts per 100, not here.`,
+    `Of the releases that reached full traffic in the last ${days} days (its first applied promotion into a 100% step, or out of the ladder's last step), the share that needed a rollback afterwards (a rollback decision, applied or failed: the bake watch's or a person's) or a fix (the bake window ended because a newer release of the same target started). Rollouts stopped before full traffic count in failed rollouts per 100, not here.`,
   mttr: (days: number) =>
     `For rollbacks applied in the last ${days} days: the mean time from the rollout's first harmful verdict to the applied rollback. A harmful verdict is a rollback (applied or not) or a hold because the canary's burn windows alert or a signal deteriorated, as the decision log records it.`,
   detection: (days: number) =>
