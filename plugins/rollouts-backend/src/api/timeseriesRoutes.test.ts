@@ -114,6 +114,14 @@ describe('GET /v1/rollouts/:id/timeseries', () => {
       groupId: 'checkout',
     });
 
+    // a second reader of the same rollout row shares the read
+    const again = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${id}/timeseries`)
+      .set('Authorization', mockCredentials.service.header())
+      .expect(200);
+    expect(again.body).toEqual(body);
+    expect(telemetry.requests).toHaveLength(1);
+
     await request(server)
       .get(`/api/rollouts/v1/rollouts/${id}/timeseries`)
       .set('Authorization', mockCredentials.user.header(STRANGER))

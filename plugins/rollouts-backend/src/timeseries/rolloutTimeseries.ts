@@ -39,6 +39,9 @@ import type { RolloutPolicy } from '../policy/policy';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import { errorMessage, type RetryOptions } from '../providers/retry';
 
+/** An answer is reused this long for the same rollout row (milliseconds). */
+export const TIMESERIES_REUSE_MS = 10_000;
+
 /** At most this many intervals are listed (the most recent): 6 hours of 1-minute intervals. */
 export const MAX_TIMESERIES_INTERVALS = 360;
 
@@ -224,13 +227,35 @@ export function timeseriesWindow(
 export class RolloutTimeseriesService {
   readonly #o: TimeseriesOptions;
   readonly #now: () => Date;
+  readonly #recent = new Map<
+    string,
+    { at: number; answer: Promise<RolloutTimeseries> }
+  >();
 
   constructor(options: TimeseriesOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
   }
 
-  async forRollout(stored: StoredRollout): Promise<RolloutTimeseries> {
+  /**
+   * The series of a rollout. Callers asking for the same rollout (as its
+   * row stands) within {@link TIMESERIES_REUSE_MS} share one telemetry read
+   * and fold: a tab open in many browsers costs the provider one read.
+   */
+  forRollout(stored: StoredRollout): Promise<RolloutTimeseries> {
+    const key = `${stored.id}|${stored.rowVersion}|${stored.updatedAt}`;
+    const at = this.#now().getTime();
+    for (const [k, v] of this.#recent)
+      if (at - v.at > TIMESERIES_REUSE_MS) this.#recent.delete(k);
+    const hit = this.#recent.get(key);
+    if (hit) return hit.answer;
+    const answer = this.#compute(stored);
+    this.#recent.set(key, { at, answer });
+    answer.catch(() => this.#recent.delete(key));
+    return answer;
+  }
+
+  async #compute(stored: StoredRollout): Promise<RolloutTimeseries> {
     const o = this.#o;
     const { rollout, note } = gatedView(stored);
     const now = this.#now();
