@@ -82,7 +82,9 @@ const ratio = (num: number, den: number) => (den > 0 ? num / den : null);
 /**
  * The gate engine over a step's telemetry, interval by interval. The state
  * starts where the gate loop's does (loop/gateStates.ts: the whole-rollout
- * gate's stored step start, or a fresh step gate), each interval is folded
+ * gate's stored step start, or a fresh step gate; a rollout another
+ * controller drives, judged when it asks, has one 100 % step and so a fresh
+ * step gate, as the judge's evaluation), each interval is folded
  * as the loop folds it, and the engine decides after each: the chart is
  * what the gate saw. The last `maxIntervals` intervals are recorded; earlier
  * ones are folded only.
