@@ -20,7 +20,10 @@
  * the same time, in this one process. Then `store.appendDecisions`
  * alone: 10,000 decisions in batches of 500, with engine evidence and with
  * small evidence (each batch one transaction; `--append-batch` sets its size,
- * `--append-runs` repeats the three measurements). `--appends-only` skips the
+ * `--append-runs` repeats the measurements), each by the store's path and by
+ * a baseline in the same run: on PostgreSQL the store's binary COPY against
+ * the plain multi-row INSERT of the same rows, on SQLite the store's WAL
+ * journal against the DELETE journal Backstage leaves it in. `--appends-only` skips the
  * two ticks (the append figures alone, for quick iterations); `--verify`
  * checks the whole chain at the end.
  */
@@ -33,6 +36,7 @@ import {
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import { DatabaseRolloutsStore } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
 import type { RolloutsStore } from '../../plugins/rollouts-backend/src/database/RolloutsStore';
+import { preferSqliteWal } from '../../plugins/rollouts-backend/src/database/sqliteJournal';
 import { EntityIndex } from '../../plugins/rollouts-backend/src/catalog/EntityIndex';
 import {
   GateLoop,
@@ -310,10 +314,18 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     // "engine evidence" shares 16 snapshot objects between the decisions (as measured before chain v2);
     // "own engine evidence" gives every decision its own snapshot object, as the gate loop does, so each
     // one is serialised once per decision.
-    const rawStore = DatabaseRolloutsStore.fromKnex(db.knex);
+    // The fast path is what the store does (PostgreSQL: one binary COPY per append); the baseline, on
+    // PostgreSQL, is the plain path on the same rows in the same run: multi-row INSERT statements of
+    // 100 rows. SQLite has one path (prepared single-row inserts); its baseline is the journal mode
+    // Backstage leaves it in (DELETE), then the store's WAL (`preferSqliteWal`, as `create` sets it).
+    const fastStore = DatabaseRolloutsStore.fromKnex(db.knex);
+    const plainStore = DatabaseRolloutsStore.fromKnex(db.knex, {
+      pgDecisionInsert: 'values',
+    });
     const full = evidenceTemplates(16);
     const appendBatch = Math.max(1, Number(args.get('append-batch') ?? 500));
     const appendRate = async (
+      rawStore: RolloutsStore,
       evidenceOf: (i: number) => Record<string, unknown>,
     ) => {
       const n = 10_000;
@@ -343,40 +355,68 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
       };
     };
     const runs = Math.max(1, Number(args.get('append-runs') ?? 1));
-    const results: Array<[string, Awaited<ReturnType<typeof appendRate>>]> = [];
+    const paths: Array<[string, RolloutsStore, () => Promise<unknown>]> =
+      db.kind === 'postgres'
+        ? [
+            ['plain INSERT (baseline)', plainStore, async () => {}],
+            ['binary COPY (the store)', fastStore, async () => {}],
+          ]
+        : [
+            [
+              'journal DELETE (baseline)',
+              fastStore,
+              () => db.knex.raw('pragma journal_mode = DELETE'),
+            ],
+            [
+              'journal WAL (the store)',
+              fastStore,
+              () => preferSqliteWal(db.knex),
+            ],
+          ];
+    const results: Array<
+      [string, string, Awaited<ReturnType<typeof appendRate>>]
+    > = [];
     for (let run = 0; run < runs; run++) {
-      results.push([
-        'engine evidence',
-        await appendRate(
-          i => full[i % full.length] as unknown as Record<string, unknown>,
-        ),
-      ]);
-      results.push([
-        'own engine evidence',
-        await appendRate(
-          i =>
-            structuredClone(full[i % full.length]) as unknown as Record<
-              string,
-              unknown
-            >,
-        ),
-      ]);
-      results.push([
-        'small evidence',
-        await appendRate(i => ({
-          verdict: 'continue',
-          score: full[i % full.length].score,
-          tick: full[i % full.length].tick,
-        })),
-      ]);
+      for (const [path, on, setUp] of paths) {
+        await setUp();
+        results.push([
+          path,
+          'engine evidence',
+          await appendRate(
+            on,
+            i => full[i % full.length] as unknown as Record<string, unknown>,
+          ),
+        ]);
+        results.push([
+          path,
+          'own engine evidence',
+          await appendRate(
+            on,
+            i =>
+              structuredClone(full[i % full.length]) as unknown as Record<
+                string,
+                unknown
+              >,
+          ),
+        ]);
+        results.push([
+          path,
+          'small evidence',
+          await appendRate(on, i => ({
+            verdict: 'continue',
+            score: full[i % full.length].score,
+            tick: full[i % full.length].tick,
+          })),
+        ]);
+      }
     }
     console.log(
-      `\n${db.label}: store.appendDecisions, 10,000 decisions in batches of ${appendBatch} (load average ${machineLine().split('load average ')[1]})`,
+      `\n${db.label}: store.appendDecisions, 10,000 decisions in batches of ${appendBatch}, delivery figures folded (load average ${machineLine().split('load average ')[1]})`,
     );
-    for (const [what, r] of results) {
+    for (const [path, what, r] of results) {
       const rate = r.n / (r.ms / 1000);
       console.log(
-        `  ${what} (${(r.bytes / 1024).toFixed(1)} KiB each): ${fmt(r.ms)} = ${Math.round(rate).toLocaleString('en-US')} rows/s, ${Math.round((r.cpuMs * 1000) / r.n)} µs Node CPU per row  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`,
+        `  ${path}, ${what} (${(r.bytes / 1024).toFixed(1)} KiB each): ${fmt(r.ms)} = ${Math.round(rate).toLocaleString('en-US')} rows/s, ${Math.round((r.cpuMs * 1000) / r.n)} µs Node CPU per row  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`,
       );
     }
     if (args.has('verify')) {

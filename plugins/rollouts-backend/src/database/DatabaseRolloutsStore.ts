@@ -33,6 +33,7 @@ import {
   toRollout,
   updateMany,
 } from './rolloutRows';
+import { preferSqliteWal } from './sqliteJournal';
 import type {
   ActionRequestRecord,
   DecisionQuery,
@@ -121,6 +122,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     if (!options.database.migrations?.skip && !options.skipMigrations) {
       await migrateRolloutsDatabase(client);
     }
+    await preferSqliteWal(client);
     return new DatabaseRolloutsStore(client, options.checkpoints);
   }
 

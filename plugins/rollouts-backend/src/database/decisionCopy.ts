@@ -60,9 +60,10 @@ const COPY_TRAILER = Buffer.from([0xff, 0xff]);
 const INT8 = 1;
 const INT4 = 2;
 const TEXT = 0;
-const COLUMN_KIND = DECISION_COLUMNS.map(c =>
-  c === 'seq' ? INT8 : EXPECTED_TYPES[c] ? INT4 : TEXT,
-);
+const COLUMN_KIND = DECISION_COLUMNS.map(c => {
+  if (c === 'seq') return INT8;
+  return EXPECTED_TYPES[c] ? INT4 : TEXT;
+});
 
 /** The text a text column stores for a value (what `pg` sends for it in the plain INSERT). */
 function textOf(value: unknown): string {
