@@ -13,8 +13,14 @@
  * restartSeconds`, weights 1/(2m(m+1))), so harm that starts late in the window is not diluted by
  * the good ticks before it. A union bound makes the watch's false-rollback probability at most
  * `rollout.bake.alpha`.
+ *
+ * Proportion KPIs (conversion, say) are watched the same way on their successes per trial: the
+ * reference is the exact Poisson bound of the old rate on the harm side (the lower bound for a
+ * KPI where higher is good) moved by the KPI's margin, and the e-detector's components are on the
+ * harm side of the grid (v < 0 when a lower rate is harm; the likelihood ratio is a
+ * supermartingale under any rate on the safe side of the limit, as for v > 0 above).
  */
-import { logAddExp, regularizedGammaQ } from './math';
+import { logAddExp, regularizedGammaP, regularizedGammaQ } from './math';
 import { restartWeight } from './changeDetection';
 import {
   firstIndexAbove,
@@ -25,15 +31,27 @@ import {
 } from './rateTest';
 import { durationText, num, pct } from './reasons';
 import type { RolloutGateState } from './rollout';
+import { kpiPolicy } from './state';
 import { slowCount } from './histogram';
 import type { CohortCounts, GateContext, TelemetryTick } from './types';
 
-/** grid points v = log(λ/limit) > 0 */
+/** grid points v = log(λ/limit) > 0 (harm: a higher rate) */
 const FROM = firstIndexAbove(0, true);
+/** grid points v < 0 end here (harm: a lower rate) */
+const TO_BELOW = firstIndexAbove(0, false);
+
+/** The grid indices of a signal's e-detector components: the harm side of 0. */
+function gridRange(s: { side?: 1 | -1 }): [number, number] {
+  return (s.side ?? 1) === 1 ? [FROM, GRID_SIZE] : [0, TO_BELOW];
+}
 
 export interface BakeSignalState {
   name: string;
-  kind: 'error-rate' | 'latency';
+  kind: 'error-rate' | 'latency' | 'kpi-proportion';
+  /** the KPI's name in the telemetry (proportion KPIs) */
+  key?: string;
+  /** +1: a rate above the limit is harm (SLIs; the default); −1: a rate below it (KPIs where higher is good) */
+  side?: 1 | -1;
   /** the old version's events and exposure (the reference) */
   refEvents: number;
   refExposure: number;
@@ -42,7 +60,7 @@ export interface BakeSignalState {
   /** the released version's events and exposure in the window */
   events: number;
   exposure: number;
-  /** the e-detector: log S per grid point above 0 (null: no component yet) */
+  /** the e-detector: log S per grid point on the harm side of 0 (null: no component yet) */
   logS: Array<number | null>;
 }
 
@@ -100,6 +118,20 @@ export function poissonRateUpperBound(x: number, n: number, a: number): number {
   return hi / n;
 }
 
+/** Exact lower confidence bound of a Poisson rate: the μ/n with P(X ≥ x | μ) = a (0 for x = 0). */
+export function poissonRateLowerBound(x: number, n: number, a: number): number {
+  if (!(n > 0) || !(x > 0)) return 0;
+  let lo = 0;
+  let hi = x;
+  for (let i = 0; i < 200 && hi - lo > 1e-12 * hi; i++) {
+    const mid = (lo + hi) / 2;
+    // P(X ≥ x | μ) = P(Gamma(x) ≤ μ): rises with μ
+    if (regularizedGammaP(x, mid) < a) lo = mid;
+    else hi = mid;
+  }
+  return lo / n;
+}
+
 /** Start the watch at `fromTick` from the rollout's carried evidence (call after the final promotion). */
 export function createBakeWatch(
   rs: RolloutGateState,
@@ -110,9 +142,41 @@ export function createBakeWatch(
   const slis = rs.gate.signals.filter(
     s => (s.kind === 'error-rate' || s.kind === 'latency') && s.rate,
   );
-  const k = Math.max(1, slis.length);
+  const kpis = rs.gate.signals.filter(
+    s =>
+      s.kind === 'kpi-proportion' &&
+      s.rate &&
+      s.key &&
+      s.rate.baselineExposure > 0,
+  );
+  const k = Math.max(1, slis.length + kpis.length);
   const alpha = p.rollout.bake.alpha;
-  const signals = slis.map(s => {
+  const kpiSignals = kpis.map((s): BakeSignalState => {
+    const r = s.rate!;
+    const margin = kpiPolicy(p, s.key!).margin;
+    const a = alpha / (2 * k);
+    const side = s.harmSign === -1 ? -1 : 1;
+    const limit =
+      side === -1
+        ? poissonRateLowerBound(r.baselineEvents, r.baselineExposure, a) *
+          (1 - margin)
+        : poissonRateUpperBound(r.baselineEvents, r.baselineExposure, a) *
+          (1 + margin);
+    const [from, to] = gridRange({ side });
+    return {
+      name: s.name,
+      kind: 'kpi-proportion',
+      key: s.key,
+      side,
+      refEvents: r.baselineEvents,
+      refExposure: r.baselineExposure,
+      limit,
+      events: 0,
+      exposure: 0,
+      logS: LOG_RATIO_GRID.slice(from, to).map(() => null),
+    };
+  });
+  const sliSignals = slis.map(s => {
     const sp = s.kind === 'error-rate' ? p.errorRate : p.latency;
     const budget =
       s.kind === 'error-rate'
@@ -151,7 +215,11 @@ export function createBakeWatch(
     restarts: 0,
     every,
     nextRestart: fromTick + every,
-    signals,
+    // a KPI whose old rate is too small to bound from below cannot be watched for a drop
+    signals: [
+      ...sliSignals,
+      ...kpiSignals.filter(s => s.side === 1 || s.limit > 0),
+    ],
   };
 }
 
@@ -160,9 +228,23 @@ const SIGMA = 0.5;
 function sliCounts(
   ctx: GateContext,
   c: CohortCounts | undefined,
-  kind: 'error-rate' | 'latency',
+  kind: BakeSignalState['kind'],
+  key?: string,
 ): [number, number] | null {
   if (!c) return null;
+  if (kind === 'kpi-proportion') {
+    const v = key ? c.kpis?.[key] : undefined;
+    if (!v || !('trials' in v)) return null;
+    const { successes, trials } = v;
+    if (
+      !Number.isFinite(successes) ||
+      !Number.isFinite(trials) ||
+      successes < 0 ||
+      trials < successes
+    )
+      return null;
+    return [successes, trials];
+  }
   if (kind === 'error-rate') {
     const n = c.requests;
     const x = c.errors;
@@ -203,7 +285,7 @@ export function observeBakeTick(w: BakeWatchState, tick: TelemetryTick): void {
     let x = 0;
     let n = 0;
     for (const c of [tick.canary, tick.baseline]) {
-      const v = sliCounts(w.ctx, c, s.kind);
+      const v = sliCounts(w.ctx, c, s.kind, s.key);
       if (!v) continue;
       x += v[0];
       n += v[1];
@@ -211,12 +293,13 @@ export function observeBakeTick(w: BakeWatchState, tick: TelemetryTick): void {
     }
     s.events += x;
     s.exposure += n;
-    for (let k = FROM; k < GRID_SIZE; k++) {
-      const prev = s.logS[k - FROM];
+    const [from, to] = gridRange(s);
+    for (let k = from; k < to; k++) {
+      const prev = s.logS[k - from];
       let v = prev === null ? -Infinity : prev;
       if (added > -Infinity) v = logAddExp(v, added);
       if (v === -Infinity) continue;
-      s.logS[k - FROM] =
+      s.logS[k - from] =
         v + x * LOG_RATIO_GRID[k] - n * s.limit * (GRID_EXP[k] - 1);
     }
   }
@@ -226,18 +309,29 @@ export function observeBakeTick(w: BakeWatchState, tick: TelemetryTick): void {
 /** the e-detector's log statistic (harm-side prior renormalised) */
 function bakeLogStatistic(s: BakeSignalState): number {
   const prior = priorTables(SIGMA);
+  const [from, to] = gridRange(s);
   let m = -Infinity;
-  for (let k = FROM; k < GRID_SIZE; k++) {
-    const v = s.logS[k - FROM];
+  for (let k = from; k < to; k++) {
+    const v = s.logS[k - from];
     if (v !== null && v + prior.lw[k] > m) m = v + prior.lw[k];
   }
   if (m === -Infinity) return -Infinity;
   let acc = 0;
-  for (let k = FROM; k < GRID_SIZE; k++) {
-    const v = s.logS[k - FROM];
+  for (let k = from; k < to; k++) {
+    const v = s.logS[k - from];
     if (v !== null) acc += Math.exp(v + prior.lw[k] - m);
   }
-  return m + Math.log(acc) - prior.suffix[FROM];
+  // the prior renormalised to the harm side
+  const mass = from === FROM ? prior.suffix[FROM] : prior.prefix[to];
+  return m + Math.log(acc) - mass;
+}
+
+function limitText(s: BakeSignalState): string {
+  if (s.kind !== 'kpi-proportion')
+    return "the old rate's upper bound plus the SLO-budget margin";
+  return (s.side ?? 1) === -1
+    ? "the old rate's lower bound less the KPI's margin"
+    : "the old rate's upper bound plus the KPI's margin";
 }
 
 /** The watch's verdict at `now` (default: the last tick folded in). */
@@ -255,7 +349,7 @@ export function decideBake(
     const reference = s.refExposure > 0 ? s.refEvents / s.refExposure : null;
     if (statistic >= threshold) {
       reasons.push(
-        `${s.name} after full promotion: ${pct(rate, 3)} vs ${pct(reference, 3)} before (limit ${pct(s.limit, 3)}: the old rate's upper bound plus the SLO-budget margin; e-value ${num(Math.exp(statistic))} ≥ ${num(Math.exp(threshold))})`,
+        `${s.name} after full promotion: ${pct(rate, 3)} vs ${pct(reference, 3)} before (limit ${pct(s.limit, 3)}: ${limitText(s)}; e-value ${num(Math.exp(statistic))} ≥ ${num(Math.exp(threshold))})`,
       );
     }
     return {

@@ -226,6 +226,49 @@ describe('post-promotion watch', () => {
     expect(decideBake(ok, { tick: t }).verified).toBe(true);
   });
 
+  it('rolls back a conversion drop that starts after full promotion (KPIs are watched too)', () => {
+    const spec = { ...base, seed: 3 };
+    const { rs, tick } = full(spec);
+    const drop = { ...spec, onset: tick + 5, effect: { conv: 0.8 } };
+    const w = createBakeWatch(rs, tick + 1);
+    expect(w.signals.map(s => s.kind)).toContain('kpi-proportion');
+    let d = decideBake(w, { tick });
+    let t = tick;
+    while (d.verdict === 'continue') {
+      t++;
+      observeBakeTick(w, telemetryAt(drop, t, 1));
+      d = decideBake(w, { tick: t });
+    }
+    expect(d.verdict).toBe('rollback');
+    expect(d.reasons.join(' ')).toMatch(
+      /conversion after full promotion: .* \(limit .*: the old rate's lower bound less the KPI's margin/,
+    );
+  });
+
+  it('passes healthy releases through the watch with KPIs watched: false rollbacks stay rare', () => {
+    let rollbacks = 0;
+    let watched = 0;
+    for (let seed = 1; watched < 20; seed++) {
+      const spec = { ...base, seed };
+      let reached: ReturnType<typeof full>;
+      try {
+        reached = full(spec);
+      } catch {
+        continue; // not full within the walk: nothing to watch
+      }
+      watched++;
+      const { rs, tick } = reached;
+      const w = createBakeWatch(rs, tick + 1);
+      let v = 'continue';
+      for (let t = tick + 1; v === 'continue'; t++) {
+        observeBakeTick(w, telemetryAt(spec, t, 1));
+        v = decideBake(w, { tick: t }).verdict;
+      }
+      if (v === 'rollback') rollbacks++;
+    }
+    expect(rollbacks).toBeLessThanOrEqual(1);
+  });
+
   it('does not call a window without telemetry clean: it ends unverified', () => {
     const spec = { ...base, seed: 3 };
     const { rs, tick } = full(spec);
