@@ -155,6 +155,40 @@ describe.runIf(run)('demo portal in Chromium', () => {
     });
   });
 
+  it('shows on-call what needs a person now, reached from the sidebar', async () => {
+    const token = await guestToken(portal.baseUrl);
+    // the simulator's releases hold, and fraud-scoring's rollback is refused by its deploy system
+    let attention: any;
+    for (let i = 0; i < 120; i++) {
+      const res = await fetch(`${portal.baseUrl}/api/rollouts/v1/attention`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      attention = await res.json();
+      if (attention.items?.length) break;
+      await new Promise(r => setTimeout(r, 1000));
+    }
+    expect(attention.items.length).toBeGreaterThan(0);
+    await page.goto(`${portal.baseUrl}/rollouts`);
+    await page.getByRole('link', { name: 'On call' }).click();
+    await page.waitForURL(/\/on-call$/);
+    const card = page.getByTestId(/^attention-/).first();
+    await card.waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId(/^attention-/).count()).toBeGreaterThan(0);
+    // each card says why, whose it is and what can be done
+    expect(await card.textContent()).toMatch(/owner .*·|owner /);
+    expect(
+      await page
+        .getByTestId(/^attention-/)
+        .first()
+        .getByRole('link')
+        .count(),
+    ).toBeGreaterThan(0);
+    await page.screenshot({
+      path: join(artifacts, 'on-call.png'),
+      fullPage: true,
+    });
+  });
+
   it('shows an engineer the rollback verdict and its reasons on a regressing service', async () => {
     const startedAt = portalStartedAt;
     const token = await guestToken(portal.baseUrl);
