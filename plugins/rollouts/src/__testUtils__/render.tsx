@@ -31,6 +31,8 @@ export async function renderWithApis(
     entity?: Entity;
     deny?: string[];
     catalogApi?: unknown;
+    /** The page's URL, e.g. `/?rollout=ro-1&decision=2`. */
+    route?: string;
     /** The signed-in user's ownership refs (user and groups), for views that put "yours" first. */
     ownership?: string[];
   },
@@ -63,5 +65,6 @@ export async function renderWithApis(
         )}
       </TestApiProvider>
     </SWRConfig>,
+    options.route ? { routeEntries: [options.route] } : undefined,
   );
 }

@@ -202,8 +202,10 @@ function DecisionDialog(props: {
 export function DecisionTimeline(props: {
   rolloutId: string;
   page?: DecisionPage<TimelineDecision>;
+  /** A decision to open at once (a link from the dashboard's incidents). */
+  openSeq?: number;
 }) {
-  const { rolloutId, page } = props;
+  const { rolloutId, page, openSeq } = props;
   const api = useApi(rolloutsApiRef);
   const [older, setOlder] = useState<TimelineDecision[]>([]);
   const [cursor, setCursor] = useState<number | undefined>();
@@ -220,6 +222,17 @@ export function DecisionTimeline(props: {
   const firstSeqs = new Set(first.map(d => d.seq));
   const items = [...first, ...older.filter(d => !firstSeqs.has(d.seq))];
   const nextCursor = older.length > 0 ? cursor : page?.nextCursor;
+
+  // Opened from a link: once, when the linked decision is on the page.
+  const [linkOpened, setLinkOpened] = useState(false);
+  const linked =
+    openSeq === undefined ? undefined : first.find(d => d.seq === openSeq);
+  useEffect(() => {
+    if (linked && !linkOpened) {
+      setOpen(linked);
+      setLinkOpened(true);
+    }
+  }, [linked, linkOpened]);
 
   const loadOlder = async () => {
     if (nextCursor === undefined) return;

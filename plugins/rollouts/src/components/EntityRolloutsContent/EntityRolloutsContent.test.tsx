@@ -181,6 +181,20 @@ describe('EntityRolloutsContent', () => {
     ).toHaveTextContent('Score 0.6');
   });
 
+  it('opens the rollout and the decision a dashboard incident links to (?rollout=&decision=)', async () => {
+    const api = createMockApi();
+    await renderWithApis(<EntityRolloutsContent />, {
+      api,
+      entity,
+      route: '/?rollout=ro-1&decision=3',
+    });
+    const dialog = await screen.findByRole('dialog');
+    expect(
+      within(dialog).getByText('Decision #3: rollback'),
+    ).toBeInTheDocument();
+    expect(api.getRollout).toHaveBeenCalledWith('ro-1');
+  });
+
   it('is defensive about partial evidence', async () => {
     const api = createMockApi();
     api.getRollout.mockResolvedValue(

@@ -1,5 +1,6 @@
 import { ActionNotice, type ActionNoticeValue } from '../ActionNotice';
 import { useRef, useState } from 'react';
+import { useSearchParams } from 'react-router-dom';
 import Alert from '@mui/material/Alert';
 import Button from '@mui/material/Button';
 import Grid from '@mui/material/Grid';
@@ -59,12 +60,21 @@ function MetricsOverTimeCard(props: { rolloutId: string; live: boolean }) {
 
 function RolloutDetailView(props: {
   rolloutId: string;
+  /** A decision to open at once (a link from the dashboard). */
+  openSeq?: number;
   entityRef: string;
   runbookAnnotation?: string;
   onAction: (outcome: ActionOutcome) => void;
   register: (refresh: () => Promise<void>) => void;
 }) {
-  const { rolloutId, entityRef, runbookAnnotation, onAction, register } = props;
+  const {
+    rolloutId,
+    openSeq,
+    entityRef,
+    runbookAnnotation,
+    onAction,
+    register,
+  } = props;
   const api = useApi(rolloutsApiRef);
   const detail = useLiveData(() => api.getRollout(rolloutId), [api, rolloutId]);
   const decisions = useLiveData(
@@ -138,7 +148,11 @@ function RolloutDetailView(props: {
             <ResponseErrorPanel error={decisions.error} />
           )}
           {decisions.value && (
-            <DecisionTimeline rolloutId={rollout.id} page={decisions.value} />
+            <DecisionTimeline
+              rolloutId={rollout.id}
+              page={decisions.value}
+              openSeq={openSeq}
+            />
           )}
         </InfoCard>
       </Grid>
@@ -171,7 +185,11 @@ function RolloutsTab(props: { entityRef: string; runbook?: string }) {
     () => api.listRollouts({ entityRef, status: 'finished', limit: 200 }),
     [api, entityRef],
   );
-  const [pickedId, setPickedId] = useState<string>();
+  // `?rollout=<id>&decision=<seq>`: a link from the dashboard's incidents
+  const [searchParams] = useSearchParams();
+  const linkedId = searchParams.get('rollout') ?? undefined;
+  const linkedSeq = Number(searchParams.get('decision')) || undefined;
+  const [pickedId, setPickedId] = useState<string | undefined>(linkedId);
   const [notice, setNotice] = useState<ActionNoticeValue>();
   const detailRefresh = useRef<() => Promise<void>>();
 
@@ -237,6 +255,7 @@ function RolloutsTab(props: { entityRef: string; runbook?: string }) {
         <RolloutDetailView
           key={currentId}
           rolloutId={currentId}
+          openSeq={currentId === linkedId ? linkedSeq : undefined}
           entityRef={entityRef}
           runbookAnnotation={runbook}
           onAction={onAction}
