@@ -353,8 +353,22 @@ async function checkFinalState(
             (d.verdict === 'observe' &&
               d.reasons.includes('was reconciled with'))),
       );
-      if (!logged)
+      if (!logged) {
         unlogged.push(`${c.target}@${c.version} ${c.op}${c.stepIndex ?? ''}`);
+        // what the log and the deploy system say about it, to see why
+        // eslint-disable-next-line no-console
+        console.log(
+          `[reliability] unlogged ${JSON.stringify(c)}; rollout ${JSON.stringify(rollout)}; its log: ${JSON.stringify(
+            rows
+              .filter(d => d.rollout_id === rollout.id)
+              .map(d => [d.seq, d.verdict, d.outcome, d.actor, d.reasons]),
+          )}; its calls: ${JSON.stringify(
+            journal(stateFile).filter(
+              x => x.target === c.target && x.version === c.version,
+            ),
+          )}`,
+        );
+      }
     }
     expect(unlogged, 'deploy actions missing from the decision log').toEqual(
       [],

@@ -58,6 +58,36 @@ export interface RolloutChange {
   event?: false | { notify?: NotifyKind };
 }
 
+/** The deploy system runs another release on the target than the row's: acting would hit that one. */
+class ReleaseMovedOnError extends Error {}
+
+/**
+ * Deploy systems act on a target, not on a release: a promotion or rollback
+ * asked on a row whose release the deploy system has already replaced
+ * (a newer rollout started, not synced yet) would act on the newer one and
+ * be logged under the older. The action is not sent; it is logged as failed
+ * with the reason.
+ */
+async function sameRelease(
+  provider: RolloutsDeployProvider,
+  rollout: StoredRollout,
+  plan: Pick<ActionPlan, 'action' | 'retry'>,
+): Promise<void> {
+  const current = await withRetry(
+    () => provider.getRollout(rollout.target),
+    plan.retry,
+  );
+  if (
+    current &&
+    current.externalId !== rollout.externalId &&
+    current.version !== rollout.version
+  ) {
+    throw new ReleaseMovedOnError(
+      `${provider.id} now runs ${current.version} on ${rollout.target}, not ${rollout.version}: the ${plan.action} was not sent (it would act on that newer release; act on its own rollout)`,
+    );
+  }
+}
+
 /** A change that was written, with its decision. */
 export interface Recorded {
   rollout: StoredRollout;
@@ -123,9 +153,13 @@ export class Actuator {
 
     let after: ProviderRollout | undefined;
     try {
+      await sameRelease(provider, claimed, plan);
       after = await withRetry(() => plan.call(provider), plan.retry);
     } catch (error) {
-      const message = `${provider.id} did not accept the ${plan.action}: ${errorMessage(error)}`;
+      const message =
+        error instanceof ReleaseMovedOnError
+          ? error.message
+          : `${provider.id} did not accept the ${plan.action}: ${errorMessage(error)}`;
       const { decision, notify } = plan.failed(message, claimed);
       const written = await store.finishAction({
         rollout: claimed,
