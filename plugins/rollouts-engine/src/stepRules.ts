@@ -27,8 +27,8 @@ function byExposure(small: number, full: number, share: number): number {
 /**
  * The rules of step `stepIndex` (0-based) of `ladder`. Promotion criteria scale with the exposure
  * the promotion opens: the minimum duration and canary requests go linearly from the policy's
- * `rollout.minStepSeconds` / `minStepCanaryRequests` (no exposure) to `promote.minDurationSeconds`
- * / `minCanaryRequests` (everyone), and the non-inferiority margins are divided by the exposure
+ * `rollout.minStepSeconds` / `minStepCanaryRequests` (no exposure; never more than the full
+ * exposure's) to `promote.minDurationSeconds` / `minCanaryRequests` (everyone), and the non-inferiority margins are divided by the exposure
  * (`promote.exposure`, applied by the step gate). A step's own `minDurationSeconds` and
  * `maxDurationSeconds` (policy `steps[]`, when it has one entry per ladder step) win.
  */
@@ -41,8 +41,11 @@ export function stepRules(
   const nextShare = stepIndex + 1 < ladder.length ? ladder[stepIndex + 1] : 1;
   const own =
     policy.steps.length === ladder.length ? policy.steps[stepIndex] : undefined;
+  // Opening a small exposure never asks more than opening everyone: a policy whose
+  // promote.minDurationSeconds is below rollout.minStepSeconds uses it for every step.
+  const fullSeconds = policy.promote.minDurationSeconds;
   const minSeconds = Math.max(
-    byExposure(r.minStepSeconds, policy.promote.minDurationSeconds, nextShare),
+    byExposure(Math.min(r.minStepSeconds, fullSeconds), fullSeconds, nextShare),
     own?.minDurationSeconds ?? 0,
   );
   const cd = r.changeDetection;
@@ -50,7 +53,7 @@ export function stepRules(
     nextShare,
     minSeconds,
     minCanaryRequests: byExposure(
-      r.minStepCanaryRequests,
+      Math.min(r.minStepCanaryRequests, policy.promote.minCanaryRequests),
       policy.promote.minCanaryRequests,
       nextShare,
     ),

@@ -87,8 +87,8 @@ describe('telemetry freshness', () => {
     ).map(s => ({ ...s, rps: s.rps * 4 }));
     const clock = { t: Date.UTC(2026, 10, 21, 12, 0, 0) };
     const { loop, simulation } = setup(store, services, clock);
-    // A healthy release whose telemetry stops after its first two minutes.
-    const reportUntil = clock.t + 120_000;
+    // A healthy release whose telemetry stops after its first 30 s (before a step's minimum).
+    const reportUntil = clock.t + 30_000;
     const real = simulation.telemetry.getCohortTelemetry.bind(
       simulation.telemetry,
     );
