@@ -3,7 +3,7 @@
  * opens a service's Rollouts tab and the Rollouts page, and sees the
  * simulator's rollouts. Screenshots land in test/e2e/artifacts/.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import {
@@ -84,6 +84,28 @@ describe.runIf(run)('demo portal in Chromium', () => {
       path: join(artifacts, 'entity-rollouts-tab.png'),
       fullPage: true,
     });
+    // the debug view: each signal's canary and baseline over the step's intervals
+    const metrics = page.getByTestId('metrics-over-time');
+    await metrics
+      .locator('[data-testid^="cohort-chart-"]')
+      .first()
+      .waitFor({ timeout: 60_000 });
+    await metrics.screenshot({
+      path: join(artifacts, 'entity-metrics-over-time.png'),
+    });
+    // the post-rollout report, as a download
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: /^report$/i }).click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(
+      /^rollout-checkout-cart-service-.*\.md$/,
+    );
+    const saved = join(artifacts, 'rollout-report.md');
+    await download.saveAs(saved);
+    expect(readFileSync(saved, 'utf8')).toContain(
+      `# Rollout report: component:default/cart-service`,
+    );
   });
 
   it('lists active rollouts on the Rollouts page, reached from its sidebar item', async () => {
