@@ -276,8 +276,7 @@ function breakdown(r: RunResult, baseUrl: string, cold: boolean): string[] {
     const decoded = scripts.reduce((s, x) => s + x.decodedBodySize, 0);
     const last = Math.max(...scripts.map(x => x.responseEnd));
     lines.push(
-      `scripts: ${scripts.length} files, ${kib(wire)} on the wire (${kib(decoded)} decoded), last arrived at ${ms(last)}` +
-        (styles.length ? `; ${styles.length} stylesheets` : ''),
+      `scripts: ${scripts.length} files, ${kib(wire)} on the wire (${kib(decoded)} decoded), last arrived at ${ms(last)}${styles.length ? `; ${styles.length} stylesheets` : ''}`,
     );
   }
   if (cold && r.domContentLoaded > 0)
@@ -335,9 +334,10 @@ function report(
   );
   for (const l of breakdown(medRun, baseUrl, true)) console.log(`    ${l}`);
   const medWarm = median(warm.map(r => r.ms));
-  const warmRun = warm.find(r => r.ms === medWarm)!;
+  const warmMedian = warm.find(r => r.ms === medWarm)!;
   console.log('  the median warm run (from the click):');
-  for (const l of breakdown(warmRun, baseUrl, false)) console.log(`    ${l}`);
+  for (const l of breakdown(warmMedian, baseUrl, false))
+    console.log(`    ${l}`);
 }
 
 async function main() {
