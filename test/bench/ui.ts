@@ -34,10 +34,11 @@
  *   for it to settle, then clicks the sidebar's "Rollouts" item or the
  *   entity's "Rollouts" tab; timed from the click.
  *
- * For the median cold run of each page it prints where the time went, from
+ * For the median cold run and the median warm run of each page it prints where the time went, from
  * the page's Resource Timing: the app's scripts (count, bytes on the wire and
  * decoded, when the last one had arrived), each Tollgate API call (start,
- * time to first byte, end, size), and the main thread's long tasks.
+ * waiting for the first byte, end, size), the time from the last Tollgate
+ * answer to the content, and the main thread's long tasks.
  *
  * Permissions are off in the portal (`permission.enabled=false`) unless
  * `--permissions`: with them on, `GET /v1/summary` and
@@ -48,7 +49,10 @@
  *
  * The portal is the built demo app (`packages/app/dist`, built if missing or
  * with `--build`) served by the demo backend (`startPortal`) on a data folder
- * whose `rollouts.sqlite` was seeded first. The gate loop runs every hour
+ * whose `rollouts.sqlite` was seeded first; the seeded services join the
+ * demo catalog (a file location in that folder, `APP_CONFIG_catalog_locations`),
+ * since the plugin answers only for services the catalog knows, and the bench
+ * waits until the summary lists all of them. The gate loop runs every hour
  * (`rollouts.schedule.frequencySeconds=3600`): its one run at start imports
  * the simulator's releases and evaluates them, then it stays idle during the
  * measurement. The simulator manages only its own targets; the seeded
