@@ -1864,6 +1864,13 @@ describe('fuzzing every route with malformed and hostile input', () => {
         target: 'shop/payments',
       });
     }
+    // The deploy system now runs the last registered release (an action is
+    // sent only while it runs the rollout's own release).
+    b.deploy.add({
+      target: 'shop/payments',
+      version: `${texts[texts.length - 1]}#${texts.length - 1}`,
+      previousVersion: texts[texts.length - 1],
+    });
     // A reason in every script: written to the decision log as given (trimmed).
     const reason = texts.join(' | ');
     const paused = await b.call(
