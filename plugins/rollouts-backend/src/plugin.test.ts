@@ -347,3 +347,50 @@ describe('rollouts backend over HTTP', () => {
     });
   });
 });
+
+describe('reads over many services', () => {
+  it('asks the permission backend in batches it accepts (it refuses requests over 100 KB)', async () => {
+    const N = 600;
+    const entities = Array.from({ length: N }, (_, i) =>
+      component(`svc-${i}`, `shop/svc-${i}`, 'group:default/team-shop'),
+    );
+    const permissions = rolloutsPermissionsMock(() => true);
+    const { server } = await startTestBackend({
+      features: [
+        rolloutsPlugin,
+        fakeProvidersModule({
+          deploy: [new FakeDeployProvider('fake')],
+          telemetry: [new FakeTelemetryProvider('fake', () => [])],
+        }),
+        catalogServiceMock.factory({ entities }),
+        permissions.factory,
+        mockServices.rootConfig.factory({
+          data: { rollouts: { schedule: { frequencySeconds: 3600 } } },
+        }),
+      ],
+    });
+    for (let i = 0; i < N; i++) {
+      await request(server)
+        .post('/api/rollouts/v1/rollouts')
+        .set('Authorization', mockCredentials.service.header())
+        .send({
+          entityRef: `component:default/svc-${i}`,
+          provider: 'fake',
+          target: `shop/svc-${i}`,
+          version: '1.0.0',
+        })
+        .expect(201);
+    }
+    permissions.authorize.mockClear();
+    const list = await request(server)
+      .get('/api/rollouts/v1/rollouts?status=active&limit=1000')
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    expect(list.body.items).toHaveLength(N);
+    const sizes = permissions.authorize.mock.calls.map(
+      (c: unknown[]) => (c[0] as unknown[]).length,
+    );
+    expect(sizes.reduce((a: number, b: number) => a + b, 0)).toBe(N);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(250);
+  });
+});
