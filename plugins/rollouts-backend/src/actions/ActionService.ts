@@ -240,12 +240,7 @@ export class ActionService {
             [`reason given: ${request.reason}`],
             'applied',
           ),
-          notify:
-            action === 'rollback'
-              ? 'rollback'
-              : (action === 'promote' || action === 'approve') && isLast
-                ? 'completed'
-                : undefined,
+          notify: actionNotice(action, isLast),
         };
       },
       failed: message => ({
@@ -374,6 +369,17 @@ export class ActionService {
       decision: written.decision,
     };
   }
+}
+
+/** Who hears of a person's applied action: a rollback, and the promotion to full. */
+function actionNotice(
+  action: RolloutAction,
+  isLast: boolean,
+): 'rollback' | 'completed' | undefined {
+  if (action === 'rollback') return 'rollback';
+  if ((action === 'promote' || action === 'approve') && isLast)
+    return 'completed';
+  return undefined;
 }
 
 /**

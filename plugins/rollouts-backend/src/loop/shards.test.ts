@@ -32,8 +32,11 @@ function replicaWins(
   const phases = [100, 600];
   const wins = [0, 0];
   let due = 0;
+  const firstPollAfter = (at: number, p: number) =>
+    p + Math.ceil((at - p) / period) * period;
   for (let i = 0; i < runs; i++) {
-    const polls = phases.map(p => p + Math.ceil((due - p) / period) * period);
+    const at = due;
+    const polls = phases.map(p => firstPollAfter(at, p));
     const winner = polls[0] <= polls[1] ? 0 : 1;
     wins[winner]++;
     const elapsed = 50;
