@@ -76,6 +76,69 @@ async function decisions(db: Knex): Promise<DecisionRow[]> {
     .orderBy('seq');
 }
 
+/** The subject the suite's service token acts as (cluster.ts); the log names it `service:…`. */
+const PERSON = 'reliability-suite';
+
+/**
+ * People acting through the HTTP API while the loop runs: each burst picks
+ * a few active rollouts and pauses, resumes, promotes or rolls them back,
+ * each request with its own idempotency key, without waiting for the
+ * answers (a kill cuts some of them). A rollout is paused at most once,
+ * so the deploy system never receives the same call twice legitimately.
+ */
+class PeopleDriver {
+  sent = 0;
+  answered = 0;
+  applied = 0;
+  cut = 0;
+  readonly #paused = new Set<string>();
+  #inFlight: Promise<void>[] = [];
+  constructor(private readonly random: () => number) {}
+
+  async burst(baseUrl: string) {
+    const list = await api<{ items: Array<{ id: string; status: string }> }>(
+      baseUrl,
+      '/v1/rollouts?status=active',
+    ).catch(() => undefined);
+    const active = list?.status === 200 ? list.body.items : [];
+    const n = Math.min(active.length, 1 + Math.floor(this.random() * 3));
+    for (let i = 0; i < n; i++) {
+      const r = active[Math.floor(this.random() * active.length)];
+      let action: string;
+      if (r.status === 'paused') action = 'resume';
+      else if (!this.#paused.has(r.id) && this.random() < 0.4) {
+        action = 'pause';
+        this.#paused.add(r.id);
+      } else action = this.random() < 0.5 ? 'promote' : 'rollback';
+      this.sent++;
+      const key = `crash-${SEED}-${this.sent}-${r.id.slice(0, 8)}`;
+      this.#inFlight.push(
+        api(baseUrl, `/v1/rollouts/${r.id}/actions/${action}`, {
+          method: 'POST',
+          body: JSON.stringify({
+            reason: 'crash suite: a person acts',
+            idempotencyKey: key,
+          }),
+        }).then(
+          res => {
+            this.answered++;
+            if (res.status === 200 && res.body?.decision) this.applied++;
+          },
+          () => {
+            this.cut++;
+          },
+        ),
+      );
+    }
+  }
+
+  /** Waits for every request of the last burst to be answered or cut. */
+  async settle() {
+    await Promise.all(this.#inFlight);
+    this.#inFlight = [];
+  }
+}
+
 async function expectSurvivesCrashes(database: Database, dataDir: string) {
   const stateFile = join(dataDir, 'simulator.json');
   const env = {
@@ -180,69 +243,6 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
   console.log(
     `[reliability] crash (${database.kind}, seed ${SEED}): people's actions over HTTP: ${people.sent} sent, ${people.answered} answered (${people.applied} applied), ${people.cut} cut by a kill while in flight, ${peopleLogged} logged as a person's action, 0 lost`,
   );
-}
-
-/** The subject the suite's service token acts as (cluster.ts); the log names it `service:…`. */
-const PERSON = 'reliability-suite';
-
-/**
- * People acting through the HTTP API while the loop runs: each burst picks
- * a few active rollouts and pauses, resumes, promotes or rolls them back,
- * each request with its own idempotency key, without waiting for the
- * answers (a kill cuts some of them). A rollout is paused at most once,
- * so the deploy system never receives the same call twice legitimately.
- */
-class PeopleDriver {
-  sent = 0;
-  answered = 0;
-  applied = 0;
-  cut = 0;
-  readonly #paused = new Set<string>();
-  #inFlight: Promise<void>[] = [];
-  constructor(private readonly random: () => number) {}
-
-  async burst(baseUrl: string) {
-    const list = await api<{ items: Array<{ id: string; status: string }> }>(
-      baseUrl,
-      '/v1/rollouts?status=active',
-    ).catch(() => undefined);
-    const active = list?.status === 200 ? list.body.items : [];
-    const n = Math.min(active.length, 1 + Math.floor(this.random() * 3));
-    for (let i = 0; i < n; i++) {
-      const r = active[Math.floor(this.random() * active.length)];
-      let action: string;
-      if (r.status === 'paused') action = 'resume';
-      else if (!this.#paused.has(r.id) && this.random() < 0.4) {
-        action = 'pause';
-        this.#paused.add(r.id);
-      } else action = this.random() < 0.5 ? 'promote' : 'rollback';
-      this.sent++;
-      const key = `crash-${SEED}-${this.sent}-${r.id.slice(0, 8)}`;
-      this.#inFlight.push(
-        api(baseUrl, `/v1/rollouts/${r.id}/actions/${action}`, {
-          method: 'POST',
-          body: JSON.stringify({
-            reason: 'crash suite: a person acts',
-            idempotencyKey: key,
-          }),
-        }).then(
-          res => {
-            this.answered++;
-            if (res.status === 200 && res.body?.decision) this.applied++;
-          },
-          () => {
-            this.cut++;
-          },
-        ),
-      );
-    }
-  }
-
-  /** Waits for every request of the last burst to be answered or cut. */
-  async settle() {
-    await Promise.all(this.#inFlight);
-    this.#inFlight = [];
-  }
 }
 
 interface InFlight {
