@@ -19,6 +19,7 @@ import { permissionApiRef } from '@backstage/plugin-permission-react';
 import {
   EntityRolloutsCard,
   EntityRolloutsContent,
+  OnCallPage,
   RolloutsPage,
   isRolloutsAvailable,
   rolloutsApiRef,
@@ -70,6 +71,7 @@ function legacyApp(api: ReturnType<typeof createMockApi>) {
     <AppRouter>
       <FlatRoutes>
         <Route path="/rollouts" element={<RolloutsPage />} />
+        <Route path="/on-call" element={<OnCallPage />} />
         <Route
           path="/service"
           element={
@@ -98,6 +100,18 @@ describe('legacy frontend system', () => {
       ).length,
     ).toBeGreaterThan(0);
     expect(api.getSummary).toHaveBeenCalled();
+  });
+
+  it('mounts the On call page from the legacy exports', async () => {
+    const api = createMockApi();
+    window.history.pushState({}, '', '/on-call');
+    render(legacyApp(api));
+    expect(
+      await screen.findByText('Nothing needs a person', undefined, {
+        timeout: 10_000,
+      }),
+    ).toBeInTheDocument();
+    expect(api.getAttention).toHaveBeenCalled();
   });
 
   it('mounts the entity card and tab from the legacy exports', async () => {
