@@ -263,25 +263,32 @@ export interface GateDecision {
   rollout?: RolloutEvidence;
 }
 
+/** The post-promotion watch's verdict (the engine's `decideBake`). */
+export interface BakeDecision {
+  /** rollback: harm within the window; complete: the window passed; continue: watching */
+  verdict: 'continue' | 'rollback' | 'complete';
+  /**
+   * With `complete`: false when the released version reported no telemetry
+   * for more than half the window, so no harm was seen because nothing was
+   * (missing data is never evidence of health).
+   */
+  verified?: boolean;
+  reasons: string[];
+  tick: number;
+  signals: Array<{
+    name: string;
+    rate: number | null;
+    reference: number | null;
+    limit: number;
+    statistic: number;
+    threshold: number;
+  }>;
+}
+
 /** The post-promotion watch's verdict as evidence (`rollout.rule: bake`). */
 export interface BakeEvidence {
-  verdict: 'continue' | 'rollback' | 'complete';
+  verdict: BakeDecision['verdict'];
   reasons: string[];
   rollout: { rule: 'bake' };
-  bake: {
-    verdict: 'continue' | 'rollback' | 'complete';
-    /** with `complete`: false when the window had too little telemetry to say */
-    verified?: boolean;
-    reasons: string[];
-    tick: number;
-    signals: Array<{
-      name: string;
-      rate: number | null;
-      reference: number | null;
-      limit: number;
-      statistic: number;
-      threshold: number;
-    }>;
-    window: { startedAt: string; endsAt: string };
-  };
+  bake: BakeDecision & { window: { startedAt: string; endsAt: string } };
 }

@@ -33,7 +33,12 @@ import { durationText, num, pct } from './reasons';
 import type { RolloutGateState } from './rollout';
 import { kpiPolicy } from './state';
 import { slowCount } from './histogram';
-import type { CohortCounts, GateContext, TelemetryTick } from './types';
+import type {
+  BakeDecision,
+  CohortCounts,
+  GateContext,
+  TelemetryTick,
+} from './types';
 
 /** grid points v = log(λ/limit) > 0 (harm: a higher rate) */
 const FROM = firstIndexAbove(0, true);
@@ -81,27 +86,6 @@ export interface BakeWatchState {
   every: number;
   nextRestart: number;
   signals: BakeSignalState[];
-}
-
-export interface BakeDecision {
-  /** rollback: harm within the window; complete: the window passed; continue: watching */
-  verdict: 'continue' | 'rollback' | 'complete';
-  /**
-   * With `complete`: false when the released version reported no telemetry
-   * for more than half the window, so no harm was seen because nothing was
-   * (missing data is never evidence of health).
-   */
-  verified?: boolean;
-  reasons: string[];
-  tick: number;
-  signals: Array<{
-    name: string;
-    rate: number | null;
-    reference: number | null;
-    limit: number;
-    statistic: number;
-    threshold: number;
-  }>;
 }
 
 /** Exact upper confidence bound of a Poisson rate: the μ/n with P(X ≤ x | μ) = a. */

@@ -72,5 +72,5 @@ export {
   decideBake,
   poissonRateUpperBound,
 } from './bake';
-export type { BakeWatchState, BakeDecision, BakeSignalState } from './bake';
+export type { BakeWatchState, BakeSignalState } from './bake';
 export { poissonAboveLogMixture, poissonBelowLogMixture } from './sequential';

@@ -3,6 +3,7 @@
  * @tollgate/plugin-rollouts-common (the evidence contract) and re-exported for the engine's users.
  */
 export type {
+  BakeDecision,
   CohortName,
   LatencyHistogram,
   ProportionKpiCounts,
