@@ -14,7 +14,7 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { readBurnRows, type BurnRow } from '../../utils/evidence';
+import { readBurnRows, type BurnRow } from '@tollgate/plugin-rollouts-common';
 import { formatNumber } from '../../utils/format';
 
 function burnText(v: number | null): string {

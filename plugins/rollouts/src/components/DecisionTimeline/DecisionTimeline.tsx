@@ -20,7 +20,7 @@ import type {
   EvidenceSnapshot,
 } from '@tollgate/plugin-rollouts-common';
 import { rolloutsApiRef } from '../../api';
-import { readKeyNumbers } from '../../utils/evidence';
+import { readKeyNumbers } from '@tollgate/plugin-rollouts-common';
 import { serverMessage } from '../../utils/errors';
 import { entityName, formatDateTime, formatNumber } from '../../utils/format';
 import { RubricChip, VerdictChip } from '../RolloutChips';

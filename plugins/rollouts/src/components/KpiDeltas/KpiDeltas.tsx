@@ -12,7 +12,7 @@ import {
   formatMargin,
   type SignalEvidence,
 } from '@tollgate/plugin-rollouts-common';
-import { readSignals } from '../../utils/evidence';
+import { readSignals } from '@tollgate/plugin-rollouts-common';
 import { formatDifference, formatNumber } from '../../utils/format';
 
 const RULE_HELP: Record<string, string> = {
