@@ -14,8 +14,6 @@ import {
   worstBurnRate,
 } from '@tollgate/plugin-rollouts-common';
 
-export { kpiDeltas, kpiIntervals, worstBurnRate };
-
 /**
  * The figure columns for an evidence snapshot (or its absence); since
  * migration `20261206200000_rollout_delivery_figures.js` also

@@ -16,7 +16,8 @@ import type {
   RolloutFigures,
   RolloutsStore,
 } from '../database/RolloutsStore';
-import { computeSummary, SLO_WINDOW_DAYS, worstBurnRate } from './summary';
+import { worstBurnRate } from '@tollgate/plugin-rollouts-common';
+import { computeSummary, SLO_WINDOW_DAYS } from './summary';
 
 const NOW = Date.parse('2026-11-21T12:00:00.000Z');
 const at = (hoursAgo: number) =>

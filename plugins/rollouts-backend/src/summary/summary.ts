@@ -4,10 +4,7 @@ import type {
   ServiceSummary,
 } from '@tollgate/plugin-rollouts-common';
 import { createHash } from 'node:crypto';
-import { kpiDeltas, worstBurnRate } from '../database/figures';
 import type { RolloutFigures, RolloutsStore } from '../database/RolloutsStore';
-
-export { kpiDeltas, worstBurnRate };
 
 const DAY = 86_400_000;
 
