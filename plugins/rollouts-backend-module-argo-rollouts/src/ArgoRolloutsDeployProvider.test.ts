@@ -218,6 +218,47 @@ describe('ArgoRolloutsDeployProvider', () => {
     });
   });
 
+  describe('describing the canary for the debug view', () => {
+    it("reports the traffic router, the canary's weight, the step and the running analysis, and only reads", async () => {
+      const p = provider([{ name: 'prod-eu', api }]);
+      await expect(p.describeTarget('search/search-api')).resolves.toEqual({
+        provider: 'argo-rollouts',
+        target: 'search/search-api',
+        kind: 'argo-rollout',
+        strategy: 'canary',
+        enabled: true,
+        percentage: 10,
+        details: {
+          phase: 'Progressing',
+          message: 'more replicas need to be updated',
+          trafficRouting: 'nginx',
+          canaryService: 'search-api-canary',
+          stableService: 'search-api-stable',
+          step: '3/5',
+          stepKind: 'analysis',
+          paused: false,
+          aborted: false,
+          stableHash: '6f7d8c9b5a',
+          canaryHash: '84b9f6d7c5',
+          image: 'registry.example.com/search/search-api:3.12.0',
+          analysis: 'search-api-84b9f6d7c5-9-2: Running',
+        },
+      });
+      const checkout = await p.describeTarget('payments/checkout-api');
+      expect(checkout).toMatchObject({
+        percentage: 20,
+        details: { pauseConditions: 'CanaryPauseStep', stepKind: 'pause' },
+      });
+      expect(api.writes).toEqual([]);
+    });
+
+    it('names the target in the error when the rollout does not exist', async () => {
+      await expect(
+        provider([{ name: 'prod-eu', api }]).describeTarget('search/nope'),
+      ).rejects.toThrow(/nope/);
+    });
+  });
+
   describe('acting as kubectl argo rollouts does', () => {
     it('moves to the next step by clearing the pause on the status subresource (promote), then Argo advances', async () => {
       const p = provider([{ name: 'prod-eu', api }]);

@@ -1,4 +1,5 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { DeployTargetDescription } from '@tollgate/plugin-rollouts-common';
 import type {
   ProviderRollout,
   RolloutsDeployProvider,
@@ -10,6 +11,7 @@ import {
   type ReplicaSet,
 } from './argoTypes';
 import type { ArgoRolloutsProviderConfig } from './config';
+import { describeRollout } from './describe';
 import { ArgoRolloutsError } from './errors';
 import {
   KubeClusterClient,
@@ -224,6 +226,21 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
     }
     const replicaSets = await this.#ownedReplicaSetsOrNone(at.client, ro);
     return this.#map(at.client, ro, replicaSets);
+  }
+
+  /**
+   * The canary the Rollout exposes (strategy, traffic router, weight, step,
+   * pause and analysis state) as the controller reports it. Reads only.
+   */
+  async describeTarget(target: string): Promise<DeployTargetDescription> {
+    const at = this.#locate(target);
+    const ro = await at.client.getRollout(at.namespace, at.name);
+    return describeRollout(
+      ro,
+      this.#targetOf(at.client, ro),
+      this.id,
+      this.#indefinitePause,
+    );
   }
 
   async #listCluster(client: KubeClusterClient): Promise<ProviderRollout[]> {
