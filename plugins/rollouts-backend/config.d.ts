@@ -21,6 +21,11 @@ export interface Config {
       /** Telemetry provider used when neither the annotation nor a provider with the deploy provider's id matches. */
       defaultProvider?: string;
     };
+    /** Service level objectives, as the executive dashboard reads them. */
+    slo?: {
+      /** The window error-budget shares are taken over, days (default 30; 1–366). A 28-day window matches a four-week SLO. */
+      windowDays?: number;
+    };
     /** Tollgate as the judge of rollouts Argo Rollouts or Flagger drive (`/v1/judge`, `/v1/webhooks/flagger`). */
     judge?: {
       /** An evaluation younger than this is reused when a controller asks again, seconds (default: telemetry.stepSeconds). */

@@ -22,6 +22,8 @@ export interface RolloutsBackendConfig {
   defaultTelemetryProvider?: string;
   /** `rollouts.judge.maxEvaluationAgeSeconds`: an evaluation younger than this is reused. */
   judgeMaxEvaluationAgeSeconds: number;
+  /** `rollouts.slo.windowDays`: the window the dashboard's error-budget shares are taken over. */
+  sloWindowDays: number;
   /** `rollouts.notifications.enabled`. */
   notificationsEnabled: boolean;
   /** How long a graceful stop waits for the run in progress, milliseconds. */
@@ -63,6 +65,7 @@ export function readRolloutsConfig(config: Config): RolloutsBackendConfig {
     judgeMaxEvaluationAgeSeconds:
       config.getOptionalNumber('rollouts.judge.maxEvaluationAgeSeconds') ??
       telemetryStepSeconds,
+    sloWindowDays: readSloWindowDays(config),
     notificationsEnabled:
       config.getOptionalBoolean('rollouts.notifications.enabled') ?? true,
     // A graceful stop (SIGTERM on a rolling restart) lets the run in progress
@@ -70,6 +73,16 @@ export function readRolloutsConfig(config: Config): RolloutsBackendConfig {
     shutdownGraceMs: Math.min(timeoutSeconds, 30) * 1000,
     checkpoints: readCheckpoints(config),
   };
+}
+
+function readSloWindowDays(config: Config): number {
+  const days = config.getOptionalNumber('rollouts.slo.windowDays') ?? 30;
+  if (!Number.isInteger(days) || days < 1 || days > 366) {
+    throw new Error(
+      `rollouts.slo.windowDays: expected a whole number of days from 1 to 366, got ${days}`,
+    );
+  }
+  return days;
 }
 
 function readCheckpoints(config: Config): RolloutsBackendConfig['checkpoints'] {

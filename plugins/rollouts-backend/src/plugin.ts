@@ -176,6 +176,7 @@ export const rolloutsPlugin = createBackendPlugin({
             auditor: deps.auditor,
             logger,
             timeseries,
+            sloWindowDays: config.sloWindowDays,
           }),
         );
         deps.httpRouter.addAuthPolicy({

@@ -76,6 +76,8 @@ export interface RouterOptions {
   timeseries?: RolloutTimeseriesService;
   /** Where unexpected errors are logged in full (their answer names only a reference). */
   logger?: LoggerService;
+  /** `rollouts.slo.windowDays`: the window the summary's error-budget shares are taken over (default 30). */
+  sloWindowDays?: number;
 }
 
 /** Resources per permission request (each question is ~200 bytes of JSON). */
@@ -391,6 +393,7 @@ export async function createRouter(
     const summary = await computeSummary(store, {
       days: query.days ?? 30,
       entityRefs: refs,
+      sloWindowDays: options.sloWindowDays,
     });
     let text = summaryJson.get(summary);
     if (text === undefined) {

@@ -406,6 +406,24 @@ describe('computeSummary on a constructed decision log', () => {
     );
   });
 
+  it('takes the error-budget shares over the configured SLO window (rollouts.slo.windowDays)', async () => {
+    const figures = [
+      rolloutFrom('component:default/a', 'progressing', [
+        { min: 540, verdict: 'continue', evidence: burnEvidence(1, 2) },
+      ]),
+    ];
+    const thirty = await summaryOf(figures);
+    const seven = await computeSummary(fakeStore(figures).store, {
+      days: 7,
+      now: new Date(NOW),
+      sloWindowDays: 7,
+    });
+    expect(seven.sloWindowDays).toBe(7);
+    // one hour at burn 1: 1/168 of a 7-day budget, 1/720 of a 30-day one
+    expect(seven.services[0].budgetSpent).toBeCloseTo(3600 / (7 * 86_400), 6);
+    expect(thirty.services[0].budgetSpent).toBeCloseTo(3600 / (30 * 86_400), 6);
+  });
+
   it('lists the incidents newest first, with the service, version, reason and decision', async () => {
     const s = await summaryOf([
       rolloutFrom('component:default/a', 'rolled-back', [

@@ -44,6 +44,8 @@ export async function computeSummary(
     entityRefs?: string[];
     now?: Date;
     cacheTtlMs?: number;
+    /** The SLO window error-budget shares are taken over (`rollouts.slo.windowDays`), days; default 30. */
+    sloWindowDays?: number;
   },
 ): Promise<RolloutsSummary> {
   const ttl = options.cacheTtlMs ?? SUMMARY_TTL_MS;
@@ -56,7 +58,7 @@ export async function computeSummary(
   const refs = options.entityRefs
     ? createHash('sha1').update(options.entityRefs.join('\n')).digest('base64')
     : '*';
-  const key = `${options.days}|${refs}`;
+  const key = `${options.days}|${options.sloWindowDays ?? SLO_WINDOW_DAYS}|${refs}`;
   const generation = store.generation();
   const hit = cache.get(key);
   if (hit && hit.generation === generation && Date.now() - hit.at < ttl)
@@ -75,7 +77,7 @@ export async function computeSummary(
   return entry.summary;
 }
 
-/** The SLO window error-budget shares are taken over, days. */
+/** The SLO window error-budget shares are taken over by default, days (`rollouts.slo.windowDays`). */
 export const SLO_WINDOW_DAYS = 30;
 
 /** How many incidents the dashboard lists. */
@@ -104,11 +106,17 @@ const minutesBetween = (from: string, to: string) =>
 
 async function summarize(
   store: RolloutsStore,
-  options: { days: number; entityRefs?: string[]; now?: Date },
+  options: {
+    days: number;
+    entityRefs?: string[];
+    now?: Date;
+    sloWindowDays?: number;
+  },
 ): Promise<RolloutsSummary> {
   const now = options.now ?? new Date();
   const since = new Date(now.getTime() - options.days * DAY).toISOString();
-  const sloWindowMs = SLO_WINDOW_DAYS * DAY;
+  const sloWindowDays = options.sloWindowDays ?? SLO_WINDOW_DAYS;
+  const sloWindowMs = sloWindowDays * DAY;
   const sloSince = new Date(now.getTime() - sloWindowMs).toISOString();
   // one read covers the summary's window and the SLO window
   const all = await store.listRolloutFigures({
@@ -275,7 +283,7 @@ async function summarize(
     automationSuccessRate: allSteps ? automatedSteps / allSteps : null,
     automatedSteps,
     allSteps,
-    sloWindowDays: SLO_WINDOW_DAYS,
+    sloWindowDays,
     incidents: incidents.slice(0, TOP_INCIDENTS),
     services,
     trend: [...trendMap.entries()].map(([day, v]) => ({ day, ...v })),
