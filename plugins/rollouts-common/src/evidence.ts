@@ -225,7 +225,7 @@ export interface RolloutEvidence {
   share: number;
   nextShare: number;
   /** which rule decided the verdict */
-  rule: 'gate' | 'change-detection' | 'step-timeout' | 'bake';
+  rule: 'gate' | 'change-detection' | 'step-timeout' | 'bake' | 'blast-radius';
   /** α per rollout and the part of each signal's α spent on the test from the start */
   alpha: number;
   startAlphaShare: number;
@@ -261,6 +261,8 @@ export interface GateDecision {
   tick: number;
   /** whole-rollout gate only (absent from a single step's decision) */
   rollout?: RolloutEvidence;
+  /** the released service's consumers (catalog relations) and their error-budget burn in the step */
+  blastRadius?: BlastRadiusEvidence;
 }
 
 /** The post-promotion watch's verdict (the engine's `decideBake`). */
@@ -291,4 +293,56 @@ export interface BakeEvidence {
   reasons: string[];
   rollout: { rule: 'bake' };
   bake: BakeDecision & { window: { startedAt: string; endsAt: string } };
+}
+
+/** An error-rate window of a consumer: all its traffic (it has no canary). */
+export interface ConsumerWindowCounts {
+  errors: number;
+  requests: number;
+  /** intervals with data, and intervals the telemetry did not report */
+  ticks: number;
+  missingTicks: number;
+}
+
+/** One consumer of the released service, as the blast-radius check saw it. */
+export interface BlastRadiusConsumerEvidence {
+  entityRef: string;
+  /** how the catalog links it: it `dependsOn` the service, or consumes an API the service provides (`via`) */
+  relation: 'dependsOn' | 'consumesApi';
+  via?: string;
+  /** harm: its burn rose with the step; no-rise: none seen so far; not-measured: no usable telemetry; not-judged: left out by the policy */
+  status: 'harm' | 'no-rise' | 'not-measured' | 'not-judged';
+  /** what the status means for this consumer, in words */
+  reason: string;
+  /** error-budget burn (error rate ÷ (1 − availability objective)) before the step and during it */
+  burnBefore: number | null;
+  burnDuring: number | null;
+  /** the burn above which the step counts as harming it (the before-burn's upper bound plus `minBurnRise`) */
+  limitBurn: number | null;
+  availability: number | null;
+  before: ConsumerWindowCounts | null;
+  during: ConsumerWindowCounts | null;
+  /** log e-value of the one-sample test that the step's rate is above the limit, and its threshold log(2/α') */
+  statistic: number | null;
+  threshold: number | null;
+}
+
+/** The blast-radius check of a step: the consumers of the released service and what their burn did. */
+export interface BlastRadiusEvidence {
+  /** what harm to a consumer does */
+  onConsumerHarm: 'hold' | 'rollback';
+  /** α per rollout, and the share of it each consumer's test gets per step (α ÷ consumers ÷ canary steps) */
+  alpha: number;
+  alphaPerTest: number;
+  minBurnRise: number;
+  /** the reference window: this long before the step started */
+  beforeSeconds: number;
+  /** 1-based step and its share of traffic (0..1) */
+  step: number;
+  share: number;
+  consumers: BlastRadiusConsumerEvidence[];
+  /** the consumers whose burn rose with the step */
+  harmed: string[];
+  /** what the check did to the verdict */
+  action: 'none' | 'hold' | 'rollback';
 }

@@ -74,3 +74,14 @@ export {
 } from './bake';
 export type { BakeWatchState, BakeSignalState } from './bake';
 export { poissonAboveLogMixture, poissonBelowLogMixture } from './sequential';
+export {
+  assessBlastRadius,
+  applyBlastRadius,
+  shareText,
+} from './blastRadius';
+export type {
+  BlastRadiusConsumerInput,
+  BlastRadiusInput,
+} from './blastRadius';
+export { blastRadiusPolicySchema } from './blastRadiusPolicy';
+export type { GateBlastRadiusPolicy } from './blastRadiusPolicy';

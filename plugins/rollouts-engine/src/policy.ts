@@ -3,6 +3,7 @@
  * Every field has a default, so `{}` is a valid policy.
  */
 import { z } from 'zod/v3';
+import { blastRadiusPolicySchema } from './blastRadiusPolicy';
 
 const between = (lo: number, hi: number) =>
   z
@@ -236,6 +237,8 @@ export const gatePolicySchema = z
     /** rollout steps (read by the backend's scheduler; the engine gates one step at a time) */
     steps: z.array(stepSchema).default([]),
     rollout: rolloutSchema.default({}),
+    /** the released service's consumers (catalog relations): blastRadius.ts */
+    blastRadius: blastRadiusPolicySchema.default({}),
   })
   .strict();
 
