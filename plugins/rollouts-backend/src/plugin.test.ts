@@ -393,4 +393,86 @@ describe('reads over many services', () => {
     expect(sizes.reduce((a: number, b: number) => a + b, 0)).toBe(N);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(250);
   });
+
+  it('pages the list over the services the caller may read, with a total, an owner filter and a search', async () => {
+    const N = 30;
+    const entities = Array.from({ length: N }, (_, i) =>
+      component(
+        `svc-${i}`,
+        `shop/svc-${i}`,
+        i % 2 ? 'group:default/team-odd' : 'group:default/team-even',
+      ),
+    );
+    // the caller may read every third service only
+    const readable = (ref?: string) => Number(ref?.split('-').pop()) % 3 === 0;
+    const permissions = rolloutsPermissionsMock(
+      q => q.principalType === 'service' || readable(q.resourceRef),
+    );
+    const { server } = await startTestBackend({
+      features: [
+        rolloutsPlugin,
+        fakeProvidersModule({
+          deploy: [new FakeDeployProvider('fake')],
+          telemetry: [new FakeTelemetryProvider('fake', () => [])],
+        }),
+        catalogServiceMock.factory({ entities }),
+        permissions.factory,
+        mockServices.rootConfig.factory({
+          data: { rollouts: { schedule: { frequencySeconds: 3600 } } },
+        }),
+      ],
+    });
+    for (let i = 0; i < N; i++) {
+      await request(server)
+        .post('/api/rollouts/v1/rollouts')
+        .set('Authorization', mockCredentials.service.header())
+        .send({
+          entityRef: `component:default/svc-${i}`,
+          provider: 'fake',
+          target: `shop/svc-${i}`,
+          version: i === 9 ? '9.9.9-hotfix' : '1.0.0',
+        })
+        .expect(201);
+    }
+    const get = (query: string) =>
+      request(server)
+        .get(`/api/rollouts/v1/rollouts?status=active&${query}`)
+        .set('Authorization', mockCredentials.user.header(OWNER))
+        .expect(200)
+        .then(r => r.body as { items: { entityRef: string }[]; total: number });
+    const names = (b: { items: { entityRef: string }[] }) =>
+      b.items.map(r => r.entityRef.replace('component:default/', ''));
+
+    // 10 readable services, in pages of 4: full pages, no repeats, the same total on each
+    const pages = [
+      await get('limit=4'),
+      await get('limit=4&offset=4'),
+      await get('limit=4&offset=8'),
+    ];
+    expect(pages.map(p => p.items.length)).toEqual([4, 4, 2]);
+    expect(pages.map(p => p.total)).toEqual([10, 10, 10]);
+    const seen = pages.flatMap(names);
+    expect(new Set(seen).size).toBe(10);
+    expect(seen.every(n => readable(n))).toBe(true);
+
+    // owner filter from the catalog: team-even's readable services (0, 6, 12, 18, 24)
+    const even = await get('limit=50&owner=group:default/team-even');
+    expect(even.total).toBe(5);
+    expect(names(even).sort()).toEqual([
+      'svc-0',
+      'svc-12',
+      'svc-18',
+      'svc-24',
+      'svc-6',
+    ]);
+    // search by version or name, still only what the caller may read
+    expect(names(await get('q=HOTFIX'))).toEqual(['svc-9']);
+    expect((await get('q=svc-1')).total).toBe(3); // svc-12, -15, -18 (svc-1, -10, -11… are not readable)
+
+    const bad = await request(server)
+      .get('/api/rollouts/v1/rollouts?offset=-1')
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(400);
+    expect(JSON.stringify(bad.body)).toMatch(/offset/);
+  });
 });

@@ -142,8 +142,18 @@ export const listRolloutsQuerySchema = z
       ])
       .optional(),
     limit: queryNumber(z.number().int().min(1).max(1000)).optional(),
+    /** Rows to skip (the next page starts at offset + limit). */
+    offset: queryNumber(z.number().int().min(0).max(1_000_000)).optional(),
+    /** Only services owned by this group / part of this system (catalog refs). */
+    owner: entityRef.optional(),
+    system: entityRef.optional(),
+    /** Only rollouts whose entity ref or version contains this text (case-insensitive). */
+    q: z.string().trim().min(1).max(200).optional(),
   })
   .strict();
+
+/** @public */
+export type ListRolloutsQuery = z.infer<typeof listRolloutsQuerySchema>;
 
 /** `GET /v1/rollouts/:id/decisions` query. @public */
 export const listDecisionsQuerySchema = z

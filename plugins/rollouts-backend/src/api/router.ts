@@ -13,9 +13,7 @@ import {
   type ResourcePermission,
 } from '@backstage/plugin-permission-common';
 import {
-  ACTIVE_ROLLOUT_STATUSES,
   actionRequestSchema,
-  FINAL_ROLLOUT_STATUSES,
   decisionLogVerifyPermission,
   listDecisionsQuerySchema,
   listRolloutsQuerySchema,
@@ -29,7 +27,6 @@ import {
   validatePolicyRequestSchema,
   type RolloutAction,
   type RolloutDetail,
-  type RolloutStatus,
 } from '@tollgate/plugin-rollouts-common';
 import type express from 'express';
 import Router from 'express-promise-router';
@@ -47,6 +44,7 @@ import type { RolloutRegistration } from '../registration/RolloutRegistration';
 import { listAttention } from '../attention/attention';
 import { allDecisionsOf } from '../report/rolloutReport';
 import { computeSummary } from '../summary/summary';
+import { listRolloutsPage } from './rolloutList';
 import {
   errorAnswers,
   parse,
@@ -82,9 +80,6 @@ export interface RouterOptions {
 
 /** Resources per permission request (each question is ~200 bytes of JSON). */
 const AUTHORIZE_BATCH = 250;
-
-const ACTIVE = [...ACTIVE_ROLLOUT_STATUSES];
-const FINISHED = [...FINAL_ROLLOUT_STATUSES];
 
 /** HTTP only: parse, authorize, call the services, answer. */
 export async function createRouter(
@@ -150,22 +145,15 @@ export async function createRouter(
       allow: ['user', 'service'],
     });
     const query = parse(listRolloutsQuerySchema, req.query, 'query');
-    let status: RolloutStatus[] | undefined;
-    if (query.status === 'active') status = ACTIVE;
-    else if (query.status === 'finished') status = FINISHED;
-    else if (query.status) status = [query.status];
-    const rows = await store.listRollouts({
-      entityRefs: query.entityRef ? [query.entityRef] : undefined,
-      status,
-      limit: query.limit ?? 500,
-    });
-    const allowed = await allowedEntityRefs(
-      credentials,
-      rows.map(r => r.entityRef),
+    const page = await listRolloutsPage(
+      {
+        store,
+        entities,
+        allowedEntityRefs: refs => allowedEntityRefs(credentials, refs),
+      },
+      query,
     );
-    res.json({
-      items: rows.filter(r => allowed.has(r.entityRef)).map(publicRollout),
-    });
+    res.json({ items: page.items.map(publicRollout), total: page.total });
   });
 
   router.get('/v1/attention', async (req, res) => {

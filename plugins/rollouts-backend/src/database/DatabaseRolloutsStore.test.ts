@@ -405,6 +405,61 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     ]);
   });
 
+  it('pages a list without repeating or skipping rows started at the same time, and counts and searches what it pages', async () => {
+    const startedAt = '2026-11-21T12:00:00.000Z';
+    for (let i = 0; i < 25; i++) {
+      await store.upsertDiscovered(
+        rolloutInput({
+          entityRef: `component:default/svc-${String(i).padStart(2, '0')}`,
+          version: i === 7 ? '3.0.0-RC_1' : '2.0.0',
+          // five share each start time: only the tie-break keeps pages apart
+          startedAt: new Date(
+            Date.parse(startedAt) - Math.floor(i / 5) * 60_000,
+          ).toISOString(),
+        }),
+      );
+    }
+    await store.upsertDiscovered(
+      rolloutInput({
+        entityRef: 'component:default/done',
+        status: 'promoted',
+        finishedAt: startedAt,
+      }),
+    );
+    const active = { status: ['progressing' as const] };
+    const pages = [];
+    for (let offset = 0; offset < 25; offset += 10)
+      pages.push(await store.listRollouts({ ...active, limit: 10, offset }));
+    expect(pages.map(p => p.length)).toEqual([10, 10, 5]);
+    const ids = pages.flat().map(r => r.id);
+    expect(new Set(ids).size).toBe(25);
+    expect(ids).toEqual((await store.listRollouts(active)).map(r => r.id));
+    expect(
+      await store.countRollouts({ ...active, limit: 10, offset: 20 }),
+    ).toBe(25);
+    expect(await store.countRollouts({})).toBe(26);
+
+    // search: entity ref or version, case-insensitive; % and _ are literal
+    expect(
+      (await store.listRollouts({ search: 'SVC-1' }))
+        .map(r => r.entityRef)
+        .sort(),
+    ).toEqual(
+      Array.from({ length: 10 }, (_, i) => `component:default/svc-1${i}`),
+    );
+    expect(
+      (await store.listRollouts({ search: 'rc_1' })).map(r => r.entityRef),
+    ).toEqual(['component:default/svc-07']);
+    expect(await store.countRollouts({ search: 'rc%' })).toBe(0);
+    expect(
+      await store.listRolloutEntityRefs({
+        entityRefs: ['component:default/svc-03', 'component:default/done'],
+        ...active,
+      }),
+    ).toEqual(['component:default/svc-03']);
+    expect(await store.countRollouts({ entityRefs: [] })).toBe(0);
+  });
+
   it('lists rollouts without their evidence unless asked, and the figures without it', async () => {
     const now = Date.parse('2026-11-21T12:00:00.000Z');
     const at = (h: number) => new Date(now - h * 3_600_000).toISOString();

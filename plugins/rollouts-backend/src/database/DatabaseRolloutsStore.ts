@@ -212,9 +212,37 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   }
 
   async listRollouts(filter: RolloutFilter = {}) {
-    const q = this.#db('rollouts').select(
+    const q = this.#filtered(filter).select(
       filter.withEvidence ? [...LIST_COLUMNS, 'evidence'] : LIST_COLUMNS,
     );
+    // id breaks ties, so pages neither repeat nor skip rows started together
+    q.orderBy([
+      { column: 'started_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ]);
+    if (filter.limit) q.limit(filter.limit);
+    if (filter.offset) {
+      // SQLite takes OFFSET only after a LIMIT
+      if (!filter.limit) q.limit(Number.MAX_SAFE_INTEGER);
+      q.offset(filter.offset);
+    }
+    return (await q).map(r => toRollout(r));
+  }
+
+  async countRollouts(filter: RolloutFilter = {}) {
+    const [row] = await this.#filtered(filter).count({ n: '*' });
+    return Number(row.n);
+  }
+
+  async listRolloutEntityRefs(filter: RolloutFilter = {}) {
+    const rows = await this.#filtered(filter).distinct('entity_ref');
+    return rows.map(r => r.entity_ref as string);
+  }
+
+  /** The rows a filter matches, in a query the list, count and refs share. */
+  #filtered(filter: RolloutFilter) {
+    const q = this.#db('rollouts');
+    // (an empty list matches nothing: knex writes it as 1 = 0)
     if (filter.entityRefs) q.whereIn('entity_ref', filter.entityRefs);
     if (filter.status) q.whereIn('status', filter.status);
     if (filter.watchState) q.where('watch_state', filter.watchState);
@@ -225,9 +253,15 @@ export class DatabaseRolloutsStore implements RolloutsStore {
           .orWhere('finished_at', '>=', filter.finishedSince!),
       );
     }
-    q.orderBy('started_at', 'desc');
-    if (filter.limit) q.limit(filter.limit);
-    return (await q).map(r => toRollout(r));
+    if (filter.search) {
+      const like = `%${filter.search.toLowerCase().replace(/[\\%_]/g, c => `\\${c}`)}%`;
+      q.where(b =>
+        b
+          .whereRaw(`lower(entity_ref) like ? escape '\\'`, [like])
+          .orWhereRaw(`lower(version) like ? escape '\\'`, [like]),
+      );
+    }
+    return q;
   }
 
   async getGateStates(ids: string[]): Promise<Map<string, string>> {

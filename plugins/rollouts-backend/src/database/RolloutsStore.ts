@@ -49,6 +49,10 @@ export interface RolloutFilter {
   limit?: number;
   /**
    * Also load each rollout's evidence snapshot (several KiB each). Lists
+  /** Rows to skip first (a page after the first), in the list's order (newest start first). */
+  offset?: number;
+  /** Only rollouts whose entity ref or version contains this text (case-insensitive). */
+  search?: string;
    * leave it out unless asked; `getRollout` always has it.
    */
   withEvidence?: boolean;
@@ -127,6 +131,10 @@ export interface RolloutsStore {
   listRollouts(filter?: RolloutFilter): Promise<StoredRollout[]>;
   /**
    * Applies the patch only when the row still has `expectedVersion`;
+  /** How many rollouts the filter matches (its limit and offset ignored). */
+  countRollouts(filter?: RolloutFilter): Promise<number>;
+  /** The distinct entity refs of the rollouts the filter matches (its limit and offset ignored). */
+  listRolloutEntityRefs(filter?: RolloutFilter): Promise<string[]>;
    * returns the new row, or undefined when another writer got there first.
    */
   updateRollout(

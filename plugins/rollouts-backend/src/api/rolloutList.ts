@@ -1,0 +1,66 @@
+import {
+  ACTIVE_ROLLOUT_STATUSES,
+  FINAL_ROLLOUT_STATUSES,
+  type ListRolloutsQuery,
+  type RolloutStatus,
+} from '@tollgate/plugin-rollouts-common';
+import type { EntityLookup } from '../catalog/EntityIndex';
+import type { RolloutFilter, RolloutsStore } from '../database/RolloutsStore';
+
+/** Rows a page has when the caller names no limit. */
+export const DEFAULT_PAGE = 500;
+
+function statusesOf(status: ListRolloutsQuery['status']) {
+  if (status === 'active') return [...ACTIVE_ROLLOUT_STATUSES];
+  if (status === 'finished') return [...FINAL_ROLLOUT_STATUSES];
+  return status ? [status as RolloutStatus] : undefined;
+}
+
+/**
+ * One page of `GET /v1/rollouts` and how many rows all pages hold, both
+ * counted over the services the caller may read only: the services the
+ * rows could belong to are found first (the entity asked for, the catalog's
+ * services of the owner or system, or the distinct services of the matching
+ * rows), the permission policy is asked about those, and the page and the
+ * total are read over the allowed ones. So a page is never short because
+ * rows the caller may not see were cut from it, and `total` never counts them.
+ */
+export async function listRolloutsPage(
+  deps: {
+    store: RolloutsStore;
+    entities: EntityLookup;
+    allowedEntityRefs: (refs: string[]) => Promise<Set<string>>;
+  },
+  query: ListRolloutsQuery,
+) {
+  const filter: RolloutFilter = {
+    status: statusesOf(query.status),
+    search: query.q,
+  };
+  let candidates: string[];
+  if (query.entityRef) candidates = [query.entityRef];
+  else if (query.owner || query.system)
+    candidates = (await deps.entities.all()).map(e => e.entityRef);
+  else candidates = await deps.store.listRolloutEntityRefs(filter);
+  if (query.owner || query.system) {
+    const inScope = new Set(
+      (await deps.entities.all())
+        .filter(e => !query.owner || e.owner === query.owner)
+        .filter(e => !query.system || e.system === query.system)
+        .map(e => e.entityRef),
+    );
+    candidates = candidates.filter(r => inScope.has(r));
+  }
+  const allowed = await deps.allowedEntityRefs(candidates);
+  const entityRefs = candidates.filter(r => allowed.has(r));
+  const [items, total] = await Promise.all([
+    deps.store.listRollouts({
+      ...filter,
+      entityRefs,
+      limit: query.limit ?? DEFAULT_PAGE,
+      offset: query.offset,
+    }),
+    deps.store.countRollouts({ ...filter, entityRefs }),
+  ]);
+  return { items, total };
+}
