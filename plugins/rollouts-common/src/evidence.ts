@@ -31,7 +31,16 @@ export interface CohortCounts {
   kpis?: Record<string, ProportionKpiCounts | MeanKpiCounts>;
   /** provider-defined count signals */
   counts?: Record<string, { events: number; exposures: number }>;
+  /**
+   * Optional per-segment counts: segment dimension (e.g. `device`, `region`, `user_type`) →
+   * segment value (e.g. `mobile`) → the same count shape as the whole (their own `segments`
+   * are ignored). A dimension or value a provider does not report is missing, never zero.
+   */
+  segments?: SegmentCounts;
 }
+
+/** Per-segment cohort counts: dimension → value → counts. */
+export type SegmentCounts = Record<string, Record<string, CohortCounts>>;
 
 export interface TelemetryTick {
   tick: number;
@@ -257,6 +266,10 @@ export interface GateDecision {
       guardrailsNonInferior: boolean;
       eligible: boolean;
     };
+    /** per-segment tests (only when the policy names segment dimensions) */
+    segments?: SegmentEvidence;
+    /** the segment mix of the canary against the baseline's, per dimension (M9) */
+    representativeness?: RepresentativenessEvidence[];
   };
   tick: number;
   /** whole-rollout gate only (absent from a single step's decision) */
@@ -293,6 +306,75 @@ export interface BakeEvidence {
   reasons: string[];
   rollout: { rule: 'bake' };
   bake: BakeDecision & { window: { startedAt: string; endsAt: string } };
+}
+
+/** One signal's deterioration test inside one segment. */
+export interface SegmentSignalEvidence {
+  name: string;
+  kind: GateSignalKind;
+  /** baseline and canary rates in the segment (null: no data) */
+  baseline: number | null;
+  canary: number | null;
+  /** canary / baseline − 1 */
+  difference: number | null;
+  /** always-valid interval for `difference` at level 1 − alphaCi */
+  ci: [number, number] | null;
+  alphaCi: number;
+  /** log e-value of the deterioration test and its threshold log(1/α_cell) */
+  statistic: number;
+  threshold: number;
+  rule: 'deterioration' | 'inconclusive' | 'insufficient-data' | 'missing';
+  samples: { baseline: number; canary: number; ticks: number };
+}
+
+/** One segment (dimension = value): its share of each cohort and its tests. */
+export interface SegmentCellEvidence {
+  dimension: string;
+  value: string;
+  /** the segment's share of the baseline's and the canary's requests (null: no data) */
+  baselineShare: number | null;
+  canaryShare: number | null;
+  /** false: below `segments.minShare`, or beyond `segments.maxValues` values */
+  tested: boolean;
+  /** the segment was absent from the latest tick (either cohort) */
+  missing: boolean;
+  harmed: boolean;
+  signals: SegmentSignalEvidence[];
+  note?: string;
+}
+
+/** The per-segment tests of a decision (policy `segments`). */
+export interface SegmentEvidence {
+  dimensions: string[];
+  /** family-wise α of every segment test together, and the number of cells it is split over */
+  alpha: number;
+  cellBudget: number;
+  onHarm: 'hold' | 'rollback';
+  minShare: number;
+  cells: SegmentCellEvidence[];
+  /** "dimension=value" of every harmed segment */
+  harmed: string[];
+  /** configured dimensions absent from the latest tick */
+  missingDimensions: string[];
+}
+
+/** The segment mix of the canary against the baseline for one dimension (M9). */
+export interface RepresentativenessEvidence {
+  dimension: string;
+  /** sum over the values of the two-sided log e-values, and its threshold log(1/α_dimension) */
+  statistic: number;
+  threshold: number;
+  alpha: number;
+  mismatch: boolean;
+  values: Array<{
+    value: string;
+    baseline: number;
+    canary: number;
+    baselineShare: number | null;
+    canaryShare: number | null;
+    /** the value's own log e-value */
+    statistic: number;
+  }>;
 }
 
 /** An error-rate window of a consumer: all its traffic (it has no canary). */

@@ -67,6 +67,29 @@ function cohortProblems(c: CohortCounts, path: string, out: string[]) {
     const p = count(e.events) ?? count(e.exposures);
     if (p) out.push(`${path}.counts.${name} ${p}`);
   }
+  if (c.segments !== undefined) segmentProblems(c.segments, path, out);
+}
+
+/** each segment's counts are checked like a cohort's (one level: segments of a segment are ignored) */
+function segmentProblems(segments: unknown, path: string, out: string[]): void {
+  if (!segments || typeof segments !== 'object' || Array.isArray(segments)) {
+    out.push(`${path}.segments must map a dimension to its values`);
+    return;
+  }
+  for (const [dim, values] of Object.entries(segments)) {
+    if (!values || typeof values !== 'object' || Array.isArray(values)) {
+      out.push(`${path}.segments.${dim} must map a value to its counts`);
+      continue;
+    }
+    for (const [value, counts] of Object.entries(values)) {
+      if (!counts || typeof counts !== 'object') {
+        out.push(`${path}.segments.${dim}.${value} must be cohort counts`);
+        continue;
+      }
+      const { segments: _nested, ...own } = counts as CohortCounts;
+      cohortProblems(own, `${path}.segments.${dim}.${value}`, out);
+    }
+  }
 }
 
 /**

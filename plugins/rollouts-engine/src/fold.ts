@@ -2,6 +2,7 @@
 import { histogramQuantile, slowCount } from './histogram';
 import { present } from './fields';
 import { planOf } from './plan';
+import { observeSegments } from './segments';
 import { updateRateTest } from './sequential';
 import {
   addRow,
@@ -276,4 +277,5 @@ export function observeTickInPlace(
   while (drop < state.history.length && state.history[drop][0] <= keepFrom)
     drop++;
   if (drop > 0) state.history.splice(0, drop);
+  if (state.segments) observeSegments(state, t, b, c, plan.srmTerms);
 }

@@ -146,6 +146,62 @@ const rolloutSchema = z
   })
   .strict();
 
+/**
+ * Per-segment tests (telemetry's `segments`): every listed dimension's values are tested for
+ * harm besides the whole, and the canary's segment mix against the baseline's (M9). Off while
+ * `dimensions` is empty. See docs/gate-engine.md, "Segments".
+ */
+const segmentsSchema = z
+  .object({
+    /** segment dimensions to test, e.g. ["device", "region", "user_type"]; [] = off */
+    dimensions: z
+      .array(
+        z
+          .string()
+          .min(1, { message: 'must not be empty' })
+          .max(64, { message: 'must be at most 64 characters' }),
+      )
+      .max(8, { message: 'at most 8 dimensions' })
+      .default([]),
+    /**
+     * values per dimension the segment α is split over (Bonferroni over dimensions × maxValues,
+     * fixed in advance); values seen after the first `maxValues` are reported, not tested
+     */
+    maxValues: z
+      .number({ invalid_type_error: 'must be a number' })
+      .int({ message: 'must be an integer' })
+      .min(1, { message: 'must be between 1 and 32' })
+      .max(32, { message: 'must be between 1 and 32' })
+      .default(4),
+    /** family-wise α of all the segment deterioration tests (on top of `alpha` for the whole) */
+    alpha: openUnit().default(0.01),
+    /** what a harm proven in one segment does */
+    onHarm: z.enum(['hold', 'rollback']).default('rollback'),
+    /** a segment with less than this share of the baseline's requests is reported, not tested */
+    minShare: between(0, 1).default(0.02),
+    /** the segment-mix test (M9): its α, split over the dimensions; enabled = false turns it off */
+    representativeness: z
+      .object({
+        enabled: z.boolean().default(true),
+        alpha: openUnit().default(0.001),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    const seen = new Set<string>();
+    v.dimensions.forEach((d, i) => {
+      if (seen.has(d))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `duplicate dimension "${d}"`,
+          path: ['dimensions', i],
+        });
+      seen.add(d);
+    });
+  });
+
 export const gatePolicySchema = z
   .object({
     /** family-wise α of the deterioration (rollback) tests, split across enabled signals (Bonferroni) */
@@ -239,6 +295,7 @@ export const gatePolicySchema = z
     rollout: rolloutSchema.default({}),
     /** the released service's consumers (catalog relations): blastRadius.ts */
     blastRadius: blastRadiusPolicySchema.default({}),
+    segments: segmentsSchema.default({}),
   })
   .strict();
 
@@ -247,6 +304,7 @@ export type GatePolicyInput = z.input<typeof gatePolicySchema>;
 export type GateSliSignalPolicy = z.output<typeof sliSignalSchema>;
 export type GateKpiPolicy = z.output<typeof kpiPolicySchema>;
 export type GateRolloutPolicy = z.output<typeof rolloutSchema>;
+export type GateSegmentsPolicy = z.output<typeof segmentsSchema>;
 
 export interface GatePolicyProblem {
   path: string;

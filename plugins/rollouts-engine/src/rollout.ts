@@ -143,6 +143,12 @@ export function advanceRolloutStep(
   next.lastSeen = old.lastSeen;
   next.canaryGapTicks = old.canaryGapTicks;
   next.latencyBoundary = old.latencyBoundary;
+  // segment harm tests are carried like the whole's; the segment mix starts afresh (as the SRM test)
+  if (old.segments && next.segments) {
+    next.segments.cells = old.segments.cells;
+    next.segments.overflow = old.segments.overflow;
+    next.segments.lastSeen = old.segments.lastSeen;
+  }
   rs.ctx = ctx;
   rs.gate = next;
   rs.stepIndex = toIndex;

@@ -3,6 +3,11 @@
  * e-processes' log-likelihood grids, the burn-window history), plain JSON data.
  */
 import { GatePolicy, GatePolicyInput, parseGatePolicyCached } from './policy';
+import {
+  cloneSegmentsState,
+  createSegmentsState,
+  SegmentsState,
+} from './segments';
 import { createRateTest, RateTestState } from './sequential';
 import type { GateContext, GateDirection, GateSignalKind } from './types';
 
@@ -71,6 +76,8 @@ export interface GateState {
   windowSums: { lengths: number[]; sums: number[][] };
   /** latency boundary used for "slow" (first bucket edge ≥ the SLO threshold) */
   latencyBoundary: number | null;
+  /** per-segment tests (only when the policy names segment dimensions) */
+  segments?: SegmentsState;
 }
 
 /** scratch tables reused by each (synchronous) evaluation */
@@ -160,7 +167,7 @@ export function createGateState(
     });
   }
   const lengths = windowLengths(p, ctx.tickSeconds);
-  return {
+  const state: GateState = {
     version: 1,
     ctx,
     policy: p,
@@ -181,6 +188,8 @@ export function createGateState(
     },
     latencyBoundary: null,
   };
+  if (p.segments.dimensions.length) state.segments = createSegmentsState(p);
+  return state;
 }
 
 export function windowLengths(p: GatePolicy, tickSeconds: number): number[] {
@@ -283,7 +292,7 @@ function namedSignalPolicy(
 
 /** Deep copy of a state (plain data). */
 export function cloneGateState(s: GateState): GateState {
-  return {
+  const out: GateState = {
     ...s,
     signals: s.signals.map(g => ({
       ...g,
@@ -300,6 +309,8 @@ export function cloneGateState(s: GateState): GateState {
       sums: s.windowSums.sums.map(a => a.slice()),
     },
   };
+  if (s.segments) out.segments = cloneSegmentsState(s.segments);
+  return out;
 }
 
 export function windowTicks(seconds: number, tickSeconds: number): number {

@@ -27,4 +27,9 @@ export type {
   HarmBound,
   RolloutEvidence,
   GateDecision,
+  SegmentCounts,
+  SegmentSignalEvidence,
+  SegmentCellEvidence,
+  SegmentEvidence,
+  RepresentativenessEvidence,
 } from '@tollgate/plugin-rollouts-common';

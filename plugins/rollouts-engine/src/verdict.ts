@@ -11,6 +11,7 @@ import {
   pValue,
   signedDifference,
 } from './reasons';
+import { representativenessCheck, segmentCheck } from './segments';
 import { evaluateSignal } from './signalTests';
 import { createGateState, GateState } from './state';
 import { observeTickInPlace } from './fold';
@@ -121,6 +122,18 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
     );
   }
 
+  // segments: harm inside one segment (policy onHarm), the segment mix (M9), segments missing
+  const seg = segmentCheck(state, plan, nowTick);
+  const rep = representativenessCheck(state);
+  const segmentHold =
+    !!seg && seg.harmReasons.length > 0 && seg.evidence.onHarm === 'hold';
+  if (seg && seg.evidence.onHarm === 'rollback')
+    rollbackReasons.push(...seg.harmReasons);
+  if (segmentHold) holdReasons.push(...seg!.harmReasons);
+  const repMismatch = !!rep && rep.reasons.length > 0;
+  if (repMismatch) holdReasons.push(...rep!.reasons);
+  if (seg && state.firstTick !== null) holdReasons.push(...seg.missingReasons);
+
   const recentBlock = promotionBrakes(state, plan, wsums, signals);
 
   // promotion eligibility
@@ -156,7 +169,12 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
     reasons = [...rollbackReasons, ...holdReasons];
   } else if (
     holdReasons.length &&
-    (missingHold || srm.mismatch || serviceAlert || canaryOnly.length)
+    (missingHold ||
+      srm.mismatch ||
+      serviceAlert ||
+      canaryOnly.length ||
+      segmentHold ||
+      repMismatch)
   ) {
     verdict = 'hold';
     reasons = holdReasons;
@@ -200,7 +218,7 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
     reasons.push(...infoReasons);
   }
 
-  return {
+  const decision: GateDecision = {
     verdict,
     reasons,
     rubric,
@@ -221,6 +239,9 @@ export function decide(state: GateState, now?: { tick: number }): GateDecision {
     },
     tick: nowTick,
   };
+  if (seg) decision.checks.segments = seg.evidence;
+  if (rep) decision.checks.representativeness = rep.evidence;
+  return decision;
 }
 
 /** Fold all ticks, then decide at the last one. */
