@@ -32,7 +32,6 @@ import type {
   CohortCounts,
   LatencyHistogram,
   ProportionKpiCounts,
-  RepresentativenessEvidence,
   SegmentCellEvidence,
   SegmentEvidence,
   SegmentSignalEvidence,
@@ -273,13 +272,13 @@ function signalShares(state: GateState, plan: StatePlan): number[] {
   });
 }
 
-const pctText = (x: number | null, d = 2) =>
+export const pctText = (x: number | null, d = 2) =>
   x === null || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(d)}%`;
 const signed = (x: number) =>
   Number.isFinite(x)
     ? `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`
     : '+∞';
-const eText = (logE: number) => Number(Math.exp(logE).toPrecision(3));
+export const eText = (logE: number) => Number(Math.exp(logE).toPrecision(3));
 
 function cellSignal(
   s: GateSignalState,
@@ -421,61 +420,4 @@ export function segmentCheck(
     harmReasons,
     missingReasons,
   };
-}
-
-export interface RepresentativenessCheck {
-  evidence: RepresentativenessEvidence[];
-  reasons: string[];
-}
-
-/** The segment mix of the canary against the expected share, per dimension (M9). */
-export function representativenessCheck(
-  state: GateState,
-): RepresentativenessCheck | undefined {
-  const seg = state.segments;
-  const rp = state.policy.segments.representativeness;
-  if (!seg || !rp.enabled) return undefined;
-  const sigma = state.policy.srm.mixtureScale;
-  const alpha = rp.alpha / Math.max(1, seg.mix.length);
-  const threshold = Math.log(1 / alpha);
-  const evidence: RepresentativenessEvidence[] = [];
-  const reasons: string[] = [];
-  for (const mix of seg.mix) {
-    const bTot = mix.tests.reduce((a, r) => a + r.baselineEvents, 0);
-    const cTot = mix.tests.reduce((a, r) => a + r.canaryEvents, 0);
-    let statistic = 0;
-    const values = mix.values.map((value, i) => {
-      const r = mix.tests[i];
-      const st = r.ticks > 0 ? rateLogMixtureLR(r, 0, 0, sigma) : 0;
-      statistic += st;
-      return {
-        value,
-        baseline: r.baselineEvents,
-        canary: r.canaryEvents,
-        baselineShare: bTot > 0 ? r.baselineEvents / bTot : null,
-        canaryShare: cTot > 0 ? r.canaryEvents / cTot : null,
-        statistic: st,
-      };
-    });
-    const mismatch = statistic >= threshold;
-    evidence.push({
-      dimension: mix.dimension,
-      statistic,
-      threshold,
-      alpha,
-      mismatch,
-      values,
-    });
-    if (mismatch) {
-      const off = values.reduce((a, v) => (v.statistic > a.statistic ? v : a));
-      const over =
-        (off.canaryShare ?? 0) >= (off.baselineShare ?? 0)
-          ? 'over-sampled'
-          : 'under-sampled';
-      reasons.push(
-        `unrepresentative canary: ${mix.dimension}=${off.value} is ${over} (${pctText(off.canaryShare, 1)} of canary requests vs ${pctText(off.baselineShare, 1)} of baseline; segment-mix e-value ${eText(statistic)} ≥ ${eText(threshold)}); the cohorts are not comparable`,
-      );
-    }
-  }
-  return { evidence, reasons };
 }

@@ -11,7 +11,8 @@ import {
   pValue,
   signedDifference,
 } from './reasons';
-import { representativenessCheck, segmentCheck } from './segments';
+import { representativenessCheck } from './representativeness';
+import { segmentCheck } from './segments';
 import { evaluateSignal } from './signalTests';
 import { createGateState, GateState } from './state';
 import { observeTickInPlace } from './fold';
