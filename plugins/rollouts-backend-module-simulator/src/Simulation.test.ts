@@ -237,3 +237,58 @@ describe('Simulation', () => {
     expect(sim.history().length).toBeGreaterThan(0);
   });
 });
+
+describe('Simulation: a release that hurts its consumers', () => {
+  it("raises the consumer's error rate with the producer canary's weight; the consumer, which releases nothing, reports all its traffic", async () => {
+    const producer = DEMO_SERVICES.find(
+      s => s.target === 'search/product-catalog',
+    )!;
+    const consumer = DEMO_SERVICES.find(
+      s => s.target === 'checkout/storefront-bff',
+    )!;
+    const clock = { t: T0 };
+    const sim = new Simulation({
+      seed: 3,
+      services: [producer, { ...consumer, rps: 3000 }],
+      now: () => new Date(clock.t),
+    });
+    const rate = (from: number, to: number) => {
+      const ticks = sim.cohortTelemetry(
+        request(consumer.target, from, to),
+      ).ticks;
+      let x = 0;
+      let n = 0;
+      for (const t of ticks) {
+        n += (t.baseline?.requests ?? 0) + (t.canary?.requests ?? 0);
+        x += (t.baseline?.errors ?? 0) + (t.canary?.errors ?? 0);
+      }
+      return { rate: x / n, ticks: ticks.length };
+    };
+    const [release] = await sim.deploy.listRollouts();
+    expect(release.target).toBe(producer.target);
+    clock.t += 120_000; // two minutes at 1 %
+    await sim.deploy.setStep(producer.target, 1);
+    clock.t += 120_000; // two minutes at 5 %
+    // before the release: telemetry from before anything started, at the consumer's own rate
+    const before = rate(T0 - 600_000, T0);
+    const at1 = rate(T0, T0 + 120_000);
+    const at5 = rate(T0 + 120_000, T0 + 240_000);
+    expect(before.ticks).toBe(60);
+    expect(before.rate).toBeCloseTo(consumer.errorRate, 3);
+    // + consumerHarmErrorRate (2) × weight: 0.02 at 1 %, 0.1 at 5 %
+    expect(at1.rate).toBeCloseTo(consumer.errorRate + 0.02, 2);
+    expect(at5.rate).toBeCloseTo(consumer.errorRate + 0.1, 2);
+    // the producer's own canary is healthy
+    const own = sim.cohortTelemetry(
+      request(producer.target, T0 + 120_000, T0 + 240_000),
+    ).ticks;
+    const canaryErrors = own.reduce((a, t) => a + (t.canary?.errors ?? 0), 0);
+    const canaryRequests = own.reduce(
+      (a, t) => a + (t.canary?.requests ?? 0),
+      0,
+    );
+    expect(canaryErrors / canaryRequests).toBeLessThan(
+      producer.errorRate * 2.5,
+    );
+  });
+});

@@ -29,7 +29,9 @@ export type Scenario =
   | 'conversion-drop'
   | 'telemetry-gap'
   /** healthy until the promotion to full, then 4× the errors (a regression the bake window should catch) */
-  | 'regression-after-promotion';
+  | 'regression-after-promotion'
+  /** healthy on its own SLIs, but its consumers (`dependsOn`) fail more the more traffic it takes (blast radius) */
+  | 'hurts-consumers';
 
 /** One simulated service's traffic. */
 export interface SimulatedService {
@@ -54,6 +56,15 @@ export interface SimulatedService {
    * the demo's dashboard and on-call page.
    */
   rollbackRefusals?: number;
+  /**
+   * Targets this service calls. While one of them runs a release with the
+   * `hurts-consumers` scenario, this service's error rate rises by
+   * `consumerHarmErrorRate` (default 0.5) × that release's weight: its
+   * consumers' burn starts with the canary's step. (Only the producer's
+   * current release counts: a later release forgets an earlier one's harm.)
+   */
+  dependsOn?: string[];
+  consumerHarmErrorRate?: number;
 }
 
 export interface SimulationOptions {
@@ -477,8 +488,11 @@ export class Simulation {
   /** Counts per interval for the target's current rollout over the window. */
   cohortTelemetry(request: TelemetryRequest): TelemetryResult {
     this.#op(undefined, () => this.#advance());
-    const r = this.#current.get(request.target);
     const service = this.#services.get(request.target);
+    // a service that has not released anything yet serves all its traffic on its stable version
+    const r =
+      this.#current.get(request.target) ??
+      (service ? this.#steady(service) : undefined);
     if (!r || !service)
       throw new Error(`simulator: no telemetry for target ${request.target}`);
     const stepMs = request.stepSeconds * 1000;
@@ -518,6 +532,37 @@ export class Simulation {
     return { ticks, lagSeconds: 0 };
   }
 
+  /** A service's stable version before its first release: all traffic, since the epoch. */
+  #steady(service: SimulatedService): SimRollout {
+    const version = semver(0, this.#o.seed, service.target);
+    return {
+      target: service.target,
+      seq: 0,
+      version,
+      previousVersion: version,
+      scenario: 'healthy',
+      status: 'promoted',
+      stepIndex: 0,
+      startedAt: 0,
+      stepStartedAt: 0,
+      weights: [[0, 0]],
+    };
+  }
+
+  /** The extra error rate of a consumer at `time`: its producers' `hurts-consumers` releases, by their weight. */
+  #consumerHarm(service: SimulatedService, time: number): number {
+    let harm = 0;
+    for (const target of service.dependsOn ?? []) {
+      const p = this.#current.get(target);
+      if (!p || p.scenario !== 'hurts-consumers' || time < p.startedAt)
+        continue;
+      harm +=
+        ((service.consumerHarmErrorRate ?? 0.5) * this.#weightAt(p, time)) /
+        100;
+    }
+    return harm;
+  }
+
   #weightAt(r: SimRollout, time: number): number {
     let w = r.weights[0][1];
     for (const [t, weight] of r.weights) {
@@ -554,7 +599,13 @@ export class Simulation {
     const hour = ((k * seconds) / 3600) % 24;
     const daily = 0.75 + 0.25 * Math.sin(((hour - 9) / 24) * 2 * Math.PI);
     const requests = poisson(rng, service.rps * seconds * share * daily);
-    const errorRate = service.errorRate * (bad === 'error-regression' ? 4 : 1);
+    const errorRate = Math.min(
+      1,
+      service.errorRate * (bad === 'error-regression' ? 4 : 1) +
+        (service.dependsOn
+          ? this.#consumerHarm(service, k * seconds * 1000)
+          : 0),
+    );
     const errors = binomial(rng, requests, errorRate);
     const medianMs =
       service.latencyMedianMs * (bad === 'latency-regression' ? 1.8 : 1);

@@ -106,4 +106,32 @@ export const DEMO_SERVICES: SimulatedService[] = [
     orderValueSd: 22,
     firstRolloutDelaySeconds: 900,
   },
+  // blast radius: product-catalog's first release is healthy on its own SLIs but
+  // breaks its consumer storefront-bff (catalog: dependsOn, consumesApi), whose
+  // error-budget burn rises with the canary's weight; the gate holds it.
+  {
+    target: 'search/product-catalog',
+    entityRef: 'component:default/product-catalog',
+    rps: 500,
+    errorRate: 0.001,
+    latencyMedianMs: 45,
+    conversionRate: 0.025,
+    orderValueMean: 52,
+    orderValueSd: 22,
+    firstScenario: 'hurts-consumers',
+  },
+  {
+    target: 'checkout/storefront-bff',
+    entityRef: 'component:default/storefront-bff',
+    rps: 300,
+    errorRate: 0.0008,
+    latencyMedianMs: 50,
+    conversionRate: 0.03,
+    orderValueMean: 60,
+    orderValueSd: 25,
+    // it releases nothing in the demo: its traffic is all on its stable version
+    firstRolloutDelaySeconds: -1,
+    dependsOn: ['search/product-catalog'],
+    consumerHarmErrorRate: 2,
+  },
 ];

@@ -118,6 +118,7 @@ export const rolloutsPlugin = createBackendPlugin({
           retry: config.retry,
           telemetryStepSeconds: config.telemetryStepSeconds,
           defaultTelemetryProvider: config.defaultTelemetryProvider,
+          entities,
         });
         const loop = new GateLoop({
           store,

@@ -70,6 +70,10 @@ export function shareText(share: number): string {
 
 const burnText = (b: number | null) => (b === null ? 'n/a' : `${num(b, 2)}×`);
 
+/** an e-value from its log: beyond double range it is said as a power of ten */
+const eValueText = (logE: number) =>
+  logE < 690 ? num(Math.exp(logE)) : `10^${Math.floor(logE / Math.LN10)}`;
+
 function relationText(c: BlastRadiusConsumerInput): string {
   return c.relation === 'consumesApi'
     ? `consumes ${c.via ?? 'an API'} it provides`
@@ -137,7 +141,7 @@ function assessOne(
     return {
       ...measured,
       status: 'harm',
-      reason: `consumer ${c.entityRef} error-budget burn rose from ${burnText(burnBefore)} to ${burnText(burnDuring)} with the ${shareText(input.share)} step (it ${relationText(c)}; limit ${burnText(limitBurn)}, e-value ${num(Math.exp(statistic))} ≥ ${num(2 / alphaPerTest)})`,
+      reason: `consumer ${c.entityRef} error-budget burn rose from ${burnText(burnBefore)} to ${burnText(burnDuring)} with the ${shareText(input.share)} step (it ${relationText(c)}; limit ${burnText(limitBurn)}, e-value ${eValueText(statistic)} ≥ ${num(2 / alphaPerTest)})`,
     };
   return {
     ...measured,
@@ -198,7 +202,8 @@ export function applyBlastRadius(
   }
   if (action !== 'none') {
     decision.verdict = action;
-    if (decision.rollout) decision.rollout.rule = 'blast-radius';
+    if (decision.rollout)
+      decision.rollout = { ...decision.rollout, rule: 'blast-radius' };
   }
   evidence.action = action;
   decision.reasons = [...reasons, ...decision.reasons];

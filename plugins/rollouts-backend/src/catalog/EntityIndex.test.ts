@@ -72,3 +72,57 @@ describe('EntityIndex', () => {
     expect(await index.byTarget('plain', 'shop/cart')).toBeUndefined();
   });
 });
+
+describe('EntityIndex.consumersOf', () => {
+  const rel = (type: string, targetRef: string) => ({ type, targetRef });
+  const withRelations = (
+    e: ReturnType<typeof component>,
+    relations: Array<{ type: string; targetRef: string }>,
+  ) => ({ ...e, relations });
+
+  it("lists the entities that dependsOn the service and the consumers of the APIs it provides, each once, with their index entry when they have Tollgate's annotation", async () => {
+    const catalog = catalogServiceMock({
+      entities: [
+        withRelations(component('catalog-svc', 'simulator:shop/catalog'), [
+          rel('dependencyOf', 'component:default/storefront'),
+          rel('providesApi', 'api:default/catalog-api'),
+          rel('dependsOn', 'resource:default/db'),
+        ]),
+        withRelations(component('storefront', 'simulator:shop/storefront'), [
+          rel('dependsOn', 'component:default/catalog-svc'),
+          rel('consumesApi', 'api:default/catalog-api'),
+        ]),
+        {
+          apiVersion: 'backstage.io/v1alpha1',
+          kind: 'API',
+          metadata: { name: 'catalog-api', namespace: 'default' },
+          spec: { type: 'openapi', owner: 'team-a', definition: '{}' },
+          relations: [
+            rel('apiProvidedBy', 'component:default/catalog-svc'),
+            rel('apiConsumedBy', 'component:default/storefront'),
+            rel('apiConsumedBy', 'component:default/mobile-bff'),
+          ],
+        },
+      ] as any,
+    });
+    const index = new EntityIndex(catalog, mockServices.auth());
+    const consumers = await index.consumersOf('component:default/catalog-svc');
+    expect(
+      consumers.map(c => [c.entityRef, c.relation, c.via, !!c.entity]),
+    ).toEqual([
+      ['component:default/storefront', 'dependsOn', undefined, true],
+      [
+        'component:default/mobile-bff',
+        'consumesApi',
+        'api:default/catalog-api',
+        false,
+      ],
+    ]);
+    // the consumer's own index entry carries its annotations (its telemetry target)
+    expect(consumers[0].entity?.annotations['tollgate.dev/rollouts']).toBe(
+      'simulator:shop/storefront',
+    );
+    // a service nobody depends on has no consumers
+    expect(await index.consumersOf('component:default/storefront')).toEqual([]);
+  });
+});

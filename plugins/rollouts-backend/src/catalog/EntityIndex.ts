@@ -46,6 +46,53 @@ export interface EntityLookup {
   byRef(entityRef: string): Promise<IndexedEntity | undefined>;
   /** Every entity with the annotation. */
   all(): Promise<IndexedEntity[]>;
+  /**
+   * The consumers of a service, from the catalog's relations: entities that
+   * `dependsOn` it, and components that consume an API it provides. Optional
+   * (fakes in tests may leave it out: no consumers known).
+   */
+  consumersOf?(entityRef: string): Promise<ConsumerRelation[]>;
+}
+
+/** One consumer of a service, as the catalog relates them. */
+export interface ConsumerRelation {
+  entityRef: string;
+  relation: 'dependsOn' | 'consumesApi';
+  /** the API it consumes (relation `consumesApi`) */
+  via?: string;
+  /** its index entry when it has Tollgate's annotation (a telemetry target); otherwise it cannot be measured */
+  entity?: IndexedEntity;
+}
+
+type Relation = { type?: string; targetRef?: string };
+
+function relationsOf(entity: Entity, type: string): string[] {
+  return ((entity.relations ?? []) as Relation[])
+    .filter(r => r.type === type && typeof r.targetRef === 'string')
+    .map(r => r.targetRef as string);
+}
+
+/** `dependencyOf` targets, then the consumers of each API it `providesApi`, each consumer once. */
+function consumersFrom(
+  entity: Entity,
+  apiConsumers: Map<string, string[]>,
+): Omit<ConsumerRelation, 'entity'>[] {
+  const self = stringifyEntityRef(entity);
+  const out: Omit<ConsumerRelation, 'entity'>[] = [];
+  const seen = new Set<string>([self]);
+  for (const ref of relationsOf(entity, 'dependencyOf')) {
+    if (seen.has(ref)) continue;
+    seen.add(ref);
+    out.push({ entityRef: ref, relation: 'dependsOn' });
+  }
+  for (const api of relationsOf(entity, 'providesApi')) {
+    for (const ref of apiConsumers.get(api) ?? []) {
+      if (seen.has(ref)) continue;
+      seen.add(ref);
+      out.push({ entityRef: ref, relation: 'consumesApi', via: api });
+    }
+  }
+  return out;
 }
 
 /**
@@ -55,6 +102,7 @@ export interface EntityLookup {
 export class EntityIndex implements EntityLookup {
   #byTarget = new Map<string, IndexedEntity>();
   #byRef = new Map<string, IndexedEntity>();
+  #consumers = new Map<string, Omit<ConsumerRelation, 'entity'>[]>();
   #loadedAt = 0;
   #loading?: Promise<void>;
 
@@ -71,6 +119,14 @@ export class EntityIndex implements EntityLookup {
 
   async #load() {
     const credentials = await this.auth.getOwnServiceCredentials();
+    // APIs and who consumes them: a service's consumers include its APIs' consumers
+    const apis = this.catalog.getEntities(
+      {
+        filter: { kind: 'API' },
+        fields: ['kind', 'metadata.name', 'metadata.namespace', 'relations'],
+      },
+      { credentials },
+    );
     const { items } = await this.catalog.getEntities(
       {
         filter: {
@@ -84,12 +140,20 @@ export class EntityIndex implements EntityLookup {
           'metadata.annotations',
           'spec.owner',
           'spec.system',
+          'relations',
         ],
       },
       { credentials },
     );
+    const apiConsumers = new Map<string, string[]>();
+    for (const api of (await apis).items as Entity[])
+      apiConsumers.set(
+        stringifyEntityRef(api),
+        relationsOf(api, 'apiConsumedBy'),
+      );
     const byTarget = new Map<string, IndexedEntity>();
     const byRef = new Map<string, IndexedEntity>();
+    const consumers = new Map<string, Omit<ConsumerRelation, 'entity'>[]>();
     for (const entity of items as Entity[]) {
       const annotations = entity.metadata.annotations ?? {};
       let targets;
@@ -109,6 +173,7 @@ export class EntityIndex implements EntityLookup {
         ),
       };
       byRef.set(indexed.entityRef, indexed);
+      consumers.set(indexed.entityRef, consumersFrom(entity, apiConsumers));
       for (const t of targets)
         byTarget.set(
           `${t.provider}:${this.normalizeTarget(t.provider, t.target)}`,
@@ -117,6 +182,7 @@ export class EntityIndex implements EntityLookup {
     }
     this.#byTarget = byTarget;
     this.#byRef = byRef;
+    this.#consumers = consumers;
     this.#loadedAt = Date.now();
   }
 
@@ -146,5 +212,13 @@ export class EntityIndex implements EntityLookup {
   async all(): Promise<IndexedEntity[]> {
     await this.refresh();
     return [...this.#byRef.values()];
+  }
+
+  async consumersOf(entityRef: string): Promise<ConsumerRelation[]> {
+    await this.refresh();
+    return (this.#consumers.get(entityRef) ?? []).map(c => {
+      const entity = this.#byRef.get(c.entityRef);
+      return entity ? { ...c, entity } : { ...c };
+    });
   }
 }

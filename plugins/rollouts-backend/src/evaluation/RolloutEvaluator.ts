@@ -6,13 +6,18 @@ import {
   type GateEvaluationSummary,
   type TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
-import { evaluateGate } from '@tollgate/plugin-rollouts-engine';
+import {
+  applyBlastRadius,
+  evaluateGate,
+} from '@tollgate/plugin-rollouts-engine';
 import type { TelemetryResult } from '@tollgate/plugin-rollouts-node';
+import type { EntityLookup } from '../catalog/EntityIndex';
 import type { StoredRollout } from '../database/RolloutsStore';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import { errorMessage, withRetry, type RetryOptions } from '../providers/retry';
+import { readBlastRadius } from './blastRadius';
 import {
   freshTicks,
   stalenessReason,
@@ -62,6 +67,8 @@ export interface RolloutEvaluatorOptions {
   telemetryStepSeconds: number;
   defaultTelemetryProvider?: string;
   retry: RetryOptions;
+  /** The catalog, for the released service's consumers (blast radius); without it none are watched. */
+  entities?: EntityLookup;
 }
 
 /** Why a rollout holds when its telemetry could not be read or was wrong. */
@@ -223,6 +230,25 @@ export class RolloutEvaluator {
       };
       const stale = stalenessReason(result.freshness);
       if (stale) notes.push(stale);
+      // The consumers the catalog names: harm to one holds (or rolls back) through this same verdict.
+      const tb = performance.now();
+      try {
+        const blast = await readBlastRadius(
+          this.o,
+          rollout,
+          policy,
+          now,
+          options.retry ?? this.o.retry,
+        );
+        if (blast) applyBlastRadius(decision, blast);
+      } catch (e) {
+        notes.push(
+          `blast radius: the consumers could not be read (${errorMessage(e)}); none was judged`,
+        );
+      }
+      // the consumers' telemetry is telemetry time, not engine time
+      const blastMs = performance.now() - tb;
+      telemetryMs += blastMs;
       if (notes.length) decision.reasons = [...decision.reasons, ...notes];
       return {
         ok: true,
@@ -237,7 +263,7 @@ export class RolloutEvaluator {
           ...(decision.rollout ? { rule: decision.rollout.rule } : {}),
         },
         telemetryMs,
-        engineMs: performance.now() - t1,
+        engineMs: performance.now() - t1 - blastMs,
       };
     } catch (e) {
       return {

@@ -116,6 +116,7 @@ export class GateLoop {
         telemetryStepSeconds: options.telemetryStepSeconds,
         defaultTelemetryProvider: options.defaultTelemetryProvider,
         retry: options.retry,
+        entities: options.entities,
       });
     this.#sync = new RolloutSync({
       ...options,

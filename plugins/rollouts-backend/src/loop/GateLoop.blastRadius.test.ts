@@ -1,0 +1,188 @@
+import { ConfigReader } from '@backstage/config';
+import { mockServices } from '@backstage/backend-test-utils';
+import {
+  DEMO_SERVICES,
+  Simulation,
+} from '@tollgate/plugin-rollouts-backend-module-simulator';
+import knexFactory from 'knex';
+import type { ConsumerRelation, EntityLookup } from '../catalog/EntityIndex';
+import {
+  DatabaseRolloutsStore,
+  migrateRolloutsDatabase,
+} from '../database/DatabaseRolloutsStore';
+import { RolloutEvents } from '../events/RolloutEvents';
+import { PolicyResolver } from '../policy/PolicyResolver';
+import { ProviderRegistry } from '../providers/ProviderRegistry';
+import { GateLoop } from './GateLoop';
+
+/**
+ * Blast radius through the gate loop, against the simulator: the demo's
+ * product-catalog release is healthy on its own SLIs but raises the error
+ * rate of storefront-bff, which depends on it.
+ */
+
+const PRODUCER = DEMO_SERVICES.find(
+  s => s.target === 'search/product-catalog',
+)!;
+const CONSUMER = DEMO_SERVICES.find(
+  s => s.target === 'checkout/storefront-bff',
+)!;
+
+async function world(opts: {
+  blastRadius?: Record<string, unknown>;
+  /** what the catalog says consumes the producer */
+  consumers: ConsumerRelation[];
+}) {
+  const knex = knexFactory({
+    client: 'better-sqlite3',
+    connection: ':memory:',
+    useNullAsDefault: true,
+  });
+  await migrateRolloutsDatabase(knex);
+  const store = DatabaseRolloutsStore.fromKnex(knex);
+  const clock = { t: Date.UTC(2026, 11, 7, 12, 0, 0) };
+  const simulation = new Simulation({
+    seed: 11,
+    services: [{ ...PRODUCER, rps: PRODUCER.rps * 4 }, CONSUMER],
+    historyDays: 0,
+    idleSeconds: 86_400,
+    now: () => new Date(clock.t),
+  });
+  const providers = new ProviderRegistry();
+  providers.addDeploy(simulation.deploy);
+  providers.addTelemetry(simulation.telemetry);
+  const entities: EntityLookup = {
+    byTarget: async () => ({ entityRef: PRODUCER.entityRef, annotations: {} }),
+    byRef: async (ref: string) => ({ entityRef: ref, annotations: {} }),
+    all: async () => [],
+    consumersOf: async ref =>
+      ref === PRODUCER.entityRef ? opts.consumers : [],
+  };
+  const policies = PolicyResolver.fromConfig(
+    new ConfigReader({
+      rollouts: {
+        policies: {
+          standard: {
+            slo: { availability: 0.995 },
+            gate: {
+              promote: { minDurationSeconds: 120, minCanaryRequests: 300 },
+              rollout: { minStepSeconds: 60, minStepCanaryRequests: 100 },
+              ...(opts.blastRadius ? { blastRadius: opts.blastRadius } : {}),
+            } as any,
+          },
+        },
+      },
+    }),
+  );
+  const loop = new GateLoop({
+    store,
+    providers,
+    entities,
+    policies,
+    events: new RolloutEvents({ logger: mockServices.logger.mock() }),
+    logger: mockServices.logger.mock(),
+    telemetryStepSeconds: 10,
+    retry: { attempts: 2, initialBackoffMs: 1 },
+    now: () => new Date(clock.t),
+  });
+  const runFor = async (runs: number) => {
+    for (let i = 0; i < runs; i++) {
+      clock.t += 10_000;
+      await loop.run();
+    }
+    const [r] = await store.listRollouts({});
+    const rollout = (await store.getRollout(r.id))!;
+    const log = (
+      await store.listDecisions({ rolloutId: r.id, limit: 500 })
+    ).items.reverse();
+    return { rollout, log };
+  };
+  return { runFor };
+}
+
+const measuredConsumer: ConsumerRelation = {
+  entityRef: CONSUMER.entityRef,
+  relation: 'dependsOn',
+  entity: {
+    entityRef: CONSUMER.entityRef,
+    annotations: {
+      'tollgate.dev/rollouts': `simulator:${CONSUMER.target}`,
+    },
+  },
+};
+
+describe('GateLoop: blast radius', () => {
+  it("holds a release its own gate would promote when its consumer's burn rises with the canary's step, naming the consumer", async () => {
+    const w = await world({
+      consumers: [
+        measuredConsumer,
+        {
+          entityRef: 'component:default/reporting-job',
+          relation: 'consumesApi',
+          via: 'api:default/product-catalog-api',
+        },
+      ],
+    });
+    const { rollout, log } = await w.runFor(30);
+    expect(rollout.status).toBe('progressing');
+    expect(rollout.currentStepIndex).toBe(0);
+    expect(rollout.lastEvaluation?.verdict).toBe('hold');
+    expect(rollout.lastEvaluation?.rule).toBe('blast-radius');
+    expect(rollout.lastEvaluation?.reasons[0]).toMatch(
+      /^consumer component:default\/storefront-bff error-budget burn rose from 0\.\d+× to \d+(\.\d)?× with the 1 % step/,
+    );
+    const hold = log.find(d => d.verdict === 'hold');
+    const ev = (hold?.evidence as any)?.blastRadius;
+    expect(ev.harmed).toEqual([CONSUMER.entityRef]);
+    expect(ev.action).toBe('hold');
+    // the consumer without Tollgate's annotation is listed, not measured, and holds nothing
+    expect(
+      ev.consumers.map((c: any) => [c.entityRef, c.status, c.relation]),
+    ).toEqual([
+      [CONSUMER.entityRef, 'harm', 'dependsOn'],
+      ['component:default/reporting-job', 'not-measured', 'consumesApi'],
+    ]);
+    expect(ev.consumers[0].burnDuring).toBeGreaterThan(
+      ev.consumers[0].burnBefore * 4,
+    );
+  });
+
+  it('without the relation in the catalog the same release walks on (its own SLIs are healthy)', async () => {
+    const w = await world({ consumers: [] });
+    const { rollout } = await w.runFor(30);
+    expect(rollout.currentStepIndex).toBeGreaterThan(0);
+    expect((rollout.evidence as any)?.blastRadius).toBeUndefined();
+  });
+
+  it('rolls the release back with onConsumerHarm: rollback, the consumer named in the decision', async () => {
+    const w = await world({
+      consumers: [measuredConsumer],
+      blastRadius: { onConsumerHarm: 'rollback' },
+    });
+    const { rollout, log } = await w.runFor(30);
+    expect(rollout.status).toBe('rolled-back');
+    const rollback = log.find(d => d.verdict === 'rollback');
+    expect(rollback?.reasons.join(' ')).toContain(
+      `consumer ${CONSUMER.entityRef} error-budget burn rose`,
+    );
+  });
+
+  it('a consumer whose telemetry is missing is not measured and does not hold', async () => {
+    const w = await world({
+      consumers: [
+        {
+          ...measuredConsumer,
+          entity: {
+            entityRef: CONSUMER.entityRef,
+            annotations: { 'tollgate.dev/rollouts': 'simulator:nowhere/gone' },
+          },
+        },
+      ],
+    });
+    const { rollout } = await w.runFor(30);
+    const c = (rollout.evidence as any)?.blastRadius?.consumers?.[0];
+    expect(c.status).toBe('not-measured');
+    expect(c.reason).toMatch(/^telemetry unavailable: .*no telemetry/);
+    expect(rollout.currentStepIndex).toBeGreaterThan(0);
+  });
+});
