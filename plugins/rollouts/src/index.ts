@@ -16,6 +16,7 @@ export { rolloutsApiRef, RolloutsClient } from './api';
 export type {
   RolloutsApi,
   ListRolloutsRequest,
+  RolloutList,
   SummaryRequest,
   RolloutActionResult,
 } from './api';

@@ -18,6 +18,19 @@ export interface ListRolloutsRequest {
   entityRef?: string;
   status?: 'active' | 'finished' | RolloutStatus;
   limit?: number;
+  /** Rows to skip: the page after `offset / limit` pages. */
+  offset?: number;
+  /** Only services of this owner / system (catalog refs). */
+  owner?: string;
+  system?: string;
+  /** Only rollouts whose service or version contains this text. */
+  q?: string;
+}
+
+/** A page of `GET /v1/rollouts`: the rows and how many all pages hold. @public */
+export interface RolloutList {
+  items: Rollout[];
+  total?: number;
 }
 
 /** Filter of `GET /v1/summary`. @public */
@@ -37,7 +50,7 @@ export interface RolloutActionResult {
 
 /** Tollgate's backend, as the frontend sees it. @public */
 export interface RolloutsApi {
-  listRollouts(request?: ListRolloutsRequest): Promise<{ items: Rollout[] }>;
+  listRollouts(request?: ListRolloutsRequest): Promise<RolloutList>;
   getRollout(id: string): Promise<RolloutDetail>;
   /** A page of the rollout's decisions, without their evidence snapshots. */
   listDecisions(

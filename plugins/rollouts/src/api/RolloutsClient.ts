@@ -9,10 +9,10 @@ import type {
   RolloutDetail,
   RolloutsSummary,
   RolloutTimeseries,
-  Rollout,
 } from '@tollgate/plugin-rollouts-common';
 import type {
   ListRolloutsRequest,
+  RolloutList,
   RolloutActionResult,
   RolloutsApi,
   SummaryRequest,
@@ -46,11 +46,10 @@ export class RolloutsClient implements RolloutsApi {
     return (await res.json()) as T;
   }
 
-  listRollouts(
-    request: ListRolloutsRequest = {},
-  ): Promise<{ items: Rollout[] }> {
+  listRollouts(request: ListRolloutsRequest = {}): Promise<RolloutList> {
+    const { entityRef, status, limit, offset, owner, system, q } = request;
     return this.request(
-      `/v1/rollouts${query({ entityRef: request.entityRef, status: request.status, limit: request.limit })}`,
+      `/v1/rollouts${query({ entityRef, status, limit, offset, owner, system, q })}`,
     );
   }
 

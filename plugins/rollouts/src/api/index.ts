@@ -2,6 +2,7 @@ export { rolloutsApiRef } from './RolloutsApi';
 export type {
   RolloutsApi,
   ListRolloutsRequest,
+  RolloutList,
   SummaryRequest,
   RolloutActionResult,
 } from './RolloutsApi';

@@ -219,9 +219,14 @@ describe('RolloutsPage', () => {
     expect(
       within(ledger).getByRole('button', { name: 'Resume' }),
     ).toBeInTheDocument();
+    // one page of the active rollouts, as the table shows it
     expect(api.listRollouts).toHaveBeenCalledWith({
       status: 'active',
-      limit: 1000,
+      limit: 20,
+      offset: 0,
+      owner: undefined,
+      system: undefined,
+      q: undefined,
     });
     // one list call for the whole portfolio, no per-row fetches
     expect(api.getRollout).not.toHaveBeenCalled();
@@ -244,6 +249,16 @@ describe('RolloutsPage', () => {
       activeRollouts: 1,
       services: [summary.services[0]],
     });
+    // the backend narrows the list to the owner's services
+    const all = (await api.listRollouts()).items;
+    api.listRollouts.mockImplementation(async (request = {}) =>
+      request.owner
+        ? {
+            items: all.filter(r => r.entityRef.endsWith('/checkout-api')),
+            total: 1,
+          }
+        : { items: all, total: all.length },
+    );
     await user.selectOptions(
       screen.getByLabelText('Owner'),
       'group:default/team-payments',
@@ -266,12 +281,70 @@ describe('RolloutsPage', () => {
     expect(
       screen.getAllByRole('link', { name: 'checkout-api' }).length,
     ).toBeGreaterThan(0);
+    expect(api.listRollouts).toHaveBeenLastCalledWith(
+      expect.objectContaining({
+        owner: 'group:default/team-payments',
+        offset: 0,
+      }),
+    );
+    expect(screen.getByText('Active rollouts (1)')).toBeInTheDocument();
     expect(await screen.findByTestId('tile-active-value')).toHaveTextContent(
       '1',
     );
     expect(catalogApi.getEntities).toHaveBeenCalledWith(
       expect.objectContaining({ filter: { kind: 'Group' } }),
     );
+  });
+
+  it('pages the active rollouts on the backend: the next page asks for rows 20–39 and the title counts them all', async () => {
+    const user = userEvent.setup();
+    const api = portfolioApi();
+    const rows = Array.from({ length: 45 }, (_, i) =>
+      makeRollout({
+        id: `ro-${i}`,
+        entityRef: `component:default/svc-${String(i).padStart(2, '0')}`,
+      }),
+    );
+    api.listRollouts.mockImplementation(async (request = {}) => ({
+      items: rows
+        .filter(r => !request.q || r.entityRef.includes(request.q))
+        .slice(
+          request.offset ?? 0,
+          (request.offset ?? 0) + (request.limit ?? 20),
+        ),
+      total: request.q
+        ? rows.filter(r => r.entityRef.includes(request.q!)).length
+        : 45,
+    }));
+    await renderWithApis(<RolloutsPage />, { api, catalogApi });
+    expect(await screen.findByText('Active rollouts (45)')).toBeInTheDocument();
+    expect(screen.getByRole('link', { name: 'svc-00' })).toBeInTheDocument();
+    await user.click(screen.getAllByRole('button', { name: /next page/i })[0]);
+    await waitFor(
+      () =>
+        expect(api.listRollouts).toHaveBeenLastCalledWith(
+          expect.objectContaining({ limit: 20, offset: 20 }),
+        ),
+      { timeout: 5_000 },
+    );
+    expect(
+      await screen.findByRole('link', { name: 'svc-20' }),
+    ).toBeInTheDocument();
+    expect(
+      screen.queryByRole('link', { name: 'svc-00' }),
+    ).not.toBeInTheDocument();
+
+    // a search goes to the backend and starts at the first page
+    const table = screen.getByTestId('active-rollouts');
+    await user.type(within(table).getByPlaceholderText('Filter'), 'svc-4');
+    await waitFor(
+      () =>
+        expect(api.listRollouts).toHaveBeenLastCalledWith(
+          expect.objectContaining({ q: 'svc-4', offset: 0 }),
+        ),
+      { timeout: 5_000 },
+    );
+    expect(await screen.findByText('Active rollouts (5)')).toBeInTheDocument();
   });
 
   it('switches the period', async () => {

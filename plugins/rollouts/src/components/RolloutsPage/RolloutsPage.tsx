@@ -1,5 +1,5 @@
 import { ActionNotice, type ActionNoticeValue } from '../ActionNotice';
-import { useCallback, useMemo, useState } from 'react';
+import { useCallback, useState } from 'react';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Paper from '@mui/material/Paper';
@@ -268,10 +268,21 @@ function stepText(r: Rollout): string {
     : `${r.currentWeight}%`;
 }
 
+/** Which page of the active rollouts the table shows; the backend pages, filters and searches. */
+interface ActivePage {
+  page: number;
+  pageSize: number;
+  q: string;
+}
+
 function ActiveRolloutsTable(props: {
   rollouts: Rollout[];
+  total: number;
+  query: ActivePage;
+  onQuery: (q: ActivePage) => void;
   onAction: (o: ActionOutcome) => void;
 }) {
+  const { query, onQuery } = props;
   const columns: TableColumn<Rollout>[] = [
     {
       title: 'Service',
@@ -319,14 +330,21 @@ function ActiveRolloutsTable(props: {
   ];
   return (
     <Table<Rollout>
-      title={`Active rollouts (${props.rollouts.length})`}
+      title={`Active rollouts (${props.total})`}
       data={props.rollouts}
       columns={columns}
+      // the page the backend sent: the table shows it as page `page` of `total` rows
+      page={query.page}
+      totalCount={props.total}
+      onPageChange={(page, pageSize) => onQuery({ ...query, page, pageSize })}
+      onSearchChange={q => onQuery({ ...query, page: 0, q })}
       options={{
         paging: true,
-        pageSize: 20,
+        pageSize: query.pageSize,
         pageSizeOptions: [20, 50, 100],
         search: true,
+        searchText: query.q,
+        debounceInterval: 300,
         padding: 'dense',
         emptyRowsWhenPaging: false,
       }}
@@ -427,21 +445,29 @@ export function RolloutsPage() {
     [api, owner, system, days],
     { signalThrottleMs: 10_000 },
   );
+  // One page of the active rollouts, filtered and searched by the backend:
+  // a portfolio of thousands ships the 20 rows shown, not all of them.
+  const [activeQuery, setActiveQuery] = useState<ActivePage>({
+    page: 0,
+    pageSize: 20,
+    q: '',
+  });
   const active = useLiveData(
-    () => api.listRollouts({ status: 'active', limit: 1000 }),
-    [api],
+    () =>
+      api.listRollouts({
+        status: 'active',
+        limit: activeQuery.pageSize,
+        offset: activeQuery.page * activeQuery.pageSize,
+        owner: owner || undefined,
+        system: system || undefined,
+        q: activeQuery.q || undefined,
+      }),
+    [api, owner, system, activeQuery],
     {
       signalThrottleMs: 5_000,
     },
   );
-
-  const filtered = useMemo(() => {
-    const items = active.value?.items ?? [];
-    if (!owner && !system) return items;
-    if (!summary.value) return [];
-    const refs = new Set(summary.value.services.map(s => s.entityRef));
-    return items.filter(r => refs.has(r.entityRef));
-  }, [active.value, summary.value, owner, system]);
+  const firstPage = () => setActiveQuery(q => ({ ...q, page: 0 }));
 
   const onAction = useCallback(
     (o: ActionOutcome) => {
@@ -470,7 +496,10 @@ export function RolloutsPage() {
             select
             label="Owner"
             value={owner}
-            onChange={e => setOwner(e.target.value)}
+            onChange={e => {
+              setOwner(e.target.value);
+              firstPage();
+            }}
             sx={{ minWidth: 220 }}
             size="small"
             SelectProps={{ native: true }}
@@ -488,7 +517,10 @@ export function RolloutsPage() {
             select
             label="System"
             value={system}
-            onChange={e => setSystem(e.target.value)}
+            onChange={e => {
+              setSystem(e.target.value);
+              firstPage();
+            }}
             sx={{ minWidth: 220 }}
             size="small"
             SelectProps={{ native: true }}
@@ -546,13 +578,19 @@ export function RolloutsPage() {
             </InfoCard>
           </Stack>
         )}
-        <Box sx={{ mt: 3 }}>
+        <Box sx={{ mt: 3 }} data-testid="active-rollouts">
           {active.loading && <Progress />}
           {!active.loading && active.error && !active.value && (
             <ResponseErrorPanel error={active.error} />
           )}
           {active.value && (
-            <ActiveRolloutsTable rollouts={filtered} onAction={onAction} />
+            <ActiveRolloutsTable
+              rollouts={active.value.items}
+              total={active.value.total ?? active.value.items.length}
+              query={activeQuery}
+              onQuery={setActiveQuery}
+              onAction={onAction}
+            />
           )}
         </Box>
         {summary.value && (
