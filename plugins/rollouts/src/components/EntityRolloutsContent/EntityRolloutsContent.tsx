@@ -26,6 +26,7 @@ import {
 import { rolloutsApiRef } from '../../api';
 import { useLiveData } from '../../hooks/useLiveData';
 import { BakeWatch } from '../BakeWatch';
+import { BlastRadius, readBlastRadius } from '../BlastRadius';
 import { BurnChart } from '../BurnChart';
 import { DecisionTimeline } from '../DecisionTimeline';
 import { KpiDeltas } from '../KpiDeltas';
@@ -122,6 +123,13 @@ function RolloutDetailView(props: {
         <Grid item xs={12}>
           <InfoCard title="After the promotion: bake window">
             <BakeWatch watch={rollout.watch} />
+          </InfoCard>
+        </Grid>
+      )}
+      {readBlastRadius(rollout.evidence) && (
+        <Grid item xs={12}>
+          <InfoCard title="Blast radius: consumers of this service">
+            <BlastRadius evidence={rollout.evidence} />
           </InfoCard>
         </Grid>
       )}

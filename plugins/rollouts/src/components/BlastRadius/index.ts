@@ -1,0 +1,1 @@
+export { BlastRadius, readBlastRadius } from './BlastRadius';
