@@ -20,7 +20,25 @@ export interface Config {
       stepSeconds?: number;
       /** Telemetry provider used when neither the annotation nor a provider with the deploy provider's id matches. */
       defaultProvider?: string;
+      /**
+       * Days the telemetry each rollout step was judged on is kept for
+       * what-if replay (`POST /v1/policies/whatif`), compressed, one row per
+       * step (default 30; 0 keeps none). Pruned daily.
+       */
+      retentionDays?: number;
     };
+    /**
+     * Shadow policies: evaluated beside the enforced policy on every run,
+     * never acted on; their disagreements are logged as `shadow` (would-have)
+     * decisions. An entity's `tollgate.dev/shadow-policy` annotation wins
+     * over this list; the first entry whose `services` match applies.
+     */
+    shadowPolicies?: Array<{
+      /** A policy under `rollouts.policies`. */
+      policy: string;
+      /** Entity refs it shadows (default: every service). */
+      services?: string[];
+    }>;
     /** Service level objectives, as the executive dashboard reads them. */
     slo?: {
       /** The window error-budget shares are taken over, days (default 30; 1–366). A 28-day window matches a four-week SLO. */

@@ -30,6 +30,7 @@ import { warnAboutBrokenPolicies } from './policy/brokenPolicies';
 import { PolicyResolver } from './policy/PolicyResolver';
 import { ProviderRegistry } from './providers/ProviderRegistry';
 import { RolloutRegistration } from './registration/RolloutRegistration';
+import { shadowsAndReplay } from './shadow/wiring';
 
 /**
  * Tollgate's backend plugin: gates on the scheduler, the decision log, the
@@ -120,6 +121,16 @@ export const rolloutsPlugin = createBackendPlugin({
           defaultTelemetryProvider: config.defaultTelemetryProvider,
           entities,
         });
+        // Shadow policies beside the enforced one, kept telemetry and what-if replay.
+        const shadowing = await shadowsAndReplay({
+          config: deps.config,
+          database: deps.database,
+          scheduler: deps.scheduler,
+          logger,
+          policies,
+          evaluator,
+          store,
+        });
         const loop = new GateLoop({
           store,
           providers,
@@ -129,6 +140,8 @@ export const rolloutsPlugin = createBackendPlugin({
           logger,
           actuator,
           evaluator,
+          shadows: shadowing.shadows,
+          keeper: shadowing.keeper,
           retry: config.retry,
           retryBudgetPerRun: config.retryBudgetPerRun,
           telemetryStepSeconds: config.telemetryStepSeconds,
@@ -177,6 +190,8 @@ export const rolloutsPlugin = createBackendPlugin({
             auditor: deps.auditor,
             logger,
             timeseries,
+            shadows: shadowing.shadowStore,
+            whatIf: shadowing.whatIf,
             sloWindowDays: config.sloWindowDays,
           }),
         );

@@ -9,6 +9,7 @@ export * from './attention';
 export * from './permissions';
 export * from './types';
 export * from './schemas';
+export * from './shadow';
 export * from './evidence';
 export * from './evidenceReader';
 export * from './format';

@@ -135,8 +135,11 @@ export interface RolloutDetail extends Rollout {
   runbookUrl?: string;
 }
 
-/** Who made a decision. @public */
-export type DecisionKind = 'automatic' | 'manual' | 'override';
+/**
+ * Who made a decision. `shadow`: a shadow policy's would-have verdict,
+ * never acted on (left out of lists and figures unless asked for). @public
+ */
+export type DecisionKind = 'automatic' | 'manual' | 'override' | 'shadow';
 
 /** One entry of the append-only decision log. @public */
 export interface DecisionEntry {

@@ -56,6 +56,9 @@ import { decisionRoutes } from './decisionRoutes';
 import { auditServiceRead } from './audit';
 import { judgeRoutes } from './judgeRoutes';
 import { timeseriesRoutes } from './timeseriesRoutes';
+import { shadowRoutes } from './shadowRoutes';
+import type { ShadowStore } from '../shadow/ShadowStore';
+import type { WhatIfService } from '../replay/WhatIfService';
 import type { RolloutTimeseriesService } from '../timeseries/rolloutTimeseries';
 
 export { FLAGGER_WEBHOOK_PATH } from './judgeRoutes';
@@ -74,6 +77,9 @@ export interface RouterOptions {
   timeseries?: RolloutTimeseriesService;
   /** Where unexpected errors are logged in full (their answer names only a reference). */
   logger?: LoggerService;
+  /** Shadow policies' figures (`GET /v1/shadow`) and what-if replay (`POST /v1/policies/whatif`). */
+  shadows?: ShadowStore;
+  whatIf?: WhatIfService;
   /** `rollouts.slo.windowDays`: the window the summary's error-budget shares are taken over (default 30). */
   sloWindowDays?: number;
 }
@@ -362,6 +368,7 @@ export async function createRouter(
   judgeRoutes(router, { judge, auth, httpAuth, permissions, auditor });
   decisionRoutes(router, options);
   timeseriesRoutes(router, options);
+  shadowRoutes(router, options);
 
   const summaryJson = new WeakMap<object, string>();
   router.get('/v1/summary', async (req, res) => {

@@ -473,6 +473,9 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     }
     if (options.rolloutId) q.where('rollout_id', options.rolloutId);
     if (options.entityRefs) q.whereIn('entity_ref', options.entityRefs);
+    // A shadow policy's would-have entries are never acted on: out of lists unless asked for.
+    if (options.shadow === 'only') q.where('kind', 'shadow');
+    else if (options.shadow !== 'include') q.whereNot('kind', 'shadow');
     if (options.since) q.where('created_at', '>=', options.since);
     if (options.before) q.where('seq', '<', options.before);
     const rows = await q.orderBy('seq', 'desc').limit(limit + 1);

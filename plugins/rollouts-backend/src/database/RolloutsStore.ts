@@ -19,6 +19,8 @@ export interface DecisionQuery {
   since?: string;
   limit?: number;
   before?: number;
+  /** Shadow policies' would-have entries (kind `shadow`): left out unless `include`d, or `only` them. */
+  shadow?: 'exclude' | 'include' | 'only';
 }
 
 /** A decision before it is appended (the store gives it seq, id and hashes). */

@@ -318,8 +318,10 @@ const CHUNK = 200;
 export async function foldDeliveryFigures(
   trx: Knex.Transaction,
   isPg: boolean,
-  decisions: FoldedDecision[],
+  appended: FoldedDecision[],
 ): Promise<void> {
+  // a shadow policy's would-have entries never count in the figures
+  const decisions = appended.filter(d => d.kind !== 'shadow');
   if (!decisions.length) return;
   const ids = [...new Set(decisions.map(d => d.rolloutId))];
   for (let i = 0; i < ids.length; i += CHUNK) {

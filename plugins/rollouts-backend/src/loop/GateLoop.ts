@@ -17,6 +17,8 @@ import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import { errorMessage, withRetry, type RetryOptions } from '../providers/retry';
 import { GateStateCache } from './gateStates';
+import type { ShadowRunner } from '../shadow/ShadowRunner';
+import type { TelemetryKeeper } from '../replay/TelemetryKeeper';
 import { readCohortTelemetry } from '../evaluation/RolloutEvaluator';
 import { bakeWindowOf, watchRun } from './watch';
 import { shardOf, type Shard } from './shards';
@@ -56,6 +58,10 @@ export interface GateLoopOptions {
   /** The plugin's actuator and evaluator; built from the options above when left out. */
   actuator?: Actuator;
   evaluator?: RolloutEvaluator;
+  /** Shadow policies evaluated beside the enforced one, never acted on (`shadow/`). */
+  shadows?: ShadowRunner;
+  /** Keeps the telemetry each step was judged on, for what-if replay (`replay/`). */
+  keeper?: TelemetryKeeper;
 }
 
 /**
@@ -78,6 +84,8 @@ interface RunContext {
   retry: RetryOptions;
   /** `provider:target` of the active rollouts (a newer rollout ends an older one's watch). */
   activeTargets?: Set<string>;
+  /** The shard's key (`index/count`): the shadows keep gate states per shard. */
+  shardKey?: string;
 }
 
 export class GateLoop {
@@ -190,6 +198,7 @@ export class GateLoop {
       run: ++this.#run,
       t,
       gates: this.#gatesOf(shard),
+      shardKey: `${shard.index}/${shard.count}`,
       // This run's retries, with its own budget.
       retry: {
         ...this.#o.retry,
@@ -240,6 +249,7 @@ export class GateLoop {
       }
     }
     result.failures += await this.#flush(pending, t);
+    await this.#afterRun(run.run, `${shard.index}/${shard.count}`);
     // Gate states of rollouts that are no longer active are not needed again.
     run.gates.forgetBefore(run.run);
     t.totalMs = performance.now() - started;
@@ -257,6 +267,7 @@ export class GateLoop {
       retry: this.#o.retry,
     });
     const failed = await this.#flush(pending, t);
+    await this.#afterRun(this.#run);
     if (failed)
       throw new Error(
         `rollouts: could not record the evaluation of ${rollout.id}`,
@@ -302,10 +313,38 @@ export class GateLoop {
     return failures;
   }
 
-  /** The evaluator's engine step for this run: the kept gate states. */
+  /** Writes what the shadows and the telemetry keeper collected; never fails the run. */
+  async #afterRun(run: number, shard?: string) {
+    try {
+      await this.#o.shadows?.flush(run, shard);
+      await this.#o.keeper?.flush();
+    } catch (e) {
+      this.#o.logger.warn(
+        `rollouts: could not write shadow verdicts or kept telemetry: ${errorMessage(e)}`,
+      );
+    }
+  }
+
+  /** The evaluator's engine step for this run: the kept gate states (and the telemetry keeper sees the intervals). */
   #engine(run: RunContext): GateEngine {
-    return (rollout, policy, context, gatePolicy, ticks) =>
-      run.gates.decide(rollout, policy, context, gatePolicy, ticks, run.run);
+    return (rollout, policy, context, gatePolicy, ticks) => {
+      const d = run.gates.decide(
+        rollout,
+        policy,
+        context,
+        gatePolicy,
+        ticks,
+        run.run,
+      );
+      this.#o.keeper?.seen(
+        rollout,
+        context.tickSeconds,
+        context.expectedCanaryShare * 100,
+        ticks,
+        d.verdict,
+      );
+      return d;
+    };
   }
 
   async #evaluate(
@@ -382,6 +421,24 @@ export class GateLoop {
     t.engineStateHits += run.gates.hits - hits;
     t.engineStateMisses += run.gates.misses - misses;
     t.telemetryMs += evaluation.telemetryMs;
+    if (this.#o.shadows && !this.#stopping) {
+      // beside the enforced verdict, never acted on; a failing shadow never stops the gate
+      await this.#o.shadows
+        .observe({
+          rollout,
+          annotations: entity?.annotations,
+          now,
+          enforced: evaluation.ok ? evaluation.decision.verdict : 'hold',
+          retry: run.retry,
+          run: run.run,
+          shard: run.shardKey ?? '0/1',
+        })
+        .catch(e =>
+          this.#o.logger.warn(
+            `rollouts: shadow policy of ${rollout.entityRef} (${rollout.id}) failed: ${errorMessage(e)}`,
+          ),
+        );
+    }
     if (!evaluation.ok) {
       pending.push(holdChange(rollout, evaluation.reasons, now));
       return false;

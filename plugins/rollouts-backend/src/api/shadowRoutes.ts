@@ -1,0 +1,119 @@
+import type {
+  BackstageCredentials,
+  HttpAuthService,
+  PermissionsService,
+} from '@backstage/backend-plugin-api';
+import { InputError, NotFoundError } from '@backstage/errors';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
+import {
+  rolloutReadPermission,
+  summaryQuerySchema,
+  whatIfRequestSchema,
+} from '@tollgate/plugin-rollouts-common';
+import type express from 'express';
+import type { EntityLookup } from '../catalog/EntityIndex';
+import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
+import type { WhatIfService } from '../replay/WhatIfService';
+import { shadowSummary } from '../shadow/shadowFigures';
+import type { ShadowStore } from '../shadow/ShadowStore';
+import { parse } from './errors';
+
+export interface ShadowRoutesOptions {
+  httpAuth: HttpAuthService;
+  permissions: PermissionsService;
+  entities: EntityLookup;
+  /** Without them (a router built for tests of other routes) the routes answer 404. */
+  shadows?: ShadowStore;
+  whatIf?: WhatIfService;
+}
+
+/** Rollouts one what-if request replays unless it asks for fewer. */
+const DEFAULT_WHATIF_LIMIT = 50;
+
+async function readableRefs(
+  permissions: PermissionsService,
+  credentials: BackstageCredentials,
+  refs: string[],
+): Promise<Set<string>> {
+  const unique = [...new Set(refs)];
+  const allowed = new Set<string>();
+  for (let i = 0; i < unique.length; i += 250) {
+    const batch = unique.slice(i, i + 250);
+    const answers = await permissions.authorize(
+      batch.map(resourceRef => ({
+        permission: rolloutReadPermission,
+        resourceRef,
+      })),
+      { credentials },
+    );
+    batch.forEach((ref, j) => {
+      if (answers[j].result === AuthorizeResult.ALLOW) allowed.add(ref);
+    });
+  }
+  return allowed;
+}
+
+/**
+ * `GET /v1/shadow` (the shadow policies' disagreements) and
+ * `POST /v1/policies/whatif` (replay past rollouts under a candidate
+ * policy). Both read only rollouts of entities the caller has
+ * `rollouts.rollout.read` on: nothing of another team's rollouts is
+ * counted, listed or replayed.
+ */
+export function shadowRoutes(router: express.Router, o: ShadowRoutesOptions) {
+  const { httpAuth, permissions, entities } = o;
+
+  router.get('/v1/shadow', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    const query = parse(summaryQuerySchema, req.query, 'query');
+    if (!o.shadows)
+      throw new NotFoundError('shadow: not available in this backend');
+    res.json(
+      await shadowSummary(o.shadows, {
+        days: query.days ?? 30,
+        readable: refs => readableRefs(permissions, credentials, refs),
+      }),
+    );
+  });
+
+  router.post('/v1/policies/whatif', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    const body = parse(whatIfRequestSchema, req.body, 'body');
+    if (!o.whatIf)
+      throw new NotFoundError('whatif: not available in this backend');
+    const strict = { refuseRawQueries: true };
+    const checked =
+      body.yaml !== undefined
+        ? validatePolicyYaml(body.yaml, strict)
+        : validatePolicyObject(body.policy, strict);
+    if (!checked.policy) {
+      const where = body.yaml !== undefined ? 'yaml' : 'policy';
+      throw new InputError(
+        `invalid body: ${checked.problems
+          .slice(0, 20)
+          .map(p => `${where}.${p.path}: ${p.message}`)
+          .join('; ')}`,
+      );
+    }
+    const sel = body.selection;
+    const catalog =
+      sel.services ?? (await entities.all()).map(e => e.entityRef);
+    const readable = await readableRefs(permissions, credentials, catalog);
+    const now = new Date();
+    res.json(
+      await o.whatIf.run(checked.policy, {
+        readable,
+        services: sel.services,
+        from: new Date(
+          sel.from ?? now.getTime() - 30 * 86_400_000,
+        ).toISOString(),
+        to: new Date(sel.to ?? now).toISOString(),
+        limit: sel.limit ?? DEFAULT_WHATIF_LIMIT,
+      }),
+    );
+  });
+}
