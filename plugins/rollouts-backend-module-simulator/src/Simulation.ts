@@ -20,6 +20,22 @@ import {
   type Rng,
 } from './random';
 import { SimulationStateFile, type SimulatorCall } from './stateFile';
+import { reportSegments, type SegmentHarm } from './segments';
+
+/**
+ * The `mobile-regression` scenario: the canary breaks search for mobile
+ * users (2× their errors) while it fixes a bug behind most of desktop's
+ * errors (a fifth of them left), so the whole's error rate does not move:
+ * only the segments show the harm.
+ */
+const MOBILE_HARM = (errorRate: number): SegmentHarm => ({
+  dimension: 'device',
+  errorMultipliers: {
+    mobile: 2,
+    desktop: 0.2,
+  },
+  errorRate,
+});
 
 /** How a simulated release behaves. */
 export type Scenario =
@@ -28,6 +44,8 @@ export type Scenario =
   | 'latency-regression'
   | 'conversion-drop'
   | 'telemetry-gap'
+  /** the canary's mobile users see 2× the errors, its desktop users a fifth (the whole does not move): a harm confined to one segment */
+  | 'mobile-regression'
   /** healthy until the promotion to full, then 4× the errors (a regression the bake window should catch) */
   | 'regression-after-promotion'
   /** healthy on its own SLIs, but its consumers (`dependsOn`) fail more the more traffic it takes (blast radius) */
@@ -508,24 +526,45 @@ export class Simulation {
       tick++;
       const from = k * stepMs;
       const weight = this.#weightAt(r, from);
+      const segmentRng = (cohort: string) =>
+        rngFor(
+          this.#o.seed,
+          service.target,
+          r.version,
+          k,
+          request.stepSeconds,
+          cohort,
+          'segments',
+        );
       ticks.push({
         tick,
         time: (from + stepMs) / 1000,
-        baseline: this.#cohort(
-          service,
-          r,
-          k,
-          request.stepSeconds,
-          'baseline',
-          1 - weight / 100,
+        baseline: reportSegments(
+          segmentRng('baseline'),
+          this.#cohort(
+            service,
+            r,
+            k,
+            request.stepSeconds,
+            'baseline',
+            1 - weight / 100,
+          ),
+          request.segments,
         ),
-        canary: this.#cohort(
-          service,
-          r,
-          k,
-          request.stepSeconds,
-          'canary',
-          weight / 100,
+        canary: reportSegments(
+          segmentRng('canary'),
+          this.#cohort(
+            service,
+            r,
+            k,
+            request.stepSeconds,
+            'canary',
+            weight / 100,
+          ),
+          request.segments,
+          r.scenario === 'mobile-regression'
+            ? MOBILE_HARM(service.errorRate)
+            : undefined,
         ),
       });
     }

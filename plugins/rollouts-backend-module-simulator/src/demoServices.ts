@@ -134,4 +134,19 @@ export const DEMO_SERVICES: SimulatedService[] = [
     dependsOn: ['search/product-catalog'],
     consumerHarmErrorRate: 2,
   },
+  // segments: search-web's first release breaks search for mobile users (2×
+  // their errors) while fixing a desktop bug, so the whole does not move; its
+  // policy (`segmented`) tests device, region and user_type and rolls the
+  // release back naming device=mobile.
+  {
+    target: 'search/search-web',
+    entityRef: 'component:default/search-web',
+    rps: 1500,
+    errorRate: 0.002,
+    latencyMedianMs: 65,
+    conversionRate: 0.025,
+    orderValueMean: 48,
+    orderValueSd: 20,
+    firstScenario: 'mobile-regression',
+  },
 ];

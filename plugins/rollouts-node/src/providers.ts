@@ -113,6 +113,14 @@ export interface TelemetryRequest {
    * not know.
    */
   queries?: Record<string, string>;
+  /**
+   * Segment dimensions the policy tests (`gate.segments.dimensions`, e.g.
+   * `device`). A provider that can break its counts down adds `segments`
+   * to each cohort's counts for them (dimension → value → the same count
+   * shape); one that cannot leaves them out. A segment not reported is
+   * missing, never zero.
+   */
+  segments?: string[];
 }
 
 /**

@@ -110,6 +110,9 @@ export async function readCohortTelemetry(
         stepSeconds: o.telemetryStepSeconds,
         kpis: policy.kpis.map(k => k.name),
         queries: policy.telemetry?.queries,
+        ...(policy.gate.segments?.dimensions?.length
+          ? { segments: policy.gate.segments.dimensions }
+          : {}),
       }),
     retry,
   );
