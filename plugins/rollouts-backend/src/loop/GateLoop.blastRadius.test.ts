@@ -132,6 +132,9 @@ describe('GateLoop: blast radius', () => {
       /^consumer component:default\/storefront-bff error-budget burn rose from 0\.\d+× to \d+(\.\d)?× with the 1 % step/,
     );
     const hold = log.find(d => d.verdict === 'hold');
+    // the decision log says which rule held it, then names the consumer
+    expect(hold?.reasons[0]).toMatch(/^rule: blast-radius/);
+    expect(hold?.reasons[1]).toContain(`consumer ${CONSUMER.entityRef}`);
     const ev = (hold?.evidence as any)?.blastRadius;
     expect(ev.harmed).toEqual([CONSUMER.entityRef]);
     expect(ev.action).toBe('hold');

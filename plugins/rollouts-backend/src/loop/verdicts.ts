@@ -161,6 +161,8 @@ export function ruleNote(rule: string | undefined): string | undefined {
     return 'rule: change-detection (a regression that started during the rollout)';
   if (rule === 'bake')
     return 'rule: bake (the watch after the promotion to full)';
+  if (rule === 'blast-radius')
+    return "rule: blast-radius (a consumer's error-budget burn rose with the step)";
   return undefined;
 }
 

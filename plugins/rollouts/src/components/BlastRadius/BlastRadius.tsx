@@ -113,7 +113,7 @@ export function BlastRadius(props: { evidence: unknown }) {
         <TableHead>
           <TableRow>
             <TableCell>Consumer</TableCell>
-            <TableCell>Relation</TableCell>
+            <TableCell sx={{ whiteSpace: 'nowrap' }}>Relation</TableCell>
             <TableCell align="right">Burn before the step</TableCell>
             <TableCell align="right">Burn in the step</TableCell>
             <TableCell align="right">Harm above</TableCell>
@@ -125,7 +125,7 @@ export function BlastRadius(props: { evidence: unknown }) {
             const s = STATUS[c.status] ?? STATUS['not-measured'];
             return (
               <TableRow key={c.entityRef} data-testid="blast-radius-consumer">
-                <TableCell>
+                <TableCell sx={{ whiteSpace: 'nowrap' }}>
                   <Link
                     to={entityRolloutsPath(c.entityRef).replace(
                       /\/rollouts$/,
@@ -135,7 +135,9 @@ export function BlastRadius(props: { evidence: unknown }) {
                     {c.entityRef}
                   </Link>
                 </TableCell>
-                <TableCell>{relation(c)}</TableCell>
+                <TableCell sx={{ whiteSpace: 'nowrap' }}>
+                  {relation(c)}
+                </TableCell>
                 <TableCell align="right">{burn(c.burnBefore)}</TableCell>
                 <TableCell align="right">{burn(c.burnDuring)}</TableCell>
                 <TableCell align="right">{burn(c.limitBurn)}</TableCell>

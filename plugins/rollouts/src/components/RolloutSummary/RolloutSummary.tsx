@@ -19,6 +19,8 @@ const RULE_TEXT: Record<string, string> = {
     'change detection (a regression that started during the rollout)',
   'step-timeout': 'the step maximum (no verdict within it)',
   bake: 'the watch after the promotion to full',
+  'blast-radius':
+    "the blast radius (a consumer's error-budget burn rose with the step)",
 };
 
 /** How fresh the telemetry of the last evaluation was: the provider's lag and the newest data's age. */
