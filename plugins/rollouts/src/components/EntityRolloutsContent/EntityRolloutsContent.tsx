@@ -27,6 +27,7 @@ import { rolloutsApiRef } from '../../api';
 import { useLiveData } from '../../hooks/useLiveData';
 import { BakeWatch } from '../BakeWatch';
 import { BlastRadius, readBlastRadius } from '../BlastRadius';
+import { readSegments, SegmentTable } from '../SegmentTable';
 import { BurnChart } from '../BurnChart';
 import { DecisionTimeline } from '../DecisionTimeline';
 import { KpiDeltas } from '../KpiDeltas';
@@ -130,6 +131,13 @@ function RolloutDetailView(props: {
         <Grid item xs={12}>
           <InfoCard title="Blast radius: consumers of this service">
             <BlastRadius evidence={rollout.evidence} />
+          </InfoCard>
+        </Grid>
+      )}
+      {readSegments(rollout.evidence) && (
+        <Grid item xs={12}>
+          <InfoCard title="Segments: canary vs baseline per segment">
+            <SegmentTable evidence={rollout.evidence} />
           </InfoCard>
         </Grid>
       )}

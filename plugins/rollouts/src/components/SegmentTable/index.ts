@@ -1,0 +1,2 @@
+export { SegmentTable, readSegments } from './SegmentTable';
+export type { SegmentChecks } from './SegmentTable';
