@@ -144,5 +144,12 @@ export interface TelemetryResult {
 export interface RolloutsTelemetryProvider {
   /** Unique id; a rollout uses the provider named by `tollgate.dev/telemetry`, else the one with its deploy provider's id, else the configured default. */
   readonly id: string;
+  /**
+   * The target's counts per cohort over the window. Also asked for a
+   * service that is not rolling out (a consumer of a released service, for
+   * the blast-radius check, with `kpis: []`): its traffic then comes in
+   * whichever cohort carries it (usually baseline) and is summed; a service
+   * it cannot answer for throws or returns no ticks (not measured).
+   */
   getCohortTelemetry(request: TelemetryRequest): Promise<TelemetryResult>;
 }
