@@ -297,6 +297,8 @@ const VERDICTS_FOR_CALL: Record<SimulatorCall['op'], string[]> = {
   rollback: ['rollback'],
   pause: ['pause'],
   resume: ['resume'],
+  // a multi-stage promotion's next stage: logged on the stage before it
+  startRelease: ['observe'],
 };
 
 /** Checks the end state; returns how many reconciliations the log holds. */

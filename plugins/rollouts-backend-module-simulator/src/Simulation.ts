@@ -83,6 +83,11 @@ export interface SimulatedService {
    */
   dependsOn?: string[];
   consumerHarmErrorRate?: number;
+  /**
+   * The deploy system starts no release on this target by itself: only
+   * `startRelease` does (a later stage of a multi-stage promotion).
+   */
+  manualStart?: boolean;
 }
 
 export interface SimulationOptions {
@@ -299,6 +304,7 @@ export class Simulation {
   #advance() {
     const now = this.#now().getTime();
     for (const service of this.#services.values()) {
+      if (service.manualStart) continue;
       const current = this.#current.get(service.target);
       if (!current) {
         const delay = service.firstRolloutDelaySeconds ?? 0;
@@ -334,9 +340,12 @@ export class Simulation {
     seq: number,
     scenario: Scenario,
     at: number,
+    release?: { version: string; previousVersion?: string },
   ) {
-    const version = semver(seq, this.#o.seed, service.target);
+    const version =
+      release?.version ?? semver(seq, this.#o.seed, service.target);
     const previous =
+      release?.previousVersion ??
       this.#current.get(service.target)?.version ??
       semver(seq - 1, this.#o.seed, service.target);
     this.#current.set(service.target, {
@@ -470,6 +479,31 @@ export class Simulation {
         const r = this.#mutable(target);
         r.status = 'progressing';
         return this.#toProvider(r);
+      }),
+    startRelease: async (target, version, previousVersion) =>
+      this.#answer({ op: 'startRelease', target }, () => {
+        this.#advance();
+        const service = this.#services.get(target);
+        if (!service)
+          throw new Error(`simulator: no service on target ${target}`);
+        const current = this.#current.get(target);
+        // idempotent: the release already runs (or ran) here
+        if (current?.version === version) return this.#toProvider(current);
+        if (current && current.finishedAt === undefined) {
+          throw new Error(
+            `simulator: ${target} is still rolling out ${current.version}; ${version} cannot start`,
+          );
+        }
+        const seq = (current?.seq ?? 0) + 1;
+        const scenario =
+          seq === 1
+            ? (service.firstScenario ?? 'healthy')
+            : pick(rngFor(this.#o.seed, 'scenario', target, seq));
+        this.#start(service, seq, scenario, this.#now().getTime(), {
+          version,
+          previousVersion,
+        });
+        return this.#toProvider(this.#current.get(target)!);
       }),
     listHistory: async () => this.history(),
     describeTarget: async target =>

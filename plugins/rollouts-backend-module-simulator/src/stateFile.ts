@@ -10,7 +10,7 @@ import type { SimRollout } from './Simulation';
 
 /** One mutating call on the simulated deploy system. */
 export interface SimulatorCall {
-  op: 'setStep' | 'promote' | 'rollback' | 'pause' | 'resume';
+  op: 'setStep' | 'promote' | 'rollback' | 'pause' | 'resume' | 'startRelease';
   target: string;
   version: string;
   stepIndex?: number;

@@ -30,6 +30,8 @@ import { warnAboutBrokenPolicies } from './policy/brokenPolicies';
 import { PolicyResolver } from './policy/PolicyResolver';
 import { ProviderRegistry } from './providers/ProviderRegistry';
 import { RolloutRegistration } from './registration/RolloutRegistration';
+import { PipelineDriver } from './pipelines/PipelineDriver';
+import { PipelineStore } from './pipelines/PipelineStore';
 import { shadowsAndReplay } from './shadow/wiring';
 
 /**
@@ -131,7 +133,22 @@ export const rolloutsPlugin = createBackendPlugin({
           evaluator,
           store,
         });
+        // Multi-stage promotion (tollgate.dev/stages): one pipeline per release.
+        const pipelineStore = new PipelineStore(
+          await deps.database.getClient(),
+          store,
+        );
+        const pipelineDriver = new PipelineDriver({
+          store,
+          pipelines: pipelineStore,
+          providers,
+          entities,
+          actuator,
+          logger,
+          retry: config.retry,
+        });
         const loop = new GateLoop({
+          holdReason: (r, a) => pipelineDriver.holdReason(r, a),
           store,
           providers,
           entities,
@@ -190,6 +207,7 @@ export const rolloutsPlugin = createBackendPlugin({
             auditor: deps.auditor,
             logger,
             timeseries,
+            pipelines: { store: pipelineStore, driver: pipelineDriver },
             shadows: shadowing.shadowStore,
             whatIf: shadowing.whatIf,
             sloWindowDays: config.sloWindowDays,
@@ -222,6 +240,7 @@ export const rolloutsPlugin = createBackendPlugin({
           entities,
           logger,
           decisions,
+          afterRun: () => pipelineDriver.run(),
         });
       },
     });

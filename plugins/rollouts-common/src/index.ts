@@ -10,6 +10,7 @@ export * from './permissions';
 export * from './types';
 export * from './schemas';
 export * from './shadow';
+export * from './stages';
 export * from './evidence';
 export * from './evidenceReader';
 export * from './format';

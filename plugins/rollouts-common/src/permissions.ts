@@ -36,6 +36,18 @@ export const rolloutApprovePermission = createPermission({
   resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
 });
 
+/**
+ * Start the next stage of a multi-stage promotion before the current
+ * stage's ladder and soak are done (`POST /v1/pipelines/:id/promote`).
+ *
+ * @public
+ */
+export const rolloutStagePromotePermission = createPermission({
+  name: 'rollouts.stage.promote',
+  attributes: { action: 'update' },
+  resourceType: RESOURCE_TYPE_CATALOG_ENTITY,
+});
+
 /** Register a rollout from CI (service credentials). @public */
 export const rolloutRegisterPermission = createPermission({
   name: 'rollouts.rollout.register',
@@ -73,6 +85,7 @@ export const rolloutsPermissions = [
   rolloutPromotePermission,
   rolloutRollbackPermission,
   rolloutApprovePermission,
+  rolloutStagePromotePermission,
   rolloutRegisterPermission,
   rolloutJudgePermission,
   decisionLogVerifyPermission,

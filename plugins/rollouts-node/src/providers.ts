@@ -70,6 +70,20 @@ export interface RolloutsDeployProvider {
   pause?(target: string): Promise<ProviderRollout>;
   /** Resume after `pause`. */
   resume?(target: string): Promise<ProviderRollout>;
+  /**
+   * Start a release on a target: a multi-stage promotion's next stage
+   * (`tollgate.dev/stages`), once the stage before it completed its ladder
+   * and soaked, or when a person promotes the stage early. Starts the
+   * rollout of `version` at the target's first step and returns it; when the
+   * target already runs `version` it returns that rollout (idempotent).
+   * Optional: without it, the deploy system starts the release itself and
+   * Tollgate holds it until its stage's turn.
+   */
+  startRelease?(
+    target: string,
+    version: string,
+    previousVersion?: string,
+  ): Promise<ProviderRollout>;
   /** Finished rollouts to seed history with (optional). */
   listHistory?(): Promise<HistoricalRollout[]>;
   /**

@@ -58,6 +58,23 @@ export interface RolloutChange {
   event?: false | { notify?: NotifyKind };
 }
 
+/**
+ * Starting a release on a target that has no rollout row yet (a
+ * multi-stage promotion's next stage): the caller guards it with its own
+ * row (the pipeline's), claimed and released with the decision.
+ */
+export interface ReleaseStartPlan {
+  provider: string;
+  target: string;
+  version: string;
+  previousVersion?: string;
+  retry: RetryOptions;
+  /** Claims the caller's row with a conditional update; false when another writer did first. */
+  claim(): Promise<boolean>;
+  /** Releases the claim and logs the decision, in one transaction. */
+  finish(result: { after?: ProviderRollout; error?: string }): Promise<void>;
+}
+
 /** The deploy system runs another release on the target than the row's: acting would hit that one. */
 class ReleaseMovedOnError extends Error {}
 
@@ -194,6 +211,34 @@ export class Actuator {
       written.rollout ?? (await store.getRollout(claimed.id)) ?? claimed;
     events.changed(rollout, notify ? { notify } : undefined);
     return { outcome: 'applied', rollout, decision: written.decision, after };
+  }
+
+  /**
+   * Claim → `startRelease` at the deploy provider → release with the
+   * decision. `unsupported` when the provider cannot start releases (the
+   * deploy system starts them itself; nothing is claimed).
+   */
+  async startRelease(
+    plan: ReleaseStartPlan,
+  ): Promise<'not-claimed' | 'applied' | 'failed' | 'unsupported'> {
+    const provider = this.#o.providers.deploy(plan.provider);
+    const start = provider.startRelease?.bind(provider);
+    if (!start) return 'unsupported';
+    if (!(await plan.claim())) return 'not-claimed';
+    let after: ProviderRollout;
+    try {
+      after = await withRetry(
+        () => start(plan.target, plan.version, plan.previousVersion),
+        plan.retry,
+      );
+    } catch (e) {
+      await plan.finish({
+        error: `${provider.id} did not start ${plan.version} on ${plan.target}: ${errorMessage(e)}`,
+      });
+      return 'failed';
+    }
+    await plan.finish({ after });
+    return 'applied';
   }
 
   /**

@@ -56,6 +56,9 @@ import { decisionRoutes } from './decisionRoutes';
 import { auditServiceRead } from './audit';
 import { judgeRoutes } from './judgeRoutes';
 import { timeseriesRoutes } from './timeseriesRoutes';
+import { pipelineRoutes } from './pipelineRoutes';
+import type { PipelineDriver } from '../pipelines/PipelineDriver';
+import type { PipelineStore } from '../pipelines/PipelineStore';
 import { shadowRoutes } from './shadowRoutes';
 import type { ShadowStore } from '../shadow/ShadowStore';
 import type { WhatIfService } from '../replay/WhatIfService';
@@ -75,6 +78,8 @@ export interface RouterOptions {
   auditor: AuditorService;
   /** Reads a rollout's step interval by interval (`GET /v1/rollouts/:id/timeseries`). */
   timeseries?: RolloutTimeseriesService;
+  /** Multi-stage promotion (`GET /v1/pipelines`, `POST /v1/pipelines/:id/promote`); without it those answer 404. */
+  pipelines?: { store: PipelineStore; driver: PipelineDriver };
   /** Where unexpected errors are logged in full (their answer names only a reference). */
   logger?: LoggerService;
   /** Shadow policies' figures (`GET /v1/shadow`) and what-if replay (`POST /v1/policies/whatif`). */
@@ -368,6 +373,12 @@ export async function createRouter(
   judgeRoutes(router, { judge, auth, httpAuth, permissions, auditor });
   decisionRoutes(router, options);
   timeseriesRoutes(router, options);
+  if (options.pipelines)
+    pipelineRoutes(router, {
+      ...options,
+      pipelines: options.pipelines.store,
+      driver: options.pipelines.driver,
+    });
   shadowRoutes(router, options);
 
   const summaryJson = new WeakMap<object, string>();

@@ -381,6 +381,44 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     );
   }
 
+  /**
+   * Locks the decisions' rollout rows (PostgreSQL) before the chain head,
+   * the order every other writer takes them in (folding the delivery
+   * figures updates them): an append beside a rollout update cannot
+   * deadlock (a registration's append while another replica records on
+   * the same new rollout did).
+   */
+  async #lockRolloutRows(trx: Knex.Transaction, decisions: NewDecision[]) {
+    if (!this.#isPg) return;
+    const ids = [...new Set(decisions.map(d => d.rolloutId))].sort();
+    for (const chunk of chunks(ids, BATCH))
+      await trx('rollouts')
+        .whereIn('id', chunk)
+        .orderBy('id')
+        .forUpdate()
+        .select('id');
+  }
+
+  /**
+   * Runs `fn` in a transaction and, when it says it applied (a conditional
+   * update of another table: a pipeline's row), appends the decisions in
+   * the same transaction. Undefined when `fn` did not apply.
+   */
+  async transactWithDecisions(
+    fn: (trx: Knex.Transaction) => Promise<boolean>,
+    decisions: NewDecision[],
+  ): Promise<DecisionEntry[] | undefined> {
+    return this.#write(() =>
+      this.#db.transaction(async trx => {
+        if (!(await fn(trx))) return undefined;
+        await this.#lockRolloutRows(trx, decisions);
+        const logged = await appendInTransaction(trx, this.#dialect, decisions);
+        await foldDeliveryFigures(trx, this.#isPg, logged);
+        return logged;
+      }),
+    );
+  }
+
   async appendDecision(decision: NewDecision): Promise<DecisionEntry> {
     const [entry] = await this.appendDecisions([decision]);
     return entry;
@@ -390,6 +428,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     if (!decisions.length) return [];
     return this.#write(() =>
       this.#db.transaction(async trx => {
+        await this.#lockRolloutRows(trx, decisions);
         const logged = await appendInTransaction(trx, this.#dialect, decisions);
         await foldDeliveryFigures(trx, this.#isPg, logged);
         return logged;

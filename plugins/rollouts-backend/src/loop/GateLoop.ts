@@ -40,6 +40,14 @@ import {
 export type { GateLoopRunResult, GateLoopTimings } from './timings';
 
 export interface GateLoopOptions {
+  /**
+   * Why a rollout may not move now (a multi-stage promotion's later stage
+   * before its turn, a broken stages declaration): it is held with the reason.
+   */
+  holdReason?: (
+    rollout: StoredRollout,
+    annotations: Record<string, string> | undefined,
+  ) => Promise<string | undefined>;
   store: RolloutsStore;
   providers: ProviderRegistry;
   entities: EntityLookup;
@@ -409,6 +417,11 @@ export class GateLoop {
           run.activeTargets?.has(`${rollout.provider}:${rollout.target}`) ??
           false,
       });
+    }
+    const held = await this.#o.holdReason?.(rollout, entity?.annotations);
+    if (held) {
+      pending.push(holdChange(rollout, [held], now));
+      return false;
     }
     const hits = run.gates.hits;
     const misses = run.gates.misses;

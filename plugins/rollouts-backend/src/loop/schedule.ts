@@ -30,6 +30,8 @@ export async function scheduleGateLoop(options: {
   entities: EntityLookup;
   logger: LoggerService;
   decisions: DecisionWriter;
+  /** Runs after the first shard's run (multi-stage promotion's pipelines); its failure is logged. */
+  afterRun?: () => Promise<void>;
 }): Promise<void> {
   const { scheduler, schedule, loop, logger } = options;
   let seeded = false;
@@ -58,6 +60,13 @@ export async function scheduleGateLoop(options: {
         const startedAt = Date.now();
         if (index === 0) await seedOnce();
         const result = await loop.run(shard);
+        if (index === 0 && options.afterRun) {
+          try {
+            await options.afterRun();
+          } catch (e) {
+            logger.error('rollouts: pipelines failed', e as Error);
+          }
+        }
         logger.debug(
           `rollouts: gate loop ${shardTaskId(shard)} evaluated ${result.evaluated}, acted ${result.actions}, failed ${result.failures}`,
         );

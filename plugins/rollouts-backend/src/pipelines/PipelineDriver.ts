@@ -1,0 +1,663 @@
+import type { LoggerService } from '@backstage/backend-plugin-api';
+import { ConflictError, NotFoundError } from '@backstage/errors';
+import {
+  isActiveStatus,
+  parseStagesAnnotation,
+  type PipelineStage,
+  type StagesDeclaration,
+} from '@tollgate/plugin-rollouts-common';
+import type { Actuator } from '../actuator/Actuator';
+import type { EntityLookup } from '../catalog/EntityIndex';
+import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
+import type { DecisionInput } from '../decisions/DecisionWriter';
+import type { ProviderRegistry } from '../providers/ProviderRegistry';
+import { errorMessage, type RetryOptions } from '../providers/retry';
+import type { PipelineStore, StoredPipeline } from './PipelineStore';
+import {
+  endedBadly,
+  refreshStages,
+  stageHoldReason,
+  stageIndexOf,
+  stageRollouts,
+  stillRuns,
+  stoppedStages,
+  type SameTarget,
+} from './stageStates';
+
+export interface PipelineDriverOptions {
+  store: RolloutsStore;
+  pipelines: PipelineStore;
+  providers: ProviderRegistry;
+  entities: EntityLookup;
+  actuator: Actuator;
+  logger: LoggerService;
+  retry: RetryOptions;
+  now?: () => Date;
+  /** A start claimed longer ago than this was interrupted (its replica died): reconciled. Default 60 s. */
+  staleClaimMs?: number;
+}
+
+/** Who starts a stage: the pipeline in its turn, or a person early. */
+interface Starter {
+  kind: 'automatic' | 'manual';
+  actor: string;
+  reasons: string[];
+  startedBy: PipelineStage['startedBy'];
+}
+
+/** A first-stage rollout that ended badly this recently still gets its (stopped) pipeline. */
+const RECENT_MS = 10 * 60_000;
+/** How far back finished rollouts matter to a pipeline (its stages' outcomes). */
+const LOOKBACK_MS = 7 * 86_400_000;
+
+/**
+ * Multi-stage promotion (`tollgate.dev/stages`): a release that starts on
+ * the first stage gets a pipeline; stage N+1 starts once stage N completed
+ * its ladder and soaked (or a person promotes it early), through the
+ * deploy provider's `startRelease`. A rollout a deploy system started on a
+ * later stage before its turn is held (paused) until the turn comes; a
+ * rollback in any stage stops the pipeline and rolls back the release in
+ * the later stages it already runs in. Every change is a conditional
+ * update of the pipeline row (with its decision in the same transaction),
+ * so replicas never start a stage twice.
+ */
+export class PipelineDriver {
+  readonly #o: PipelineDriverOptions;
+  readonly #now: () => Date;
+
+  constructor(options: PipelineDriverOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  readonly #same: SameTarget = (stage, rollout) =>
+    stage.provider === rollout.provider &&
+    this.#o.providers.normalizeTarget(stage.provider, stage.target) ===
+      this.#o.providers.normalizeTarget(rollout.provider, rollout.target);
+
+  /**
+   * Why the gate loop must not move this rollout now, or undefined: a
+   * broken stages declaration holds all the entity's rollouts; a later
+   * stage waits for its turn or says the pipeline stopped.
+   */
+  async holdReason(
+    rollout: StoredRollout,
+    annotations: Record<string, string> | undefined,
+  ): Promise<string | undefined> {
+    let decl: StagesDeclaration | undefined;
+    try {
+      decl = parseStagesAnnotation(annotations);
+    } catch (e) {
+      return `${errorMessage(e)}: held until the declaration is fixed`;
+    }
+    if (!decl) return undefined;
+    const stage = stageIndexOf(decl.stages, rollout, this.#same);
+    if (stage <= 0) return undefined;
+    const p = await this.#o.pipelines.forRelease(
+      rollout.entityRef,
+      rollout.version,
+    );
+    return stageHoldReason(p?.stages ?? decl.stages, stage, p, rollout.version);
+  }
+
+  /** One pass over every entity with stages; one entity's failure never stops the others. */
+  async run(): Promise<void> {
+    for (const entity of await this.#o.entities.all()) {
+      let decl: StagesDeclaration | undefined;
+      try {
+        decl = parseStagesAnnotation(entity.annotations);
+      } catch {
+        continue; // the gate loop holds its rollouts with the reason
+      }
+      if (!decl) continue;
+      try {
+        await this.#runEntity(entity.entityRef, decl);
+      } catch (e) {
+        this.#o.logger.error(
+          `rollouts: pipeline of ${entity.entityRef} failed: ${errorMessage(e)}`,
+        );
+      }
+    }
+  }
+
+  async #runEntity(entityRef: string, decl: StagesDeclaration) {
+    const now = this.#now();
+    const rows = await this.#o.store.listRollouts({
+      entityRefs: [entityRef],
+      finishedSince: new Date(now.getTime() - LOOKBACK_MS).toISOString(),
+    });
+    // A release that starts on the first stage gets its pipeline (one that
+    // rolled back before a run saw it too: its later stages say why).
+    const recent = new Date(now.getTime() - RECENT_MS).toISOString();
+    for (const r of rows) {
+      const counts =
+        isActiveStatus(r.status) ||
+        (endedBadly(r) && (r.finishedAt ?? '') >= recent);
+      if (!counts || !this.#same(decl.stages[0], r)) continue;
+      await this.#o.pipelines.create(
+        {
+          entityRef,
+          version: r.version,
+          previousVersion: r.previousVersion,
+          status: 'running',
+          stages: decl.stages.map((s, i) => ({
+            ...s,
+            state: i === 0 ? 'running' : 'waiting',
+            ...(i === 0
+              ? {
+                  rolloutId: r.id,
+                  startedAt: r.startedAt,
+                  startedBy: 'deploy-system' as const,
+                }
+              : {}),
+          })),
+          nextStage: 1,
+          soakSeconds: decl.soakSeconds,
+        },
+        now,
+      );
+    }
+    const pipelines = await this.#o.pipelines.list({
+      entityRef,
+      status: ['running', 'stopped'],
+      limit: 20,
+    });
+    for (const p of pipelines) {
+      const own = stageRollouts(p, rows, this.#same);
+      if (p.status === 'stopped') await this.#sweepStopped(p, own);
+      else await this.#advance(p, own, now);
+    }
+  }
+
+  async #advance(
+    p: StoredPipeline,
+    own: Array<StoredRollout | undefined>,
+    now: Date,
+  ) {
+    if (p.pendingAction) {
+      await this.#reconcile(p, now);
+      return;
+    }
+    const stages = refreshStages(p, own);
+    const bad = stages.findIndex(s => s.state === 'rolled-back');
+    if (bad >= 0) {
+      await this.#stop(p, stages, bad, own, now);
+      return;
+    }
+    // Later stages a deploy system started before their turn: paused until it comes.
+    for (let i = p.nextStage; i < stages.length; i++) {
+      const r = own[i];
+      if (r?.status === 'progressing' && !r.pendingAction)
+        await this.#pause(
+          r,
+          stages[i].note ?? `waiting for stage ${stages[i - 1].name}`,
+        );
+    }
+    let next: StoredPipeline = p;
+    if (JSON.stringify(stages) !== JSON.stringify(p.stages)) {
+      const written = await this.#o.pipelines.update(p, { stages }, now);
+      if (!written) return; // another replica moved it; the next run sees its state
+      next = written.pipeline;
+    }
+    if (stages.every(s => s.state === 'completed')) {
+      await this.#o.pipelines.update(
+        next,
+        { status: 'completed' },
+        now,
+        [
+          this.#decision(own[stages.length - 1], {
+            reasons: [
+              `pipeline: ${p.version} completed every stage (${stages.map(s => s.name).join(' → ')})`,
+            ],
+          }),
+        ].filter(isDefined),
+      );
+      return;
+    }
+    const k = next.nextStage;
+    if (k >= stages.length || stages[k - 1].state !== 'completed') return;
+    const done = stages[k - 1].completedAt ?? now.toISOString();
+    const soakUntil = new Date(
+      Date.parse(done) + p.soakSeconds * 1000,
+    ).toISOString();
+    if (now.toISOString() < soakUntil) {
+      if (next.soakUntil !== soakUntil)
+        await this.#o.pipelines.update(next, { soakUntil }, now);
+      return;
+    }
+    const soaked = p.soakSeconds ? ` and soaked ${p.soakSeconds} s` : '';
+    await this.#start(next, k, own, {
+      kind: 'automatic',
+      actor: 'scheduler',
+      reasons: [
+        `pipeline: stage ${stages[k - 1].name} completed${soaked}; stage ${stages[k].name} starts`,
+      ],
+      startedBy: 'pipeline',
+    });
+  }
+
+  /**
+   * Starts stage `k` now: in its turn or promoted early by a person.
+   * Returns false when another writer moved the pipeline first.
+   */
+  async #start(
+    p: StoredPipeline,
+    k: number,
+    own: Array<StoredRollout | undefined>,
+    who: Starter,
+  ): Promise<boolean> {
+    const now = this.#now();
+    const stage = p.stages[k];
+    const subject = own[k - 1] ?? (await this.#rolloutOf(p.stages[k - 1]));
+    const started = (s: Partial<PipelineStage>): PipelineStage[] =>
+      p.stages.map((x, i) =>
+        i === k
+          ? {
+              ...x,
+              startedBy: who.startedBy,
+              startedAt: now.toISOString(),
+              note: undefined,
+              ...s,
+            }
+          : x,
+      );
+    const held = own[k];
+    if (held && isActiveStatus(held.status)) {
+      // Its deploy system started it before its turn: let it go on.
+      if (held.status === 'paused') await this.#resume(held, who.reasons[0]);
+      return Boolean(
+        await this.#o.pipelines.update(
+          p,
+          {
+            nextStage: k + 1,
+            soakUntil: undefined,
+            stages: started({
+              state: 'running',
+              rolloutId: held.id,
+              startedBy: 'deploy-system',
+            }),
+          },
+          now,
+          [
+            this.#decision(subject, {
+              ...who,
+              reasons: [
+                ...who.reasons,
+                `it already runs on ${stage.target}; resumed`,
+              ],
+            }),
+          ].filter(isDefined),
+        ),
+      );
+    }
+    let claimed: StoredPipeline | undefined;
+    const result = await this.#o.actuator.startRelease({
+      provider: stage.provider,
+      target: stage.target,
+      version: p.version,
+      previousVersion: p.previousVersion,
+      retry: this.#o.retry,
+      claim: async () => {
+        claimed = (
+          await this.#o.pipelines.update(
+            p,
+            { pendingAction: `start:${k}` },
+            now,
+          )
+        )?.pipeline;
+        return Boolean(claimed);
+      },
+      finish: async ({ after, error }) => {
+        const base = claimed!;
+        const decision = this.#decision(subject, {
+          ...who,
+          reasons: error
+            ? [`pipeline: could not start stage ${stage.name}: ${error}`]
+            : [
+                ...who.reasons,
+                `${stage.provider} started ${p.version} on ${stage.target}`,
+              ],
+          outcome: error ? 'failed' : 'applied',
+        });
+        await this.#o.pipelines.update(
+          base,
+          error
+            ? {
+                pendingAction: null,
+                stages: base.stages.map((x, i) =>
+                  i === k ? { ...x, note: error } : x,
+                ),
+              }
+            : {
+                pendingAction: null,
+                nextStage: k + 1,
+                stages: started({
+                  state:
+                    after && isActiveStatus(after.status)
+                      ? 'running'
+                      : 'starting',
+                }),
+              },
+          this.#now(),
+          // a failure is logged once per message, not every run
+          [decision]
+            .filter(d => d && !(error && stage.note === error))
+            .filter(isDefined),
+        );
+      },
+    });
+    if (result === 'unsupported') {
+      // The deploy system starts releases itself: its turn has come, it is no longer held.
+      return Boolean(
+        await this.#o.pipelines.update(
+          p,
+          {
+            nextStage: k + 1,
+            stages: started({
+              state: 'starting',
+              note: `waiting for ${stage.provider} to start ${p.version} on ${stage.target}`,
+            }),
+          },
+          now,
+          [
+            this.#decision(subject, {
+              ...who,
+              reasons: [
+                ...who.reasons,
+                `${stage.provider} starts releases itself: ${stage.name} is no longer held`,
+              ],
+            }),
+          ].filter(isDefined),
+        ),
+      );
+    }
+    return result === 'applied';
+  }
+
+  /** A rollback in stage `bad`: the pipeline stops; the later stages say why and never start. */
+  async #stop(
+    p: StoredPipeline,
+    stages: PipelineStage[],
+    bad: number,
+    own: Array<StoredRollout | undefined>,
+    now: Date,
+  ) {
+    const why = await this.#rollbackReason(own[bad]);
+    const reason = `rolled back in ${stages[bad].name}${why ? ` (${why})` : ''}`;
+    const later = stages
+      .slice(bad + 1)
+      .filter(s => s.state !== 'completed')
+      .map(s => s.name);
+    const written = await this.#o.pipelines.update(
+      p,
+      {
+        status: 'stopped',
+        stoppedReason: reason,
+        stages: stoppedStages(stages, bad, reason),
+      },
+      now,
+      [
+        this.#decision(own[bad], {
+          reasons: [
+            `pipeline stopped: ${reason}${later.length ? `; ${later.join(', ')} will not run ${p.version}` : ''}`,
+          ],
+        }),
+      ].filter(isDefined),
+    );
+    if (written) await this.#sweepStopped(written.pipeline, own);
+  }
+
+  /** A stopped pipeline's release still running in a later stage is rolled back (also after a crash). */
+  async #sweepStopped(
+    p: StoredPipeline,
+    own: Array<StoredRollout | undefined>,
+  ) {
+    const stages = refreshStages(p, own);
+    if (JSON.stringify(stages) !== JSON.stringify(p.stages))
+      await this.#o.pipelines.update(p, { stages }, this.#now());
+    const from = own.findIndex(r => r && endedBadly(r));
+    for (let i = from + 1; from >= 0 && i < own.length; i++) {
+      const r = own[i];
+      if (!stillRuns(r) || r.pendingAction) continue;
+      const reason = `pipeline stopped: ${p.stoppedReason ?? 'an earlier stage rolled back'}`;
+      await this.#o.actuator.act({
+        rollout: r,
+        action: 'rollback',
+        retry: this.#o.retry,
+        call: provider => provider.rollback(r.target, reason),
+        applied: after => ({
+          patch: {
+            status: 'rolled-back',
+            currentWeight: after?.currentWeight ?? 0,
+            finishedAt: this.#now().toISOString(),
+          },
+          decision: {
+            verdict: 'rollback',
+            kind: 'automatic',
+            actor: 'scheduler',
+            reasons: [reason],
+            outcome: 'applied',
+          },
+          notify: 'rollback',
+        }),
+        failed: message => ({
+          decision: {
+            verdict: 'rollback',
+            kind: 'automatic',
+            actor: 'scheduler',
+            reasons: [reason, message],
+            outcome: 'failed',
+          },
+          notify: 'rollback-failed',
+        }),
+      });
+    }
+  }
+
+  /** A person starts the next stage before the current one's ladder and soak are done. */
+  async promoteEarly(o: {
+    pipelineId: string;
+    stage?: string;
+    actor: string;
+    reason: string;
+  }): Promise<{ pipeline: StoredPipeline; started: boolean }> {
+    const p = await this.#o.pipelines.get(o.pipelineId);
+    if (!p) throw new NotFoundError(`id: no pipeline with id ${o.pipelineId}`);
+    const k = p.nextStage;
+    const named =
+      o.stage === undefined ? k : p.stages.findIndex(s => s.name === o.stage);
+    if (named < 0)
+      throw new NotFoundError(`stage: the pipeline has no stage "${o.stage}"`);
+    // Idempotent: a stage that started already is not started again.
+    if (named < k) return { pipeline: p, started: false };
+    if (p.status !== 'running')
+      throw new ConflictError(
+        `pipeline: it is ${p.status}${p.stoppedReason ? ` (${p.stoppedReason})` : ''}; no stage can start`,
+      );
+    if (named > k)
+      throw new ConflictError(
+        `stage: only the next stage (${p.stages[k].name}) can be promoted early, not ${o.stage}`,
+      );
+    if (p.pendingAction)
+      throw new ConflictError(
+        `pipeline: stage ${p.stages[k].name} is starting; try again`,
+      );
+    const rows = await this.#o.store.listRollouts({
+      entityRefs: [p.entityRef],
+      finishedSince: new Date(
+        this.#now().getTime() - LOOKBACK_MS,
+      ).toISOString(),
+    });
+    const own = stageRollouts(p, rows, this.#same);
+    if (own[k - 1] && endedBadly(own[k - 1]!))
+      throw new ConflictError(
+        `stage: ${p.stages[k - 1].name} rolled back; the pipeline stops`,
+      );
+    const ok = await this.#start(p, k, own, {
+      kind: 'manual',
+      actor: o.actor,
+      reasons: [
+        `pipeline: ${o.actor} promoted stage ${p.stages[k].name} early (before ${p.stages[k - 1].name} completed and soaked): ${o.reason}`,
+      ],
+      startedBy: 'early-promotion',
+    });
+    const after = (await this.#o.pipelines.get(p.id))!;
+    if (!ok && after.nextStage <= k) {
+      throw new ConflictError(
+        `pipeline: stage ${p.stages[k].name} could not start${after.stages[k].note ? `: ${after.stages[k].note}` : ''}`,
+      );
+    }
+    return { pipeline: after, started: ok };
+  }
+
+  /** A start whose replica died between claim and release: settled with the provider. */
+  async #reconcile(p: StoredPipeline, now: Date) {
+    const age = now.getTime() - Date.parse(p.updatedAt);
+    if (age < (this.#o.staleClaimMs ?? 60_000)) return;
+    const k = Number(p.pendingAction!.split(':')[1]);
+    const stage = p.stages[k];
+    let runs = false;
+    try {
+      const pr = await this.#o.providers
+        .deploy(stage.provider)
+        .getRollout(stage.target);
+      runs = pr?.version === p.version;
+    } catch (e) {
+      this.#o.logger.warn(
+        `rollouts: could not reconcile the start of ${stage.name}: ${errorMessage(e)}`,
+      );
+      return;
+    }
+    const subject = await this.#rolloutOf(p.stages[k - 1]);
+    await this.#o.pipelines.update(
+      p,
+      runs
+        ? {
+            pendingAction: null,
+            nextStage: k + 1,
+            stages: p.stages.map((x, i) =>
+              i === k
+                ? {
+                    ...x,
+                    state: 'starting',
+                    startedBy: 'pipeline',
+                    startedAt: now.toISOString(),
+                  }
+                : x,
+            ),
+          }
+        : { pendingAction: null },
+      now,
+      [
+        this.#decision(subject, {
+          reasons: [
+            `pipeline: an interrupted start of stage ${stage.name} was reconciled: ${stage.provider} ${runs ? 'runs' : 'does not run'} ${p.version} on ${stage.target}`,
+          ],
+        }),
+      ].filter(isDefined),
+    );
+  }
+
+  async #pause(r: StoredRollout, reason: string) {
+    await this.#o.actuator.act({
+      rollout: r,
+      action: 'pause',
+      retry: this.#o.retry,
+      call: async provider =>
+        provider.pause ? provider.pause(r.target) : undefined,
+      applied: () => ({
+        patch: { status: 'paused' },
+        decision: {
+          verdict: 'pause',
+          kind: 'automatic',
+          actor: 'scheduler',
+          reasons: [`pipeline: ${reason}`],
+          outcome: 'applied',
+        },
+      }),
+      failed: message => ({
+        decision: {
+          verdict: 'pause',
+          kind: 'automatic',
+          actor: 'scheduler',
+          reasons: [`pipeline: ${reason}`, message],
+          outcome: 'failed',
+        },
+      }),
+    });
+  }
+
+  async #resume(r: StoredRollout, reason: string) {
+    await this.#o.actuator.act({
+      rollout: r,
+      action: 'resume',
+      retry: this.#o.retry,
+      call: async provider =>
+        provider.resume ? provider.resume(r.target) : undefined,
+      applied: () => ({
+        patch: { status: 'progressing' },
+        decision: {
+          verdict: 'resume',
+          kind: 'automatic',
+          actor: 'scheduler',
+          reasons: [reason],
+          outcome: 'applied',
+        },
+      }),
+      failed: message => ({
+        decision: {
+          verdict: 'resume',
+          kind: 'automatic',
+          actor: 'scheduler',
+          reasons: [reason, message],
+          outcome: 'failed',
+        },
+      }),
+    });
+  }
+
+  /** Why a stage's rollout was rolled back: its applied rollback decision (actor and first reason). */
+  async #rollbackReason(
+    r: StoredRollout | undefined,
+  ): Promise<string | undefined> {
+    if (!r) return undefined;
+    const page = await this.#o.store.listDecisions({
+      rolloutId: r.id,
+      limit: 50,
+      withEvidence: false,
+    });
+    const d = page.items.find(
+      x => x.verdict === 'rollback' && x.outcome === 'applied',
+    );
+    if (d)
+      return `${d.reasons[0] ?? 'no reason given'}${d.actor === 'scheduler' ? '' : `, by ${d.actor}`}`;
+    return r.status === 'rolled-back'
+      ? undefined
+      : `${r.status} at its deploy system`;
+  }
+
+  async #rolloutOf(stage: PipelineStage): Promise<StoredRollout | undefined> {
+    return stage.rolloutId
+      ? this.#o.store.getRollout(stage.rolloutId)
+      : undefined;
+  }
+
+  /** A pipeline decision, logged on the rollout of the stage it is about. */
+  #decision(
+    subject: StoredRollout | undefined,
+    d: Partial<DecisionInput> & { reasons: string[] },
+  ) {
+    if (!subject) return undefined;
+    return this.#o.actuator.decisions.build(subject, {
+      verdict: 'observe',
+      kind: d.kind ?? 'automatic',
+      actor: d.actor ?? 'scheduler',
+      reasons: d.reasons,
+      outcome: d.outcome ?? 'none',
+    });
+  }
+}
+
+function isDefined<T>(x: T | undefined): x is T {
+  return x !== undefined;
+}
