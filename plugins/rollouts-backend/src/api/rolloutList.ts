@@ -53,14 +53,18 @@ export async function listRolloutsPage(
   }
   const allowed = await deps.allowedEntityRefs(candidates);
   const entityRefs = candidates.filter(r => allowed.has(r));
-  const [items, total] = await Promise.all([
-    deps.store.listRollouts({
-      ...filter,
-      entityRefs,
-      limit: query.limit ?? DEFAULT_PAGE,
-      offset: query.offset,
-    }),
-    deps.store.countRollouts({ ...filter, entityRefs }),
-  ]);
+  const limit = query.limit ?? DEFAULT_PAGE;
+  const offset = query.offset ?? 0;
+  const items = await deps.store.listRollouts({
+    ...filter,
+    entityRefs,
+    limit,
+    offset,
+  });
+  // a page that is not full is the last one: it gives the total without counting
+  const total =
+    items.length < limit && (items.length > 0 || offset === 0)
+      ? offset + items.length
+      : await deps.store.countRollouts({ ...filter, entityRefs });
   return { items, total };
 }

@@ -45,6 +45,7 @@ import { listAttention } from '../attention/attention';
 import { allDecisionsOf } from '../report/rolloutReport';
 import { computeSummary } from '../summary/summary';
 import { listRolloutsPage } from './rolloutList';
+import { DecisionPageCache } from './decisionPageCache';
 import {
   errorAnswers,
   parse,
@@ -109,6 +110,7 @@ export async function createRouter(
   } = options;
   const router = Router();
   requestChecks(router);
+  const decisionPages = new DecisionPageCache(store);
 
   async function allowedEntityRefs(
     credentials: BackstageCredentials,
@@ -277,21 +279,22 @@ export async function createRouter(
     });
     const id = rolloutIdParam(req);
     const query = parse(listDecisionsQuerySchema, req.query, 'query');
-    const rollout = await store.getRollout(id);
-    if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
-    await requirePermission(
-      credentials,
-      rolloutReadPermission,
-      rollout.entityRef,
+    const entityRef = await decisionPages.entityRefOf(id);
+    if (!entityRef) throw new NotFoundError(`id: no rollout with id ${id}`);
+    await requirePermission(credentials, rolloutReadPermission, entityRef);
+    const text = await decisionPages.text(
+      JSON.stringify([id, query.limit, query.before]),
+      // below a cursor the append-only log never changes
+      query.before !== undefined,
+      () =>
+        store.listDecisions({
+          rolloutId: id,
+          limit: query.limit,
+          before: query.before,
+          withEvidence: false,
+        }),
     );
-    res.json(
-      await store.listDecisions({
-        rolloutId: rollout.id,
-        limit: query.limit,
-        before: query.before,
-        withEvidence: false,
-      }),
-    );
+    res.type('application/json').send(text);
   });
 
   router.post('/v1/rollouts/:id/actions/:action', async (req, res) => {
