@@ -425,5 +425,11 @@ export function createMockApi(): MockRolloutsApi {
     })),
     getSummary: vi.fn(async () => summary),
     getTimeseries: vi.fn(async () => makeTimeseries()),
+    getShadowSummary: vi.fn(async () => ({
+      days: 30,
+      policies: [],
+      generatedAt: minutesAgo(0),
+    })),
+    runWhatIf: vi.fn(),
   } as unknown as MockRolloutsApi;
 }

@@ -11,7 +11,21 @@ import type {
   RolloutStatus,
   RolloutsSummary,
   RolloutTimeseries,
+  ShadowSummary,
+  WhatIfResult,
 } from '@tollgate/plugin-rollouts-common';
+
+/** Body of `POST /v1/policies/whatif`: a candidate policy (object or YAML) and past rollouts to replay. @public */
+export interface WhatIfRequestBody {
+  policy?: unknown;
+  yaml?: string;
+  selection?: {
+    services?: string[];
+    from?: string;
+    to?: string;
+    limit?: number;
+  };
+}
 
 /** Filter of `GET /v1/rollouts`. @public */
 export interface ListRolloutsRequest {
@@ -71,6 +85,10 @@ export interface RolloutsApi {
   getReport(id: string): Promise<string>;
   /** The current (or a finished rollout's last) step interval by interval, as the gate saw it. */
   getTimeseries(id: string): Promise<RolloutTimeseries>;
+  /** The shadow policies' disagreements with the enforced ones (`GET /v1/shadow`). */
+  getShadowSummary(request?: { days?: number }): Promise<ShadowSummary>;
+  /** Replays past rollouts under a candidate policy (`POST /v1/policies/whatif`). */
+  runWhatIf(body: WhatIfRequestBody): Promise<WhatIfResult>;
 }
 
 /** @public */

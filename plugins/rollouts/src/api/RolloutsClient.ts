@@ -9,8 +9,11 @@ import type {
   RolloutDetail,
   RolloutsSummary,
   RolloutTimeseries,
+  ShadowSummary,
+  WhatIfResult,
 } from '@tollgate/plugin-rollouts-common';
 import type {
+  WhatIfRequestBody,
   ListRolloutsRequest,
   RolloutList,
   RolloutActionResult,
@@ -105,6 +108,18 @@ export class RolloutsClient implements RolloutsApi {
     );
     if (!res.ok) throw await ResponseError.fromResponse(res);
     return res.text();
+  }
+
+  getShadowSummary(request: { days?: number } = {}): Promise<ShadowSummary> {
+    return this.request(`/v1/shadow${query({ days: request.days })}`);
+  }
+
+  runWhatIf(body: WhatIfRequestBody): Promise<WhatIfResult> {
+    return this.request('/v1/policies/whatif', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   }
 
   getSummary(request: SummaryRequest = {}): Promise<RolloutsSummary> {

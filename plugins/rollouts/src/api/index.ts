@@ -5,5 +5,6 @@ export type {
   RolloutList,
   SummaryRequest,
   RolloutActionResult,
+  WhatIfRequestBody,
 } from './RolloutsApi';
 export { RolloutsClient } from './RolloutsClient';

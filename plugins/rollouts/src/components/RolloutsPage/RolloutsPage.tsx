@@ -58,6 +58,8 @@ import {
   IncidentsPanel,
 } from './DashboardPanels';
 import { definitions } from './definitions';
+import { ShadowPoliciesPanel } from '../ShadowPolicies';
+import { WhatIfSection } from '../WhatIf';
 
 const DAY_OPTIONS = [7, 30, 90] as const;
 
@@ -598,6 +600,12 @@ export function RolloutsPage() {
             <ServicesTable services={summary.value.services ?? []} />
           </Box>
         )}
+        <Box sx={{ mt: 3 }}>
+          <ShadowPoliciesPanel days={days} />
+        </Box>
+        <Box sx={{ mt: 3 }}>
+          <WhatIfSection />
+        </Box>
         <ActionNotice notice={notice} onClose={() => setNotice(undefined)} />
       </Content>
     </Page>

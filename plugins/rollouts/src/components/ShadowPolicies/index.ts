@@ -1,0 +1,4 @@
+export {
+  ShadowPoliciesPanel,
+  DISAGREEMENT_LABELS,
+} from './ShadowPoliciesPanel';

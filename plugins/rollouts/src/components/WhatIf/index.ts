@@ -1,0 +1,1 @@
+export { WhatIfSection, outcomeText, EXAMPLE_POLICY } from './WhatIfSection';
