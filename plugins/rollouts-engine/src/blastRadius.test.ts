@@ -191,6 +191,7 @@ describe('blast radius: what harm does to the verdict', () => {
 
   it('holds a promotion by default, the consumer named first and the rule blast-radius', () => {
     const d = applyBlastRadius(gateDecision('promote'), harmed('hold'));
+    expect(d.reasons[0]).toContain('with the 5 % step (it depends on it;');
     expect(d.verdict).toBe('hold');
     expect(d.rollout?.rule).toBe('blast-radius');
     expect(d.reasons[0]).toContain(`consumer ${CONSUMER} error-budget burn`);

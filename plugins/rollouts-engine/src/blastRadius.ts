@@ -75,9 +75,9 @@ const eValueText = (logE: number) =>
   logE < 690 ? num(Math.exp(logE)) : `10^${Math.floor(logE / Math.LN10)}`;
 
 function relationText(c: BlastRadiusConsumerInput): string {
-  return c.relation === 'consumesApi'
-    ? `consumes ${c.via ?? 'an API'} it provides`
-    : 'depends on it';
+  if (c.relation === 'consumesApi')
+    return `consumes ${c.via ?? 'an API'} it provides`;
+  return c.via ? `depends on it and consumes ${c.via}` : 'depends on it';
 }
 
 function assessOne(

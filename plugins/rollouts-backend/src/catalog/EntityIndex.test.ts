@@ -110,7 +110,13 @@ describe('EntityIndex.consumersOf', () => {
     expect(
       consumers.map(c => [c.entityRef, c.relation, c.via, !!c.entity]),
     ).toEqual([
-      ['component:default/storefront', 'dependsOn', undefined, true],
+      // it depends on the service and consumes its API: one entry naming both
+      [
+        'component:default/storefront',
+        'dependsOn',
+        'api:default/catalog-api',
+        true,
+      ],
       [
         'component:default/mobile-bff',
         'consumesApi',

@@ -58,7 +58,7 @@ export interface EntityLookup {
 export interface ConsumerRelation {
   entityRef: string;
   relation: 'dependsOn' | 'consumesApi';
-  /** the API it consumes (relation `consumesApi`) */
+  /** the API it consumes (relation `consumesApi`, or a dependent that also consumes one) */
   via?: string;
   /** its index entry when it has Tollgate's annotation (a telemetry target); otherwise it cannot be measured */
   entity?: IndexedEntity;
@@ -87,6 +87,9 @@ function consumersFrom(
   }
   for (const api of relationsOf(entity, 'providesApi')) {
     for (const ref of apiConsumers.get(api) ?? []) {
+      // a dependent that also consumes the API: the API is named on its entry
+      const dependent = out.find(c => c.entityRef === ref && !c.via);
+      if (dependent) dependent.via = api;
       if (seen.has(ref)) continue;
       seen.add(ref);
       out.push({ entityRef: ref, relation: 'consumesApi', via: api });

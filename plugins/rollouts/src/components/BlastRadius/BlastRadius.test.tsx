@@ -18,6 +18,7 @@ const harmed: BlastRadiusEvidence = {
     {
       entityRef: 'component:default/storefront-bff',
       relation: 'dependsOn',
+      via: 'api:default/product-catalog-api',
       status: 'harm',
       reason:
         'consumer component:default/storefront-bff error-budget burn rose from 0.17× to 4.3× with the 1 % step',
@@ -61,7 +62,9 @@ describe('BlastRadius', () => {
       'href',
       '/catalog/default/component/storefront-bff',
     );
-    expect(rows[0]).toHaveTextContent('depends on it');
+    expect(rows[0]).toHaveTextContent(
+      'depends on it, consumes product-catalog-api',
+    );
     expect(rows[0]).toHaveTextContent('0.17×');
     expect(rows[0]).toHaveTextContent('4.3×');
     expect(rows[0]).toHaveTextContent('burn rose with the step');

@@ -42,8 +42,10 @@ const burn = (b: number | null) =>
   b === null || !Number.isFinite(b) ? '–' : `${Number(b.toPrecision(2))}×`;
 
 function relation(c: BlastRadiusConsumerEvidence): string {
-  return c.relation === 'consumesApi'
-    ? `consumes ${c.via ? entityName(c.via) : 'an API'}`
+  if (c.relation === 'consumesApi')
+    return `consumes ${c.via ? entityName(c.via) : 'an API'}`;
+  return c.via
+    ? `depends on it, consumes ${entityName(c.via)}`
     : 'depends on it';
 }
 
