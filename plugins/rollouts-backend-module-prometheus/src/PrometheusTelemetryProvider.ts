@@ -30,8 +30,10 @@ import {
   COUNT_FIELDS,
   MEAN_FIELDS,
   parseSignalKey,
+  LABEL_NAME,
   PROPORTION_FIELDS,
   renderTemplate,
+  usesSegmentBy,
 } from './templates';
 
 type Cohort = 'baseline' | 'canary';
@@ -209,6 +211,8 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
       }
       ticks.push(tick);
     }
+    if (request.segments?.length)
+      await this.#segments(request, resolved, plan, ticks, startSec, step);
 
     const lagSeconds = await this.#lag(
       request,
@@ -348,13 +352,116 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
     return plan;
   }
 
-  #render(template: string, request: TelemetryRequest, cohort: Cohort): string {
+  #render(
+    template: string,
+    request: TelemetryRequest,
+    cohort: Cohort,
+    segmentBy?: string,
+  ): string {
     return renderTemplate(template, {
       target: request.target,
       entityRef: request.entityRef,
       stepSeconds: request.stepSeconds,
       cohort: { label: this.#s.cohort.label, value: this.#s.cohort[cohort] },
+      segmentBy,
     });
+  }
+
+  /**
+   * Segments (`request.segments`): each template that groups by
+   * `{{segmentBy}}` runs once more per dimension with the dimension as the
+   * label, and each value's series become that value's counts, in the same
+   * shape as the whole's. A template without `{{segmentBy}}`, a value with no
+   * series and a dimension that is not a label name stay missing.
+   */
+  async #segments(
+    request: TelemetryRequest,
+    resolved: Resolved,
+    plan: PlannedQuery[],
+    ticks: TelemetryTick[],
+    startSec: number,
+    step: number,
+  ): Promise<void> {
+    const dims = [...new Set(request.segments)].filter(d => LABEL_NAME.test(d));
+    const keys = [...new Set(plan.map(q => q.key))].filter(k =>
+      usesSegmentBy(resolved.templates[k]),
+    );
+    const intervals = ticks.length;
+    type Slot = {
+      scalars: Map<string, Map<number, number>>;
+      buckets: Map<Cohort, BucketData>;
+    };
+    const data = new Map<string, Map<string, Slot>>();
+    const queries = dims.flatMap(dim =>
+      keys.flatMap(key =>
+        COHORTS.map(cohort => ({
+          dim,
+          key,
+          cohort,
+          promql: this.#render(resolved.templates[key], request, cohort, dim),
+        })),
+      ),
+    );
+    await runPool(queries, CONCURRENCY, async q => {
+      const series = await this.#queryRange(
+        request,
+        resolved,
+        q,
+        startSec,
+        intervals,
+        step,
+      );
+      const byValue = new Map<string, MatrixSeries[]>();
+      for (const s of series) {
+        const value = s.metric[q.dim];
+        if (value) byValue.set(value, [...(byValue.get(value) ?? []), s]);
+      }
+      const values = data.get(q.dim) ?? new Map<string, Slot>();
+      data.set(q.dim, values);
+      for (const [value, group] of byValue) {
+        let slot = values.get(value);
+        if (!slot) {
+          slot = { scalars: new Map(), buckets: new Map() };
+          values.set(value, slot);
+        }
+        if (q.key === 'latency') {
+          slot.buckets.set(
+            q.cohort,
+            this.#collectBuckets(request, q, group, startSec, step, intervals),
+          );
+          continue;
+        }
+        if (group.length > 1) {
+          throw new PrometheusQueryError(
+            `prometheus (${this.id}): ${this.#describe(request, resolved, q)} returned ${group.length} series for ${q.dim}="${value}"; ` +
+              `a segment query must return one series per value (sum by ({{segmentBy}})(...)); query: ${q.promql}`,
+          );
+        }
+        slot.scalars.set(
+          `${q.key}|${q.cohort}`,
+          seriesValues(group[0], q.key, startSec, step, intervals),
+        );
+      }
+    });
+    for (const tick of ticks) {
+      for (const cohort of COHORTS) {
+        const whole = tick[cohort];
+        if (!whole) continue;
+        for (const [dim, values] of data) {
+          for (const [value, slot] of values) {
+            const counts = this.#cohortCounts(
+              request,
+              resolved,
+              cohort,
+              tick.tick,
+              slot.scalars,
+              slot.buckets.get(cohort),
+            );
+            if (counts) ((whole.segments ??= {})[dim] ??= {})[value] = counts;
+          }
+        }
+      }
+    }
   }
 
   #describe(
@@ -554,6 +661,25 @@ export class PrometheusTelemetryProvider implements RolloutsTelemetryProvider {
       return Math.max(0, endSec - (startSec + newestTick * step));
     return endSec - startSec;
   }
+}
+
+/** One series' values by tick (NaN, and negative counts, left out: missing). */
+function seriesValues(
+  series: MatrixSeries,
+  key: string,
+  startSec: number,
+  step: number,
+  intervals: number,
+): Map<number, number> {
+  const values = new Map<number, number>();
+  for (const [ts, raw] of series.values) {
+    const tick = tickOf(ts, startSec, step, intervals);
+    const v = parseValue(raw);
+    if (tick === undefined || Number.isNaN(v)) continue;
+    if (isCountKey(key) && v < 0) continue;
+    values.set(tick, v);
+  }
+  return values;
 }
 
 /** Tick number of an evaluation timestamp (the end of its interval), or undefined outside the window. */

@@ -50,6 +50,7 @@ export const PLACEHOLDERS = [
   'entityRef',
   'entityName',
   'step',
+  'segmentBy',
 ] as const;
 
 export type Placeholder = (typeof PLACEHOLDERS)[number];
@@ -114,7 +115,20 @@ export interface TemplateVariables {
   entityRef: string;
   stepSeconds: number;
   cohort: { label: string; value: string };
+  /**
+   * The segment label a segment query groups by (`sum by ({{segmentBy}})`);
+   * empty for the whole, so one template serves both.
+   */
+  segmentBy?: string;
 }
+
+/** Does the template group by `{{segmentBy}}` (so it can break its counts down by segment)? */
+export function usesSegmentBy(template: string | undefined): boolean {
+  return !!template && /\{\{\s*segmentBy\s*\}\}/.test(template);
+}
+
+/** A Prometheus label name (what a segment dimension must be to be a `{{segmentBy}}`). */
+export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 function splitTarget(target: string): { namespace: string; name: string } {
   const i = target.indexOf('/');
@@ -154,6 +168,7 @@ export function renderTemplate(
     entityRef: promqlString(vars.entityRef),
     entityName: promqlString(entityName(vars.entityRef)),
     step: promqlDuration(vars.stepSeconds),
+    segmentBy: vars.segmentBy ?? '',
   };
   return template.replace(PLACEHOLDER, (_, p: Placeholder) => values[p]);
 }
