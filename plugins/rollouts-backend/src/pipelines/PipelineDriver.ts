@@ -9,7 +9,6 @@ import {
 import type { Actuator } from '../actuator/Actuator';
 import type { EntityLookup } from '../catalog/EntityIndex';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
-import type { DecisionInput } from '../decisions/DecisionWriter';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import { errorMessage, type RetryOptions } from '../providers/retry';
 import type { PipelineStore, StoredPipeline } from './PipelineStore';
@@ -23,6 +22,13 @@ import {
   stoppedStages,
   type SameTarget,
 } from './stageStates';
+import {
+  actOnStage,
+  isDefined,
+  pipelineDecision,
+  rollbackReason,
+} from './stageActions';
+import { startStage, type StartContext } from './startStage';
 
 export interface PipelineDriverOptions {
   store: RolloutsStore;
@@ -35,14 +41,6 @@ export interface PipelineDriverOptions {
   now?: () => Date;
   /** A start claimed longer ago than this was interrupted (its replica died): reconciled. Default 60 s. */
   staleClaimMs?: number;
-}
-
-/** Who starts a stage: the pipeline in its turn, or a person early. */
-interface Starter {
-  kind: 'automatic' | 'manual';
-  actor: string;
-  reasons: string[];
-  startedBy: PipelineStage['startedBy'];
 }
 
 /** A first-stage rollout that ended badly this recently still gets its (stopped) pipeline. */
@@ -64,10 +62,12 @@ const LOOKBACK_MS = 7 * 86_400_000;
 export class PipelineDriver {
   readonly #o: PipelineDriverOptions;
   readonly #now: () => Date;
+  readonly #ctx: StartContext;
 
   constructor(options: PipelineDriverOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
+    this.#ctx = { ...options, now: this.#now };
   }
 
   readonly #same: SameTarget = (stage, rollout) =>
@@ -188,9 +188,11 @@ export class PipelineDriver {
     for (let i = p.nextStage; i < stages.length; i++) {
       const r = own[i];
       if (r?.status === 'progressing' && !r.pendingAction)
-        await this.#pause(
+        await actOnStage(
+          this.#ctx,
           r,
-          stages[i].note ?? `waiting for stage ${stages[i - 1].name}`,
+          'pause',
+          `pipeline: ${stages[i].note ?? `waiting for stage ${stages[i - 1].name}`}`,
         );
     }
     let next: StoredPipeline = p;
@@ -205,7 +207,7 @@ export class PipelineDriver {
         { status: 'completed' },
         now,
         [
-          this.#decision(own[stages.length - 1], {
+          pipelineDecision(this.#o.actuator, own[stages.length - 1], {
             reasons: [
               `pipeline: ${p.version} completed every stage (${stages.map(s => s.name).join(' → ')})`,
             ],
@@ -226,7 +228,7 @@ export class PipelineDriver {
       return;
     }
     const soaked = p.soakSeconds ? ` and soaked ${p.soakSeconds} s` : '';
-    await this.#start(next, k, own, {
+    await startStage(this.#ctx, next, k, own, {
       kind: 'automatic',
       actor: 'scheduler',
       reasons: [
@@ -234,144 +236,6 @@ export class PipelineDriver {
       ],
       startedBy: 'pipeline',
     });
-  }
-
-  /**
-   * Starts stage `k` now: in its turn or promoted early by a person.
-   * Returns false when another writer moved the pipeline first.
-   */
-  async #start(
-    p: StoredPipeline,
-    k: number,
-    own: Array<StoredRollout | undefined>,
-    who: Starter,
-  ): Promise<boolean> {
-    const now = this.#now();
-    const stage = p.stages[k];
-    const subject = own[k - 1] ?? (await this.#rolloutOf(p.stages[k - 1]));
-    const started = (s: Partial<PipelineStage>): PipelineStage[] =>
-      p.stages.map((x, i) =>
-        i === k
-          ? {
-              ...x,
-              startedBy: who.startedBy,
-              startedAt: now.toISOString(),
-              note: undefined,
-              ...s,
-            }
-          : x,
-      );
-    const held = own[k];
-    if (held && isActiveStatus(held.status)) {
-      // Its deploy system started it before its turn: let it go on.
-      if (held.status === 'paused') await this.#resume(held, who.reasons[0]);
-      return Boolean(
-        await this.#o.pipelines.update(
-          p,
-          {
-            nextStage: k + 1,
-            soakUntil: undefined,
-            stages: started({
-              state: 'running',
-              rolloutId: held.id,
-              startedBy: 'deploy-system',
-            }),
-          },
-          now,
-          [
-            this.#decision(subject, {
-              ...who,
-              reasons: [
-                ...who.reasons,
-                `it already runs on ${stage.target}; resumed`,
-              ],
-            }),
-          ].filter(isDefined),
-        ),
-      );
-    }
-    let claimed: StoredPipeline | undefined;
-    const result = await this.#o.actuator.startRelease({
-      provider: stage.provider,
-      target: stage.target,
-      version: p.version,
-      previousVersion: p.previousVersion,
-      retry: this.#o.retry,
-      claim: async () => {
-        claimed = (
-          await this.#o.pipelines.update(
-            p,
-            { pendingAction: `start:${k}` },
-            now,
-          )
-        )?.pipeline;
-        return Boolean(claimed);
-      },
-      finish: async ({ after, error }) => {
-        const base = claimed!;
-        const decision = this.#decision(subject, {
-          ...who,
-          reasons: error
-            ? [`pipeline: could not start stage ${stage.name}: ${error}`]
-            : [
-                ...who.reasons,
-                `${stage.provider} started ${p.version} on ${stage.target}`,
-              ],
-          outcome: error ? 'failed' : 'applied',
-        });
-        await this.#o.pipelines.update(
-          base,
-          error
-            ? {
-                pendingAction: null,
-                stages: base.stages.map((x, i) =>
-                  i === k ? { ...x, note: error } : x,
-                ),
-              }
-            : {
-                pendingAction: null,
-                nextStage: k + 1,
-                stages: started({
-                  state:
-                    after && isActiveStatus(after.status)
-                      ? 'running'
-                      : 'starting',
-                }),
-              },
-          this.#now(),
-          // a failure is logged once per message, not every run
-          [decision]
-            .filter(d => d && !(error && stage.note === error))
-            .filter(isDefined),
-        );
-      },
-    });
-    if (result === 'unsupported') {
-      // The deploy system starts releases itself: its turn has come, it is no longer held.
-      return Boolean(
-        await this.#o.pipelines.update(
-          p,
-          {
-            nextStage: k + 1,
-            stages: started({
-              state: 'starting',
-              note: `waiting for ${stage.provider} to start ${p.version} on ${stage.target}`,
-            }),
-          },
-          now,
-          [
-            this.#decision(subject, {
-              ...who,
-              reasons: [
-                ...who.reasons,
-                `${stage.provider} starts releases itself: ${stage.name} is no longer held`,
-              ],
-            }),
-          ].filter(isDefined),
-        ),
-      );
-    }
-    return result === 'applied';
   }
 
   /** A rollback in stage `bad`: the pipeline stops; the later stages say why and never start. */
@@ -382,7 +246,7 @@ export class PipelineDriver {
     own: Array<StoredRollout | undefined>,
     now: Date,
   ) {
-    const why = await this.#rollbackReason(own[bad]);
+    const why = await rollbackReason(this.#o.store, own[bad]);
     const reason = `rolled back in ${stages[bad].name}${why ? ` (${why})` : ''}`;
     const later = stages
       .slice(bad + 1)
@@ -397,7 +261,7 @@ export class PipelineDriver {
       },
       now,
       [
-        this.#decision(own[bad], {
+        pipelineDecision(this.#o.actuator, own[bad], {
           reasons: [
             `pipeline stopped: ${reason}${later.length ? `; ${later.join(', ')} will not run ${p.version}` : ''}`,
           ],
@@ -420,37 +284,7 @@ export class PipelineDriver {
       const r = own[i];
       if (!stillRuns(r) || r.pendingAction) continue;
       const reason = `pipeline stopped: ${p.stoppedReason ?? 'an earlier stage rolled back'}`;
-      await this.#o.actuator.act({
-        rollout: r,
-        action: 'rollback',
-        retry: this.#o.retry,
-        call: provider => provider.rollback(r.target, reason),
-        applied: after => ({
-          patch: {
-            status: 'rolled-back',
-            currentWeight: after?.currentWeight ?? 0,
-            finishedAt: this.#now().toISOString(),
-          },
-          decision: {
-            verdict: 'rollback',
-            kind: 'automatic',
-            actor: 'scheduler',
-            reasons: [reason],
-            outcome: 'applied',
-          },
-          notify: 'rollback',
-        }),
-        failed: message => ({
-          decision: {
-            verdict: 'rollback',
-            kind: 'automatic',
-            actor: 'scheduler',
-            reasons: [reason, message],
-            outcome: 'failed',
-          },
-          notify: 'rollback-failed',
-        }),
-      });
+      await actOnStage(this.#ctx, r, 'rollback', reason);
     }
   }
 
@@ -493,7 +327,7 @@ export class PipelineDriver {
       throw new ConflictError(
         `stage: ${p.stages[k - 1].name} rolled back; the pipeline stops`,
       );
-    const ok = await this.#start(p, k, own, {
+    const ok = await startStage(this.#ctx, p, k, own, {
       kind: 'manual',
       actor: o.actor,
       reasons: [
@@ -549,7 +383,7 @@ export class PipelineDriver {
         : { pendingAction: null },
       now,
       [
-        this.#decision(subject, {
+        pipelineDecision(this.#o.actuator, subject, {
           reasons: [
             `pipeline: an interrupted start of stage ${stage.name} was reconciled: ${stage.provider} ${runs ? 'runs' : 'does not run'} ${p.version} on ${stage.target}`,
           ],
@@ -558,106 +392,9 @@ export class PipelineDriver {
     );
   }
 
-  async #pause(r: StoredRollout, reason: string) {
-    await this.#o.actuator.act({
-      rollout: r,
-      action: 'pause',
-      retry: this.#o.retry,
-      call: async provider =>
-        provider.pause ? provider.pause(r.target) : undefined,
-      applied: () => ({
-        patch: { status: 'paused' },
-        decision: {
-          verdict: 'pause',
-          kind: 'automatic',
-          actor: 'scheduler',
-          reasons: [`pipeline: ${reason}`],
-          outcome: 'applied',
-        },
-      }),
-      failed: message => ({
-        decision: {
-          verdict: 'pause',
-          kind: 'automatic',
-          actor: 'scheduler',
-          reasons: [`pipeline: ${reason}`, message],
-          outcome: 'failed',
-        },
-      }),
-    });
-  }
-
-  async #resume(r: StoredRollout, reason: string) {
-    await this.#o.actuator.act({
-      rollout: r,
-      action: 'resume',
-      retry: this.#o.retry,
-      call: async provider =>
-        provider.resume ? provider.resume(r.target) : undefined,
-      applied: () => ({
-        patch: { status: 'progressing' },
-        decision: {
-          verdict: 'resume',
-          kind: 'automatic',
-          actor: 'scheduler',
-          reasons: [reason],
-          outcome: 'applied',
-        },
-      }),
-      failed: message => ({
-        decision: {
-          verdict: 'resume',
-          kind: 'automatic',
-          actor: 'scheduler',
-          reasons: [reason, message],
-          outcome: 'failed',
-        },
-      }),
-    });
-  }
-
-  /** Why a stage's rollout was rolled back: its applied rollback decision (actor and first reason). */
-  async #rollbackReason(
-    r: StoredRollout | undefined,
-  ): Promise<string | undefined> {
-    if (!r) return undefined;
-    const page = await this.#o.store.listDecisions({
-      rolloutId: r.id,
-      limit: 50,
-      withEvidence: false,
-    });
-    const d = page.items.find(
-      x => x.verdict === 'rollback' && x.outcome === 'applied',
-    );
-    if (d)
-      return `${d.reasons[0] ?? 'no reason given'}${d.actor === 'scheduler' ? '' : `, by ${d.actor}`}`;
-    return r.status === 'rolled-back'
-      ? undefined
-      : `${r.status} at its deploy system`;
-  }
-
   async #rolloutOf(stage: PipelineStage): Promise<StoredRollout | undefined> {
     return stage.rolloutId
       ? this.#o.store.getRollout(stage.rolloutId)
       : undefined;
   }
-
-  /** A pipeline decision, logged on the rollout of the stage it is about. */
-  #decision(
-    subject: StoredRollout | undefined,
-    d: Partial<DecisionInput> & { reasons: string[] },
-  ) {
-    if (!subject) return undefined;
-    return this.#o.actuator.decisions.build(subject, {
-      verdict: 'observe',
-      kind: d.kind ?? 'automatic',
-      actor: d.actor ?? 'scheduler',
-      reasons: d.reasons,
-      outcome: d.outcome ?? 'none',
-    });
-  }
-}
-
-function isDefined<T>(x: T | undefined): x is T {
-  return x !== undefined;
 }
