@@ -224,3 +224,32 @@ describe('segments policy', () => {
     ]);
   });
 });
+
+describe('segments at a step maximum', () => {
+  it('a step maximum does not promote while a segment dimension is missing', () => {
+    const ctx = simCtx(0.01, false);
+    const ticks = simulateSegments(
+      {
+        ticks: 70,
+        traffic: 20000,
+        share: 0.01,
+        errRate: 0.003,
+        slow: 0.002,
+        conv: 0.05,
+      },
+      4,
+    );
+    // region is asked for but never reported
+    for (const t of ticks) {
+      delete t.baseline!.segments!.region;
+      delete t.canary!.segments!.region;
+    }
+    const policy = { segments: { dimensions: ['device', 'region'] } };
+    const rs = createRolloutGate(ctx, policy, [0.01, 0.05]);
+    for (const t of ticks) observeRolloutTick(rs, t);
+    const d = decideRollout(rs);
+    expect(d.rollout!.rule).toBe('step-timeout');
+    expect(d.verdict).toBe('hold');
+    expect(d.reasons[0]).toMatch(/segment telemetry is missing/);
+  });
+});

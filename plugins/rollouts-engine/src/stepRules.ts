@@ -127,6 +127,8 @@ export function timeoutOutcome(
   if (d.checks.freshness.missingFields.length)
     holdWhy.push('telemetry is missing');
   if (d.checks.srm.mismatch) holdWhy.push('sample ratio mismatch');
+  if (d.checks.segments?.missingDimensions.length)
+    holdWhy.push('segment telemetry is missing');
   if (extra.serviceAlert)
     holdWhy.push('the service is burning its error budget');
   if (extra.brakes.length)
