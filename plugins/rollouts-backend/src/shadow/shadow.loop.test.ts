@@ -44,7 +44,7 @@ const SERVICES = DEMO_SERVICES.filter(
     s.target === 'checkout/cart-service',
 ).map(s => ({ ...s, rps: s.rps * 4 }));
 
-async function world(withShadow: boolean) {
+async function world(withShadow: boolean, restartAt?: number) {
   const { knex, store } = await sqliteStore();
   const config = new ConfigReader({
     rollouts: {
@@ -81,33 +81,37 @@ async function world(withShadow: boolean) {
   });
   const shadowStore = new ShadowStore(knex);
   const kept = new KeptTelemetryStore(knex);
-  const loop = new GateLoop({
-    store,
-    providers,
-    entities: entityIndexFor(SERVICES),
-    policies,
-    events: new RolloutEvents({ logger: mockServices.logger.mock() }),
-    logger: mockServices.logger.mock(),
-    telemetryStepSeconds: 10,
-    retry,
-    evaluator,
-    now: () => new Date(clock.t),
-    ...(withShadow
-      ? {
-          shadows: new ShadowRunner({
-            evaluator,
-            config: readShadowConfig(config, policies),
-            shadows: shadowStore,
-            store,
-          }),
-          keeper: new TelemetryKeeper({
-            store: kept,
-            now: () => new Date(clock.t),
-          }),
-        }
-      : {}),
-  });
+  // a new process: nothing in memory, everything read back from the database
+  const newLoop = () =>
+    new GateLoop({
+      store,
+      providers,
+      entities: entityIndexFor(SERVICES),
+      policies,
+      events: new RolloutEvents({ logger: mockServices.logger.mock() }),
+      logger: mockServices.logger.mock(),
+      telemetryStepSeconds: 10,
+      retry,
+      evaluator,
+      now: () => new Date(clock.t),
+      ...(withShadow
+        ? {
+            shadows: new ShadowRunner({
+              evaluator,
+              config: readShadowConfig(config, policies),
+              shadows: shadowStore,
+              store,
+            }),
+            keeper: new TelemetryKeeper({
+              store: kept,
+              now: () => new Date(clock.t),
+            }),
+          }
+        : {}),
+    });
+  let loop = newLoop();
   for (let i = 0; i < 300; i++) {
+    if (i === restartAt) loop = newLoop();
     clock.t += 10_000;
     await loop.run();
   }
@@ -218,5 +222,20 @@ describe('shadow policies in the gate loop', () => {
     expect(size.bytes / size.ticks).toBeLessThan(400);
     await plain.knex.destroy();
     await shadowed.knex.destroy();
+  }, 120_000);
+
+  it('carries the shadow across a restart: the same would-have entries as without one', async () => {
+    const once = await world(true);
+    const restarted = await world(true, 150);
+    const entries = async (s: typeof once.store) =>
+      (await s.listDecisions({ shadow: 'only', limit: 1000 })).items.map(
+        d =>
+          `${d.entityRef} ${d.stepIndex} ${d.createdAt} ${d.reasons.join(' | ')}`,
+      );
+    const expected = await entries(once.store);
+    expect(expected.length).toBeGreaterThan(0);
+    expect(await entries(restarted.store)).toEqual(expected);
+    await once.knex.destroy();
+    await restarted.knex.destroy();
   }, 120_000);
 });

@@ -14,6 +14,9 @@ export interface ShadowConfig {
   retentionDays: number;
 }
 
+/** `[kind:][namespace/]name`, as the API's schemas accept them. */
+const ENTITY_REF = /^([a-z0-9_-]+:)?([a-z0-9_.-]+\/)?[a-z0-9_.-]+$/i;
+
 function fail(path: string, message: string): never {
   throw new InputError(`${path}: ${message}`);
 }
@@ -66,7 +69,8 @@ export function readShadowConfig(
       services = new Set(
         entry.services.map((s, j) => {
           try {
-            if (typeof s !== 'string') throw new Error('not a string');
+            if (typeof s !== 'string' || !ENTITY_REF.test(s))
+              throw new Error('not an entity ref');
             return stringifyEntityRef(
               parseEntityRef(s, { defaultKind: 'component' }),
             );

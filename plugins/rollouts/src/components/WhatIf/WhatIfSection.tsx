@@ -21,6 +21,7 @@ import type {
   WhatIfTotals,
 } from '@tollgate/plugin-rollouts-common';
 import { rolloutsApiRef } from '../../api';
+import { serverMessage } from '../../utils/errors';
 import {
   entityName,
   entityRolloutsPath,
@@ -187,7 +188,7 @@ export function WhatIfSection() {
       );
     } catch (e) {
       setResult(undefined);
-      setError((e as Error).message);
+      setError(serverMessage(e));
     } finally {
       setRunning(false);
     }
