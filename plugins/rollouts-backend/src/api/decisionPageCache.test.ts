@@ -56,48 +56,51 @@ describe('DecisionPageCache', () => {
   });
   afterEach(() => knex.destroy());
 
-  const page = (cache: DecisionPageCache, before?: number, s = store) =>
-    cache
-      .text(`${before}`, before !== undefined, () =>
-        s.listDecisions({
-          rolloutId: rollout.id,
-          limit: 10,
-          before,
-          withEvidence: false,
-        }),
-      )
-      .then(t => JSON.parse(t) as { items: Array<{ seq: number }> });
+  const allow = async () => {};
+  const page = async (
+    cache: DecisionPageCache,
+    before?: number,
+  ): Promise<{ items: Array<{ seq: number }> }> =>
+    JSON.parse((await cache.page(rollout.id, { limit: 10, before }, allow))!);
 
-  it("shows this store's append on the next read of the newest page", async () => {
-    const cache = new DecisionPageCache(store, { newestPageTtlMs: 60_000 });
-    const first = await page(cache);
-    await store.appendDecision(decision(rollout, 30));
-    const second = await page(cache);
-    expect(second.items[0].seq).toBe(first.items[0].seq + 1);
-  });
-
-  it("shows another replica's append on the newest page within its time to live, never later", async () => {
-    const cache = new DecisionPageCache(store, { newestPageTtlMs: 100 });
+  it("shows an append on the next read of the newest page, whichever replica's store appended", async () => {
+    const cache = new DecisionPageCache(store);
     const other = DatabaseRolloutsStore.fromKnex(knex);
     const first = await page(cache);
-    await other.appendDecision(decision(rollout, 30));
-    await new Promise(r => setTimeout(r, 150));
+    await store.appendDecision(decision(rollout, 30));
     expect((await page(cache)).items[0].seq).toBe(first.items[0].seq + 1);
+    await other.appendDecision(decision(rollout, 31));
+    expect((await page(cache)).items[0].seq).toBe(first.items[0].seq + 2);
   });
 
-  it('reads a page below a cursor once for any number of readers, and keeps it across appends', async () => {
+  it('reads the newest page once while nothing is appended, and a page below a cursor once for good', async () => {
     const cache = new DecisionPageCache(store);
-    const newest = await page(cache);
-    const cursor = newest.items[9].seq;
     const spy = vi.spyOn(store, 'listDecisions');
-    const pages = await Promise.all(
+    const newest = await Promise.all(
+      Array.from({ length: 20 }, () => page(cache)),
+    );
+    expect(spy).toHaveBeenCalledTimes(1);
+    const cursor = newest[0].items[9].seq;
+    const below = await Promise.all(
       Array.from({ length: 20 }, () => page(cache, cursor)),
     );
     await store.appendDecision(decision(rollout, 30));
-    pages.push(await page(cache, cursor));
-    expect(spy).toHaveBeenCalledTimes(1);
-    expect(new Set(pages.map(p => JSON.stringify(p))).size).toBe(1);
-    expect(pages[0].items[0].seq).toBe(cursor - 1);
+    below.push(await page(cache, cursor));
+    expect(spy).toHaveBeenCalledTimes(2);
+    expect(new Set(below.map(p => JSON.stringify(p))).size).toBe(1);
+    expect(below[0].items[0].seq).toBe(cursor - 1);
+  });
+
+  it("asks the permission check with the rollout's entity before serving, even a kept page, and undefined for an unknown rollout", async () => {
+    const cache = new DecisionPageCache(store);
+    await page(cache);
+    const deny = vi.fn(async (entityRef: string) => {
+      throw new Error(`not allowed on ${entityRef}`);
+    });
+    await expect(cache.page(rollout.id, { limit: 10 }, deny)).rejects.toThrow(
+      'not allowed on component:default/checkout-api',
+    );
+    expect(await cache.page(randomUUID(), {}, allow)).toBeUndefined();
   });
 
   it('evicts the least recently used pages beyond its byte budget, and keeps no failed read', async () => {
@@ -109,19 +112,10 @@ describe('DecisionPageCache', () => {
 
     const roomy = new DecisionPageCache(store);
     await expect(
-      roomy.text('x', true, () => Promise.reject(new Error('db down'))),
+      roomy.text('x', () => Promise.reject(new Error('db down'))),
     ).rejects.toThrow('db down');
-    await expect(roomy.text('x', true, async () => ({ ok: 1 }))).resolves.toBe(
+    await expect(roomy.text('x', async () => ({ ok: 1 }))).resolves.toBe(
       '{"ok":1}',
     );
-  });
-
-  it("finds a rollout's entity for the permission check once, and undefined for an unknown id", async () => {
-    const cache = new DecisionPageCache(store);
-    const spy = vi.spyOn(store, 'getRollout');
-    expect(await cache.entityRefOf(rollout.id)).toBe(rollout.entityRef);
-    expect(await cache.entityRefOf(rollout.id)).toBe(rollout.entityRef);
-    expect(spy).toHaveBeenCalledTimes(1);
-    expect(await cache.entityRefOf(randomUUID())).toBeUndefined();
   });
 });

@@ -279,21 +279,11 @@ export async function createRouter(
     });
     const id = rolloutIdParam(req);
     const query = parse(listDecisionsQuerySchema, req.query, 'query');
-    const entityRef = await decisionPages.entityRefOf(id);
-    if (!entityRef) throw new NotFoundError(`id: no rollout with id ${id}`);
-    await requirePermission(credentials, rolloutReadPermission, entityRef);
-    const text = await decisionPages.text(
-      JSON.stringify([id, query.limit, query.before]),
-      // below a cursor the append-only log never changes
-      query.before !== undefined,
-      () =>
-        store.listDecisions({
-          rolloutId: id,
-          limit: query.limit,
-          before: query.before,
-          withEvidence: false,
-        }),
+    const text = await decisionPages.page(id, query, entityRef =>
+      requirePermission(credentials, rolloutReadPermission, entityRef),
     );
+    if (text === undefined)
+      throw new NotFoundError(`id: no rollout with id ${id}`);
     res.type('application/json').send(text);
   });
 

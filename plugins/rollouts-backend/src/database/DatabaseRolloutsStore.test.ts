@@ -460,6 +460,25 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     expect(await store.countRollouts({ entityRefs: [] })).toBe(0);
   });
 
+  it("reads a rollout's decision head: its entity and newest seq in one read", async () => {
+    const { rollout } = await store.upsertDiscovered(rolloutInput());
+    expect(await store.getDecisionHead(rollout.id)).toEqual({
+      entityRef: rollout.entityRef,
+      lastSeq: 0,
+    });
+    const [, second] = await store.appendDecisions([
+      decisionFor(rollout, 0),
+      decisionFor(rollout, 1),
+    ]);
+    const { rollout: other } = await store.upsertDiscovered(rolloutInput());
+    await store.appendDecision(decisionFor(other, 2));
+    expect(await store.getDecisionHead(rollout.id)).toEqual({
+      entityRef: rollout.entityRef,
+      lastSeq: second.seq,
+    });
+    expect(await store.getDecisionHead(randomUUID())).toBeUndefined();
+  });
+
   it('lists rollouts without their evidence unless asked, and the figures without it', async () => {
     const now = Date.parse('2026-11-21T12:00:00.000Z');
     const at = (h: number) => new Date(now - h * 3_600_000).toISOString();

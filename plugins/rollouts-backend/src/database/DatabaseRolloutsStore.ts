@@ -529,6 +529,24 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     };
   }
 
+  async getDecisionHead(rolloutId: string) {
+    const row = await this.#db('rollouts')
+      .select(
+        'entity_ref',
+        this.#db('decisions')
+          .max('seq')
+          .where('rollout_id', rolloutId)
+          .as('last_seq'),
+      )
+      .where('id', rolloutId)
+      .first();
+    if (!row) return undefined;
+    return {
+      entityRef: row.entity_ref as string,
+      lastSeq: Number(row.last_seq ?? 0),
+    };
+  }
+
   async getDecisionEvidence(
     rolloutId: string,
     seq: number,

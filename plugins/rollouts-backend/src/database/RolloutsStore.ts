@@ -49,12 +49,12 @@ export interface RolloutFilter {
   status?: RolloutStatus[];
   finishedSince?: string;
   limit?: number;
-  /**
-   * Also load each rollout's evidence snapshot (several KiB each). Lists
   /** Rows to skip first (a page after the first), in the list's order (newest start first). */
   offset?: number;
   /** Only rollouts whose entity ref or version contains this text (case-insensitive). */
   search?: string;
+  /**
+   * Also load each rollout's evidence snapshot (several KiB each). Lists
    * leave it out unless asked; `getRollout` always has it.
    */
   withEvidence?: boolean;
@@ -131,12 +131,12 @@ export interface RolloutsStore {
   ): Promise<{ rollout: StoredRollout; created: boolean }>;
   getRollout(id: string): Promise<StoredRollout | undefined>;
   listRollouts(filter?: RolloutFilter): Promise<StoredRollout[]>;
-  /**
-   * Applies the patch only when the row still has `expectedVersion`;
   /** How many rollouts the filter matches (its limit and offset ignored). */
   countRollouts(filter?: RolloutFilter): Promise<number>;
   /** The distinct entity refs of the rollouts the filter matches (its limit and offset ignored). */
   listRolloutEntityRefs(filter?: RolloutFilter): Promise<string[]>;
+  /**
+   * Applies the patch only when the row still has `expectedVersion`;
    * returns the new row, or undefined when another writer got there first.
    */
   updateRollout(
@@ -195,6 +195,14 @@ export interface RolloutsStore {
   listDecisions(
     options: DecisionQuery & { withEvidence: false },
   ): Promise<DecisionPage<DecisionListEntry>>;
+  /**
+   * The rollout's entity and the seq of its newest decision (0 without
+   * any), in one indexed read: what a decision page's permission check and
+   * its cache key need. Undefined when there is no such rollout.
+   */
+  getDecisionHead(
+    rolloutId: string,
+  ): Promise<{ entityRef: string; lastSeq: number } | undefined>;
   /** One decision's evidence snapshot, when the rollout has a decision at `seq`. */
   getDecisionEvidence(
     rolloutId: string,
