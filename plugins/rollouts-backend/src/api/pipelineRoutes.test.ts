@@ -1,5 +1,4 @@
 import { mockCredentials, mockServices } from '@backstage/backend-test-utils';
-import { MiddlewareFactory } from '@backstage/backend-defaults/rootHttpRouter';
 import { rolloutsPermissionsMock } from '@tollgate/plugin-rollouts-node/testUtils';
 import express from 'express';
 import Router from 'express-promise-router';
@@ -14,6 +13,13 @@ import {
   stageServices,
 } from '../pipelines/__testUtils__/pipelineLoop';
 import { pipelineRoutes } from './pipelineRoutes';
+
+const STATUS: Record<string, number> = {
+  InputError: 400,
+  NotAllowedError: 403,
+  NotFoundError: 404,
+  ConflictError: 409,
+};
 
 const OWNER = 'user:default/priya';
 const VIEWER = 'user:default/viewer';
@@ -47,11 +53,18 @@ async function setup() {
     auditor: mockServices.auditor.mock(),
   });
   const app = express().use(router);
+  // the backend's error middleware, as far as these routes need it
   app.use(
-    MiddlewareFactory.create({
-      config: mockServices.rootConfig(),
-      logger: mockServices.logger.mock(),
-    }).error(),
+    (
+      err: Error,
+      _req: express.Request,
+      res: express.Response,
+      _next: express.NextFunction,
+    ) => {
+      res
+        .status(STATUS[err.name] ?? 500)
+        .json({ error: { name: err.name, message: err.message } });
+    },
   );
   return { app, sim, store };
 }

@@ -13,6 +13,8 @@ import type {
   RolloutTimeseries,
   ShadowSummary,
   WhatIfResult,
+  PipelineList,
+  RolloutPipeline,
 } from '@tollgate/plugin-rollouts-common';
 
 /** Body of `POST /v1/policies/whatif`: a candidate policy (object or YAML) and past rollouts to replay. @public */
@@ -89,6 +91,13 @@ export interface RolloutsApi {
   getShadowSummary(request?: { days?: number }): Promise<ShadowSummary>;
   /** Replays past rollouts under a candidate policy (`POST /v1/policies/whatif`). */
   runWhatIf(body: WhatIfRequestBody): Promise<WhatIfResult>;
+  /** The service's stages and its releases' pipelines, newest first (`GET /v1/pipelines`). */
+  listPipelines(entityRef: string): Promise<PipelineList>;
+  /** Starts a pipeline's next stage early (`POST /v1/pipelines/:id/promote`); `started` false when it had started already. */
+  promoteStage(
+    pipelineId: string,
+    body: { stage: string; reason: string },
+  ): Promise<{ pipeline: RolloutPipeline; started: boolean }>;
 }
 
 /** @public */

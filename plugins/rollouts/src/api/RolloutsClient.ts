@@ -11,6 +11,8 @@ import type {
   RolloutTimeseries,
   ShadowSummary,
   WhatIfResult,
+  PipelineList,
+  RolloutPipeline,
 } from '@tollgate/plugin-rollouts-common';
 import type {
   WhatIfRequestBody,
@@ -120,6 +122,24 @@ export class RolloutsClient implements RolloutsApi {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
     });
+  }
+
+  listPipelines(entityRef: string): Promise<PipelineList> {
+    return this.request(`/v1/pipelines${query({ entityRef })}`);
+  }
+
+  promoteStage(
+    pipelineId: string,
+    body: { stage: string; reason: string },
+  ): Promise<{ pipeline: RolloutPipeline; started: boolean }> {
+    return this.request(
+      `/v1/pipelines/${encodeURIComponent(pipelineId)}/promote`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      },
+    );
   }
 
   getSummary(request: SummaryRequest = {}): Promise<RolloutsSummary> {

@@ -19,6 +19,7 @@ import { useEntity } from '@backstage/plugin-catalog-react';
 import {
   ROLLOUTS_ANNOTATION,
   RUNBOOK_ANNOTATION,
+  STAGES_ANNOTATION,
   hasRolloutsAnnotation,
   isActiveStatus,
   type Rollout,
@@ -32,6 +33,7 @@ import { BurnChart } from '../BurnChart';
 import { DecisionTimeline } from '../DecisionTimeline';
 import { KpiDeltas } from '../KpiDeltas';
 import { MetricsOverTime } from '../MetricsOverTime';
+import { PipelineCard } from '../PipelineView';
 import type { ActionOutcome } from '../RolloutActions';
 import { ReportDownload } from '../ReportDownload';
 import { RolloutHistory } from '../RolloutHistory';
@@ -186,12 +188,18 @@ export function EntityRolloutsContent() {
     <RolloutsTab
       entityRef={stringifyEntityRef(entity)}
       runbook={entity.metadata.annotations?.[RUNBOOK_ANNOTATION]}
+      stages={Boolean(entity.metadata.annotations?.[STAGES_ANNOTATION])}
     />
   );
 }
 
-function RolloutsTab(props: { entityRef: string; runbook?: string }) {
-  const { entityRef, runbook } = props;
+function RolloutsTab(props: {
+  entityRef: string;
+  runbook?: string;
+  /** The service declares stages (`tollgate.dev/stages`): its pipeline is shown first. */
+  stages?: boolean;
+}) {
+  const { entityRef, runbook, stages } = props;
   const api = useApi(rolloutsApiRef);
   const active = useLiveData(
     () => api.listRollouts({ entityRef, status: 'active', limit: 20 }),
@@ -234,6 +242,11 @@ function RolloutsTab(props: { entityRef: string; runbook?: string }) {
 
   return (
     <>
+      {stages && (
+        <div style={{ marginBottom: 24 }}>
+          <PipelineCard entityRef={entityRef} />
+        </div>
+      )}
       {activeItems.length > 1 && (
         <Stack
           direction="row"

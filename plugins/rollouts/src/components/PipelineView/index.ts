@@ -1,0 +1,2 @@
+export { PipelineView, countdown } from './PipelineView';
+export { PipelineCard } from './PipelineCard';
