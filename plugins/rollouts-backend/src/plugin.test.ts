@@ -196,6 +196,53 @@ describe('rollouts backend over HTTP', () => {
     );
   });
 
+  it('answers a decision page or summary the client already has with 304, and the new page after an append', async () => {
+    const { server } = await startBackend();
+    const { body: registered } = await request(server)
+      .post('/api/rollouts/v1/rollouts')
+      .set('Authorization', mockCredentials.service.header())
+      .send({
+        entityRef: 'component:default/checkout',
+        provider: 'fake',
+        target: 'shop/checkout',
+        version: '2.1.0',
+      })
+      .expect(201);
+    const auth = mockCredentials.user.header(OWNER);
+    const path = `/api/rollouts/v1/rollouts/${registered.id}/decisions`;
+    const first = await request(server)
+      .get(path)
+      .set('Authorization', auth)
+      .expect(200);
+    expect(first.body.items.map((d: any) => d.verdict)).toEqual(['register']);
+    await request(server)
+      .get(path)
+      .set('Authorization', auth)
+      .set('If-None-Match', first.headers.etag)
+      .expect(304);
+    await request(server)
+      .post(`/api/rollouts/v1/rollouts/${registered.id}/actions/pause`)
+      .set('Authorization', auth)
+      .send({ reason: 'looking at it', idempotencyKey: 'pause-0001' });
+    const after = await request(server)
+      .get(path)
+      .set('Authorization', auth)
+      .set('If-None-Match', first.headers.etag)
+      .expect(200);
+    expect(after.body.items.length).toBeGreaterThan(1);
+    expect(after.headers.etag).not.toBe(first.headers.etag);
+
+    const summary = await request(server)
+      .get('/api/rollouts/v1/summary?days=30')
+      .set('Authorization', auth)
+      .expect(200);
+    await request(server)
+      .get('/api/rollouts/v1/summary?days=30')
+      .set('Authorization', auth)
+      .set('If-None-Match', summary.headers.etag)
+      .expect(304);
+  });
+
   it("answers an unexpected failure with a 500 naming a log reference, never the database's words", async () => {
     const knex = knexFactory({
       client: 'better-sqlite3',

@@ -61,7 +61,13 @@ describe('DecisionPageCache', () => {
     cache: DecisionPageCache,
     before?: number,
   ): Promise<{ items: Array<{ seq: number }> }> =>
-    JSON.parse((await cache.page(rollout.id, { limit: 10, before }, allow))!);
+    JSON.parse(
+      (await cache.page(
+        rollout.id,
+        { limit: 10, before },
+        allow,
+      ))!.body.toString(),
+    );
 
   it("shows an append on the next read of the newest page, whichever replica's store appended", async () => {
     const cache = new DecisionPageCache(store);
@@ -112,10 +118,10 @@ describe('DecisionPageCache', () => {
 
     const roomy = new DecisionPageCache(store);
     await expect(
-      roomy.text('x', () => Promise.reject(new Error('db down'))),
+      roomy.answer('x', () => Promise.reject(new Error('db down'))),
     ).rejects.toThrow('db down');
-    await expect(roomy.text('x', async () => ({ ok: 1 }))).resolves.toBe(
-      '{"ok":1}',
-    );
+    const kept = await roomy.answer('x', async () => ({ ok: 1 }));
+    expect(kept.body.toString()).toBe('{"ok":1}');
+    expect(kept.etag).toMatch(/^W\/"8-[A-Za-z0-9+/]{27}"$/);
   });
 });

@@ -1,12 +1,13 @@
 import type { RolloutsStore } from '../database/RolloutsStore';
+import { cachedJson, type CachedJson } from './cachedJson';
 
 interface Page {
-  text: Promise<string>;
+  answer: Promise<CachedJson>;
   bytes: number;
 }
 
 /**
- * The JSON text of rollouts' decision pages, shared by every reader. The
+ * Rollouts' decision pages as JSON bytes with their ETag, shared by every reader. The
  * log is append-only, so a page is fixed by the rollout, its size, its
  * cursor and — for the newest page, which has no cursor — the seq of the
  * rollout's newest decision when it was read: each request reads that seq
@@ -35,7 +36,7 @@ export class DecisionPageCache {
     rolloutId: string,
     query: { limit?: number; before?: number },
     authorize: (entityRef: string) => Promise<void>,
-  ): Promise<string | undefined> {
+  ): Promise<CachedJson | undefined> {
     const head = await this.store.getDecisionHead(rolloutId);
     if (!head) return undefined;
     await authorize(head.entityRef);
@@ -46,7 +47,7 @@ export class DecisionPageCache {
       // the newest page changes with each append; a page below a cursor never does
       query.before === undefined ? head.lastSeq : null,
     ]);
-    return this.text(key, () =>
+    return this.answer(key, () =>
       this.store.listDecisions({
         rolloutId,
         limit: query.limit,
@@ -56,28 +57,25 @@ export class DecisionPageCache {
     );
   }
 
-  /** The JSON text kept under `key`, or `load`'s answer, kept. */
-  async text(key: string, load: () => Promise<unknown>): Promise<string> {
+  /** The answer kept under `key`, or `load`'s, kept. */
+  async answer(key: string, load: () => Promise<unknown>): Promise<CachedJson> {
     const hit = this.#pages.get(key);
     if (hit) {
       // most recently used last: eviction takes the oldest first
       this.#pages.delete(key);
       this.#pages.set(key, hit);
-      return hit.text;
+      return hit.answer;
     }
-    const page: Page = {
-      text: load().then(body => JSON.stringify(body)),
-      bytes: 0,
-    };
+    const page: Page = { answer: load().then(cachedJson), bytes: 0 };
     this.#pages.set(key, page);
     try {
-      const text = await page.text;
+      const answer = await page.answer;
       if (this.#pages.get(key) === page) {
-        page.bytes = text.length;
-        this.#bytes += text.length;
+        page.bytes = answer.body.length;
+        this.#bytes += page.bytes;
         this.#evict();
       }
-      return text;
+      return answer;
     } catch (e) {
       if (this.#pages.get(key) === page) this.#pages.delete(key);
       throw e;

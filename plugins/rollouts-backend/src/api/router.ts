@@ -46,6 +46,7 @@ import { allDecisionsOf } from '../report/rolloutReport';
 import { computeSummary } from '../summary/summary';
 import { listRolloutsPage } from './rolloutList';
 import { DecisionPageCache } from './decisionPageCache';
+import { cachedJson, sendCachedJson, type CachedJson } from './cachedJson';
 import {
   errorAnswers,
   parse,
@@ -279,12 +280,11 @@ export async function createRouter(
     });
     const id = rolloutIdParam(req);
     const query = parse(listDecisionsQuerySchema, req.query, 'query');
-    const text = await decisionPages.page(id, query, entityRef =>
+    const page = await decisionPages.page(id, query, entityRef =>
       requirePermission(credentials, rolloutReadPermission, entityRef),
     );
-    if (text === undefined)
-      throw new NotFoundError(`id: no rollout with id ${id}`);
-    res.type('application/json').send(text);
+    if (!page) throw new NotFoundError(`id: no rollout with id ${id}`);
+    sendCachedJson(res, page);
   });
 
   router.post('/v1/rollouts/:id/actions/:action', async (req, res) => {
@@ -374,7 +374,7 @@ export async function createRouter(
     });
   shadowRoutes(router, options);
 
-  const summaryJson = new WeakMap<object, string>();
+  const summaryJson = new WeakMap<object, CachedJson>();
   router.get('/v1/summary', async (req, res) => {
     const credentials = await httpAuth.credentials(req, {
       allow: ['user', 'service'],
@@ -387,19 +387,19 @@ export async function createRouter(
     const allowed = await allowedEntityRefs(credentials, refs);
     refs = refs.filter(r => allowed.has(r));
     // computeSummary hands back the same object while its cache holds, so
-    // its JSON text is kept with it: a dashboard full of managers costs one
+    // its JSON bytes and ETag are kept with it: a dashboard full of managers costs one
     // serialisation per change, not one per request.
     const summary = await computeSummary(store, {
       days: query.days ?? 30,
       entityRefs: refs,
       sloWindowDays: options.sloWindowDays,
     });
-    let text = summaryJson.get(summary);
-    if (text === undefined) {
-      text = JSON.stringify(summary);
-      summaryJson.set(summary, text);
+    let answer = summaryJson.get(summary);
+    if (answer === undefined) {
+      answer = cachedJson(summary);
+      summaryJson.set(summary, answer);
     }
-    res.type('application/json').send(text);
+    sendCachedJson(res, answer);
   });
 
   errorAnswers(router, options.logger);
