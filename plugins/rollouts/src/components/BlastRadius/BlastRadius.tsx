@@ -49,6 +49,8 @@ function relation(c: BlastRadiusConsumerEvidence): string {
     : 'depends on it';
 }
 
+const NOWRAP = { whiteSpace: 'nowrap' } as const;
+
 const pct = (share: number) => `${Number((share * 100).toPrecision(3))} %`;
 
 function headline(ev: BlastRadiusEvidence): {
@@ -115,10 +117,16 @@ export function BlastRadius(props: { evidence: unknown }) {
         <TableHead>
           <TableRow>
             <TableCell>Consumer</TableCell>
-            <TableCell sx={{ whiteSpace: 'nowrap' }}>Relation</TableCell>
-            <TableCell align="right">Burn before the step</TableCell>
-            <TableCell align="right">Burn in the step</TableCell>
-            <TableCell align="right">Harm above</TableCell>
+            <TableCell sx={{ minWidth: 160 }}>Relation</TableCell>
+            <TableCell align="right" sx={NOWRAP}>
+              Burn before
+            </TableCell>
+            <TableCell align="right" sx={NOWRAP}>
+              Burn in step
+            </TableCell>
+            <TableCell align="right" sx={NOWRAP}>
+              Harm above
+            </TableCell>
             <TableCell>Verdict</TableCell>
           </TableRow>
         </TableHead>
@@ -127,7 +135,7 @@ export function BlastRadius(props: { evidence: unknown }) {
             const s = STATUS[c.status] ?? STATUS['not-measured'];
             return (
               <TableRow key={c.entityRef} data-testid="blast-radius-consumer">
-                <TableCell sx={{ whiteSpace: 'nowrap' }}>
+                <TableCell sx={NOWRAP}>
                   <Link
                     to={entityRolloutsPath(c.entityRef).replace(
                       /\/rollouts$/,
@@ -137,12 +145,16 @@ export function BlastRadius(props: { evidence: unknown }) {
                     {c.entityRef}
                   </Link>
                 </TableCell>
-                <TableCell sx={{ whiteSpace: 'nowrap' }}>
-                  {relation(c)}
+                <TableCell>{relation(c)}</TableCell>
+                <TableCell align="right" sx={NOWRAP}>
+                  {burn(c.burnBefore)}
                 </TableCell>
-                <TableCell align="right">{burn(c.burnBefore)}</TableCell>
-                <TableCell align="right">{burn(c.burnDuring)}</TableCell>
-                <TableCell align="right">{burn(c.limitBurn)}</TableCell>
+                <TableCell align="right" sx={NOWRAP}>
+                  {burn(c.burnDuring)}
+                </TableCell>
+                <TableCell align="right" sx={NOWRAP}>
+                  {burn(c.limitBurn)}
+                </TableCell>
                 <TableCell>
                   <Chip size="small" color={s.color} label={s.label} />
                   <Typography
