@@ -183,6 +183,27 @@ const ENDPOINTS: Endpoint[] = [
     }),
   },
   {
+    route: 'GET /v1/shadow',
+    label: 'GET /v1/shadow',
+    build: auth => ({
+      method: 'GET',
+      path: '/v1/shadow?days=7',
+      headers: auth,
+    }),
+  },
+  {
+    route: 'POST /v1/policies/whatif',
+    label: 'POST /v1/policies/whatif',
+    build: auth => ({
+      method: 'POST',
+      path: '/v1/policies/whatif',
+      ...json(auth, {
+        yaml: 'slo:\n  availability: 0.99\n',
+        selection: { limit: 5 },
+      }),
+    }),
+  },
+  {
     route: 'POST /v1/judge',
     label: 'POST /v1/judge',
     build: (auth, ctx) => ({
@@ -658,6 +679,22 @@ describe('access to every route', () => {
     });
     expect(blockedSummary.status).toBe(200);
     expect(JSON.stringify(blockedSummary.json)).not.toContain(
+      'component:default/checkout',
+    );
+    // what-if replays only what the caller may read: checkout's rollout is not listed for blocked
+    const replay = (who: Principal) =>
+      b.send(
+        ENDPOINTS.find(e => e.route === 'POST /v1/policies/whatif')!.build(
+          PRINCIPALS[who].auth,
+          ctx,
+        ),
+      );
+    const blockedReplay = await replay('blocked');
+    expect(blockedReplay.status).toBe(200);
+    expect(JSON.stringify(blockedReplay.json)).not.toContain(
+      'component:default/checkout',
+    );
+    expect(JSON.stringify((await replay('owner')).json)).toContain(
       'component:default/checkout',
     );
     console.log(

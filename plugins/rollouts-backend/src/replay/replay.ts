@@ -83,8 +83,7 @@ export function actualOutcome(
 
 /** Why the kept telemetry cannot be replayed (undefined: it can). */
 function gapOf(kept: KeptStep[]): string | undefined {
-  if (!kept.length)
-    return 'no kept telemetry (kept since shadow/what-if support, for rollouts.telemetry.retentionDays)';
+  if (!kept.length) return 'no kept telemetry';
   for (let i = 0; i < kept.length; i++)
     if (kept[i].stepIndex !== i) return `step ${i + 1} has no kept telemetry`;
   return undefined;

@@ -146,7 +146,9 @@ function Results(props: { result: WhatIfResult }) {
           padding: 'dense',
         }}
         columns={columns}
-        data={result.rollouts}
+        data={[...result.rollouts].sort(
+          (a, b) => Number(b.replayable) - Number(a.replayable),
+        )}
       />
     </Box>
   );
