@@ -68,6 +68,10 @@ export function shareText(share: number): string {
   return `${Number((share * 100).toPrecision(3))} %`;
 }
 
+/** `the 5 % step`; `the step` when the share is not known */
+const stepText = (share: number) =>
+  share > 0 ? `the ${shareText(share)} step` : 'the step';
+
 const burnText = (b: number | null) => (b === null ? 'n/a' : `${num(b, 2)}×`);
 
 /** an e-value from its log: beyond double range it is said as a power of ten */
@@ -141,7 +145,7 @@ function assessOne(
     return {
       ...measured,
       status: 'harm',
-      reason: `consumer ${c.entityRef} error-budget burn rose from ${burnText(burnBefore)} to ${burnText(burnDuring)} with the ${shareText(input.share)} step (it ${relationText(c)}; limit ${burnText(limitBurn)}, e-value ${eValueText(statistic)} ≥ ${num(2 / alphaPerTest)})`,
+      reason: `consumer ${c.entityRef} error-budget burn rose from ${burnText(burnBefore)} to ${burnText(burnDuring)} with ${stepText(input.share)} (it ${relationText(c)}; limit ${burnText(limitBurn)}, e-value ${eValueText(statistic)} ≥ ${num(2 / alphaPerTest)})`,
     };
   return {
     ...measured,

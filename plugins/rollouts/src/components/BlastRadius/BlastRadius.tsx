@@ -51,7 +51,9 @@ function relation(c: BlastRadiusConsumerEvidence): string {
 
 const NOWRAP = { whiteSpace: 'nowrap' } as const;
 
-const pct = (share: number) => `${Number((share * 100).toPrecision(3))} %`;
+/** `the 5 % step`; `the step` when the share is not known */
+const stepText = (share: number) =>
+  share > 0 ? `the ${Number((share * 100).toPrecision(3))} % step` : 'the step';
 
 function headline(ev: BlastRadiusEvidence): {
   severity: 'error' | 'warning' | 'info' | 'success';
@@ -61,17 +63,17 @@ function headline(ev: BlastRadiusEvidence): {
   if (ev.action === 'rollback')
     return {
       severity: 'error',
-      text: `Rolled back: ${names} burned error budget with the ${pct(ev.share)} step`,
+      text: `Rolled back: ${names} burned error budget with ${stepText(ev.share)}`,
     };
   if (ev.action === 'hold')
     return {
       severity: 'error',
-      text: `Holding: ${names} burns error budget since the ${pct(ev.share)} step`,
+      text: `Holding: ${names} burns error budget since ${stepText(ev.share)}`,
     };
   if (ev.harmed.length)
     return {
       severity: 'warning',
-      text: `${names} burns error budget since the ${pct(ev.share)} step (the gate decided already)`,
+      text: `${names} burns error budget since ${stepText(ev.share)} (the gate decided already)`,
     };
   const measured = ev.consumers.filter(c => c.status === 'no-rise').length;
   const unmeasured = ev.consumers.filter(
@@ -84,7 +86,7 @@ function headline(ev: BlastRadiusEvidence): {
     };
   return {
     severity: 'success',
-    text: `No consumer's burn rose with the ${pct(ev.share)} step (${measured} measured${unmeasured ? `, ${unmeasured} not measured` : ''})`,
+    text: `No consumer's burn rose with ${stepText(ev.share)} (${measured} measured${unmeasured ? `, ${unmeasured} not measured` : ''})`,
   };
 }
 
