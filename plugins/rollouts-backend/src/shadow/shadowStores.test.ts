@@ -6,7 +6,13 @@ import {
 } from '@tollgate/test-support';
 import knexFactory, { type Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
-import { migrateRolloutsDatabase } from '../database/DatabaseRolloutsStore';
+import {
+  DatabaseRolloutsStore,
+  migrateRolloutsDatabase,
+} from '../database/DatabaseRolloutsStore';
+import type { StoredRollout } from '../database/RolloutsStore';
+import { validatePolicyObject } from '../policy/policy';
+import { WhatIfService } from '../replay/WhatIfService';
 import { PolicyResolver } from '../policy/PolicyResolver';
 import {
   KeptTelemetryStore,
@@ -89,6 +95,92 @@ async function storesOn(knex: Knex) {
     gateState: '{"v":1,"key":"k"}',
     lastPair: 'continue/rollback',
   });
+
+  // the panel's reads: the rollout's shadows and its would-have entries (not its others)
+  const store = DatabaseRolloutsStore.fromKnex(knex);
+  await store.upsertDiscovered({
+    id,
+    entityRef: 'component:default/checkout',
+    provider: 'fake',
+    target: 'shop/checkout',
+    externalId: `checkout@${id}`,
+    version: '2.0.0',
+    status: 'progressing',
+    steps: [{ weight: 10 }, { weight: 50 }, { weight: 100 }],
+    currentStepIndex: 1,
+    currentWeight: 50,
+    startedAt: '2026-12-01T10:00:00.000Z',
+    stepStartedAt: '2026-12-01T10:20:00.000Z',
+  } as Omit<StoredRollout, 'rowVersion' | 'updatedAt'>);
+  const entry = (
+    kind: 'shadow' | 'automatic',
+    verdict: 'rollback' | 'continue',
+  ) => ({
+    rolloutId: id,
+    entityRef: 'component:default/checkout',
+    stepIndex: 1,
+    verdict,
+    kind,
+    actor: kind === 'shadow' ? 'shadow:strict' : 'scheduler',
+    reasons: [
+      kind === 'shadow'
+        ? 'would have: rollback under shadow policy strict (enforced: continue)'
+        : 'observing',
+    ],
+    evidence: null,
+    policyHash: null,
+    outcome: 'none' as const,
+    createdAt: '2026-12-01T10:22:00.000Z',
+  });
+  await store.appendDecisions([
+    entry('automatic', 'continue'),
+    entry('shadow', 'rollback'),
+  ]);
+  expect(await shadows.shadowedSince('2026-11-01T00:00:00.000Z')).toEqual([
+    {
+      policyName: 'strict',
+      rolloutId: id,
+      entityRef: 'component:default/checkout',
+    },
+  ]);
+  const entries = await shadows.entriesOf([id], '2026-11-01T00:00:00.000Z');
+  expect(entries.map(e => [e.verdict, e.actor, e.version, e.status])).toEqual([
+    ['rollback', 'shadow:strict', '2.0.0', 'progressing'],
+  ]);
+  // the rollout's own list leaves the would-have entry out; asked for, it is there
+  expect(
+    (await store.listDecisions({ rolloutId: id })).items.map(d => d.kind),
+  ).toEqual(['automatic']);
+  expect(
+    (await store.listDecisions({ rolloutId: id, shadow: 'include' })).items.map(
+      d => d.kind,
+    ),
+  ).toEqual(['shadow', 'automatic']);
+  expect(await store.verifyDecisions()).toMatchObject({ ok: true });
+
+  // and a what-if over it: its kept step 2 without step 1 is not replayable, never healthy
+  const result = await new WhatIfService({ db: knex, kept }).run(
+    validatePolicyObject({
+      slo: {
+        availability: 0.995,
+        latency: { thresholdMs: 500, objective: 0.99 },
+      },
+    }).policy!,
+    {
+      readable: new Set(['component:default/checkout']),
+      from: '2026-11-01T00:00:00.000Z',
+      to: '2026-12-31T00:00:00.000Z',
+      limit: 10,
+    },
+  );
+  expect(result.rollouts).toMatchObject([
+    {
+      rolloutId: id,
+      replayable: false,
+      notReplayable: 'step 1 has no kept telemetry',
+    },
+  ]);
+  expect(result.totals).toMatchObject({ replayed: 0, notReplayable: 1 });
 }
 
 describe('kept telemetry and shadow states', () => {
