@@ -191,6 +191,7 @@ describe('kept telemetry and shadow states', () => {
   });
 
   it('keeps, reads, prunes and stores on SQLite', async () => {
+    expect.hasAssertions();
     const knex = knexFactory({
       client: 'better-sqlite3',
       connection: ':memory:',
@@ -261,6 +262,7 @@ describe.runIf(runPg)('kept telemetry and shadow states on PostgreSQL', () => {
   afterAll(() => pg?.stop());
 
   it('keeps, reads, prunes and stores', async () => {
+    expect.hasAssertions();
     const name = `shadow_${randomUUID().slice(0, 8)}`;
     await pg.createDatabase(name);
     const knex = knexFactory({ client: 'pg', connection: pg.connection(name) });
