@@ -211,6 +211,62 @@ describe('EntityRolloutsContent', () => {
     ).toBeInTheDocument();
   });
 
+  it("shows the blast radius card when the rollout's evidence names consumers, and no card when it has none", async () => {
+    const consumer = {
+      entityRef: 'component:default/storefront-bff',
+      relation: 'dependsOn',
+      status: 'harm',
+      reason:
+        'consumer component:default/storefront-bff error-budget burn rose from 0.2× to 4× with the 1 % step',
+      burnBefore: 0.2,
+      burnDuring: 4,
+      limitBurn: 1.2,
+      availability: 0.995,
+      before: null,
+      during: null,
+      statistic: 50,
+      threshold: 7,
+    };
+    const api = createMockApi();
+    api.getRollout.mockResolvedValue(
+      makeRollout({
+        evidence: {
+          verdict: 'hold',
+          checks: {},
+          blastRadius: {
+            onConsumerHarm: 'hold',
+            alpha: 0.01,
+            alphaPerTest: 0.003,
+            minBurnRise: 1,
+            beforeSeconds: 1800,
+            step: 1,
+            share: 0.01,
+            consumers: [consumer],
+            harmed: [consumer.entityRef],
+            action: 'hold',
+          },
+        },
+      }),
+    );
+    const { unmount } = await renderWithApis(<EntityRolloutsContent />, {
+      api,
+      entity,
+    });
+    expect(
+      await screen.findByText('Blast radius: consumers of this service'),
+    ).toBeInTheDocument();
+    expect(screen.getByTestId('blast-radius-verdict')).toHaveTextContent(
+      'Holding: storefront-bff burns error budget since the 1 % step',
+    );
+    unmount();
+    const plain = createMockApi();
+    await renderWithApis(<EntityRolloutsContent />, { api: plain, entity });
+    expect(await screen.findByTestId('burn-chart')).toBeInTheDocument();
+    expect(
+      screen.queryByText('Blast radius: consumers of this service'),
+    ).toBeNull();
+  });
+
   it('rolls back with a reason, confirms it, and shows the new decision right away', async () => {
     const user = userEvent.setup();
     const api = createMockApi();
