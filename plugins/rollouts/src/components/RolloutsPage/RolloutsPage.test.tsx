@@ -317,18 +317,20 @@ describe('RolloutsPage', () => {
         : 45,
     }));
     await renderWithApis(<RolloutsPage />, { api, catalogApi });
-    expect(await screen.findByText('Active rollouts (45)')).toBeInTheDocument();
+    expect(
+      await screen.findByText('Active rollouts (45)', {}, { timeout: 15_000 }),
+    ).toBeInTheDocument();
     expect(screen.getByRole('link', { name: 'svc-00' })).toBeInTheDocument();
     await user.click(screen.getAllByRole('button', { name: /next page/i })[0]);
     await waitFor(
       () =>
-        expect(api.listRollouts).toHaveBeenLastCalledWith(
+        expect(api.listRollouts).toHaveBeenCalledWith(
           expect.objectContaining({ limit: 20, offset: 20 }),
         ),
-      { timeout: 5_000 },
+      { timeout: 15_000 },
     );
     expect(
-      await screen.findByRole('link', { name: 'svc-20' }),
+      await screen.findByRole('link', { name: 'svc-20' }, { timeout: 15_000 }),
     ).toBeInTheDocument();
     expect(
       screen.queryByRole('link', { name: 'svc-00' }),
@@ -339,13 +341,15 @@ describe('RolloutsPage', () => {
     await user.type(within(table).getByPlaceholderText('Filter'), 'svc-4');
     await waitFor(
       () =>
-        expect(api.listRollouts).toHaveBeenLastCalledWith(
+        expect(api.listRollouts).toHaveBeenCalledWith(
           expect.objectContaining({ q: 'svc-4', offset: 0 }),
         ),
-      { timeout: 5_000 },
+      { timeout: 15_000 },
     );
-    expect(await screen.findByText('Active rollouts (5)')).toBeInTheDocument();
-  });
+    expect(
+      await screen.findByText('Active rollouts (5)', {}, { timeout: 15_000 }),
+    ).toBeInTheDocument();
+  }, 60_000);
 
   it('switches the period', async () => {
     const user = userEvent.setup();
