@@ -21,17 +21,20 @@ import {
   rolloutPromotePermission,
   rolloutRegisterPermission,
   rolloutRollbackPermission,
+  rolloutStagePromotePermission,
 } from '@tollgate/plugin-rollouts-common';
 
 const ACT = [
   rolloutPromotePermission,
   rolloutRollbackPermission,
   rolloutApprovePermission,
+  rolloutStagePromotePermission,
 ];
 
 /**
  * The demo's permission policy: everyone may read; a service's rollouts
- * may be promoted, rolled back and approved only by members of the
+ * may be promoted, rolled back and approved (and their pipeline's next
+ * stage promoted early) only by members of the
  * service's owning group (the catalog's `isEntityOwner` rule on the
  * user's ownership refs); CI registers rollouts and Argo Rollouts or
  * Flagger ask for verdicts with service tokens.

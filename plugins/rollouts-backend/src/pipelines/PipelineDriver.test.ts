@@ -239,6 +239,20 @@ describe('multi-stage promotion with the simulator', () => {
     await tick(clock, [r]);
     const [later] = await r.pipelines.list({ entityRef: ENTITY });
     expect(later.stages[1].state).toBe('running');
+    // then staging rolls back: the release running early in prod-eu is rolled back too
+    await sim.deploy.rollback(STAGE_TARGETS[0], 'bad release');
+    await tick(clock, [r]);
+    await tick(clock, [r]);
+    const [stopped] = await r.pipelines.list({ entityRef: ENTITY });
+    expect(stopped.status).toBe('stopped');
+    expect(stopped.stages.map(s => s.state)).toEqual([
+      'rolled-back',
+      'rolled-back',
+      'stopped',
+    ]);
+    expect((await sim.deploy.getRollout(STAGE_TARGETS[1]))!.status).toBe(
+      'rolled-back',
+    );
   }, 60_000);
 
   it('never starts a stage twice with two replicas', async () => {
