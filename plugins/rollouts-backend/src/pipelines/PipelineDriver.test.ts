@@ -255,12 +255,56 @@ describe('multi-stage promotion with the simulator', () => {
     );
   }, 60_000);
 
+  it('settles a stage start interrupted between its claim and its release (a crashed replica)', async () => {
+    const { knex, store } = await sqliteStore();
+    const clock = { t: Date.UTC(2026, 11, 7, 12) };
+    const sim = simulationOf(stageServices(), clock);
+    const r = replica(knex, store, sim, clock, stageAnnotations('1h'));
+    await tick(clock, [r]);
+    const [p] = await r.pipelines.list({ entityRef: ENTITY });
+    // a replica claimed the start of prod-eu, called the deploy system, and died
+    await r.pipelines.update(
+      p,
+      { pendingAction: 'start:1' },
+      new Date(clock.t),
+    );
+    await sim.deploy.startRelease!(
+      STAGE_TARGETS[1],
+      p.version,
+      p.previousVersion,
+    );
+    // within the claim's minute nothing happens
+    await tick(clock, [r], 30_000);
+    expect((await r.pipelines.get(p.id))!.pendingAction).toBe('start:1');
+    await tick(clock, [r], 40_000);
+    const settled = (await r.pipelines.get(p.id))!;
+    expect(settled.pendingAction).toBeUndefined();
+    expect(settled.nextStage).toBe(2);
+    const log = await store.listDecisions({ limit: 100, withEvidence: false });
+    expect(
+      log.items
+        .filter(d => d.reasons[0]?.includes('interrupted start'))
+        .map(d => d.reasons[0]),
+    ).toEqual([
+      `pipeline: an interrupted start of stage prod-eu was reconciled: simulator runs ${p.version} on ${STAGE_TARGETS[1]}`,
+    ]);
+    // the stage runs once: its rollout is the one the dead replica started
+    await tick(clock, [r]);
+    const eu = (await store.listRollouts({})).filter(
+      x => x.target === STAGE_TARGETS[1],
+    );
+    expect(eu).toHaveLength(1);
+    expect(['running', 'completed']).toContain(
+      (await r.pipelines.get(p.id))!.stages[1].state,
+    );
+  }, 60_000);
+
   it('never starts a stage twice with two replicas', async () => {
     const { knex, store } = await sqliteStore();
     const clock = { t: Date.UTC(2026, 11, 7, 12) };
     const sim = simulationOf(stageServices(), clock);
-    const a = replica(knex, store, sim, clock, stageAnnotations('0s'));
-    const b = replica(knex, store, sim, clock, stageAnnotations('0s'));
+    const a = replica(knex, store, sim, clock, stageAnnotations('30s'));
+    const b = replica(knex, store, sim, clock, stageAnnotations('30s'));
     const calls: string[] = [];
     const start = sim.deploy.startRelease!.bind(sim.deploy);
     sim.deploy.startRelease = async (target, version, previous) => {

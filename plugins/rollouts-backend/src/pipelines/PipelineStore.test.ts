@@ -164,14 +164,14 @@ describe.runIf(runPg)('PipelineStore on PostgreSQL', () => {
       DatabaseRolloutsStore.fromKnex(k1),
       sim,
       clock,
-      stageAnnotations('0s'),
+      stageAnnotations('30s'),
     );
     const b = replica(
       k2,
       DatabaseRolloutsStore.fromKnex(k2),
       sim,
       clock,
-      stageAnnotations('0s'),
+      stageAnnotations('30s'),
     );
     const calls: string[] = [];
     const start = sim.deploy.startRelease!.bind(sim.deploy);
