@@ -4,7 +4,15 @@
  */
 import { freePort, runsOrSkips } from './system';
 import { spawn, execSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -26,12 +34,69 @@ export function assertChromiumOrSkip(suite: string): boolean {
   );
 }
 
+/** What the app's bundle is built from: a change to any of these rebuilds it. */
+const APP_SOURCES = [
+  'packages/app/src',
+  'packages/app/public',
+  'packages/app/package.json',
+  'plugins/rollouts/src',
+  'plugins/rollouts-common/src',
+  'plugins/rollouts/config.d.ts',
+  'app-config.yaml',
+];
+
+function newestMtime(path: string): number {
+  if (!existsSync(path)) return 0;
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of readdirSync(path))
+    newest = Math.max(newest, newestMtime(join(path, entry)));
+  return newest;
+}
+
+function sleepSync(ms: number) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Builds the demo app's bundle unless it is newer than everything it is
+ * built from. End-to-end files run in parallel workers: one builds while
+ * the others wait on a lock (a folder, created atomically), then find the
+ * bundle fresh; no worker ever serves a half-written bundle.
+ */
 export function buildApp() {
-  execSync('npm run build --workspace @tollgate/app', {
-    cwd: repoRoot,
-    stdio: 'pipe',
-    env: { ...process.env, NODE_ENV: 'production' },
-  });
+  const lock = join(repoRoot, 'packages', 'app', '.build-lock');
+  const stamp = join(repoRoot, 'packages', 'app', 'dist', '.tollgate-built');
+  const waitUntil = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // a lock older than a build can take was left by a killed run
+      const heldSince = existsSync(lock) ? statSync(lock).mtimeMs : Date.now();
+      if (Date.now() - heldSince > 15 * 60_000)
+        rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > waitUntil)
+        throw new Error(`buildApp: ${lock} is held for over 15 minutes`);
+      sleepSync(500);
+    }
+  }
+  try {
+    const sources = Math.max(
+      ...APP_SOURCES.map(p => newestMtime(join(repoRoot, p))),
+    );
+    if (existsSync(stamp) && statSync(stamp).mtimeMs > sources) return;
+    execSync('npm run build --workspace @tollgate/app', {
+      cwd: repoRoot,
+      stdio: 'pipe',
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
+    writeFileSync(stamp, new Date().toISOString());
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 export { freePort };
