@@ -45,7 +45,12 @@ const segments: SegmentEvidence = {
       tested: true,
       missing: false,
       harmed: false,
-      signals: [signal(0.0004, 0.002, -3, 'inconclusive')],
+      signals: [
+        {
+          ...signal(0.0004, 0.002, -3, 'inconclusive'),
+          ci: [-0.9, null as any],
+        },
+      ],
     },
     {
       dimension: 'device',
@@ -128,8 +133,10 @@ describe('SegmentTable', () => {
     expect(rows[1]).toHaveTextContent('0.400%');
     expect(rows[1]).toHaveTextContent('0.200%');
     expect(rows[1]).toHaveTextContent('+100.0%');
-    expect(rows[1]).toHaveTextContent('+40.0% to +160.0% (99.8%)');
+    expect(rows[1]).toHaveTextContent('+40.0% to +160.0% (99.83%)');
     expect(within(rows[0]).getByText('no harm seen')).toBeInTheDocument();
+    // an interval beyond the grid (null in JSON) reads as infinite
+    expect(rows[0]).toHaveTextContent('+∞');
     expect(within(rows[2]).getByText('not tested')).toBeInTheDocument();
     expect(rows[2]).toHaveTextContent('below the 2% minimum share');
   });

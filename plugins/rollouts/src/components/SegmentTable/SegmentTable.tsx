@@ -47,6 +47,11 @@ const signed = (x: number | null) => {
   if (x === null || !Number.isFinite(x)) return x === null ? '–' : '+∞';
   return `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
 };
+/** an interval's bound: null in JSON is an infinite bound (beyond the grid) */
+const bound = (x: number | null, side: 'lo' | 'hi') => {
+  if (x === null || !Number.isFinite(x)) return side === 'lo' ? '−∞' : '+∞';
+  return signed(x);
+};
 
 /** the signal a row shows: a harmed one, else the one closest to its threshold */
 function decisive(
@@ -118,8 +123,8 @@ function CellRow(props: { cell: SegmentCellEvidence }) {
         {s ? signed(s.difference) : '–'}
         {s?.ci && (
           <Typography variant="caption" display="block" color="text.secondary">
-            {signed(s.ci[0])} to {signed(s.ci[1])} (
-            {Math.round((1 - s.alphaCi) * 1000) / 10}%)
+            {bound(s.ci[0], 'lo')} to {bound(s.ci[1], 'hi')} (
+            {Math.round((1 - s.alphaCi) * 10000) / 100}%)
           </Typography>
         )}
       </TableCell>
