@@ -23,9 +23,11 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseRolloutsStore } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
-import { rolloutsPlugin } from '../../plugins/rollouts-backend/src/plugin';
-import { computeSummary } from '../../plugins/rollouts-backend/src/summary/summary';
+import rolloutsPlugin from '@tollgate/plugin-rollouts-backend';
+import {
+  computeSummary,
+  DatabaseRolloutsStore,
+} from '@tollgate/plugin-rollouts-backend/testUtils';
 import {
   API_SEED,
   BENCH_POLICY,

@@ -45,11 +45,11 @@ import {
   simCtx,
   simulate,
   type SimSpec,
-} from '../../plugins/rollouts-engine/src/__testkit__/sim';
+} from '@tollgate/plugin-rollouts-engine/testkit';
 import {
   gateContextFor,
   gatePolicyFor,
-} from '../../plugins/rollouts-backend/src/evaluation/gateInputs';
+} from '@tollgate/plugin-rollouts-backend/testUtils';
 import { benchCtx, benchTick } from './gates';
 import { loadScenario } from './scenario';
 import {

@@ -5,9 +5,9 @@ import { join, resolve } from 'node:path';
 import {
   releaseCtx,
   telemetryAt,
+  walkRelease,
   type ReleaseSpec,
-} from '../../plugins/rollouts-engine/src/__testkit__/releases';
-import { walkRelease } from '../../plugins/rollouts-engine/src/__testkit__/walk';
+} from '@tollgate/plugin-rollouts-engine/testkit';
 import { replayScenario } from './engine-runner';
 import { ladderFileText, replayLadder } from './ladder-runner';
 import { parseScenario } from './scenario';

@@ -17,8 +17,8 @@ import {
   releaseCtx,
   ReleaseSpec,
   telemetryAt,
-} from '../../plugins/rollouts-engine/src/__testkit__/releases';
-import { walkRelease } from '../../plugins/rollouts-engine/src/__testkit__/walk';
+  walkRelease,
+} from '@tollgate/plugin-rollouts-engine/testkit';
 import {
   argoStyle,
   flaggerStyle,

@@ -34,16 +34,16 @@ import {
   FakeDeployProvider,
   FakeTelemetryProvider,
 } from '@tollgate/plugin-rollouts-node/testUtils';
-import { DatabaseRolloutsStore } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
-import type { RolloutsStore } from '../../plugins/rollouts-backend/src/database/RolloutsStore';
-import { preferSqliteWal } from '../../plugins/rollouts-backend/src/database/sqliteJournal';
-import { EntityIndex } from '../../plugins/rollouts-backend/src/catalog/EntityIndex';
 import {
+  DatabaseRolloutsStore,
+  EntityIndex,
   GateLoop,
+  preferSqliteWal,
+  ProviderRegistry,
+  RolloutEvents,
   type GateLoopRunResult,
-} from '../../plugins/rollouts-backend/src/loop/GateLoop';
-import { ProviderRegistry } from '../../plugins/rollouts-backend/src/providers/ProviderRegistry';
-import { RolloutEvents } from '../../plugins/rollouts-backend/src/events/RolloutEvents';
+  type RolloutsStore,
+} from '@tollgate/plugin-rollouts-backend/testUtils';
 import {
   benchPolicies,
   describeSeed,

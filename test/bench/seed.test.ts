@@ -1,4 +1,4 @@
-import { DatabaseRolloutsStore } from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
+import { DatabaseRolloutsStore } from '@tollgate/plugin-rollouts-backend/testUtils';
 import {
   openBenchDatabase,
   seedBenchDatabase,

@@ -28,21 +28,19 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GENESIS_HASH } from '../../plugins/rollouts-backend/src/database/canonical';
 import {
   decisionHash,
   decisionRow,
-  JsonOnce,
-  migrateRolloutsDatabase,
-  sealDecision,
-  type DecisionRow,
-} from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
-import { figureColumns } from '../../plugins/rollouts-backend/src/database/figures';
-import { PolicyResolver } from '../../plugins/rollouts-backend/src/policy/PolicyResolver';
-import {
+  figureColumns,
   gateContextFor,
   gatePolicyFor,
-} from '../../plugins/rollouts-backend/src/evaluation/gateInputs';
+  GENESIS_HASH,
+  JsonOnce,
+  migrateRolloutsDatabase,
+  PolicyResolver,
+  sealDecision,
+  type DecisionRow,
+} from '@tollgate/plugin-rollouts-backend/testUtils';
 import {
   postgresUnavailableReason,
   startPostgres,

@@ -18,17 +18,15 @@ import {
 import knexFactory, { type Knex } from 'knex';
 import {
   DatabaseRolloutsStore,
+  GateLoop,
   migrateRolloutsDatabase,
-} from '../../plugins/rollouts-backend/src/database/DatabaseRolloutsStore';
-import { PolicyResolver } from '../../plugins/rollouts-backend/src/policy/PolicyResolver';
-import {
+  PolicyResolver,
+  ProviderRegistry,
+  RolloutEvents,
   validatePolicyObject,
   validatePolicyYaml,
-} from '../../plugins/rollouts-backend/src/policy/policy';
-import type { EntityLookup } from '../../plugins/rollouts-backend/src/catalog/EntityIndex';
-import { GateLoop } from '../../plugins/rollouts-backend/src/loop/GateLoop';
-import { ProviderRegistry } from '../../plugins/rollouts-backend/src/providers/ProviderRegistry';
-import { RolloutEvents } from '../../plugins/rollouts-backend/src/events/RolloutEvents';
+  type EntityLookup,
+} from '@tollgate/plugin-rollouts-backend/testUtils';
 import {
   headers,
   OWNER,
