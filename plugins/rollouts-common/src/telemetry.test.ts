@@ -64,4 +64,33 @@ describe('telemetryProblems', () => {
       'ticks[3].canary.kpis.conversion: 3 successes of 2 trials',
     ]);
   });
+
+  it("checks each segment's counts like a cohort's, naming the segment", () => {
+    expect(
+      telemetryProblems([
+        {
+          tick: 1,
+          canary: {
+            requests: 10,
+            errors: 1,
+            segments: {
+              device: {
+                mobile: { requests: 4, errors: 5 },
+                desktop: { requests: 6, errors: 0 },
+              },
+              region: { eu: { requests: -1 } },
+            },
+          },
+        },
+        {
+          tick: 2,
+          baseline: { requests: 3, segments: { device: [] as any } },
+        },
+      ]),
+    ).toEqual([
+      'ticks[0].canary.segments.device.mobile.errors: 5 errors of 4 requests',
+      'ticks[0].canary.segments.region.eu.requests is negative (-1)',
+      'ticks[1].baseline.segments.device must map a value to its counts',
+    ]);
+  });
 });
