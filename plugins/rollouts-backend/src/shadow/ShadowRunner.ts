@@ -188,6 +188,8 @@ export class ShadowRunner {
     const pending = this.#pending;
     this.#pending = [];
     if (shard) this.#gatesOf(shard).forgetBefore(run);
+    // finished rollouts' pairs are not needed again; whatever is dropped is read back when seen
+    if (this.#pairs.size > 50_000) this.#pairs.clear();
     if (!pending.length) return 0;
     try {
       const decisions = pending.flatMap(p => (p.decision ? [p.decision] : []));
