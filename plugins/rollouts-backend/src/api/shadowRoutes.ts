@@ -1,4 +1,6 @@
 import type {
+  AuditorService,
+  AuthService,
   BackstageCredentials,
   HttpAuthService,
   PermissionsService,
@@ -16,9 +18,12 @@ import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
 import type { WhatIfService } from '../replay/WhatIfService';
 import { shadowSummary } from '../shadow/shadowFigures';
 import type { ShadowStore } from '../shadow/ShadowStore';
+import { auditServiceRead } from './audit';
 import { parse } from './errors';
 
 export interface ShadowRoutesOptions {
+  auth: AuthService;
+  auditor: AuditorService;
   httpAuth: HttpAuthService;
   permissions: PermissionsService;
   entities: EntityLookup;
@@ -100,20 +105,34 @@ export function shadowRoutes(router: express.Router, o: ShadowRoutesOptions) {
       );
     }
     const sel = body.selection;
-    const catalog =
-      sel.services ?? (await entities.all()).map(e => e.entityRef);
-    const readable = await readableRefs(permissions, credentials, catalog);
-    const now = new Date();
-    res.json(
-      await o.whatIf.run(checked.policy, {
-        readable,
-        services: sel.services,
-        from: new Date(
-          sel.from ?? now.getTime() - 30 * 86_400_000,
-        ).toISOString(),
-        to: new Date(sel.to ?? now).toISOString(),
-        limit: sel.limit ?? DEFAULT_WHATIF_LIMIT,
-      }),
+    const { whatIf } = o;
+    const policy = checked.policy;
+    // telemetry replayed is evidence: a service token's replay is audited (a person's is not)
+    const result = await auditServiceRead(
+      { auditor: o.auditor, auth: o.auth },
+      credentials,
+      {
+        eventId: 'evidence-read',
+        request: req,
+        meta: { whatIf: policy.hash },
+        outcome: r => ({ rollouts: r.rollouts.length }),
+      },
+      async () => {
+        const catalog =
+          sel.services ?? (await entities.all()).map(e => e.entityRef);
+        const readable = await readableRefs(permissions, credentials, catalog);
+        const now = new Date();
+        return whatIf.run(policy, {
+          readable,
+          services: sel.services,
+          from: new Date(
+            sel.from ?? now.getTime() - 30 * 86_400_000,
+          ).toISOString(),
+          to: new Date(sel.to ?? now).toISOString(),
+          limit: sel.limit ?? DEFAULT_WHATIF_LIMIT,
+        });
+      },
     );
+    res.json(result);
   });
 }

@@ -189,6 +189,7 @@ function directRun(steps: TelemetryTick[][]) {
 describe('POST /v1/policies/whatif', () => {
   let knex: Knex;
   let server: Parameters<typeof request>[0];
+  const auditor = mockServices.auditor.mock();
   const bad = [ticks(40, 0.1, 6)];
   const good = [ticks(30, 0.1, 1), ticks(30, 0.5, 1)];
   const ids: Record<string, string> = {};
@@ -249,6 +250,7 @@ describe('POST /v1/policies/whatif', () => {
           entities: [component('checkout'), component('payments')],
         }),
         permissions.factory,
+        auditor.factory,
         mockServices.database.factory({ knex }),
         mockServices.rootConfig.factory({
           data: { rollouts: { schedule: { frequencySeconds: 3600 } } },
@@ -327,6 +329,28 @@ describe('POST /v1/policies/whatif', () => {
       STRANGER,
     ).expect(200);
     expect(asked.body.rollouts).toEqual([]);
+  });
+
+  it("audits a service token's replay (telemetry is evidence), not a person's", async () => {
+    const body = {
+      policy: CANDIDATE,
+      selection: { from: at(-10), to: at(1000) },
+    };
+    auditor.createEvent.mockClear();
+    await whatIf(body).expect(200);
+    expect(auditor.createEvent).not.toHaveBeenCalled();
+    const res = await request(server)
+      .post('/api/rollouts/v1/policies/whatif')
+      .set('Authorization', mockCredentials.service.header())
+      .send(body)
+      .expect(200);
+    expect(res.body.rollouts.length).toBeGreaterThan(0);
+    expect(auditor.createEvent).toHaveBeenCalledWith(
+      expect.objectContaining({
+        eventId: 'evidence-read',
+        severityLevel: 'low',
+      }),
+    );
   });
 
   it('names the field of bad input', async () => {
