@@ -1,3 +1,4 @@
+import { memo } from 'react';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import LinearProgress from '@mui/material/LinearProgress';
@@ -89,7 +90,9 @@ const READING_LABEL = {
   'no-data': 'no data yet',
 } as const;
 
-export function ActiveKpisPanel(props: { services: ServiceSummary[] }) {
+export const ActiveKpisPanel = memo(function ActiveKpisPanelView(props: {
+  services: ServiceSummary[];
+}) {
   const rows: KpiRow[] = props.services.flatMap(s =>
     (s.activeCohorts ?? []).flatMap(c =>
       c.kpis.map(k => ({
@@ -163,7 +166,7 @@ export function ActiveKpisPanel(props: { services: ServiceSummary[] }) {
       />
     </Box>
   );
-}
+});
 
 function share(v: number | null | undefined): string {
   if (v === null || v === undefined) return '—';
@@ -171,7 +174,9 @@ function share(v: number | null | undefined): string {
   return formatPercent(v);
 }
 
-export function BudgetPanel(props: { summary: RolloutsSummary }) {
+export const BudgetPanel = memo(function BudgetPanelView(props: {
+  summary: RolloutsSummary;
+}) {
   const sloDays = props.summary.sloWindowDays ?? 30;
   const rows = props.summary.services
     .filter(s => s.budgetSpent !== null && s.budgetSpent !== undefined)
@@ -252,7 +257,7 @@ export function BudgetPanel(props: { summary: RolloutsSummary }) {
       />
     </Box>
   );
-}
+});
 
 const INCIDENT_LABEL: Record<RolloutIncident['kind'], string> = {
   'rollback-failed': 'rollback failed',
@@ -261,7 +266,9 @@ const INCIDENT_LABEL: Record<RolloutIncident['kind'], string> = {
   'hold-stale': 'hold: stale telemetry',
 };
 
-export function IncidentsPanel(props: { summary: RolloutsSummary }) {
+export const IncidentsPanel = memo(function IncidentsPanelView(props: {
+  summary: RolloutsSummary;
+}) {
   const incidents = props.summary.incidents ?? [];
   return (
     <Box data-testid="panel-incidents">
@@ -324,4 +331,4 @@ export function IncidentsPanel(props: { summary: RolloutsSummary }) {
       </InfoCard>
     </Box>
   );
-}
+});

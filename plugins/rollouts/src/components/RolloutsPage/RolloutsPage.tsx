@@ -1,5 +1,5 @@
 import { ActionNotice, type ActionNoticeValue } from '../ActionNotice';
-import { useCallback, useState } from 'react';
+import { memo, useCallback, useState } from 'react';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import Paper from '@mui/material/Paper';
@@ -137,7 +137,9 @@ function Tile(props: {
   );
 }
 
-export function KpiTiles(props: { summary: RolloutsSummary }) {
+export const KpiTiles = memo(function KpiTilesView(props: {
+  summary: RolloutsSummary;
+}) {
   const s = props.summary;
   const days = s.windowDays;
   const count = (n: number | undefined, what: string) =>
@@ -209,9 +211,11 @@ export function KpiTiles(props: { summary: RolloutsSummary }) {
       />
     </Box>
   );
-}
+});
 
-function TrendChart(props: { trend: RolloutsSummary['trend'] }) {
+const TrendChart = memo(function TrendChartView(props: {
+  trend: RolloutsSummary['trend'];
+}) {
   const theme = useTheme();
   if (props.trend.length === 0) {
     return (
@@ -261,7 +265,7 @@ function TrendChart(props: { trend: RolloutsSummary['trend'] }) {
       </ResponsiveContainer>
     </Box>
   );
-}
+});
 
 function stepText(r: Rollout): string {
   const n = r.steps?.length ?? 0;
@@ -357,7 +361,9 @@ function ActiveRolloutsTable(props: {
   );
 }
 
-function ServicesTable(props: { services: ServiceSummary[] }) {
+const ServicesTable = memo(function ServicesTableView(props: {
+  services: ServiceSummary[];
+}) {
   const columns: TableColumn<ServiceSummary>[] = [
     {
       title: 'Service',
@@ -425,7 +431,7 @@ function ServicesTable(props: { services: ServiceSummary[] }) {
       }}
     />
   );
-}
+});
 
 /** The executive dashboard. */
 export function RolloutsPage() {
