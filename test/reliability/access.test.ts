@@ -117,6 +117,15 @@ const ENDPOINTS: Endpoint[] = [
     }),
   },
   {
+    route: 'GET /v1/rollouts/:id/shadow',
+    label: 'GET /v1/rollouts/:id/shadow',
+    build: (auth, ctx) => ({
+      method: 'GET',
+      path: `/v1/rollouts/${ctx.checkoutId}/shadow`,
+      headers: auth,
+    }),
+  },
+  {
     route: 'GET /v1/rollouts/:id/decisions/:seq/evidence',
     label: 'GET /v1/rollouts/:id/decisions/:seq/evidence',
     build: (auth, ctx) => ({
@@ -320,6 +329,7 @@ function expected(route: string, p: Principal): 'ok' | 403 {
   switch (route) {
     case 'GET /v1/rollouts/:id':
     case 'GET /v1/rollouts/:id/decisions':
+    case 'GET /v1/rollouts/:id/shadow':
     case 'GET /v1/rollouts/:id/decisions/:seq/evidence':
       return p === 'blocked' ? 403 : 'ok';
     case 'POST /v1/rollouts/:id/actions/:action':

@@ -1,5 +1,5 @@
 import { z } from 'zod/v3';
-import type { GateVerdict } from './types';
+import type { DecisionListEntry, GateVerdict } from './types';
 
 /**
  * Shadow policies and what-if replay: the types of `GET /v1/shadow` and
@@ -55,6 +55,19 @@ export interface ShadowSummary {
   days: number;
   policies: ShadowPolicyFigures[];
   generatedAt: string;
+}
+
+/** `GET /v1/rollouts/:id/shadow`: the rollout's shadow policies and their would-have entries. @public */
+export interface RolloutShadow {
+  /** Each shadow policy that ran on the rollout, with the verdict pair it last logged. */
+  policies: Array<{
+    policy: string;
+    enforced?: GateVerdict;
+    shadow?: GateVerdict;
+    updatedAt: string;
+  }>;
+  /** Its would-have entries, newest first (at most 50). */
+  items: DecisionListEntry[];
 }
 
 /** The most rollouts one what-if request replays. @public */

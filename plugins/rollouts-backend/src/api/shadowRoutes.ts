@@ -10,18 +10,23 @@ import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import {
   rolloutReadPermission,
   summaryQuerySchema,
+  type GateVerdict,
+  type RolloutShadow,
   whatIfRequestSchema,
 } from '@tollgate/plugin-rollouts-common';
 import type express from 'express';
+import { requirePermission } from '../actions/rolloutAction';
 import type { EntityLookup } from '../catalog/EntityIndex';
+import type { RolloutsStore } from '../database/RolloutsStore';
 import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
 import type { WhatIfService } from '../replay/WhatIfService';
 import { shadowSummary } from '../shadow/shadowFigures';
 import type { ShadowStore } from '../shadow/ShadowStore';
 import { auditServiceRead } from './audit';
-import { parse } from './errors';
+import { parse, rolloutIdParam } from './errors';
 
 export interface ShadowRoutesOptions {
+  store: RolloutsStore;
   auth: AuthService;
   auditor: AuditorService;
   httpAuth: HttpAuthService;
@@ -81,6 +86,58 @@ export function shadowRoutes(router: express.Router, o: ShadowRoutesOptions) {
         readable: refs => readableRefs(permissions, credentials, refs),
       }),
     );
+  });
+
+  router.get('/v1/rollouts/:id/shadow', async (req, res) => {
+    const credentials = await httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
+    const id = rolloutIdParam(req);
+    if (!o.shadows)
+      throw new NotFoundError('shadow: not available in this backend');
+    const shadows = o.shadows;
+    // the shadow's entries carry evidence: a service token's read is audited, as the rollout's
+    const body = await auditServiceRead(
+      { auditor: o.auditor, auth: o.auth },
+      credentials,
+      { eventId: 'evidence-read', request: req, meta: { rolloutId: id } },
+      async (): Promise<RolloutShadow> => {
+        const rollout = await o.store.getRollout(id);
+        if (!rollout) throw new NotFoundError(`id: no rollout with id ${id}`);
+        await requirePermission(
+          permissions,
+          credentials,
+          rolloutReadPermission,
+          rollout.entityRef,
+        );
+        const [rows, page] = await Promise.all([
+          shadows.forRollout(rollout.id),
+          o.store.listDecisions({
+            rolloutId: rollout.id,
+            shadow: 'only',
+            limit: 50,
+            withEvidence: false,
+          }),
+        ]);
+        return {
+          policies: rows.map(r => {
+            const [enforced, shadow] = (r.lastPair ?? '').split('/');
+            return {
+              policy: r.policyName,
+              ...(shadow
+                ? {
+                    enforced: enforced as GateVerdict,
+                    shadow: shadow as GateVerdict,
+                  }
+                : {}),
+              updatedAt: r.updatedAt,
+            };
+          }),
+          items: page.items,
+        };
+      },
+    );
+    res.json(body);
   });
 
   router.post('/v1/policies/whatif', async (req, res) => {

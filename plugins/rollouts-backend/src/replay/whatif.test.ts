@@ -31,6 +31,7 @@ import type { StoredRollout } from '../database/RolloutsStore';
 import { gateContextFor, gatePolicyFor } from '../evaluation/gateInputs';
 import { rolloutsPlugin } from '../plugin';
 import { validatePolicyObject } from '../policy/policy';
+import { ShadowStore } from '../shadow/ShadowStore';
 import { KeptTelemetryStore } from './KeptTelemetryStore';
 
 const OWNER = 'user:default/priya';
@@ -351,6 +352,60 @@ describe('POST /v1/policies/whatif', () => {
         severityLevel: 'low',
       }),
     );
+  });
+
+  it("answers a rollout's shadow policies and would-have entries to whoever may read it", async () => {
+    await new ShadowStore(knex).put([
+      {
+        rolloutId: ids.good,
+        policyName: 'strict',
+        entityRef: CHECKOUT,
+        lastPair: 'promote/continue',
+        updatedAt: at(110),
+      },
+    ]);
+    await DatabaseRolloutsStore.fromKnex(knex).appendDecision({
+      rolloutId: ids.good,
+      entityRef: CHECKOUT,
+      stepIndex: 0,
+      verdict: 'continue',
+      kind: 'shadow',
+      actor: 'shadow:strict',
+      reasons: [
+        'would have: continue under shadow policy strict (enforced: promote)',
+      ],
+      evidence: null,
+      policyHash: null,
+      outcome: 'none',
+      createdAt: at(110),
+    });
+    const res = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${ids.good}/shadow`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    expect(res.body.policies).toEqual([
+      {
+        policy: 'strict',
+        enforced: 'promote',
+        shadow: 'continue',
+        updatedAt: at(110),
+      },
+    ]);
+    expect(res.body.items.map((d: { kind: string }) => d.kind)).toEqual([
+      'shadow',
+    ]);
+    // the rollout's own decision list leaves it out
+    const list = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${ids.good}/decisions`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    expect(list.body.items.map((d: { kind: string }) => d.kind)).not.toContain(
+      'shadow',
+    );
+    await request(server)
+      .get(`/api/rollouts/v1/rollouts/${ids.good}/shadow`)
+      .set('Authorization', mockCredentials.user.header(STRANGER))
+      .expect(403);
   });
 
   it('names the field of bad input', async () => {

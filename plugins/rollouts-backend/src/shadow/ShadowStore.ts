@@ -52,6 +52,27 @@ export class ShadowStore {
       : undefined;
   }
 
+  /** The shadows that ran on one rollout. */
+  async forRollout(rolloutId: string): Promise<ShadowRow[]> {
+    const rows = await this.db('rollout_shadows')
+      .select(
+        'rollout_id',
+        'policy_name',
+        'entity_ref',
+        'last_pair',
+        'updated_at',
+      )
+      .where({ rollout_id: rolloutId })
+      .orderBy('policy_name');
+    return rows.map(r => ({
+      rolloutId: r.rollout_id,
+      policyName: r.policy_name,
+      entityRef: r.entity_ref,
+      lastPair: r.last_pair ?? undefined,
+      updatedAt: r.updated_at,
+    }));
+  }
+
   /** Inserts or updates rows; a row without a gate state keeps the stored one. */
   async put(rows: ShadowRow[]): Promise<void> {
     const withState = rows.filter(r => r.gateState);

@@ -431,5 +431,6 @@ export function createMockApi(): MockRolloutsApi {
       generatedAt: minutesAgo(0),
     })),
     runWhatIf: vi.fn(),
+    getRolloutShadow: vi.fn(async () => ({ policies: [], items: [] })),
   } as unknown as MockRolloutsApi;
 }

@@ -10,6 +10,7 @@ import type {
   RolloutDetail,
   RolloutStatus,
   RolloutsSummary,
+  RolloutShadow,
   RolloutTimeseries,
   ShadowSummary,
   WhatIfResult,
@@ -89,6 +90,8 @@ export interface RolloutsApi {
   getTimeseries(id: string): Promise<RolloutTimeseries>;
   /** The shadow policies' disagreements with the enforced ones (`GET /v1/shadow`). */
   getShadowSummary(request?: { days?: number }): Promise<ShadowSummary>;
+  /** A rollout's shadow policies and their would-have entries (`GET /v1/rollouts/:id/shadow`). */
+  getRolloutShadow(id: string): Promise<RolloutShadow>;
   /** Replays past rollouts under a candidate policy (`POST /v1/policies/whatif`). */
   runWhatIf(body: WhatIfRequestBody): Promise<WhatIfResult>;
   /** The service's stages and its releases' pipelines, newest first (`GET /v1/pipelines`). */

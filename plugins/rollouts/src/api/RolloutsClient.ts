@@ -8,6 +8,7 @@ import type {
   RolloutAction,
   RolloutDetail,
   RolloutsSummary,
+  RolloutShadow,
   RolloutTimeseries,
   ShadowSummary,
   WhatIfResult,
@@ -114,6 +115,10 @@ export class RolloutsClient implements RolloutsApi {
 
   getShadowSummary(request: { days?: number } = {}): Promise<ShadowSummary> {
     return this.request(`/v1/shadow${query({ days: request.days })}`);
+  }
+
+  getRolloutShadow(id: string): Promise<RolloutShadow> {
+    return this.request(`/v1/rollouts/${encodeURIComponent(id)}/shadow`);
   }
 
   runWhatIf(body: WhatIfRequestBody): Promise<WhatIfResult> {

@@ -29,6 +29,7 @@ import { useLiveData } from '../../hooks/useLiveData';
 import { BakeWatch } from '../BakeWatch';
 import { BlastRadius, readBlastRadius } from '../BlastRadius';
 import { readSegments, SegmentTable } from '../SegmentTable';
+import { ShadowVerdicts } from '../ShadowPolicies';
 import { BurnChart } from '../BurnChart';
 import { DecisionTimeline } from '../DecisionTimeline';
 import { KpiDeltas } from '../KpiDeltas';
@@ -159,6 +160,10 @@ function RolloutDetailView(props: {
           live={isActiveStatus(rollout.status)}
         />
       </Grid>
+      <ShadowVerdicts
+        rolloutId={rollout.id}
+        live={isActiveStatus(rollout.status)}
+      />
       <Grid item xs={12}>
         <InfoCard title="Decision timeline">
           {decisions.loading && <Progress />}

@@ -2,3 +2,4 @@ export {
   ShadowPoliciesPanel,
   DISAGREEMENT_LABELS,
 } from './ShadowPoliciesPanel';
+export { ShadowVerdicts } from './ShadowVerdicts';
