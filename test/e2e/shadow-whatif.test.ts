@@ -130,7 +130,15 @@ describe.runIf(run)('shadow policies and what-if replay in Chromium', () => {
     await page.screenshot({
       path: join(artifacts, 'whatif-shadow-entry.png'),
     });
-    await dialog.getByRole('button', { name: 'Close' }).click();
+    // the rollout's tab: what its shadow would do, and its would-have entries
+    await dialog.getByRole('link', { name: 'Open the rollout' }).click();
+    await page.waitForURL(/\/rollouts\?rollout=/);
+    const card = page.getByTestId('shadow-verdicts');
+    await card.waitFor({ timeout: 60_000 });
+    expect(await card.textContent()).toMatch(
+      /would have: \w+ under shadow policy strict/,
+    );
+    await shoot(card, 'whatif-shadow-tab.png');
   }, 360_000);
 
   it('runs a what-if replay from the dashboard and shows each rollout against what happened', async () => {
