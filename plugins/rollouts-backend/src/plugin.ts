@@ -143,6 +143,7 @@ export const rolloutsPlugin = createBackendPlugin({
           pipelines: pipelineStore,
           providers,
           entities,
+          policies,
           actuator,
           logger,
           retry: config.retry,

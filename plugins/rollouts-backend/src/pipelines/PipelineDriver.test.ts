@@ -286,7 +286,7 @@ describe('multi-stage promotion with the simulator', () => {
         .filter(d => d.reasons[0]?.includes('interrupted start'))
         .map(d => d.reasons[0]),
     ).toEqual([
-      `pipeline: an interrupted start of stage prod-eu was reconciled: simulator runs ${p.version} on ${STAGE_TARGETS[1]}`,
+      `pipeline: an interrupted start of stage prod-eu was reconciled with simulator: it runs ${p.version} on ${STAGE_TARGETS[1]}`,
     ]);
     // the stage runs once: its rollout is the one the dead replica started
     await tick(clock, [r]);

@@ -8,6 +8,7 @@ import {
 } from '@tollgate/plugin-rollouts-common';
 import type { Actuator } from '../actuator/Actuator';
 import type { EntityLookup } from '../catalog/EntityIndex';
+import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import { errorMessage, type RetryOptions } from '../providers/retry';
@@ -28,13 +29,15 @@ import {
   pipelineDecision,
   rollbackReason,
 } from './stageActions';
-import { startStage, type StartContext } from './startStage';
+import { stageRollout, startStage, type StartContext } from './startStage';
 
 export interface PipelineDriverOptions {
   store: RolloutsStore;
   pipelines: PipelineStore;
   providers: ProviderRegistry;
   entities: EntityLookup;
+  /** The policies, for a stage rollout registered at its start (its ladder's durations and approvals). */
+  policies: PolicyResolver;
   actuator: Actuator;
   logger: LoggerService;
   retry: RetryOptions;
@@ -351,11 +354,14 @@ export class PipelineDriver {
     const k = Number(p.pendingAction!.split(':')[1]);
     const stage = p.stages[k];
     let runs = false;
+    let own: StoredRollout | undefined;
     try {
       const pr = await this.#o.providers
         .deploy(stage.provider)
         .getRollout(stage.target);
       runs = pr?.version === p.version;
+      if (pr && runs)
+        own = await stageRollout(this.#ctx, p, stage.provider, pr);
     } catch (e) {
       this.#o.logger.warn(
         `rollouts: could not reconcile the start of ${stage.name}: ${errorMessage(e)}`,
@@ -383,9 +389,9 @@ export class PipelineDriver {
         : { pendingAction: null },
       now,
       [
-        pipelineDecision(this.#o.actuator, subject, {
+        pipelineDecision(this.#o.actuator, own ?? subject, {
           reasons: [
-            `pipeline: an interrupted start of stage ${stage.name} was reconciled: ${stage.provider} ${runs ? 'runs' : 'does not run'} ${p.version} on ${stage.target}`,
+            `pipeline: an interrupted start of stage ${stage.name} was reconciled with ${stage.provider}: it ${runs ? 'runs' : 'does not run'} ${p.version} on ${stage.target}`,
           ],
         }),
       ].filter(isDefined),

@@ -5,6 +5,12 @@ import {
 import type { Actuator } from '../actuator/Actuator';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
 import type { RetryOptions } from '../providers/retry';
+import type { EntityLookup } from '../catalog/EntityIndex';
+import { ladderFor } from '../loop/sync';
+import type { PolicyResolver } from '../policy/PolicyResolver';
+import type { RolloutPolicy } from '../policy/policy';
+import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
+import { randomUUID } from 'node:crypto';
 import type { PipelineStore, StoredPipeline } from './PipelineStore';
 import { actOnStage, isDefined, pipelineDecision } from './stageActions';
 
@@ -19,6 +25,8 @@ export interface Starter {
 /** What starting a stage needs. */
 export interface StartContext {
   store: RolloutsStore;
+  entities: EntityLookup;
+  policies: PolicyResolver;
   pipelines: PipelineStore;
   actuator: Actuator;
   retry: RetryOptions;
@@ -100,7 +108,14 @@ export async function startStage(
     },
     finish: async ({ after, error }) => {
       const base = claimed!;
-      const decision = pipelineDecision(ctx.actuator, subject, {
+      // The start is logged on the stage's own rollout (registered here when
+      // no sync did yet), so the deploy call is in that rollout's log.
+      const own = after
+        ? await stageRollout(ctx, p, stage.provider, after).catch(
+            () => undefined,
+          )
+        : undefined;
+      const decision = pipelineDecision(ctx.actuator, own ?? subject, {
         ...who,
         reasons: error
           ? [`pipeline: could not start stage ${stage.name}: ${error}`]
@@ -163,4 +178,43 @@ export async function startStage(
     );
   }
   return result === 'applied';
+}
+
+/**
+ * The stage's rollout as the deploy provider reported it on start: the
+ * existing row, or a new one registered as the sync would (the policy's
+ * step durations and approvals where its ladder has the same weights).
+ */
+export async function stageRollout(
+  ctx: StartContext,
+  p: StoredPipeline,
+  provider: string,
+  pr: ProviderRollout,
+): Promise<StoredRollout> {
+  const entity = await ctx.entities.byRef(p.entityRef);
+  let policy: RolloutPolicy | undefined;
+  try {
+    policy = await ctx.policies.forAnnotations(entity?.annotations);
+  } catch {
+    policy = undefined; // recorded when the gate evaluates it
+  }
+  const { rollout } = await ctx.store.upsertDiscovered({
+    id: randomUUID(),
+    entityRef: p.entityRef,
+    provider,
+    target: pr.target,
+    externalId: pr.externalId,
+    version: pr.version,
+    previousVersion: pr.previousVersion,
+    status: pr.status,
+    steps: ladderFor(pr.steps, policy?.steps),
+    currentStepIndex: pr.currentStepIndex,
+    currentWeight: pr.currentWeight,
+    startedAt: pr.startedAt.toISOString(),
+    stepStartedAt: pr.stepStartedAt.toISOString(),
+    finishedAt: pr.finishedAt?.toISOString(),
+    policyName: policy?.name,
+    policyHash: policy?.hash,
+  });
+  return rollout;
 }

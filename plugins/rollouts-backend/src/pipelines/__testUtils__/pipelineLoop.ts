@@ -85,6 +85,7 @@ export function replica(
     pipelines,
     providers,
     entities,
+    policies,
     actuator,
     logger: mockServices.logger.mock(),
     retry,
