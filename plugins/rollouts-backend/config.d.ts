@@ -84,6 +84,12 @@ export interface Config {
           requiresApproval?: boolean;
         }>;
         gate?: { [key: string]: any };
+        /**
+         * Gate rules run in shadow: off in the enforced gate, on in a shadow
+         * of this policy that logs what they would have done and never acts
+         * (error-rate, latency, srm, burn, change-detection, blast-radius, segments).
+         */
+        shadowRules?: string[];
       };
     };
     /** Backstage notifications to the owning group (default true). */

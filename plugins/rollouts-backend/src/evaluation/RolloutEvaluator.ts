@@ -155,11 +155,17 @@ export class RolloutEvaluator {
     rollout: StoredRollout,
     annotations: Record<string, string> | undefined,
     now: Date,
-    options: { retry?: RetryOptions; engine?: GateEngine } = {},
+    options: {
+      retry?: RetryOptions;
+      engine?: GateEngine;
+      /** The policy to evaluate under, instead of the one the annotations name (a policy's shadow rules). */
+      policy?: RolloutPolicy;
+    } = {},
   ): Promise<RolloutEvaluation> {
     let policy: RolloutPolicy;
     try {
-      policy = await this.o.policies.forAnnotations(annotations);
+      policy =
+        options.policy ?? (await this.o.policies.forAnnotations(annotations));
     } catch (e) {
       return {
         ok: false,

@@ -442,6 +442,7 @@ export class GateLoop {
           annotations: entity?.annotations,
           now,
           enforced: evaluation.ok ? evaluation.decision.verdict : 'hold',
+          enforcedPolicy: evaluation.policy,
           retry: run.retry,
           run: run.run,
           shard: run.shardKey ?? '0/1',

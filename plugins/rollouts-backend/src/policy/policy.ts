@@ -11,6 +11,7 @@ import {
 import { Lexer, Parser, parseDocument, YAMLError } from 'yaml';
 import { z } from 'zod/v3';
 import { canonicalJson, sha256 } from '../database/canonical';
+import { SHADOW_RULES, withRulesOff, type ShadowRule } from './shadowRules';
 
 /** A rollout policy: the SLO, the KPIs, the gate's statistical settings and the steps. */
 export interface RolloutPolicy {
@@ -29,6 +30,13 @@ export interface RolloutPolicy {
   /** Query templates handed to the telemetry provider (for example PromQL per signal). */
   telemetry?: { queries?: Record<string, string> };
   gate: Partial<GatePolicy>;
+  /**
+   * Gate rules run in shadow: off in `gate` (what is enforced), on in
+   * `shadowGate` (the gate as written), which a shadow evaluates beside it
+   * (`shadowRules.ts`).
+   */
+  shadowRules?: ShadowRule[];
+  shadowGate?: Partial<GatePolicy>;
   /** sha256 of the policy's canonical JSON; recorded on rollouts and decisions. */
   hash: string;
 }
@@ -82,6 +90,10 @@ const policySchema = z
       .strict()
       .optional(),
     gate: z.record(z.unknown()).default({}),
+    shadowRules: z
+      .array(z.enum(SHADOW_RULES))
+      .max(SHADOW_RULES.length)
+      .optional(),
   })
   .strict();
 
@@ -162,10 +174,18 @@ export function validatePolicyObject(
   }
   const { name, ...rest } = parsed.data;
   const content = { ...rest, gate: parsed.data.gate as Partial<GatePolicy> };
+  const shadowRules = rest.shadowRules?.length ? rest.shadowRules : undefined;
   return {
     policy: {
       name: name ?? 'unnamed',
       ...content,
+      ...(shadowRules
+        ? {
+            shadowRules,
+            shadowGate: content.gate,
+            gate: withRulesOff(content.gate, shadowRules),
+          }
+        : {}),
       hash: sha256(canonicalJson(content)),
     },
     problems,

@@ -9,6 +9,8 @@ import { DecisionWriter } from '../decisions/DecisionWriter';
 import type { RolloutEvaluator } from '../evaluation/RolloutEvaluator';
 import type { RetryOptions } from '../providers/retry';
 import { GateStateCache } from '../loop/gateStates';
+import type { RolloutPolicy } from '../policy/policy';
+import { shadowRulesPolicy } from '../policy/shadowRules';
 import { stepRule } from '../loop/verdicts';
 import { shadowName, shadowPolicyRef, type ShadowConfig } from './shadowConfig';
 import type { ShadowRow, ShadowStore } from './ShadowStore';
@@ -104,14 +106,21 @@ export class ShadowRunner {
     annotations?: Record<string, string>;
     now: Date;
     enforced: GateVerdict;
+    /** The enforced policy (its shadow rules run as a shadow when the service names none). */
+    enforcedPolicy?: RolloutPolicy;
     retry: RetryOptions;
     run: number;
     shard: string;
   }): Promise<GateVerdict | undefined> {
     const { rollout, now, run } = o;
+    // a shadow policy named for the service wins; else the enforced policy's own shadow rules
     const ref = this.refFor(rollout, o.annotations);
-    if (!ref) return undefined;
-    const name = shadowName(ref);
+    const derived =
+      !ref && o.enforcedPolicy
+        ? shadowRulesPolicy(o.enforcedPolicy)
+        : undefined;
+    if (!ref && !derived) return undefined;
+    const name = ref ? shadowName(ref) : derived!.name;
     const gates = this.#gatesOf(o.shard);
     const key = `${rollout.id}|${name}`;
     let pair = this.#pairs.get(key);
@@ -124,11 +133,12 @@ export class ShadowRunner {
     }
     const evaluation = await this.o.evaluator.evaluate(
       rollout,
-      { ...o.annotations, [POLICY_ANNOTATION]: ref },
+      ref ? { ...o.annotations, [POLICY_ANNOTATION]: ref } : o.annotations,
       now,
       {
         retry: o.retry,
         engine: (r, p, c, g, t) => gates.decide(r, p, c, g, t, run),
+        ...(derived ? { policy: derived } : {}),
       },
     );
     const shadow = effectiveVerdict(

@@ -44,16 +44,38 @@ const SERVICES = DEMO_SERVICES.filter(
     s.target === 'checkout/cart-service',
 ).map(s => ({ ...s, rps: s.rps * 4 }));
 
-async function world(withShadow: boolean, restartAt?: number) {
+/** The standard policy with its error-rate and burn rules in shadow: enforced without them. */
+const STANDARD_RULES_IN_SHADOW: JsonObject = {
+  ...STANDARD_POLICY,
+  gate: {
+    ...(STANDARD_POLICY.gate as JsonObject),
+    promote: { minDurationSeconds: 900, minCanaryRequests: 300 },
+  },
+  shadowRules: ['error-rate', 'burn'],
+};
+
+async function world(
+  withShadow: boolean,
+  restartAt?: number,
+  rulesInShadow = false,
+) {
   const { knex, store } = await sqliteStore();
   const config = new ConfigReader({
-    rollouts: {
-      defaultPolicy: 'lenient',
-      policies: { lenient: LENIENT, standard: STANDARD_POLICY },
-      shadowPolicies: [
-        { policy: 'standard', services: ['component:default/checkout-api'] },
-      ],
-    },
+    rollouts: rulesInShadow
+      ? {
+          defaultPolicy: 'standard',
+          policies: { standard: STANDARD_RULES_IN_SHADOW },
+        }
+      : {
+          defaultPolicy: 'lenient',
+          policies: { lenient: LENIENT, standard: STANDARD_POLICY },
+          shadowPolicies: [
+            {
+              policy: 'standard',
+              services: ['component:default/checkout-api'],
+            },
+          ],
+        },
   });
   const policies = PolicyResolver.fromConfig(config);
   const clock = { t: Date.UTC(2026, 11, 7, 9, 0, 0) };
@@ -237,5 +259,29 @@ describe('shadow policies in the gate loop', () => {
     expect(await entries(restarted.store)).toEqual(expected);
     await once.knex.destroy();
     await restarted.knex.destroy();
+  }, 120_000);
+
+  it('runs single rules of a policy in shadow: the enforced gate goes without them, their shadow logs what they would have done', async () => {
+    const { knex, store, rollbackCalls } = await world(true, undefined, true);
+    const checkout = (await store.listRollouts({}))
+      .filter(r => r.entityRef.endsWith('checkout-api'))
+      .sort((a, b) => a.startedAt.localeCompare(b.startedAt))[0];
+    // error-rate and burn are off in the enforced gate: the regression is not rolled back
+    expect(checkout.status).not.toBe('rolled-back');
+    expect(rollbackCalls()).toBe(0);
+    const wouldHave = (
+      await store.listDecisions({
+        rolloutId: checkout.id,
+        shadow: 'only',
+        limit: 100,
+      })
+    ).items;
+    const rollbacks = wouldHave.filter(d => d.verdict === 'rollback');
+    expect(rollbacks.length).toBeGreaterThan(0);
+    expect(rollbacks[0].actor).toBe('shadow:standard:shadow-rules');
+    expect(rollbacks.map(d => d.reasons.join(' ')).join(' ')).toMatch(
+      /error rate/,
+    );
+    await knex.destroy();
   }, 120_000);
 });

@@ -232,6 +232,27 @@ describe('kept telemetry and shadow states', () => {
     expect(() => read({ telemetry: { retentionDays: -1 } })).toThrow(
       /rollouts\.telemetry\.retentionDays: must be a number of days/,
     );
+    // a rule in shadow: a rule name the gate has, named by its path otherwise
+    const ruled = validatePolicyObject({
+      slo: { availability: 0.995 },
+      shadowRules: ['segments', 'everything'],
+    });
+    expect(ruled.problems).toEqual([
+      expect.objectContaining({ path: 'shadowRules[1]' }),
+    ]);
+    const inShadow = validatePolicyObject({
+      slo: { availability: 0.995 },
+      gate: { segments: { dimensions: ['device'] } },
+      shadowRules: ['segments', 'change-detection'],
+    }).policy!;
+    // enforced without them; the shadow has the gate as written
+    expect(inShadow.gate).toMatchObject({
+      segments: { dimensions: [] },
+      rollout: { changeDetection: { enabled: false } },
+    });
+    expect(inShadow.shadowGate).toEqual({
+      segments: { dimensions: ['device'] },
+    });
     const config = read({
       shadowPolicies: [{ policy: 'strict', services: ['checkout'] }],
     });
