@@ -111,11 +111,7 @@ export interface RolloutWatch {
 
 /** Which rule of the whole-rollout gate decided a verdict. @public */
 export type GateRule =
-  | 'gate'
-  | 'change-detection'
-  | 'step-timeout'
-  | 'bake'
-  | 'blast-radius';
+  'gate' | 'change-detection' | 'step-timeout' | 'bake' | 'blast-radius';
 
 /** The part of a gate evaluation a list view shows. @public */
 export interface GateEvaluationSummary {

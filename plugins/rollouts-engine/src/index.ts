@@ -74,14 +74,7 @@ export {
 } from './bake';
 export type { BakeWatchState, BakeSignalState } from './bake';
 export { poissonAboveLogMixture, poissonBelowLogMixture } from './sequential';
-export {
-  assessBlastRadius,
-  applyBlastRadius,
-  shareText,
-} from './blastRadius';
-export type {
-  BlastRadiusConsumerInput,
-  BlastRadiusInput,
-} from './blastRadius';
+export { assessBlastRadius, applyBlastRadius, shareText } from './blastRadius';
+export type { BlastRadiusConsumerInput, BlastRadiusInput } from './blastRadius';
 export { blastRadiusPolicySchema } from './blastRadiusPolicy';
 export type { GateBlastRadiusPolicy } from './blastRadiusPolicy';

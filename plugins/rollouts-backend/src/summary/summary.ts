@@ -26,6 +26,9 @@ interface CacheEntry {
 }
 const caches = new WeakMap<RolloutsStore, Map<string, CacheEntry>>();
 
+/** The SLO window error-budget shares are taken over by default, days (`rollouts.slo.windowDays`). */
+export const SLO_WINDOW_DAYS = 30;
+
 /**
  * Portfolio figures for the dashboard, from the rollouts of the last `days`
  * days, restricted to `entityRefs` when given.
@@ -76,9 +79,6 @@ export async function computeSummary(
   });
   return entry.summary;
 }
-
-/** The SLO window error-budget shares are taken over by default, days (`rollouts.slo.windowDays`). */
-export const SLO_WINDOW_DAYS = 30;
 
 /** How many incidents the dashboard lists. */
 export const TOP_INCIDENTS = 10;
