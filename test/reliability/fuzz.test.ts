@@ -601,7 +601,7 @@ function listCase(g: Gen): Case {
       'constructor',
       'toString',
       'valueOf',
-      'q',
+      'filter',
     ]);
     pairs.push([key, hostileString(g)]);
     klass = 'unknown parameter';
