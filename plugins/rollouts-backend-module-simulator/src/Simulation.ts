@@ -164,6 +164,8 @@ const SCENARIO_WEIGHTS: Array<[Scenario, number]> = [
 /** In the seeded history: how long a regression's burn hold lasts before its rollback, and when the bake watch rolls back. */
 const HISTORY_HOLD_MS = 4 * 60_000;
 const HISTORY_BAKE_ROLLBACK_MS = 20 * 60_000;
+/** The interval of the seeded history's telemetry, seconds (the gate loop's default tick). */
+const HISTORY_TICK_SECONDS = 60;
 
 function pick(rng: Rng): Scenario {
   let u = rng();
@@ -651,6 +653,8 @@ export class Simulation {
     seconds: number,
     cohort: 'baseline' | 'canary',
     share: number,
+    /** false for the seeded history: the live producers' releases did not run then */
+    consumers = true,
   ): CohortCounts | undefined {
     const rng = rngFor(
       this.#o.seed,
@@ -675,7 +679,7 @@ export class Simulation {
     const errorRate = Math.min(
       1,
       service.errorRate * (bad === 'error-regression' ? 4 : 1) +
-        (service.dependsOn
+        (service.dependsOn && consumers
           ? this.#consumerHarm(service, k * seconds * 1000)
           : 0),
     );
@@ -729,7 +733,59 @@ export class Simulation {
     };
   }
 
-  /** ~`historyDays` of finished rollouts, the same for the same seed and day. */
+  /**
+   * A historical step's intervals from `from` to `to` (ms), as the live
+   * telemetry would have reported them for the release at `weight`%: the
+   * same generator, rates and scenario (a regression's harm shows in every
+   * step's canary from the first), keyed by the seed, release and interval.
+   */
+  #historyTicks(
+    service: SimulatedService,
+    release: SimRollout,
+    from: number,
+    to: number,
+    weight: number,
+  ): TelemetryTick[] {
+    const seconds = HISTORY_TICK_SECONDS;
+    const stepMs = seconds * 1000;
+    const ticks: TelemetryTick[] = [];
+    let tick = 0;
+    for (let k = Math.ceil(from / stepMs); (k + 1) * stepMs <= to; k++) {
+      tick++;
+      const baseline = this.#cohort(
+        service,
+        release,
+        k,
+        seconds,
+        'baseline',
+        1 - weight / 100,
+        false,
+      );
+      const canary = this.#cohort(
+        service,
+        release,
+        k,
+        seconds,
+        'canary',
+        weight / 100,
+        false,
+      );
+      // a cohort with no data is left out, never reported as zero counts
+      ticks.push({
+        tick,
+        time: (k + 1) * seconds,
+        ...(baseline ? { baseline } : {}),
+        ...(canary ? { canary } : {}),
+      });
+    }
+    return ticks;
+  }
+
+  /**
+   * ~`historyDays` of finished rollouts, the same for the same seed and day,
+   * each with the telemetry its steps were judged on (`telemetry`, for
+   * what-if replay).
+   */
   history(): HistoricalRollout[] {
     const day = 86_400_000;
     const today = Math.floor(this.#now().getTime() / day) * day;
@@ -743,8 +799,23 @@ export class Simulation {
         const scenario = pick(rng);
         const version = semver(seq, this.#o.seed ^ 0x5f3759df, service.target);
         const decisions: HistoricalRollout['decisions'] = [];
+        const telemetry: NonNullable<HistoricalRollout['telemetry']> = [];
+        // the release as the live telemetry sees one: its counts come from the same generator
+        const release: SimRollout = {
+          target: service.target,
+          seq,
+          version,
+          previousVersion: version,
+          scenario,
+          status: 'progressing',
+          stepIndex: 0,
+          startedAt: t,
+          stepStartedAt: t,
+          weights: [[t, this.#o.steps[0].weight]],
+        };
         const stepMinutes = 8 + rng() * 20;
         let at = t;
+        let stepFrom = t;
         let status: HistoricalRollout['status'] = 'promoted';
         let stepIndex = 0;
         const regress =
@@ -762,6 +833,15 @@ export class Simulation {
             : rng() * 1.2;
         for (stepIndex = 0; stepIndex < this.#o.steps.length; stepIndex++) {
           at += stepMinutes * 60_000 * (0.7 + rng() * 0.6);
+          const weight = this.#o.steps[stepIndex].weight;
+          if (weight > 0 && weight < 100)
+            telemetry.push({
+              stepIndex,
+              stepStartedAt: new Date(stepFrom),
+              weight,
+              tickSeconds: HISTORY_TICK_SECONDS,
+              ticks: this.#historyTicks(service, release, stepFrom, at, weight),
+            });
           const evidence = {
             signals: [
               {
@@ -826,6 +906,7 @@ export class Simulation {
             ],
             evidence,
           });
+          stepFrom = at;
           if (scenario === 'telemetry-gap' && stepIndex === 1) {
             decisions.push({
               at: new Date(at + 60_000),
@@ -875,6 +956,7 @@ export class Simulation {
           ),
           finishedAt: new Date(finishedAt),
           decisions,
+          telemetry,
         });
         t = finishedAt + (0.6 + rng() * 2.2) * day;
       }

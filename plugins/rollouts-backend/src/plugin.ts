@@ -241,6 +241,7 @@ export const rolloutsPlugin = createBackendPlugin({
           entities,
           logger,
           decisions,
+          keptTelemetry: shadowing.keptTelemetry,
           afterRun: () => pipelineDriver.run(),
         });
       },

@@ -44,6 +44,23 @@ export interface HistoricalRollout extends ProviderRollout {
     actor?: string;
     evidence?: Record<string, unknown>;
   }>;
+  /**
+   * Optional: per step (in step order, from step 0), the intervals the step
+   * was judged on, as a telemetry provider reports them (`tick` counted from
+   * the step's start, `baseline`/`canary` counts each). The backend keeps
+   * them as the rollout's kept telemetry, so what-if replay can re-run the
+   * gate over it. An interval with no data for a cohort leaves that cohort
+   * out (missing stays missing, never zero counts). Steps at 100 % have no
+   * baseline and are left out.
+   */
+  telemetry?: Array<{
+    stepIndex: number;
+    stepStartedAt: Date;
+    /** The step's canary weight, percent. */
+    weight: number;
+    tickSeconds: number;
+    ticks: TelemetryTick[];
+  }>;
 }
 
 /**

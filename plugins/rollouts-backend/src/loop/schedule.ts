@@ -7,7 +7,7 @@ import type { RolloutsStore } from '../database/RolloutsStore';
 import type { DecisionWriter } from '../decisions/DecisionWriter';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import type { GateLoop } from './GateLoop';
-import { seedHistory } from './seedHistory';
+import { seedHistory, type SeededTelemetry } from './seedHistory';
 import { shardTaskId, type Shard } from './shards';
 
 /**
@@ -30,6 +30,8 @@ export async function scheduleGateLoop(options: {
   entities: EntityLookup;
   logger: LoggerService;
   decisions: DecisionWriter;
+  /** Where the providers' history telemetry is kept for what-if replay (none: not kept). */
+  keptTelemetry?: SeededTelemetry;
   /** Runs after the first shard's run (multi-stage promotion's pipelines); its failure is logged. */
   afterRun?: () => Promise<void>;
 }): Promise<void> {

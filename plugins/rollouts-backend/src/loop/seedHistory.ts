@@ -1,14 +1,67 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
+import type { HistoricalRollout } from '@tollgate/plugin-rollouts-node';
 import { randomUUID } from 'node:crypto';
 import type { RolloutsStore } from '../database/RolloutsStore';
 import type { DecisionWriter } from '../decisions/DecisionWriter';
 import type { EntityLookup } from '../catalog/EntityIndex';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
+import type {
+  KeptStep,
+  KeptTelemetryStore,
+} from '../replay/KeptTelemetryStore';
+
+/** Where seeded history's telemetry is kept, and for how long (as the live rollouts' is). */
+export interface SeededTelemetry {
+  store: KeptTelemetryStore;
+  retentionDays: number;
+  now?: () => Date;
+}
+
+/**
+ * A historical rollout's telemetry as kept steps: each kept as of its
+ * step's end (the next step's start, else its last decision), so the
+ * retention prunes it as it would a live rollout's; steps already older
+ * than the retention are not written.
+ */
+function keptStepsOf(
+  h: HistoricalRollout,
+  rollout: { id: string; entityRef: string },
+  kept: SeededTelemetry,
+): KeptStep[] {
+  const steps = h.telemetry ?? [];
+  const oldest =
+    (kept.now?.() ?? new Date()).getTime() - kept.retentionDays * 86_400_000;
+  return steps.flatMap((s, i) => {
+    const decided = h.decisions
+      .filter(d => d.stepIndex === s.stepIndex)
+      .map(d => d.at.getTime());
+    const end =
+      steps[i + 1]?.stepStartedAt.getTime() ??
+      (decided.length ? Math.max(...decided) : undefined) ??
+      h.finishedAt?.getTime() ??
+      s.stepStartedAt.getTime() + s.ticks.length * s.tickSeconds * 1000;
+    if (end < oldest || !s.ticks.length) return [];
+    return [
+      {
+        rolloutId: rollout.id,
+        entityRef: rollout.entityRef,
+        stepIndex: s.stepIndex,
+        stepStartedAt: s.stepStartedAt.toISOString(),
+        weight: s.weight,
+        tickSeconds: s.tickSeconds,
+        ticks: s.ticks,
+        keptAt: new Date(end).toISOString(),
+      },
+    ];
+  });
+}
 
 /**
  * Imports the finished rollouts providers offer as history (the simulator
  * does), once: a rollout already in the store is skipped, so restarts and
- * replicas do not duplicate it.
+ * replicas do not duplicate it. The telemetry a provider gives with its
+ * history is kept for what-if replay (`keptTelemetry`, when telemetry is
+ * kept at all), one row per step as the live rollouts' is.
  */
 export async function seedHistory(options: {
   store: RolloutsStore;
@@ -16,6 +69,7 @@ export async function seedHistory(options: {
   entities: EntityLookup;
   logger: LoggerService;
   decisions: DecisionWriter;
+  keptTelemetry?: SeededTelemetry;
 }): Promise<number> {
   let imported = 0;
   for (const provider of options.providers.deployProviders()) {
@@ -70,6 +124,11 @@ export async function seedHistory(options: {
           createdAt: d.at.toISOString(),
         });
       }
+      if (options.keptTelemetry && h.telemetry?.length)
+        // keyed by rollout and step: written again, it replaces the rows
+        await options.keptTelemetry.store.keep(
+          keptStepsOf(h, rollout, options.keptTelemetry),
+        );
     }
   }
   if (imported)

@@ -74,5 +74,10 @@ export async function shadowsAndReplay(deps: {
     keeper,
     shadowStore,
     whatIf: new WhatIfService({ db, kept }),
+    /** Where seeded history's telemetry goes: the same store and retention (none when nothing is kept). */
+    keptTelemetry:
+      config.retentionDays > 0
+        ? { store: kept, retentionDays: config.retentionDays }
+        : undefined,
   };
 }
