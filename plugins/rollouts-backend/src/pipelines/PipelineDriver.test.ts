@@ -262,7 +262,7 @@ describe('multi-stage promotion with the simulator', () => {
     const r = replica(knex, store, sim, clock, stageAnnotations('1h'));
     await tick(clock, [r]);
     const [p] = await r.pipelines.list({ entityRef: ENTITY });
-    // a replica claimed the start of prod-eu, called the deploy system, and died
+    // a replica claimed the start of prod-eu, called the deploy system, and died before logging it
     await r.pipelines.update(
       p,
       { pendingAction: 'start:1' },
@@ -273,30 +273,43 @@ describe('multi-stage promotion with the simulator', () => {
       p.version,
       p.previousVersion,
     );
-    // within the claim's minute nothing happens
-    await tick(clock, [r], 30_000);
-    expect((await r.pipelines.get(p.id))!.pendingAction).toBe('start:1');
-    await tick(clock, [r], 40_000);
+    // the deploy system runs it: settled and logged on prod-eu's rollout at the next run
+    await tick(clock, [r]);
     const settled = (await r.pipelines.get(p.id))!;
     expect(settled.pendingAction).toBeUndefined();
     expect(settled.nextStage).toBe(2);
-    const log = await store.listDecisions({ limit: 100, withEvidence: false });
-    expect(
-      log.items
-        .filter(d => d.reasons[0]?.includes('interrupted start'))
-        .map(d => d.reasons[0]),
-    ).toEqual([
-      `pipeline: an interrupted start of stage prod-eu was reconciled with simulator: it runs ${p.version} on ${STAGE_TARGETS[1]}`,
-    ]);
-    // the stage runs once: its rollout is the one the dead replica started
-    await tick(clock, [r]);
     const eu = (await store.listRollouts({})).filter(
       x => x.target === STAGE_TARGETS[1],
     );
     expect(eu).toHaveLength(1);
-    expect(['running', 'completed']).toContain(
-      (await r.pipelines.get(p.id))!.stages[1].state,
+    const euLog = await store.listDecisions({
+      rolloutId: eu[0].id,
+      withEvidence: false,
+    });
+    expect(euLog.items.map(d => d.reasons[0])).toContain(
+      `pipeline: an interrupted start of stage prod-eu was reconciled with simulator: it runs ${p.version} on ${STAGE_TARGETS[1]}`,
     );
+  }, 60_000);
+
+  it('releases a claimed start the deploy system never got only once the claim is a minute old, then starts the stage once', async () => {
+    const { knex, store } = await sqliteStore();
+    const clock = { t: Date.UTC(2026, 11, 7, 12) };
+    const sim = simulationOf(stageServices(), clock);
+    const r = replica(knex, store, sim, clock, stageAnnotations('1h'));
+    await tick(clock, [r]);
+    const [p] = await r.pipelines.list({ entityRef: ENTITY });
+    // claimed by a replica that died before calling the deploy system (or is still calling it)
+    await r.pipelines.update(
+      p,
+      { pendingAction: 'start:1' },
+      new Date(clock.t),
+    );
+    await tick(clock, [r], 30_000);
+    expect((await r.pipelines.get(p.id))!.pendingAction).toBe('start:1');
+    await tick(clock, [r], 40_000);
+    expect((await r.pipelines.get(p.id))!.pendingAction).toBeUndefined();
+    // the stage was not started by the reconciliation: its turn (1 h soak) has not come
+    expect(await sim.deploy.getRollout(STAGE_TARGETS[1])).toBeUndefined();
   }, 60_000);
 
   it('never starts a stage twice with two replicas', async () => {

@@ -348,9 +348,16 @@ export class PipelineDriver {
   }
 
   /** A start whose replica died between claim and release: settled with the provider. */
+  /**
+   * A claimed start: when the deploy system already runs the release, the
+   * start happened (its process may have died before logging it): logged
+   * and settled at once. When it does not, the claim is released only once
+   * it is a minute old (a live replica may be calling the deploy system).
+   */
   async #reconcile(p: StoredPipeline, now: Date) {
-    const age = now.getTime() - Date.parse(p.updatedAt);
-    if (age < (this.#o.staleClaimMs ?? 60_000)) return;
+    const stale =
+      now.getTime() - Date.parse(p.updatedAt) >=
+      (this.#o.staleClaimMs ?? 60_000);
     const k = Number(p.pendingAction!.split(':')[1]);
     const stage = p.stages[k];
     let runs = false;
@@ -360,6 +367,7 @@ export class PipelineDriver {
         .deploy(stage.provider)
         .getRollout(stage.target);
       runs = pr?.version === p.version;
+      if (!runs && !stale) return;
       if (pr && runs)
         own = await stageRollout(this.#ctx, p, stage.provider, pr);
     } catch (e) {

@@ -125,7 +125,7 @@ export async function startStage(
             ],
         outcome: error ? 'failed' : 'applied',
       });
-      await ctx.pipelines.update(
+      const written = await ctx.pipelines.update(
         base,
         error
           ? {
@@ -150,6 +150,9 @@ export async function startStage(
           .filter(d => d && !(error && stage.note === error))
           .filter(isDefined),
       );
+      // Settled by another replica meanwhile: the deploy system acted, so it is logged all the same.
+      if (!written && after && decision)
+        await ctx.store.appendDecision(decision);
     },
   });
   if (result === 'unsupported') {
