@@ -110,12 +110,12 @@ export async function startStage(
       const base = claimed!;
       // The start is logged on the stage's own rollout (registered here when
       // no sync did yet), so the deploy call is in that rollout's log.
-      const own = after
+      const stageRow = after
         ? await stageRollout(ctx, p, stage.provider, after).catch(
             () => undefined,
           )
         : undefined;
-      const decision = pipelineDecision(ctx.actuator, own ?? subject, {
+      const decision = pipelineDecision(ctx.actuator, stageRow ?? subject, {
         ...who,
         reasons: error
           ? [`pipeline: could not start stage ${stage.name}: ${error}`]
