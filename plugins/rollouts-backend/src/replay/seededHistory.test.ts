@@ -22,18 +22,13 @@ import { WhatIfService } from './WhatIfService';
 const T0 = Date.UTC(2026, 10, 21, 9, 0, 0);
 const DAY = 86_400_000;
 
-/** The standard policy with a tighter error budget and KPI margins. */
+/** The dashboard's example candidate: slower promotions at a looser α (`EXAMPLE_POLICY`). */
 const STRICT = {
-  ...STANDARD_POLICY,
-  slo: { availability: 0.999, latency: { thresholdMs: 300, objective: 0.99 } },
-  kpis: [
-    {
-      name: 'conversion',
-      type: 'proportion',
-      direction: 'increase',
-      margin: 0.01,
-    },
-  ],
+  slo: { availability: 0.995, latency: { thresholdMs: 500, objective: 0.99 } },
+  gate: {
+    alpha: 0.1,
+    promote: { minDurationSeconds: 240, minCanaryRequests: 1000 },
+  },
 };
 
 describe("what-if replay of the simulator's seeded history", () => {
