@@ -53,7 +53,8 @@ describe('Simulation.history: telemetry for what-if replay', () => {
     console.log(
       `history(): ${again.length} rollouts, ${ticks} intervals, ${ms.toFixed(0)} ms, ~${heapMb.toFixed(1)} MB heap`,
     );
-    expect(ms).toBeLessThan(1000);
+    // 0.15–0.5 s measured on the shared 2-core machine; the bound leaves room for a loaded one
+    expect(ms).toBeLessThan(2000);
     expect(again).toEqual(history);
     expect(historyAt(T0, 43)).not.toEqual(history);
 
