@@ -136,7 +136,15 @@ describe.runIf(run)('demo portal in Chromium', () => {
       const cohorts = (summary.services ?? []).flatMap(
         (x: any) => x.activeCohorts ?? [],
       );
-      if (cohorts.length && summary.incidents?.length) break;
+      // the history is seeded service by service while the portal starts: wait for all of it
+      if (
+        cohorts.length &&
+        summary.incidents?.length &&
+        summary.changeFailureRate > 0 &&
+        summary.meanTimeToRollbackMinutes > 0 &&
+        summary.services.some((x: any) => x.budgetSpent > 0)
+      )
+        break;
       await new Promise(r => setTimeout(r, 1000));
     }
     expect(summary.incidents.length).toBeGreaterThan(0);
