@@ -2,7 +2,7 @@
  * What a state's fold and decision derive from its policy, context and signal list alone,
  * built once per state and cached.
  */
-import type { GatePolicy } from './policy';
+import { segmentsAlphaOut, type GatePolicy } from './policy';
 import { createMixtureTables, shareTerms, ShareTerms } from './sequential';
 import { fieldPlan, FieldPlan } from './fields';
 import {
@@ -142,11 +142,13 @@ export function buildPlan(state: GateState): StatePlan {
   const wSum = weights.reduce((a, b) => a + b, 0);
   const useW =
     p.alphaSplit === 'weights' && wSum > 0 && weights.every(w => w > 0);
+  // the whole's α, less the segment family's when segment harm rolls back
+  const wholeAlpha = p.alpha - segmentsAlphaOut(p);
   const sig: SignalPlan[] = signals.map((s, i) => {
     const st = settings[i];
     const alphaShare = useW
-      ? (p.alpha * weights[i]) / wSum
-      : p.alpha / Math.max(1, signals.length);
+      ? (wholeAlpha * weights[i]) / wSum
+      : wholeAlpha / Math.max(1, signals.length);
     const fixedMargin = st.absMargin === undefined;
     return {
       fieldIdx: s.fields.map(f => fieldNames.indexOf(f)),

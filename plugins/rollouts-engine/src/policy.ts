@@ -173,7 +173,7 @@ const segmentsSchema = z
       .min(1, { message: 'must be between 1 and 32' })
       .max(32, { message: 'must be between 1 and 32' })
       .default(4),
-    /** family-wise α of all the segment deterioration tests (on top of `alpha` for the whole) */
+    /** family-wise α of all the segment deterioration tests (taken out of `alpha` when segment harm rolls back: `segmentsAlphaOut`) */
     alpha: openUnit().default(0.01),
     /** what a harm proven in one segment does */
     onHarm: z.enum(['hold', 'rollback']).default('rollback'),
@@ -297,7 +297,40 @@ export const gatePolicySchema = z
     blastRadius: blastRadiusPolicySchema.default({}),
     segments: segmentsSchema.default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((v, ctx) => {
+    if (segmentsMayRollBack(v) && !(v.segments.alpha < v.alpha))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `must be below alpha (${v.alpha}): segment harm rolls back, and the segment tests' α is taken out of alpha so that alpha still bounds false rollbacks`,
+        path: ['segments', 'alpha'],
+      });
+  });
+
+/** Segment tests are on and a harm they prove rolls back. */
+function segmentsMayRollBack(p: {
+  segments: { dimensions: string[]; onHarm: 'hold' | 'rollback' };
+}): boolean {
+  return p.segments.dimensions.length > 0 && p.segments.onHarm === 'rollback';
+}
+
+/**
+ * The α the whole's deterioration tests may spend: `alpha`, less
+ * `segments.alpha` when segment harm rolls back. The segment family and the
+ * whole then share `alpha` (union bound), so `alpha` bounds a rollout's
+ * false rollbacks with segments on as without (docs/gate-engine.md).
+ */
+export function segmentsAlphaOut(p: {
+  alpha: number;
+  segments: {
+    dimensions: string[];
+    onHarm: 'hold' | 'rollback';
+    alpha: number;
+  };
+}): number {
+  // validation keeps segments.alpha below alpha
+  return segmentsMayRollBack(p) ? p.segments.alpha : 0;
+}
 
 export type GatePolicy = z.output<typeof gatePolicySchema>;
 export type GatePolicyInput = z.input<typeof gatePolicySchema>;

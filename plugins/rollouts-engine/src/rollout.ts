@@ -27,7 +27,12 @@ import { burnCheck, promotionBrakes } from './checks';
 import { observeTickInPlace } from './fold';
 import { binomialUpperTail, poissonUpperTail } from './math';
 import { planOf } from './plan';
-import { GatePolicy, GatePolicyInput, parseGatePolicyCached } from './policy';
+import {
+  GatePolicy,
+  GatePolicyInput,
+  parseGatePolicyCached,
+  segmentsAlphaOut,
+} from './policy';
 import { durationText, num, pct } from './reasons';
 import { createGateState, GateState } from './state';
 import { stepRules, timeoutOutcome } from './stepRules';
@@ -66,9 +71,12 @@ export function stepPolicy(
   stepIndex: number,
 ): GatePolicy {
   const r = stepRules(policy, ladder, stepIndex);
+  // plan.ts takes the segment family's α out of this again: the whole's
+  // test from the start gets (alpha − segments' α) · startAlphaShare
+  const out = segmentsAlphaOut(policy);
   return {
     ...policy,
-    alpha: policy.alpha * r.startAlphaShare,
+    alpha: (policy.alpha - out) * r.startAlphaShare + out,
     promote: {
       ...policy.promote,
       exposure: r.nextShare,

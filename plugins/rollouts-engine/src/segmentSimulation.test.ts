@@ -1,7 +1,8 @@
 /**
  * Segments under continuous monitoring: A/A streams with segments on (device × region, every
- * segment and the whole checked after every tick) must keep the false-rollback rate within the
- * stated bound, alpha + segments.alpha; a harm confined to one device is caught and named.
+ * segment and the whole checked after every tick) must keep the false-rollback rate within
+ * alpha, as without segments (the whole spends alpha − segments.alpha); a harm confined to one
+ * device is caught and named.
  */
 import { createGateState, decide, observeTickInPlace } from './gate';
 import { simCtx } from './__testkit__/sim';
@@ -10,7 +11,7 @@ import { simulateSegments } from './__testkit__/segmentSim';
 const SHARES = [0.01, 0.05, 0.25];
 
 describe('segments: simulation', () => {
-  it('A/A: false rollbacks over 300 streams x 100 ticks stay within alpha + segments.alpha', () => {
+  it('A/A: false rollbacks over 300 streams x 100 ticks stay within alpha, segments on', () => {
     const alpha = 0.05;
     const segAlpha = 0.01;
     const streams = 300;
@@ -49,8 +50,11 @@ describe('segments: simulation', () => {
       }
       if (heldForMix) unrepresentative++;
     }
-    // measured 2026-12-07: 6/300 false rollbacks, all by the whole's tests (none by a segment), no mix hold
-    expect(falseRollbacks / streams).toBeLessThanOrEqual(alpha + segAlpha);
+    // the whole at alpha + segments.alpha (before): 6/300, all by the whole's tests; now the whole spends alpha − segments.alpha
+    console.log(
+      `[segments] A/A: ${falseRollbacks}/${streams} false rollbacks (${bySegment} by a segment), ${unrepresentative} mix holds; bound alpha = ${alpha}`,
+    );
+    expect(falseRollbacks / streams).toBeLessThanOrEqual(alpha);
     expect(bySegment / streams).toBeLessThanOrEqual(segAlpha);
     // the mix test (alpha 0.001) holds no representative canary
     expect(unrepresentative).toBeLessThanOrEqual(1);

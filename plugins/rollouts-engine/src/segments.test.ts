@@ -212,6 +212,31 @@ describe('segments policy', () => {
     );
   });
 
+  it("takes the segment tests' α out of alpha when segment harm rolls back, so alpha still bounds false rollbacks", () => {
+    const on = { dimensions: ['device'], alpha: 0.01 };
+    const ticks = ref.cases[0].ticks as TelemetryTick[];
+    // each deterioration test fires at e-value 1/α_i: the α the whole spends is Σ exp(−threshold)
+    const wholeAlpha = (policy: object) =>
+      evaluateGate(refCtx, ticks, policy).signals.reduce(
+        (a, x) => a + Math.exp(-x.threshold!),
+        0,
+      );
+    expect(wholeAlpha({ alpha: 0.05 })).toBeCloseTo(0.05, 12);
+    expect(wholeAlpha({ alpha: 0.05, segments: on })).toBeCloseTo(0.04, 12);
+    expect(
+      wholeAlpha({ alpha: 0.05, segments: { ...on, onHarm: 'hold' } }),
+    ).toBeCloseTo(0.05, 12);
+    expect(
+      validateGatePolicy({ alpha: 0.01, segments: { ...on, alpha: 0.02 } })
+        .problems,
+    ).toEqual([
+      expect.objectContaining({
+        path: 'segments.alpha',
+        message: expect.stringMatching(/must be below alpha \(0\.01\)/),
+      }),
+    ]);
+  });
+
   it('a duplicate dimension is an error naming it', () => {
     const v = validateGatePolicy({
       segments: { dimensions: ['device', 'device'] },

@@ -8,7 +8,8 @@
  *   fixed in advance, whatever values turn up) and, inside a cell, over the rate signals as the
  *   whole splits its α (weights or equal). Each cell's test is the whole's always-valid
  *   conditional-binomial mixture on the cell's own counts, so P(any segment false alarm) ≤
- *   `segments.alpha`, and with the whole's tests P(any false rollback) ≤ alpha + segments.alpha.
+ *   `segments.alpha`; when segment harm rolls back, the whole spends alpha − segments.alpha
+ *   (policy.ts `segmentsAlphaOut`), so P(any false rollback) ≤ alpha, as without segments.
  * - mix: per dimension, each value's canary requests among the value's requests are
  *   Binomial(E_v, p0) under "the canary gets its expected share of every segment"; given the
  *   E_v these are independent across values, so the product of the values' two-sided mixtures
