@@ -51,6 +51,7 @@ describe('segments: simulation', () => {
       if (heldForMix) unrepresentative++;
     }
     // the whole at alpha + segments.alpha (before): 6/300, all by the whole's tests; now the whole spends alpha − segments.alpha
+    // eslint-disable-next-line no-console
     console.log(
       `[segments] A/A: ${falseRollbacks}/${streams} false rollbacks (${bySegment} by a segment), ${unrepresentative} mix holds; bound alpha = ${alpha}`,
     );
