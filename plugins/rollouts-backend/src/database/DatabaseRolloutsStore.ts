@@ -10,29 +10,34 @@ import type {
 } from '@tollgate/plugin-rollouts-common';
 import type { Knex } from 'knex';
 import {
-  JsonOnce,
-  toDecision,
-  verifyDecisionChain,
-  type DecisionRow,
-} from './decisionChain';
+  claimActionRequest,
+  finishActionRequest,
+  getActionRequest,
+} from './actionRequests';
+import { verifyDecisionChain, type DecisionRow } from './decisionChain';
 import type {
   CheckpointSigner,
   DecisionCheckpoint,
 } from './decisionCheckpoints';
-import { appendInTransaction, type Dialect } from './decisionLog';
+import type { Dialect } from './decisionLog';
 import {
-  DELIVERY_COLUMNS,
-  deliveryStateOf,
-  foldDeliveryFigures,
-} from './deliveryFigures';
+  exportDecisionRows,
+  listDecisionPage,
+  readChainHead,
+  readDecisionEvidence,
+  readDecisionHead,
+} from './decisionReads';
 import {
-  applyPatch,
-  LIST_COLUMNS,
-  parseJson,
-  patchToRow,
-  toRollout,
-  updateMany,
-} from './rolloutRows';
+  filteredRollouts,
+  readGateStates,
+  readRolloutFigures,
+} from './rolloutQueries';
+import { LIST_COLUMNS, patchToRow, toRollout } from './rolloutRows';
+import {
+  appendLockedWithFigures,
+  finishActionInTransaction,
+  updateRolloutsLogged,
+} from './rolloutWrites';
 import { preferSqliteWal } from './sqliteJournal';
 import type {
   ActionRequestRecord,
@@ -68,47 +73,11 @@ export {
   type DecisionRow,
 } from './decisionChain';
 
-/** The decisions columns a list reads: all but the evidence. */
-const DECISION_LIST_COLUMNS = [
-  'seq',
-  'id',
-  'rollout_id',
-  'entity_ref',
-  'step_index',
-  'verdict',
-  'kind',
-  'actor',
-  'reasons',
-  'policy_hash',
-  'outcome',
-  'created_at',
-  'prev_hash',
-  'hash',
-];
-
-function withoutEvidence(row: any): DecisionListEntry {
-  const { evidence: _evidence, ...entry } = toDecision({
-    ...row,
-    evidence: null,
-  });
-  return { ...entry, hasEvidence: Boolean(Number(row.has_evidence)) };
-}
-
-/** Rows per statement and per transaction of the batch writes. */
-const BATCH = 500;
-
-function chunks<T>(xs: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
-  return out;
-}
-
 /**
  * Knex-backed store (SQLite and PostgreSQL).
  */
 export class DatabaseRolloutsStore implements RolloutsStore {
   readonly #db: Knex;
-  readonly #isPg: boolean;
   readonly #dialect: Dialect;
   #generation = 0;
 
@@ -149,10 +118,8 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   ) {
     this.#db = db;
     const client = String(db.client.config.client ?? '');
-    this.#isPg =
-      client === 'pg' || client === 'postgres' || client === 'postgresql';
     this.#dialect = {
-      isPg: this.#isPg,
+      isPg: client === 'pg' || client === 'postgres' || client === 'postgresql',
       isBetterSqlite: client === 'better-sqlite3',
       checkpoints,
       pgDecisionInsert,
@@ -239,41 +206,12 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     return rows.map(r => r.entity_ref as string);
   }
 
-  /** The rows a filter matches, in a query the list, count and refs share. */
   #filtered(filter: RolloutFilter) {
-    const q = this.#db('rollouts');
-    // (an empty list matches nothing: knex writes it as 1 = 0)
-    if (filter.entityRefs) q.whereIn('entity_ref', filter.entityRefs);
-    if (filter.status) q.whereIn('status', filter.status);
-    if (filter.watchState) q.where('watch_state', filter.watchState);
-    if (filter.finishedSince) {
-      q.where(b =>
-        b
-          .whereNull('finished_at')
-          .orWhere('finished_at', '>=', filter.finishedSince!),
-      );
-    }
-    if (filter.search) {
-      const like = `%${filter.search.toLowerCase().replace(/[\\%_]/g, c => `\\${c}`)}%`;
-      q.where(b =>
-        b
-          .whereRaw(`lower(entity_ref) like ? escape '\\'`, [like])
-          .orWhereRaw(`lower(version) like ? escape '\\'`, [like]),
-      );
-    }
-    return q;
+    return filteredRollouts(this.#db, filter);
   }
 
   async getGateStates(ids: string[]): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    for (const chunk of chunks(ids, BATCH)) {
-      const rows = await this.#db('rollouts')
-        .select('id', 'gate_state')
-        .whereIn('id', chunk)
-        .whereNotNull('gate_state');
-      for (const r of rows) out.set(r.id, r.gate_state);
-    }
-    return out;
+    return readGateStates(this.#db, ids);
   }
 
   async updateRollout(
@@ -298,51 +236,9 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     if (new Set(updates.map(u => u.rollout.id)).size !== updates.length) {
       throw new Error('updateRollouts: a batch must name each rollout once');
     }
-    return this.#write(() => this.#updateRollouts(updates));
-  }
-
-  async #updateRollouts(updates: RolloutUpdate[]) {
-    const out: Array<
-      { rollout: StoredRollout; decision?: DecisionEntry } | undefined
-    > = [];
-    for (const chunk of chunks(updates, BATCH)) {
-      const updatedAt = new Date().toISOString();
-      const json = new JsonOnce();
-      const result = await this.#db.transaction(async trx => {
-        const applied = await updateMany(
-          trx,
-          this.#isPg,
-          chunk.map(u => ({
-            id: u.rollout.id,
-            expected: u.rollout.rowVersion,
-            row: { ...patchToRow(u.patch, json), updated_at: updatedAt },
-          })),
-        );
-        const rows = chunk.map(u =>
-          applied.has(u.rollout.id)
-            ? applyPatch(u.rollout, u.patch, updatedAt)
-            : undefined,
-        );
-        const toLog = chunk.map((u, i) =>
-          rows[i] && u.decision ? u.decision : undefined,
-        );
-        const logged = await appendInTransaction(
-          trx,
-          this.#dialect,
-          toLog.filter((d): d is NewDecision => d !== undefined),
-          json,
-        );
-        await foldDeliveryFigures(trx, this.#isPg, logged);
-        let next = 0;
-        return rows.map((rollout, i) =>
-          rollout
-            ? { rollout, decision: toLog[i] ? logged[next++] : undefined }
-            : undefined,
-        );
-      });
-      out.push(...result);
-    }
-    return out;
+    return this.#write(() =>
+      updateRolloutsLogged(this.#db, this.#dialect, updates),
+    );
   }
 
   async finishAction(update: {
@@ -351,52 +247,10 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     decision: NewDecision;
   }): Promise<{ rollout?: StoredRollout; decision: DecisionEntry }> {
     return this.#write(() =>
-      this.#db.transaction(async trx => {
-        const updatedAt = new Date().toISOString();
-        const json = new JsonOnce();
-        const applied = await updateMany(trx, this.#isPg, [
-          {
-            id: update.rollout.id,
-            expected: update.rollout.rowVersion,
-            row: {
-              ...patchToRow(update.patch, json),
-              updated_at: updatedAt,
-            },
-          },
-        ]);
-        const [decision] = await appendInTransaction(
-          trx,
-          this.#dialect,
-          [update.decision],
-          json,
-        );
-        await foldDeliveryFigures(trx, this.#isPg, [decision]);
-        return {
-          rollout: applied.has(update.rollout.id)
-            ? applyPatch(update.rollout, update.patch, updatedAt)
-            : undefined,
-          decision,
-        };
-      }),
+      this.#db.transaction(trx =>
+        finishActionInTransaction(trx, this.#dialect, update),
+      ),
     );
-  }
-
-  /**
-   * Locks the decisions' rollout rows (PostgreSQL) before the chain head,
-   * the order every other writer takes them in (folding the delivery
-   * figures updates them): an append beside a rollout update cannot
-   * deadlock (a registration's append while another replica records on
-   * the same new rollout did).
-   */
-  async #lockRolloutRows(trx: Knex.Transaction, decisions: NewDecision[]) {
-    if (!this.#isPg) return;
-    const ids = [...new Set(decisions.map(d => d.rolloutId))].sort();
-    for (const chunk of chunks(ids, BATCH))
-      await trx('rollouts')
-        .whereIn('id', chunk)
-        .orderBy('id')
-        .forUpdate()
-        .select('id');
   }
 
   /**
@@ -411,10 +265,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     return this.#write(() =>
       this.#db.transaction(async trx => {
         if (!(await fn(trx))) return undefined;
-        await this.#lockRolloutRows(trx, decisions);
-        const logged = await appendInTransaction(trx, this.#dialect, decisions);
-        await foldDeliveryFigures(trx, this.#isPg, logged);
-        return logged;
+        return appendLockedWithFigures(trx, this.#dialect, decisions);
       }),
     );
   }
@@ -428,10 +279,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     if (!decisions.length) return [];
     return this.#write(() =>
       this.#db.transaction(async trx => {
-        await this.#lockRolloutRows(trx, decisions);
-        const logged = await appendInTransaction(trx, this.#dialect, decisions);
-        await foldDeliveryFigures(trx, this.#isPg, logged);
-        return logged;
+        return appendLockedWithFigures(trx, this.#dialect, decisions);
       }),
     );
   }
@@ -440,56 +288,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     entityRefs?: string[];
     finishedSince: string;
   }): Promise<RolloutFigures[]> {
-    const refs = filter.entityRefs;
-    if (refs && refs.length === 0) return [];
-    const q = this.#db('rollouts')
-      .select(
-        'entity_ref',
-        'status',
-        'started_at',
-        'step_started_at',
-        'finished_at',
-        'burn_rate',
-        'kpi_deltas',
-        'id',
-        'version',
-        'kpi_intervals',
-        ...DELIVERY_COLUMNS,
-      )
-      .where(b =>
-        b
-          .whereNull('finished_at')
-          .orWhere('finished_at', '>=', filter.finishedSince),
-      );
-    // A short list filters in the database; a long one (every service in the catalog) is cheaper as a set here.
-    const inSql = refs && refs.length <= 200;
-    if (inSql) q.whereIn('entity_ref', refs);
-    const wanted = refs && !inSql ? new Set(refs) : undefined;
-    const out: RolloutFigures[] = [];
-    for (const row of await q) {
-      if (wanted && !wanted.has(row.entity_ref)) continue;
-      out.push({
-        entityRef: row.entity_ref,
-        status: row.status,
-        startedAt: row.started_at,
-        stepStartedAt: row.step_started_at,
-        finishedAt: row.finished_at ?? undefined,
-        burnRate:
-          row.burn_rate === null || row.burn_rate === undefined
-            ? undefined
-            : Number(row.burn_rate),
-        kpiDeltas: row.kpi_deltas ? JSON.parse(row.kpi_deltas) : undefined,
-        id: row.id,
-        version: row.version,
-        // the dashboard shows the active rollouts' intervals only
-        kpiIntervals:
-          row.kpi_intervals && !row.finished_at
-            ? JSON.parse(row.kpi_intervals)
-            : undefined,
-        delivery: deliveryStateOf(row),
-      });
-    }
-    return out;
+    return readRolloutFigures(this.#db, filter);
   }
 
   listDecisions(
@@ -501,72 +300,25 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   async listDecisions(
     options: DecisionQuery & { withEvidence?: boolean },
   ): Promise<DecisionPage<any>> {
-    const limit = options.limit ?? 50;
-    const q = this.#db('decisions');
-    // Without the evidence column (several KiB a row): whether there is one is enough for a list.
-    if (options.withEvidence === false) {
-      q.select(
-        ...DECISION_LIST_COLUMNS,
-        this.#db.raw('(evidence is not null) as has_evidence'),
-      );
-    }
-    if (options.rolloutId) q.where('rollout_id', options.rolloutId);
-    if (options.entityRefs) q.whereIn('entity_ref', options.entityRefs);
-    // A shadow policy's would-have entries are never acted on: out of lists unless asked for.
-    if (options.shadow === 'only') q.where('kind', 'shadow');
-    else if (options.shadow !== 'include') q.whereNot('kind', 'shadow');
-    if (options.since) q.where('created_at', '>=', options.since);
-    if (options.before) q.where('seq', '<', options.before);
-    const rows = await q.orderBy('seq', 'desc').limit(limit + 1);
-    const items = rows
-      .slice(0, limit)
-      .map(r =>
-        options.withEvidence === false ? withoutEvidence(r) : toDecision(r),
-      );
-    return {
-      items,
-      nextCursor: rows.length > limit ? items[items.length - 1].seq : undefined,
-    };
+    return listDecisionPage(this.#db, options);
   }
 
   async getDecisionHead(rolloutId: string) {
-    const row = await this.#db('rollouts')
-      .select(
-        'entity_ref',
-        this.#db('decisions')
-          .max('seq')
-          .where('rollout_id', rolloutId)
-          .as('last_seq'),
-      )
-      .where('id', rolloutId)
-      .first();
-    if (!row) return undefined;
-    return {
-      entityRef: row.entity_ref as string,
-      lastSeq: Number(row.last_seq ?? 0),
-    };
+    return readDecisionHead(this.#db, rolloutId);
   }
 
   async getDecisionEvidence(
     rolloutId: string,
     seq: number,
   ): Promise<{ evidence: Record<string, unknown> | null } | undefined> {
-    const row = await this.#db('decisions')
-      .select('evidence')
-      .where({ seq, rollout_id: rolloutId })
-      .first();
-    if (!row) return undefined;
-    return {
-      evidence: row.evidence === null ? null : JSON.parse(row.evidence),
-    };
+    return readDecisionEvidence(this.#db, rolloutId, seq);
   }
 
   async decisionHead(): Promise<{ seq: number; hash: string }> {
-    const head = await this.#db('decision_chain').where({ id: 1 }).first();
-    return { seq: Number(head.seq), hash: head.hash };
+    return readChainHead(this.#db);
   }
 
-  async *exportDecisions(options: {
+  exportDecisions(options: {
     after: number;
     throughSeq: number;
     batch?: number;
@@ -574,43 +326,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     | { type: 'entry'; row: DecisionRow }
     | { type: 'checkpoint'; checkpoint: DecisionCheckpoint }
   > {
-    const batch = options.batch ?? 500;
-    let after = options.after;
-    while (after < options.throughSeq) {
-      const to = Math.min(options.throughSeq, after + batch);
-      const [rows, checkpoints] = await Promise.all([
-        this.#db('decisions')
-          .where('seq', '>', after)
-          .andWhere('seq', '<=', to)
-          .orderBy('seq', 'asc'),
-        this.#db('decision_checkpoints')
-          .where('seq', '>', after)
-          .andWhere('seq', '<=', to)
-          .orderBy('seq', 'asc'),
-      ]);
-      let c = 0;
-      for (const row of rows as DecisionRow[]) {
-        yield { type: 'entry', row };
-        while (
-          c < checkpoints.length &&
-          Number(checkpoints[c].seq) <= Number(row.seq)
-        ) {
-          const cp = checkpoints[c++];
-          if (Number(cp.seq) !== Number(row.seq)) continue;
-          yield {
-            type: 'checkpoint',
-            checkpoint: {
-              seq: Number(cp.seq),
-              hash: cp.hash,
-              createdAt: cp.created_at,
-              keyId: cp.key_id,
-              signature: cp.signature,
-            },
-          };
-        }
-      }
-      after = to;
-    }
+    return exportDecisionRows(this.#db, options);
   }
 
   checkpointPublicKeyPem(): string | undefined {
@@ -632,22 +348,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   async claimActionRequest(
     record: Omit<ActionRequestRecord, 'state' | 'result'>,
   ) {
-    try {
-      await this.#db('action_requests').insert({
-        idempotency_key: record.idempotencyKey,
-        rollout_id: record.rolloutId,
-        action: record.action,
-        actor: record.actor,
-        state: 'running',
-        result: null,
-        created_at: record.createdAt,
-      });
-      return { claimed: true };
-    } catch (e) {
-      const existing = await this.getActionRequest(record.idempotencyKey);
-      if (!existing) throw e;
-      return { claimed: false, existing };
-    }
+    return claimActionRequest(this.#db, record);
   }
 
   async finishActionRequest(
@@ -655,26 +356,12 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     state: 'done' | 'failed',
     result: unknown,
   ) {
-    await this.#db('action_requests')
-      .where({ idempotency_key: key })
-      .update({ state, result: JSON.stringify(result) });
+    await finishActionRequest(this.#db, key, state, result);
   }
 
   async getActionRequest(
     key: string,
   ): Promise<ActionRequestRecord | undefined> {
-    const row = await this.#db('action_requests')
-      .where({ idempotency_key: key })
-      .first();
-    if (!row) return undefined;
-    return {
-      idempotencyKey: row.idempotency_key,
-      rolloutId: row.rollout_id,
-      action: row.action,
-      actor: row.actor,
-      state: row.state,
-      result: parseJson(row.result),
-      createdAt: row.created_at,
-    };
+    return getActionRequest(this.#db, key);
   }
 }
