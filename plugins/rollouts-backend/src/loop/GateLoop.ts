@@ -1,27 +1,24 @@
-import type { LoggerService } from '@backstage/backend-plugin-api';
 import {
   storedEvidence,
   type GateDecision,
   type StoredEvidence,
 } from '@tollgate/plugin-rollouts-common';
 import { Actuator, type RolloutChange } from '../actuator/Actuator';
-import type { EntityLookup } from '../catalog/EntityIndex';
-import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
+import type { StoredRollout } from '../database/RolloutsStore';
 import { DecisionWriter } from '../decisions/DecisionWriter';
-import {
-  RolloutEvaluator,
-  type GateEngine,
-} from '../evaluation/RolloutEvaluator';
-import type { RolloutEvents } from '../events/RolloutEvents';
-import type { PolicyResolver } from '../policy/PolicyResolver';
-import type { ProviderRegistry } from '../providers/ProviderRegistry';
-import { errorMessage, withRetry, type RetryOptions } from '../providers/retry';
+import { RolloutEvaluator } from '../evaluation/RolloutEvaluator';
+import { errorMessage } from '../providers/retry';
 import { GateStateCache } from './gateStates';
-import type { ShadowRunner } from '../shadow/ShadowRunner';
-import type { TelemetryKeeper } from '../replay/TelemetryKeeper';
-import { readCohortTelemetry } from '../evaluation/RolloutEvaluator';
-import { bakeWindowOf, watchRun } from './watch';
-import { shardOf, type Shard } from './shards';
+import type { GateLoopOptions } from './options';
+import { bakeWindowOf, watchInLoop } from './watch';
+import {
+  activeRollouts,
+  afterRun,
+  flushPending,
+  gateEngine,
+  type RunContext,
+} from './runPhases';
+import type { Shard } from './shards';
 import { RolloutSync } from './sync';
 import {
   emptyTimings,
@@ -31,46 +28,15 @@ import {
 import {
   actOnVerdict,
   approvalChange,
+  evaluationChange,
   holdChange,
   reconcileInterrupted,
   ruleNote,
   stepRule,
 } from './verdicts';
 
+export type { GateLoopOptions } from './options';
 export type { GateLoopRunResult, GateLoopTimings } from './timings';
-
-export interface GateLoopOptions {
-  /**
-   * Why a rollout may not move now (a multi-stage promotion's later stage
-   * before its turn, a broken stages declaration): it is held with the reason.
-   */
-  holdReason?: (
-    rollout: StoredRollout,
-    annotations: Record<string, string> | undefined,
-  ) => Promise<string | undefined>;
-  store: RolloutsStore;
-  providers: ProviderRegistry;
-  entities: EntityLookup;
-  policies: PolicyResolver;
-  events: RolloutEvents;
-  logger: LoggerService;
-  telemetryStepSeconds: number;
-  defaultTelemetryProvider?: string;
-  retry: RetryOptions;
-  /** Retries one run may spend across all rollouts (default 100): a broken provider cannot stall the run. */
-  retryBudgetPerRun?: number;
-  /** Clock, injectable for tests. */
-  now?: () => Date;
-  /** Evaluations written per transaction (rollout rows and their decisions); default 500. */
-  batchSize?: number;
-  /** The plugin's actuator and evaluator; built from the options above when left out. */
-  actuator?: Actuator;
-  evaluator?: RolloutEvaluator;
-  /** Shadow policies evaluated beside the enforced one, never acted on (`shadow/`). */
-  shadows?: ShadowRunner;
-  /** Keeps the telemetry each step was judged on, for what-if replay (`replay/`). */
-  keeper?: TelemetryKeeper;
-}
 
 /**
  * One run of the gate loop: sync rollouts from the deploy providers, then
@@ -84,18 +50,6 @@ export interface GateLoopOptions {
  * written in batches, each rollout row with its decision in one transaction.
  * The gate state of each rollout is kept between runs ({@link GateStateCache}).
  */
-/** What one run carries: its number, timings, the shard's gate states and its retry budget. */
-interface RunContext {
-  run: number;
-  t: GateLoopTimings;
-  gates: GateStateCache;
-  retry: RetryOptions;
-  /** `provider:target` of the active rollouts (a newer rollout ends an older one's watch). */
-  activeTargets?: Set<string>;
-  /** The shard's key (`index/count`): the shadows keep gate states per shard. */
-  shardKey?: string;
-}
-
 export class GateLoop {
   readonly #o: GateLoopOptions;
   readonly #now: () => Date;
@@ -214,23 +168,7 @@ export class GateLoop {
       },
     };
     if (shard.index === 0) await this.#sync.sync(run.retry);
-    const listed = await this.#o.store.listRollouts({
-      status: ['progressing', 'paused', 'awaiting-approval'],
-    });
-    // Rollouts promoted to full whose bake window is still open: watched.
-    const watched = await this.#o.store.listRollouts({
-      watchState: 'watching',
-    });
-    run.activeTargets = new Set(listed.map(r => `${r.provider}:${r.target}`));
-    const active = [...listed, ...watched].filter(
-      r => shardOf(r.id, shard.count) === shard.index,
-    );
-    // Whole-rollout gate states this process does not hold: read in one query per chunk.
-    const unknown = active.filter(r => run.gates.needsStored(r)).map(r => r.id);
-    if (unknown.length) {
-      const stored = await this.#o.store.getGateStates(unknown);
-      for (const id of unknown) run.gates.provide(id, stored.get(id));
-    }
+    const active = await activeRollouts(this.#o.store, shard, run);
     t.syncMs = performance.now() - started;
     let pending: RolloutChange[] = [];
     for (const rollout of active) {
@@ -252,12 +190,22 @@ export class GateLoop {
       }
       t.evaluateMs += performance.now() - t0 - (t.actionMs - actionsBefore);
       if (pending.length >= this.#batchSize) {
-        result.failures += await this.#flush(pending, t);
+        result.failures += await flushPending(
+          this.#actuator,
+          this.#o.logger,
+          pending,
+          t,
+        );
         pending = [];
       }
     }
-    result.failures += await this.#flush(pending, t);
-    await this.#afterRun(run.run, `${shard.index}/${shard.count}`);
+    result.failures += await flushPending(
+      this.#actuator,
+      this.#o.logger,
+      pending,
+      t,
+    );
+    await afterRun(this.#o, run.run, `${shard.index}/${shard.count}`);
     // Gate states of rollouts that are no longer active are not needed again.
     run.gates.forgetBefore(run.run);
     t.totalMs = performance.now() - started;
@@ -274,85 +222,18 @@ export class GateLoop {
       gates: this.#gatesOf({ index: 0, count: 1 }),
       retry: this.#o.retry,
     });
-    const failed = await this.#flush(pending, t);
-    await this.#afterRun(this.#run);
+    const failed = await flushPending(
+      this.#actuator,
+      this.#o.logger,
+      pending,
+      t,
+    );
+    await afterRun(this.#o, this.#run);
     if (failed)
       throw new Error(
         `rollouts: could not record the evaluation of ${rollout.id}`,
       );
     return acted;
-  }
-
-  /**
-   * Writes pending evaluations in one batch; a batch that fails is retried
-   * one rollout at a time, so one bad row costs only itself. Returns the
-   * number of evaluations that could not be written.
-   */
-  async #flush(pending: RolloutChange[], t: GateLoopTimings): Promise<number> {
-    if (!pending.length) return 0;
-    const t0 = performance.now();
-    let failures = 0;
-    let results: Awaited<ReturnType<Actuator['recordAll']>>;
-    try {
-      results = await this.#actuator.recordAll(pending);
-    } catch (e) {
-      this.#o.logger.warn(
-        `rollouts: batch write of ${pending.length} evaluations failed, writing them one by one: ${errorMessage(e)}`,
-      );
-      results = [];
-      for (const p of pending) {
-        try {
-          results.push((await this.#actuator.recordAll([p]))[0]);
-        } catch (e2) {
-          failures++;
-          results.push(undefined);
-          this.#o.logger.error(
-            `rollouts: could not record the evaluation of ${p.rollout.entityRef} (${p.rollout.id}): ${errorMessage(e2)}`,
-          );
-        }
-      }
-    }
-    for (const written of results) {
-      if (!written) continue; // another writer changed the row first; the next run sees its state
-      t.rowsWritten++;
-      if (written.decision) t.decisionsWritten++;
-    }
-    t.writeMs += performance.now() - t0;
-    return failures;
-  }
-
-  /** Writes what the shadows and the telemetry keeper collected; never fails the run. */
-  async #afterRun(run: number, shard?: string) {
-    try {
-      await this.#o.shadows?.flush(run, shard);
-      await this.#o.keeper?.flush();
-    } catch (e) {
-      this.#o.logger.warn(
-        `rollouts: could not write shadow verdicts or kept telemetry: ${errorMessage(e)}`,
-      );
-    }
-  }
-
-  /** The evaluator's engine step for this run: the kept gate states (and the telemetry keeper sees the intervals). */
-  #engine(run: RunContext): GateEngine {
-    return (rollout, policy, context, gatePolicy, ticks) => {
-      const d = run.gates.decide(
-        rollout,
-        policy,
-        context,
-        gatePolicy,
-        ticks,
-        run.run,
-      );
-      this.#o.keeper?.seen(
-        rollout,
-        context.tickSeconds,
-        context.expectedCanaryShare * 100,
-        ticks,
-        d.verdict,
-      );
-      return d;
-    };
   }
 
   async #evaluate(
@@ -383,39 +264,15 @@ export class GateLoop {
     const entity = await this.#o.entities.byRef(rollout.entityRef);
     if (rollout.watch?.state === 'watching') {
       if (this.#stopping) return false;
-      return watchRun({
+      return watchInLoop(this.#o, {
         rollout,
         annotations: entity?.annotations,
         now,
         run,
         pending,
         actuator: this.#actuator,
-        policies: this.#o.policies,
         stopping: () => this.#stopping,
         timed: fn => this.#timedAction(fn, t),
-        read: (r, policy) =>
-          readCohortTelemetry(
-            this.#o,
-            r,
-            entity?.annotations,
-            policy,
-            now,
-            run.retry,
-          ),
-        tickSeconds: this.#o.telemetryStepSeconds,
-        currentExternalId: async () =>
-          (
-            await withRetry(
-              () =>
-                this.#o.providers
-                  .deploy(rollout.provider)
-                  .getRollout(rollout.target),
-              run.retry,
-            )
-          )?.externalId,
-        superseded:
-          run.activeTargets?.has(`${rollout.provider}:${rollout.target}`) ??
-          false,
       });
     }
     const held = await this.#o.holdReason?.(rollout, entity?.annotations);
@@ -429,7 +286,7 @@ export class GateLoop {
       rollout,
       entity?.annotations,
       now,
-      { retry: run.retry, engine: this.#engine(run) },
+      { retry: run.retry, engine: gateEngine(run, this.#o.keeper) },
     );
     t.engineStateHits += run.gates.hits - hits;
     t.engineStateMisses += run.gates.misses - misses;
@@ -508,41 +365,18 @@ export class GateLoop {
       );
     }
 
-    // continue / hold: record the evaluation; log only when the verdict or the rule deciding it changes.
-    const previous = rollout.lastEvaluation;
-    const changed =
-      previous?.verdict !== verdict ||
-      (previous?.rule ?? 'gate') !== (rule ?? 'gate');
-    // A hold at the step maximum: the owners decide, so they hear about it (once).
-    const timedOut = verdict === 'hold' && rule === 'step-timeout';
-    const note = ruleNote(rule);
-    let notify: 'hold' | 'step-timeout' | undefined;
-    if (changed && timedOut) notify = 'step-timeout';
-    else if (previous?.verdict !== verdict && verdict === 'hold')
-      notify = 'hold';
-    pending.push({
-      rollout,
-      patch: {
-        lastEvaluation: { ...summary, verdict, reasons },
+    // continue / hold: record the evaluation
+    pending.push(
+      evaluationChange(rollout, {
+        verdict,
+        rule,
+        summary,
+        reasons,
         evidence,
-        policyName: policy.name,
-        policyHash: policy.hash,
-        lastError: null,
-        ...(gateState ? { gateState } : {}),
-      },
-      decision: changed
-        ? {
-            verdict,
-            kind: 'automatic',
-            actor: 'scheduler',
-            reasons: [...(note ? [note] : []), ...reasons],
-            evidence,
-            policyHash: policy.hash,
-            outcome: 'none',
-          }
-        : undefined,
-      event: { notify },
-    });
+        policy,
+        gateState,
+      }),
+    );
     return false;
   }
 

@@ -1,11 +1,12 @@
 import {
   FINAL_ROLLOUT_STATUSES,
   type GateEvaluationSummary,
+  type GateVerdict,
   type RolloutWatch,
   type StoredEvidence,
 } from '@tollgate/plugin-rollouts-common';
 import type { Actuator, RolloutChange } from '../actuator/Actuator';
-import type { StoredRollout } from '../database/RolloutsStore';
+import type { RolloutPatch, StoredRollout } from '../database/RolloutsStore';
 import type { RolloutPolicy } from '../policy/policy';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import {
@@ -286,5 +287,55 @@ export function approvalChange(
       outcome: 'none',
     },
     event: { notify: 'approval' },
+  };
+}
+
+/** A continue or hold the gate decided: the row records the evaluation, the log a new verdict or rule. */
+export function evaluationChange(
+  rollout: StoredRollout,
+  o: {
+    verdict: GateVerdict;
+    rule: string | undefined;
+    summary: GateEvaluationSummary;
+    reasons: string[];
+    evidence: StoredEvidence;
+    policy: RolloutPolicy;
+    gateState: RolloutPatch['gateState'];
+  },
+): RolloutChange {
+  const { verdict, rule, summary, reasons, evidence, policy, gateState } = o;
+  // Log only when the verdict or the rule deciding it changes.
+  const previous = rollout.lastEvaluation;
+  const changed =
+    previous?.verdict !== verdict ||
+    (previous?.rule ?? 'gate') !== (rule ?? 'gate');
+  // A hold at the step maximum: the owners decide, so they hear about it (once).
+  const timedOut = verdict === 'hold' && rule === 'step-timeout';
+  const note = ruleNote(rule);
+  let notify: 'hold' | 'step-timeout' | undefined;
+  if (changed && timedOut) notify = 'step-timeout';
+  else if (previous?.verdict !== verdict && verdict === 'hold') notify = 'hold';
+  return {
+    rollout,
+    patch: {
+      lastEvaluation: { ...summary, verdict, reasons },
+      evidence,
+      policyName: policy.name,
+      policyHash: policy.hash,
+      lastError: null,
+      ...(gateState ? { gateState } : {}),
+    },
+    decision: changed
+      ? {
+          verdict,
+          kind: 'automatic',
+          actor: 'scheduler',
+          reasons: [...(note ? [note] : []), ...reasons],
+          evidence,
+          policyHash: policy.hash,
+          outcome: 'none',
+        }
+      : undefined,
+    event: { notify },
   };
 }

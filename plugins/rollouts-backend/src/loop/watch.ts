@@ -11,11 +11,16 @@ import type {
 import type { TelemetryResult } from '@tollgate/plugin-rollouts-node';
 import type { Actuator, RolloutChange } from '../actuator/Actuator';
 import type { StoredRollout } from '../database/RolloutsStore';
-import { telemetryHoldReason } from '../evaluation/RolloutEvaluator';
+import {
+  readCohortTelemetry,
+  telemetryHoldReason,
+} from '../evaluation/RolloutEvaluator';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
-import { errorMessage, type RetryOptions } from '../providers/retry';
+import { errorMessage, withRetry, type RetryOptions } from '../providers/retry';
 import type { GateStateCache } from './gateStates';
+import type { GateLoopOptions } from './options';
+import type { RunContext } from './runPhases';
 import { ruleNote } from './verdicts';
 
 /**
@@ -230,4 +235,46 @@ export async function watchRun(o: WatchRun): Promise<boolean> {
     }),
   );
   return result.outcome === 'applied';
+}
+
+/**
+ * The watch of one rollout as the gate loop runs it: the cohorts' telemetry
+ * and the target's current rollout read with the run's retries.
+ */
+export function watchInLoop(
+  o: Pick<
+    GateLoopOptions,
+    | 'providers'
+    | 'policies'
+    | 'telemetryStepSeconds'
+    | 'defaultTelemetryProvider'
+  >,
+  w: Pick<
+    WatchRun,
+    | 'rollout'
+    | 'annotations'
+    | 'now'
+    | 'pending'
+    | 'actuator'
+    | 'stopping'
+    | 'timed'
+  > & { run: RunContext },
+): Promise<boolean> {
+  const { rollout, run } = w;
+  return watchRun({
+    ...w,
+    policies: o.policies,
+    read: (r, policy) =>
+      readCohortTelemetry(o, r, w.annotations, policy, w.now, run.retry),
+    tickSeconds: o.telemetryStepSeconds,
+    currentExternalId: async () =>
+      (
+        await withRetry(
+          () => o.providers.deploy(rollout.provider).getRollout(rollout.target),
+          run.retry,
+        )
+      )?.externalId,
+    superseded:
+      run.activeTargets?.has(`${rollout.provider}:${rollout.target}`) ?? false,
+  });
 }
