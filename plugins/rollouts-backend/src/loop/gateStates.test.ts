@@ -6,7 +6,9 @@ import type {
 import type { StoredRollout } from '../database/RolloutsStore';
 import { gateContextFor, gatePolicyFor } from '../evaluation/gateInputs';
 import { PolicyResolver } from '../policy/PolicyResolver';
-import { GateStateCache, ladderOf, parseStoredGateState } from './gateStates';
+import { GateStateCache } from './gateStates';
+import { ladderOf } from './stepLadder';
+import { parseStoredGateState } from './storedGateState';
 
 const policies = PolicyResolver.fromConfig(
   new ConfigReader({

@@ -1,7 +1,6 @@
 import type {
   GateContext,
   GateDecision,
-  RolloutStep,
   TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
 import {
@@ -22,30 +21,14 @@ import {
 } from '@tollgate/plugin-rollouts-engine';
 import type { StoredRollout } from '../database/RolloutsStore';
 import type { RolloutPolicy } from '../policy/policy';
-
-/**
- * The whole-rollout gate's state as the rollouts table keeps it
- * (`gate_state`, plain JSON): the engine's state at the start of the
- * current step (`start`; none at the first step, which starts fresh) and,
- * once a promotion was decided, at that decision (`end`). A process that
- * does not hold the rollout in memory (a restart, another replica, another
- * shard's owner) rebuilds the current step from `start`, or from `end`
- * advanced to the step the deploy system reports, and the step's own
- * telemetry: the same state whoever computes it.
- */
-export interface StoredGateState {
-  v: 1;
-  /** what the state is valid for (rollout, policy, tick length, ladder) */
-  key: string;
-  start?: StepCheckpoint;
-  end?: StepCheckpoint;
-}
-
-export interface StepCheckpoint {
-  stepIndex: number;
-  stepStartedAt: string;
-  rs: RolloutGateState;
-}
+import { Fingerprint } from './fingerprint';
+import { ladderOf, sortedTicks, tickOffset } from './stepLadder';
+import {
+  parseStoredGateState,
+  storedText,
+  type StepCheckpoint,
+  type StoredGateState,
+} from './storedGateState';
 
 /** A gate state kept between runs, valid while the step, weight and policy stay and the folded intervals do not change. */
 interface KeptGate {
@@ -79,39 +62,6 @@ interface KeptWatch {
   run: number;
 }
 
-/**
- * The ladder of canary shares the whole-rollout gate walks: each step's
- * weight / 100, the last step left out when it is 100 %. Undefined when
- * the steps do not make one (no steps, shares not increasing in (0, 1)):
- * such a rollout is gated one step at a time.
- */
-export function ladderOf(steps: RolloutStep[]): number[] | undefined {
-  const shares = steps.map(s => s.weight / 100);
-  if (shares.length && shares[shares.length - 1] >= 1) shares.pop();
-  if (!shares.length) return undefined;
-  for (let i = 0; i < shares.length; i++) {
-    if (!(shares[i] > 0 && shares[i] < 1)) return undefined;
-    if (i > 0 && !(shares[i] > shares[i - 1])) return undefined;
-  }
-  return shares;
-}
-
-/** The tick number of the interval that ends `seconds` after `from`, counted from the rollout's start. */
-export function tickOffset(
-  startedAt: string,
-  at: string,
-  tickSeconds: number,
-): number {
-  const s = (new Date(at).getTime() - new Date(startedAt).getTime()) / 1000;
-  return Math.max(0, Math.floor(s / tickSeconds));
-}
-
-function sortedTicks(ticks: TelemetryTick[]): TelemetryTick[] {
-  return ticks.every((tick, i) => i === 0 || ticks[i - 1].tick <= tick.tick)
-    ? ticks
-    : [...ticks].sort((a, b) => a.tick - b.tick);
-}
-
 /** The state's identity: a rollout under one policy, tick length and ladder. */
 function gateKey(
   rollout: StoredRollout,
@@ -120,85 +70,6 @@ function gateKey(
   ladder: number[] | undefined,
 ): string {
   return `${rollout.id}|${rollout.startedAt}|${rollout.entityRef}|${policy.name}|${policy.hash}|${tickSeconds}|${ladder ? ladder.join(',') : 'step'}`;
-}
-
-export function parseStoredGateState(
-  text: string | undefined,
-): StoredGateState | undefined {
-  if (!text) return undefined;
-  try {
-    const s = JSON.parse(text) as StoredGateState;
-    return s && s.v === 1 && typeof s.key === 'string' ? s : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** 32-bit FNV-1a of short strings (field names, KPI names), remembered. */
-const textHashes = new Map<string, number>();
-function textHash(s: string): number {
-  let h = textHashes.get(s);
-  if (h === undefined) {
-    h = 0x811c9dc5;
-    for (let i = 0; i < s.length; i++)
-      h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-    h >>>= 0;
-    if (textHashes.size < 10_000) textHashes.set(s, h);
-  }
-  return h;
-}
-
-/**
- * A 64-bit fingerprint of telemetry intervals (two 32-bit multiplicative
- * hashes over every number, field name, string and array length), much
- * cheaper than serialising them; used to check that intervals already
- * folded into a kept gate state are still what the provider reports.
- */
-class Fingerprint {
-  static readonly #f64 = new Float64Array(1);
-  static readonly #u32 = new Uint32Array(Fingerprint.#f64.buffer);
-  h1 = 0x9e3779b9;
-  h2 = 0x85ebca6b;
-
-  #mix(x: number) {
-    this.h1 = Math.imul(this.h1 ^ x, 2654435761);
-    this.h2 = Math.imul(this.h2 ^ x, 1597334677);
-  }
-
-  add(v: unknown) {
-    if (typeof v === 'number') {
-      Fingerprint.#f64[0] = v;
-      this.#mix(Fingerprint.#u32[0]);
-      this.#mix(Fingerprint.#u32[1]);
-    } else if (typeof v === 'string') {
-      this.#mix(1);
-      this.#mix(textHash(v));
-    } else if (Array.isArray(v)) {
-      this.#mix(2);
-      this.#mix(v.length);
-      for (let i = 0; i < v.length; i++) this.add(v[i]);
-    } else if (v && typeof v === 'object') {
-      this.#mix(3);
-      for (const k in v) {
-        if (!Object.prototype.hasOwnProperty.call(v, k)) continue;
-        this.#mix(textHash(k));
-        this.add((v as Record<string, unknown>)[k]);
-      }
-      this.#mix(4);
-    } else if (v === undefined) {
-      this.#mix(5);
-    } else if (v === null) {
-      this.#mix(6);
-    } else if (typeof v === 'boolean') {
-      this.#mix(v ? 7 : 8);
-    } else {
-      this.#mix(9);
-    }
-  }
-
-  equals(other: { h1: number; h2: number }) {
-    return this.h1 === other.h1 && this.h2 === other.h2;
-  }
 }
 
 /**
@@ -522,20 +393,4 @@ export class GateStateCache {
       }
     this.#stored.clear();
   }
-}
-
-function storedText(kept: KeptGate, withEnd: boolean): string {
-  const out: StoredGateState = { v: 1, key: kept.key };
-  // `start` is kept as its JSON text: spliced in, not parsed again
-  const end = withEnd
-    ? JSON.stringify({
-        stepIndex: kept.stepIndex,
-        stepStartedAt: kept.stepStartedAt,
-        rs: kept.rs!,
-      } satisfies StepCheckpoint)
-    : undefined;
-  const parts = [`"v":1`, `"key":${JSON.stringify(out.key)}`];
-  if (kept.start) parts.push(`"start":${kept.start}`);
-  if (end) parts.push(`"end":${end}`);
-  return `{${parts.join(',')}}`;
 }

@@ -20,7 +20,7 @@ import {
 } from '@tollgate/plugin-rollouts-engine';
 import type { StoredRollout } from '../database/RolloutsStore';
 import { gateContextFor, gatePolicyFor } from '../evaluation/gateInputs';
-import { ladderOf, tickOffset } from '../loop/gateStates';
+import { ladderOf, tickOffset } from '../loop/stepLadder';
 import type { RolloutPolicy } from '../policy/policy';
 import type { KeptStep } from './KeptTelemetryStore';
 

@@ -29,11 +29,9 @@ import {
   readCohortTelemetry,
   type RolloutEvaluatorOptions,
 } from '../evaluation/RolloutEvaluator';
-import {
-  GateStateCache,
-  parseStoredGateState,
-  tickOffset,
-} from '../loop/gateStates';
+import { GateStateCache } from '../loop/gateStates';
+import { tickOffset } from '../loop/stepLadder';
+import { parseStoredGateState } from '../loop/storedGateState';
 import type { PolicyResolver } from '../policy/PolicyResolver';
 import type { RolloutPolicy } from '../policy/policy';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
