@@ -21,6 +21,7 @@ import {
   describe,
   flaggerVerdict,
   observation,
+  settledAnswer,
   type FlaggerReply,
   type JudgeAnswer,
 } from './answers';
@@ -98,7 +99,7 @@ export class JudgeService {
     }
     const now = this.#now();
     return (
-      this.#settled(rollout, now) ??
+      settledAnswer(rollout, now) ??
       answerOf(
         rollout,
         rollout.lastEvaluation ?? {
@@ -306,7 +307,7 @@ export class JudgeService {
   ): Promise<JudgeAnswer> {
     const now = this.#now();
     const previous = rollout.lastEvaluation;
-    let answer = this.#settled(rollout, now);
+    let answer = settledAnswer(rollout, now);
     if (
       !answer &&
       previous &&
@@ -377,46 +378,6 @@ export class JudgeService {
     // Another writer changed the row first: the answer still stands and is logged.
     if (!written && decision) await this.#log(rollout, decision);
     return answerOf(written?.rollout ?? rollout, summary, false);
-  }
-
-  /** The answer a rollback (pending or done) or a promotion fixes, without evaluating. */
-  #settled(rollout: StoredRollout, now: Date): JudgeAnswer | undefined {
-    if (
-      rollout.pendingAction === 'rollback' ||
-      rollout.status === 'rolled-back' ||
-      rollout.status === 'aborted'
-    ) {
-      const previous = rollout.lastEvaluation;
-      const reasons =
-        previous?.verdict === 'rollback'
-          ? previous.reasons
-          : [`the rollout is ${rollout.status}`];
-      return answerOf(
-        rollout,
-        {
-          verdict: 'rollback',
-          rubric: 'not ready',
-          score: 0,
-          reasons,
-          evaluatedAt: now.toISOString(),
-        },
-        false,
-      );
-    }
-    if (rollout.status === 'promoted') {
-      return answerOf(
-        rollout,
-        {
-          verdict: 'promote',
-          rubric: 'ready',
-          score: 100,
-          reasons: ['the rollout is promoted'],
-          evaluatedAt: now.toISOString(),
-        },
-        false,
-      );
-    }
-    return undefined;
   }
 
   #log(rollout: StoredRollout, decision: DecisionInput) {

@@ -130,3 +130,46 @@ export function answerOf(
 export function describe(a: JudgeAnswer): string {
   return `verdict ${a.verdict} (${a.rubric}, score ${a.score})`;
 }
+
+/** The answer a rollback (pending or done) or a promotion fixes, without evaluating. */
+export function settledAnswer(
+  rollout: StoredRollout,
+  now: Date,
+): JudgeAnswer | undefined {
+  if (
+    rollout.pendingAction === 'rollback' ||
+    rollout.status === 'rolled-back' ||
+    rollout.status === 'aborted'
+  ) {
+    const previous = rollout.lastEvaluation;
+    const reasons =
+      previous?.verdict === 'rollback'
+        ? previous.reasons
+        : [`the rollout is ${rollout.status}`];
+    return answerOf(
+      rollout,
+      {
+        verdict: 'rollback',
+        rubric: 'not ready',
+        score: 0,
+        reasons,
+        evaluatedAt: now.toISOString(),
+      },
+      false,
+    );
+  }
+  if (rollout.status === 'promoted') {
+    return answerOf(
+      rollout,
+      {
+        verdict: 'promote',
+        rubric: 'ready',
+        score: 100,
+        reasons: ['the rollout is promoted'],
+        evaluatedAt: now.toISOString(),
+      },
+      false,
+    );
+  }
+  return undefined;
+}
