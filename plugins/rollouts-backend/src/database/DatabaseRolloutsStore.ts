@@ -14,7 +14,7 @@ import {
   finishActionRequest,
   getActionRequest,
 } from './actionRequests';
-import { verifyDecisionChain, type DecisionRow } from './decisionChain';
+import type { DecisionRow } from './decisionChain';
 import type {
   CheckpointSigner,
   DecisionCheckpoint,
@@ -27,6 +27,7 @@ import {
   readDecisionEvidence,
   readDecisionHead,
 } from './decisionReads';
+import { verifyDecisionChain } from './decisionVerify';
 import {
   filteredRollouts,
   readGateStates,

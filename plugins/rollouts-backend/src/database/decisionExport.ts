@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { RolloutsStore } from './RolloutsStore';
-import { ChainVerifier, type DecisionRow } from './decisionChain';
+import type { DecisionRow } from './decisionChain';
+import { ChainVerifier } from './decisionVerify';
 import {
   checkpointSignatureValid,
   keyIdOf,
