@@ -29,7 +29,8 @@ import {
   pipelineDecision,
   rollbackReason,
 } from './stageActions';
-import { stageRollout, startStage, type StartContext } from './startStage';
+import { reconcileStart, type ReconcileContext } from './reconcileStart';
+import { startStage } from './startStage';
 
 export interface PipelineDriverOptions {
   store: RolloutsStore;
@@ -65,7 +66,7 @@ const LOOKBACK_MS = 7 * 86_400_000;
 export class PipelineDriver {
   readonly #o: PipelineDriverOptions;
   readonly #now: () => Date;
-  readonly #ctx: StartContext;
+  readonly #ctx: ReconcileContext;
 
   constructor(options: PipelineDriverOptions) {
     this.#o = options;
@@ -178,7 +179,7 @@ export class PipelineDriver {
     now: Date,
   ) {
     if (p.pendingAction) {
-      await this.#reconcile(p, now);
+      await reconcileStart(this.#ctx, p, now);
       return;
     }
     const stages = refreshStages(p, own);
@@ -345,70 +346,5 @@ export class PipelineDriver {
       );
     }
     return { pipeline: after, started: ok };
-  }
-
-  /** A start whose replica died between claim and release: settled with the provider. */
-  /**
-   * A claimed start: when the deploy system already runs the release, the
-   * start happened (its process may have died before logging it): logged
-   * and settled at once. When it does not, the claim is released only once
-   * it is a minute old (a live replica may be calling the deploy system).
-   */
-  async #reconcile(p: StoredPipeline, now: Date) {
-    const stale =
-      now.getTime() - Date.parse(p.updatedAt) >=
-      (this.#o.staleClaimMs ?? 60_000);
-    const k = Number(p.pendingAction!.split(':')[1]);
-    const stage = p.stages[k];
-    let runs = false;
-    let own: StoredRollout | undefined;
-    try {
-      const pr = await this.#o.providers
-        .deploy(stage.provider)
-        .getRollout(stage.target);
-      runs = pr?.version === p.version;
-      if (!runs && !stale) return;
-      if (pr && runs)
-        own = await stageRollout(this.#ctx, p, stage.provider, pr);
-    } catch (e) {
-      this.#o.logger.warn(
-        `rollouts: could not reconcile the start of ${stage.name}: ${errorMessage(e)}`,
-      );
-      return;
-    }
-    const subject = await this.#rolloutOf(p.stages[k - 1]);
-    await this.#o.pipelines.update(
-      p,
-      runs
-        ? {
-            pendingAction: null,
-            nextStage: k + 1,
-            stages: p.stages.map((x, i) =>
-              i === k
-                ? {
-                    ...x,
-                    state: 'starting',
-                    startedBy: 'pipeline',
-                    startedAt: now.toISOString(),
-                  }
-                : x,
-            ),
-          }
-        : { pendingAction: null },
-      now,
-      [
-        pipelineDecision(this.#o.actuator, own ?? subject, {
-          reasons: [
-            `pipeline: an interrupted start of stage ${stage.name} was reconciled with ${stage.provider}: it ${runs ? 'runs' : 'does not run'} ${p.version} on ${stage.target}`,
-          ],
-        }),
-      ].filter(isDefined),
-    );
-  }
-
-  async #rolloutOf(stage: PipelineStage): Promise<StoredRollout | undefined> {
-    return stage.rolloutId
-      ? this.#o.store.getRollout(stage.rolloutId)
-      : undefined;
   }
 }
