@@ -8,19 +8,18 @@ import {
   FINAL_ROLLOUT_STATUSES,
   ROLLOUT_ACTIONS,
   type DecisionEntry,
-  type GateVerdict,
   type Rollout,
   type RolloutAction,
 } from '@tollgate/plugin-rollouts-common';
 import type { Actuator } from '../actuator/Actuator';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
-import type { DecisionInput } from '../decisions/DecisionWriter';
 import type { ProviderRegistry } from '../providers/ProviderRegistry';
 import {
   errorMessage,
   promotesFully,
   type RetryOptions,
 } from '../providers/retry';
+import { actionNotice, manualDecision } from './manualDecisions';
 
 export interface ActionResult {
   rollout: Rollout;
@@ -369,42 +368,4 @@ export class ActionService {
       decision: written.decision,
     };
   }
-}
-
-/** Who hears of a person's applied action: a rollback, and the promotion to full. */
-function actionNotice(
-  action: RolloutAction,
-  isLast: boolean,
-): 'rollback' | 'completed' | undefined {
-  if (action === 'rollback') return 'rollback';
-  if ((action === 'promote' || action === 'approve') && isLast)
-    return 'completed';
-  return undefined;
-}
-
-/**
- * A person's action as a decision: the action is the verdict, an override
- * when it promotes against the gate, with the gate's verdict at the time
- * and the evidence it was made on.
- */
-function manualDecision(
-  rollout: StoredRollout,
-  automaticVerdict: GateVerdict | undefined,
-  request: { action: RolloutAction; actor: string },
-  reasons: string[],
-  outcome: DecisionInput['outcome'],
-): DecisionInput {
-  const overrides =
-    (request.action === 'promote' && automaticVerdict !== 'promote') ||
-    (request.action === 'rollback' && automaticVerdict !== 'rollback');
-  return {
-    verdict: request.action,
-    kind: overrides && request.action === 'promote' ? 'override' : 'manual',
-    actor: request.actor,
-    reasons: automaticVerdict
-      ? [...reasons, `gate verdict at the time: ${automaticVerdict}`]
-      : reasons,
-    evidence: rollout.evidence ?? null,
-    outcome,
-  };
 }
