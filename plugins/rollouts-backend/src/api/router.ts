@@ -7,10 +7,9 @@ import type {
   PermissionsService,
 } from '@backstage/backend-plugin-api';
 import { InputError, NotFoundError } from '@backstage/errors';
-import {
-  AuthorizeResult,
-  type BasicPermission,
-  type ResourcePermission,
+import type {
+  BasicPermission,
+  ResourcePermission,
 } from '@backstage/plugin-permission-common';
 import {
   actionRequestSchema,
@@ -45,6 +44,7 @@ import { listAttention } from '../attention/attention';
 import { allDecisionsOf } from '../report/rolloutReport';
 import { computeSummary } from '../summary/summary';
 import { listRolloutsPage } from './rolloutList';
+import { readableEntityRefs } from './readableEntities';
 import { DecisionPageCache } from './decisionPageCache';
 import { cachedJson, sendCachedJson, type CachedJson } from './cachedJson';
 import {
@@ -91,9 +91,6 @@ export interface RouterOptions {
   sloWindowDays?: number;
 }
 
-/** Resources per permission request (each question is ~200 bytes of JSON). */
-const AUTHORIZE_BATCH = 250;
-
 /** HTTP only: parse, authorize, call the services, answer. */
 export async function createRouter(
   options: RouterOptions,
@@ -113,28 +110,11 @@ export async function createRouter(
   requestChecks(router);
   const decisionPages = new DecisionPageCache(store);
 
-  async function allowedEntityRefs(
+  function allowedEntityRefs(
     credentials: BackstageCredentials,
     refs: string[],
   ): Promise<Set<string>> {
-    const unique = [...new Set(refs)];
-    const allowed = new Set<string>();
-    // In batches: the permission backend refuses requests over 100 KB (413),
-    // which one question per service passes at about 1,000 services.
-    for (let i = 0; i < unique.length; i += AUTHORIZE_BATCH) {
-      const batch = unique.slice(i, i + AUTHORIZE_BATCH);
-      const decisions = await permissions.authorize(
-        batch.map(resourceRef => ({
-          permission: rolloutReadPermission,
-          resourceRef,
-        })),
-        { credentials },
-      );
-      batch.forEach((ref, j) => {
-        if (decisions[j].result === AuthorizeResult.ALLOW) allowed.add(ref);
-      });
-    }
-    return allowed;
+    return readableEntityRefs(permissions, credentials, refs);
   }
 
   function requirePermission(
