@@ -7,7 +7,8 @@ import type { StoredRollout } from '../database/RolloutsStore';
 import { gateContextFor, gatePolicyFor } from '../evaluation/gateInputs';
 import { GateStateCache } from '../loop/gateStates';
 import { PolicyResolver } from '../policy/PolicyResolver';
-import { foldTimeseries, timeseriesWindow } from './rolloutTimeseries';
+import { foldTimeseries } from './foldTimeseries';
+import { timeseriesWindow } from './rolloutTimeseries';
 
 const policies = PolicyResolver.fromConfig(
   new ConfigReader({
