@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import {
   assertChromiumOrSkip,
   buildApp,
-  chromiumPath,
+  launchChromium,
   guestToken,
   repoRoot,
   startPortal,
@@ -37,20 +37,7 @@ describe.runIf(run)('blast radius in the demo portal', () => {
       APP_CONFIG_rollouts_telemetry_stepSeconds: '5',
       APP_CONFIG_rollouts_providers_simulator_trafficScale: '20',
     });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     await page.goto(portal.baseUrl);
     await page.getByRole('button', { name: /enter/i }).click();

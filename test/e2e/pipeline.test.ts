@@ -12,7 +12,7 @@ import type { PipelineList } from '@tollgate/plugin-rollouts-common';
 import {
   assertChromiumOrSkip,
   buildApp,
-  chromiumPath,
+  launchChromium,
   guestToken,
   repoRoot,
   startPortal,
@@ -43,20 +43,7 @@ describe.runIf(run)('multi-stage promotion in Chromium', () => {
       APP_CONFIG_rollouts_policies_standard_gate_promote_minDurationSeconds:
         '15',
     });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     await page.goto(portal.baseUrl);
     await page.getByRole('button', { name: /enter/i }).click();

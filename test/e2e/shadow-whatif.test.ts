@@ -11,7 +11,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import {
   assertChromiumOrSkip,
   buildApp,
-  chromiumPath,
+  launchChromium,
   guestToken,
   repoRoot,
   startPortal,
@@ -69,20 +69,7 @@ describe.runIf(run)('shadow policies and what-if replay in Chromium', () => {
       APP_CONFIG_rollouts_providers_simulator_trafficScale: '20',
     });
     token = await guestToken(portal.baseUrl);
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     await page.goto(portal.baseUrl);
     await page.getByRole('button', { name: /enter/i }).click();

@@ -24,6 +24,28 @@ export function chromiumPath(): string | undefined {
   );
 }
 
+/**
+ * Headless Chromium as every end-to-end suite runs it (no sandbox, GPU,
+ * QUIC or background traffic). playwright-core is loaded only here, when a
+ * suite that runs asks for it.
+ */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: chromiumPath(),
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
 /** Outside CI a missing Chromium skips the suite with a message; in CI it fails. */
 export function assertChromiumOrSkip(suite: string): boolean {
   return runsOrSkips(
