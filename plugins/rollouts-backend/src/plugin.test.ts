@@ -395,6 +395,41 @@ describe('rollouts backend over HTTP', () => {
   });
 });
 
+/** A backend whose catalog has `entities` (svc-0 … svc-N-1) and one registered rollout each. */
+async function registeredServices(
+  entities: ReturnType<typeof component>[],
+  permissions: ReturnType<typeof rolloutsPermissionsMock>,
+  versionOf: (i: number) => string = () => '1.0.0',
+) {
+  const { server } = await startTestBackend({
+    features: [
+      rolloutsPlugin,
+      fakeProvidersModule({
+        deploy: [new FakeDeployProvider('fake')],
+        telemetry: [new FakeTelemetryProvider('fake', () => [])],
+      }),
+      catalogServiceMock.factory({ entities }),
+      permissions.factory,
+      mockServices.rootConfig.factory({
+        data: { rollouts: { schedule: { frequencySeconds: 3600 } } },
+      }),
+    ],
+  });
+  for (let i = 0; i < entities.length; i++) {
+    await request(server)
+      .post('/api/rollouts/v1/rollouts')
+      .set('Authorization', mockCredentials.service.header())
+      .send({
+        entityRef: `component:default/svc-${i}`,
+        provider: 'fake',
+        target: `shop/svc-${i}`,
+        version: versionOf(i),
+      })
+      .expect(201);
+  }
+  return server;
+}
+
 describe('reads over many services', () => {
   it('asks the permission backend in batches it accepts (it refuses requests over 100 KB)', async () => {
     const N = 600;
@@ -402,32 +437,7 @@ describe('reads over many services', () => {
       component(`svc-${i}`, `shop/svc-${i}`, 'group:default/team-shop'),
     );
     const permissions = rolloutsPermissionsMock(() => true);
-    const { server } = await startTestBackend({
-      features: [
-        rolloutsPlugin,
-        fakeProvidersModule({
-          deploy: [new FakeDeployProvider('fake')],
-          telemetry: [new FakeTelemetryProvider('fake', () => [])],
-        }),
-        catalogServiceMock.factory({ entities }),
-        permissions.factory,
-        mockServices.rootConfig.factory({
-          data: { rollouts: { schedule: { frequencySeconds: 3600 } } },
-        }),
-      ],
-    });
-    for (let i = 0; i < N; i++) {
-      await request(server)
-        .post('/api/rollouts/v1/rollouts')
-        .set('Authorization', mockCredentials.service.header())
-        .send({
-          entityRef: `component:default/svc-${i}`,
-          provider: 'fake',
-          target: `shop/svc-${i}`,
-          version: '1.0.0',
-        })
-        .expect(201);
-    }
+    const server = await registeredServices(entities, permissions);
     permissions.authorize.mockClear();
     const list = await request(server)
       .get('/api/rollouts/v1/rollouts?status=active&limit=1000')
@@ -455,32 +465,9 @@ describe('reads over many services', () => {
     const permissions = rolloutsPermissionsMock(
       q => q.principalType === 'service' || readable(q.resourceRef),
     );
-    const { server } = await startTestBackend({
-      features: [
-        rolloutsPlugin,
-        fakeProvidersModule({
-          deploy: [new FakeDeployProvider('fake')],
-          telemetry: [new FakeTelemetryProvider('fake', () => [])],
-        }),
-        catalogServiceMock.factory({ entities }),
-        permissions.factory,
-        mockServices.rootConfig.factory({
-          data: { rollouts: { schedule: { frequencySeconds: 3600 } } },
-        }),
-      ],
-    });
-    for (let i = 0; i < N; i++) {
-      await request(server)
-        .post('/api/rollouts/v1/rollouts')
-        .set('Authorization', mockCredentials.service.header())
-        .send({
-          entityRef: `component:default/svc-${i}`,
-          provider: 'fake',
-          target: `shop/svc-${i}`,
-          version: i === 9 ? '9.9.9-hotfix' : '1.0.0',
-        })
-        .expect(201);
-    }
+    const server = await registeredServices(entities, permissions, i =>
+      i === 9 ? '9.9.9-hotfix' : '1.0.0',
+    );
     const get = (query: string) =>
       request(server)
         .get(`/api/rollouts/v1/rollouts?status=active&${query}`)
