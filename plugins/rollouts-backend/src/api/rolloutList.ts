@@ -37,20 +37,19 @@ export async function listRolloutsPage(
     status: statusesOf(query.status),
     search: query.q,
   };
+  // the owner's or system's services from the catalog, read once
+  const inScope =
+    query.owner || query.system
+      ? (await deps.entities.all())
+          .filter(e => !query.owner || e.owner === query.owner)
+          .filter(e => !query.system || e.system === query.system)
+          .map(e => e.entityRef)
+      : undefined;
   let candidates: string[];
-  if (query.entityRef) candidates = [query.entityRef];
-  else if (query.owner || query.system)
-    candidates = (await deps.entities.all()).map(e => e.entityRef);
-  else candidates = await deps.store.listRolloutEntityRefs(filter);
-  if (query.owner || query.system) {
-    const inScope = new Set(
-      (await deps.entities.all())
-        .filter(e => !query.owner || e.owner === query.owner)
-        .filter(e => !query.system || e.system === query.system)
-        .map(e => e.entityRef),
-    );
-    candidates = candidates.filter(r => inScope.has(r));
-  }
+  if (query.entityRef)
+    candidates =
+      inScope?.includes(query.entityRef) === false ? [] : [query.entityRef];
+  else candidates = inScope ?? (await deps.store.listRolloutEntityRefs(filter));
   const allowed = await deps.allowedEntityRefs(candidates);
   const entityRefs = candidates.filter(r => allowed.has(r));
   const limit = query.limit ?? DEFAULT_PAGE;
