@@ -180,6 +180,42 @@ export const summaryQuerySchema = z
   })
   .strict();
 
+/** What `GET /v1/summary/services` sorts by. @public */
+export const SERVICE_SORTS = [
+  'budgetSpent',
+  'budgetBurnRate',
+  'rolledBack',
+  'activeRollouts',
+  'entityRef',
+] as const;
+/** @public */
+export type ServiceSort = (typeof SERVICE_SORTS)[number];
+
+/** A yes/no flag in a query string: only `true` or `false`. */
+const queryFlag = z.enum(['true', 'false']).transform(v => v === 'true');
+
+/**
+ * `GET /v1/summary/services` query: one page of the summary's service rows,
+ * filtered, searched and sorted by the backend. @public
+ */
+export const summaryServicesQuerySchema = summaryQuerySchema
+  .extend({
+    /** Only services whose entity ref contains this text (case-insensitive). */
+    q: z.string().trim().min(1).max(200).optional(),
+    sort: z.enum(SERVICE_SORTS).optional(),
+    /** Default: descending for the figures, ascending for `entityRef`. */
+    order: z.enum(['asc', 'desc']).optional(),
+    offset: queryNumber(z.number().int().min(0).max(1_000_000)).optional(),
+    limit: queryNumber(z.number().int().min(1).max(100)).optional(),
+    /** Only services with an active rollout carrying KPI evidence (`activeCohorts`). */
+    active: queryFlag.optional(),
+    /** Only services with a known error-budget share (`budgetSpent` not null). */
+    budgeted: queryFlag.optional(),
+  })
+  .strict();
+/** @public */
+export type SummaryServicesQuery = z.infer<typeof summaryServicesQuerySchema>;
+
 /**
  * `POST /v1/judge` body (and `GET /v1/judge` query, which only reads): an
  * external controller (Argo Rollouts' `web` metric provider) asks for the

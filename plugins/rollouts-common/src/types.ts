@@ -229,13 +229,31 @@ export interface RolloutsSummary {
   sloWindowDays?: number;
   /** The most severe and most recent incidents associated with rollouts. */
   incidents?: RolloutIncident[];
+  /**
+   * A first slice of the service rows, not all of them: the
+   * `SUMMARY_FIRST_SERVICES` services with the most error budget spent
+   * (then by name). Page through every row with `GET /v1/summary/services`.
+   */
   services: ServiceSummary[];
+  /** How many services the summary covers (the rows `GET /v1/summary/services` pages through). */
+  servicesTotal?: number;
   trend: Array<{
     day: string;
     promoted: number;
     rolledBack: number;
     other: number;
   }>;
+}
+
+/** How many service rows `GET /v1/summary` carries (the rest are paged by `GET /v1/summary/services`). @public */
+export const SUMMARY_FIRST_SERVICES = 20;
+
+/** A page of `GET /v1/summary/services`: the rows and how many all pages hold. @public */
+export interface ServiceSummaryPage {
+  items: ServiceSummary[];
+  total: number;
+  offset: number;
+  limit: number;
 }
 
 /** One service's row on the dashboard. @public */

@@ -22,7 +22,6 @@ import {
   ROLLOUT_ACTIONS,
   rolloutReport,
   RUNBOOK_ANNOTATION,
-  summaryQuerySchema,
   validatePolicyRequestSchema,
   type RolloutAction,
   type RolloutDetail,
@@ -42,11 +41,10 @@ import { validatePolicyObject, validatePolicyYaml } from '../policy/policy';
 import type { RolloutRegistration } from '../registration/RolloutRegistration';
 import { listAttention } from '../attention/attention';
 import { allDecisionsOf } from '../report/rolloutReport';
-import { computeSummary } from '../summary/summary';
 import { listRolloutsPage } from './rolloutList';
 import { readableEntityRefs } from './readableEntities';
 import { DecisionPageCache } from './decisionPageCache';
-import { cachedJson, sendCachedJson, type CachedJson } from './cachedJson';
+import { sendCachedJson } from './cachedJson';
 import {
   errorAnswers,
   parse,
@@ -62,6 +60,7 @@ import { pipelineRoutes } from './pipelineRoutes';
 import type { PipelineDriver } from '../pipelines/PipelineDriver';
 import type { PipelineStore } from '../pipelines/PipelineStore';
 import { shadowRoutes } from './shadowRoutes';
+import { summaryRoutes } from './summaryRoutes';
 import type { ShadowStore } from '../shadow/ShadowStore';
 import type { WhatIfService } from '../replay/WhatIfService';
 import type { RolloutTimeseriesService } from '../timeseries/rolloutTimeseries';
@@ -354,33 +353,7 @@ export async function createRouter(
     });
   shadowRoutes(router, options);
 
-  const summaryJson = new WeakMap<object, CachedJson>();
-  router.get('/v1/summary', async (req, res) => {
-    const credentials = await httpAuth.credentials(req, {
-      allow: ['user', 'service'],
-    });
-    const query = parse(summaryQuerySchema, req.query, 'query');
-    let refs = (await entities.all())
-      .filter(e => !query.owner || e.owner === query.owner)
-      .filter(e => !query.system || e.system === query.system)
-      .map(e => e.entityRef);
-    const allowed = await allowedEntityRefs(credentials, refs);
-    refs = refs.filter(r => allowed.has(r));
-    // computeSummary hands back the same object while its cache holds, so
-    // its JSON bytes and ETag are kept with it: a dashboard full of managers costs one
-    // serialisation per change, not one per request.
-    const summary = await computeSummary(store, {
-      days: query.days ?? 30,
-      entityRefs: refs,
-      sloWindowDays: options.sloWindowDays,
-    });
-    let answer = summaryJson.get(summary);
-    if (answer === undefined) {
-      answer = cachedJson(summary);
-      summaryJson.set(summary, answer);
-    }
-    sendCachedJson(res, answer);
-  });
+  summaryRoutes(router, options);
 
   errorAnswers(router, options.logger);
   return router;
