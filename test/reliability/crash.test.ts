@@ -154,6 +154,8 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
   let checkedEntries = 0;
   /** Rollouts with an action in flight when the process was killed. */
   let interrupted: InFlight[] = [];
+  /** Pipelines with a stage start in flight when the process was killed. */
+  let interruptedStarts: InFlight[] = [];
   /** Each claim in flight at a kill (rollout id @ row version) → its rollout id. */
   const claims = new Map<string, string>();
   let reconciliations = 0;
@@ -186,7 +188,8 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
     if (i === CRASHES) {
       try {
         // The actions in flight at the last kill are reconciled by this process…
-        await waitReconciled(database, interrupted);
+        await waitReconciled(database, 'rollouts', interrupted);
+        await waitReconciled(database, 'rollout_pipelines', interruptedStarts);
         const last = await api(backend.baseUrl, '/v1/decisions/verify');
         expect(last.body.ok).toBe(true);
         // …and a graceful stop lets the action it is taking finish: nothing is left in flight.
@@ -230,6 +233,9 @@ async function expectSurvivesCrashes(database: Database, dataDir: string) {
         .whereNotNull('pending_action')
         .select('id', 'row_version');
       for (const r of interrupted) claims.set(`${r.id}@${r.row_version}`, r.id);
+      interruptedStarts = await db2('rollout_pipelines')
+        .whereNotNull('pending_action')
+        .select('id', 'row_version');
     } finally {
       await db2.destroy();
     }
@@ -257,6 +263,7 @@ interface InFlight {
  */
 async function waitReconciled(
   database: Database,
+  table: 'rollouts' | 'rollout_pipelines',
   inFlight: InFlight[],
 ): Promise<void> {
   if (!inFlight.length) return;
@@ -265,7 +272,7 @@ async function waitReconciled(
     const deadline = Date.now() + 90_000;
     for (;;) {
       const rows: Array<InFlight & { pending_action: string | null }> =
-        await db('rollouts')
+        await db(table)
           .whereIn(
             'id',
             inFlight.map(r => r.id),
@@ -330,6 +337,13 @@ async function checkFinalState(
     expect(
       rollouts.filter(r => r.pending_action),
       'rollouts with an action in flight',
+    ).toEqual([]);
+    // …and no pipeline stuck with a stage start in flight.
+    expect(
+      await db('rollout_pipelines')
+        .whereNotNull('pending_action')
+        .select('id', 'entity_ref', 'version', 'pending_action'),
+      'pipelines with a stage start in flight',
     ).toEqual([]);
 
     // No gate decision acted on twice, and the deploy system never received the same action twice…
