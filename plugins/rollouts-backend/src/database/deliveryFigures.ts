@@ -305,8 +305,41 @@ function once<T>(fn: () => T): () => T {
   };
 }
 
-/** Rows per statement of the fold's read and write. */
+/** Rows per statement of the fold's read and write (SQLite; PostgreSQL takes a batch in one). */
 const CHUNK = 200;
+
+/** Rows per statement on PostgreSQL, whose read and write each take one array or JSON parameter. */
+const PG_CHUNK = 5000;
+
+/**
+ * PostgreSQL's write of folded rows: one statement whose rows arrive as a
+ * single JSON parameter (numbers as their text, as `pg` sends a number
+ * parameter, so Infinity and NaN survive), instead of a VALUES list of 13
+ * parameters a row that the server parses and plans each time.
+ */
+const pgFoldUpdate = (() => {
+  const types = DELIVERY_COLUMNS.map(
+    c => `"${c}" ${PG_CASTS[c] ?? 'text'}`,
+  ).join(', ');
+  return (
+    `update "rollouts" set ${DELIVERY_COLUMNS.map(c => `"${c}" = "v"."${c}"`).join(', ')} ` +
+    `from json_to_recordset(?::json) as "v"("id" text, ${types}) where "rollouts"."id" = "v"."id"`
+  );
+})();
+
+function pgFoldRows(states: Map<string, { state: DeliveryState }>): string {
+  const rows: Array<Record<string, unknown>> = [];
+  for (const [id, { state }] of states) {
+    const row = deliveryRow(state);
+    const out: Record<string, unknown> = { id };
+    for (const c of DELIVERY_COLUMNS) {
+      const v = row[c];
+      out[c] = typeof v === 'number' ? String(v) : (v ?? null);
+    }
+    rows.push(out);
+  }
+  return JSON.stringify(rows);
+}
 
 /**
  * Folds just-appended decisions into their rollouts' delivery columns, in
@@ -324,11 +357,13 @@ export async function foldDeliveryFigures(
   const decisions = appended.filter(d => d.kind !== 'shadow');
   if (!decisions.length) return;
   const ids = [...new Set(decisions.map(d => d.rolloutId))];
-  for (let i = 0; i < ids.length; i += CHUNK) {
-    const chunk = ids.slice(i, i + CHUNK);
-    const rows = await trx('rollouts')
-      .select('id', 'steps', ...DELIVERY_COLUMNS)
-      .whereIn('id', chunk);
+  const size = isPg ? PG_CHUNK : CHUNK;
+  for (let i = 0; i < ids.length; i += size) {
+    const chunk = ids.slice(i, i + size);
+    const read = trx('rollouts').select('id', 'steps', ...DELIVERY_COLUMNS);
+    const rows = await (isPg
+      ? read.whereRaw('"id" = any(?::text[])', [chunk])
+      : read.whereIn('id', chunk));
     if (!rows.length) continue;
     const states = new Map<
       string,
@@ -342,6 +377,10 @@ export async function foldDeliveryFigures(
     for (const d of decisions) {
       const entry = states.get(d.rolloutId);
       if (entry) entry.state = foldDecision(entry.state, d, entry.steps);
+    }
+    if (isPg) {
+      await trx.raw(pgFoldUpdate, [pgFoldRows(states)]);
+      continue;
     }
     const names = ['id', ...DELIVERY_COLUMNS];
     const cast = (name: string) =>
