@@ -89,7 +89,11 @@ function evidenceKind(evidence: unknown): boolean | string {
   return typeof evidence;
 }
 
-export function decisionRowHash(row: Omit<DecisionRow, 'hash'>): string {
+export function decisionRowHash(
+  row: Omit<DecisionRow, 'hash'>,
+  /** The evidence text's UTF-8 bytes when the caller has them already (the same bytes the text hashes to, one encoding pass fewer). */
+  evidenceUtf8?: Buffer,
+): string {
   const evidence: unknown = row.evidence;
   const header = JSON.stringify([
     2,
@@ -109,7 +113,7 @@ export function decisionRowHash(row: Omit<DecisionRow, 'hash'>): string {
     evidenceKind(evidence),
   ]);
   const h = createHash('sha256').update(header).update('\n');
-  if (typeof evidence === 'string') h.update(evidence);
+  if (typeof evidence === 'string') h.update(evidenceUtf8 ?? evidence);
   return h.digest('hex');
 }
 
@@ -161,6 +165,7 @@ export function timeOrderedUuid(now = Date.now()): string {
 /** Serialises each object once, however many rows carry it. */
 export class JsonOnce {
   readonly #seen = new Map<object, string>();
+  readonly #utf8 = new Map<object, Buffer>();
   of(value: unknown): string {
     if (!value || typeof value !== 'object') return JSON.stringify(value);
     let json = this.#seen.get(value);
@@ -169,6 +174,21 @@ export class JsonOnce {
       this.#seen.set(value, json);
     }
     return json;
+  }
+  /**
+   * The UTF-8 bytes of `of(value)`, encoded once per object: the chain hashes
+   * them and the binary COPY sends them, so a snapshot of several KiB is
+   * encoded once instead of once for each (and once per row that shares it).
+   */
+  utf8(value: unknown): Buffer {
+    if (!value || typeof value !== 'object')
+      return Buffer.from(this.of(value), 'utf8');
+    let bytes = this.#utf8.get(value);
+    if (bytes === undefined) {
+      bytes = Buffer.from(this.of(value), 'utf8');
+      this.#utf8.set(value, bytes);
+    }
+    return bytes;
   }
 }
 
@@ -213,10 +233,18 @@ export function decisionRow(
 export function sealDecision(
   base: Omit<DecisionEntry, 'hash'>,
   json: JsonOnce,
-): { entry: DecisionEntry; row: DecisionRow } {
-  const row = decisionRow({ ...base, hash: '' }, json, DECISION_CHAIN_VERSION);
-  row.hash = decisionRowHash(row);
-  return { entry: { ...base, hash: row.hash }, row };
+): {
+  entry: DecisionEntry;
+  row: DecisionRow;
+  /** The UTF-8 bytes of `row.evidence` (null without evidence), for the binary COPY. */
+  evidenceUtf8: Buffer | null;
+} {
+  const entry = { ...base, hash: '' };
+  const row = decisionRow(entry, json, DECISION_CHAIN_VERSION);
+  const evidenceUtf8 = row.evidence === null ? null : json.utf8(base.evidence);
+  row.hash = decisionRowHash(row, evidenceUtf8 ?? undefined);
+  entry.hash = row.hash;
+  return { entry, row, evidenceUtf8 };
 }
 
 export function toDecision(row: any): DecisionEntry {

@@ -10,6 +10,7 @@ import {
 } from '@tollgate/test-support';
 import { CheckpointSigner } from './decisionCheckpoints';
 import { encodeDecisionRows } from './decisionCopy';
+import { decisionRowHash, JsonOnce, sealDecision } from './decisionChain';
 import {
   DatabaseRolloutsStore,
   migrateRolloutsDatabase,
@@ -95,6 +96,40 @@ describe('encodeDecisionRows', () => {
       'é😀',
     );
     expect(out.readInt32BE(actorAt + 10 + 4 + 2)).toBe(-1);
+  });
+
+  it('hashes and sends evidence encoded once exactly as its text would be (shared snapshot objects too)', () => {
+    const json = new JsonOnce();
+    const shared = bigEvidence(1);
+    const sealed = [shared, bigEvidence(3), shared, null, { i: 2 }].map(
+      (evidence, i) =>
+        sealDecision(
+          {
+            ...decisionAt(i + 1),
+            evidence,
+            seq: i + 1,
+            id: `id-${i}`,
+            policyHash: null,
+            createdAt: '2026-12-07T00:00:00.000Z',
+            prevHash: 'p',
+          },
+          json,
+        ),
+    );
+    const rows = sealed.map(s => s.row);
+    expect(sealed[0].evidenceUtf8).toBe(sealed[2].evidenceUtf8);
+    expect(sealed[3].evidenceUtf8).toBeNull();
+    for (const s of sealed) {
+      expect(s.evidenceUtf8?.toString('utf8') ?? null).toBe(s.row.evidence);
+      // the rule as the verifier applies it, from the stored text alone
+      expect(s.row.hash).toBe(decisionRowHash(s.row));
+    }
+    expect(
+      encodeDecisionRows(
+        rows,
+        sealed.map(s => s.evidenceUtf8),
+      ).equals(encodeDecisionRows(rows)),
+    ).toBe(true);
   });
 
   it('refuses an integer column value that is not one (the plain INSERT refuses it too)', () => {

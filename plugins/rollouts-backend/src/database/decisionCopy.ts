@@ -88,21 +88,35 @@ function integerOf(column: string, value: unknown, bits: 32 | 64): number {
   return n;
 }
 
-/** Rows in PostgreSQL's binary COPY tuple format (no file header). */
-export function encodeDecisionRows(rows: DecisionRow[]): Buffer {
-  const texts: Array<string | null> = [];
+const EVIDENCE = DECISION_COLUMNS.indexOf('evidence');
+
+/**
+ * Rows in PostgreSQL's binary COPY tuple format (no file header).
+ * `evidenceUtf8[i]`, when given, is the UTF-8 of `rows[i].evidence`
+ * (encoded once for the hash, copied here as it is).
+ */
+export function encodeDecisionRows(
+  rows: DecisionRow[],
+  evidenceUtf8?: ReadonlyArray<Buffer | null>,
+): Buffer {
+  const texts: Array<string | Buffer | null> = [];
   let size = 0;
-  for (const row of rows) {
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
     size += 2;
     for (let c = 0; c < DECISION_COLUMNS.length; c++) {
       const v = row[DECISION_COLUMNS[c]];
       const kind = COLUMN_KIND[c];
+      const bytes = c === EVIDENCE ? evidenceUtf8?.[r] : undefined;
       if (v === null || v === undefined) {
         size += 4;
         if (kind === TEXT) texts.push(null);
       } else if (kind === INT8) size += 12;
       else if (kind === INT4) size += 8;
-      else {
+      else if (bytes) {
+        texts.push(bytes);
+        size += 4 + bytes.length;
+      } else {
         const text = textOf(v);
         texts.push(text);
         size += 4 + Buffer.byteLength(text, 'utf8');
@@ -121,7 +135,10 @@ export function encodeDecisionRows(rows: DecisionRow[]): Buffer {
       if (kind === TEXT) {
         const text = texts[t++];
         if (text === null) at = out.writeInt32BE(-1, at);
-        else {
+        else if (typeof text !== 'string') {
+          at = out.writeInt32BE(text.length, at);
+          at += text.copy(out, at);
+        } else {
           const n = out.write(text, at + 4, 'utf8');
           out.writeInt32BE(n, at);
           at += 4 + n;
@@ -150,8 +167,8 @@ interface PgConnection {
 
 /** A COPY FROM STDIN in progress on one `pg` client. */
 export interface DecisionCopy {
-  /** Sends rows (encoded now, so a bad value throws here). */
-  write(rows: DecisionRow[]): void;
+  /** Sends rows (encoded now, so a bad value throws here); `evidenceUtf8` as `encodeDecisionRows` takes it. */
+  write(rows: DecisionRow[], evidenceUtf8?: ReadonlyArray<Buffer | null>): void;
   /** Ends the COPY; resolves when the server has stored every row, rejects with its error. */
   end(): Promise<void>;
   /** Abandons the COPY (CopyFail): the server stores none of it; resolves once the connection is usable again. */
@@ -189,8 +206,8 @@ export function startDecisionCopy(client: {
       else resolveEnd();
     };
     const copy: DecisionCopy = {
-      write(rows) {
-        const chunk = encodeDecisionRows(rows);
+      write(rows, evidenceUtf8) {
+        const chunk = encodeDecisionRows(rows, evidenceUtf8);
         if (!settled) connection!.sendCopyFromChunk(chunk);
       },
       end() {

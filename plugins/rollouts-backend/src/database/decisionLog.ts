@@ -79,11 +79,16 @@ export async function appendInTransaction(
   try {
     for (let from = 0; from < decisions.length; from += DECISION_INSERT_ROWS) {
       const rows: DecisionRow[] = [];
+      const evidenceUtf8: Array<Buffer | null> = [];
       const to = Math.min(decisions.length, from + DECISION_INSERT_ROWS);
       for (let i = from; i < to; i++) {
         const decision = decisions[i];
         seq++;
-        const { entry, row } = sealDecision(
+        const {
+          entry,
+          row,
+          evidenceUtf8: bytes,
+        } = sealDecision(
           {
             seq,
             id: timeOrderedUuid(),
@@ -105,10 +110,11 @@ export async function appendInTransaction(
         prevHash = entry.hash;
         entries.push(entry);
         rows.push(row);
+        evidenceUtf8.push(bytes);
       }
       // one statement at a time on the connection; this one was hashed while the last one ran
       if (inFlight) await inFlight;
-      inFlight = insert.write(rows);
+      inFlight = insert.write(rows, evidenceUtf8);
       // awaited above or below; this only keeps a failure from being reported as unhandled if hashing throws
       inFlight.catch(() => {});
     }
@@ -151,8 +157,11 @@ export async function appendInTransaction(
 
 /** Where an append's rows go, run by run. */
 interface DecisionInserter {
-  /** Stores (or sends) a run of rows; the next run is hashed while it runs. */
-  write(rows: DecisionRow[]): Promise<void>;
+  /** Stores (or sends) a run of rows; the next run is hashed while it runs. `evidenceUtf8[i]`: the UTF-8 of `rows[i].evidence`. */
+  write(
+    rows: DecisionRow[],
+    evidenceUtf8: ReadonlyArray<Buffer | null>,
+  ): Promise<void>;
   /** After the last run: resolves once every row is stored. */
   end(): Promise<void>;
   /** After a failure: leaves the connection usable for the ROLLBACK. */
@@ -211,8 +220,8 @@ async function decisionInserter(
       if (await dialect.pgCopyChecked) {
         const copy = await startDecisionCopy(conn);
         return {
-          write: async rows => {
-            copy.write(rows);
+          write: async (rows, evidenceUtf8) => {
+            copy.write(rows, evidenceUtf8);
             // lets the socket take the run before the next one is hashed
             await new Promise(resolve => setImmediate(resolve));
           },
