@@ -1,6 +1,7 @@
 /**
- * End to end: multi-stage promotion in the demo portal. shipping-api
- * declares three stages (staging → prod-eu → prod-us, 30 s soak); with a
+ * End to end: multi-stage promotion in the demo portal. shipping-api's
+ * policy (`staged` in app-config.yaml) declares three stages with target
+ * templates (staging → prod-eu → prod-us, 30 s soak); with a
  * fast ladder its release completes staging, soaks, and Tollgate starts it
  * on prod-eu. The tab shows the pipeline moving; the guest (an owner)
  * promotes prod-us early. Screenshots: test/e2e/artifacts/pipeline-*.png.
@@ -42,6 +43,7 @@ describe.runIf(run)('multi-stage promotion in Chromium', () => {
       ]),
       APP_CONFIG_rollouts_policies_standard_gate_promote_minDurationSeconds:
         '15',
+      APP_CONFIG_rollouts_policies_staged_gate_promote_minDurationSeconds: '15',
     });
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
@@ -82,6 +84,12 @@ describe.runIf(run)('multi-stage promotion in Chromium', () => {
       'staging',
       'prod-eu',
       'prod-us',
+    ]);
+    // the policy's target templates, filled in for shipping-api
+    expect(first.stages?.map(s => s.target)).toEqual([
+      'staging/shipping-api',
+      'eu/shipping-api',
+      'us/shipping-api',
     ]);
     await page.goto(
       `${portal.baseUrl}/catalog/default/component/shipping-api/rollouts`,

@@ -149,7 +149,7 @@ export const DEMO_SERVICES: SimulatedService[] = [
     orderValueSd: 20,
     firstScenario: 'mobile-regression',
   },
-  // shipping-api: a multi-stage promotion (tollgate.dev/stages): releases start on
+  // shipping-api: a multi-stage promotion (its policy's stages): releases start on
   // staging by themselves; Tollgate starts them on eu, then us, stage by stage.
   {
     target: 'staging/shipping-api',

@@ -3,6 +3,7 @@ import {
   parseStagesAnnotation,
   STAGE_SOAK_ANNOTATION,
   STAGES_ANNOTATION,
+  stagesForEntity,
 } from './stages';
 
 const three =
@@ -84,5 +85,52 @@ describe('parseDurationSeconds', () => {
     expect(parseDurationSeconds('1.5m', 'f')).toBe(90);
     expect(parseDurationSeconds('2h', 'f')).toBe(7200);
     expect(parseDurationSeconds('1d', 'f')).toBe(86400);
+  });
+});
+
+describe('stagesForEntity', () => {
+  const policy = {
+    name: 'staged',
+    stages: [
+      { name: 'staging', provider: 'sim', target: 'staging/{{name}}' },
+      { name: 'prod', provider: 'sim', target: '{{namespace}}/{{ name }}' },
+    ],
+    stageSoak: '90s',
+  };
+
+  it("fills each target template in with the entity's name and namespace", () => {
+    expect(stagesForEntity(policy, 'component:payments/ledger')).toEqual({
+      stages: [
+        { name: 'staging', provider: 'sim', target: 'staging/ledger' },
+        { name: 'prod', provider: 'sim', target: 'payments/ledger' },
+      ],
+      soakSeconds: 90,
+    });
+    expect(
+      stagesForEntity(policy, 'component:default/ledger')?.stages[1].target,
+    ).toBe('default/ledger');
+  });
+
+  it('is undefined for a policy without stages', () => {
+    expect(stagesForEntity({ name: 'p' }, 'component:default/x')).toBe(
+      undefined,
+    );
+  });
+
+  it('refuses two stages that land on one target for this entity, naming the policy', () => {
+    expect(() =>
+      stagesForEntity(
+        {
+          name: 'odd',
+          stages: [
+            { name: 'a', provider: 'sim', target: '{{name}}' },
+            { name: 'b', provider: 'sim', target: 'x' },
+          ],
+        },
+        'component:default/x',
+      ),
+    ).toThrow(
+      'policy odd: stages: stage "b": target sim:x is already another stage\'s',
+    );
   });
 });

@@ -79,32 +79,97 @@ export function parseStagesAnnotation(
       target: ref.slice(colon + 1).trim(),
     };
   });
-  if (stages.length < 2) {
-    throw new Error(
-      `annotation ${STAGES_ANNOTATION}: a pipeline needs at least two stages (got ${stages.length})`,
-    );
-  }
-  const names = new Set<string>();
-  const targets = new Set<string>();
-  for (const s of stages) {
-    if (names.has(s.name))
-      throw new Error(
-        `annotation ${STAGES_ANNOTATION}: stage name "${s.name}" appears twice`,
-      );
-    const key = `${s.provider}:${s.target}`;
-    if (targets.has(key))
-      throw new Error(
-        `annotation ${STAGES_ANNOTATION}: stage "${s.name}": target ${key} is already another stage's`,
-      );
-    names.add(s.name);
-    targets.add(key);
-  }
+  checkStageList(stages, `annotation ${STAGES_ANNOTATION}`);
   const soak = annotations?.[STAGE_SOAK_ANNOTATION];
   const soakSeconds =
     soak === undefined || soak.trim() === ''
       ? 0
       : parseDurationSeconds(soak, `annotation ${STAGE_SOAK_ANNOTATION}`);
   return { stages, soakSeconds };
+}
+
+/**
+ * The rules every stages declaration keeps, wherever it is written: at
+ * least two stages, unique names, unique provider targets. Throws an error
+ * starting with `where` and naming the stage.
+ *
+ * @public
+ */
+export function checkStageList(stages: StageDeclaration[], where: string) {
+  if (stages.length < 2) {
+    throw new Error(
+      `${where}: a pipeline needs at least two stages (got ${stages.length})`,
+    );
+  }
+  const names = new Set<string>();
+  const targets = new Set<string>();
+  for (const s of stages) {
+    if (!STAGE_NAME.test(s.name))
+      throw new Error(
+        `${where}: stage name "${s.name}" may hold only letters, digits, ".", "_" and "-"`,
+      );
+    if (names.has(s.name))
+      throw new Error(`${where}: stage name "${s.name}" appears twice`);
+    const key = `${s.provider}:${s.target}`;
+    if (targets.has(key))
+      throw new Error(
+        `${where}: stage "${s.name}": target ${key} is already another stage's`,
+      );
+    names.add(s.name);
+    targets.add(key);
+  }
+}
+
+/** The placeholders a policy's stage target may use: the entity's name and namespace. */
+const TARGET_PLACEHOLDER = /\{\{\s*([A-Za-z]+)\s*\}\}/g;
+const TARGET_PLACEHOLDERS = new Set(['name', 'namespace']);
+
+/**
+ * Placeholders in a policy stage's target template that are not
+ * `{{name}}` or `{{namespace}}`.
+ *
+ * @public
+ */
+export function unknownTargetPlaceholders(template: string): string[] {
+  return [...template.matchAll(TARGET_PLACEHOLDER)]
+    .map(m => m[1])
+    .filter(p => !TARGET_PLACEHOLDERS.has(p));
+}
+
+/**
+ * A policy's stages for one entity: each target template with `{{name}}`
+ * and `{{namespace}}` replaced by the entity's (a policy is shared by many
+ * services, each released to its own targets), checked like an annotation.
+ *
+ * @public
+ */
+export function stagesForEntity(
+  policy: {
+    name: string;
+    stages?: StageDeclaration[];
+    stageSoak?: string;
+  },
+  entityRef: string,
+): StagesDeclaration | undefined {
+  if (!policy.stages?.length) return undefined;
+  const [, namespace = 'default', name = ''] =
+    /^[^:]+:(?:([^/]+)\/)?(.+)$/.exec(entityRef) ?? [];
+  const values: Record<string, string> = { name, namespace };
+  const stages = policy.stages.map(s => ({
+    ...s,
+    target: s.target.replace(TARGET_PLACEHOLDER, (_, p: string) => values[p]),
+  }));
+  const where = `policy ${policy.name}: stages`;
+  checkStageList(stages, where);
+  return {
+    stages,
+    soakSeconds: policy.stageSoak
+      ? parseDurationSeconds(
+          policy.stageSoak,
+          `policy ${policy.name}: stageSoak`,
+        )
+      : 0,
+  };
 }
 
 /** Where a stage of a pipeline is. @public */

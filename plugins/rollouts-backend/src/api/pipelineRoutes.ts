@@ -5,7 +5,6 @@ import type {
 } from '@backstage/backend-plugin-api';
 import { InputError, NotAllowedError, NotFoundError } from '@backstage/errors';
 import {
-  parseStagesAnnotation,
   rolloutReadPermission,
   rolloutStagePromotePermission,
   type PipelineList,
@@ -72,7 +71,7 @@ export function pipelineRoutes(
     const body: PipelineList = { items: [] };
     const entity = await o.entities.byRef(entityRef);
     try {
-      const decl = parseStagesAnnotation(entity?.annotations);
+      const decl = await o.driver.declaration(entityRef, entity?.annotations);
       if (decl) {
         body.stages = decl.stages;
         body.soakSeconds = decl.soakSeconds;

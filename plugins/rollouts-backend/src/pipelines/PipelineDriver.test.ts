@@ -1,4 +1,9 @@
-import { sqliteStore } from '../loop/__testUtils__/simulatorLoop';
+import { ROLLOUTS_ANNOTATION } from '@tollgate/plugin-rollouts-common';
+import {
+  policiesWith,
+  sqliteStore,
+  STANDARD_POLICY,
+} from '../loop/__testUtils__/simulatorLoop';
 import {
   ENTITY,
   STAGE_TARGETS,
@@ -66,6 +71,51 @@ describe('multi-stage promotion with the simulator', () => {
       starts.map(d => d.reasons[0].match(/stage (\S+) starts/)![1]).sort(),
     ).toEqual(['prod-eu', 'prod-us']);
     expect((await store.verifyDecisions()).ok).toBe(true);
+  }, 60_000);
+
+  it("runs the stages of the service's policy (targets filled in for the entity) when the annotation declares none", async () => {
+    const { knex, store } = await sqliteStore();
+    const clock = { t: Date.UTC(2026, 11, 7, 12) };
+    const targets = [
+      'staging/shipping-api',
+      'eu/shipping-api',
+      'us/shipping-api',
+    ];
+    const sim = simulationOf(stageServices({ targets }), clock);
+    const staged = policiesWith({
+      ...STANDARD_POLICY,
+      stages: [
+        { name: 'staging', provider: 'simulator', target: 'staging/{{name}}' },
+        { name: 'prod-eu', provider: 'simulator', target: 'eu/{{name}}' },
+        { name: 'prod-us', provider: 'simulator', target: 'us/{{name}}' },
+      ],
+      stageSoak: '1m',
+    });
+    const r = replica(
+      knex,
+      store,
+      sim,
+      clock,
+      { [ROLLOUTS_ANNOTATION]: targets.map(t => `simulator:${t}`).join(',') },
+      staged,
+    );
+    const euBeforeStage1: unknown[] = [];
+    for (let i = 0; i < 200; i++) {
+      await tick(clock, [r]);
+      const [p] = await r.pipelines.list({ entityRef: ENTITY });
+      if (!p) continue;
+      if (p.stages[0].state !== 'completed')
+        euBeforeStage1.push(await sim.deploy.getRollout(targets[1]));
+      if (p.status === 'completed') break;
+    }
+    expect(euBeforeStage1.filter(Boolean)).toEqual([]);
+    const [p] = await r.pipelines.list({ entityRef: ENTITY });
+    expect(p.stages.map(s => [s.name, s.target, s.state])).toEqual([
+      ['staging', 'staging/shipping-api', 'completed'],
+      ['prod-eu', 'eu/shipping-api', 'completed'],
+      ['prod-us', 'us/shipping-api', 'completed'],
+    ]);
+    expect(p.soakSeconds).toBe(60);
   }, 60_000);
 
   it('stops the pipeline when stage 1 rolls back: stages 2 and 3 never start and say why', async () => {

@@ -3,6 +3,7 @@ import { ConflictError, NotFoundError } from '@backstage/errors';
 import {
   isActiveStatus,
   parseStagesAnnotation,
+  stagesForEntity,
   type PipelineStage,
   type StagesDeclaration,
 } from '@tollgate/plugin-rollouts-common';
@@ -53,7 +54,7 @@ const RECENT_MS = 10 * 60_000;
 const LOOKBACK_MS = 7 * 86_400_000;
 
 /**
- * Multi-stage promotion (`tollgate.dev/stages`): a release that starts on
+ * Multi-stage promotion (`tollgate.dev/stages` or the policy's `stages`): a release that starts on
  * the first stage gets a pipeline; stage N+1 starts once stage N completed
  * its ladder and soaked (or a person promotes it early), through the
  * deploy provider's `startRelease`. A rollout a deploy system started on a
@@ -80,6 +81,28 @@ export class PipelineDriver {
       this.#o.providers.normalizeTarget(rollout.provider, rollout.target);
 
   /**
+   * The entity's stages: its `tollgate.dev/stages` annotation, else its
+   * policy's `stages` (targets filled in for the entity). Throws naming
+   * the annotation or the policy when the declaration is broken; a policy
+   * that cannot be resolved declares nothing here (the gate holds its
+   * rollouts with that reason).
+   */
+  async declaration(
+    entityRef: string,
+    annotations: Record<string, string> | undefined,
+  ): Promise<StagesDeclaration | undefined> {
+    const own = parseStagesAnnotation(annotations);
+    if (own) return own;
+    let policy;
+    try {
+      policy = await this.#o.policies.forAnnotations(annotations);
+    } catch {
+      return undefined;
+    }
+    return stagesForEntity(policy, entityRef);
+  }
+
+  /**
    * Why the gate loop must not move this rollout now, or undefined: a
    * broken stages declaration holds all the entity's rollouts; a later
    * stage waits for its turn or says the pipeline stopped.
@@ -90,7 +113,7 @@ export class PipelineDriver {
   ): Promise<string | undefined> {
     let decl: StagesDeclaration | undefined;
     try {
-      decl = parseStagesAnnotation(annotations);
+      decl = await this.declaration(rollout.entityRef, annotations);
     } catch (e) {
       return `${errorMessage(e)}: held until the declaration is fixed`;
     }
@@ -109,7 +132,7 @@ export class PipelineDriver {
     for (const entity of await this.#o.entities.all()) {
       let decl: StagesDeclaration | undefined;
       try {
-        decl = parseStagesAnnotation(entity.annotations);
+        decl = await this.declaration(entity.entityRef, entity.annotations);
       } catch {
         continue; // the gate loop holds its rollouts with the reason
       }

@@ -1,7 +1,11 @@
 import { InputError } from '@backstage/errors';
 import {
+  checkStageList,
+  parseDurationSeconds,
   rolloutStepsSchema,
+  unknownTargetPlaceholders,
   type RolloutStep,
+  type StageDeclaration,
 } from '@tollgate/plugin-rollouts-common';
 import {
   formatGatePolicyPath,
@@ -37,6 +41,14 @@ export interface RolloutPolicy {
    */
   shadowRules?: ShadowRule[];
   shadowGate?: Partial<GatePolicy>;
+  /**
+   * Multi-stage promotion for every service on the policy (an entity's
+   * `tollgate.dev/stages` annotation wins): targets are templates with
+   * `{{name}}` and `{{namespace}}` of the entity.
+   */
+  stages?: StageDeclaration[];
+  /** How long a completed stage soaks before the next starts, e.g. `10m`. */
+  stageSoak?: string;
   /** sha256 of the policy's canonical JSON; recorded on rollouts and decisions. */
   hash: string;
 }
@@ -94,8 +106,51 @@ const policySchema = z
       .array(z.enum(SHADOW_RULES))
       .max(SHADOW_RULES.length)
       .optional(),
+    stages: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1).max(64),
+            provider: z.string().min(1).max(64),
+            target: z.string().min(1).max(255),
+          })
+          .strict(),
+      )
+      .max(10)
+      .optional(),
+    stageSoak: z.string().min(1).max(16).optional(),
   })
   .strict();
+
+/** The stages' problems: placeholders, the rules every declaration keeps, the soak. */
+function stageProblems(
+  stages: StageDeclaration[] | undefined,
+  soak: string | undefined,
+  add: (path: string, message: string) => void,
+) {
+  stages?.forEach((s, i) => {
+    for (const p of unknownTargetPlaceholders(s.target))
+      add(
+        `stages[${i}].target`,
+        `unknown placeholder {{${p}}} (a target may use {{name}} and {{namespace}})`,
+      );
+  });
+  if (stages) {
+    try {
+      checkStageList(stages, 'stages');
+    } catch (e) {
+      add('stages', (e as Error).message.replace(/^stages: /, ''));
+    }
+  }
+  if (soak !== undefined) {
+    if (!stages) add('stageSoak', 'a soak needs stages');
+    try {
+      parseDurationSeconds(soak, 'stageSoak');
+    } catch (e) {
+      add('stageSoak', (e as Error).message.replace(/^stageSoak: /, ''));
+    }
+  }
+}
 
 /**
  * A `telemetry.queries` value that names a query template the platform
@@ -156,6 +211,8 @@ export function validatePolicyObject(
       );
     }
   }
+  if (parsed.success)
+    stageProblems(parsed.data.stages, parsed.data.stageSoak, add);
   if (options.refuseRawQueries && parsed.success) {
     for (const [key, query] of Object.entries(
       parsed.data.telemetry?.queries ?? {},

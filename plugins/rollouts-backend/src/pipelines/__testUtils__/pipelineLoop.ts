@@ -15,7 +15,8 @@ import type { DatabaseRolloutsStore } from '../../database/DatabaseRolloutsStore
 import { DecisionWriter } from '../../decisions/DecisionWriter';
 import { RolloutEvents } from '../../events/RolloutEvents';
 import { GateLoop } from '../../loop/GateLoop';
-import { policies } from '../../loop/__testUtils__/simulatorLoop';
+import { policies as standardPolicies } from '../../loop/__testUtils__/simulatorLoop';
+import type { PolicyResolver } from '../../policy/PolicyResolver';
 import { ProviderRegistry } from '../../providers/ProviderRegistry';
 import { PipelineDriver } from '../PipelineDriver';
 import { PipelineStore } from '../PipelineStore';
@@ -28,9 +29,10 @@ export function stageServices(
   o: {
     firstScenario?: SimulatedService['firstScenario'];
     autoStart?: number[];
+    targets?: string[];
   } = {},
 ): SimulatedService[] {
-  return STAGE_TARGETS.map((target, i) => ({
+  return (o.targets ?? STAGE_TARGETS).map((target, i) => ({
     target,
     entityRef: ENTITY,
     rps: 3000,
@@ -59,6 +61,7 @@ export function replica(
   simulation: Simulation,
   clock: { t: number },
   annotations: Record<string, string>,
+  policies: PolicyResolver = standardPolicies,
 ) {
   const now = () => new Date(clock.t);
   const providers = new ProviderRegistry();

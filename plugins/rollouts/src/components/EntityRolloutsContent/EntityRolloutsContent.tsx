@@ -201,7 +201,7 @@ export function EntityRolloutsContent() {
 function RolloutsTab(props: {
   entityRef: string;
   runbook?: string;
-  /** The service declares stages (`tollgate.dev/stages`): its pipeline is shown first. */
+  /** The service's annotation declares stages (`tollgate.dev/stages`): its pipeline card shows at once (a policy's stages show once the backend reports them). */
   stages?: boolean;
 }) {
   const { entityRef, runbook, stages } = props;
@@ -247,11 +247,7 @@ function RolloutsTab(props: {
 
   return (
     <>
-      {stages && (
-        <div style={{ marginBottom: 24 }}>
-          <PipelineCard entityRef={entityRef} />
-        </div>
-      )}
+      <PipelineCard entityRef={entityRef} declared={stages} />
       {activeItems.length > 1 && (
         <Stack
           direction="row"

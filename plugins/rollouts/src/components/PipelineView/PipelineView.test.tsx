@@ -265,11 +265,31 @@ describe('the Rollouts tab', () => {
     ).toBeInTheDocument();
     expect(await screen.findByTestId('stage-prod-eu')).toBeInTheDocument();
     unmount();
-    api.listPipelines.mockClear();
-    await renderWithApis(<EntityRolloutsContent />, { api, entity });
+    // no annotation, and the backend reports no stages (none in its policy either): no card
+    const plain = apiWith({ items: [] });
+    const second = await renderWithApis(<EntityRolloutsContent />, {
+      api: plain,
+      entity,
+    });
     expect(await screen.findByText('Past rollouts')).toBeInTheDocument();
+    await waitFor(() => expect(plain.listPipelines).toHaveBeenCalled());
     expect(screen.queryByText('Multi-stage promotion')).not.toBeInTheDocument();
-    expect(api.listPipelines).not.toHaveBeenCalled();
+    second.unmount();
+  });
+
+  it('shows the pipeline of a service whose policy declares the stages (no annotation)', async () => {
+    const api = apiWith({
+      stages: pipeline().stages,
+      soakSeconds: 120,
+      items: [],
+    });
+    await renderWithApis(<EntityRolloutsContent />, { api, entity });
+    expect(
+      await screen.findByText(
+        'Stages: staging → prod-eu → prod-us. No release has started on the first stage yet.',
+      ),
+    ).toBeInTheDocument();
+    expect(screen.getByText('Multi-stage promotion')).toBeInTheDocument();
   });
 });
 
