@@ -18,6 +18,7 @@ export type {
   ListRolloutsRequest,
   RolloutList,
   SummaryRequest,
+  SummaryServicesRequest,
   RolloutActionResult,
 } from './api';
 export { onCallRouteRef, rootRouteRef } from './routes';

@@ -7,8 +7,10 @@ import type {
   RolloutDetail,
   RolloutsSummary,
   RolloutTimeseries,
+  ServiceSummary,
+  ServiceSummaryPage,
 } from '@tollgate/plugin-rollouts-common';
-import type { RolloutsApi } from '../api';
+import type { RolloutsApi, SummaryServicesRequest } from '../api';
 
 export const ENTITY_REF = 'component:default/checkout-api';
 
@@ -310,6 +312,50 @@ export const summary: RolloutsSummary = {
   ],
 };
 
+/**
+ * `GET /v1/summary/services` over these rows, as the backend answers it:
+ * filtered, searched, sorted (rows without the figure last, ties by name)
+ * and paged.
+ */
+export function servicePager(services: ServiceSummary[]) {
+  return async (
+    request: SummaryServicesRequest = {},
+  ): Promise<ServiceSummaryPage> => {
+    const sort = request.sort ?? 'entityRef';
+    const sign =
+      (request.order ?? (sort === 'entityRef' ? 'asc' : 'desc')) === 'asc'
+        ? 1
+        : -1;
+    const rows = services
+      .filter(
+        s =>
+          (!request.q || s.entityRef.includes(request.q.toLowerCase())) &&
+          (!request.active || (s.activeCohorts?.length ?? 0) > 0) &&
+          (!request.budgeted ||
+            (s.budgetSpent !== null && s.budgetSpent !== undefined)),
+      )
+      .sort((a, b) => {
+        if (sort === 'entityRef')
+          return sign * a.entityRef.localeCompare(b.entityRef);
+        const x = a[sort] ?? null;
+        const y = b[sort] ?? null;
+        if ((x === null) !== (y === null)) return x === null ? 1 : -1;
+        return (
+          (x === null || y === null ? 0 : sign * (x - y)) ||
+          a.entityRef.localeCompare(b.entityRef)
+        );
+      });
+    const offset = request.offset ?? 0;
+    const limit = request.limit ?? 20;
+    return {
+      items: rows.slice(offset, offset + limit),
+      total: rows.length,
+      offset,
+      limit,
+    };
+  };
+}
+
 /** A step of 20 one-minute intervals: the canary's error rate doubles from interval 11, and a flag cohort. */
 export function makeTimeseries(
   overrides: Partial<RolloutTimeseries> = {},
@@ -424,6 +470,7 @@ export function createMockApi(): MockRolloutsApi {
       }),
     })),
     getSummary: vi.fn(async () => summary),
+    listSummaryServices: vi.fn(servicePager(summary.services)),
     getTimeseries: vi.fn(async () => makeTimeseries()),
     getShadowSummary: vi.fn(async () => ({
       days: 30,

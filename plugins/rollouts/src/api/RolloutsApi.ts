@@ -11,6 +11,8 @@ import type {
   RolloutStatus,
   RolloutsSummary,
   RolloutShadow,
+  ServiceSort,
+  ServiceSummaryPage,
   RolloutTimeseries,
   ShadowSummary,
   WhatIfResult,
@@ -57,6 +59,22 @@ export interface SummaryRequest {
   days?: number;
 }
 
+/** Filter, search, order and page of `GET /v1/summary/services`. @public */
+export interface SummaryServicesRequest extends SummaryRequest {
+  /** Only services whose entity ref contains this text. */
+  q?: string;
+  sort?: ServiceSort;
+  /** Default: largest figures first, names A to Z. */
+  order?: 'asc' | 'desc';
+  offset?: number;
+  /** At most 100 (default 20). */
+  limit?: number;
+  /** Only services with an active rollout carrying KPI evidence. */
+  active?: boolean;
+  /** Only services with a known error-budget share. */
+  budgeted?: boolean;
+}
+
 /** Answer of an action. @public */
 export interface RolloutActionResult {
   rollout: Rollout;
@@ -81,7 +99,12 @@ export interface RolloutsApi {
     action: RolloutAction,
     body: { reason: string; idempotencyKey: string },
   ): Promise<RolloutActionResult>;
+  /** The portfolio figures; `services` holds a first slice only (see `listSummaryServices`). */
   getSummary(request?: SummaryRequest): Promise<RolloutsSummary>;
+  /** A page of the summary's service rows, filtered, sorted and paged by the backend. */
+  listSummaryServices(
+    request?: SummaryServicesRequest,
+  ): Promise<ServiceSummaryPage>;
   /** What needs a person now (the on-call view). */
   getAttention(): Promise<AttentionList>;
   /** The post-rollout report, Markdown. */

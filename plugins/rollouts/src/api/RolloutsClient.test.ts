@@ -37,6 +37,28 @@ describe('RolloutsClient', () => {
     ]);
   });
 
+  it('builds the URL of a page of the summary services, sending only the flags that are set', async () => {
+    const { c, fetch } = client(() =>
+      json({ items: [], total: 0, offset: 0, limit: 20 }),
+    );
+    await c.listSummaryServices({
+      owner: 'group:default/team-x',
+      days: 30,
+      q: 'check out',
+      sort: 'budgetSpent',
+      order: 'desc',
+      offset: 20,
+      limit: 10,
+      active: true,
+      budgeted: false,
+    });
+    await c.listSummaryServices();
+    expect(fetch.mock.calls.map(call => call[0])).toEqual([
+      'http://backend/api/rollouts/v1/summary/services?owner=group%3Adefault%2Fteam-x&days=30&q=check+out&sort=budgetSpent&order=desc&offset=20&limit=10&active=true',
+      'http://backend/api/rollouts/v1/summary/services',
+    ]);
+  });
+
   it('builds the timeseries URL', async () => {
     const { c, fetch } = client(() => json({ signals: [] }));
     await c.getTimeseries('r/1');

@@ -9,6 +9,7 @@ import type {
   RolloutDetail,
   RolloutsSummary,
   RolloutShadow,
+  ServiceSummaryPage,
   RolloutTimeseries,
   ShadowSummary,
   WhatIfResult,
@@ -22,9 +23,12 @@ import type {
   RolloutActionResult,
   RolloutsApi,
   SummaryRequest,
+  SummaryServicesRequest,
 } from './RolloutsApi';
 
-function query(params: Record<string, string | number | undefined>): string {
+function query(
+  params: Record<string, string | number | boolean | undefined>,
+): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) {
     if (v !== undefined && v !== '') q.set(k, String(v));
@@ -150,6 +154,27 @@ export class RolloutsClient implements RolloutsApi {
   getSummary(request: SummaryRequest = {}): Promise<RolloutsSummary> {
     return this.request(
       `/v1/summary${query({ owner: request.owner, system: request.system, days: request.days })}`,
+    );
+  }
+
+  listSummaryServices(
+    request: SummaryServicesRequest = {},
+  ): Promise<ServiceSummaryPage> {
+    const { owner, system, days, q, sort, order, offset, limit } = request;
+    return this.request(
+      `/v1/summary/services${query({
+        owner,
+        system,
+        days,
+        q,
+        sort,
+        order,
+        offset,
+        limit,
+        // a flag is sent only when set: `active=false` would mean the same as leaving it out
+        active: request.active ? 'true' : undefined,
+        budgeted: request.budgeted ? 'true' : undefined,
+      })}`,
     );
   }
 }

@@ -4,6 +4,7 @@ export type {
   ListRolloutsRequest,
   RolloutList,
   SummaryRequest,
+  SummaryServicesRequest,
   RolloutActionResult,
   WhatIfRequestBody,
 } from './RolloutsApi';

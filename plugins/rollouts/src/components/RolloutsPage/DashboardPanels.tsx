@@ -3,12 +3,14 @@ import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import LinearProgress from '@mui/material/LinearProgress';
 import Stack from '@mui/material/Stack';
+import TablePagination from '@mui/material/TablePagination';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import InfoOutlined from '@mui/icons-material/InfoOutlined';
 import {
   InfoCard,
   Link,
+  ResponseErrorPanel,
   Table,
   type TableColumn,
 } from '@backstage/core-components';
@@ -28,6 +30,7 @@ import {
   formatPercent,
 } from '../../utils/format';
 import { definitions } from './definitions';
+import type { ServicePage } from './useServicePage';
 
 /** A panel title with its definition as a tooltip (hover or focus the icon). */
 function HelpTitle(props: { title: string; help: string; testId: string }) {
@@ -90,10 +93,26 @@ const READING_LABEL = {
   'no-data': 'no data yet',
 } as const;
 
-export const ActiveKpisPanel = memo(function ActiveKpisPanelView(props: {
-  services: ServiceSummary[];
-}) {
-  const rows: KpiRow[] = props.services.flatMap(s =>
+/** Services a page of the KPI panel can show. */
+export const KPI_PAGE_SIZES = [5, 10, 25];
+
+/** The error of a panel's page that failed to load (a failed refresh keeps the rows shown). */
+function PageState(props: { page: ServicePage }) {
+  const { data } = props.page;
+  if (!data.value && data.error)
+    return <ResponseErrorPanel error={data.error} />;
+  return null;
+}
+
+/**
+ * The KPIs of the active cohorts, a page of services at a time: the
+ * services with KPI evidence on an active rollout, worst burn rate first.
+ */
+export function ActiveKpisPanel(props: { page: ServicePage }) {
+  const { query, onQuery, data } = props.page;
+  const services = data.value?.items ?? [];
+  const total = data.value?.total ?? 0;
+  const rows: KpiRow[] = services.flatMap(s =>
     (s.activeCohorts ?? []).flatMap(c =>
       c.kpis.map(k => ({
         ...k,
@@ -153,20 +172,36 @@ export const ActiveKpisPanel = memo(function ActiveKpisPanelView(props: {
         }
         data={rows}
         columns={columns}
+        isLoading={data.loading}
         options={{
-          paging: rows.length > 10,
-          pageSize: 10,
+          // a page holds every KPI of a few services: the pager below counts services
+          paging: false,
+          sorting: false,
           search: false,
           padding: 'dense',
-          emptyRowsWhenPaging: false,
         }}
         emptyContent={
           <Box sx={{ p: 2 }}>No active rollout has KPI evidence yet.</Box>
         }
       />
+      <PageState page={props.page} />
+      {total > KPI_PAGE_SIZES[0] && (
+        <TablePagination
+          component="div"
+          count={total}
+          page={query.page}
+          rowsPerPage={query.pageSize}
+          rowsPerPageOptions={KPI_PAGE_SIZES}
+          labelRowsPerPage="Services per page:"
+          onPageChange={(_e, page) => onQuery({ ...query, page })}
+          onRowsPerPageChange={e =>
+            onQuery({ ...query, page: 0, pageSize: Number(e.target.value) })
+          }
+        />
+      )}
     </Box>
   );
-});
+}
 
 function share(v: number | null | undefined): string {
   if (v === null || v === undefined) return '—';
@@ -174,13 +209,15 @@ function share(v: number | null | undefined): string {
   return formatPercent(v);
 }
 
-export const BudgetPanel = memo(function BudgetPanelView(props: {
-  summary: RolloutsSummary;
+/** Each service's error-budget share, most spent first, paged by the backend. */
+export function BudgetPanel(props: {
+  sloWindowDays?: number;
+  page: ServicePage;
 }) {
-  const sloDays = props.summary.sloWindowDays ?? 30;
-  const rows = props.summary.services
-    .filter(s => s.budgetSpent !== null && s.budgetSpent !== undefined)
-    .sort((a, b) => (b.budgetSpent ?? 0) - (a.budgetSpent ?? 0));
+  const { query, onQuery, data } = props.page;
+  const sloDays = props.sloWindowDays ?? 30;
+  const rows = data.value?.items ?? [];
+  const total = data.value?.total ?? 0;
   const columns: TableColumn<ServiceSummary>[] = [
     {
       title: 'Service',
@@ -242,9 +279,16 @@ export const BudgetPanel = memo(function BudgetPanelView(props: {
         }
         data={rows}
         columns={columns}
+        isLoading={data.loading}
+        // the page the backend sent: the table shows it as page `page` of `total` rows
+        page={query.page}
+        totalCount={total}
+        onPageChange={(page, pageSize) => onQuery({ ...query, page, pageSize })}
         options={{
-          paging: rows.length > 10,
-          pageSize: 10,
+          paging: total > query.pageSize,
+          pageSize: query.pageSize,
+          pageSizeOptions: [10, 20, 50],
+          sorting: false,
           search: false,
           padding: 'dense',
           emptyRowsWhenPaging: false,
@@ -255,9 +299,10 @@ export const BudgetPanel = memo(function BudgetPanelView(props: {
           </Box>
         }
       />
+      <PageState page={props.page} />
     </Box>
   );
-});
+}
 
 const INCIDENT_LABEL: Record<RolloutIncident['kind'], string> = {
   'rollback-failed': 'rollback failed',

@@ -9,6 +9,7 @@ import {
   ENTITY_REF,
   createMockApi,
   makeRollout,
+  servicePager,
   summary,
 } from '../../__testUtils__/fixtures';
 import { renderWithApis } from '../../__testUtils__/render';
@@ -249,6 +250,11 @@ describe('RolloutsPage', () => {
       activeRollouts: 1,
       services: [summary.services[0]],
     });
+    api.listSummaryServices.mockImplementation(async (request = {}) =>
+      servicePager(request.owner ? [summary.services[0]] : summary.services)(
+        request,
+      ),
+    );
     // the backend narrows the list to the owner's services
     const all = (await api.listRollouts()).items;
     api.listRollouts.mockImplementation(async (request = {}) =>
@@ -288,6 +294,12 @@ describe('RolloutsPage', () => {
       }),
     );
     expect(screen.getByText('Active rollouts (1)')).toBeInTheDocument();
+    expect(api.listSummaryServices).toHaveBeenLastCalledWith(
+      expect.objectContaining({
+        owner: 'group:default/team-payments',
+        offset: 0,
+      }),
+    );
     expect(await screen.findByTestId('tile-active-value')).toHaveTextContent(
       '1',
     );
@@ -446,8 +458,12 @@ describe('RolloutsPage', () => {
     const user = userEvent.setup();
     const api = portfolioApi();
     api.getSummary.mockResolvedValue(dashboard);
+    api.listSummaryServices.mockImplementation(
+      servicePager(dashboard.services),
+    );
     await renderWithApis(<RolloutsPage />, { api, catalogApi });
     const panel = await screen.findByTestId('panel-kpis');
+    await within(panel).findByText('conversion');
     const row = within(panel).getByText('conversion').closest('tr')!;
     expect(row).toHaveTextContent('checkout-api');
     expect(row).toHaveTextContent('1.3.0');
@@ -472,9 +488,12 @@ describe('RolloutsPage', () => {
     const user = userEvent.setup();
     const api = portfolioApi();
     api.getSummary.mockResolvedValue(dashboard);
+    api.listSummaryServices.mockImplementation(
+      servicePager(dashboard.services),
+    );
     await renderWithApis(<RolloutsPage />, { api, catalogApi });
     const panel = await screen.findByTestId('panel-budget');
-    const spent = within(panel).getAllByTestId('budget-spent');
+    const spent = await within(panel).findAllByTestId('budget-spent');
     // most spent first; a service with nothing logged is left out
     expect(spent.map(e => e.textContent)).toEqual(['12%', '<0.1%']);
     expect(

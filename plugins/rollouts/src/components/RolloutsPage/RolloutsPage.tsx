@@ -1,7 +1,6 @@
 import { ActionNotice, type ActionNoticeValue } from '../ActionNotice';
 import { memo, useCallback, useState } from 'react';
 import Box from '@mui/material/Box';
-import Chip from '@mui/material/Chip';
 import Paper from '@mui/material/Paper';
 import Stack from '@mui/material/Stack';
 import TextField from '@mui/material/TextField';
@@ -37,7 +36,6 @@ import { stringifyEntityRef } from '@backstage/catalog-model';
 import type {
   Rollout,
   RolloutsSummary,
-  ServiceSummary,
 } from '@tollgate/plugin-rollouts-common';
 import { rolloutsApiRef } from '../../api';
 import { useLiveData } from '../../hooks/useLiveData';
@@ -56,8 +54,11 @@ import {
   ActiveKpisPanel,
   BudgetPanel,
   IncidentsPanel,
+  KPI_PAGE_SIZES,
 } from './DashboardPanels';
 import { definitions } from './definitions';
+import { SERVICES_DEFAULT_SORT, ServicesTable } from './ServicesTable';
+import { useServicePage } from './useServicePage';
 import { ShadowPoliciesPanel } from '../ShadowPolicies';
 import { WhatIfSection } from '../WhatIf';
 
@@ -361,78 +362,6 @@ function ActiveRolloutsTable(props: {
   );
 }
 
-const ServicesTable = memo(function ServicesTableView(props: {
-  services: ServiceSummary[];
-}) {
-  const columns: TableColumn<ServiceSummary>[] = [
-    {
-      title: 'Service',
-      field: 'entityRef',
-      render: s => (
-        <Link to={entityRolloutsPath(s.entityRef)}>
-          {entityName(s.entityRef)}
-        </Link>
-      ),
-    },
-    { title: 'Active', field: 'activeRollouts', type: 'numeric' },
-    { title: 'Finished', field: 'finishedRollouts', type: 'numeric' },
-    { title: 'Rolled back', field: 'rolledBack', type: 'numeric' },
-    {
-      title: 'Error-budget burn',
-      field: 'budgetBurnRate',
-      type: 'numeric',
-      defaultSort: 'desc',
-      customSort: (a, b) => (a.budgetBurnRate ?? -1) - (b.budgetBurnRate ?? -1),
-      render: s =>
-        s.budgetBurnRate === null ? (
-          '—'
-        ) : (
-          <Chip
-            size="small"
-            color={s.budgetBurnRate >= 1 ? 'error' : 'default'}
-            label={`${formatNumber(s.budgetBurnRate, 3)}×`}
-          />
-        ),
-    },
-    {
-      title: 'KPI impact (canary vs baseline)',
-      sorting: false,
-      render: s => {
-        const entries = Object.entries(s.kpiImpact ?? {});
-        if (entries.length === 0) return '—';
-        return (
-          <Stack direction="row" spacing={0.5} flexWrap="wrap" useFlexGap>
-            {entries.map(([k, v]) => (
-              <Chip
-                key={k}
-                size="small"
-                variant="outlined"
-                label={`${k} ${v >= 0 ? '+' : ''}${formatNumber(v * 100, 3)}%`}
-              />
-            ))}
-          </Stack>
-        );
-      },
-    },
-  ];
-  return (
-    <Table<ServiceSummary>
-      title="Error-budget burn and KPI impact by service"
-      subtitle="Burn: how fast the service spends its error budget during its rollouts (above 1× spends it faster than the SLO allows). KPI impact: average change of business metrics on the new version."
-      data={props.services}
-      columns={columns}
-      options={{
-        paging: true,
-        pageSize: 20,
-        pageSizeOptions: [20, 50, 100],
-        search: true,
-        padding: 'dense',
-        emptyRowsWhenPaging: false,
-      }}
-    />
-  );
-});
-
 /** The executive dashboard. */
 export function RolloutsPage() {
   const api = useApi(rolloutsApiRef);
@@ -476,15 +405,41 @@ export function RolloutsPage() {
     },
   );
   const firstPage = () => setActiveQuery(q => ({ ...q, page: 0 }));
+  // The panels over services page on the backend too: the summary carries
+  // the portfolio figures, not a row per service.
+  const scope = { owner, system, days };
+  const kpiServices = useServicePage(
+    scope,
+    { pageSize: KPI_PAGE_SIZES[0], sort: 'budgetBurnRate', order: 'desc' },
+    { active: true },
+  );
+  const budgetServices = useServicePage(
+    scope,
+    { pageSize: 10, sort: 'budgetSpent', order: 'desc' },
+    { budgeted: true },
+  );
+  const allServices = useServicePage(scope, {
+    pageSize: 20,
+    ...SERVICES_DEFAULT_SORT,
+  });
 
   const onAction = useCallback(
     (o: ActionOutcome) => {
       setNotice({ severity: o.severity, message: o.message });
       active.refresh();
       summary.refresh();
+      kpiServices.data.refresh();
+      budgetServices.data.refresh();
+      allServices.data.refresh();
     },
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [active.refresh, summary.refresh],
+    [
+      active.refresh,
+      summary.refresh,
+      kpiServices.data.refresh,
+      budgetServices.data.refresh,
+      allServices.data.refresh,
+    ],
   );
 
   return (
@@ -575,8 +530,11 @@ export function RolloutsPage() {
                 alignItems: 'start',
               }}
             >
-              <ActiveKpisPanel services={summary.value.services ?? []} />
-              <BudgetPanel summary={summary.value} />
+              <ActiveKpisPanel page={kpiServices} />
+              <BudgetPanel
+                sloWindowDays={summary.value.sloWindowDays}
+                page={budgetServices}
+              />
             </Box>
             <IncidentsPanel summary={summary.value} />
             <InfoCard
@@ -603,7 +561,7 @@ export function RolloutsPage() {
         </Box>
         {summary.value && (
           <Box sx={{ mt: 3 }}>
-            <ServicesTable services={summary.value.services ?? []} />
+            <ServicesTable page={allServices} />
           </Box>
         )}
         <Box sx={{ mt: 3 }}>
