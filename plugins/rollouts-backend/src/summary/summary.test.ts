@@ -167,6 +167,31 @@ describe('computeSummary', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it('serves a summary past its TTL while the next one is computed once, and waits for a fresh one past twice the TTL', async () => {
+    const { store, calls } = fakeStore(FIGURES);
+    const ttl = { days: 7, cacheTtlMs: 200 };
+    const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+    const first = await computeSummary(store, ttl);
+    await sleep(250);
+    // past the TTL: the same answer at once, and one recomputation behind it
+    const [a, b] = await Promise.all([
+      computeSummary(store, ttl),
+      computeSummary(store, ttl),
+    ]);
+    expect(a).toBe(first);
+    expect(b).toBe(first);
+    expect(calls).toHaveLength(2);
+    await sleep(30);
+    const second = await computeSummary(store, ttl);
+    expect(second).not.toBe(first);
+    expect(calls).toHaveLength(2);
+    // nobody asked for over twice the TTL: the request waits for a fresh summary
+    await sleep(450);
+    const third = await computeSummary(store, ttl);
+    expect(third).not.toBe(second);
+    expect(calls).toHaveLength(3);
+  });
+
   it("reads the worst burn rate from the engine's burn windows and from providers' history", () => {
     const engine = {
       checks: {

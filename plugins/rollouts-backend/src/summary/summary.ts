@@ -23,6 +23,8 @@ interface CacheEntry {
   at: number;
   generation: number;
   summary: Promise<RolloutsSummary>;
+  /** A newer computation of the same summary is under way (the entry is served meanwhile). */
+  refreshing?: boolean;
 }
 const caches = new WeakMap<RolloutsStore, Map<string, CacheEntry>>();
 
@@ -37,7 +39,10 @@ export const SLO_WINDOW_DAYS = 30;
  * computed once and shared: concurrent requests for the same days and
  * services wait for one computation, and its result is served for
  * `SUMMARY_TTL_MS` unless this store wrote in the meantime (another
- * replica's writes show within the TTL). An explicit `now` (tests) or
+ * replica's writes show within the TTL). Past its TTL (and under twice
+ * it) a summary is still served while the next one is computed, once, in
+ * the background: under steady load no request waits for a recomputation
+ * that only time, not a write, made due. An explicit `now` (tests) or
  * `cacheTtlMs: 0` always computes afresh.
  */
 export async function computeSummary(
@@ -64,19 +69,37 @@ export async function computeSummary(
   const key = `${options.days}|${options.sloWindowDays ?? SLO_WINDOW_DAYS}|${refs}`;
   const generation = store.generation();
   const hit = cache.get(key);
-  if (hit && hit.generation === generation && Date.now() - hit.at < ttl)
-    return hit.summary;
+  const age = hit ? Date.now() - hit.at : Infinity;
+  if (hit && hit.generation === generation && age < ttl) return hit.summary;
+  const stale = hit && hit.generation === generation && age < 2 * ttl;
+  if (stale && hit.refreshing) return hit.summary;
+  const put = (entry: CacheEntry) => {
+    cache!.delete(key);
+    cache!.set(key, entry);
+    if (cache!.size > MAX_CACHED) cache!.delete(cache!.keys().next().value!);
+  };
   const entry: CacheEntry = {
     at: Date.now(),
     generation,
     summary: summarize(store, options),
   };
-  cache.delete(key);
-  cache.set(key, entry);
-  if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value!);
   entry.summary.catch(() => {
     if (cache!.get(key) === entry) cache!.delete(key);
   });
+  if (stale) {
+    // stale while revalidating: the next summary replaces this one when it is ready
+    hit.refreshing = true;
+    entry.summary.then(
+      () => {
+        if (cache!.get(key) === hit) put(entry);
+      },
+      () => {
+        hit.refreshing = false;
+      },
+    );
+    return hit.summary;
+  }
+  put(entry);
   return entry.summary;
 }
 
