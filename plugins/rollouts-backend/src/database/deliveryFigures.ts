@@ -245,6 +245,9 @@ export const DELIVERY_COLUMNS = [
   'incidents',
 ];
 
+/** What the fold reads of a rollouts row. */
+export const DELIVERY_READ_COLUMNS = ['id', 'steps', ...DELIVERY_COLUMNS];
+
 const PG_CASTS: Record<string, string> = {
   steps_auto: 'integer',
   steps_all: 'integer',
@@ -352,32 +355,45 @@ export async function foldDeliveryFigures(
   trx: Knex.Transaction,
   isPg: boolean,
   appended: FoldedDecision[],
+  /**
+   * The rollouts rows (`DELIVERY_READ_COLUMNS`) of every decision, when the
+   * transaction has read them already under a row lock (PostgreSQL: the
+   * append locks them first and reads them in the same statement).
+   */
+  lockedRows?: Array<Record<string, any>>,
 ): Promise<void> {
   // a shadow policy's would-have entries never count in the figures
   const decisions = appended.filter(d => d.kind !== 'shadow');
   if (!decisions.length) return;
   const ids = [...new Set(decisions.map(d => d.rolloutId))];
-  const size = isPg ? PG_CHUNK : CHUNK;
+  let size = isPg ? PG_CHUNK : CHUNK;
+  if (lockedRows) size = ids.length;
   for (let i = 0; i < ids.length; i += size) {
     const chunk = ids.slice(i, i + size);
-    const read = trx('rollouts').select('id', 'steps', ...DELIVERY_COLUMNS);
-    const rows = await (isPg
-      ? read.whereRaw('"id" = any(?::text[])', [chunk])
-      : read.whereIn('id', chunk));
+    const read = trx('rollouts').select(...DELIVERY_READ_COLUMNS);
+    const rows: Array<Record<string, any>> =
+      lockedRows ??
+      (await (isPg
+        ? read.whereRaw('"id" = any(?::text[])', [chunk])
+        : read.whereIn('id', chunk)));
     if (!rows.length) continue;
     const states = new Map<
       string,
       { state: DeliveryState; steps: () => RolloutStep[] }
     >();
+    const folded = new Set(chunk);
     for (const row of rows)
-      states.set(row.id, {
-        state: deliveryStateOf(row),
-        steps: once(() => parseJson<RolloutStep[]>(row.steps) ?? []),
-      });
+      // locked rows may include rollouts whose entries all were shadow ones
+      if (folded.has(row.id))
+        states.set(row.id, {
+          state: deliveryStateOf(row),
+          steps: once(() => parseJson<RolloutStep[]>(row.steps) ?? []),
+        });
     for (const d of decisions) {
       const entry = states.get(d.rolloutId);
       if (entry) entry.state = foldDecision(entry.state, d, entry.steps);
     }
+    if (!states.size) continue;
     if (isPg) {
       await trx.raw(pgFoldUpdate, [pgFoldRows(states)]);
       continue;

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { BATCH, chunks } from './batches';
 import { JsonOnce } from './decisionChain';
 import { appendInTransaction, type Dialect } from './decisionLog';
-import { foldDeliveryFigures } from './deliveryFigures';
+import { DELIVERY_READ_COLUMNS, foldDeliveryFigures } from './deliveryFigures';
 import { applyPatch, patchToRow, updateMany } from './rolloutRows';
 import type {
   NewDecision,
@@ -11,6 +11,9 @@ import type {
   RolloutUpdate,
   StoredRollout,
 } from './RolloutsStore';
+
+/** Rollouts rows locked per statement (the ids go as one array parameter). */
+const LOCK_CHUNK = 5000;
 
 /**
  * Locks the decisions' rollout rows (PostgreSQL) before the chain head,
@@ -23,15 +26,20 @@ async function lockRolloutRows(
   trx: Knex.Transaction,
   dialect: Dialect,
   decisions: NewDecision[],
-) {
-  if (!dialect.isPg) return;
+): Promise<Array<Record<string, any>> | undefined> {
+  if (!dialect.isPg) return undefined;
   const ids = [...new Set(decisions.map(d => d.rolloutId))].sort();
-  for (const chunk of chunks(ids, BATCH))
-    await trx('rollouts')
-      .whereIn('id', chunk)
-      .orderBy('id')
-      .forUpdate()
-      .select('id');
+  // read with the lock what the fold needs of them (one statement fewer); one array parameter
+  const rows: Array<Record<string, any>> = [];
+  for (const chunk of chunks(ids, LOCK_CHUNK))
+    rows.push(
+      ...(await trx('rollouts')
+        .whereRaw('"id" = any(?::text[])', [chunk])
+        .orderBy('id')
+        .forUpdate()
+        .select(...DELIVERY_READ_COLUMNS)),
+    );
+  return rows;
 }
 
 /** Appends decisions (their rollout rows locked first) and folds them into the delivery figures. */
@@ -40,9 +48,9 @@ export async function appendLockedWithFigures(
   dialect: Dialect,
   decisions: NewDecision[],
 ): Promise<DecisionEntry[]> {
-  await lockRolloutRows(trx, dialect, decisions);
+  const locked = await lockRolloutRows(trx, dialect, decisions);
   const logged = await appendInTransaction(trx, dialect, decisions);
-  await foldDeliveryFigures(trx, dialect.isPg, logged);
+  await foldDeliveryFigures(trx, dialect.isPg, logged, locked);
   return logged;
 }
 
