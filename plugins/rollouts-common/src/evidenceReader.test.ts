@@ -1,4 +1,4 @@
-import { kpiIntervals, viewBurnRate } from './evidenceReader';
+import { kpiIntervals, viewBurnRate, worstBurnRate } from './evidenceReader';
 
 describe('the dashboard readers of an evidence snapshot', () => {
   const engine = {
@@ -48,6 +48,28 @@ describe('the dashboard readers of an evidence snapshot', () => {
       ),
     ).toBe(1.2);
     expect(viewBurnRate({ signals: [] }, 'canary')).toBeUndefined();
+  });
+
+  it('finds the worst burn rate at any depth, by any of its names, and nothing else', () => {
+    const history = {
+      checks: {
+        burn: {
+          service: {
+            windows: [
+              { window: '1h', burn_rate: 2, samples: [{ rate: 7 }, 99, null] },
+              { window: '6h', BurnRate: Infinity, nested: [[{ longBurn: 4 }]] },
+            ],
+          },
+          canary: { rate: 'high', shortBurn: 50, counts: [1000, 2000] },
+        },
+      },
+    };
+    // snake_case and any case count; a non-finite or text rate, a short window, array items that are not objects do not
+    expect(worstBurnRate(history)).toBe(7);
+    expect(viewBurnRate(history, 'canary')).toBeUndefined();
+    expect(viewBurnRate(history, 'service')).toBe(7);
+    expect(worstBurnRate({ checks: { burn: [{ rate: 3 }] } })).toBe(3);
+    expect(worstBurnRate({ checks: {} })).toBeUndefined();
   });
 
   it('reads the KPIs with their differences and always-valid intervals', () => {

@@ -1,5 +1,6 @@
 import type {
   BakeEvidence,
+  BlastRadiusEvidence,
   BurnWindowEvidence,
   BurnWindows,
   GateDecision,
@@ -212,18 +213,30 @@ export function readKeyNumbers(evidence: unknown): KeyNumbers {
 export function worstBurnRate(evidence: unknown): number | undefined {
   const burn = (evidence as any)?.checks?.burn;
   if (!burn || typeof burn !== 'object') return undefined;
-  let worst: number | undefined;
-  const visit = (v: unknown) => {
-    if (!v || typeof v !== 'object') return;
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if (/burn.?rate/i.test(k) || k === 'rate' || k === 'longBurn') {
-        const n = num(x);
-        if (n !== null) worst = worst === undefined ? n : Math.max(worst, n);
-      } else if (typeof x === 'object') visit(x);
-    }
-  };
-  visit(burn);
-  return worst;
+  return worstBurnIn(burn, undefined);
+}
+
+const BURN_RATE_KEY = /burn.?rate/i;
+
+/** The worst of `worst` and every burn rate in `v`, at any depth (no arrays of entries built: the delivery-figures fold reads two views per appended decision). */
+function worstBurnIn(v: object, worst: number | undefined): number | undefined {
+  let out = worst;
+  if (Array.isArray(v)) {
+    // an array's keys are its indices, never a burn rate's name
+    for (const x of v)
+      if (x && typeof x === 'object') out = worstBurnIn(x, out);
+    return out;
+  }
+  const keys = Object.keys(v);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const x = (v as Record<string, unknown>)[k];
+    if (BURN_RATE_KEY.test(k) || k === 'rate' || k === 'longBurn') {
+      const n = num(x);
+      if (n !== null) out = out === undefined ? n : Math.max(out, n);
+    } else if (x && typeof x === 'object') out = worstBurnIn(x, out);
+  }
+  return out;
 }
 
 /** Relative canary–baseline deltas of the KPIs in an evidence snapshot. */
@@ -262,7 +275,7 @@ export function viewBurnRate(
 ): number | undefined {
   const burn = (evidence as any)?.checks?.burn;
   if (!isObject(burn) || !isObject(burn[view])) return undefined;
-  return worstBurnRate({ checks: { burn: { [view]: burn[view] } } });
+  return worstBurnIn(burn[view], undefined);
 }
 
 /** One KPI of an evidence snapshot: canary − baseline and its always-valid interval. @public */
@@ -297,4 +310,15 @@ export function kpiIntervals(evidence: unknown): KpiInterval[] {
       scale: s.scale,
       direction: s.direction,
     }));
+}
+
+/** The evidence's blast-radius part, or undefined when it has none (or not in this shape). @public */
+export function readBlastRadius(
+  evidence: unknown,
+): BlastRadiusEvidence | undefined {
+  if (!isObject(evidence) || !isObject(evidence.blastRadius)) return undefined;
+  const b = evidence.blastRadius;
+  return Array.isArray(b.consumers) && Array.isArray(b.harmed)
+    ? (b as unknown as BlastRadiusEvidence)
+    : undefined;
 }
