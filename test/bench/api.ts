@@ -1,6 +1,6 @@
 /**
  * npm run bench:api [-- --db sqlite|postgres|both] [--duration 10] [--connections 50]
- *                      [--decisions 1000000] [--routes health,summary,list,detail,decisions,evidence] [--gzip]
+ *                      [--decisions 1000000] [--routes health,summary,services,list,detail,decisions,evidence] [--gzip]
  *
  * Seeds a database (1,000 services, 10,000 rollouts, 1,000,000 hash-chained
  * decisions), starts the real rollouts backend plugin on it in-process
@@ -112,8 +112,14 @@ function routePaths(
   return {
     // calibration only (--routes health,…): the Backstage HTTP stack with no auth, store or JSON to speak of
     health: ['/api/rollouts/health'],
-    // the dashboard: every service the caller may see, 30 days
+    // the dashboard's figures over every service the caller may see, 30 days (as the dashboard asks for them)
     summary: [`${base}/summary?days=30`],
+    // the dashboard's service panels: pages of 20 service rows, most budget spent first, over the 1,000 services
+    services: Array.from(
+      { length: 50 },
+      (_, page) =>
+        `${base}/summary/services?days=30&sort=budgetSpent&order=desc&offset=${page * 20}&limit=20`,
+    ),
     // a service's past rollouts, one page (the entity tab asks for these)
     list: services.map(
       ref =>
@@ -132,7 +138,7 @@ function routePaths(
 /** How much real content an answer of `route` carries: its items (health: 1; detail: 1 with evidence). */
 function answerSize(route: string, body: any): number {
   if (route === 'health') return 1;
-  if (route === 'summary') return body.services.length;
+  if (route === 'summary') return body.servicesTotal;
   if (route === 'detail') return body.evidence ? 1 : 0;
   if (route === 'evidence') return body.seq ? 1 : 0;
   return body.items.length;
@@ -245,7 +251,8 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
   const connections = Number(args.get('connections') ?? 50);
   const decisions = Number(args.get('decisions') ?? API_SEED.decisions);
   const routes = (
-    args.get('routes') ?? 'health,summary,list,detail,decisions,evidence'
+    args.get('routes') ??
+    'health,summary,services,list,detail,decisions,evidence'
   ).split(',');
   const db = await openBenchDatabase(kind);
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-api-'));
