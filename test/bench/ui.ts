@@ -437,7 +437,7 @@ async function main() {
       let i = 0;
       i < 300 &&
       summary.status === 200 &&
-      (summary.body.services?.length ?? 0) < seed.entities.length;
+      (summary.body.servicesTotal ?? 0) < seed.entities.length;
       i++
     ) {
       await sleep(2000);
@@ -449,7 +449,7 @@ async function main() {
         `summary ${summary.status}, active rollouts ${active.status}: ${JSON.stringify(active.body).slice(0, 300)}`,
       );
     console.log(
-      `portal up in ${((performance.now() - p0) / 1000).toFixed(0)} s; GET /v1/summary?days=30: ${summary.body.services?.length} services, ` +
+      `portal up in ${((performance.now() - p0) / 1000).toFixed(0)} s; GET /v1/summary?days=30: ${summary.body.servicesTotal} services, ` +
         `${kib(summary.bytes)} JSON; GET /v1/rollouts?status=active&limit=1000: ${active.body.items?.length} rollouts, ${kib(active.bytes)} JSON`,
     );
 
