@@ -191,7 +191,10 @@ export class Actuator {
         decision: this.#o.decisions.build(claimed, decision),
       });
       const rollout = written.rollout ?? claimed;
-      events.changed(rollout, notify ? { notify } : undefined);
+      events.changed(
+        rollout,
+        notify ? { notify, evidence: decision.evidence } : undefined,
+      );
       return {
         outcome: 'failed',
         rollout,
@@ -209,7 +212,10 @@ export class Actuator {
     // Not released: someone reconciled the row meanwhile; report it as it is now.
     const rollout =
       written.rollout ?? (await store.getRollout(claimed.id)) ?? claimed;
-    events.changed(rollout, notify ? { notify } : undefined);
+    events.changed(
+      rollout,
+      notify ? { notify, evidence: decision.evidence } : undefined,
+    );
     return { outcome: 'applied', rollout, decision: written.decision, after };
   }
 
@@ -281,7 +287,12 @@ export class Actuator {
       if (!w || c.event === false) return;
       this.#o.events.changed(
         w.rollout,
-        c.event?.notify ? { notify: c.event.notify } : undefined,
+        c.event?.notify
+          ? {
+              notify: c.event.notify,
+              evidence: c.decision?.evidence ?? c.patch.evidence,
+            }
+          : undefined,
       );
     });
     return written;

@@ -4,6 +4,7 @@ import {
   DEMO_SERVICES,
   Simulation,
 } from '@tollgate/plugin-rollouts-backend-module-simulator';
+import type { NotificationService } from '@backstage/plugin-notifications-node';
 import knexFactory from 'knex';
 import type { ConsumerRelation, EntityLookup } from '../catalog/EntityIndex';
 import {
@@ -74,12 +75,29 @@ async function world(opts: {
       },
     }),
   );
+  const sent: Array<{
+    recipients: { type: string; entityRef: string };
+    payload: {
+      title: string;
+      description: string;
+      severity: string;
+      link: string;
+    };
+  }> = [];
+  const notifications = {
+    send: async (n: any) => {
+      sent.push(n);
+    },
+  } as unknown as NotificationService;
   const loop = new GateLoop({
     store,
     providers,
     entities,
     policies,
-    events: new RolloutEvents({ logger: mockServices.logger.mock() }),
+    events: new RolloutEvents({
+      logger: mockServices.logger.mock(),
+      notifications,
+    }),
     logger: mockServices.logger.mock(),
     telemetryStepSeconds: 10,
     retry: { attempts: 2, initialBackoffMs: 1 },
@@ -97,7 +115,10 @@ async function world(opts: {
     ).items.reverse();
     return { rollout, log };
   };
-  return { runFor };
+  /** The notifications sent to an entity. */
+  const sentTo = (ref: string) =>
+    sent.filter(n => n.recipients.entityRef === ref).map(n => n.payload);
+  return { runFor, sentTo };
 }
 
 const measuredConsumer: ConsumerRelation = {
@@ -148,6 +169,20 @@ describe('GateLoop: blast radius', () => {
     expect(ev.consumers[0].burnDuring).toBeGreaterThan(
       ev.consumers[0].burnBefore * 4,
     );
+    // the consumer's owners hear of it once, with their own burn; the owners of the release hear of the hold
+    const toConsumer = w.sentTo(CONSUMER.entityRef);
+    expect(toConsumer).toHaveLength(1);
+    expect(toConsumer[0]).toMatchObject({
+      title: `product-catalog ${rollout.version} is on hold: it raised your service's error-budget burn`,
+      description: ev.consumers[0].reason,
+      severity: 'high',
+      link: '/catalog/default/component/product-catalog/rollouts',
+    });
+    expect(toConsumer[0].description).toMatch(/burn rose from/);
+    expect(w.sentTo('component:default/reporting-job')).toEqual([]);
+    expect(w.sentTo(PRODUCER.entityRef).map(n => n.title)).toEqual([
+      `Rollout of ${rollout.version} on hold`,
+    ]);
   });
 
   it('without the relation in the catalog the same release walks on (its own SLIs are healthy)', async () => {
@@ -168,6 +203,9 @@ describe('GateLoop: blast radius', () => {
     expect(rollback?.reasons.join(' ')).toContain(
       `consumer ${CONSUMER.entityRef} error-budget burn rose`,
     );
+    expect(w.sentTo(CONSUMER.entityRef).map(n => n.title)).toEqual([
+      `product-catalog ${rollout.version} was rolled back: it raised your service's error-budget burn`,
+    ]);
   });
 
   it('a consumer whose telemetry is missing is not measured and does not hold', async () => {

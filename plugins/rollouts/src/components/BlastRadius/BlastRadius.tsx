@@ -8,25 +8,14 @@ import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
 import { Link } from '@backstage/core-components';
-import type {
-  BlastRadiusConsumerEvidence,
-  BlastRadiusEvidence,
+import {
+  readBlastRadius,
+  type BlastRadiusConsumerEvidence,
+  type BlastRadiusEvidence,
 } from '@tollgate/plugin-rollouts-common';
 import { entityName, entityRolloutsPath } from '../../utils/format';
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** The evidence's blast-radius part, or undefined when it has none (or not in this shape). */
-export function readBlastRadius(
-  evidence: unknown,
-): BlastRadiusEvidence | undefined {
-  if (!isObject(evidence) || !isObject(evidence.blastRadius)) return undefined;
-  const b = evidence.blastRadius;
-  return Array.isArray(b.consumers)
-    ? (b as unknown as BlastRadiusEvidence)
-    : undefined;
-}
+export { readBlastRadius };
 
 const STATUS: Record<
   BlastRadiusConsumerEvidence['status'],
