@@ -19,6 +19,19 @@ export interface Config {
          * version instead of Degraded (default false).
          */
         undoOnRollback?: boolean;
+        /**
+         * How a multi-stage promotion starts a version on a target (`startRelease`):
+         * the image of `container` becomes `<image>:<version>`, as
+         * `kubectl argo rollouts set image` would set it. Targets not listed use the defaults.
+         */
+        releases?: Array<{
+          /** The target, `<namespace>/<rollout>` or `<cluster>/<namespace>/<rollout>`. */
+          target: string;
+          /** The container whose image tag is the version (default: the container named like the rollout, else the first). The provider reads the version from it too. */
+          container?: string;
+          /** The image repository, without tag or digest (default: the container's current repository). */
+          image?: string;
+        }>;
         /** The clusters to read Rollouts from. */
         clusters: Array<{
           /** Cluster name, the first part of a target `<cluster>/<namespace>/<rollout>`; no `/`, `,`, `:` or spaces. */

@@ -25,6 +25,7 @@ import {
   stepKind,
   type IndefinitePauseMode,
 } from './mapping';
+import { checkRelease, planRelease, type ArgoReleaseConfig } from './release';
 
 /**
  * Options of {@link ArgoRolloutsDeployProvider.create}.
@@ -42,6 +43,10 @@ export interface ArgoRolloutsDeployProviderOptions {
   indefinitePause?: IndefinitePauseMode;
   /** After aborting, also restore the stable pod template (`kubectl argo rollouts undo`), default false. */
   undoOnRollback?: boolean;
+  /** How `startRelease` sets a version's image, per target (default for every target: the release container's repository, tag replaced). */
+  releases?: ArgoReleaseConfig[];
+  /** How long `startRelease` waits for Argo's controller to take up the new pod template (default 30 s). */
+  releaseObserveTimeoutMs?: number;
   now?: () => Date;
 }
 
@@ -142,6 +147,9 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
   readonly #now: () => Date;
   readonly #firstSeen = new Map<string, Date>();
   readonly #warned = new Set<string>();
+  /** `releases[]` by the target in the form this provider reports. */
+  readonly #releases = new Map<string, ArgoReleaseConfig>();
+  readonly #observeTimeoutMs: number;
 
   private constructor(options: ArgoRolloutsDeployProviderOptions) {
     this.id = options.id ?? 'argo-rollouts';
@@ -155,6 +163,19 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
     this.#indefinitePause = options.indefinitePause ?? 'approval';
     this.#undoOnRollback = options.undoOnRollback ?? false;
     this.#now = options.now ?? (() => new Date());
+    this.#observeTimeoutMs = options.releaseObserveTimeoutMs ?? 30_000;
+    options.releases?.forEach((r, i) => {
+      const key = `rollouts.providers.argoRollouts.releases[${i}]`;
+      let target: string;
+      try {
+        target = this.normalizeTarget(r.target);
+      } catch (e) {
+        throw new Error(`${key}.target: ${(e as Error).message}`);
+      }
+      if (this.#releases.has(target))
+        throw new Error(`${key}.target: "${target}" is configured twice`);
+      this.#releases.set(target, checkRelease(r, key));
+    });
   }
 
   static create(
@@ -176,6 +197,7 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
           : config.requestTimeoutSeconds * 1000,
       indefinitePause: config.indefinitePause,
       undoOnRollback: config.undoOnRollback,
+      releases: config.releases,
       ...options,
     });
   }
@@ -331,9 +353,11 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
     ro: ArgoRollout,
     replicaSets: ReplicaSet[],
   ): ProviderRollout | undefined {
+    const target = this.#targetOf(client, ro);
     return mapRollout(ro, {
       cluster: client.name,
-      target: this.#targetOf(client, ro),
+      target,
+      container: this.#releases.get(target)?.container,
       replicaSets,
       indefinitePause: this.#indefinitePause,
       firstSeen: key => {
@@ -714,5 +738,83 @@ export class ArgoRolloutsDeployProvider implements RolloutsDeployProvider {
         },
       ];
     });
+  }
+
+  /**
+   * Starts `version` on the target: sets the release container's image tag
+   * to `version` with a JSON patch of `spec.template` (what `kubectl argo
+   * rollouts set image <rollout> <container>=<image>:<version>` changes),
+   * then waits until Argo's controller has taken up the new template
+   * (`status.observedGeneration`), so the rollout returned is the new
+   * revision at its first step. Does nothing when the image already carries
+   * `version` (idempotent), and refuses while another version rolls out.
+   */
+  async startRelease(
+    target: string,
+    version: string,
+    previousVersion?: string,
+  ): Promise<ProviderRollout> {
+    const key = this.normalizeTarget(target);
+    const release = this.#releases.get(key);
+    let image = '';
+    await this.#act(target, `start ${version} on`, (ro, at) => {
+      const where = `${at.namespace}/${at.name}`;
+      if (ro.spec.workloadRef) {
+        throw invalidState(
+          at.client.name,
+          `cannot start ${version} on ${where}: it uses workloadRef; its image is set on the referenced ${ro.spec.workloadRef.kind ?? 'workload'}, which Tollgate does not patch`,
+        );
+      }
+      const plan = planRelease(ro, version, release);
+      if (plan.kind === 'refused')
+        throw invalidState(
+          at.client.name,
+          `cannot start ${version} on ${where}: ${plan.message}`,
+        );
+      image = plan.image;
+      if (plan.kind === 'already') return [];
+      const running = this.#map(at.client, ro, [])!;
+      if (
+        ['progressing', 'paused', 'awaiting-approval'].includes(running.status)
+      )
+        throw invalidState(
+          at.client.name,
+          `cannot start ${version} on ${where}: it is still rolling out ${running.version} (${running.status})`,
+        );
+      return [{ strategy: 'json', body: plan.ops, precondition: true }];
+    });
+    const at = this.#locate(key);
+    const ro = await this.#observed(at, version);
+    const replicaSets = await this.#ownedReplicaSetsOrNone(at.client, ro);
+    const started = this.#map(at.client, ro, replicaSets)!;
+    if (
+      previousVersion !== undefined &&
+      started.previousVersion !== undefined &&
+      started.previousVersion !== previousVersion
+    ) {
+      this.#logger.info(
+        `rollouts: ${key} starts ${version} (${image}) from ${started.previousVersion}, not from ${previousVersion} as the pipeline expected`,
+      );
+    }
+    return started;
+  }
+
+  /** The rollout once Argo's controller has observed its current generation; throws (the patch stays) after the timeout. */
+  async #observed(at: Located, version: string): Promise<ArgoRollout> {
+    const deadline = performance.now() + this.#observeTimeoutMs;
+    for (;;) {
+      const ro = await at.client.getRollout(at.namespace, at.name);
+      const seen = ro.status?.observedGeneration;
+      if (seen === undefined || String(seen) === String(ro.metadata.generation))
+        return ro;
+      if (performance.now() >= deadline) {
+        throw invalidState(
+          at.client.name,
+          `${version} was set on ${at.namespace}/${at.name}, but Argo's controller has not taken up generation ${ro.metadata.generation} ` +
+            `within ${this.#observeTimeoutMs / 1000} s (observed ${seen}); is the controller running?`,
+        );
+      }
+      await new Promise(resolve => setTimeout(resolve, 200));
+    }
   }
 }

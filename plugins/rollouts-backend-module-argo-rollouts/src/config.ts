@@ -1,6 +1,7 @@
 import type { RootConfigService } from '@backstage/backend-plugin-api';
 import type { ArgoRolloutsClusterConfig } from './KubeClusterClient';
 import type { IndefinitePauseMode } from './mapping';
+import type { ArgoReleaseConfig } from './release';
 
 /**
  * `rollouts.providers.argoRollouts`, read. See config.d.ts for each key.
@@ -13,6 +14,8 @@ export interface ArgoRolloutsProviderConfig {
   indefinitePause?: IndefinitePauseMode;
   undoOnRollback?: boolean;
   clusters: ArgoRolloutsClusterConfig[];
+  /** How `startRelease` sets a version's image, per target (checked when the provider is created). */
+  releases?: ArgoReleaseConfig[];
 }
 
 const KEY = 'rollouts.providers.argoRollouts';
@@ -60,5 +63,10 @@ export function readArgoRolloutsConfig(
     indefinitePause,
     undoOnRollback: c.getOptionalBoolean('undoOnRollback'),
     clusters,
+    releases: c.getOptionalConfigArray('releases')?.map(r => ({
+      target: r.getString('target'),
+      container: r.getOptionalString('container'),
+      image: r.getOptionalString('image'),
+    })),
   };
 }

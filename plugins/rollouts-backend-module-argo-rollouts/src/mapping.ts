@@ -84,13 +84,24 @@ export function imageVersion(image: string): string {
   return 'latest';
 }
 
-/** The image of the container named like the rollout, else of the first container. */
+/**
+ * The image of the release container: `container` when configured
+ * (`releases[].container`) and present, else the container named like the
+ * rollout, else the first container.
+ */
 export function templateImage(
   template: PodTemplate | undefined,
   rolloutName: string,
+  container?: string,
 ): string | undefined {
   const containers = template?.spec?.containers ?? [];
-  return (containers.find(c => c.name === rolloutName) ?? containers[0])?.image;
+  return (
+    (container !== undefined
+      ? containers.find(c => c.name === container)
+      : undefined) ??
+    containers.find(c => c.name === rolloutName) ??
+    containers[0]
+  )?.image;
 }
 
 /**
@@ -280,6 +291,8 @@ export interface MapContext {
   indefinitePause: IndefinitePauseMode;
   /** When a key (an externalId, or an externalId and step) was first seen; a stand-in for times Argo does not record. */
   firstSeen(key: string): Date;
+  /** The container whose image tag is the version (`releases[].container`); default: named like the rollout, else the first. */
+  container?: string;
 }
 
 /** `<cluster>/<namespace>/<name>@<currentPodHash>`: one id per revision of a rollout. */
@@ -308,6 +321,7 @@ export function mapRollout(
   const image = templateImage(
     ro.spec.template ?? current?.spec?.template,
     name,
+    ctx.container,
   );
   const version = image
     ? imageVersion(image)
@@ -323,7 +337,11 @@ export function mapRollout(
     );
     previous = older.sort((a, b) => revisionOf(b) - revisionOf(a))[0];
   }
-  const previousImage = templateImage(previous?.spec?.template, name);
+  const previousImage = templateImage(
+    previous?.spec?.template,
+    name,
+    ctx.container,
+  );
   let previousVersion: string | undefined;
   if (previousImage) previousVersion = imageVersion(previousImage);
   else if (!isFullyPromoted(ro)) previousVersion = ro.status?.stableRS;

@@ -110,6 +110,53 @@ describe('rolloutsModuleArgoRollouts', () => {
     });
   });
 
+  it('reads releases[] for startRelease from config, and fails the start on a bad one, naming the field', async () => {
+    const start = (release: Record<string, string>) => {
+      const registered: RolloutsDeployProvider[] = [];
+      return startTestBackend({
+        features: [
+          fakeRolloutsPlugin(registered),
+          rolloutsModuleArgoRollouts,
+          mockServices.rootConfig.factory({
+            data: {
+              rollouts: {
+                providers: {
+                  argoRollouts: {
+                    clusters: [
+                      {
+                        name: 'prod-eu',
+                        url: api.url,
+                        serviceAccountToken: 'tollgate-token',
+                        skipTLSVerify: true,
+                      },
+                    ],
+                    releases: [{ target: 'shop/cart-service', ...release }],
+                  },
+                },
+              },
+            },
+          }),
+        ],
+      }).then(() => registered[0]);
+    };
+    const provider = await start({ image: 'ghcr.io/acme/cart-next' });
+    api.beforeHandle = r => {
+      if (r.method === 'GET') api.reconcile('shop', 'cart-service');
+    };
+    expect(
+      await provider.startRelease!('shop/cart-service', '2.5.0'),
+    ).toMatchObject({ version: '2.5.0', status: 'progressing' });
+    expect(
+      api.rollout('shop', 'cart-service').spec.template.spec.containers[0]
+        .image,
+    ).toBe('ghcr.io/acme/cart-next:2.5.0');
+    await expect(
+      start({ container: 'web', image: 'acme/cart:1' }),
+    ).rejects.toThrow(
+      'rollouts.providers.argoRollouts.releases[0].image: "acme/cart:1" carries a tag or digest',
+    );
+  });
+
   it('registers nothing without clusters', async () => {
     const registered: RolloutsDeployProvider[] = [];
     await startTestBackend({

@@ -251,6 +251,56 @@ describe('the fake Kubernetes API is as strict as the real one', () => {
     });
   });
 
+  it('refuses an image change the real API refuses: strategic merge (415), a missing rollout (404), a non-string image or a failed test (422)', async () => {
+    const image = (value: unknown) => [
+      {
+        op: 'test',
+        path: '/spec/template/spec/containers/0/name',
+        value: 'checkout-api',
+      },
+      { op: 'add', path: '/spec/template/spec/containers/0/image', value },
+    ];
+    const strategic = await call(ROLLOUT, {
+      method: 'PATCH',
+      contentType: 'application/strategic-merge-patch+json',
+      body: {
+        spec: {
+          template: {
+            spec: { containers: [{ name: 'checkout-api', image: 'x:1' }] },
+          },
+        },
+      },
+    });
+    expect(strategic.status).toBe(415);
+    const missing = await call(
+      '/apis/argoproj.io/v1alpha1/namespaces/payments/rollouts/nope',
+      {
+        method: 'PATCH',
+        contentType: PatchStrategy.JsonPatch,
+        body: image('x:1'),
+      },
+    );
+    expect(missing.status).toBe(404);
+    const number = await call(ROLLOUT, {
+      method: 'PATCH',
+      contentType: PatchStrategy.JsonPatch,
+      body: image(42),
+    });
+    expect(number.status).toBe(422);
+    expect((await number.json()).message).toBe(
+      'Rollout.argoproj.io "checkout-api" is invalid: spec.template.spec.containers[0].image: Invalid value: "number": spec.template.spec.containers[0].image in body must be of type string: "number"',
+    );
+    const moved = await call(ROLLOUT, {
+      method: 'PATCH',
+      contentType: PatchStrategy.JsonPatch,
+      body: [{ ...image('x:1')[0], value: 'sidecar' }, image('x:1')[1]],
+    });
+    expect(moved.status).toBe(422);
+    expect(api.rollout('payments', 'checkout-api').spec.template).toEqual(
+      checkoutApi().rollout.spec.template,
+    );
+  });
+
   it("plays the controller's part: a released pause advances to the next weight and pause", () => {
     api.touchRollout(
       'payments',

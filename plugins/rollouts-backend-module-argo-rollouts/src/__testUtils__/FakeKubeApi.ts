@@ -767,7 +767,8 @@ export class FakeKubeApi {
    * only as far as the tests need: a new pod template starts a new revision
    * (back to the stable template: straight to Healthy, as Argo's fast
    * rollback); abort routes everything to stable (Degraded); promoteFull
-   * completes; otherwise steps advance — setWeight is reached at once, a
+   * completes; `status.observedGeneration` becomes the generation it
+   * reconciled; otherwise steps advance — setWeight is reached at once, a
    * pause adds a CanaryPauseStep condition and waits until someone clears it
    * (time stands still: durations never expire here), analysis and
    * experiment steps wait forever (no AnalysisRuns here).
@@ -894,6 +895,8 @@ export class FakeKubeApi {
         );
       }
     }
+    // Argo's controller records the generation it reconciled (a string).
+    s.observedGeneration = String(ro.metadata.generation ?? 1);
     if (ro.spec.strategy?.canary?.trafficRouting) {
       const done = s.stableRS === s.currentPodHash;
       s.canary = {
