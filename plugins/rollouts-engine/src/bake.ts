@@ -31,6 +31,14 @@ import {
 } from './rateTest';
 import { durationText, num, pct } from './reasons';
 import type { RolloutGateState } from './rollout';
+import {
+  bakeSegmentsAlpha,
+  bakeSegmentsCheck,
+  BakeSegmentsState,
+  createBakeSegments,
+  observeBakeSegments,
+} from './bakeSegments';
+import type { RateTestState } from './sequential';
 import { kpiPolicy } from './state';
 import { slowCount } from './histogram';
 import type {
@@ -46,7 +54,7 @@ const FROM = firstIndexAbove(0, true);
 const TO_BELOW = firstIndexAbove(0, false);
 
 /** The grid indices of a signal's e-detector components: the harm side of 0. */
-function gridRange(s: { side?: 1 | -1 }): [number, number] {
+export function gridRange(s: { side?: 1 | -1 }): [number, number] {
   return (s.side ?? 1) === 1 ? [FROM, GRID_SIZE] : [0, TO_BELOW];
 }
 
@@ -86,6 +94,8 @@ export interface BakeWatchState {
   every: number;
   nextRestart: number;
   signals: BakeSignalState[];
+  /** per segment cell tested at the promotion: its own watch (only with segment harm rolling back) */
+  segments?: BakeSegmentsState;
 }
 
 /** Exact upper confidence bound of a Poisson rate: the μ/n with P(X ≤ x | μ) = a. */
@@ -116,27 +126,30 @@ export function poissonRateLowerBound(x: number, n: number, a: number): number {
   return lo / n;
 }
 
-/** Start the watch at `fromTick` from the rollout's carried evidence (call after the final promotion). */
-export function createBakeWatch(
+/**
+ * The watched signals of one population (the whole, or one segment cell): each rate signal's
+ * reference is `rateOf(i)` (the old version's counts, as the baseline measured them), its limit
+ * the exact Poisson bound at α/(2k) for the k signals moved by the SLO margin (SLIs) or the
+ * KPI's margin (proportion KPIs).
+ */
+export function bakeSignals(
   rs: RolloutGateState,
-  fromTick: number,
-): BakeWatchState {
+  alpha: number,
+  rateOf: (i: number) => RateTestState | null | undefined,
+): { signals: BakeSignalState[]; k: number } {
   const p = rs.policy;
   const ctx = rs.ctx;
-  const slis = rs.gate.signals.filter(
-    s => (s.kind === 'error-rate' || s.kind === 'latency') && s.rate,
+  const all = rs.gate.signals.map((s, i) => ({ s, r: rateOf(i) }));
+  const slis = all.filter(
+    ({ s, r }) => (s.kind === 'error-rate' || s.kind === 'latency') && r,
   );
-  const kpis = rs.gate.signals.filter(
-    s =>
-      s.kind === 'kpi-proportion' &&
-      s.rate &&
-      s.key &&
-      s.rate.baselineExposure > 0,
+  const kpis = all.filter(
+    ({ s, r }) =>
+      s.kind === 'kpi-proportion' && r && s.key && r.baselineExposure > 0,
   );
   const k = Math.max(1, slis.length + kpis.length);
-  const alpha = p.rollout.bake.alpha;
-  const kpiSignals = kpis.map((s): BakeSignalState => {
-    const r = s.rate!;
+  const kpiSignals = kpis.map(({ s, r: rr }): BakeSignalState => {
+    const r = rr!;
     const margin = kpiPolicy(p, s.key!).margin;
     const a = alpha / (2 * k);
     const side = s.harmSign === -1 ? -1 : 1;
@@ -160,13 +173,13 @@ export function createBakeWatch(
       logS: LOG_RATIO_GRID.slice(from, to).map(() => null),
     };
   });
-  const sliSignals = slis.map(s => {
+  const sliSignals = slis.map(({ s, r: rr }) => {
     const sp = s.kind === 'error-rate' ? p.errorRate : p.latency;
     const budget =
       s.kind === 'error-rate'
         ? 1 - ctx.slo.availability
         : 1 - (ctx.slo.latency?.objective ?? 0.99);
-    const r = s.rate!;
+    const r = rr!;
     const up = poissonRateUpperBound(
       r.baselineEvents,
       r.baselineExposure,
@@ -183,11 +196,32 @@ export function createBakeWatch(
       logS: LOG_RATIO_GRID.slice(FROM).map(() => null),
     };
   });
+  return {
+    // a KPI whose old rate is too small to bound from below cannot be watched for a drop
+    signals: [
+      ...sliSignals,
+      ...kpiSignals.filter(s => s.side === 1 || s.limit > 0),
+    ],
+    k,
+  };
+}
+
+/** Start the watch at `fromTick` from the rollout's carried evidence (call after the final promotion). */
+export function createBakeWatch(
+  rs: RolloutGateState,
+  fromTick: number,
+): BakeWatchState {
+  const p = rs.policy;
+  const ctx = rs.ctx;
+  // the segment cells' share of the bake α (0 without segment harm rolling back)
+  const segAlpha = bakeSegmentsAlpha(p);
+  const alpha = p.rollout.bake.alpha - segAlpha;
+  const whole = bakeSignals(rs, alpha, i => rs.gate.signals[i].rate);
   const every = Math.max(
     1,
     Math.round(p.rollout.changeDetection.restartSeconds / ctx.tickSeconds),
   );
-  return {
+  const w: BakeWatchState = {
     version: 1,
     ctx,
     alpha,
@@ -199,17 +233,15 @@ export function createBakeWatch(
     restarts: 0,
     every,
     nextRestart: fromTick + every,
-    // a KPI whose old rate is too small to bound from below cannot be watched for a drop
-    signals: [
-      ...sliSignals,
-      ...kpiSignals.filter(s => s.side === 1 || s.limit > 0),
-    ],
+    signals: whole.signals,
   };
+  if (segAlpha > 0) w.segments = createBakeSegments(rs, segAlpha);
+  return w;
 }
 
 const SIGMA = 0.5;
 
-function sliCounts(
+export function sliCounts(
   ctx: GateContext,
   c: CohortCounts | undefined,
   kind: BakeSignalState['kind'],
@@ -275,23 +307,34 @@ export function observeBakeTick(w: BakeWatchState, tick: TelemetryTick): void {
       n += v[1];
       any = true;
     }
-    s.events += x;
-    s.exposure += n;
-    const [from, to] = gridRange(s);
-    for (let k = from; k < to; k++) {
-      const prev = s.logS[k - from];
-      let v = prev === null ? -Infinity : prev;
-      if (added > -Infinity) v = logAddExp(v, added);
-      if (v === -Infinity) continue;
-      s.logS[k - from] =
-        v + x * LOG_RATIO_GRID[k] - n * s.limit * (GRID_EXP[k] - 1);
-    }
+    foldBakeSignal(s, x, n, added);
   }
   if (!any) w.missingTicks += 1;
+  if (w.segments) observeBakeSegments(w, w.segments, tick, added);
+}
+
+/** one tick's events `x` of exposure `n` into a signal's e-detector (`added`: the log weight of components starting now) */
+export function foldBakeSignal(
+  s: BakeSignalState,
+  x: number,
+  n: number,
+  added: number,
+): void {
+  s.events += x;
+  s.exposure += n;
+  const [from, to] = gridRange(s);
+  for (let k = from; k < to; k++) {
+    const prev = s.logS[k - from];
+    let v = prev === null ? -Infinity : prev;
+    if (added > -Infinity) v = logAddExp(v, added);
+    if (v === -Infinity) continue;
+    s.logS[k - from] =
+      v + x * LOG_RATIO_GRID[k] - n * s.limit * (GRID_EXP[k] - 1);
+  }
 }
 
 /** the e-detector's log statistic (harm-side prior renormalised) */
-function bakeLogStatistic(s: BakeSignalState): number {
+export function bakeLogStatistic(s: BakeSignalState): number {
   const prior = priorTables(SIGMA);
   const [from, to] = gridRange(s);
   let m = -Infinity;
@@ -310,7 +353,7 @@ function bakeLogStatistic(s: BakeSignalState): number {
   return m + Math.log(acc) - mass;
 }
 
-function limitText(s: BakeSignalState): string {
+export function limitText(s: BakeSignalState): string {
   if (s.kind !== 'kpi-proportion')
     return "the old rate's upper bound plus the SLO-budget margin";
   return (s.side ?? 1) === -1
@@ -345,6 +388,11 @@ export function decideBake(
       threshold,
     };
   });
+  if (w.segments) {
+    const seg = bakeSegmentsCheck(w.segments);
+    reasons.push(...seg.reasons);
+    signals.push(...seg.signals);
+  }
   const elapsed = tick - w.fromTick + 1;
   if (reasons.length) return { verdict: 'rollback', reasons, tick, signals };
   if (elapsed >= w.durationTicks) {

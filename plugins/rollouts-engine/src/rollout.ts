@@ -34,6 +34,12 @@ import {
   segmentsAlphaOut,
 } from './policy';
 import { durationText, num, pct } from './reasons';
+import {
+  observeRolloutSegments,
+  rolloutSegmentChange,
+  segmentCountsBefore,
+  SegmentDetectorState,
+} from './segmentChange';
 import { createGateState, GateState } from './state';
 import { stepRules, timeoutOutcome } from './stepRules';
 import type {
@@ -62,6 +68,8 @@ export interface RolloutGateState {
   detectors: Array<ChangeDetectorState | null>;
   /** the rollout's first tick */
   firstTick: number | null;
+  /** per segment cell (aligned with `gate.segments.cells`): its change detectors; only with segments and change detection on */
+  segmentDetectors?: SegmentDetectorState[];
 }
 
 /** The policy the current step's gate runs with: α for the test from the start, exposure-scaled promotion. */
@@ -72,11 +80,21 @@ export function stepPolicy(
 ): GatePolicy {
   const r = stepRules(policy, ladder, stepIndex);
   // plan.ts takes the segment family's α out of this again: the whole's
-  // test from the start gets (alpha − segments' α) · startAlphaShare
+  // test from the start gets (alpha − segments' α) · startAlphaShare, and so
+  // do the segment cells' (their change detectors get segments' α · alphaShare)
   const out = segmentsAlphaOut(policy);
+  const segments = policy.segments.dimensions.length
+    ? {
+        segments: {
+          ...policy.segments,
+          alpha: policy.segments.alpha * r.startAlphaShare,
+        },
+      }
+    : {};
   return {
     ...policy,
-    alpha: (policy.alpha - out) * r.startAlphaShare + out,
+    ...segments,
+    alpha: (policy.alpha - out) * r.startAlphaShare + out * r.startAlphaShare,
     promote: {
       ...policy.promote,
       exposure: r.nextShare,
@@ -120,6 +138,9 @@ export function createRolloutGate(
     gate,
     detectors: gate.signals.map(() => null),
     firstTick: null,
+    ...(gate.segments && p.rollout.changeDetection.enabled
+      ? { segmentDetectors: [] }
+      : {}),
   };
 }
 
@@ -181,6 +202,7 @@ export function observeRolloutTick(
         ]
       : null,
   );
+  const segBefore = rs.segmentDetectors ? segmentCountsBefore(gate) : undefined;
   const last = gate.lastTick;
   observeTickInPlace(gate, tick);
   if (gate.lastTick === last) return;
@@ -206,6 +228,7 @@ export function observeRolloutTick(
         : null;
     updateChangeDetector(d, t, data);
   });
+  if (segBefore) observeRolloutSegments(rs, t, segBefore);
 }
 
 function createDetectors(
@@ -337,6 +360,11 @@ export function decideRollout(
       );
     }
   });
+  // segment cells' detectors: harm since a change inside one segment (segments.onHarm)
+  const seg = rolloutSegmentChange(rs, d, rules.changeAlphaShare);
+  cdEvidence.push(...seg.evidence);
+  cdReasons.push(...seg.rollback);
+  const segHold = seg.hold;
   const nowTick = d.tick;
   const stepTicks =
     rs.stepFirstTick === null ? 0 : nowTick - rs.stepFirstTick + 1;
@@ -362,6 +390,12 @@ export function decideRollout(
   if (cdReasons.length && d.verdict !== 'rollback') {
     out.verdict = 'rollback';
     out.reasons = [...cdReasons, ...d.reasons];
+    out.rollout!.rule = 'change-detection';
+    return out;
+  }
+  if (segHold.length && (d.verdict === 'promote' || d.verdict === 'continue')) {
+    out.verdict = 'hold';
+    out.reasons = [...segHold, ...d.reasons];
     out.rollout!.rule = 'change-detection';
     return out;
   }

@@ -258,7 +258,7 @@ export interface SegmentCheck {
 }
 
 /** each rate signal's share of a cell's α (as the whole splits its α) */
-function signalShares(state: GateState, plan: StatePlan): number[] {
+export function signalShares(state: GateState, plan: StatePlan): number[] {
   const rateIdx = state.signals.map(s => !!s.rate);
   const w = plan.sig.map((sp, i) => (rateIdx[i] ? sp.weight : 0));
   const wSum = w.reduce((a, x) => a + x, 0);

@@ -55,7 +55,13 @@ export interface SegmentSimSpec {
   slow: number;
   conv: number;
   /** canary error rate multiplier in one device segment */
-  harm?: { device: string; errMult: number };
+  harm?: {
+    device: string;
+    errMult: number;
+    fromTick?: number;
+    /** other devices' error multipliers (say, desktop's cut so that the whole does not move) */
+    others?: Record<string, number>;
+  };
   /** the canary's share of one device multiplied (before renormalising): an unrepresentative canary */
   overSample?: { device: string; factor: number };
 }
@@ -111,6 +117,13 @@ function add(a: Cell, b: Cell): Cell {
 
 const ZERO: Cell = { requests: 0, errors: 0, slow: 0, trials: 0, successes: 0 };
 
+function harmMult(
+  h: NonNullable<SegmentSimSpec['harm']>,
+  device: string,
+): number {
+  return h.device === device ? h.errMult : (h.others?.[device] ?? 1);
+}
+
 /**
  * Each cohort's requests are split over device × region (independent), each cell drawn on its
  * own; the whole and each dimension's values are sums of the cells, so they always agree.
@@ -139,7 +152,9 @@ export function simulateSegments(
       split(rng, n, dShares).forEach((nd, di) => {
         const device = DEVICES[di][0];
         const em =
-          canary && spec.harm?.device === device ? spec.harm.errMult : 1;
+          canary && spec.harm && t >= (spec.harm.fromTick ?? 1)
+            ? harmMult(spec.harm, device)
+            : 1;
         split(
           rng,
           nd,
