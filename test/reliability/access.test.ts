@@ -192,6 +192,15 @@ const ENDPOINTS: Endpoint[] = [
     }),
   },
   {
+    route: 'GET /v1/summary/services',
+    label: 'GET /v1/summary/services',
+    build: auth => ({
+      method: 'GET',
+      path: '/v1/summary/services?days=7&sort=budgetSpent&limit=5',
+      headers: auth,
+    }),
+  },
+  {
     route: 'GET /v1/shadow',
     label: 'GET /v1/shadow',
     build: auth => ({
@@ -691,6 +700,20 @@ describe('access to every route', () => {
     expect(JSON.stringify(blockedSummary.json)).not.toContain(
       'component:default/checkout',
     );
+    // the summary's service rows are paged over readable services only
+    const serviceRows = (who: Principal) =>
+      b.send({
+        method: 'GET',
+        path: '/v1/summary/services?days=30&q=checkout',
+        headers: PRINCIPALS[who].auth,
+      });
+    expect((await serviceRows('blocked')).json).toMatchObject({
+      items: [],
+      total: 0,
+    });
+    expect(
+      (await serviceRows('owner')).json.items.map((s: any) => s.entityRef),
+    ).toContain('component:default/checkout');
     // what-if replays only what the caller may read: checkout's rollout is not listed for blocked
     const replay = (who: Principal) =>
       b.send(
