@@ -387,6 +387,7 @@ const ROUTES = [
   'POST /v1/policies/validate',
   'GET /v1/decisions/verify',
   'GET /v1/summary',
+  'GET /v1/summary/services',
   'GET /v1/judge',
   'POST /v1/webhooks/flagger/:hook',
 ] as const;
@@ -1321,6 +1322,92 @@ function summaryCase(g: Gen): Case {
   };
 }
 
+const SERVICE_SORTS = [
+  'budgetSpent',
+  'budgetBurnRate',
+  'rolledBack',
+  'activeRollouts',
+  'entityRef',
+];
+
+function summaryServicesCase(g: Gen): Case {
+  const route: Route = 'GET /v1/summary/services';
+  const auth = { Authorization: headers.user(OWNER) };
+  const path = '/v1/summary/services';
+  const r = g.next();
+  const one = (field: string, v: string, legalValue: boolean): Case => ({
+    route,
+    klass: 'hostile string',
+    method: 'GET',
+    path: `${path}${query([[field, v]])}`,
+    headers: auth,
+    expect: legalValue ? 'read' : 'reject',
+    names: ['query', field],
+  });
+  if (r < 0.25) {
+    const field = g.pick(['sort', 'order', 'active', 'budgeted']);
+    const good: Record<string, string[]> = {
+      sort: SERVICE_SORTS,
+      order: ['asc', 'desc'],
+      active: ['true', 'false'],
+      budgeted: ['true', 'false'],
+    };
+    const v = g.chance(0.3) ? g.pick(good[field]) : hostileString(g);
+    return one(field, v, good[field].includes(v));
+  }
+  if (r < 0.55) {
+    const field = g.pick(['limit', 'offset']);
+    const v = g.pick([
+      hostileString(g),
+      '0',
+      '1',
+      '100',
+      '101',
+      '-1',
+      '2.5',
+      '1e309',
+      '',
+      '1000001',
+    ]);
+    return one(
+      field,
+      v,
+      field === 'limit'
+        ? legal.queryNumber(v, { int: true, min: 1, max: 100 })
+        : legal.queryNumber(v, { int: true, min: 0, max: 1_000_000 }),
+    );
+  }
+  if (r < 0.7) {
+    const v = g.pick(['checkout', ' cart ', '', '   ', 'x'.repeat(201)]);
+    return one('q', v, v.trim().length >= 1 && v.trim().length <= 200);
+  }
+  if (r < 0.85) {
+    const field = g.pick(['sort', 'limit', 'active', 'q']);
+    return {
+      route,
+      klass: 'array parameter',
+      method: 'GET',
+      path: `${path}${query([
+        [field, '20'],
+        [field, 'true'],
+      ])}`,
+      headers: auth,
+      expect: 'reject',
+      names: ['query', field],
+    };
+  }
+  const key = g.pick(['page', 'pageSize', 'where', 'fields', 'groupBy']);
+  return {
+    route,
+    klass: 'unknown parameter',
+    method: 'GET',
+    path: `${path}${query([[key, hostileString(g)]])}`,
+    headers: auth,
+    expect: 'reject',
+    names: ['query', unknownKey(key)],
+  };
+}
+
 function judgeCase(g: Gen): Case {
   const route: Route = 'GET /v1/judge';
   const auth = { Authorization: headers.service() };
@@ -1569,6 +1656,7 @@ function buildCases(g: Gen, fx: Fixture): Array<Case & { unrouted?: boolean }> {
     ),
   );
   each(PER_ROUTE, () => summaryCase(g));
+  each(PER_ROUTE, () => summaryServicesCase(g));
   each(PER_ROUTE, () => judgeCase(g));
   each(PER_ROUTE, () => flaggerCase(g));
   each(PER_ROUTE / 4, () => ({ ...unroutedCase(g, fx), unrouted: true }));
