@@ -21,6 +21,7 @@ import {
 import {
   findManagedStrategy,
   formatMarker,
+  isReleaseVersion,
   rampState,
   rampTimes,
   rolloutPercent,
@@ -360,6 +361,7 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
     if (state.status !== 'rolled-back') {
       const title = formatMarker(this.#title, {
         generation: state.generation,
+        release: managed.marker?.release,
         rolledBack: { at: this.#now(), fromWeight: state.currentWeight },
       });
       const path = `${this.#strategiesPath(r.flag)}/${enc(managed.strategy.id)}`;
@@ -383,8 +385,64 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
     return this.#mustGet(r);
   }
 
-  /** Sets the managed strategy to `weight`% and makes sure the flag is on in the environment. */
-  async #expose(r: Resolved, weight: number): Promise<ProviderRollout> {
+  /**
+   * Starts a ramp of the flag for `version` at the ladder's first step: the
+   * managed strategy (created when there is none) gets the first step's
+   * percentage and a new ramp generation whose marker carries `version`
+   * (`tollgate#3 release 1.4.0`), and the flag goes on in the environment.
+   * Unleash has no versions: the version is Tollgate's label of the ramp,
+   * which the provider then reports as the ramp's version. When the ramp
+   * already is `version`'s, it is returned as it is (idempotent); while
+   * another ramp is under way (between 0 and 100 %), it refuses. A flag at
+   * 100 % for an earlier release ramps again from the first step.
+   */
+  async startRelease(
+    target: string,
+    version: string,
+    _previousVersion?: string,
+  ): Promise<ProviderRollout> {
+    const r = this.#resolve(target);
+    if (!isReleaseVersion(version)) {
+      throw new Error(
+        `unleash ${r.target}: version "${version}" cannot label a ramp (1 to 128 characters, no spaces)`,
+      );
+    }
+    const feature = await this.#getFeature(r.flag);
+    const env = this.#environment(feature, r);
+    const managed = findManagedStrategy(env.strategies ?? [], this.#title);
+    const first = r.steps[0].weight;
+    if (!managed)
+      return this.#expose(r, first, { generation: 1, release: version });
+    if (managed.marker?.release === version) return this.#mustGet(r);
+    const state = rampState({
+      environmentEnabled: env.enabled,
+      strategy: managed.strategy,
+      marker: managed.marker,
+      steps: r.steps,
+    });
+    if (state.status === 'progressing') {
+      const running = managed.marker?.release ?? 'a ramp';
+      throw new Error(
+        `unleash ${r.target}: ${running} is still ramping at ${state.currentWeight}%; ${version} cannot start before it is promoted or rolled back`,
+      );
+    }
+    // A new ramp (a new externalId), so the earlier one stays as it ended.
+    return this.#expose(r, first, {
+      generation: state.generation + 1,
+      release: version,
+    });
+  }
+
+  /**
+   * Sets the managed strategy to `weight`% and makes sure the flag is on in
+   * the environment; with `start`, the ramp's marker becomes that
+   * generation and release (else the marker's release is kept).
+   */
+  async #expose(
+    r: Resolved,
+    weight: number,
+    start?: { generation: number; release: string },
+  ): Promise<ProviderRollout> {
     const feature = await this.#getFeature(r.flag);
     const env = this.#environment(feature, r);
     const managed = findManagedStrategy(env.strategies ?? [], this.#title);
@@ -392,7 +450,7 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
       // No ramp yet: start one with Tollgate's own strategy.
       await this.#client.request('POST', this.#strategiesPath(r.flag), {
         name: 'flexibleRollout',
-        title: formatMarker(this.#title, { generation: 1 }),
+        title: formatMarker(this.#title, start ?? { generation: 1 }),
         parameters: { rollout: String(weight) },
         constraints: [],
       });
@@ -408,12 +466,16 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
         state.status === 'rolled-back'
           ? state.generation + 1
           : state.generation;
+      const marker = start ?? {
+        generation,
+        release: managed.marker?.release,
+      };
       const patch: Array<{ op: string; path: string; value: unknown }> = [
         { op: 'add', path: '/parameters/rollout', value: String(weight) },
         {
           op: 'add',
           path: '/title',
-          value: formatMarker(this.#title, { generation }),
+          value: formatMarker(this.#title, marker),
         },
       ];
       if (managed.strategy.disabled)
@@ -476,7 +538,10 @@ export class UnleashDeployProvider implements RolloutsDeployProvider {
     return {
       externalId: `${targetKey(r.flag)}#${strategyId}${ramp}`,
       target: r.target,
-      version: `${r.flag.flag}#${strategyId.slice(0, 8)}${ramp}`,
+      // a ramp startRelease began carries its version; any other is named by flag, strategy and ramp
+      version:
+        managed.marker?.release ??
+        `${r.flag.flag}#${strategyId.slice(0, 8)}${ramp}`,
       status: state.status,
       steps: r.steps,
       currentStepIndex: state.currentStepIndex,

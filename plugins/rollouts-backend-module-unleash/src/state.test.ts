@@ -40,6 +40,33 @@ describe('Tollgate marker in the strategy title', () => {
     ).toBe('tollgate#2: rolled back from 5% at 2026-11-21T10:00:00.000Z');
   });
 
+  it('carries the version a release ramp was started for, also through a rollback', () => {
+    const at = new Date('2026-11-21T10:00:00.000Z');
+    for (const marker of [
+      { generation: 1, release: '1.4.0' },
+      { generation: 3, release: 'sha256:0123456789ab' },
+      {
+        generation: 2,
+        release: '2.0.0-rc.1+build.7',
+        rolledBack: { at, fromWeight: 5 },
+      },
+    ]) {
+      expect(parseMarker(formatMarker('tollgate', marker), 'tollgate')).toEqual(
+        marker,
+      );
+    }
+    expect(
+      formatMarker('tollgate', {
+        generation: 3,
+        release: '1.4.0',
+        rolledBack: { at, fromWeight: 25 },
+      }),
+    ).toBe(
+      'tollgate#3 release 1.4.0: rolled back from 25% at 2026-11-21T10:00:00.000Z',
+    );
+    expect(parseMarker('tollgate release', 'tollgate')).toBeUndefined();
+  });
+
   it("ignores titles that are not Tollgate's", () => {
     expect(parseMarker(undefined, 'tollgate')).toBeUndefined();
     expect(parseMarker('Gradual rollout 25%', 'tollgate')).toBeUndefined();

@@ -11,6 +11,11 @@
  * | `tollgate#2`                                             | ramp 2 (a ramp restarted after a rollback) |
  * | `tollgate: rolled back from 25% at 2026-11-21T10:00:00.000Z`   | ramp 1, rolled back by Tollgate     |
  * | `tollgate#2: rolled back from 5% at 2026-11-21T10:00:00.000Z`  | ramp 2, rolled back by Tollgate     |
+ * | `tollgate#3 release 1.4.0`                               | ramp 3, started by `startRelease` for 1.4.0 |
+ *
+ * Unleash has no notion of a version: a ramp Tollgate started for a
+ * release (a multi-stage promotion's stage) carries the release's version
+ * in its title, and the provider reports that as the ramp's version.
  */
 import type {
   RolloutStatus,
@@ -21,8 +26,15 @@ import type {
 export interface Marker {
   /** Which ramp of this strategy: 1 for the first, +1 after each rollback that was restarted. */
   generation: number;
+  /** The version `startRelease` started this ramp for, when it did. */
+  release?: string;
   /** Set when Tollgate rolled this ramp back. */
   rolledBack?: { at?: Date; fromWeight?: number };
+}
+
+/** A version a marker can carry: 1 to 128 characters, no whitespace. */
+export function isReleaseVersion(version: string): boolean {
+  return /^\S{1,128}$/.test(version);
 }
 
 function escapeRegExp(s: string) {
@@ -36,19 +48,21 @@ export function parseMarker(
 ): Marker | undefined {
   if (!title) return undefined;
   const re = new RegExp(
-    `^${escapeRegExp(base)}(?:#(\\d+))?(?::\\s*rolled back(?: from (\\d+(?:\\.\\d+)?)%)?(?: at (\\S+))?)?\\s*$`,
+    `^${escapeRegExp(base)}(?:#(\\d+))?(?: release (\\S+?))?(?::\\s*rolled back(?: from (\\d+(?:\\.\\d+)?)%)?(?: at (\\S+))?)?\\s*$`,
   );
   const m = re.exec(title.trim());
   if (!m) return undefined;
   const generation = m[1] ? Math.max(1, Number(m[1])) : 1;
+  const release = m[2] ? { release: m[2] } : {};
   const rolledBackText = /:\s*rolled back/.test(title);
-  if (!rolledBackText) return { generation };
-  const at = m[3] ? new Date(m[3]) : undefined;
+  if (!rolledBackText) return { generation, ...release };
+  const at = m[4] ? new Date(m[4]) : undefined;
   return {
     generation,
+    ...release,
     rolledBack: {
       at: at && !Number.isNaN(at.getTime()) ? at : undefined,
-      fromWeight: m[2] !== undefined ? Number(m[2]) : undefined,
+      fromWeight: m[3] !== undefined ? Number(m[3]) : undefined,
     },
   };
 }
@@ -56,7 +70,8 @@ export function parseMarker(
 /** The title that carries `marker`. */
 export function formatMarker(base: string, marker: Marker): string {
   const generation = marker.generation > 1 ? `#${marker.generation}` : '';
-  if (!marker.rolledBack) return `${base}${generation}`;
+  const release = marker.release ? ` release ${marker.release}` : '';
+  if (!marker.rolledBack) return `${base}${generation}${release}`;
   const from =
     marker.rolledBack.fromWeight !== undefined
       ? ` from ${marker.rolledBack.fromWeight}%`
@@ -64,7 +79,7 @@ export function formatMarker(base: string, marker: Marker): string {
   const at = marker.rolledBack.at
     ? ` at ${marker.rolledBack.at.toISOString()}`
     : '';
-  return `${base}${generation}: rolled back${from}${at}`;
+  return `${base}${generation}${release}: rolled back${from}${at}`;
 }
 
 /** The parts of an Unleash feature-environment strategy Tollgate reads. */
