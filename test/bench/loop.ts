@@ -60,6 +60,7 @@ import {
   forEachBenchDatabase,
   machineLine,
 } from './seed';
+import { PostgresCpu } from './serverCpu';
 
 const ENGINE_TARGET_MS = 1000;
 
@@ -324,6 +325,9 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     });
     const full = evidenceTemplates(16);
     const appendBatch = Math.max(1, Number(args.get('append-batch') ?? 500));
+    // PostgreSQL's own CPU per row beside Node's (Linux /proc): where a row's time goes
+    const serverCpu =
+      db.kind === 'postgres' ? await PostgresCpu.of(db.knex) : undefined;
     const appendRate = async (
       rawStore: RolloutsStore,
       evidenceOf: (i: number) => Record<string, unknown>,
@@ -342,15 +346,21 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
         outcome: 'none' as const,
       }));
       const cpu0 = process.cpuUsage();
+      const server0 = serverCpu?.ms();
       const t0 = performance.now();
       for (let i = 0; i < n; i += appendBatch)
         await rawStore.appendDecisions(batch.slice(i, i + appendBatch));
       const ms = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
+      const server1 = serverCpu?.ms();
       return {
         n,
         ms,
         cpuMs: (cpu.user + cpu.system) / 1000,
+        serverCpuMs:
+          server0 === undefined || server1 === undefined
+            ? undefined
+            : server1 - server0,
         bytes: JSON.stringify(evidenceOf(0)).length,
       };
     };
@@ -416,7 +426,7 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
     for (const [path, what, r] of results) {
       const rate = r.n / (r.ms / 1000);
       console.log(
-        `  ${path}, ${what} (${(r.bytes / 1024).toFixed(1)} KiB each): ${fmt(r.ms)} = ${Math.round(rate).toLocaleString('en-US')} rows/s, ${Math.round((r.cpuMs * 1000) / r.n)} µs Node CPU per row  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`,
+        `  ${path}, ${what} (${(r.bytes / 1024).toFixed(1)} KiB each): ${fmt(r.ms)} = ${Math.round(rate).toLocaleString('en-US')} rows/s, ${Math.round((r.cpuMs * 1000) / r.n)} µs Node CPU per row${r.serverCpuMs === undefined ? '' : ` + ${Math.round((r.serverCpuMs * 1000) / r.n)} µs PostgreSQL CPU`} (${Math.round((r.ms * 1000) / r.n)} µs wall)  target ≥ ${ROWS_TARGET.toLocaleString('en-US')}: ${rate >= ROWS_TARGET ? 'met' : 'missed'}`,
       );
     }
     if (args.has('verify')) {
