@@ -22,8 +22,11 @@ import { cachedJson, sendCachedJson, type CachedJson } from './cachedJson';
 import { parse } from './errors';
 import { readableEntityRefs } from './readableEntities';
 
-/** Pages of one summary kept as bytes (the dashboard's panels ask for a few each). */
-const MAX_PAGES_KEPT = 64;
+/**
+ * Pages of one summary kept as bytes, the most recently asked for (the
+ * dashboard's panels ask for a few each; up to 200 summaries are cached).
+ */
+const MAX_PAGES_KEPT = 32;
 
 /**
  * `GET /v1/summary` (the portfolio figures, with a first slice of the
@@ -102,12 +105,10 @@ export function summaryRoutes(
       pageJson.set(summary, pages);
     }
     const key = JSON.stringify(page);
-    let answer = pages.get(key);
-    if (answer === undefined) {
-      answer = cachedJson(servicePage(summary, page));
-      pages.set(key, answer);
-      if (pages.size > MAX_PAGES_KEPT) pages.delete(pages.keys().next().value!);
-    }
+    const answer = pages.get(key) ?? cachedJson(servicePage(summary, page));
+    pages.delete(key);
+    pages.set(key, answer);
+    if (pages.size > MAX_PAGES_KEPT) pages.delete(pages.keys().next().value!);
     sendCachedJson(res, answer);
   });
 }
