@@ -194,6 +194,8 @@ describe('segments: change detection and the bake watch, simulated', () => {
       `[segments] mid-step mobile-only harm: named in ${named}/50 (by the change detector in ${byDetector}), mean delay ${(delay / Math.max(1, named)).toFixed(1)} ticks`,
     );
     expect(named).toBeGreaterThanOrEqual(45);
+    // the segment's change detector, not its test from the start (diluted by the 60 good ticks), fires first in most (measured 46/50)
+    expect(byDetector).toBeGreaterThanOrEqual(40);
     expect(wrongDevice).toBe(0);
   });
 });
