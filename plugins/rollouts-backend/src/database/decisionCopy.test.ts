@@ -9,7 +9,7 @@ import {
   type PostgresServer,
 } from '@tollgate/test-support';
 import { CheckpointSigner } from './decisionCheckpoints';
-import { encodeDecisionRows } from './decisionCopy';
+import { encodeDecisionRows, startDecisionCopy } from './decisionCopy';
 import { decisionRowHash, JsonOnce, sealDecision } from './decisionChain';
 import {
   DatabaseRolloutsStore,
@@ -130,6 +130,50 @@ describe('encodeDecisionRows', () => {
         sealed.map(s => s.evidenceUtf8),
       ).equals(encodeDecisionRows(rows)),
     ).toBe(true);
+  });
+
+  it("sends a run of rows as one CopyData message on the connection's socket, in order with pg's own messages", async () => {
+    const sent: Array<[string, Buffer]> = [];
+    const connection = (stream: boolean) => ({
+      query: () => {},
+      sendCopyFromChunk: (chunk: Buffer) => sent.push(['pg', chunk]),
+      endCopyFrom: () => {},
+      sendCopyFail: () => {},
+      stream: stream
+        ? {
+            writable: true,
+            write: (b: Buffer) => sent.push(['socket', Buffer.from(b)]),
+          }
+        : undefined,
+    });
+    const rows = [
+      row({ evidence: '{"a":"ü"}' }),
+      row({ seq: 2, evidence: null }),
+    ];
+    for (const socket of [true, false]) {
+      sent.length = 0;
+      const copy = await startDecisionCopy({
+        query(submittable: any) {
+          const conn = connection(socket);
+          submittable.submit(conn);
+          submittable.handleCopyInResponse(conn);
+        },
+      });
+      copy.write(rows, [Buffer.from('{"a":"ü"}'), null]);
+      const data = encodeDecisionRows(rows);
+      // the file header through pg, then the rows
+      expect(sent[0][0]).toBe('pg');
+      expect(sent[1][0]).toBe(socket ? 'socket' : 'pg');
+      const message = sent[1][1];
+      // through the socket: 'd', the length (itself included), the data; through pg: the data (pg frames it)
+      const framed = Buffer.alloc(5);
+      framed[0] = 0x64;
+      framed.writeInt32BE(4 + data.length, 1);
+      expect(message.subarray(0, socket ? 5 : 0)).toEqual(
+        framed.subarray(0, socket ? 5 : 0),
+      );
+      expect(message.subarray(socket ? 5 : 0).equals(data)).toBe(true);
+    }
   });
 
   it('refuses an integer column value that is not one (the plain INSERT refuses it too)', () => {

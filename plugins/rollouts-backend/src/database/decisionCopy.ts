@@ -98,6 +98,8 @@ const EVIDENCE = DECISION_COLUMNS.indexOf('evidence');
 export function encodeDecisionRows(
   rows: DecisionRow[],
   evidenceUtf8?: ReadonlyArray<Buffer | null>,
+  /** Bytes left free at the start (for the CopyData message header). */
+  headerRoom = 0,
 ): Buffer {
   const texts: Array<string | Buffer | null> = [];
   let size = 0;
@@ -123,8 +125,8 @@ export function encodeDecisionRows(
       }
     }
   }
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
+  const out = Buffer.allocUnsafe(headerRoom + size);
+  let at = headerRoom;
   let t = 0;
   for (const row of rows) {
     at = out.writeInt16BE(DECISION_COLUMNS.length, at);
@@ -163,6 +165,37 @@ interface PgConnection {
   sendCopyFromChunk(chunk: Buffer): void;
   endCopyFrom(): void;
   sendCopyFail(message: string): void;
+  /** The socket (what `pg-copy-streams` writes its CopyData messages to). */
+  stream?: { writable: boolean; write(chunk: Buffer): unknown };
+}
+
+/** A CopyData message: 'd', then its length (itself included), then the data. */
+const COPY_DATA = 0x64;
+const COPY_DATA_HEADER = 5;
+
+/**
+ * Sends rows as one CopyData message encoded in place: `pg`'s
+ * `sendCopyFromChunk` would copy a run of rows (about 600 KiB for 100 rows
+ * of 6 KiB evidence) into a message buffer of its own first. Written to the
+ * connection's socket in order with everything `pg` sends on it, as
+ * `pg-copy-streams` does; through `sendCopyFromChunk` when the connection
+ * has no socket to write to.
+ */
+function sendRows(
+  connection: PgConnection,
+  rows: DecisionRow[],
+  evidenceUtf8?: ReadonlyArray<Buffer | null>,
+) {
+  const stream = connection.stream;
+  if (!stream || typeof stream.write !== 'function') {
+    connection.sendCopyFromChunk(encodeDecisionRows(rows, evidenceUtf8));
+    return;
+  }
+  const message = encodeDecisionRows(rows, evidenceUtf8, COPY_DATA_HEADER);
+  message[0] = COPY_DATA;
+  message.writeInt32BE(message.length - 1, 1);
+  // as pg's own writes: nothing once the socket is closed (the COPY then fails and rolls back)
+  if (stream.writable) stream.write(message);
 }
 
 /** A COPY FROM STDIN in progress on one `pg` client. */
@@ -207,8 +240,12 @@ export function startDecisionCopy(client: {
     };
     const copy: DecisionCopy = {
       write(rows, evidenceUtf8) {
-        const chunk = encodeDecisionRows(rows, evidenceUtf8);
-        if (!settled) connection!.sendCopyFromChunk(chunk);
+        if (settled) {
+          // still encoded, so a bad value throws here as it would otherwise
+          encodeDecisionRows(rows, evidenceUtf8);
+          return;
+        }
+        sendRows(connection!, rows, evidenceUtf8);
       },
       end() {
         if (!settled) {
