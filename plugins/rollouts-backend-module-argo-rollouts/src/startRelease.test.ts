@@ -152,6 +152,34 @@ describe('ArgoRolloutsDeployProvider.startRelease', () => {
     expect(api.writes).toHaveLength(1);
   });
 
+  it("plans again on a 409 when Argo's controller wrote in between, and patches with the fresh resourceVersion", async () => {
+    api = await FakeKubeApi.start({
+      identities: TOKENS,
+      ...allFixtures(),
+      now: () => NOW,
+    });
+    let raced = false;
+    api.beforeHandle = r => {
+      if (r.method === 'PATCH' && !raced) {
+        raced = true;
+        api.touchRollout('shop', 'cart-service', ro => {
+          ro.status.readyReplicas = 2;
+        });
+      } else if (r.method === 'GET' && raced)
+        api.reconcile('shop', 'cart-service');
+    };
+    const started = await provider(api).startRelease(
+      'shop/cart-service',
+      '2.5.0',
+    );
+    expect(api.writes.map(w => w.status)).toEqual([409, 200]);
+    const [first, second] = api.writes.map(
+      w => (w.body as Array<{ value: unknown }>)[0].value,
+    );
+    expect(Number(second)).toBeGreaterThan(Number(first));
+    expect(started).toMatchObject({ version: '2.5.0', status: 'progressing' });
+  });
+
   it('uses the configured container and image repository, and reads the version from that container too', async () => {
     api = await FakeKubeApi.start({
       identities: TOKENS,

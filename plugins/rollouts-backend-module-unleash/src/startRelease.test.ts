@@ -28,6 +28,10 @@ describe.skipIf(!runs)(
 
     beforeAll(async () => {
       unleash = await startUnleash();
+      await unleash.admin('POST', '/api/admin/tag-types', {
+        name: 'tollgate',
+        description: 'Tollgate',
+      });
     }, 180_000);
 
     afterAll(async () => {
@@ -189,6 +193,32 @@ describe.skipIf(!runs)(
         enabled: true,
         strategies: [{ title: 'tollgate#3 release 2.0.1', rollout: '1' }],
       });
+    });
+
+    it('a started ramp in another environment of a tagged flag is listed with its version, so the sync follows the stage', async () => {
+      await createFlag('tagged-stage');
+      await unleash.admin('POST', '/api/admin/features/tagged-stage/tags', {
+        type: 'tollgate',
+        value: 'managed',
+      });
+      const p = UnleashDeployProvider.create({
+        baseUrl: unleash.url,
+        apiToken: unleash.adminToken,
+      });
+      const started = await p.startRelease('tagged-stage@development', '3.1.0');
+      const listed = await p.listRollouts();
+      expect(
+        listed
+          .filter(r => r.target.startsWith('tagged-stage'))
+          .map(r => [r.target, r.externalId, r.version, r.status]),
+      ).toEqual([
+        [
+          'tagged-stage@development',
+          started.externalId,
+          '3.1.0',
+          'progressing',
+        ],
+      ]);
     });
 
     it('refuses a version that cannot label a ramp, and says when the flag is missing', async () => {
