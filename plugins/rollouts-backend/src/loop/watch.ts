@@ -30,6 +30,12 @@ import { ruleNote } from './verdicts';
  * the window rolls it back through the deploy provider's rollback (the one
  * actuator, the decision log with the engine's `BakeDecision` as evidence);
  * a clean window ends the watch with a decision saying so.
+ *
+ * Segments: the watch reads the cohorts with `readCohortTelemetry`, which
+ * asks the provider for the policy's `gate.segments.dimensions` as the
+ * canary steps do, so the engine's bake watch gets each segment's counts and
+ * watches every segment tested at the promotion (a rollback names it:
+ * "segment device=mobile: …"; `GateLoop.segmentsWatch.test.ts`).
  */
 
 /** The bake window a promotion to full opens, from the rollout's gate state (its policy, defaults applied). */
