@@ -42,8 +42,12 @@ function bigEvidence(i: number) {
   };
 }
 
+/** One snapshot object several decisions of a batch carry (sent as bytes encoded once). */
+const sharedEvidence = bigEvidence(3);
+
 function evidenceAt(i: number) {
   if (i % 9 === 0) return null;
+  if (i % 6 === 3) return sharedEvidence;
   return i % 2 ? bigEvidence(i) : { i, small: true };
 }
 
@@ -98,10 +102,10 @@ describe('encodeDecisionRows', () => {
     expect(out.readInt32BE(actorAt + 10 + 4 + 2)).toBe(-1);
   });
 
-  it('hashes and sends evidence encoded once exactly as its text would be (shared snapshot objects too)', () => {
+  it('hashes and sends a snapshot several rows share encoded once, exactly as its text would be', () => {
     const json = new JsonOnce();
     const shared = bigEvidence(1);
-    const sealed = [shared, bigEvidence(3), shared, null, { i: 2 }].map(
+    const sealed = [shared, bigEvidence(3), shared, null, { i: 2 }, shared].map(
       (evidence, i) =>
         sealDecision(
           {
@@ -117,13 +121,24 @@ describe('encodeDecisionRows', () => {
         ),
     );
     const rows = sealed.map(s => s.row);
-    expect(sealed[0].evidenceUtf8).toBe(sealed[2].evidenceUtf8);
-    expect(sealed[3].evidenceUtf8).toBeNull();
+    // a snapshot's first row and a row's own snapshot go as text; the shared one's next rows as its bytes, encoded once
+    expect(sealed.map(s => s.evidenceUtf8 !== null)).toEqual([
+      false,
+      false,
+      true,
+      false,
+      false,
+      true,
+    ]);
+    expect(sealed[5].evidenceUtf8).toBe(sealed[2].evidenceUtf8);
+    expect(sealed[2].evidenceUtf8?.toString('utf8')).toBe(
+      sealed[2].row.evidence,
+    );
     for (const s of sealed) {
-      expect(s.evidenceUtf8?.toString('utf8') ?? null).toBe(s.row.evidence);
       // the rule as the verifier applies it, from the stored text alone
       expect(s.row.hash).toBe(decisionRowHash(s.row));
     }
+    expect(sealed[5].row.evidence).toBe(sealed[0].row.evidence);
     expect(
       encodeDecisionRows(
         rows,
