@@ -66,6 +66,8 @@ export async function appendInTransaction(
   dialect: Dialect,
   decisions: NewDecision[],
   json = new JsonOnce(),
+  /** Called with each run of entries once it is on its way to the database (the caller's work on them overlaps the insert). */
+  onRun?: (entries: DecisionEntry[]) => void,
 ): Promise<DecisionEntry[]> {
   if (!decisions.length) return [];
   const headQuery = trx('decision_chain').where({ id: 1 });
@@ -117,6 +119,7 @@ export async function appendInTransaction(
       inFlight = insert.write(rows, evidenceUtf8);
       // awaited above or below; this only keeps a failure from being reported as unhandled if hashing throws
       inFlight.catch(() => {});
+      onRun?.(entries.slice(from, to));
     }
     if (inFlight) await inFlight;
   } catch (e) {

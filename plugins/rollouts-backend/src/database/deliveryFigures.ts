@@ -330,7 +330,9 @@ const pgFoldUpdate = (() => {
   );
 })();
 
-function pgFoldRows(states: Map<string, { state: DeliveryState }>): string {
+function pgFoldRows(
+  states: ReadonlyMap<string, { state: DeliveryState }>,
+): string {
   const rows: Array<Record<string, unknown>> = [];
   for (const [id, { state }] of states) {
     const row = deliveryRow(state);
@@ -345,73 +347,91 @@ function pgFoldRows(states: Map<string, { state: DeliveryState }>): string {
 }
 
 /**
+ * A fold over rollouts rows already read (`DELIVERY_READ_COLUMNS`):
+ * decisions are folded in log order as they come (the append folds each
+ * run of entries while the database stores it), then the rows they
+ * changed are written back in one statement (PostgreSQL) or chunks
+ * (SQLite).
+ */
+export class DeliveryFold {
+  readonly #states = new Map<
+    string,
+    { state: DeliveryState; steps: () => RolloutStep[] }
+  >();
+  readonly #changed = new Map<string, { state: DeliveryState }>();
+
+  constructor(rows: Array<Record<string, any>>) {
+    for (const row of rows)
+      this.#states.set(row.id, {
+        state: deliveryStateOf(row),
+        steps: once(() => parseJson<RolloutStep[]>(row.steps) ?? []),
+      });
+  }
+
+  /** Folds decisions (in log order, after those folded before); a shadow policy's would-have entries never count. */
+  add(decisions: FoldedDecision[]): void {
+    for (const d of decisions) {
+      if (d.kind === 'shadow') continue;
+      const entry = this.#states.get(d.rolloutId);
+      if (!entry) continue;
+      entry.state = foldDecision(entry.state, d, entry.steps);
+      this.#changed.set(d.rolloutId, entry);
+    }
+  }
+
+  /** Writes the rows a decision was folded into. */
+  async write(trx: Knex.Transaction, isPg: boolean): Promise<void> {
+    if (!this.#changed.size) return;
+    if (isPg) {
+      await trx.raw(pgFoldUpdate, [pgFoldRows(this.#changed)]);
+      return;
+    }
+    const names = ['id', ...DELIVERY_COLUMNS];
+    const tuple = `(${names.map(() => '?').join(', ')})`;
+    const changed = [...this.#changed];
+    for (let i = 0; i < changed.length; i += CHUNK) {
+      const chunk = changed.slice(i, i + CHUNK);
+      const bindings: unknown[] = [];
+      for (const [id, { state }] of chunk) {
+        const row = deliveryRow(state);
+        bindings.push(id, ...DELIVERY_COLUMNS.map(c => row[c] ?? null));
+      }
+      // VALUES columns are column1, column2… in SQLite.
+      const sql =
+        `update "rollouts" set ${DELIVERY_COLUMNS.map(c => `"${c}" = "v"."${c}"`).join(', ')} ` +
+        `from (select ${names.map((n, k) => `column${k + 1} as "${n}"`).join(', ')} from (values ${chunk.map(() => tuple).join(', ')}) as "t") as "v" ` +
+        `where "rollouts"."id" = "v"."id"`;
+      await trx.raw(sql, bindings as Knex.RawBinding[]);
+    }
+  }
+}
+
+/**
  * Folds just-appended decisions into their rollouts' delivery columns, in
  * the appending transaction: reads the rows' state, folds each decision in
- * log order, writes the rows back (one statement per chunk). The appending
- * transaction holds the decision chain's head (locked on PostgreSQL), so
- * appenders fold one after another; nothing else writes these columns.
+ * log order, writes the rows back. The appending transaction holds the
+ * decision chain's head (locked on PostgreSQL), so appenders fold one after
+ * another; nothing else writes these columns. (An append that locked and
+ * read the rows first folds with a `DeliveryFold` of its own.)
  */
 export async function foldDeliveryFigures(
   trx: Knex.Transaction,
   isPg: boolean,
   appended: FoldedDecision[],
-  /**
-   * The rollouts rows (`DELIVERY_READ_COLUMNS`) of every decision, when the
-   * transaction has read them already under a row lock (PostgreSQL: the
-   * append locks them first and reads them in the same statement).
-   */
-  lockedRows?: Array<Record<string, any>>,
 ): Promise<void> {
-  // a shadow policy's would-have entries never count in the figures
   const decisions = appended.filter(d => d.kind !== 'shadow');
   if (!decisions.length) return;
   const ids = [...new Set(decisions.map(d => d.rolloutId))];
-  let size = isPg ? PG_CHUNK : CHUNK;
-  if (lockedRows) size = ids.length;
+  const size = isPg ? PG_CHUNK : CHUNK;
   for (let i = 0; i < ids.length; i += size) {
     const chunk = ids.slice(i, i + size);
     const read = trx('rollouts').select(...DELIVERY_READ_COLUMNS);
-    const rows: Array<Record<string, any>> =
-      lockedRows ??
-      (await (isPg
-        ? read.whereRaw('"id" = any(?::text[])', [chunk])
-        : read.whereIn('id', chunk)));
+    const rows = await (isPg
+      ? read.whereRaw('"id" = any(?::text[])', [chunk])
+      : read.whereIn('id', chunk));
     if (!rows.length) continue;
-    const states = new Map<
-      string,
-      { state: DeliveryState; steps: () => RolloutStep[] }
-    >();
-    const folded = new Set(chunk);
-    for (const row of rows)
-      // locked rows may include rollouts whose entries all were shadow ones
-      if (folded.has(row.id))
-        states.set(row.id, {
-          state: deliveryStateOf(row),
-          steps: once(() => parseJson<RolloutStep[]>(row.steps) ?? []),
-        });
-    for (const d of decisions) {
-      const entry = states.get(d.rolloutId);
-      if (entry) entry.state = foldDecision(entry.state, d, entry.steps);
-    }
-    if (!states.size) continue;
-    if (isPg) {
-      await trx.raw(pgFoldUpdate, [pgFoldRows(states)]);
-      continue;
-    }
-    const names = ['id', ...DELIVERY_COLUMNS];
-    const cast = (name: string) =>
-      isPg ? `::${PG_CASTS[name] ?? 'text'}` : '';
-    const tuple = `(${names.map(n => `?${cast(n)}`).join(', ')})`;
-    const bindings: unknown[] = [];
-    for (const [id, { state }] of states) {
-      const row = deliveryRow(state);
-      bindings.push(id, ...DELIVERY_COLUMNS.map(c => row[c] ?? null));
-    }
-    // VALUES columns are column1, column2… in both SQLite and PostgreSQL.
-    const sql =
-      `update "rollouts" set ${DELIVERY_COLUMNS.map(c => `"${c}" = "v"."${c}"`).join(', ')} ` +
-      `from (select ${names.map((n, k) => `column${k + 1} as "${n}"`).join(', ')} from (values ${[...states.keys()].map(() => tuple).join(', ')}) as "t") as "v" ` +
-      `where "rollouts"."id" = "v"."id"`;
-    await trx.raw(sql, bindings as Knex.RawBinding[]);
+    const fold = new DeliveryFold(rows);
+    fold.add(decisions);
+    await fold.write(trx, isPg);
   }
 }

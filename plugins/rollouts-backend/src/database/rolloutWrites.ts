@@ -3,7 +3,11 @@ import type { Knex } from 'knex';
 import { BATCH, chunks } from './batches';
 import { JsonOnce } from './decisionChain';
 import { appendInTransaction, type Dialect } from './decisionLog';
-import { DELIVERY_READ_COLUMNS, foldDeliveryFigures } from './deliveryFigures';
+import {
+  DELIVERY_READ_COLUMNS,
+  DeliveryFold,
+  foldDeliveryFigures,
+} from './deliveryFigures';
 import { applyPatch, patchToRow, updateMany } from './rolloutRows';
 import type {
   NewDecision,
@@ -49,8 +53,21 @@ export async function appendLockedWithFigures(
   decisions: NewDecision[],
 ): Promise<DecisionEntry[]> {
   const locked = await lockRolloutRows(trx, dialect, decisions);
-  const logged = await appendInTransaction(trx, dialect, decisions);
-  await foldDeliveryFigures(trx, dialect.isPg, logged, locked);
+  if (!locked) {
+    const logged = await appendInTransaction(trx, dialect, decisions);
+    await foldDeliveryFigures(trx, dialect.isPg, logged);
+    return logged;
+  }
+  // each run of entries is folded while the database stores it
+  const fold = new DeliveryFold(locked);
+  const logged = await appendInTransaction(
+    trx,
+    dialect,
+    decisions,
+    undefined,
+    run => fold.add(run),
+  );
+  await fold.write(trx, dialect.isPg);
   return logged;
 }
 
