@@ -563,6 +563,47 @@ describe.each(databases)('DatabaseRolloutsStore on %s', (_name, makeKnex) => {
     ).toHaveLength(3);
   });
 
+  it('folds a batch of hundreds of decisions, run by run as they are stored, exactly as the same decisions appended a few at a time', async () => {
+    const t0 = Date.parse('2026-11-21T10:00:00.000Z');
+    const at = (min: number) => new Date(t0 + min * 60_000).toISOString();
+    const [{ rollout: batched }, { rollout: few }] = [
+      await store.upsertDiscovered(rolloutInput({ startedAt: at(0) })),
+      await store.upsertDiscovered(rolloutInput({ startedAt: at(0) })),
+    ];
+    const decisionsOf = (rollout: StoredRollout) =>
+      Array.from({ length: 250 }, (_, i) => {
+        const evidence = engineEvidence(0.04, 1 + (i % 3));
+        const hold = i % 50 === 49;
+        (evidence.checks.burn.canary as any).alerting = hold;
+        return decisionFor(rollout, i, {
+          verdict: hold ? 'hold' : 'continue',
+          evidence,
+          reasons: [hold ? `burn: page window alerting at ${i}` : 'healthy'],
+          createdAt: at(i + 1),
+        });
+      });
+    // 250 decisions in one append: three runs of rows, each folded while the database stores it
+    await store.appendDecisions(decisionsOf(batched));
+    const mine = decisionsOf(few);
+    for (let i = 0; i < mine.length; i += 7)
+      await store.appendDecisions(mine.slice(i, i + 7));
+    const figures = await store.listRolloutFigures({ finishedSince: at(0) });
+    const deliveryOf = (id: string) => {
+      const { incidents, ...rest } = figures.find(f => f.id === id)!.delivery!;
+      // the seqs differ (the two rollouts' entries are at different places in the log)
+      return { ...rest, incidents: incidents.map(({ seq: _s, ...i }) => i) };
+    };
+    expect(deliveryOf(batched.id)).toEqual(deliveryOf(few.id));
+    expect(deliveryOf(batched.id).incidents).toHaveLength(5);
+    expect(deliveryOf(batched.id).incidents[4].reason).toBe(
+      'burn: page window alerting at 249',
+    );
+    // every minute's canary burn (1, 2 or 3 at 5%) counted: 249 intervals
+    expect(deliveryOf(batched.id).budgetCanary).toBeGreaterThan(
+      249 * 60 * 0.05,
+    );
+  });
+
   it("folds every appended decision into its rollout's delivery figures, whichever way it is appended", async () => {
     const t0 = Date.parse('2026-11-21T10:00:00.000Z');
     const at = (min: number) => new Date(t0 + min * 60_000).toISOString();
