@@ -90,6 +90,15 @@ export interface Config {
          * (error-rate, latency, srm, burn, change-detection, blast-radius, segments).
          */
         shadowRules?: string[];
+        /**
+         * A multi-stage promotion for every service on this policy: ordered
+         * stages, each a deploy provider target template (`{{name}}` and
+         * `{{namespace}}` are the entity's). An entity's `tollgate.dev/stages`
+         * annotation wins.
+         */
+        stages?: Array<{ name: string; provider: string; target: string }>;
+        /** How long a completed stage soaks before the next starts, e.g. `10m`. */
+        stageSoak?: string;
       };
     };
     /** Backstage notifications to the owning group (default true). */
