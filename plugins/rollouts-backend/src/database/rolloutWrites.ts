@@ -7,7 +7,7 @@ import {
   DELIVERY_READ_COLUMNS,
   DeliveryFold,
   foldDeliveryFigures,
-} from './deliveryFigures';
+} from './deliveryFold';
 import { applyPatch, patchToRow, updateMany } from './rolloutRows';
 import type {
   NewDecision,
