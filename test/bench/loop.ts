@@ -23,7 +23,9 @@
  * `--append-runs` repeats the measurements), each by the store's path and by
  * a baseline in the same run: on PostgreSQL the store's binary COPY against
  * the plain multi-row INSERT of the same rows, on SQLite the store's WAL
- * journal against the DELETE journal Backstage leaves it in. `--appends-only` skips the
+ * journal against the DELETE journal Backstage leaves it in; each line gives
+ * rows/s and, per row, Node's CPU, PostgreSQL's CPU (its server's processes,
+ * from /proc, on Linux) and the wall time. `--appends-only` skips the
  * two ticks (the append figures alone, for quick iterations); `--verify`
  * checks the whole chain at the end.
  */
