@@ -179,6 +179,8 @@ export const rolloutsPlugin = createBackendPlugin({
           evaluator,
           actuator,
           maxEvaluationAgeSeconds: config.judgeMaxEvaluationAgeSeconds,
+          shadows: shadowing.shadows,
+          keeper: shadowing.keeper,
         });
         const registration = new RolloutRegistration({
           store,
@@ -232,6 +234,8 @@ export const rolloutsPlugin = createBackendPlugin({
         });
 
         deps.lifecycle.addShutdownHook(() => loop.stop(config.shutdownGraceMs));
+        // the judge's shadow entries and kept telemetry still being written
+        deps.lifecycle.addShutdownHook(() => judge.idle());
         await scheduleGateLoop({
           scheduler: deps.scheduler,
           schedule: config.schedule,

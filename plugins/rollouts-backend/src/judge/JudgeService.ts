@@ -16,6 +16,9 @@ import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
 import type { DecisionInput } from '../decisions/DecisionWriter';
 import type { RolloutEvaluator } from '../evaluation/RolloutEvaluator';
 import type { RolloutEvents } from '../events/RolloutEvents';
+import type { TelemetryKeeper } from '../replay/TelemetryKeeper';
+import type { ShadowRunner } from '../shadow/ShadowRunner';
+import { AfterAnswer } from './afterAnswer';
 import {
   answerOf,
   describe,
@@ -37,6 +40,9 @@ export interface JudgeServiceOptions {
   logger: LoggerService;
   /** An evaluation younger than this is reused instead of reading telemetry again. */
   maxEvaluationAgeSeconds: number;
+  /** Beside each fresh evaluation, as in the gate loop: shadow policies, kept telemetry. */
+  shadows?: ShadowRunner;
+  keeper?: TelemetryKeeper;
   now?: () => Date;
 }
 
@@ -51,10 +57,17 @@ const ACTIVE = [...ACTIVE_ROLLOUT_STATUSES];
 export class JudgeService {
   readonly #o: JudgeServiceOptions;
   readonly #now: () => Date;
+  readonly #after: AfterAnswer;
 
   constructor(options: JudgeServiceOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
+    this.#after = new AfterAnswer(options);
+  }
+
+  /** Resolves when the shadows' entries and kept telemetry of the answers given are written. */
+  idle(): Promise<void> {
+    return this.#after.idle();
   }
 
   /** Argo Rollouts' `web` metric: the verdict for one revision, as JSON. */
@@ -326,7 +339,15 @@ export class JudgeService {
       rollout,
       entity.annotations,
       now,
+      { engine: this.#after.engine() },
     );
+    // shadows and kept telemetry: queued, written beside the answer, never awaited by it
+    this.#after.after({
+      rollout,
+      annotations: entity.annotations,
+      now,
+      evaluation,
+    });
     const summary: GateEvaluationSummary = evaluation.ok
       ? evaluation.summary
       : {

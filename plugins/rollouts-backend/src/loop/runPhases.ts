@@ -3,7 +3,7 @@ import type { Actuator, RolloutChange } from '../actuator/Actuator';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
 import type { GateEngine } from '../evaluation/RolloutEvaluator';
 import { errorMessage, type RetryOptions } from '../providers/retry';
-import type { TelemetryKeeper } from '../replay/TelemetryKeeper';
+import { keptEngine, type TelemetryKeeper } from '../replay/TelemetryKeeper';
 import type { ShadowRunner } from '../shadow/ShadowRunner';
 import type { GateStateCache } from './gateStates';
 import { shardOf, type Shard } from './shards';
@@ -61,24 +61,9 @@ export function gateEngine(
   run: RunContext,
   keeper: TelemetryKeeper | undefined,
 ): GateEngine {
-  return (rollout, policy, context, gatePolicy, ticks) => {
-    const d = run.gates.decide(
-      rollout,
-      policy,
-      context,
-      gatePolicy,
-      ticks,
-      run.run,
-    );
-    keeper?.seen(
-      rollout,
-      context.tickSeconds,
-      context.expectedCanaryShare * 100,
-      ticks,
-      d.verdict,
-    );
-    return d;
-  };
+  return keptEngine(keeper, (rollout, policy, context, gatePolicy, ticks) =>
+    run.gates.decide(rollout, policy, context, gatePolicy, ticks, run.run),
+  );
 }
 
 /**

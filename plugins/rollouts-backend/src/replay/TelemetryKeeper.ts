@@ -3,12 +3,14 @@ import type {
   TelemetryTick,
 } from '@tollgate/plugin-rollouts-common';
 import type { StoredRollout } from '../database/RolloutsStore';
+import type { GateEngine } from '../evaluation/RolloutEvaluator';
 import type { KeptStep, KeptTelemetryStore } from './KeptTelemetryStore';
 
 /**
- * Keeps the telemetry the gate loop judged each rollout step on, for
- * what-if replay. The loop hands it every step's intervals as the engine
- * folded them ({@link seen}); after the run it writes the steps whose
+ * Keeps the telemetry the gate loop (and the judge) judged each rollout
+ * step on, for what-if replay. The loop hands it every step's intervals as
+ * the engine folded them ({@link seen}, through {@link keptEngine}); after
+ * the run (the judge: after it answered) it writes the steps whose
  * intervals grew by `every` or more since this process last wrote them, and
  * at once a step the gate promotes or rolls back on (its last intervals
  * before the step changes). A step a person ends, or that ends between two
@@ -36,7 +38,8 @@ export class TelemetryKeeper {
     verdict: GateVerdict,
   ) {
     if (!ticks.length) return;
-    const key = `${rollout.id}|${rollout.currentStepIndex}`;
+    // a step started again (the judge's new weight keeps the index) counts its intervals afresh
+    const key = `${rollout.id}|${rollout.currentStepIndex}|${rollout.stepStartedAt}`;
     const written = this.#written.get(key) ?? 0;
     const force = verdict === 'promote' || verdict === 'rollback';
     if (ticks.length <= written) return;
@@ -64,4 +67,27 @@ export class TelemetryKeeper {
     if (this.#written.size > 100_000) this.#written.clear();
     return pending.size;
   }
+}
+
+/**
+ * An engine step that hands the keeper the intervals it folded and its
+ * verdict (the weight is the share the engine compared against): the gate
+ * loop wraps its kept gate states in it, the judge the whole-step fold.
+ */
+export function keptEngine(
+  keeper: TelemetryKeeper | undefined,
+  engine: GateEngine,
+): GateEngine {
+  if (!keeper) return engine;
+  return (rollout, policy, context, gatePolicy, ticks) => {
+    const d = engine(rollout, policy, context, gatePolicy, ticks);
+    keeper.seen(
+      rollout,
+      context.tickSeconds,
+      context.expectedCanaryShare * 100,
+      ticks,
+      d.verdict,
+    );
+    return d;
+  };
 }

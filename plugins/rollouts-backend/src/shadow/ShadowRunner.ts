@@ -45,6 +45,17 @@ export function effectiveVerdict(
   return sr.kind === 'approval' ? 'hold' : sr.verdict;
 }
 
+/**
+ * The shard the judge observes shadows in (`/v1/judge`, the Flagger
+ * webhooks). The judge runs on whichever replica got the controller's call,
+ * so a rollout has no owning replica there: the pair last logged is read
+ * from `rollout_shadows` on every observation (another replica may have
+ * logged since), and the gate states in this shard are only this process's
+ * cache (a judged rollout is one step at the weight the controller gives:
+ * its state is folded from the step's start, never stored).
+ */
+export const JUDGE_SHARD = 'judge';
+
 interface Pending {
   row: ShadowRow;
   decision?: NewDecision;
@@ -52,7 +63,8 @@ interface Pending {
 
 /**
  * Shadow policies, beside the enforced one: on every run of the gate loop
- * each shadowed rollout is evaluated again under its shadow policy through
+ * (and each time the judge evaluates for Argo Rollouts or Flagger) each
+ * shadowed rollout is evaluated again under its shadow policy through
  * the one evaluation path ({@link RolloutEvaluator}), with its own
  * whole-rollout gate state (kept like the enforced one's, stored in
  * `rollout_shadows` so any replica carries it on). The shadow never acts:
@@ -108,8 +120,10 @@ export class ShadowRunner {
     enforced: GateVerdict;
     /** The enforced policy (its shadow rules run as a shadow when the service names none). */
     enforcedPolicy?: RolloutPolicy;
-    retry: RetryOptions;
+    /** The enforced evaluation's retry budget (default: the evaluator's). */
+    retry?: RetryOptions;
     run: number;
+    /** The loop's shard (`index/count`), or {@link JUDGE_SHARD}: gate states are kept per shard. */
     shard: string;
   }): Promise<GateVerdict | undefined> {
     const { rollout, now, run } = o;
@@ -124,7 +138,11 @@ export class ShadowRunner {
     const gates = this.#gatesOf(o.shard);
     const key = `${rollout.id}|${name}`;
     let pair = this.#pairs.get(key);
-    if (pair === undefined || gates.needsStored(rollout)) {
+    if (
+      pair === undefined ||
+      o.shard === JUDGE_SHARD ||
+      gates.needsStored(rollout)
+    ) {
       const stored = await this.o.shadows.get(rollout.id, name);
       pair = stored?.lastPair ?? null;
       this.#pairs.set(key, pair);
