@@ -1,4 +1,9 @@
 import {
+  coreServices,
+  createServiceFactory,
+  type LoggerService,
+} from '@backstage/backend-plugin-api';
+import {
   mockCredentials,
   mockServices,
   startTestBackend,
@@ -13,6 +18,7 @@ import {
   fakeProvidersModule,
   rolloutsPermissionsMock,
 } from '@tollgate/plugin-rollouts-node/testUtils';
+import knexFactory, { type Knex } from 'knex';
 import request from 'supertest';
 import { rolloutsPlugin } from '../plugin';
 
@@ -76,7 +82,30 @@ function component(name: string, annotation: string) {
   };
 }
 
-async function startBackend() {
+/** A plugin logger that keeps its warnings. */
+function warningsLogger() {
+  const warnings: string[] = [];
+  const logger: LoggerService = {
+    child: () => logger,
+    debug: () => {},
+    info: () => {},
+    error: () => {},
+    warn: message => {
+      warnings.push(message);
+    },
+  };
+  return {
+    warnings,
+    factory: createServiceFactory({
+      service: coreServices.logger,
+      deps: {},
+      factory: () => logger,
+    }),
+  };
+}
+
+async function startBackend(knex?: Knex) {
+  const logs = warningsLogger();
   const answers = new Map<string, TelemetryTick[]>();
   const telemetry = new FakeTelemetryProvider('fake', req => {
     const t = answers.get(req.target);
@@ -103,6 +132,8 @@ async function startBackend() {
         ],
       }),
       permissions.factory,
+      ...(knex ? [mockServices.database.factory({ knex })] : []),
+      logs.factory,
       mockServices.rootConfig.factory({
         data: {
           rollouts: {
@@ -117,7 +148,7 @@ async function startBackend() {
       }),
     ],
   });
-  return { server, answers };
+  return { server, answers, warnings: logs.warnings };
 }
 
 interface ShadowView {
@@ -249,5 +280,44 @@ describe('the judge shadows what it evaluates and keeps its telemetry', () => {
       whatIf: { outcome: 'rollback' },
       steps: [{ intervals: 60 }],
     });
+  });
+
+  it("answers as before when the shadows' and kept telemetry's tables cannot be written", async () => {
+    const knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: ':memory:',
+      useNullAsDefault: true,
+    });
+    const { server, answers, warnings } = await startBackend(knex);
+    const argo = () =>
+      request(server)
+        .post('/api/rollouts/v1/judge')
+        .set('Authorization', mockCredentials.service.header())
+        .send({ target: 'shop/checkout', version: '6f9c7d', weight: 10 })
+        .expect(200);
+    answers.set('shop/checkout', ticks(0.001));
+    expect((await argo()).body.verdict).toBe('promote');
+    await knex.schema.dropTable('rollout_shadows');
+    await knex.schema.dropTable('rollout_telemetry');
+    answers.set('shop/checkout', ticks(0.25, 0.1, 70));
+    const failing = await argo();
+    expect(failing.body).toMatchObject({ verdict: 'rollback', cached: false });
+    // the answer is logged as ever (decision lists leave shadow entries out)
+    const decisions = await request(server)
+      .get(`/api/rollouts/v1/rollouts/${failing.body.rolloutId}/decisions`)
+      .set('Authorization', mockCredentials.user.header(OWNER))
+      .expect(200);
+    expect(decisions.body.items[0]).toMatchObject({ verdict: 'rollback' });
+    // what could not be read or written is logged
+    const logged = await eventually(
+      async () => warnings,
+      w => w.some(m => m.includes('could not write')),
+    );
+    expect(logged.join('\n')).toMatch(
+      /shadow policy of component:default\/checkout .* failed after the judge answered: .*no such table: rollout_shadows/,
+    );
+    expect(logged.join('\n')).toMatch(
+      /rollouts: could not write shadow verdicts or kept telemetry: .*no such table: rollout_telemetry/,
+    );
   });
 });
