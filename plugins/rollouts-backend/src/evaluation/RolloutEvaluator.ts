@@ -133,8 +133,14 @@ export async function readCohortTelemetry(
   return { ...result, ticks: fresh.ticks, freshness: fresh.freshness };
 }
 
-const wholeStep: GateEngine = (_rollout, _policy, context, gatePolicy, ticks) =>
-  evaluateGate(context, ticks, gatePolicy);
+/** The default engine step: the whole step folded afresh (the judge's, and the evaluator's when given none). */
+export const wholeStep: GateEngine = (
+  _rollout,
+  _policy,
+  context,
+  gatePolicy,
+  ticks,
+) => evaluateGate(context, ticks, gatePolicy);
 
 /**
  * The one evaluation path, for the gate loop and the judge alike: policy →

@@ -1,18 +1,14 @@
 import type { LoggerService } from '@backstage/backend-plugin-api';
-import { evaluateGate } from '@tollgate/plugin-rollouts-engine';
 import type { StoredRollout } from '../database/RolloutsStore';
-import type {
-  GateEngine,
-  RolloutEvaluation,
+import {
+  wholeStep,
+  type GateEngine,
+  type RolloutEvaluation,
 } from '../evaluation/RolloutEvaluator';
 import { afterRun } from '../loop/runPhases';
 import { errorMessage } from '../providers/retry';
 import { keptEngine, type TelemetryKeeper } from '../replay/TelemetryKeeper';
 import { JUDGE_SHARD, type ShadowRunner } from '../shadow/ShadowRunner';
-
-/** The judge's engine step: the whole step folded afresh, as the evaluator's default. */
-const wholeStep: GateEngine = (_rollout, _policy, context, gatePolicy, ticks) =>
-  evaluateGate(context, ticks, gatePolicy);
 
 /**
  * What the judge does beside an evaluation, as the gate loop does in and
