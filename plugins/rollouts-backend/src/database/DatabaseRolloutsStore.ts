@@ -40,6 +40,7 @@ import {
   updateRolloutsLogged,
 } from './rolloutWrites';
 import { preferSqliteWal } from './sqliteJournal';
+import { keepSqliteStatements } from './sqliteStatements';
 import type {
   ActionRequestRecord,
   DecisionQuery,
@@ -118,6 +119,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
     pgDecisionInsert?: 'copy' | 'values',
   ) {
     this.#db = db;
+    keepSqliteStatements(db);
     const client = String(db.client.config.client ?? '');
     this.#dialect = {
       isPg: client === 'pg' || client === 'postgres' || client === 'postgresql',
