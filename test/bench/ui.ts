@@ -488,7 +488,7 @@ async function main() {
     }> = [
       {
         kind: 'dashboard',
-        label: `Executive dashboard /rollouts (${summary.body.services?.length} services, ${active.body.items?.length} active rollouts)`,
+        label: `Executive dashboard /rollouts (${summary.body.servicesTotal} services, ${active.body.items?.length} active rollouts)`,
         url: `${baseUrl}/rollouts`,
         from: `${baseUrl}/catalog`,
         link: '/rollouts',
