@@ -66,6 +66,48 @@ export function registeredExternalId(r: {
   return `${r.target}@${r.version}`;
 }
 
+/**
+ * A rollout a deploy provider reported, as a row: the existing one, or a
+ * new one with the entity's policy (its step durations and approvals where
+ * its ladder has the provider's weights). The sync registers what it
+ * discovers this way, and so does a pipeline for the stage it started.
+ */
+export async function registerDiscovered(
+  o: { store: RolloutsStore; policies: PolicyResolver },
+  r: {
+    entityRef: string;
+    annotations: Record<string, string> | undefined;
+    provider: string;
+    pr: ProviderRollout;
+  },
+): Promise<{ rollout: StoredRollout; created: boolean }> {
+  const { pr } = r;
+  let policy: RolloutPolicy | undefined;
+  try {
+    policy = await o.policies.forAnnotations(r.annotations);
+  } catch {
+    policy = undefined; // recorded when the gate evaluates it
+  }
+  return o.store.upsertDiscovered({
+    id: randomUUID(),
+    entityRef: r.entityRef,
+    provider: r.provider,
+    target: pr.target,
+    externalId: pr.externalId,
+    version: pr.version,
+    previousVersion: pr.previousVersion,
+    status: pr.status,
+    steps: ladderFor(pr.steps, policy?.steps),
+    currentStepIndex: pr.currentStepIndex,
+    currentWeight: pr.currentWeight,
+    startedAt: pr.startedAt.toISOString(),
+    stepStartedAt: pr.stepStartedAt.toISOString(),
+    finishedAt: pr.finishedAt?.toISOString(),
+    policyName: policy?.name,
+    policyHash: policy?.hash,
+  });
+}
+
 export interface RolloutSyncOptions {
   store: RolloutsStore;
   providers: ProviderRegistry;
@@ -186,29 +228,11 @@ export class RolloutSync {
   ) {
     let rollout = known;
     if (!rollout) {
-      let policy: RolloutPolicy | undefined;
-      try {
-        policy = await this.#o.policies.forAnnotations(annotations);
-      } catch {
-        policy = undefined; // recorded when the gate evaluates it
-      }
-      const result = await this.#o.store.upsertDiscovered({
-        id: randomUUID(),
+      const result = await registerDiscovered(this.#o, {
         entityRef,
+        annotations,
         provider: providerId,
-        target: pr.target,
-        externalId: pr.externalId,
-        version: pr.version,
-        previousVersion: pr.previousVersion,
-        status: pr.status,
-        steps: ladderFor(pr.steps, policy?.steps),
-        currentStepIndex: pr.currentStepIndex,
-        currentWeight: pr.currentWeight,
-        startedAt: pr.startedAt.toISOString(),
-        stepStartedAt: pr.stepStartedAt.toISOString(),
-        finishedAt: pr.finishedAt?.toISOString(),
-        policyName: policy?.name,
-        policyHash: policy?.hash,
+        pr,
       });
       if (result.created) {
         await this.#o.actuator.decisions.append(this.#o.store, result.rollout, {

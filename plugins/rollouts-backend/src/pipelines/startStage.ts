@@ -6,11 +6,9 @@ import type { Actuator } from '../actuator/Actuator';
 import type { RolloutsStore, StoredRollout } from '../database/RolloutsStore';
 import type { RetryOptions } from '../providers/retry';
 import type { EntityLookup } from '../catalog/EntityIndex';
-import { ladderFor } from '../loop/sync';
+import { registerDiscovered } from '../loop/sync';
 import type { PolicyResolver } from '../policy/PolicyResolver';
-import type { RolloutPolicy } from '../policy/policy';
 import type { ProviderRollout } from '@tollgate/plugin-rollouts-node';
-import { randomUUID } from 'node:crypto';
 import type { PipelineStore, StoredPipeline } from './PipelineStore';
 import { actOnStage, isDefined, pipelineDecision } from './stageActions';
 
@@ -195,29 +193,11 @@ export async function stageRollout(
   pr: ProviderRollout,
 ): Promise<StoredRollout> {
   const entity = await ctx.entities.byRef(p.entityRef);
-  let policy: RolloutPolicy | undefined;
-  try {
-    policy = await ctx.policies.forAnnotations(entity?.annotations);
-  } catch {
-    policy = undefined; // recorded when the gate evaluates it
-  }
-  const { rollout } = await ctx.store.upsertDiscovered({
-    id: randomUUID(),
+  const { rollout } = await registerDiscovered(ctx, {
     entityRef: p.entityRef,
+    annotations: entity?.annotations,
     provider,
-    target: pr.target,
-    externalId: pr.externalId,
-    version: pr.version,
-    previousVersion: pr.previousVersion,
-    status: pr.status,
-    steps: ladderFor(pr.steps, policy?.steps),
-    currentStepIndex: pr.currentStepIndex,
-    currentWeight: pr.currentWeight,
-    startedAt: pr.startedAt.toISOString(),
-    stepStartedAt: pr.stepStartedAt.toISOString(),
-    finishedAt: pr.finishedAt?.toISOString(),
-    policyName: policy?.name,
-    policyHash: policy?.hash,
+    pr,
   });
   return rollout;
 }
