@@ -1,12 +1,10 @@
 import type {
   AuditorService,
   AuthService,
-  BackstageCredentials,
   HttpAuthService,
   PermissionsService,
 } from '@backstage/backend-plugin-api';
 import { InputError, NotFoundError } from '@backstage/errors';
-import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import {
   rolloutReadPermission,
   summaryQuerySchema,
@@ -24,6 +22,7 @@ import { shadowSummary } from '../shadow/shadowFigures';
 import type { ShadowStore } from '../shadow/ShadowStore';
 import { auditServiceRead } from './audit';
 import { parse, rolloutIdParam } from './errors';
+import { readableEntityRefs } from './readableEntities';
 
 export interface ShadowRoutesOptions {
   store: RolloutsStore;
@@ -39,29 +38,6 @@ export interface ShadowRoutesOptions {
 
 /** Rollouts one what-if request replays unless it asks for fewer. */
 const DEFAULT_WHATIF_LIMIT = 50;
-
-async function readableRefs(
-  permissions: PermissionsService,
-  credentials: BackstageCredentials,
-  refs: string[],
-): Promise<Set<string>> {
-  const unique = [...new Set(refs)];
-  const allowed = new Set<string>();
-  for (let i = 0; i < unique.length; i += 250) {
-    const batch = unique.slice(i, i + 250);
-    const answers = await permissions.authorize(
-      batch.map(resourceRef => ({
-        permission: rolloutReadPermission,
-        resourceRef,
-      })),
-      { credentials },
-    );
-    batch.forEach((ref, j) => {
-      if (answers[j].result === AuthorizeResult.ALLOW) allowed.add(ref);
-    });
-  }
-  return allowed;
-}
 
 /**
  * `GET /v1/shadow` (the shadow policies' disagreements) and
@@ -83,7 +59,7 @@ export function shadowRoutes(router: express.Router, o: ShadowRoutesOptions) {
     res.json(
       await shadowSummary(o.shadows, {
         days: query.days ?? 30,
-        readable: refs => readableRefs(permissions, credentials, refs),
+        readable: refs => readableEntityRefs(permissions, credentials, refs),
       }),
     );
   });
@@ -177,7 +153,11 @@ export function shadowRoutes(router: express.Router, o: ShadowRoutesOptions) {
       async () => {
         const catalog =
           sel.services ?? (await entities.all()).map(e => e.entityRef);
-        const readable = await readableRefs(permissions, credentials, catalog);
+        const readable = await readableEntityRefs(
+          permissions,
+          credentials,
+          catalog,
+        );
         const now = new Date();
         return whatIf.run(policy, {
           readable,
