@@ -23,6 +23,7 @@
  *
  * so the cost per tick is one pass over the grid, independent of the number of components.
  */
+import type { RateTestState } from './rateTest';
 import { logAddExp } from './math';
 import {
   firstIndexAbove,
@@ -85,6 +86,35 @@ function harmRange(d: ChangeDetectorState): [number, number] {
 /** log of the conditional binomial likelihood (up to a constant) of x_c of e events at share s */
 function logLik(xc: number, e: number, s: number, u: number): number {
   return xc * u - e * Math.log(s * Math.exp(u) + 1 - s);
+}
+
+/** A rate's running counts before a tick: [canary events, canary exposure, baseline events, baseline exposure, ticks]. */
+export type RunningCounts = number[];
+
+/** The running counts of a rate test, to take a tick's own counts after it is folded. */
+export function runningCounts(r: RateTestState): RunningCounts {
+  return [
+    r.canaryEvents,
+    r.canaryExposure,
+    r.baselineEvents,
+    r.baselineExposure,
+    r.ticks,
+  ];
+}
+
+/** What the last folded tick added to a rate test since `before` (null when it brought no data). */
+export function tickCounts(
+  r: RateTestState,
+  before: RunningCounts,
+): { xc: number; nc: number; xb: number; nb: number } | null {
+  return r.ticks > before[4]
+    ? {
+        xc: r.canaryEvents - before[0],
+        nc: r.canaryExposure - before[1],
+        xb: r.baselineEvents - before[2],
+        nb: r.baselineExposure - before[3],
+      }
+    : null;
 }
 
 /**

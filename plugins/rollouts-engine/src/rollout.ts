@@ -21,6 +21,8 @@ import {
   ChangeDetectorState,
   changeDetectorLogStatistic,
   createChangeDetector,
+  runningCounts,
+  tickCounts,
   updateChangeDetector,
 } from './changeDetection';
 import { burnCheck, promotionBrakes } from './checks';
@@ -191,17 +193,7 @@ export function observeRolloutTick(
   tick: TelemetryTick,
 ): void {
   const gate = rs.gate;
-  const before = gate.signals.map(s =>
-    s.rate
-      ? [
-          s.rate.canaryEvents,
-          s.rate.canaryExposure,
-          s.rate.baselineEvents,
-          s.rate.baselineExposure,
-          s.rate.ticks,
-        ]
-      : null,
-  );
+  const before = gate.signals.map(s => (s.rate ? runningCounts(s.rate) : null));
   const segBefore = rs.segmentDetectors ? segmentCountsBefore(gate) : undefined;
   const last = gate.lastTick;
   observeTickInPlace(gate, tick);
@@ -216,17 +208,7 @@ export function observeRolloutTick(
     const d = rs.detectors[i];
     const b = before[i];
     if (!d || !s.rate || !b) return;
-    const r = s.rate;
-    const data =
-      r.ticks > b[4]
-        ? {
-            xc: r.canaryEvents - b[0],
-            nc: r.canaryExposure - b[1],
-            xb: r.baselineEvents - b[2],
-            nb: r.baselineExposure - b[3],
-          }
-        : null;
-    updateChangeDetector(d, t, data);
+    updateChangeDetector(d, t, tickCounts(s.rate, b));
   });
   if (segBefore) observeRolloutSegments(rs, t, segBefore);
 }

@@ -19,6 +19,9 @@ import {
   ChangeDetectorState,
   changeDetectorLogStatistic,
   createChangeDetector,
+  runningCounts,
+  tickCounts,
+  type RunningCounts,
   updateChangeDetector,
 } from './changeDetection';
 import { planOf, type StatePlan } from './plan';
@@ -40,22 +43,12 @@ export interface SegmentDetectorState {
 }
 
 /** per cell, per signal: [canary events, canary exposure, baseline events, baseline exposure, ticks] */
-export type SegmentCountsBefore = Array<Array<number[] | null>>;
+export type SegmentCountsBefore = Array<Array<RunningCounts | null>>;
 
 /** the cells' running counts before a tick is folded (to take the tick's own counts after) */
 export function segmentCountsBefore(gate: GateState): SegmentCountsBefore {
   return (gate.segments?.cells ?? []).map(c =>
-    c.rates.map(r =>
-      r
-        ? [
-            r.canaryEvents,
-            r.canaryExposure,
-            r.baselineEvents,
-            r.baselineExposure,
-            r.ticks,
-          ]
-        : null,
-    ),
+    c.rates.map(r => (r ? runningCounts(r) : null)),
   );
 }
 
@@ -97,17 +90,7 @@ export function observeSegmentDetectors(
     cell.rates.forEach((r, i) => {
       const d = sd!.detectors[i];
       if (!d || !r) return;
-      const b = before[j]?.[i] ?? NONE;
-      const data =
-        r.ticks > b[4]
-          ? {
-              xc: r.canaryEvents - b[0],
-              nc: r.canaryExposure - b[1],
-              xb: r.baselineEvents - b[2],
-              nb: r.baselineExposure - b[3],
-            }
-          : null;
-      updateChangeDetector(d, t, data);
+      updateChangeDetector(d, t, tickCounts(r, before[j]?.[i] ?? NONE));
     });
   });
 }
