@@ -94,6 +94,18 @@ const READING_LABEL = {
 } as const;
 
 /** Services a page of the KPI panel can show. */
+/** A service's error-budget burn rate (`1.2×`, red from 1×), or a dash when there is none. */
+export function BurnRateChip(props: { rate: number | null }) {
+  if (props.rate === null) return <>—</>;
+  return (
+    <Chip
+      size="small"
+      color={props.rate >= 1 ? 'error' : 'default'}
+      label={`${formatNumber(props.rate, 3)}×`}
+    />
+  );
+}
+
 export const KPI_PAGE_SIZES = [5, 10, 25];
 
 /** The error of a panel's page that failed to load (a failed refresh keeps the rows shown). */
@@ -255,16 +267,7 @@ export function BudgetPanel(props: {
     {
       title: 'Burn now',
       field: 'budgetBurnRate',
-      render: s =>
-        s.budgetBurnRate === null ? (
-          '—'
-        ) : (
-          <Chip
-            size="small"
-            color={s.budgetBurnRate >= 1 ? 'error' : 'default'}
-            label={`${formatNumber(s.budgetBurnRate, 3)}×`}
-          />
-        ),
+      render: s => <BurnRateChip rate={s.budgetBurnRate} />,
     },
   ];
   return (

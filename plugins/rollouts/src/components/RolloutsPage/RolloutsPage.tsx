@@ -58,7 +58,7 @@ import {
 } from './DashboardPanels';
 import { definitions } from './definitions';
 import { SERVICES_DEFAULT_SORT, ServicesTable } from './ServicesTable';
-import { useServicePage } from './useServicePage';
+import { serverPaging, useServicePage } from './useServicePage';
 import { ShadowPoliciesPanel } from '../ShadowPolicies';
 import { WhatIfSection } from '../WhatIf';
 
@@ -340,21 +340,7 @@ function ActiveRolloutsTable(props: {
       title={`Active rollouts (${props.total})`}
       data={props.rollouts}
       columns={columns}
-      // the page the backend sent: the table shows it as page `page` of `total` rows
-      page={query.page}
-      totalCount={props.total}
-      onPageChange={(page, pageSize) => onQuery({ ...query, page, pageSize })}
-      onSearchChange={q => onQuery({ ...query, page: 0, q })}
-      options={{
-        paging: true,
-        pageSize: query.pageSize,
-        pageSizeOptions: [20, 50, 100],
-        search: true,
-        searchText: query.q,
-        debounceInterval: 300,
-        padding: 'dense',
-        emptyRowsWhenPaging: false,
-      }}
+      {...serverPaging(query, props.total, onQuery)}
       emptyContent={
         <Box sx={{ p: 2 }}>No active rollouts for this selection.</Box>
       }

@@ -16,7 +16,8 @@ import {
   entityRolloutsPath,
   formatNumber,
 } from '../../utils/format';
-import type { ServicePage } from './useServicePage';
+import { BurnRateChip } from './DashboardPanels';
+import { serverPaging, type ServicePage } from './useServicePage';
 
 /** The order the table starts in, and goes back to when a column's sort is cleared. */
 export const SERVICES_DEFAULT_SORT = {
@@ -72,16 +73,7 @@ export function ServicesTable(props: { page: ServicePage }) {
       type: 'numeric',
       sortKey: 'budgetBurnRate',
       ...sorted('budgetBurnRate'),
-      render: s =>
-        s.budgetBurnRate === null ? (
-          '—'
-        ) : (
-          <Chip
-            size="small"
-            color={s.budgetBurnRate >= 1 ? 'error' : 'default'}
-            label={`${formatNumber(s.budgetBurnRate, 3)}×`}
-          />
-        ),
+      render: s => <BurnRateChip rate={s.budgetBurnRate} />,
     },
     {
       title: 'KPI impact (canary vs baseline)',
@@ -113,11 +105,8 @@ export function ServicesTable(props: { page: ServicePage }) {
         data={data.value?.items ?? []}
         columns={columns}
         isLoading={data.loading}
-        // the page the backend sent, in the order it sorted: the table shows it as page `page` of `total` rows
-        page={query.page}
-        totalCount={total}
-        onPageChange={(page, pageSize) => onQuery({ ...query, page, pageSize })}
-        onSearchChange={q => onQuery({ ...query, page: 0, q })}
+        // the page the backend sent, in the order it sorted
+        {...serverPaging(query, total, onQuery)}
         onOrderChange={(column, direction) => {
           const sortKey = columns[column]?.sortKey;
           onQuery({
@@ -127,16 +116,6 @@ export function ServicesTable(props: { page: ServicePage }) {
               ? { sort: sortKey, order: direction }
               : SERVICES_DEFAULT_SORT),
           });
-        }}
-        options={{
-          paging: true,
-          pageSize: query.pageSize,
-          pageSizeOptions: [20, 50, 100],
-          search: true,
-          searchText: query.q,
-          debounceInterval: 300,
-          padding: 'dense',
-          emptyRowsWhenPaging: false,
         }}
         emptyContent={
           <Box sx={{ p: 2 }}>No service matches this selection.</Box>

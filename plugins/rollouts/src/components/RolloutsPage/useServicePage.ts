@@ -86,3 +86,30 @@ export function useServicePage(
   );
   return { query, onQuery, data };
 }
+
+/**
+ * The props that make a Backstage table show the page the backend sent, as
+ * page `query.page` of `total` rows, and ask for another page or search
+ * through `onQuery` (the active rollouts and the services table alike).
+ */
+export function serverPaging<
+  Q extends { page: number; pageSize: number; q: string },
+>(query: Q, total: number, onQuery: (query: Q) => void) {
+  return {
+    page: query.page,
+    totalCount: total,
+    onPageChange: (page: number, pageSize: number) =>
+      onQuery({ ...query, page, pageSize }),
+    onSearchChange: (q: string) => onQuery({ ...query, page: 0, q }),
+    options: {
+      paging: true,
+      pageSize: query.pageSize,
+      pageSizeOptions: [20, 50, 100],
+      search: true,
+      searchText: query.q,
+      debounceInterval: 300,
+      padding: 'dense' as const,
+      emptyRowsWhenPaging: false,
+    },
+  };
+}
