@@ -64,6 +64,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
   buildApp,
+  CHROMIUM_ARGS,
   chromiumPath,
   guestToken,
   repoRoot,
@@ -456,16 +457,7 @@ async function main() {
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({
       executablePath,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
     });
     // Sign in once; every cold run starts from this state (local storage only, no HTTP cache).
     const signIn = await browser.newContext();

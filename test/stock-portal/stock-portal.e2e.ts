@@ -36,7 +36,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { chromiumPath, freePort, runsOrSkips } from '@tollgate/test-support';
+import {
+  CHROMIUM_ARGS,
+  chromiumPath,
+  freePort,
+  runsOrSkips,
+} from '@tollgate/test-support';
 import {
   addTollgate,
   commandEnv,
@@ -408,16 +413,7 @@ describe.runIf(canRun)('Tollgate in a stock create-app portal', () => {
             {
               executablePath: chromiumPath(),
               viewport: { width: 1440, height: 1000 },
-              args: [
-                '--headless',
-                '--no-sandbox',
-                '--disable-gpu',
-                '--disable-quic',
-                '--no-first-run',
-                '--disable-background-networking',
-                '--disable-component-update',
-                '--disable-sync',
-              ],
+              args: CHROMIUM_ARGS,
             },
           );
           page = browser.pages()[0] ?? (await browser.newPage());

@@ -24,6 +24,18 @@ export function chromiumPath(): string | undefined {
   );
 }
 
+/** The flags every suite and bench launches Chromium with (a persistent context too). */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 /**
  * Headless Chromium as every end-to-end suite runs it (no sandbox, GPU,
  * QUIC or background traffic). playwright-core is loaded only here, when a
@@ -33,16 +45,7 @@ export async function launchChromium() {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: chromiumPath(),
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
   });
 }
 
