@@ -1,20 +1,18 @@
-import { ConfigReader } from '@backstage/config';
 import { mockServices } from '@backstage/backend-test-utils';
+import type { NotificationService } from '@backstage/plugin-notifications-node';
+import type { JsonObject } from '@backstage/types';
 import {
   DEMO_SERVICES,
   Simulation,
 } from '@tollgate/plugin-rollouts-backend-module-simulator';
-import type { NotificationService } from '@backstage/plugin-notifications-node';
-import knexFactory from 'knex';
 import type { ConsumerRelation, EntityLookup } from '../catalog/EntityIndex';
-import {
-  DatabaseRolloutsStore,
-  migrateRolloutsDatabase,
-} from '../database/DatabaseRolloutsStore';
 import { RolloutEvents } from '../events/RolloutEvents';
-import { PolicyResolver } from '../policy/PolicyResolver';
-import { ProviderRegistry } from '../providers/ProviderRegistry';
-import { GateLoop } from './GateLoop';
+import {
+  policiesWith,
+  setup,
+  sqliteStore,
+  theRollout,
+} from './__testUtils__/simulatorLoop';
 
 /**
  * Blast radius through the gate loop, against the simulator: the demo's
@@ -34,24 +32,16 @@ async function world(opts: {
   /** what the catalog says consumes the producer */
   consumers: ConsumerRelation[];
 }) {
-  const knex = knexFactory({
-    client: 'better-sqlite3',
-    connection: ':memory:',
-    useNullAsDefault: true,
-  });
-  await migrateRolloutsDatabase(knex);
-  const store = DatabaseRolloutsStore.fromKnex(knex);
+  const { store } = await sqliteStore();
   const clock = { t: Date.UTC(2026, 11, 7, 12, 0, 0) };
+  const services = [{ ...PRODUCER, rps: PRODUCER.rps * 4 }, CONSUMER];
   const simulation = new Simulation({
     seed: 11,
-    services: [{ ...PRODUCER, rps: PRODUCER.rps * 4 }, CONSUMER],
+    services,
     historyDays: 0,
     idleSeconds: 86_400,
     now: () => new Date(clock.t),
   });
-  const providers = new ProviderRegistry();
-  providers.addDeploy(simulation.deploy);
-  providers.addTelemetry(simulation.telemetry);
   const entities: EntityLookup = {
     byTarget: async () => ({ entityRef: PRODUCER.entityRef, annotations: {} }),
     byRef: async (ref: string) => ({ entityRef: ref, annotations: {} }),
@@ -59,22 +49,6 @@ async function world(opts: {
     consumersOf: async ref =>
       ref === PRODUCER.entityRef ? opts.consumers : [],
   };
-  const policies = PolicyResolver.fromConfig(
-    new ConfigReader({
-      rollouts: {
-        policies: {
-          standard: {
-            slo: { availability: 0.995 },
-            gate: {
-              promote: { minDurationSeconds: 120, minCanaryRequests: 300 },
-              rollout: { minStepSeconds: 60, minStepCanaryRequests: 100 },
-              ...(opts.blastRadius ? { blastRadius: opts.blastRadius } : {}),
-            } as any,
-          },
-        },
-      },
-    }),
-  );
   const sent: Array<{
     recipients: { type: string; entityRef: string };
     payload: {
@@ -89,31 +63,27 @@ async function world(opts: {
       sent.push(n);
     },
   } as unknown as NotificationService;
-  const loop = new GateLoop({
-    store,
-    providers,
+  const { loop } = setup(store, services, clock, simulation, {
     entities,
-    policies,
     events: new RolloutEvents({
       logger: mockServices.logger.mock(),
       notifications,
     }),
-    logger: mockServices.logger.mock(),
-    telemetryStepSeconds: 10,
-    retry: { attempts: 2, initialBackoffMs: 1 },
-    now: () => new Date(clock.t),
+    policies: policiesWith({
+      slo: { availability: 0.995 },
+      gate: {
+        promote: { minDurationSeconds: 120, minCanaryRequests: 300 },
+        rollout: { minStepSeconds: 60, minStepCanaryRequests: 100 },
+        ...(opts.blastRadius ? { blastRadius: opts.blastRadius } : {}),
+      },
+    } as JsonObject),
   });
   const runFor = async (runs: number) => {
     for (let i = 0; i < runs; i++) {
       clock.t += 10_000;
       await loop.run();
     }
-    const [r] = await store.listRollouts({});
-    const rollout = (await store.getRollout(r.id))!;
-    const log = (
-      await store.listDecisions({ rolloutId: r.id, limit: 500 })
-    ).items.reverse();
-    return { rollout, log };
+    return theRollout(store, 500);
   };
   /** The notifications sent to an entity. */
   const sentTo = (ref: string) =>

@@ -1,14 +1,14 @@
-import { ConfigReader } from '@backstage/config';
-import { mockServices } from '@backstage/backend-test-utils';
+import type { JsonObject } from '@backstage/types';
 import {
   DEMO_SERVICES,
   Simulation,
 } from '@tollgate/plugin-rollouts-backend-module-simulator';
-import { RolloutEvents } from '../events/RolloutEvents';
-import { PolicyResolver } from '../policy/PolicyResolver';
-import { ProviderRegistry } from '../providers/ProviderRegistry';
-import { GateLoop } from './GateLoop';
-import { entityIndexFor, sqliteStore } from './__testUtils__/simulatorLoop';
+import {
+  policiesWith,
+  setup,
+  sqliteStore,
+  theRollout,
+} from './__testUtils__/simulatorLoop';
 
 /**
  * Segments through the gate loop, against the simulator: the demo's
@@ -33,47 +33,22 @@ async function world(segments?: Record<string, unknown>) {
     idleSeconds: 86_400,
     now: () => new Date(clock.t),
   });
-  const providers = new ProviderRegistry();
-  providers.addDeploy(simulation.deploy);
-  providers.addTelemetry(simulation.telemetry);
-  const policies = PolicyResolver.fromConfig(
-    new ConfigReader({
-      rollouts: {
-        policies: {
-          standard: {
-            slo: { availability: 0.995 },
-            gate: {
-              promote: { minDurationSeconds: 60, minCanaryRequests: 300 },
-              rollout: { minStepSeconds: 60, minStepCanaryRequests: 100 },
-              ...(segments ? { segments } : {}),
-            } as any,
-          },
-        },
+  const { loop } = setup(store, [SERVICE], clock, simulation, {
+    policies: policiesWith({
+      slo: { availability: 0.995 },
+      gate: {
+        promote: { minDurationSeconds: 60, minCanaryRequests: 300 },
+        rollout: { minStepSeconds: 60, minStepCanaryRequests: 100 },
+        ...(segments ? { segments } : {}),
       },
-    }),
-  );
-  const loop = new GateLoop({
-    store,
-    providers,
-    entities: entityIndexFor([SERVICE]),
-    policies,
-    events: new RolloutEvents({ logger: mockServices.logger.mock() }),
-    logger: mockServices.logger.mock(),
-    telemetryStepSeconds: 10,
-    retry: { attempts: 2, initialBackoffMs: 1 },
-    now: () => new Date(clock.t),
+    } as JsonObject),
   });
   const runFor = async (runs: number) => {
     for (let i = 0; i < runs; i++) {
       clock.t += 10_000;
       await loop.run();
     }
-    const [r] = await store.listRollouts({});
-    const rollout = (await store.getRollout(r.id))!;
-    const log = (
-      await store.listDecisions({ rolloutId: r.id, limit: 500 })
-    ).items.reverse();
-    return { rollout, log };
+    return theRollout(store, 500);
   };
   return { runFor };
 }

@@ -1,16 +1,15 @@
-import { ConfigReader } from '@backstage/config';
-import { mockServices } from '@backstage/backend-test-utils';
+import type { JsonObject } from '@backstage/types';
 import type { TelemetryTick } from '@tollgate/plugin-rollouts-common';
-import type { RolloutsTelemetryProvider } from '@tollgate/plugin-rollouts-node';
 import {
   DEMO_SERVICES,
   Simulation,
 } from '@tollgate/plugin-rollouts-backend-module-simulator';
-import { RolloutEvents } from '../events/RolloutEvents';
-import { PolicyResolver } from '../policy/PolicyResolver';
-import { ProviderRegistry } from '../providers/ProviderRegistry';
-import { GateLoop } from './GateLoop';
-import { entityIndexFor, sqliteStore } from './__testUtils__/simulatorLoop';
+import {
+  policiesWith,
+  setup,
+  sqliteStore,
+  theRollout,
+} from './__testUtils__/simulatorLoop';
 
 /**
  * Segments in the post-promotion watch, through the gate loop against the
@@ -66,46 +65,26 @@ async function world(segments?: Record<string, unknown>) {
     idleSeconds: 86_400,
     now: () => new Date(clock.t),
   });
-  const telemetry: RolloutsTelemetryProvider = {
-    id: simulation.telemetry.id,
-    getCohortTelemetry: async request => {
-      const r = await simulation.telemetry.getCohortTelemetry(request);
-      return { ...r, ticks: r.ticks.map(mobileTripledAtFull) };
-    },
-  };
-  const providers = new ProviderRegistry();
-  providers.addDeploy(simulation.deploy);
-  providers.addTelemetry(telemetry);
-  const policies = PolicyResolver.fromConfig(
-    new ConfigReader({
-      rollouts: {
-        policies: {
-          standard: {
-            slo: { availability: 0.995 },
-            gate: {
-              promote: { minDurationSeconds: 120, minCanaryRequests: 300 },
-              rollout: {
-                minStepSeconds: 60,
-                minStepCanaryRequests: 100,
-                bake: { durationSeconds: 1200 },
-              },
-              ...(segments ? { segments } : {}),
-            } as any,
-          },
-        },
+  const { loop } = setup(store, [SERVICE], clock, simulation, {
+    telemetry: simulated => ({
+      id: simulated.id,
+      getCohortTelemetry: async request => {
+        const r = await simulated.getCohortTelemetry(request);
+        return { ...r, ticks: r.ticks.map(mobileTripledAtFull) };
       },
     }),
-  );
-  const loop = new GateLoop({
-    store,
-    providers,
-    entities: entityIndexFor([SERVICE]),
-    policies,
-    events: new RolloutEvents({ logger: mockServices.logger.mock() }),
-    logger: mockServices.logger.mock(),
-    telemetryStepSeconds: 10,
-    retry: { attempts: 2, initialBackoffMs: 1 },
-    now: () => new Date(clock.t),
+    policies: policiesWith({
+      slo: { availability: 0.995 },
+      gate: {
+        promote: { minDurationSeconds: 120, minCanaryRequests: 300 },
+        rollout: {
+          minStepSeconds: 60,
+          minStepCanaryRequests: 100,
+          bake: { durationSeconds: 1200 },
+        },
+        ...(segments ? { segments } : {}),
+      },
+    } as JsonObject),
   });
   /** run the loop every 10 s until the watch is over (or `runs` runs) */
   const runUntilWatched = async (runs: number) => {
@@ -115,12 +94,7 @@ async function world(segments?: Record<string, unknown>) {
       const [r] = await store.listRollouts({});
       if (r?.watch && r.watch.state !== 'watching') break;
     }
-    const [r] = await store.listRollouts({});
-    const rollout = (await store.getRollout(r.id))!;
-    const log = (
-      await store.listDecisions({ rolloutId: r.id, limit: 1000 })
-    ).items.reverse();
-    return { rollout, log };
+    return theRollout(store);
   };
   return { runUntilWatched };
 }

@@ -7,6 +7,7 @@ import {
 } from '@tollgate/plugin-rollouts-backend-module-simulator';
 import knexFactory, { type Knex } from 'knex';
 import type { EntityLookup } from '../../catalog/EntityIndex';
+import type { RolloutsTelemetryProvider } from '@tollgate/plugin-rollouts-node';
 import {
   DatabaseRolloutsStore,
   migrateRolloutsDatabase,
@@ -75,7 +76,16 @@ export function setup(
   services: typeof DEMO_SERVICES,
   clock: { t: number },
   sim?: Simulation,
-  extra: { events?: RolloutEvents; policies?: PolicyResolver } = {},
+  extra: {
+    events?: RolloutEvents;
+    policies?: PolicyResolver;
+    /** the catalog the loop reads (default: every simulated service, annotated) */
+    entities?: EntityLookup;
+    /** telemetry in place of the simulation's (e.g. a harm it does not simulate) */
+    telemetry?: (
+      simulated: RolloutsTelemetryProvider,
+    ) => RolloutsTelemetryProvider;
+  } = {},
 ) {
   const simulation =
     sim ??
@@ -87,11 +97,13 @@ export function setup(
     });
   const providers = new ProviderRegistry();
   providers.addDeploy(simulation.deploy);
-  providers.addTelemetry(simulation.telemetry);
+  providers.addTelemetry(
+    extra.telemetry?.(simulation.telemetry) ?? simulation.telemetry,
+  );
   const loop = new GateLoop({
     store,
     providers,
-    entities: entityIndexFor(services),
+    entities: extra.entities ?? entityIndexFor(services),
     policies: extra.policies ?? policies,
     events:
       extra.events ?? new RolloutEvents({ logger: mockServices.logger.mock() }),
@@ -114,4 +126,14 @@ export async function sqliteStore(): Promise<{
   });
   await migrateRolloutsDatabase(knex);
   return { knex, store: DatabaseRolloutsStore.fromKnex(knex) };
+}
+
+/** The store's only rollout, read whole, and its decision log oldest first. */
+export async function theRollout(store: DatabaseRolloutsStore, limit = 1000) {
+  const [r] = await store.listRollouts({});
+  const rollout = (await store.getRollout(r.id))!;
+  const log = (
+    await store.listDecisions({ rolloutId: r.id, limit })
+  ).items.reverse();
+  return { rollout, log };
 }
