@@ -9,6 +9,7 @@ import {
   FakeTelemetryProvider,
   fakeProvidersModule,
   rolloutsPermissionsMock,
+  catalogComponent,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import knexFactory from 'knex';
 import request from 'supertest';
@@ -17,21 +18,12 @@ import { rolloutsPlugin } from './plugin';
 const OWNER = 'user:default/priya';
 const STRANGER = 'user:default/mallory';
 
-function component(name: string, target: string, owner: string) {
-  return {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: {
-      name,
-      namespace: 'default',
-      annotations: {
-        'tollgate.dev/rollouts': `fake:${target}`,
-        'tollgate.dev/runbook': `https://runbooks.example/${name}`,
-      },
-    },
-    spec: { type: 'service', owner, lifecycle: 'production' },
-  };
-}
+const component = (name: string, target: string, owner: string) =>
+  catalogComponent(name, {
+    rollouts: `fake:${target}`,
+    owner,
+    annotations: { 'tollgate.dev/runbook': `https://runbooks.example/${name}` },
+  });
 
 async function startBackend(extra: any[] = []) {
   const deploy = new FakeDeployProvider('fake');

@@ -9,6 +9,7 @@ import {
   FakeTelemetryProvider,
   fakeProvidersModule,
   rolloutsPermissionsMock,
+  catalogComponent,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import knexFactory from 'knex';
 import { generateKeyPairSync } from 'node:crypto';
@@ -25,18 +26,8 @@ const OWNER = 'user:default/priya';
 const STRANGER = 'user:default/mallory';
 const CHECKOUT = 'component:default/checkout';
 
-function component(name: string, target: string) {
-  return {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: {
-      name,
-      namespace: 'default',
-      annotations: { 'tollgate.dev/rollouts': `fake:${target}` },
-    },
-    spec: { type: 'service', owner: 'group:default/team', lifecycle: 'prod' },
-  };
-}
+const component = (name: string, target: string) =>
+  catalogComponent(name, { rollouts: `fake:${target}` });
 
 async function startBackend(checkpoints?: { privateKey: string }) {
   const deploy = new FakeDeployProvider('fake');

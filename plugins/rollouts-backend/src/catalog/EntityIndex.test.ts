@@ -1,25 +1,17 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
-import { FakeDeployProvider } from '@tollgate/plugin-rollouts-node/testUtils';
+import {
+  FakeDeployProvider,
+  catalogComponent,
+} from '@tollgate/plugin-rollouts-node/testUtils';
 import { EntityIndex } from './EntityIndex';
 import { ProviderRegistry } from '../providers/ProviderRegistry';
 
-function component(name: string, annotation: string) {
-  return {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: {
-      name,
-      namespace: 'default',
-      annotations: { 'tollgate.dev/rollouts': annotation },
-    },
-    spec: {
-      type: 'service',
-      owner: 'group:default/team-a',
-      lifecycle: 'production',
-    },
-  };
-}
+const component = (name: string, annotation: string) =>
+  catalogComponent(name, {
+    rollouts: annotation,
+    owner: 'group:default/team-a',
+  });
 
 describe('EntityIndex', () => {
   it("finds the service whatever accepted spelling its annotation uses, through the provider's normalizeTarget", async () => {

@@ -17,6 +17,7 @@ import {
   FakeTelemetryProvider,
   fakeProvidersModule,
   rolloutsPermissionsMock,
+  catalogComponent,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import knexFactory, { type Knex } from 'knex';
 import request from 'supertest';
@@ -65,22 +66,11 @@ function ticks(
   }));
 }
 
-function component(name: string, annotation: string) {
-  return {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: {
-      name,
-      namespace: 'default',
-      annotations: { 'tollgate.dev/rollouts': annotation },
-    },
-    spec: {
-      type: 'service',
-      owner: 'group:default/team-checkout',
-      lifecycle: 'production',
-    },
-  };
-}
+const component = (name: string, annotation: string) =>
+  catalogComponent(name, {
+    rollouts: annotation,
+    owner: 'group:default/team-checkout',
+  });
 
 /** A plugin logger that keeps its warnings. */
 function warningsLogger() {

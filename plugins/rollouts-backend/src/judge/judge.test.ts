@@ -9,6 +9,7 @@ import {
   FakeTelemetryProvider,
   fakeProvidersModule,
   rolloutsPermissionsMock,
+  catalogComponent,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import request from 'supertest';
 import { rolloutsPlugin } from '../plugin';
@@ -33,22 +34,11 @@ function ticks(
   }));
 }
 
-function component(name: string, annotation: string) {
-  return {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: {
-      name,
-      namespace: 'default',
-      annotations: { 'tollgate.dev/rollouts': annotation },
-    },
-    spec: {
-      type: 'service',
-      owner: 'group:default/team-checkout',
-      lifecycle: 'production',
-    },
-  };
-}
+const component = (name: string, annotation: string) =>
+  catalogComponent(name, {
+    rollouts: annotation,
+    owner: 'group:default/team-checkout',
+  });
 
 type Allow = Parameters<typeof rolloutsPermissionsMock>[0];
 

@@ -19,6 +19,7 @@ import {
   FakeTelemetryProvider,
   fakeProvidersModule,
   rolloutsPermissionsMock,
+  catalogComponent,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import knexFactory, { type Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
@@ -80,18 +81,8 @@ function ticks(n: number, share: number, factor: number): TelemetryTick[] {
   });
 }
 
-function component(name: string) {
-  return {
-    apiVersion: 'backstage.io/v1alpha1',
-    kind: 'Component',
-    metadata: {
-      name,
-      namespace: 'default',
-      annotations: { 'tollgate.dev/rollouts': `fake:shop/${name}` },
-    },
-    spec: { type: 'service', owner: 'group:default/team', lifecycle: 'prod' },
-  };
-}
+const component = (name: string) =>
+  catalogComponent(name, { rollouts: `fake:shop/${name}` });
 
 /** A finished rollout, its kept steps (or none), and how it ended. */
 async function seed(

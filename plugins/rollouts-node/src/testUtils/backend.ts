@@ -101,3 +101,35 @@ export function rolloutsPermissionsMock(
   });
   return Object.assign(mock, { calls });
 }
+
+/**
+ * A catalog Component whose rollouts Tollgate gates: `tollgate.dev/rollouts`
+ * set to `rollouts` (e.g. `fake:shop/checkout`), in the default namespace,
+ * with the given owner and any further annotations. What test catalogs are
+ * built of.
+ *
+ * @public
+ */
+export function catalogComponent(
+  name: string,
+  o: {
+    rollouts: string;
+    owner?: string;
+    annotations?: Record<string, string>;
+  },
+) {
+  return {
+    apiVersion: 'backstage.io/v1alpha1',
+    kind: 'Component',
+    metadata: {
+      name,
+      namespace: 'default',
+      annotations: { 'tollgate.dev/rollouts': o.rollouts, ...o.annotations },
+    },
+    spec: {
+      type: 'service',
+      owner: o.owner ?? 'group:default/team',
+      lifecycle: 'production',
+    },
+  };
+}

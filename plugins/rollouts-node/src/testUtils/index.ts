@@ -7,6 +7,7 @@ export {
   type ProviderCall,
 } from './faults';
 export {
+  catalogComponent,
   fakeProvidersModule,
   rolloutsPermissionsMock,
   type PermissionQuestion,
