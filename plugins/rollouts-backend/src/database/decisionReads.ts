@@ -3,27 +3,18 @@ import type {
   DecisionPage,
 } from '@tollgate/plugin-rollouts-common';
 import type { Knex } from 'knex';
-import { toDecision, type DecisionRow } from './decisionChain';
+import {
+  DECISION_COLUMNS,
+  toDecision,
+  type DecisionRow,
+} from './decisionChain';
 import type { DecisionCheckpoint } from './decisionCheckpoints';
 import type { DecisionQuery } from './RolloutsStore';
 
-/** The decisions columns a list reads: all but the evidence. */
-const DECISION_LIST_COLUMNS = [
-  'seq',
-  'id',
-  'rollout_id',
-  'entity_ref',
-  'step_index',
-  'verdict',
-  'kind',
-  'actor',
-  'reasons',
-  'policy_hash',
-  'outcome',
-  'created_at',
-  'prev_hash',
-  'hash',
-];
+/** The decisions columns a list reads: all but the evidence (and the chain version, which a list does not show). */
+const DECISION_LIST_COLUMNS = DECISION_COLUMNS.filter(
+  c => c !== 'evidence' && c !== 'chain_version',
+);
 
 function withoutEvidence(row: any): DecisionListEntry {
   const { evidence: _evidence, ...entry } = toDecision({
