@@ -1,3 +1,4 @@
+import type { JsonObject } from '@backstage/types';
 import { mockServices, startTestBackend } from '@backstage/backend-test-utils';
 import { createBackendPlugin } from '@backstage/backend-plugin-api';
 import {
@@ -29,33 +30,36 @@ describe('rolloutsModuleArgoRollouts', () => {
   });
   afterEach(() => api.close());
 
-  it('registers the provider for the configured clusters on the deploy providers extension point', async () => {
+  /** The fake API's cluster entry (`extra`: namespaces and the like). */
+  const cluster = (extra: JsonObject = {}): JsonObject => ({
+    name: 'prod-eu',
+    url: api.url,
+    serviceAccountToken: 'tollgate-token',
+    skipTLSVerify: true,
+    ...extra,
+  });
+
+  /** A backend with the module under `rollouts.providers.argoRollouts` = `config`: the providers it registered. */
+  async function startWith(
+    config: JsonObject,
+  ): Promise<RolloutsDeployProvider[]> {
     const registered: RolloutsDeployProvider[] = [];
     await startTestBackend({
       features: [
         fakeRolloutsPlugin(registered),
         rolloutsModuleArgoRollouts,
         mockServices.rootConfig.factory({
-          data: {
-            rollouts: {
-              providers: {
-                argoRollouts: {
-                  requestTimeoutSeconds: 5,
-                  clusters: [
-                    {
-                      name: 'prod-eu',
-                      url: api.url,
-                      serviceAccountToken: 'tollgate-token',
-                      skipTLSVerify: true,
-                      namespaces: ['payments'],
-                    },
-                  ],
-                },
-              },
-            },
-          },
+          data: { rollouts: { providers: { argoRollouts: config } } },
         }),
       ],
+    });
+    return registered;
+  }
+
+  it('registers the provider for the configured clusters on the deploy providers extension point', async () => {
+    const registered = await startWith({
+      requestTimeoutSeconds: 5,
+      clusters: [cluster({ namespaces: ['payments'] })],
     });
     expect(registered).toHaveLength(1);
     const [provider] = registered;
@@ -68,32 +72,10 @@ describe('rolloutsModuleArgoRollouts', () => {
   });
 
   it('takes its id and pause mode from config', async () => {
-    const registered: RolloutsDeployProvider[] = [];
-    await startTestBackend({
-      features: [
-        fakeRolloutsPlugin(registered),
-        rolloutsModuleArgoRollouts,
-        mockServices.rootConfig.factory({
-          data: {
-            rollouts: {
-              providers: {
-                argoRollouts: {
-                  id: 'argo-eu',
-                  indefinitePause: 'gate',
-                  clusters: [
-                    {
-                      name: 'prod-eu',
-                      url: api.url,
-                      serviceAccountToken: 'tollgate-token',
-                      skipTLSVerify: true,
-                    },
-                  ],
-                },
-              },
-            },
-          },
-        }),
-      ],
+    const registered = await startWith({
+      id: 'argo-eu',
+      indefinitePause: 'gate',
+      clusters: [cluster()],
     });
     expect(registered[0].id).toBe('argo-eu');
     expect(
@@ -111,34 +93,11 @@ describe('rolloutsModuleArgoRollouts', () => {
   });
 
   it('reads releases[] for startRelease from config, and fails the start on a bad one, naming the field', async () => {
-    const start = (release: Record<string, string>) => {
-      const registered: RolloutsDeployProvider[] = [];
-      return startTestBackend({
-        features: [
-          fakeRolloutsPlugin(registered),
-          rolloutsModuleArgoRollouts,
-          mockServices.rootConfig.factory({
-            data: {
-              rollouts: {
-                providers: {
-                  argoRollouts: {
-                    clusters: [
-                      {
-                        name: 'prod-eu',
-                        url: api.url,
-                        serviceAccountToken: 'tollgate-token',
-                        skipTLSVerify: true,
-                      },
-                    ],
-                    releases: [{ target: 'shop/cart-service', ...release }],
-                  },
-                },
-              },
-            },
-          }),
-        ],
-      }).then(() => registered[0]);
-    };
+    const start = (release: JsonObject) =>
+      startWith({
+        clusters: [cluster()],
+        releases: [{ target: 'shop/cart-service', ...release }],
+      }).then(registered => registered[0]);
     const provider = await start({ image: 'ghcr.io/acme/cart-next' });
     api.beforeHandle = r => {
       if (r.method === 'GET') api.reconcile('shop', 'cart-service');
@@ -171,23 +130,7 @@ describe('rolloutsModuleArgoRollouts', () => {
 
   it('fails the backend start on a bad cluster entry, naming the key', async () => {
     await expect(
-      startTestBackend({
-        features: [
-          fakeRolloutsPlugin([]),
-          rolloutsModuleArgoRollouts,
-          mockServices.rootConfig.factory({
-            data: {
-              rollouts: {
-                providers: {
-                  argoRollouts: {
-                    clusters: [{ name: 'prod-eu', url: api.url }],
-                  },
-                },
-              },
-            },
-          }),
-        ],
-      }),
+      startWith({ clusters: [{ name: 'prod-eu', url: api.url }] }),
     ).rejects.toThrow(
       /rollouts\.providers\.argoRollouts\.clusters\[prod-eu\]: set exactly one of kubeconfig, inCluster or serviceAccountToken/,
     );
