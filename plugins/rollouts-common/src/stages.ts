@@ -68,11 +68,6 @@ export function parseStagesAnnotation(
         `annotation ${STAGES_ANNOTATION}: stage ${i + 1} "${part}" is not of the form <name>=<provider>:<target>`,
       );
     }
-    if (!STAGE_NAME.test(name)) {
-      throw new Error(
-        `annotation ${STAGES_ANNOTATION}: stage ${i + 1} name "${name}" may hold only letters, digits, ".", "_" and "-"`,
-      );
-    }
     return {
       name,
       provider: ref.slice(0, colon).trim(),
@@ -103,10 +98,10 @@ export function checkStageList(stages: StageDeclaration[], where: string) {
   }
   const names = new Set<string>();
   const targets = new Set<string>();
-  for (const s of stages) {
+  stages.forEach((s, i) => {
     if (!STAGE_NAME.test(s.name))
       throw new Error(
-        `${where}: stage name "${s.name}" may hold only letters, digits, ".", "_" and "-"`,
+        `${where}: stage ${i + 1} name "${s.name}" may hold only letters, digits, ".", "_" and "-"`,
       );
     if (names.has(s.name))
       throw new Error(`${where}: stage name "${s.name}" appears twice`);
@@ -117,7 +112,7 @@ export function checkStageList(stages: StageDeclaration[], where: string) {
       );
     names.add(s.name);
     targets.add(key);
-  }
+  });
 }
 
 /** The placeholders a policy's stage target may use: the entity's name and namespace. */
