@@ -10,7 +10,10 @@
  * it does not share the server's event loop) for `--duration` seconds, and
  * prints requests/s, p50, p99 and the non-2xx count per route, and each
  * route's p99 as a multiple of `/health`'s p99 measured in the same run (the
- * floor of this machine and stack, so runs under different load compare).
+ * floor of this machine and stack, so runs under different load compare),
+ * and as a multiple of `/health`'s p99 loaded again for half as long right
+ * before the route (the floor of the same minute: the load of 2 shared
+ * cores drifts over a run).
  */
 import {
   mockCredentials,
@@ -64,6 +67,8 @@ interface RouteResult {
   errors: number;
   bytesPerResponse: number;
   serverCpuMsPerRequest: number;
+  /** /health's p99 loaded for half as long right before this route: the floor in the same minute. */
+  adjacentHealthP99?: number;
 }
 
 /** Child-process side: run autocannon over the spec's paths and print its result as JSON. */
@@ -215,6 +220,7 @@ function table(rows: RouteResult[]): string {
     'KiB/resp',
     'server CPU ms/req',
     'p99 / health p99',
+    'p99 / adjacent health p99',
     `p99 ≤ ${P99_TARGET_MS} ms`,
   ];
   const lines = rows.map(r => [
@@ -230,6 +236,9 @@ function table(rows: RouteResult[]): string {
     (r.bytesPerResponse / 1024).toFixed(1),
     r.serverCpuMsPerRequest.toFixed(2),
     health && health.p99 > 0 ? `${(r.p99 / health.p99).toFixed(1)}×` : '—',
+    r.adjacentHealthP99
+      ? `${(r.p99 / r.adjacentHealthP99).toFixed(1)}× (${r.adjacentHealthP99})`
+      : '—',
     r.p99 <= P99_TARGET_MS && r.non2xx === 0 && r.errors === 0
       ? 'met'
       : 'missed',
@@ -351,8 +360,22 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
 
     const results: RouteResult[] = [];
     for (const route of routes) {
-      results.push(
-        await loadRoute(
+      // The machine's load drifts over a run (2 shared cores): /health again right before
+      // each route gives a floor from the same minute beside the one from the start.
+      const adjacent =
+        route === 'health' || !routes.includes('health')
+          ? undefined
+          : await loadRoute(
+              url,
+              headers,
+              'health',
+              paths.health,
+              connections,
+              Math.max(2, Math.round(duration / 2)),
+              dir,
+            );
+      results.push({
+        ...(await loadRoute(
           url,
           headers,
           route,
@@ -360,8 +383,9 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
           connections,
           duration,
           dir,
-        ),
-      );
+        )),
+        adjacentHealthP99: adjacent?.p99,
+      });
     }
     console.log(
       `\n${db.label}: ${connections} connections per route, ${duration} s each${args.has('gzip') ? ', gzip' : ''}`,
