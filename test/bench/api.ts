@@ -43,6 +43,7 @@ import {
   type SeedResult,
   forEachBenchDatabase,
 } from './seed';
+import { PostgresCpu } from './serverCpu';
 
 const P99_TARGET_MS = 50;
 
@@ -67,6 +68,10 @@ interface RouteResult {
   errors: number;
   bytesPerResponse: number;
   serverCpuMsPerRequest: number;
+  /** PostgreSQL's processes' CPU per request (undefined on SQLite). */
+  postgresCpuMsPerRequest?: number;
+  /** The load generator's CPU per request. */
+  clientCpuMsPerRequest: number;
   /** /health's p99 loaded for half as long right before this route: the floor in the same minute. */
   adjacentHealthP99?: number;
 }
@@ -92,7 +97,12 @@ async function runClient(specFile: string) {
       },
     ],
   });
-  process.send!(result, () => process.exit(0));
+  // the load generator's own CPU: it shares the machine's two cores with the server (and PostgreSQL)
+  const cpu = process.cpuUsage();
+  process.send!(
+    { ...result, clientCpuMs: (cpu.user + cpu.system) / 1000 },
+    () => process.exit(0),
+  );
 }
 
 function shuffle<T>(xs: T[], rng: () => number): T[] {
@@ -149,19 +159,27 @@ function answerSize(route: string, body: any): number {
   return body.items.length;
 }
 
+/** What every route's load shares: the server, the client's headers and connections, the spec files' folder, the database server's CPU meter. */
+interface LoadContext {
+  url: string;
+  headers: Record<string, string>;
+  connections: number;
+  dir: string;
+  postgresCpu?: PostgresCpu;
+}
+
 async function loadRoute(
-  url: string,
-  headers: Record<string, string>,
+  load: LoadContext,
   route: string,
   paths: string[],
-  connections: number,
   duration: number,
-  dir: string,
 ): Promise<RouteResult> {
+  const { url, headers, connections, dir } = load;
   const specFile = join(dir, `${route}.json`);
   const spec: ClientSpec = { url, headers, paths, connections, duration };
   writeFileSync(specFile, JSON.stringify(spec));
   const cpu0 = process.cpuUsage();
+  const pg0 = load.postgresCpu?.ms();
   const result: any = await new Promise((resolve, reject) => {
     const child = fork(__filename, ['--client', specFile], {
       execArgv: process.execArgv,
@@ -177,6 +195,7 @@ async function loadRoute(
   // (its CPU counts for this route) before the next route starts.
   await drain(url);
   const cpu = process.cpuUsage(cpu0);
+  const pgMs = pg0 === undefined ? undefined : load.postgresCpu!.ms() - pg0;
   const total = result.requests.total as number;
   return {
     route,
@@ -191,6 +210,9 @@ async function loadRoute(
     errors: result.errors + result.timeouts,
     bytesPerResponse: total ? result.throughput.total / total : 0,
     serverCpuMsPerRequest: total ? (cpu.user + cpu.system) / 1000 / total : 0,
+    postgresCpuMsPerRequest:
+      total && pgMs !== undefined ? pgMs / total : undefined,
+    clientCpuMsPerRequest: total ? result.clientCpuMs / total : 0,
   };
 }
 
@@ -219,6 +241,8 @@ function table(rows: RouteResult[]): string {
     'errors',
     'KiB/resp',
     'server CPU ms/req',
+    'PostgreSQL CPU ms/req',
+    'client CPU ms/req',
     'p99 / health p99',
     'p99 / adjacent health p99',
     `p99 ≤ ${P99_TARGET_MS} ms`,
@@ -235,6 +259,10 @@ function table(rows: RouteResult[]): string {
     String(r.errors),
     (r.bytesPerResponse / 1024).toFixed(1),
     r.serverCpuMsPerRequest.toFixed(2),
+    r.postgresCpuMsPerRequest === undefined
+      ? '—'
+      : r.postgresCpuMsPerRequest.toFixed(2),
+    r.clientCpuMsPerRequest.toFixed(2),
     health && health.p99 > 0 ? `${(r.p99 / health.p99).toFixed(1)}×` : '—',
     r.adjacentHealthP99
       ? `${(r.p99 / r.adjacentHealthP99).toFixed(1)}× (${r.adjacentHealthP99})`
@@ -339,6 +367,14 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
         .whereIn('seq', seqs)
     ).map(r => ({ rolloutId: r.rollout_id, seq: Number(r.seq) }));
     const paths = routePaths(seed, decisionKeys);
+    const load: LoadContext = {
+      url,
+      headers,
+      connections,
+      dir,
+      postgresCpu:
+        kind === 'postgres' ? await PostgresCpu.of(db.knex) : undefined,
+    };
     // Every route must answer 200 with real content: a benchmark of 401s is worthless.
     for (const route of routes) {
       for (const path of paths[route].slice(0, 3)) {
@@ -355,7 +391,7 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
           );
       }
       // warm-up (JIT, caches, connection pool)
-      await loadRoute(url, headers, route, paths[route], connections, 2, dir);
+      await loadRoute(load, route, paths[route], 2);
     }
 
     const results: RouteResult[] = [];
@@ -366,24 +402,13 @@ async function benchOne(kind: BenchDbKind, args: Map<string, string>) {
         route === 'health' || !routes.includes('health')
           ? undefined
           : await loadRoute(
-              url,
-              headers,
+              load,
               'health',
               paths.health,
-              connections,
               Math.max(2, Math.round(duration / 2)),
-              dir,
             );
       results.push({
-        ...(await loadRoute(
-          url,
-          headers,
-          route,
-          paths[route],
-          connections,
-          duration,
-          dir,
-        )),
+        ...(await loadRoute(load, route, paths[route], duration)),
         adjacentHealthP99: adjacent?.p99,
       });
     }
