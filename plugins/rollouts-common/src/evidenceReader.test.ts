@@ -72,6 +72,23 @@ describe('the dashboard readers of an evidence snapshot', () => {
     expect(worstBurnRate({ checks: {} })).toBeUndefined();
   });
 
+  it('reads a key the same way in every snapshot, and only own properties', () => {
+    // the names are classified once and remembered: the second snapshot meets them classified
+    const first = {
+      checks: { burn: { service: { shortBurn: 9, burnRate: 1 } } },
+    };
+    const second = {
+      checks: { burn: { service: { burnRate: 3, shortBurn: 8 } } },
+    };
+    expect(viewBurnRate(first, 'service')).toBe(1);
+    expect(viewBurnRate(second, 'service')).toBe(3);
+    // an inherited property is not the snapshot's (as with Object.keys)
+    const view = Object.assign(Object.create({ longBurn: 99 }), { rate: 2 });
+    expect(viewBurnRate({ checks: { burn: { canary: view } } }, 'canary')).toBe(
+      2,
+    );
+  });
+
   it('reads the KPIs with their differences and always-valid intervals', () => {
     expect(kpiIntervals(engine)).toEqual([
       {

@@ -218,7 +218,26 @@ export function worstBurnRate(evidence: unknown): number | undefined {
 
 const BURN_RATE_KEY = /burn.?rate/i;
 
-/** The worst of `worst` and every burn rate in `v`, at any depth (no arrays of entries built: the delivery-figures fold reads two views per appended decision). */
+/** Keys already classified (a snapshot repeats the same few dozen names); bounded, for evidence with keys of its own. */
+const burnKeys = new Map<string, boolean>();
+
+/** Whether a key holds a burn rate: `longBurn`, `rate`, or a name matching `burn.?rate`. */
+function isBurnRateKey(k: string): boolean {
+  let yes = burnKeys.get(k);
+  if (yes === undefined) {
+    yes = k === 'longBurn' || k === 'rate' || BURN_RATE_KEY.test(k);
+    if (burnKeys.size < 4096) burnKeys.set(k, yes);
+  }
+  return yes;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * The worst of `worst` and every burn rate in `v`, at any depth (no arrays
+ * of entries or keys built, each key classified once per process: the
+ * delivery-figures fold reads two views per appended decision).
+ */
 function worstBurnIn(v: object, worst: number | undefined): number | undefined {
   let out = worst;
   if (Array.isArray(v)) {
@@ -227,11 +246,11 @@ function worstBurnIn(v: object, worst: number | undefined): number | undefined {
       if (x && typeof x === 'object') out = worstBurnIn(x, out);
     return out;
   }
-  const keys = Object.keys(v);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i];
+  // own enumerable keys, in Object.keys order
+  for (const k in v) {
+    if (!hasOwn.call(v, k)) continue;
     const x = (v as Record<string, unknown>)[k];
-    if (BURN_RATE_KEY.test(k) || k === 'rate' || k === 'longBurn') {
+    if (isBurnRateKey(k)) {
       const n = num(x);
       if (n !== null) out = out === undefined ? n : Math.max(out, n);
     } else if (x && typeof x === 'object') out = worstBurnIn(x, out);

@@ -148,12 +148,14 @@ export function foldDecision(
   const s: DeliveryState = { ...state, incidents: [...state.incidents] };
   const t = Date.parse(d.createdAt);
   // the rates in effect since the previous decision, over the time to this one
-  if (s.burnAt !== null) {
-    const seconds = Math.max(0, (t - Date.parse(s.burnAt)) / 1000);
+  if (s.burnAt === null) s.burnAt = d.createdAt;
+  else {
+    const since = Date.parse(s.burnAt);
+    const seconds = Math.max(0, (t - since) / 1000);
     s.budgetService += (s.burnService ?? 0) * seconds;
     s.budgetCanary += (s.burnCanary ?? 0) * seconds;
+    if (t >= since) s.burnAt = d.createdAt;
   }
-  if (s.burnAt === null || t >= Date.parse(s.burnAt)) s.burnAt = d.createdAt;
 
   const applied = d.outcome === 'applied';
   const acted = d.outcome === 'applied' || d.outcome === 'failed';

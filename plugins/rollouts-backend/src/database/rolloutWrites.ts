@@ -58,14 +58,20 @@ export async function appendLockedWithFigures(
     await foldDeliveryFigures(trx, dialect.isPg, logged);
     return logged;
   }
-  // each run of entries is folded while the database stores it
+  // each run of entries is folded while the database stores it, and the
+  // fold's write is built while it stores the last one
   const fold = new DeliveryFold(locked);
+  let folded = 0;
   const logged = await appendInTransaction(
     trx,
     dialect,
     decisions,
     undefined,
-    run => fold.add(run),
+    run => {
+      fold.add(run);
+      folded += run.length;
+      if (folded === decisions.length) fold.prepare();
+    },
   );
   await fold.write(trx, dialect.isPg);
   return logged;
