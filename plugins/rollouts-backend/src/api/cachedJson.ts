@@ -19,6 +19,17 @@ export function cachedJson(value: unknown): CachedJson {
   return { body, etag: `W/"${body.length.toString(16)}-${hash}"` };
 }
 
+/**
+ * An answer whose ETag names what fixes its content (`identity`, ETag-safe
+ * characters) instead of hashing its bytes: for text that is a function of
+ * that identity, such as a decision page of an append-only, hash-chained
+ * log. The length stays in it, in Express's format.
+ */
+export function identifiedJson(json: string, identity: string): CachedJson {
+  const body = Buffer.from(json);
+  return { body, etag: `W/"${body.length.toString(16)}-${identity}"` };
+}
+
 /** Sends a kept answer (304 when the client already has it). */
 export function sendCachedJson(res: express.Response, cached: CachedJson) {
   res.set('ETag', cached.etag);

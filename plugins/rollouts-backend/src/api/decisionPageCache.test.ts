@@ -5,6 +5,7 @@ import {
   migrateRolloutsDatabase,
 } from '../database/DatabaseRolloutsStore';
 import type { NewDecision, StoredRollout } from '../database/RolloutsStore';
+import { cachedJson } from './cachedJson';
 import { DecisionPageCache } from './decisionPageCache';
 
 function decision(rollout: StoredRollout, i: number): NewDecision {
@@ -81,7 +82,7 @@ describe('DecisionPageCache', () => {
 
   it('reads the newest page once while nothing is appended, and a page below a cursor once for good', async () => {
     const cache = new DecisionPageCache(store);
-    const spy = vi.spyOn(store, 'listDecisions');
+    const spy = vi.spyOn(store, 'getDecisionPageJson');
     const newest = await Promise.all(
       Array.from({ length: 20 }, () => page(cache)),
     );
@@ -111,7 +112,7 @@ describe('DecisionPageCache', () => {
 
   it('evicts the least recently used pages beyond its byte budget, and keeps no failed read', async () => {
     const cache = new DecisionPageCache(store, { maxBytes: 1 });
-    const spy = vi.spyOn(store, 'listDecisions');
+    const spy = vi.spyOn(store, 'getDecisionPageJson');
     await page(cache, 20);
     await page(cache, 20);
     expect(spy).toHaveBeenCalledTimes(2);
@@ -120,8 +121,38 @@ describe('DecisionPageCache', () => {
     await expect(
       roomy.answer('x', () => Promise.reject(new Error('db down'))),
     ).rejects.toThrow('db down');
-    const kept = await roomy.answer('x', async () => ({ ok: 1 }));
+    const kept = await roomy.answer('x', async () => cachedJson({ ok: 1 }));
     expect(kept.body.toString()).toBe('{"ok":1}');
-    expect(kept.etag).toMatch(/^W\/"8-[A-Za-z0-9+/]{27}"$/);
+  });
+
+  it('names a page in its ETag by what fixes it (size, newest entry), without hashing its bytes', async () => {
+    const first = await new DecisionPageCache(store).page(
+      rollout.id,
+      { limit: 10 },
+      allow,
+    );
+    const newest = JSON.parse(first!.body.toString()).items[0];
+    expect(first!.etag).toBe(
+      `W/"${first!.body.length.toString(16)}-p1.10.${newest.seq}.${newest.hash.slice(0, 32)}"`,
+    );
+    // another replica's cache names the same page alike; a shadow entry (not listed) changes nothing
+    await store.appendDecision({
+      ...decision(rollout, 30),
+      kind: 'shadow',
+    });
+    const other = await new DecisionPageCache(
+      DatabaseRolloutsStore.fromKnex(knex),
+    ).page(rollout.id, { limit: 10 }, allow);
+    expect(other).toEqual(first);
+    await store.appendDecision(decision(rollout, 31));
+    const after = await new DecisionPageCache(store).page(
+      rollout.id,
+      { limit: 10 },
+      allow,
+    );
+    expect(after!.etag).not.toBe(first!.etag);
+    expect(
+      (await new DecisionPageCache(store).page(randomUUID(), {}, allow))?.etag,
+    ).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
+import type { DecisionPageJson } from '../database/decisionPageJson';
 import type { RolloutsStore } from '../database/RolloutsStore';
-import { cachedJson, type CachedJson } from './cachedJson';
+import { identifiedJson, type CachedJson } from './cachedJson';
 
 interface Page {
   answer: Promise<CachedJson>;
@@ -17,6 +18,11 @@ interface Page {
  * readers of a page not yet kept wait for one read. An on-call channel
  * opening one rollout's timeline costs one query and one serialisation,
  * not one per viewer and per live update.
+ *
+ * A page is written as JSON straight from its rows
+ * (`getDecisionPageJson`), and its ETag is what fixes it — the page size
+ * and its newest entry's seq and hash, which chains every entry before it —
+ * instead of a hash of its bytes.
  */
 export class DecisionPageCache {
   readonly #pages = new Map<string, Page>();
@@ -47,18 +53,19 @@ export class DecisionPageCache {
       // the newest page changes with each append; a page below a cursor never does
       query.before === undefined ? head.lastSeq : null,
     ]);
-    return this.answer(key, () =>
-      this.store.listDecisions({
-        rolloutId,
-        limit: query.limit,
-        before: query.before,
-        withEvidence: false,
-      }),
+    return this.answer(key, async () =>
+      pageAnswer(
+        await this.store.getDecisionPageJson(rolloutId, query),
+        query.limit ?? 50,
+      ),
     );
   }
 
   /** The answer kept under `key`, or `load`'s, kept. */
-  async answer(key: string, load: () => Promise<unknown>): Promise<CachedJson> {
+  async answer(
+    key: string,
+    load: () => Promise<CachedJson>,
+  ): Promise<CachedJson> {
     const hit = this.#pages.get(key);
     if (hit) {
       // most recently used last: eviction takes the oldest first
@@ -66,7 +73,7 @@ export class DecisionPageCache {
       this.#pages.set(key, hit);
       return hit.answer;
     }
-    const page: Page = { answer: load().then(cachedJson), bytes: 0 };
+    const page: Page = { answer: load(), bytes: 0 };
     this.#pages.set(key, page);
     try {
       const answer = await page.answer;
@@ -91,4 +98,15 @@ export class DecisionPageCache {
       this.#bytes -= page.bytes;
     }
   }
+}
+
+/** The version of a page's JSON, in its ETag: change it with the format. */
+const PAGE_FORMAT = 'p1';
+
+/** A page's bytes, its ETag from what fixes it: the format, the page size and the newest entry. */
+function pageAnswer(page: DecisionPageJson, limit: number): CachedJson {
+  const newest = page.newest
+    ? `${page.newest.seq}.${page.newest.hash.slice(0, 32)}`
+    : 'none';
+  return identifiedJson(page.json, `${PAGE_FORMAT}.${limit}.${newest}`);
 }

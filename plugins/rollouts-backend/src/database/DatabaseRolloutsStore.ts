@@ -20,12 +20,13 @@ import type {
   DecisionCheckpoint,
 } from './decisionCheckpoints';
 import type { Dialect } from './decisionLog';
+import type { DecisionPageJson } from './decisionPageJson';
 import {
   exportDecisionRows,
+  decisionPageReads,
   listDecisionPage,
   readChainHead,
   readDecisionEvidence,
-  readDecisionHead,
 } from './decisionReads';
 import { verifyDecisionChain } from './decisionVerify';
 import {
@@ -81,6 +82,7 @@ export {
 export class DatabaseRolloutsStore implements RolloutsStore {
   readonly #db: Knex;
   readonly #dialect: Dialect;
+  readonly #pageReads: ReturnType<typeof decisionPageReads>;
   #generation = 0;
 
   static async create(options: {
@@ -120,6 +122,7 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   ) {
     this.#db = db;
     keepSqliteStatements(db);
+    this.#pageReads = decisionPageReads(db);
     const client = String(db.client.config.client ?? '');
     this.#dialect = {
       isPg: client === 'pg' || client === 'postgres' || client === 'postgresql',
@@ -307,7 +310,14 @@ export class DatabaseRolloutsStore implements RolloutsStore {
   }
 
   async getDecisionHead(rolloutId: string) {
-    return readDecisionHead(this.#db, rolloutId);
+    return this.#pageReads.head(rolloutId);
+  }
+
+  async getDecisionPageJson(
+    rolloutId: string,
+    query: { limit?: number; before?: number },
+  ): Promise<DecisionPageJson> {
+    return this.#pageReads.pageJson(rolloutId, query);
   }
 
   async getDecisionEvidence(

@@ -10,6 +10,7 @@ import type {
 } from '@tollgate/plugin-rollouts-common';
 import type { DecisionRow } from './decisionChain';
 import type { DecisionCheckpoint } from './decisionCheckpoints';
+import type { DecisionPageJson } from './decisionPageJson';
 import type { DeliveryState } from './deliveryFigures';
 
 /** Which decisions a list reads. */
@@ -203,6 +204,15 @@ export interface RolloutsStore {
   getDecisionHead(
     rolloutId: string,
   ): Promise<{ entityRef: string; lastSeq: number } | undefined>;
+  /**
+   * `listDecisions({ rolloutId, limit, before, withEvidence: false })` as
+   * the API's JSON text, written straight from the rows (byte for byte
+   * `JSON.stringify` of that page), with the page's newest entry.
+   */
+  getDecisionPageJson(
+    rolloutId: string,
+    query: { limit?: number; before?: number },
+  ): Promise<DecisionPageJson>;
   /** One decision's evidence snapshot, when the rollout has a decision at `seq`. */
   getDecisionEvidence(
     rolloutId: string,

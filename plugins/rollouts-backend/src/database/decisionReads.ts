@@ -3,18 +3,16 @@ import type {
   DecisionPage,
 } from '@tollgate/plugin-rollouts-common';
 import type { Knex } from 'knex';
-import {
-  DECISION_COLUMNS,
-  toDecision,
-  type DecisionRow,
-} from './decisionChain';
+import { toDecision, type DecisionRow } from './decisionChain';
 import type { DecisionCheckpoint } from './decisionCheckpoints';
+import {
+  DECISION_LIST_COLUMNS,
+  DECISION_PAGE_COLUMNS,
+  decisionPageJson,
+  type DecisionPageJson,
+} from './decisionPageJson';
+import { fixedRead } from './fixedReads';
 import type { DecisionQuery } from './RolloutsStore';
-
-/** The decisions columns a list reads: all but the evidence (and the chain version, which a list does not show). */
-const DECISION_LIST_COLUMNS = DECISION_COLUMNS.filter(
-  c => c !== 'evidence' && c !== 'chain_version',
-);
 
 function withoutEvidence(row: any): DecisionListEntry {
   const { evidence: _evidence, ...entry } = toDecision({
@@ -56,18 +54,47 @@ export async function listDecisionPage(
   };
 }
 
-export async function readDecisionHead(db: Knex, rolloutId: string) {
-  const row = await db('rollouts')
-    .select(
-      'entity_ref',
-      db('decisions').max('seq').where('rollout_id', rolloutId).as('last_seq'),
-    )
-    .where('id', rolloutId)
-    .first();
-  if (!row) return undefined;
+/** The seq a page without a cursor starts below: above any seq. */
+const NO_CURSOR = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The decision timeline's two reads, each on one fixed SQL text
+ * (`fixedReads.ts`): a rollout's head, and a page of its decisions as the
+ * API's JSON, written from the rows (`decisionPageJson.ts`).
+ */
+export function decisionPageReads(db: Knex) {
+  const head = fixedRead(
+    db,
+    'select "entity_ref", (select max("seq") from "decisions" where "rollout_id" = ?) as "last_seq" from "rollouts" where "id" = ?',
+    ['entity_ref', 'last_seq'],
+  );
+  const page = fixedRead(
+    db,
+    `select ${DECISION_LIST_COLUMNS.map(c => `"${c}"`).join(', ')}, ("evidence" is not null) as "has_evidence" from "decisions" where "rollout_id" = ? and "seq" < ? and "kind" <> 'shadow' order by "seq" desc limit ?`,
+    DECISION_PAGE_COLUMNS,
+  );
   return {
-    entityRef: row.entity_ref as string,
-    lastSeq: Number(row.last_seq ?? 0),
+    /** The rollout's entity and the seq of its newest decision (0 without any); undefined when there is no such rollout. */
+    async head(
+      rolloutId: string,
+    ): Promise<{ entityRef: string; lastSeq: number } | undefined> {
+      const [row] = await head([rolloutId, rolloutId]);
+      if (!row) return undefined;
+      return { entityRef: row[0] as string, lastSeq: Number(row[1] ?? 0) };
+    },
+    /** `listDecisions({ rolloutId, limit, before, withEvidence: false })` as its JSON text (shadow entries left out, as there). */
+    async pageJson(
+      rolloutId: string,
+      query: { limit?: number; before?: number },
+    ): Promise<DecisionPageJson> {
+      const limit = query.limit ?? 50;
+      const rows = await page([
+        rolloutId,
+        query.before ?? NO_CURSOR,
+        limit + 1,
+      ]);
+      return decisionPageJson(rows, limit);
+    },
   };
 }
 
