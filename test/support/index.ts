@@ -6,6 +6,7 @@
  */
 export * from './system';
 export * from './postgres';
+export * from './databases';
 export * from './prometheus';
 export * from './unleash';
 export * from './portal';

@@ -1,10 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
-import {
-  assertPostgresOrSkip,
-  startPostgres,
-  type PostgresServer,
-} from '@tollgate/test-support';
+import { testDatabases } from '@tollgate/test-support';
 import { GENESIS_HASH } from './canonical';
 import { emptyDeliveryState } from './deliveryFigures';
 import {
@@ -20,39 +16,9 @@ import {
 import type { NewDecision, StoredRollout } from './RolloutsStore';
 import type { DecisionEntry } from '@tollgate/plugin-rollouts-common';
 
-const runPg = assertPostgresOrSkip('rollouts store on PostgreSQL');
-let pg: PostgresServer | undefined;
-
-beforeAll(async () => {
-  if (runPg) pg = await startPostgres();
+const databases = testDatabases('rollouts store on PostgreSQL', {
+  prefix: 'store',
 });
-afterAll(() => pg?.stop());
-
-const databases: Array<[string, () => Promise<Knex>]> = [
-  [
-    'SQLite',
-    async () =>
-      knexFactory({
-        client: 'better-sqlite3',
-        connection: ':memory:',
-        useNullAsDefault: true,
-      }),
-  ],
-];
-if (runPg) {
-  databases.push([
-    'PostgreSQL',
-    async () => {
-      const name = `store_${randomUUID().slice(0, 8)}`;
-      await pg!.createDatabase(name);
-      return knexFactory({
-        client: 'pg',
-        connection: pg!.connection(name),
-        pool: { min: 0, max: 10 },
-      });
-    },
-  ]);
-}
 
 function decisionFor(
   rollout: StoredRollout,

@@ -1,10 +1,6 @@
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
-import {
-  assertPostgresOrSkip,
-  startPostgres,
-  type PostgresServer,
-} from '@tollgate/test-support';
+import { testDatabases } from '@tollgate/test-support';
 import {
   DatabaseRolloutsStore,
   migrateRolloutsDatabase,
@@ -12,39 +8,10 @@ import {
 import { reasonsJson } from './decisionPageJson';
 import type { NewDecision, StoredRollout } from './RolloutsStore';
 
-const runPg = assertPostgresOrSkip('decision page JSON on PostgreSQL');
-let pg: PostgresServer | undefined;
-
-beforeAll(async () => {
-  if (runPg) pg = await startPostgres();
+const databases = testDatabases('decision page JSON on PostgreSQL', {
+  prefix: 'page',
+  poolMax: 4,
 });
-afterAll(() => pg?.stop());
-
-const databases: Array<[string, () => Promise<Knex>]> = [
-  [
-    'SQLite',
-    async () =>
-      knexFactory({
-        client: 'better-sqlite3',
-        connection: ':memory:',
-        useNullAsDefault: true,
-      }),
-  ],
-];
-if (runPg) {
-  databases.push([
-    'PostgreSQL',
-    async () => {
-      const name = `page_${randomUUID().slice(0, 8)}`;
-      await pg!.createDatabase(name);
-      return knexFactory({
-        client: 'pg',
-        connection: pg!.connection(name),
-        pool: { min: 0, max: 4 },
-      });
-    },
-  ]);
-}
 
 /** Strings JSON writes with escapes, or that a shortcut could get wrong. */
 const AWKWARD = [

@@ -1,46 +1,12 @@
-import knexFactory, { type Knex } from 'knex';
-import { randomUUID } from 'node:crypto';
-import {
-  assertPostgresOrSkip,
-  startPostgres,
-  type PostgresServer,
-} from '@tollgate/test-support';
+import type { Knex } from 'knex';
+import { testDatabases } from '@tollgate/test-support';
 import { fixedRead } from './fixedReads';
 
-const runPg = assertPostgresOrSkip('fixed reads on PostgreSQL');
-let pg: PostgresServer | undefined;
-
-beforeAll(async () => {
-  if (runPg) pg = await startPostgres();
+// one connection: the test's own statements run on the read's connection
+const databases = testDatabases('fixed reads on PostgreSQL', {
+  prefix: 'fixed',
+  poolMax: 1,
 });
-afterAll(() => pg?.stop());
-
-const databases: Array<[string, () => Promise<Knex>]> = [
-  [
-    'SQLite',
-    async () =>
-      knexFactory({
-        client: 'better-sqlite3',
-        connection: ':memory:',
-        useNullAsDefault: true,
-      }),
-  ],
-];
-if (runPg) {
-  databases.push([
-    'PostgreSQL',
-    async () => {
-      const name = `fixed_${randomUUID().slice(0, 8)}`;
-      await pg!.createDatabase(name);
-      return knexFactory({
-        client: 'pg',
-        connection: pg!.connection(name),
-        // one connection: the test's own statements run on the read's connection
-        pool: { min: 0, max: 1 },
-      });
-    },
-  ]);
-}
 
 describe.each(databases)('fixedRead on %s', (_name, makeKnex) => {
   let knex: Knex;
@@ -74,10 +40,12 @@ describe.each(databases)('fixedRead on %s', (_name, makeKnex) => {
   });
 });
 
-describe.skipIf(!runPg)('fixedRead on PostgreSQL behind a pooler', () => {
+const postgres = databases.find(([name]) => name === 'PostgreSQL');
+
+describe.skipIf(!postgres)('fixedRead on PostgreSQL behind a pooler', () => {
   let knex: Knex;
   beforeEach(async () => {
-    knex = await databases[1][1]();
+    knex = await postgres![1]();
     await knex.schema.createTable('t', table => {
       table.string('id').primary();
       table.integer('n');
