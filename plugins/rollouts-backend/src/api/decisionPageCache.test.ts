@@ -7,6 +7,7 @@ import {
 import type { NewDecision, StoredRollout } from '../database/RolloutsStore';
 import { cachedJson } from './cachedJson';
 import { DecisionPageCache } from './decisionPageCache';
+import { discoveredRollout } from '../testUtils/rollouts';
 
 function decision(rollout: StoredRollout, i: number): NewDecision {
   return {
@@ -36,21 +37,7 @@ describe('DecisionPageCache', () => {
     });
     await migrateRolloutsDatabase(knex);
     store = DatabaseRolloutsStore.fromKnex(knex);
-    const now = new Date().toISOString();
-    ({ rollout } = await store.upsertDiscovered({
-      id: randomUUID(),
-      entityRef: 'component:default/checkout-api',
-      provider: 'fake',
-      target: 'checkout/checkout-api',
-      externalId: `checkout/checkout-api@${randomUUID()}`,
-      version: '2.0.0',
-      status: 'progressing',
-      steps: [{ weight: 5 }, { weight: 100 }],
-      currentStepIndex: 0,
-      currentWeight: 5,
-      startedAt: now,
-      stepStartedAt: now,
-    }));
+    ({ rollout } = await store.upsertDiscovered(discoveredRollout()));
     await store.appendDecisions(
       Array.from({ length: 30 }, (_, i) => decision(rollout, i)),
     );

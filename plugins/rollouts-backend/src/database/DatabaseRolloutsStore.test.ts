@@ -15,6 +15,7 @@ import {
 } from './DatabaseRolloutsStore';
 import type { NewDecision, StoredRollout } from './RolloutsStore';
 import type { DecisionEntry } from '@tollgate/plugin-rollouts-common';
+import { discoveredRollout } from '../testUtils/rollouts';
 
 const databases = testDatabases('rollouts store on PostgreSQL', {
   prefix: 'store',
@@ -71,26 +72,7 @@ function engineEvidence(conversionCanary: number, longBurn: number) {
   };
 }
 
-function rolloutInput(
-  overrides: Partial<StoredRollout> = {},
-): Omit<StoredRollout, 'rowVersion' | 'updatedAt'> {
-  const now = new Date().toISOString();
-  return {
-    id: randomUUID(),
-    entityRef: 'component:default/checkout-api',
-    provider: 'fake',
-    target: 'checkout/checkout-api',
-    externalId: `checkout/checkout-api@${randomUUID()}`,
-    version: '2.0.0',
-    status: 'progressing',
-    steps: [{ weight: 5 }, { weight: 100 }],
-    currentStepIndex: 0,
-    currentWeight: 5,
-    startedAt: now,
-    stepStartedAt: now,
-    ...overrides,
-  };
-}
+const rolloutInput = discoveredRollout;
 
 describe('timeOrderedUuid', () => {
   it('makes version-7 UUIDs that sort by time', () => {

@@ -7,6 +7,7 @@ import {
 } from './DatabaseRolloutsStore';
 import { reasonsJson } from './decisionPageJson';
 import type { NewDecision, StoredRollout } from './RolloutsStore';
+import { discoveredRollout } from '../testUtils/rollouts';
 
 const databases = testDatabases('decision page JSON on PostgreSQL', {
   prefix: 'page',
@@ -62,21 +63,9 @@ describe.each(databases)('decision page JSON on %s', (_name, makeKnex) => {
     knex = await makeKnex();
     await migrateRolloutsDatabase(knex);
     store = DatabaseRolloutsStore.fromKnex(knex);
-    const now = new Date().toISOString();
-    ({ rollout } = await store.upsertDiscovered({
-      id: randomUUID(),
-      entityRef: 'component:default/checkout-"api"',
-      provider: 'fake',
-      target: 'checkout/checkout-api',
-      externalId: `checkout/checkout-api@${randomUUID()}`,
-      version: '2.0.0',
-      status: 'progressing',
-      steps: [{ weight: 5 }, { weight: 100 }],
-      currentStepIndex: 0,
-      currentWeight: 5,
-      startedAt: now,
-      stepStartedAt: now,
-    }));
+    ({ rollout } = await store.upsertDiscovered(
+      discoveredRollout({ entityRef: 'component:default/checkout-"api"' }),
+    ));
   });
   afterEach(() => knex.destroy());
 

@@ -24,6 +24,7 @@ export type { RolloutsStore } from '../database/RolloutsStore';
 export { GENESIS_HASH } from '../database/canonical';
 export { figureColumns } from '../database/figures';
 export { preferSqliteWal } from '../database/sqliteJournal';
+export { discoveredRollout } from './rollouts';
 
 // The gate loop and what it is built from.
 export { GateLoop, type GateLoopRunResult } from '../loop/GateLoop';
