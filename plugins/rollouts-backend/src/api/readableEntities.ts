@@ -15,21 +15,29 @@ export async function readableEntityRefs(
   refs: string[],
 ): Promise<Set<string>> {
   const unique = [...new Set(refs)];
-  const allowed = new Set<string>();
+  const batches: string[][] = [];
   // In batches: the permission backend refuses requests over 100 KB (413),
-  // which one question per service passes at about 1,000 services.
-  for (let i = 0; i < unique.length; i += AUTHORIZE_BATCH) {
-    const batch = unique.slice(i, i + AUTHORIZE_BATCH);
-    const decisions = await permissions.authorize(
-      batch.map(resourceRef => ({
-        permission: rolloutReadPermission,
-        resourceRef,
-      })),
-      { credentials },
-    );
+  // which one question per service passes at about 1,000 services. The
+  // batches are asked at the same time, so the dashboard's wait for them is
+  // one round trip, not one per 250 services.
+  for (let i = 0; i < unique.length; i += AUTHORIZE_BATCH)
+    batches.push(unique.slice(i, i + AUTHORIZE_BATCH));
+  const answers = await Promise.all(
+    batches.map(batch =>
+      permissions.authorize(
+        batch.map(resourceRef => ({
+          permission: rolloutReadPermission,
+          resourceRef,
+        })),
+        { credentials },
+      ),
+    ),
+  );
+  const allowed = new Set<string>();
+  batches.forEach((batch, b) =>
     batch.forEach((ref, j) => {
-      if (decisions[j].result === AuthorizeResult.ALLOW) allowed.add(ref);
-    });
-  }
+      if (answers[b][j].result === AuthorizeResult.ALLOW) allowed.add(ref);
+    }),
+  );
   return allowed;
 }
