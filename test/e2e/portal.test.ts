@@ -299,13 +299,24 @@ describe.runIf(run)('demo portal in Chromium', () => {
       .getByText('payments-gateway')
       .first()
       .waitFor({ timeout: 30_000 });
+    // unfiltered, the main area lists team-checkout's cart-service too
+    await page
+      .locator('main')
+      .getByText('cart-service')
+      .first()
+      .waitFor({ timeout: 30_000 });
     await page
       .locator('[data-testid=owner-filter]')
       .selectOption('group:default/team-payments');
+    // In the page's main area: the notifications snackbar (outside it, 15 s) may be telling
+    // the guest, on call for checkout, about cart-service's rollback a test before.
     await expect
-      .poll(async () => page.getByText('cart-service').count(), {
-        timeout: 15_000,
-      })
+      .poll(
+        async () => page.locator('main').getByText('cart-service').count(),
+        {
+          timeout: 15_000,
+        },
+      )
       .toBe(0);
     await page
       .getByText('payments-gateway')
