@@ -17,11 +17,11 @@ import {
   FakeTelemetryProvider,
   fakeProvidersModule,
   rolloutsPermissionsMock,
-  catalogComponent,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import knexFactory, { type Knex } from 'knex';
 import request from 'supertest';
 import { rolloutsPlugin } from '../plugin';
+import { component, ticks } from './__testUtils__/judged';
 
 /**
  * Rollouts judged for Argo Rollouts and Flagger are shadowed and their
@@ -44,33 +44,6 @@ const LENIENT = {
     burn: { enabled: false },
   },
 };
-
-/** `count` ten-second ticks of 1000 requests, the canary taking `share` of them, at the given canary error rate. */
-function ticks(
-  canaryErrorRate: number,
-  share = 0.1,
-  count = 60,
-): TelemetryTick[] {
-  const canary = Math.round(1000 * share);
-  const baseline = 1000 - canary;
-  return Array.from({ length: count }, (_, tick) => ({
-    tick,
-    baseline: {
-      requests: baseline,
-      errors: Math.round(baseline * 0.001 * (tick % 2 ? 1.5 : 0.5)),
-    },
-    canary: {
-      requests: canary,
-      errors: Math.round(canary * canaryErrorRate * (tick % 2 ? 1.5 : 0.5)),
-    },
-  }));
-}
-
-const component = (name: string, annotation: string) =>
-  catalogComponent(name, {
-    rollouts: annotation,
-    owner: 'group:default/team-checkout',
-  });
 
 /** A plugin logger that keeps its warnings. */
 function warningsLogger() {

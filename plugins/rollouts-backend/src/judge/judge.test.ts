@@ -9,36 +9,12 @@ import {
   FakeTelemetryProvider,
   fakeProvidersModule,
   rolloutsPermissionsMock,
-  catalogComponent,
 } from '@tollgate/plugin-rollouts-node/testUtils';
 import request from 'supertest';
 import { rolloutsPlugin } from '../plugin';
+import { component, ticks } from './__testUtils__/judged';
 
 const OWNER = 'user:default/priya';
-
-/** 60 ten-second ticks: 900 baseline and 100 canary requests each, at the given error rates. */
-function ticks(
-  canaryErrorRate: number,
-  baselineErrorRate = 0.001,
-): TelemetryTick[] {
-  return Array.from({ length: 60 }, (_, tick) => ({
-    tick,
-    baseline: {
-      requests: 900,
-      errors: Math.round(900 * baselineErrorRate * (tick % 2 ? 1.5 : 0.5)),
-    },
-    canary: {
-      requests: 100,
-      errors: Math.round(100 * canaryErrorRate * (tick % 2 ? 1.5 : 0.5)),
-    },
-  }));
-}
-
-const component = (name: string, annotation: string) =>
-  catalogComponent(name, {
-    rollouts: annotation,
-    owner: 'group:default/team-checkout',
-  });
 
 type Allow = Parameters<typeof rolloutsPermissionsMock>[0];
 
