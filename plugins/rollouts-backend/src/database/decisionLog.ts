@@ -12,7 +12,6 @@ import {
 import {
   decisionsTableTakesBinaryCopy,
   startDecisionCopy,
-  type DecisionCopy,
 } from './decisionCopy';
 import type { NewDecision } from './RolloutsStore';
 
@@ -35,13 +34,6 @@ export interface Dialect {
 
 /** Decisions rows per INSERT statement on PostgreSQL, and per hashing run (16 columns: 1,600 parameters). */
 const DECISION_INSERT_ROWS = 100;
-
-/**
- * Rows in a COPY's first run: the server waits for the first run to be
- * hashed and sent before it stores anything, so a short one lets it start
- * sooner (it then stays busy while the rest is hashed).
- */
-const COPY_FIRST_RUN = 20;
 
 const pgInsertText = (() => {
   let p = 0;
@@ -87,13 +79,10 @@ export async function appendInTransaction(
   const entries: DecisionEntry[] = [];
   let inFlight: Promise<void> | undefined;
   try {
-    for (let from = 0, to = 0; from < decisions.length; from = to) {
+    for (let from = 0; from < decisions.length; from += DECISION_INSERT_ROWS) {
       const rows: DecisionRow[] = [];
       const evidenceUtf8: Array<Buffer | null> = [];
-      to = Math.min(
-        decisions.length,
-        from + (from === 0 ? insert.firstRun : DECISION_INSERT_ROWS),
-      );
+      const to = Math.min(decisions.length, from + DECISION_INSERT_ROWS);
       for (let i = from; i < to; i++) {
         const decision = decisions[i];
         seq++;
@@ -171,8 +160,6 @@ export async function appendInTransaction(
 
 /** Where an append's rows go, run by run. */
 interface DecisionInserter {
-  /** Rows in the first run (a streaming COPY starts storing sooner with a short one; later runs have `DECISION_INSERT_ROWS`). */
-  firstRun: number;
   /** Stores (or sends) a run of rows; the next run is hashed while it runs. `evidenceUtf8[i]`: the UTF-8 of `rows[i].evidence`. */
   write(
     rows: DecisionRow[],
@@ -220,7 +207,6 @@ async function decisionInserter(
       sqliteInserts.get(conn) ?? conn.prepare(decisionInsertSql(1, () => '?'));
     sqliteInserts.set(conn, st);
     return {
-      firstRun: DECISION_INSERT_ROWS,
       write: async rows => {
         for (const row of rows) st.run(DECISION_COLUMNS.map(c => row[c]));
       },
@@ -235,31 +221,22 @@ async function decisionInserter(
         throw e;
       });
       if (await dialect.pgCopyChecked) {
-        // the first run is hashed while the server answers the COPY
-        const started = startDecisionCopy(conn);
-        // awaited by the first write (or the abort); never unhandled before then
-        started.catch(() => {});
-        let copy: DecisionCopy | undefined;
-        const opened = async () => (copy ??= await started);
+        const copy = await startDecisionCopy(conn);
         return {
-          firstRun: COPY_FIRST_RUN,
           write: async (rows, evidenceUtf8) => {
-            (await opened()).write(rows, evidenceUtf8);
+            copy.write(rows, evidenceUtf8);
             // lets the socket take the run before the next one is hashed
             await new Promise(resolve => setImmediate(resolve));
           },
-          end: async () => (await opened()).end(),
-          abort: async reason => {
-            const open = await started.catch(() => undefined);
-            await open?.abort(
+          end: () => copy.end(),
+          abort: reason =>
+            copy.abort(
               `decision append failed: ${reason instanceof Error ? reason.message : String(reason)}`,
-            );
-          },
+            ),
         };
       }
     }
     return {
-      firstRun: DECISION_INSERT_ROWS,
       write: async rows => {
         const values: unknown[] = [];
         for (const row of rows)
@@ -279,7 +256,6 @@ async function decisionInserter(
     };
   }
   return {
-    firstRun: DECISION_INSERT_ROWS,
     write: rows =>
       insertRows(
         trx,

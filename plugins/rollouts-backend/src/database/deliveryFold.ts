@@ -83,8 +83,6 @@ export class DeliveryFold {
     { state: DeliveryState; steps: () => RolloutStep[] }
   >();
   readonly #changed = new Map<string, { state: DeliveryState }>();
-  /** PostgreSQL's write parameter, built ahead by `prepare` (and dropped by a later `add`). */
-  #pgRows: string | undefined;
 
   constructor(rows: Array<Record<string, any>>) {
     for (const row of rows)
@@ -96,7 +94,6 @@ export class DeliveryFold {
 
   /** Folds decisions (in log order, after those folded before); a shadow policy's would-have entries never count. */
   add(decisions: FoldedDecision[]): void {
-    this.#pgRows = undefined;
     for (const d of decisions) {
       if (d.kind === 'shadow') continue;
       const entry = this.#states.get(d.rolloutId);
@@ -106,21 +103,11 @@ export class DeliveryFold {
     }
   }
 
-  /**
-   * Builds PostgreSQL's write of the rows folded so far ahead of `write`
-   * (the append calls it after its last run, so Node builds it while the
-   * server still stores that run).
-   */
-  prepare(): string {
-    this.#pgRows ??= pgFoldRows(this.#changed);
-    return this.#pgRows;
-  }
-
   /** Writes the rows a decision was folded into. */
   async write(trx: Knex.Transaction, isPg: boolean): Promise<void> {
     if (!this.#changed.size) return;
     if (isPg) {
-      await trx.raw(pgFoldUpdate, [this.prepare()]);
+      await trx.raw(pgFoldUpdate, [pgFoldRows(this.#changed)]);
       return;
     }
     const names = ['id', ...DELIVERY_COLUMNS];

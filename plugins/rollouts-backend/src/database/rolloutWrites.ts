@@ -58,20 +58,14 @@ export async function appendLockedWithFigures(
     await foldDeliveryFigures(trx, dialect.isPg, logged);
     return logged;
   }
-  // each run of entries is folded while the database stores it, and the
-  // fold's write is built while it stores the last one
+  // each run of entries is folded while the database stores it
   const fold = new DeliveryFold(locked);
-  let folded = 0;
   const logged = await appendInTransaction(
     trx,
     dialect,
     decisions,
     undefined,
-    run => {
-      fold.add(run);
-      folded += run.length;
-      if (folded === decisions.length) fold.prepare();
-    },
+    run => fold.add(run),
   );
   await fold.write(trx, dialect.isPg);
   return logged;
